@@ -1,18 +1,19 @@
 """Settings: where Couturier keeps its files and which package sources it reads.
 
 Settings are a frozen value built once (defaults, then a YAML file, then environment variables) and
-handed to whatever needs them. The embedded defaults read Debian's mirror over HTTP: releases
-``bookworm``, ``trixie`` and ``forky``, each its suite plus ``-updates`` and ``-security``, component
-``main``, architectures ``amd64`` and ``arm64``, verified with the Debian archive keys shipped in the
-package. Any other Debian-format repository (another mirror, an internal aptly/pulp repository,
-Ubuntu) is configuration alone::
+handed to whatever needs them. The embedded defaults read Debian's mirror over HTTP:
+releases ``bookworm``, ``trixie`` and ``forky``, each its suite plus ``-updates`` and
+``-security``, component ``main``, architectures ``amd64`` and ``arm64``, verified with the Debian
+archive keys shipped in the package. Any other Debian-format repository (another mirror, an
+internal aptly/pulp repository, Ubuntu) is configuration alone::
 
     # couturier.yaml (path in $COUTURIER_CONFIG or --config)
     architectures: [amd64]
     mirrors:
       ubuntu: {url: "http://archive.ubuntu.com/ubuntu",
                keyring: /usr/share/keyrings/ubuntu-archive-keyring.gpg,
-               arch_urls: {arm64: "http://ports.ubuntu.com/ubuntu-ports"}}
+               arch_urls: {arm64: "http://ports.ubuntu.com/ubuntu-ports"},
+               valid_until: enforce}   # or warn (the default) or ignore
     releases:
       noble:
         components: [main, universe]
@@ -42,9 +43,20 @@ __all__ = ["Mirror", "Release", "Settings", "Suite", "builtin_keyring", "load_se
 
 DEFAULT_ARCHITECTURES = ("amd64", "arm64")
 DEFAULT_RELEASES = ("bookworm", "trixie", "forky")
+VALID_UNTIL_POLICIES = ("enforce", "warn", "ignore")
 KNOWN_ARCHITECTURES = frozenset(
-    {"amd64", "arm64", "armel", "armhf", "i386", "mips64el", "ppc64el", "riscv64", "s390x",
-     "loong64"}
+    {
+        "amd64",
+        "arm64",
+        "armel",
+        "armhf",
+        "i386",
+        "mips64el",
+        "ppc64el",
+        "riscv64",
+        "s390x",
+        "loong64",
+    }
 )
 
 
@@ -61,6 +73,9 @@ class Mirror:
     url: str
     keyring: Path
     arch_urls: Mapping[str, str] = field(default_factory=dict)
+    # What an InRelease past its Valid-Until gets: "enforce" refuses it (a replayed or frozen
+    # mirror), "warn" accepts it and says so in the refresh report, "ignore" accepts it silently.
+    valid_until: str = "warn"
 
     def url_for(self, architecture: str) -> str:
         """Root URL serving ``architecture`` (Ubuntu keeps arm64 on another host)."""
@@ -172,7 +187,14 @@ def _mirror_from(name: str, raw: Any, base: Path) -> Mirror:
             "point keyring at the repository's public key file (binary or armored)",
         )
     arch_urls = {str(k): str(v) for k, v in (raw.get("arch_urls") or {}).items()}
-    return Mirror(name, str(_require(raw, "url", f"mirror {name!r}")), keyring, arch_urls)
+    valid_until = str(raw.get("valid_until", "warn"))
+    if valid_until not in VALID_UNTIL_POLICIES:
+        raise ConfigError(
+            f"mirror {name!r} has valid_until {valid_until!r}",
+            f"use one of {', '.join(VALID_UNTIL_POLICIES)}",
+        )
+    url = str(_require(raw, "url", f"mirror {name!r}"))
+    return Mirror(name, url, keyring, arch_urls, valid_until)
 
 
 def _releases_from(raw: Any, mirrors: Mapping[str, Mirror]) -> dict[str, Release]:

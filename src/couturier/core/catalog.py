@@ -137,9 +137,7 @@ def newest_first(packages: Iterable[Package]) -> list[Package]:
 
 def matches_query(package: Package, query: str) -> bool:
     """Tell whether a lowercase ``query`` occurs in the name, version or description summary."""
-    return (
-        query in package.name or query in package.version or query in package.summary.lower()
-    )
+    return query in package.name or query in package.version or query in package.summary.lower()
 
 
 class Catalog(Protocol):

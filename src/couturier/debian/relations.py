@@ -27,7 +27,9 @@ _RELATION = re.compile(
     r"(?:\(\s*(?P<op><<|<=|>=|>>|=|<|>)\s*(?P<version>[^)\s]+)\s*\))?\s*"
     r"(?:\[[^\]]*\]\s*)?(?:<[^>]*>\s*)*$"
 )
-_REQUEST = re.compile(r"^(?P<name>[a-z0-9][a-z0-9+.\-]+)(?::(?P<arch>[a-z0-9\-]+))?(?:=(?P<version>.+))?$")
+_REQUEST = re.compile(
+    r"^(?P<name>[a-z0-9][a-z0-9+.\-]+)(?::(?P<arch>[a-z0-9\-]+))?(?:=(?P<version>.+))?$"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,8 @@ __all__ = ["compare", "is_valid", "sort_key", "validate"]
 _Part = tuple[tuple[int, ...] | int, ...]
 
 _RUNS = re.compile(r"(\D*)(\d*)")
-_VALID = re.compile(r"^(?:(\d+):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?$")
+# Upstream may hold hyphens only when a revision follows (Debian policy 5.6.12).
+_VALID = re.compile(r"^(?:\d+:)?(?:[0-9][A-Za-z0-9.+~:-]*-[A-Za-z0-9.+~]+|[0-9][A-Za-z0-9.+~:]*)$")
 # The sentinel closes every part: compared against a longer part's next non-digit run it sorts
 # after "~" and before everything else, which is how dpkg treats the end of a string.
 _END = (0,)
@@ -42,7 +43,7 @@ def _part_key(text: str) -> _Part:
     for letters, digits in _RUNS.findall(text):
         if not letters and not digits:
             continue
-        pairs.append((tuple(_order(c) for c in letters) + (0,), int(digits) if digits else 0))
+        pairs.append(((*(_order(c) for c in letters), 0), int(digits) if digits else 0))
     # A trailing empty-run/zero pair is the same as the end of the string ("" equals "0").
     while pairs and pairs[-1] == _PAD:
         pairs.pop()
@@ -73,7 +74,7 @@ def sort_key(version: str) -> tuple[int, _Part, _Part]:
 
 
 def compare(a: str, b: str) -> int:
-    """Compare two Debian versions as dpkg does: negative if a < b, 0 if equal, positive if a > b."""
+    """Compare Debian versions as dpkg does: negative if a < b, 0 if equal, positive if a > b."""
     ka, kb = sort_key(a), sort_key(b)
     return (ka > kb) - (ka < kb)
 

@@ -1,0 +1,166 @@
+"""The ``couturier`` command line.
+
+Parses arguments, loads settings, calls the services and prints. Errors are caught once, here:
+a :class:`CouturierError` becomes one line on stderr and exit status 1 (3 for "no solution");
+argparse's usage errors exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from couturier.cli.output import Progress, format_size, print_table
+from couturier.core.resolver import resolve
+from couturier.debian.relations import parse_request
+from couturier.errors import CouturierError, ResolutionError
+from couturier.services import catalog as catalog_service
+from couturier.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+EXIT_ERROR = 1
+EXIT_NO_SOLUTION = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="couturier",
+        description="Build private, minimal OCI images from Debian package sources.",
+    )
+    parser.add_argument("--config", type=Path, help="settings file (YAML); else $COUTURIER_CONFIG")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+
+    catalog = groups.add_parser("catalog", help="package sources and their index snapshots")
+    catalog_commands = catalog.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    refresh = catalog_commands.add_parser("refresh", help="fetch and verify the newest indexes")
+    refresh.add_argument("--release", action="append", help="only this release (repeatable)")
+    refresh.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+
+    packages = groups.add_parser("packages", help="search and resolve packages")
+    package_commands = packages.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    search = package_commands.add_parser(
+        "search", help="find packages by name, description, version"
+    )
+    search.add_argument("query")
+    search.add_argument("--release", action="append", help="only this release (repeatable)")
+    search.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+    search.add_argument("--limit", type=int, default=50, help="at most this many per release/arch")
+    search.add_argument("--json", action="store_true", help="print JSON")
+    resolve_cmd = package_commands.add_parser(
+        "resolve", help="the package set an empty system needs for the requests"
+    )
+    resolve_cmd.add_argument("--release", required=True)
+    resolve_cmd.add_argument("--arch", required=True)
+    resolve_cmd.add_argument("--json", action="store_true", help="print JSON")
+    resolve_cmd.add_argument("requests", nargs="+", metavar="PKG[=VERSION]")
+    return parser
+
+
+def _refresh(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    report = catalog_service.refresh(settings, args.release, args.arch, progress)
+    progress.done()
+    for line in catalog_service.report_lines(report):
+        print(line)
+    return 0 if report.ok else EXIT_ERROR
+
+
+def _search(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    hits = catalog_service.search(
+        settings, args.query, args.release, args.arch, args.limit, say=progress
+    )
+    progress.done()
+    if args.json:
+        json.dump({"packages": hits}, sys.stdout, indent=2)
+        print()
+        return 0
+    rows = [
+        [h["name"], h["version"], h["release"], h["architecture"], h["summary"][:60]] for h in hits
+    ]
+    if not rows:
+        print(f"no package matches {args.query!r}", file=sys.stderr)
+        return 0
+    print_table(["name", "version", "release", "arch", "summary"], rows)
+    return 0
+
+
+def _package_json(package: Any) -> dict[str, Any]:
+    return {
+        "name": package.name,
+        "version": package.version,
+        "architecture": package.architecture,
+        "sha256": package.sha256,
+        "size": package.size,
+        "filename": package.filename,
+    }
+
+
+def _resolve(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    requests = [parse_request(text) for text in args.requests]
+    catalog = catalog_service.catalog(settings, args.release, args.arch, progress)
+    progress.done()
+    try:
+        resolution = resolve(catalog, requests)
+    except ResolutionError as error:
+        if args.json:
+            json.dump({"error": error.sentence, "explanation": error.explanation}, sys.stdout)
+            print()
+        else:
+            print(f"couturier: no solution: {error.sentence}", file=sys.stderr)
+        return EXIT_NO_SOLUTION
+    if args.json:
+        json.dump({"packages": [_package_json(p) for p in resolution.packages]}, sys.stdout)
+        print()
+        return 0
+    rows = [
+        [
+            p.name,
+            p.version,
+            p.architecture,
+            format_size(p.size),
+            resolution.reasons.get(p.name) or "requested",
+        ]
+        for p in resolution.packages
+    ]
+    print_table(["package", "version", "arch", "size", "pulled in by"], rows)
+    total = sum(p.size for p in resolution.packages)
+    print(f"\n{len(rows)} packages, {format_size(total)} to download ({args.release}/{args.arch})")
+    return 0
+
+
+_COMMANDS = {
+    ("catalog", "refresh"): _refresh,
+    ("packages", "search"): _search,
+    ("packages", "resolve"): _resolve,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    progress = Progress(quiet=args.quiet)
+    try:
+        settings = load_settings(args.config)
+        return _COMMANDS[(args.group, args.command)](settings, args, progress)
+    except CouturierError as error:
+        progress.done()
+        print(f"couturier: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as other Unix tools do.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream
+        return 0
+    except KeyboardInterrupt:
+        progress.done()
+        print("couturier: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

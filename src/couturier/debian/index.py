@@ -1,0 +1,222 @@
+"""The catalog of one release and architecture, read lazily from its current index snapshots.
+
+:func:`load_catalog` opens the current snapshot of every suite x component of a release (the
+``.idx`` lookup tables only: a few tens of milliseconds for bookworm) and returns an
+:class:`IndexCatalog`, which implements :class:`couturier.core.catalog.Catalog` over the union of
+those snapshots. Stanzas are parsed when a package is looked up, and cached.
+
+Search scans each snapshot's mmapped lowercase search text (sorted by name) with ``find`` and
+stops as soon as it has enough names, so a query costs a few milliseconds even across several
+catalogs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import mmap
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from couturier.core.catalog import Catalog, Package, matches_query, newest_first
+from couturier.debian.relations import Relation
+from couturier.debian.snapshots import SnapshotIndex, SnapshotStore, load_suite_state
+from couturier.errors import NotFoundError
+from couturier.settings import Settings
+
+__all__ = ["IndexCatalog", "SnapshotPart", "load_catalog", "versions_across"]
+
+
+@dataclass(frozen=True)
+class SnapshotPart:
+    """One snapshot taking part in a catalog, and the origin its packages are labelled with."""
+
+    origin: str  # e.g. "bookworm-security/main"
+    index: SnapshotIndex
+
+
+class IndexCatalog:
+    """A :class:`Catalog` over index snapshots, parsing stanzas on demand.
+
+    ``parts`` are in suite order; a (name, version, architecture) present in several is taken from
+    the first. ``missing_suites`` names secondary suites that have no snapshot (never refreshed or
+    failed): the catalog works without them, interfaces should warn.
+    """
+
+    def __init__(
+        self,
+        release: str,
+        architecture: str,
+        parts: Sequence[SnapshotPart],
+        missing_suites: Sequence[str] = (),
+    ) -> None:
+        self._release = release
+        self._architecture = architecture
+        self.parts = tuple(parts)
+        self.missing_suites = tuple(missing_suites)
+        self._versions: dict[str, list[Package]] = {}
+        self._providers: dict[str, list[tuple[Package, Relation]]] = {}
+        self._names: list[str] | None = None
+
+    @property
+    def release(self) -> str:
+        return self._release
+
+    @property
+    def architecture(self) -> str:
+        return self._architecture
+
+    @property
+    def snapshots(self) -> tuple[str, ...]:
+        """The sha256 of every snapshot in use (what a build records)."""
+        return tuple(part.index.sha256 for part in self.parts)
+
+    def versions(self, name: str) -> Sequence[Package]:
+        cached = self._versions.get(name)
+        if cached is not None:
+            return cached
+        found: dict[tuple[str, str], Package] = {}
+        arch = self._architecture
+        for part in self.parts:
+            for package in part.index.packages(name, part.origin):
+                if package.architecture in (arch, "all"):
+                    found.setdefault((package.version, package.architecture), package)
+        versions = newest_first(found.values())
+        self._versions[name] = versions
+        return versions
+
+    def providers(self, name: str) -> Sequence[tuple[Package, Relation]]:
+        cached = self._providers.get(name)
+        if cached is not None:
+            return cached
+        candidates: dict[str, None] = {}
+        for part in self.parts:
+            candidates.update(dict.fromkeys(part.index.providers(name)))
+        result = [
+            (package, relation)
+            for candidate in candidates
+            for package in self.versions(candidate)
+            for relation in package.provides
+            if relation.name == name
+        ]
+        self._providers[name] = result
+        return result
+
+    def names(self) -> Iterable[str]:
+        if self._names is None:
+            merged: dict[str, None] = {}
+            for part in self.parts:
+                merged.update(dict.fromkeys(part.index.sorted_names))
+            self._names = list(merged)
+        return self._names
+
+    def search(self, query: str, limit: int = 50) -> list[Package]:
+        """Newest version of each package whose name, version or summary contains ``query``.
+
+        Same result and order as :class:`MemoryCatalog`: names starting with the query first,
+        then the others, each group by name. Cost: a binary search for the first group; for the
+        second, ``find`` over the mmapped search text until ``limit`` names are found.
+        """
+        needle = query.lower().replace("\0", "").replace("\n", "")
+        found: list[Package] = []
+        seen: set[str] = set()
+        for name in _merge_unique(self._prefixed(needle)):
+            versions = self.versions(name)
+            if versions:
+                found.append(versions[0])
+                seen.add(name)
+                if len(found) >= limit:
+                    return found
+        for name in _merge_unique(self._containing(needle)):
+            if name in seen or name.startswith(needle):
+                continue
+            versions = self.versions(name)
+            if versions and matches_query(versions[0], needle):
+                found.append(versions[0])
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _prefixed(self, needle: str) -> list[Iterator[str]]:
+        def scan(names: list[str]) -> Iterator[str]:
+            position = bisect_left(names, needle)
+            while position < len(names) and names[position].startswith(needle):
+                yield names[position]
+                position += 1
+
+        return [scan(part.index.sorted_names) for part in self.parts]
+
+    def _containing(self, needle: str) -> list[Iterator[str]]:
+        raw = needle.encode()
+
+        def scan(text: mmap.mmap | bytes) -> Iterator[str]:
+            position = text.find(raw) if raw else 0
+            while 0 <= position < len(text):
+                start = text.rfind(b"\n", 0, position) + 1
+                yield text[start : text.find(b"\0", start)].decode()
+                end = text.find(b"\n", position)
+                if end < 0:
+                    return
+                position = text.find(raw, end + 1) if raw else end + 1
+
+        return [scan(part.index.search_text) for part in self.parts]
+
+    def __repr__(self) -> str:
+        return f"<IndexCatalog {self._release}/{self._architecture} {len(self.parts)} snapshots>"
+
+
+def _merge_unique(streams: list[Iterator[str]]) -> Iterator[str]:
+    """Merge sorted name streams, each name once."""
+    last = None
+    for name in heapq.merge(*streams):
+        if name != last:
+            yield name
+            last = name
+
+
+def load_catalog(settings: Settings, release: str, arch: str) -> IndexCatalog:
+    """Open the catalog of ``release`` for ``arch`` over its current snapshots.
+
+    Cost: one small JSON per suite and one ``.idx`` per snapshot; no index is parsed.
+    Raises :class:`ConfigError` for an unknown release or architecture and :class:`NotFoundError`
+    when the release (its first suite) has no snapshot for ``arch`` yet.
+    """
+    definition = settings.release(release)
+    settings.check_architecture(arch)
+    store = SnapshotStore(settings.snapshot_dir)
+    parts: list[SnapshotPart] = []
+    missing: list[str] = []
+    hint = f"run `couturier catalog refresh --release {release}`"
+    for position, suite in enumerate(definition.suites):
+        state = load_suite_state(settings.state_dir, suite.mirror.name, suite.name)
+        if state is not None and state.absent:
+            continue
+        for component in suite.components:
+            current = state.index(component, arch) if state is not None else None
+            if current is None:
+                if position == 0:
+                    raise NotFoundError(
+                        f"release {release} has no {component}/{arch} index snapshot of suite "
+                        f"{suite.name} yet",
+                        hint,
+                    )
+                missing.append(f"{suite.name}/{component}")
+                continue
+            index = store.open(current.sha256)
+            parts.append(SnapshotPart(f"{suite.name}/{component}", index))
+    return IndexCatalog(release, arch, parts, missing)
+
+
+def versions_across(catalogs: Iterable[Catalog], name: str) -> dict[str, list[Package]]:
+    """Every version of package ``name`` in each catalog's release, newest first.
+
+    Keys are release names in the order of ``catalogs`` (several architectures of one release are
+    merged, deduplicated by version); a release without the package maps to an empty list. This is
+    what a package family is built on.
+    """
+    result: dict[str, list[Package]] = {}
+    for catalog in catalogs:
+        known = result.setdefault(catalog.release, [])
+        versions = {p.version for p in known}
+        known.extend(p for p in catalog.versions(name) if p.version not in versions)
+    return {release: newest_first(packages) for release, packages in result.items()}

@@ -1,0 +1,375 @@
+"""Refreshing the index snapshots of the configured releases from their package sources.
+
+Per suite: fetch ``InRelease``, verify it against the mirror's pinned keyring, and when every
+requested component/architecture was already verified against this very ``InRelease`` stop there
+(an incremental refresh costs one request per suite). Otherwise fetch each ``Packages`` index
+(``.xz``, else ``.gz``, else plain; through ``by-hash`` when the suite offers it), check the
+compressed and the decompressed size and sha256 against ``InRelease``, and store the snapshot.
+
+A suite is all or nothing: its snapshots join the store and its state file is replaced only after
+every index of it verified. Any failure (unreachable, truncated, tampered, bad signature, expired)
+leaves the previous state in use and is reported with the suite, the file and what failed.
+
+A secondary suite (``-updates``, ``-security``, any suite after the first of a release) whose
+``InRelease`` does not exist is recorded as absent with a warning: new releases start without one.
+"""
+
+from __future__ import annotations
+
+import bz2
+import datetime as dt
+import gzip
+import lzma
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from couturier.debian.inrelease import IndexEntry, ReleaseFile, parse_release, verify_inrelease
+from couturier.debian.snapshots import (
+    IndexState,
+    SnapshotStore,
+    StagedSnapshot,
+    SuiteState,
+    load_suite_state,
+    now_iso,
+    save_suite_state,
+    sha256_of,
+)
+from couturier.debian.transport import RemoteNotFoundError, Transport, UrllibTransport
+from couturier.errors import ConfigError, CouturierError, IntegrityError, SourceError
+from couturier.settings import Settings, Suite
+
+__all__ = ["ProgressEvent", "RefreshReport", "SuiteResult", "refresh"]
+
+# Preferred first; only variants listed in InRelease are tried.
+_VARIANTS: tuple[tuple[str, Callable[[bytes], bytes] | None], ...] = (
+    (".xz", lzma.decompress),
+    (".gz", gzip.decompress),
+    (".bz2", bz2.decompress),
+    ("", None),
+)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Something the refresh did, for a progress display: ``str(event)`` is one readable line."""
+
+    suite: str
+    action: str  # "fetch", "unchanged", "stored", "absent", "failed"
+    file: str = ""
+    bytes: int = 0
+
+    def __str__(self) -> str:
+        size = f" ({self.bytes:,} bytes)" if self.bytes else ""
+        target = f" {self.file}" if self.file else ""
+        return f"{self.suite}: {self.action}{target}{size}"
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class SuiteResult:
+    """The outcome for one suite. ``status``: updated, unchanged, absent or failed."""
+
+    release: str
+    mirror: str
+    suite: str
+    status: str = "unchanged"
+    snapshots: dict[str, str] = field(default_factory=dict)  # "main/amd64" -> sha256
+    requests: int = 0
+    bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+    error: CouturierError | None = None
+
+
+@dataclass
+class RefreshReport:
+    """Every suite's outcome, in the order refreshed."""
+
+    suites: list[SuiteResult] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[CouturierError]:
+        return [s.error for s in self.suites if s.error is not None]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for s in self.suites for w in s.warnings]
+
+    @property
+    def requests(self) -> int:
+        return sum(s.requests for s in self.suites)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def refresh(
+    settings: Settings,
+    releases: Iterable[str] | None = None,
+    architectures: Iterable[str] | None = None,
+    transport: Transport | None = None,
+    progress: Progress | None = None,
+    *,
+    raise_errors: bool = True,
+    now: dt.datetime | None = None,
+) -> RefreshReport:
+    """Refresh the snapshots of ``releases`` (default: all) for ``architectures`` (default: all).
+
+    Every suite is attempted; a failed suite keeps its previous state. With ``raise_errors`` the
+    first failure is raised after all suites were attempted (the report is then lost; pass False
+    to inspect it instead). Raises :class:`ConfigError` for unknown release or architecture names,
+    :class:`SourceError`/:class:`IntegrityError` for a suite that could not be refreshed.
+    """
+    names = list(releases) if releases is not None else list(settings.releases)
+    archs = tuple(settings.check_architecture(a) for a in (architectures or settings.architectures))
+    transport = transport or UrllibTransport()
+    emit = progress or (lambda event: None)
+    store = SnapshotStore(settings.snapshot_dir)
+    report = RefreshReport()
+    seen: set[tuple[str, str]] = set()
+    for release_name in names:
+        release = settings.release(release_name)
+        for position, suite in enumerate(release.suites):
+            if (suite.mirror.name, suite.name) in seen:
+                continue
+            seen.add((suite.mirror.name, suite.name))
+            result = SuiteResult(release.name, suite.mirror.name, suite.name)
+            job = _SuiteRefresh(
+                settings=settings,
+                store=store,
+                suite=suite,
+                archs=archs,
+                transport=transport,
+                emit=emit,
+                result=result,
+                now=now,
+            )
+            try:
+                job.run(optional=position > 0)
+            except CouturierError as exc:
+                result.status = "failed"
+                result.error = exc
+                emit(ProgressEvent(suite.name, "failed", str(exc)))
+            report.suites.append(result)
+    if raise_errors and report.errors:
+        raise report.errors[0]
+    return report
+
+
+class _SuiteRefresh:
+    """One suite's refresh: stage everything, then commit snapshots and state together."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: SnapshotStore,
+        suite: Suite,
+        archs: tuple[str, ...],
+        transport: Transport,
+        emit: Progress,
+        result: SuiteResult,
+        now: dt.datetime | None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.suite = suite
+        self.archs = archs
+        self.transport = transport
+        self.emit = emit
+        self.result = result
+        self.now = now
+        self.staged: list[StagedSnapshot] = []
+
+    def _get(self, url: str, file: str) -> bytes:
+        self.result.requests += 1
+        data = self.transport.get(url)
+        self.result.bytes += len(data)
+        self.emit(ProgressEvent(self.suite.name, "fetch", file, len(data)))
+        return data
+
+    def run(self, optional: bool) -> None:
+        suite = self.suite
+        previous = load_suite_state(self.settings.state_dir, suite.mirror.name, suite.name)
+        indexes = dict(previous.indexes) if previous else {}
+        inreleases = dict(previous.inreleases) if previous else {}
+        roots: dict[str, list[str]] = {}
+        for arch in self.archs:
+            roots.setdefault(suite.mirror.url_for(arch), []).append(arch)
+        changed = False
+        try:
+            for root, archs in roots.items():
+                url = f"{root}/dists/{suite.name}/InRelease"
+                try:
+                    raw = self._get(url, "InRelease")
+                except RemoteNotFoundError as exc:
+                    if not optional:
+                        raise SourceError(
+                            f"{suite.name}: InRelease not found at {url}",
+                            f"check that suite {suite.name} exists on mirror {suite.mirror.name} "
+                            "and that the mirror URL in the settings is right",
+                        ) from exc
+                    self._absent(previous, url)
+                    return
+                inrelease_sha = sha256_of(raw)
+                source = f"{suite.name} InRelease ({url})"
+                release = self._read_inrelease(raw, source)
+                inreleases[root] = _facts(release, inrelease_sha)
+                for component in suite.components:
+                    for arch in archs:
+                        key = f"{component}/{arch}"
+                        current = indexes.get(key)
+                        if (
+                            current is not None
+                            and current.inrelease_sha256 == inrelease_sha
+                            and self.store.has(current.sha256)
+                        ):
+                            self.result.snapshots[key] = current.sha256
+                            continue
+                        staged = self._fetch_index(root, release, component, arch)
+                        indexes[key] = IndexState(
+                            staged.sha256, staged.size, root, inrelease_sha, now_iso()
+                        )
+                        self.result.snapshots[key] = staged.sha256
+                        changed = changed or current is None or current.sha256 != staged.sha256
+        except BaseException:
+            for staged in self.staged:
+                self.store.discard(staged)
+            raise
+        for staged in self.staged:
+            self.store.commit(staged)
+            self.emit(ProgressEvent(suite.name, "stored", staged.sha256, staged.size))
+        state = SuiteState(suite.mirror.name, suite.name, now_iso(), False, inreleases, indexes)
+        save_suite_state(self.settings.state_dir, state)
+        self.result.status = "updated" if changed else "unchanged"
+        if not changed:
+            self.emit(ProgressEvent(suite.name, "unchanged"))
+
+    def _read_inrelease(self, raw: bytes, source: str) -> ReleaseFile:
+        """Verify and parse; apply the mirror's Valid-Until policy to a stale file."""
+        release = parse_release(verify_inrelease(raw, self.suite.mirror.keyring, source), source)
+        policy = self.suite.mirror.valid_until
+        try:
+            release.check_fresh(source, self.now)
+        except IntegrityError as exc:
+            if policy == "enforce":
+                raise
+            if policy == "warn":
+                self.result.warnings.append(
+                    f"{exc.message}; used anyway because mirror {self.suite.mirror.name} has "
+                    "valid_until: warn (set it to enforce to refuse stale indexes)"
+                )
+        return release
+
+    def _absent(self, previous: SuiteState | None, url: str) -> None:
+        suite = self.suite
+        warning = f"{suite.name}: suite absent from mirror {suite.mirror.name} (no {url})"
+        if previous is not None and not previous.absent:
+            warning += "; keeping its previous snapshots"
+        else:
+            state = SuiteState(suite.mirror.name, suite.name, now_iso(), absent=True)
+            save_suite_state(self.settings.state_dir, state)
+        self.result.status = "absent"
+        self.result.warnings.append(warning)
+        self.emit(ProgressEvent(suite.name, "absent", url))
+
+    def _fetch_index(
+        self, root: str, release: ReleaseFile, component: str, arch: str
+    ) -> StagedSnapshot:
+        suite = self.suite.name
+        base = f"{component}/binary-{arch}/Packages"
+        plain = release.entry(base)
+        listed = [(release.entry(base + ext), unpack) for ext, unpack in _VARIANTS]
+        candidates = [(entry, unpack) for entry, unpack in listed if entry is not None]
+        if not candidates:
+            if component not in release.components or arch not in release.architectures:
+                raise ConfigError(
+                    f"{suite}: the suite has no {component}/{arch} index (it offers components "
+                    f"{' '.join(release.components)}; architectures "
+                    f"{' '.join(release.architectures)})",
+                    "remove that component or architecture from the settings",
+                )
+            self.result.warnings.append(f"{suite}: InRelease lists no {base}; taken as empty")
+            return self._stage(b"", sha256_of(b""))
+        for number, (entry, unpack) in enumerate(candidates):
+            try:
+                compressed = self._download(root, release, entry)
+            except RemoteNotFoundError:
+                if number + 1 < len(candidates):
+                    continue
+                raise
+            data = compressed if unpack is None else _decompress(unpack, compressed, suite, entry)
+            expected = plain or IndexEntry(base, len(data), sha256_of(data))
+            _check(data, expected, suite, f"{entry.path} (decompressed)")
+            return self._stage(data, expected.sha256)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _download(self, root: str, release: ReleaseFile, entry: IndexEntry) -> bytes:
+        suite = self.suite.name
+        directory = entry.path.rpartition("/")[0]
+        url = f"{root}/dists/{suite}/{entry.path}"
+        data: bytes | None = None
+        if release.acquire_by_hash:
+            # by-hash names the content, so a mirror updating mid-refresh cannot mix versions.
+            try:
+                data = self._get(
+                    f"{root}/dists/{suite}/{directory}/by-hash/SHA256/{entry.sha256}", entry.path
+                )
+            except RemoteNotFoundError:
+                data = None
+        if data is None:
+            data = self._get(url, entry.path)
+        _check(data, entry, suite, entry.path)
+        return data
+
+    def _stage(self, data: bytes, sha256: str) -> StagedSnapshot:
+        staged = self.store.stage(data, sha256)
+        self.staged.append(staged)
+        return staged
+
+
+def _facts(release: ReleaseFile, sha256: str) -> dict[str, str]:
+    return {
+        "sha256": sha256,
+        "suite": release.suite,
+        "codename": release.codename,
+        "date": release.date.isoformat() if release.date else "",
+        "valid_until": release.valid_until.isoformat() if release.valid_until else "",
+    }
+
+
+def _check(data: bytes, entry: IndexEntry, suite: str, what: str) -> None:
+    if len(data) != entry.size:
+        raise IntegrityError(
+            f"{suite}: {what} has {len(data)} bytes, InRelease lists {entry.size} "
+            "(truncated or modified)",
+            "the mirror may be mid-update or corrupt; run the refresh again later",
+        )
+    actual = sha256_of(data)
+    if actual != entry.sha256:
+        raise IntegrityError(
+            f"{suite}: {what} has sha256 {actual}, InRelease lists {entry.sha256} (tampered or "
+            "corrupt)",
+            "the mirror or a proxy serves wrong data; run the refresh again or use another mirror",
+        )
+
+
+def _decompress(
+    unpack: Callable[[bytes], bytes], data: bytes, suite: str, entry: IndexEntry
+) -> bytes:
+    try:
+        return unpack(data)
+    except (lzma.LZMAError, OSError, EOFError, zlib.error, ValueError) as exc:
+        raise IntegrityError(
+            f"{suite}: {entry.path} does not decompress: {exc}",
+            "the mirror serves a corrupt file; run the refresh again later",
+        ) from exc
+
+
+def snapshot_path(settings: Settings, sha256: str) -> Path:
+    """Where the snapshot ``sha256`` is stored."""
+    return SnapshotStore(settings.snapshot_dir).path(sha256)

@@ -1,0 +1,111 @@
+"""Catalog services for the interfaces: refresh with progress, load on demand, search.
+
+A command that needs a release's indexes and has none yet refreshes them first, so the first
+``couturier packages resolve`` on a fresh machine just works; later ones load the snapshots
+already verified and never touch the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from couturier.core.catalog import Catalog
+from couturier.debian import refresh as refresh_module
+from couturier.debian.index import IndexCatalog, load_catalog
+from couturier.debian.refresh import ProgressEvent, RefreshReport
+from couturier.debian.transport import Transport
+from couturier.errors import NotFoundError
+from couturier.settings import Settings
+
+__all__ = ["catalog", "refresh", "report_lines", "search"]
+
+Say = Callable[[str], None]
+
+
+def refresh(
+    settings: Settings,
+    releases: Sequence[str] | None,
+    architectures: Sequence[str] | None,
+    say: Say,
+    transport: Transport | None = None,
+) -> RefreshReport:
+    """Refresh the named releases and architectures (all when None), reporting progress to
+    ``say``. Every suite is attempted; failures are in the report, not raised, except unknown
+    release or architecture names (:class:`ConfigError`).
+    """
+    for name in releases or ():
+        settings.release(name)
+
+    def on_event(event: ProgressEvent) -> None:
+        say(str(event))
+
+    return refresh_module.refresh(
+        settings, releases, architectures, transport, on_event, raise_errors=False
+    )
+
+
+def report_lines(report: RefreshReport) -> list[str]:
+    """One line per suite, then warnings and errors, for a terminal."""
+    lines = [
+        f"{s.release:<10} {s.suite:<20} {s.status:<9} "
+        + (", ".join(f"{k} {v[:12]}" for k, v in sorted(s.snapshots.items())) or "-")
+        for s in report.suites
+    ]
+    lines += [f"warning: {w}" for w in report.warnings]
+    lines += [f"error: {e}" for e in report.errors]
+    return lines
+
+
+def catalog(
+    settings: Settings,
+    release: str,
+    architecture: str,
+    say: Say,
+    transport: Transport | None = None,
+) -> IndexCatalog:
+    """The catalog of ``release`` for ``architecture``, refreshing first if it has no snapshot.
+
+    Raises :class:`ConfigError` for unknown names and the refresh's own error when the first
+    refresh fails (there is nothing older to fall back to).
+    """
+    settings.release(release)
+    settings.check_architecture(architecture)
+    try:
+        return load_catalog(settings, release, architecture)
+    except NotFoundError:
+        say(f"no indexes for {release}/{architecture} yet: refreshing")
+        report = refresh(settings, [release], [architecture], say, transport)
+        if report.errors:
+            raise report.errors[0] from None
+        return load_catalog(settings, release, architecture)
+
+
+def search(
+    settings: Settings,
+    query: str,
+    releases: Sequence[str] | None,
+    architectures: Sequence[str] | None,
+    limit: int,
+    *,
+    say: Say,
+) -> list[dict[str, Any]]:
+    """Search every named release and architecture (all configured when None); newest version of
+    each matching package per release and architecture, as plain dicts.
+    """
+    hits: list[dict[str, Any]] = []
+    for release in releases or list(settings.releases):
+        for arch in architectures or list(settings.architectures):
+            found: Catalog = catalog(settings, release, arch, say)
+            hits.extend(
+                {
+                    "name": p.name,
+                    "version": p.version,
+                    "architecture": p.architecture,
+                    "release": release,
+                    "platform": arch,
+                    "summary": p.summary,
+                }
+                for p in found.search(query, limit)
+            )
+    return hits
