@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 
 import pytest
 from debian.debian_support import NativeVersion
 
+from couturier.core.catalog import Catalog
 from couturier.debian.version import compare, is_valid, sort_key, validate
 from couturier.errors import InputError
 
@@ -91,3 +93,18 @@ def test_validate_accepts_real_versions_and_rejects_garbage() -> None:
         assert not is_valid(bad), bad
         with pytest.raises(InputError, match="is not a Debian version"):
             validate(bad)
+
+
+@pytest.mark.network
+def test_every_bookworm_version_sorts_as_python_debian_sorts_it(
+    mirror_catalogs: dict[str, Catalog],
+) -> None:
+    catalog = mirror_catalogs["bookworm"]
+    versions = sorted({p.version for name in catalog.names() for p in catalog.versions(name)})
+    assert len(versions) > 20_000
+    ours = sorted(versions, key=sort_key)
+    theirs = sorted(versions, key=functools.cmp_to_key(_oracle_cmp))
+    assert ours == theirs
+    # Neighbours in the sorted list compare the same way too (equal versions included).
+    for a, b in itertools.pairwise(ours):
+        assert compare(a, b) == _oracle_cmp(a, b), (a, b)

@@ -31,21 +31,31 @@ class Package:
 
     __slots__ = ("_relations", "architecture", "fields", "name", "origin", "version")
 
-    def __init__(self, fields: Mapping[str, str], origin: str = "") -> None:
+    def __init__(
+        self,
+        fields: Mapping[str, str],
+        origin: str = "",
+        identity: tuple[str, str, str] | None = None,
+    ) -> None:
+        # ``identity`` (name, version, architecture) lets a parser that already found them skip
+        # three lookups in a lazily parsed ``fields``: this runs once per stanza of an index.
         self.fields = fields
-        self.name = fields["Package"]
-        self.version = fields["Version"]
-        self.architecture = fields.get("Architecture", "all")
+        if identity is None:
+            identity = (fields["Package"], fields["Version"], fields.get("Architecture", "all"))
+        self.name, self.version, self.architecture = identity
         self.origin = origin
-        self._relations: dict[str, tuple[Dependency, ...]] = {}
+        self._relations: dict[str, tuple[Dependency, ...]] | None = None
 
     def relations(self, field: str) -> tuple[Dependency, ...]:
         """Parsed relationship field ``field`` (e.g. ``Depends``); empty when absent."""
-        cached = self._relations.get(field)
+        relations = self._relations
+        if relations is None:
+            relations = self._relations = {}
+        cached = relations.get(field)
         if cached is None:
             text = self.fields.get(field)
             cached = parse_relations(text) if text else ()
-            self._relations[field] = cached
+            relations[field] = cached
         return cached
 
     @property

@@ -44,9 +44,9 @@ def _part_key(text: str) -> _Part:
         if not letters and not digits:
             continue
         pairs.append(((*(_order(c) for c in letters), 0), int(digits) if digits else 0))
-    # A trailing empty-run/zero pair is the same as the end of the string ("" equals "0").
-    while pairs and pairs[-1] == _PAD:
-        pairs.pop()
+    # dpkg reads an empty part as one empty run and the number 0: "" equals "0".
+    if not pairs:
+        pairs.append(_PAD)
     flat: list[tuple[int, ...] | int] = []
     for letters_key, number in pairs:
         flat.append(letters_key)
