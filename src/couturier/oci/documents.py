@@ -1,0 +1,275 @@
+"""OCI JSON documents: image config, image manifest, image index, and the descriptors linking them.
+
+Every document is serialized as canonical JSON (sorted keys, compact separators, UTF-8), so the
+same values give the same bytes and therefore the same digest. Times are taken from
+``SOURCE_DATE_EPOCH`` (an integer of seconds) and written in RFC 3339 UTC, never from the clock.
+Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from couturier.errors import ConfigError, InputError
+from couturier.oci.layer import Layer, sha256_digest
+
+__all__ = [
+    "CONFIG_MEDIA_TYPE",
+    "INDEX_MEDIA_TYPE",
+    "MANIFEST_MEDIA_TYPE",
+    "REF_NAME",
+    "Blob",
+    "Descriptor",
+    "Platform",
+    "RuntimeConfig",
+    "canonical_json",
+    "image_annotations",
+    "image_config",
+    "image_index",
+    "image_manifest",
+    "rfc3339",
+]
+
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+REF_NAME = "org.opencontainers.image.ref.name"
+
+# Debian architecture → (GOARCH, variant), the names OCI platforms use.
+_PLATFORMS: dict[str, tuple[str, str]] = {
+    "amd64": ("amd64", ""),
+    "arm64": ("arm64", "v8"),
+    "armhf": ("arm", "v7"),
+    "armel": ("arm", "v5"),
+    "i386": ("386", ""),
+    "ppc64el": ("ppc64le", ""),
+    "s390x": ("s390x", ""),
+    "riscv64": ("riscv64", ""),
+    "mips64el": ("mips64le", ""),
+    "loong64": ("loong64", ""),
+}
+
+
+def canonical_json(value: Any) -> bytes:
+    """``value`` as canonical JSON bytes: sorted keys, no spaces, UTF-8 (non-ASCII kept)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def rfc3339(epoch: int) -> str:
+    """``epoch`` seconds as an RFC 3339 UTC timestamp, e.g. ``2024-01-02T03:04:05Z``."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """An OCI platform: ``architecture`` and ``variant`` use Go's names (``arm64``/``v8``)."""
+
+    architecture: str
+    os: str = "linux"
+    variant: str = ""
+
+    @classmethod
+    def for_debian(cls, arch: str) -> Platform:
+        """The platform of a Debian architecture name; raises :class:`ConfigError` if unknown."""
+        try:
+            goarch, variant = _PLATFORMS[arch]
+        except KeyError:
+            known = ", ".join(sorted(_PLATFORMS))
+            raise ConfigError(
+                f"architecture {arch!r} has no OCI platform", f"use one of {known}"
+            ) from None
+        return cls(goarch, "linux", variant)
+
+    def to_json(self) -> dict[str, str]:
+        out = {"architecture": self.architecture, "os": self.os}
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Platform:
+        return cls(value["architecture"], value["os"], value.get("variant", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """A reference to a blob: what it is, its digest and size, and optional annotations."""
+
+    media_type: str
+    digest: str
+    size: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    platform: Platform | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.platform is not None:
+            out["platform"] = self.platform.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Descriptor:
+        platform = value.get("platform")
+        return cls(
+            media_type=value["mediaType"],
+            digest=value["digest"],
+            size=int(value["size"]),
+            annotations=dict(value.get("annotations") or {}),
+            platform=Platform.from_json(platform) if platform else None,
+        )
+
+    @classmethod
+    def of_layer(cls, layer: Layer) -> Descriptor:
+        return cls(layer.media_type, layer.digest, layer.size)
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """A small document held in memory (config, manifest, index) with its media type."""
+
+    media_type: str
+    data: bytes
+
+    def descriptor(
+        self, annotations: Mapping[str, str] | None = None, platform: Platform | None = None
+    ) -> Descriptor:
+        """The descriptor of this blob; hashing costs O(size)."""
+        return Descriptor(
+            self.media_type, sha256_digest(self.data), len(self.data), annotations or {}, platform
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """What a container of the image runs with: the ``config`` object of an image config.
+
+    ``env`` keeps its order (``PATH`` first reads best in ``inspect``); empty fields are omitted.
+    """
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    entrypoint: Sequence[str] = ()
+    cmd: Sequence[str] = ()
+    user: str = ""
+    working_dir: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.env:
+            out["Env"] = [f"{key}={value}" for key, value in self.env.items()]
+        if self.entrypoint:
+            out["Entrypoint"] = list(self.entrypoint)
+        if self.cmd:
+            out["Cmd"] = list(self.cmd)
+        if self.user:
+            out["User"] = self.user
+        if self.working_dir:
+            out["WorkingDir"] = self.working_dir
+        if self.labels:
+            out["Labels"] = dict(self.labels)
+        return out
+
+
+def image_config(
+    platform: Platform,
+    layers: Sequence[Layer],
+    runtime: RuntimeConfig,
+    source_date_epoch: int,
+    history: Sequence[str] = (),
+) -> Blob:
+    """The OCI image config of an image made of ``layers`` (bottom first).
+
+    ``history`` gives one ``created_by`` text per layer (e.g. ``"couturier: starter packages"``);
+    when empty each layer gets a generic one. Raises :class:`InputError` if the lengths differ.
+    """
+    if history and len(history) != len(layers):
+        raise InputError(
+            f"image config has {len(layers)} layers but {len(history)} history entries"
+        )
+    created = rfc3339(source_date_epoch)
+    texts = list(history) or [f"couturier: layer {i + 1}" for i in range(len(layers))]
+    body: dict[str, Any] = {
+        **platform.to_json(),
+        "created": created,
+        "config": runtime.to_json(),
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
+        "history": [{"created": created, "created_by": text} for text in texts],
+    }
+    return Blob(CONFIG_MEDIA_TYPE, canonical_json(body))
+
+
+def image_manifest(
+    config: Descriptor, layers: Sequence[Descriptor], annotations: Mapping[str, str]
+) -> Blob:
+    """The OCI image manifest listing ``config`` and ``layers`` (bottom first)."""
+    body: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": config.to_json(),
+        "layers": [layer.to_json() for layer in layers],
+    }
+    if annotations:
+        body["annotations"] = dict(annotations)
+    return Blob(MANIFEST_MEDIA_TYPE, canonical_json(body))
+
+
+def image_index(manifests: Sequence[Descriptor], annotations: Mapping[str, str]) -> Blob:
+    """An OCI image index over per-platform manifests; each descriptor must carry a platform.
+
+    Manifests are listed in the given order (callers pass them sorted by architecture so the
+    digest does not depend on build order). Raises :class:`InputError` for a missing platform.
+    """
+    for manifest in manifests:
+        if manifest.platform is None:
+            raise InputError(f"manifest {manifest.digest} in an image index has no platform")
+    body: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": [manifest.to_json() for manifest in manifests],
+    }
+    if annotations:
+        body["annotations"] = dict(annotations)
+    return Blob(INDEX_MEDIA_TYPE, canonical_json(body))
+
+
+def image_annotations(
+    source_date_epoch: int,
+    *,
+    title: str = "",
+    description: str = "",
+    version: str = "",
+    source: str = "",
+    base_name: str = "",
+    base_digest: str = "",
+    vendor: str = "",
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The ``org.opencontainers.image.*`` annotations of a manifest or index; empty ones dropped.
+
+    ``base_name``/``base_digest`` name the starter image a private image was made from; ``extra``
+    adds further keys (e.g. Couturier's own) and wins over the standard ones.
+    """
+    prefix = "org.opencontainers.image."
+    values = {
+        "created": rfc3339(source_date_epoch),
+        "title": title,
+        "description": description,
+        "version": version,
+        "source": source,
+        "base.name": base_name,
+        "base.digest": base_digest,
+        "vendor": vendor,
+    }
+    out = {prefix + key: value for key, value in values.items() if value}
+    out.update(extra or {})
+    return out

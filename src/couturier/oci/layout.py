@@ -1,0 +1,390 @@
+"""OCI image layout directories: writing them atomically and reading them back.
+
+A layout (``oci-layout``, ``index.json``, ``blobs/sha256/<hex>``) holds many tagged images: each
+tag is its own ``index.json`` entry whose ``org.opencontainers.image.ref.name`` annotation is the
+tag, so ``skopeo inspect oci:DIR:3.13`` and ``podman run oci:DIR:latest`` find it.
+
+:class:`LayoutWriter` stages everything in a temporary directory beside the target
+(``.<name>.partial-*``), then publishes it:
+
+- a new layout is renamed into place whole, so the target either does not exist or is complete;
+- into an existing layout, the staged blobs are renamed in first (blobs are content-addressed and
+  written once: one already present is kept), and ``index.json`` is replaced last by a rename.
+  A failure at any point leaves the old ``index.json`` in force, referring only to whole blobs.
+
+Commits are serialized with an ``flock`` on the target's parent directory, so two builds adding
+lines to one layout do not lose each other's tags. :class:`Layout` reads a layout and verifies
+blobs against their digests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from couturier.errors import InputError, IntegrityError, NotFoundError
+from couturier.oci.documents import (
+    INDEX_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE,
+    REF_NAME,
+    Blob,
+    Descriptor,
+    Platform,
+    RuntimeConfig,
+    canonical_json,
+    image_config,
+    image_index,
+    image_manifest,
+)
+from couturier.oci.layer import Layer
+
+__all__ = ["LAYOUT_VERSION", "Layout", "LayoutWriter"]
+
+LAYOUT_VERSION = "1.0.0"
+# Docker/OCI distribution tag grammar: what registries accept, so a layout tag can be pushed as is.
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class LayoutWriter:
+    """Stages blobs and tags for the layout at ``root``; :meth:`commit` publishes them at once.
+
+    Use as a context manager: leaving the block normally commits, an exception aborts (the staging
+    directory is removed and ``root`` is untouched). Not thread-safe; one writer per build.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.parent.mkdir(parents=True, exist_ok=True)
+        self._stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        self._stage.chmod(0o777 & ~umask)
+        (self._stage / "blobs" / "sha256").mkdir(parents=True)
+        self._tags: dict[str, Descriptor] = {}
+        self._finished = False
+
+    def __enter__(self) -> LayoutWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    # -- blobs --------------------------------------------------------------------------------
+
+    def _has_blob(self, digest: str) -> bool:
+        name = Path("blobs", "sha256", digest.removeprefix("sha256:"))
+        return (self.root / name).exists() or (self._stage / name).exists()
+
+    def _staged_path(self, digest: str) -> Path:
+        return self._stage / "blobs" / "sha256" / digest.removeprefix("sha256:")
+
+    def add_blob(
+        self,
+        blob: Blob,
+        annotations: Mapping[str, str] | None = None,
+        platform: Platform | None = None,
+    ) -> Descriptor:
+        """Stage a small document (config, manifest, index) unless the layout has it already."""
+        descriptor = blob.descriptor(annotations, platform)
+        if not self._has_blob(descriptor.digest):
+            self._staged_path(descriptor.digest).write_bytes(blob.data)
+        return descriptor
+
+    def add_layer(self, layer: Layer) -> Descriptor:
+        """Stage a layer blob unless the layout has it already.
+
+        A file-backed layer is copied, not hardlinked: rewriting the layer file later must not
+        change a published blob. (``copyfile`` uses the kernel's in-place copy where it can.)
+        """
+        if not self._has_blob(layer.digest):
+            dest = self._staged_path(layer.digest)
+            if layer.path is None:
+                dest.write_bytes(layer.data or b"")
+            else:
+                shutil.copyfile(layer.path, dest)
+        return Descriptor.of_layer(layer)
+
+    def add_image(
+        self,
+        platform: Platform,
+        layers: Sequence[Layer],
+        *,
+        runtime: RuntimeConfig,
+        source_date_epoch: int,
+        annotations: Mapping[str, str],
+        history: Sequence[str] = (),
+    ) -> Descriptor:
+        """Stage one single-platform image: its layers, config and manifest.
+
+        Returns the manifest's descriptor carrying ``platform`` (ready for :meth:`add_index`) and
+        no annotations (tags are added by :meth:`tag`). Raises what :func:`image_config` raises.
+        """
+        config = self.add_blob(image_config(platform, layers, runtime, source_date_epoch, history))
+        layer_descriptors = [self.add_layer(layer) for layer in layers]
+        manifest = image_manifest(config, layer_descriptors, annotations)
+        return self.add_blob(manifest, platform=platform)
+
+    def add_index(
+        self, manifests: Sequence[Descriptor], annotations: Mapping[str, str]
+    ) -> Descriptor:
+        """Stage a multi-platform image index over already staged manifests.
+
+        Manifests are sorted by platform, so the index digest does not depend on build order.
+        """
+        ordered = sorted(manifests, key=_platform_key)
+        return self.add_blob(image_index(ordered, annotations))
+
+    def tag(self, ref: str, descriptor: Descriptor) -> None:
+        """Point tag ``ref`` at a staged manifest or index; a later call for ``ref`` wins.
+
+        Raises :class:`InputError` for a tag that registries would refuse.
+        """
+        if not _TAG.fullmatch(ref):
+            raise InputError(
+                f"tag {ref!r} is not a valid image tag",
+                "use letters, digits, '_', '.', '-' (at most 128, not starting with '.' or '-')",
+            )
+        annotations = {**descriptor.annotations, REF_NAME: ref}
+        self._tags[ref] = Descriptor(
+            descriptor.media_type, descriptor.digest, descriptor.size, annotations
+        )
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Publish staged blobs and tags; afterwards this writer can no longer be used.
+
+        Cost: one rename per new blob plus rewriting ``index.json``. Raises :class:`InputError`
+        if ``root`` exists but is not an OCI layout (nothing is changed then).
+        """
+        self._check_open()
+        try:
+            with _locked(self.root.parent):
+                if not self.root.exists():
+                    self._publish_new()
+                else:
+                    self._publish_into_existing()
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop everything staged; ``root`` stays as it was. Safe to call more than once."""
+        self._finished = True
+        shutil.rmtree(self._stage, ignore_errors=True)
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise RuntimeError("layout writer was already committed or aborted")
+
+    def _publish_new(self) -> None:
+        _write_file(
+            self._stage / "oci-layout", canonical_json({"imageLayoutVersion": LAYOUT_VERSION})
+        )
+        _write_file(self._stage / "index.json", _index_json({}, self._tags))
+        os.rename(self._stage, self.root)
+
+    def _publish_into_existing(self) -> None:
+        existing = Layout(self.root)
+        current = existing.read_index()
+        blobs = self.root / "blobs" / "sha256"
+        blobs.mkdir(parents=True, exist_ok=True)
+        for staged in sorted((self._stage / "blobs" / "sha256").iterdir()):
+            target = blobs / staged.name
+            if not target.exists():
+                os.rename(staged, target)
+        kept = {_ref(entry) or f"\0{i}": entry for i, entry in enumerate(current)}
+        _write_file(self.root / "index.json", _index_json(kept, self._tags))
+
+
+def _platform_key(descriptor: Descriptor) -> tuple[str, str, str, str]:
+    platform = descriptor.platform or Platform("")
+    return (platform.os, platform.architecture, platform.variant, descriptor.digest)
+
+
+def _ref(descriptor: Descriptor) -> str:
+    return descriptor.annotations.get(REF_NAME, "")
+
+
+def _index_json(kept: Mapping[str, Descriptor], tags: Mapping[str, Descriptor]) -> bytes:
+    """The layout's ``index.json``: kept entries overridden by ``tags``, sorted by tag name."""
+    merged = {**kept, **tags}
+    entries = sorted(merged.values(), key=lambda d: (_ref(d), d.digest))
+    body = {
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": [entry.to_json() for entry in entries],
+    }
+    return canonical_json(body)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically (temporary file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory`` (serializes commits of layouts inside it)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class Layout:
+    """Reads an OCI image layout at ``root``. Every blob read is checked against its digest.
+
+    Raises :class:`NotFoundError` for a missing layout, tag or blob, :class:`IntegrityError` for
+    a blob whose content does not match its digest or size, :class:`InputError` for a directory
+    that is not an OCI layout.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read_index(self) -> list[Descriptor]:
+        """The entries of ``index.json``, in file order."""
+        if not (self.root / "oci-layout").is_file():
+            if not self.root.exists():
+                raise NotFoundError(f"no OCI layout at {self.root}")
+            raise InputError(f"{self.root} is not an OCI image layout (no oci-layout file)")
+        body = json.loads((self.root / "index.json").read_bytes())
+        return [Descriptor.from_json(entry) for entry in body.get("manifests", [])]
+
+    def tags(self) -> list[str]:
+        """The tags of the layout, sorted."""
+        return sorted(ref for entry in self.read_index() if (ref := _ref(entry)))
+
+    def resolve(self, tag: str) -> Descriptor:
+        """The descriptor (manifest or index) that ``tag`` points to."""
+        for entry in self.read_index():
+            if _ref(entry) == tag:
+                return entry
+        raise NotFoundError(f"tag {tag!r} is not in {self.root}", f"tags: {', '.join(self.tags())}")
+
+    def blob_path(self, digest: str) -> Path:
+        """Where the blob ``digest`` lives; raises :class:`InputError` for a non-sha256 digest."""
+        if not _DIGEST.fullmatch(digest):
+            raise InputError(f"unsupported digest {digest!r}", "layouts hold sha256 blobs only")
+        return self.root / "blobs" / "sha256" / digest.removeprefix("sha256:")
+
+    def read_blob(self, descriptor: Descriptor) -> bytes:
+        """The content of a blob, verified against the descriptor's digest and size."""
+        path = self.blob_path(descriptor.digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {descriptor.digest} is missing from {self.root}") from None
+        actual = "sha256:" + hashlib.sha256(data).hexdigest()
+        if actual != descriptor.digest or len(data) != descriptor.size:
+            raise IntegrityError(
+                f"blob {descriptor.digest} in {self.root} has digest {actual} and size {len(data)}"
+                f" (expected size {descriptor.size})"
+            )
+        return data
+
+    def read_json(self, descriptor: Descriptor) -> dict[str, Any]:
+        """A verified JSON blob, parsed."""
+        value: dict[str, Any] = json.loads(self.read_blob(descriptor))
+        return value
+
+    def manifest_descriptor(self, tag: str, platform: Platform | None = None) -> Descriptor:
+        """The image manifest of ``tag``: itself, or for an index, the one for ``platform``.
+
+        With an index and no ``platform``, the index must hold exactly one manifest.
+        """
+        descriptor = self.resolve(tag)
+        if descriptor.media_type == MANIFEST_MEDIA_TYPE:
+            return descriptor
+        candidates = [
+            Descriptor.from_json(entry) for entry in self.read_json(descriptor)["manifests"]
+        ]
+        if platform is not None:
+            candidates = [c for c in candidates if _matches(c.platform, platform)]
+        if len(candidates) != 1:
+            wanted = f"platform {platform}" if platform else "one platform"
+            raise NotFoundError(f"tag {tag!r} has {len(candidates)} manifests for {wanted}")
+        return candidates[0]
+
+    def manifest(self, tag: str, platform: Platform | None = None) -> dict[str, Any]:
+        """The parsed image manifest of ``tag`` (see :meth:`manifest_descriptor`)."""
+        return self.read_json(self.manifest_descriptor(tag, platform))
+
+    def config(self, tag: str, platform: Platform | None = None) -> dict[str, Any]:
+        """The parsed image config of ``tag``."""
+        return self.read_json(Descriptor.from_json(self.manifest(tag, platform)["config"]))
+
+    def verify(self) -> int:
+        """Check every blob reachable from ``index.json``; returns how many were checked.
+
+        Cost: reads every blob once (layers streamed in 1 MiB chunks).
+        """
+        seen: set[str] = set()
+        pending = list(self.read_index())
+        while pending:
+            descriptor = pending.pop()
+            if descriptor.digest in seen:
+                continue
+            seen.add(descriptor.digest)
+            if descriptor.media_type == INDEX_MEDIA_TYPE:
+                body = self.read_json(descriptor)
+                pending += [Descriptor.from_json(entry) for entry in body["manifests"]]
+            elif descriptor.media_type == MANIFEST_MEDIA_TYPE:
+                body = self.read_json(descriptor)
+                pending.append(Descriptor.from_json(body["config"]))
+                pending += [Descriptor.from_json(entry) for entry in body["layers"]]
+            else:
+                self._verify_streamed(descriptor)
+        return len(seen)
+
+    def _verify_streamed(self, descriptor: Descriptor) -> None:
+        path = self.blob_path(descriptor.digest)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {descriptor.digest} is missing from {self.root}") from None
+        actual = "sha256:" + digest.hexdigest()
+        if actual != descriptor.digest or size != descriptor.size:
+            raise IntegrityError(
+                f"blob {descriptor.digest} in {self.root} has digest {actual} and size {size}"
+                f" (expected size {descriptor.size})"
+            )
+
+
+def _matches(have: Platform | None, want: Platform) -> bool:
+    if have is None:
+        return False
+    same = have.architecture == want.architecture and have.os == want.os
+    return same and (not want.variant or have.variant == want.variant)
