@@ -1,0 +1,335 @@
+"""The files maintainer scripts would create, made natively: nothing from a package is executed.
+
+Each function is pure: it reads the assembled tree (image path → :class:`Entry`) and returns the
+entries to add, owned by nobody (``owner`` None). :func:`system_files` gathers them all;
+:mod:`couturier.build.dpkgdb` writes the dpkg database. Put the result on top of the packages'
+layers with :func:`couturier.build.assemble.with_parents`.
+
+What is covered: accounts (``/etc/passwd``, ``/etc/group``, home directories), ``/tmp``,
+``/etc/os-release``, ``/etc/nsswitch.conf``, the CA bundle and its ``.pem`` links, and the
+``update-alternatives`` links of :data:`ALTERNATIVES`, and ``/etc/ld.so.cache`` when
+``/etc/ld.so.conf.d`` adds library directories (:mod:`couturier.build.ldcache`).
+"""
+
+from __future__ import annotations
+
+import glob
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from couturier.build.assemble import matches
+from couturier.build.entries import Entry, EntryType
+from couturier.build.ldcache import (
+    CACHE_ARCHITECTURES,
+    conf_dirs,
+    ld_so_cache,
+    resolve,
+    trusted_dirs,
+)
+
+__all__ = [
+    "ALTERNATIVES",
+    "MULTIARCH_TRIPLETS",
+    "Account",
+    "Alternative",
+    "accounts",
+    "alternatives",
+    "ca_bundle",
+    "ld_so_cache_file",
+    "library_dirs_needing_cache",
+    "nsswitch",
+    "os_release",
+    "system_files",
+    "tmp",
+]
+
+Tree = Mapping[str, Entry]
+
+MULTIARCH_TRIPLETS = {
+    "amd64": "x86_64-linux-gnu",
+    "arm64": "aarch64-linux-gnu",
+    "armhf": "arm-linux-gnueabihf",
+    "i386": "i386-linux-gnu",
+    "ppc64el": "powerpc64le-linux-gnu",
+    "s390x": "s390x-linux-gnu",
+    "riscv64": "riscv64-linux-gnu",
+}
+
+NONROOT_ID = 65532
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user with a group of the same name and id."""
+
+    name: str
+    uid: int
+    home: str = "/nonexistent"
+    shell: str = "/usr/sbin/nologin"
+    home_mode: int = 0o700
+    group: str = ""
+
+    def passwd_line(self) -> str:
+        return f"{self.name}:x:{self.uid}:{self.uid}:{self.name}:{self.home}:{self.shell}\n"
+
+    def group_line(self) -> str:
+        return f"{self.group or self.name}:x:{self.uid}:\n"
+
+
+ROOT = Account("root", 0, "/root")
+NONROOT = Account("nonroot", NONROOT_ID, "/home/nonroot")
+NOBODY = Account("nobody", 65534, group="nogroup")
+
+
+def _file(path: str, data: bytes | str, mode: int = 0o644) -> Entry:
+    body = data.encode() if isinstance(data, str) else data
+    return Entry(path, EntryType.FILE, mode, data=body)
+
+
+def _link(path: str, target: str) -> Entry:
+    return Entry(path, EntryType.SYMLINK, 0o777, target=target)
+
+
+def _is_present(tree: Tree, path: str) -> bool:
+    return path in tree and tree[path].type is not EntryType.DIRECTORY
+
+
+def accounts(tree: Tree, extra: Sequence[Account] = ()) -> list[Entry]:
+    """``/etc/passwd`` and ``/etc/group`` with root, nonroot (65532), nobody and ``extra``, plus
+    the home directories that do not exist yet.
+
+    When ``base-passwd`` is installed its master files are the start (as its postinst copies
+    them); nonroot and ``extra`` are appended unless already named there.
+    """
+    passwd_master = tree.get("usr/share/base-passwd/passwd.master")
+    group_master = tree.get("usr/share/base-passwd/group.master")
+    if passwd_master is not None and group_master is not None:
+        passwd = passwd_master.data.decode()
+        group = group_master.data.decode()
+        wanted = [NONROOT, *extra]
+    else:
+        passwd = group = ""
+        wanted = [ROOT, NONROOT, *extra, NOBODY]
+    named = {line.split(":", 1)[0] for line in passwd.splitlines()}
+    for account in wanted:
+        if account.name not in named:
+            passwd += account.passwd_line()
+            group += account.group_line()
+            named.add(account.name)
+    entries = [_file("etc/passwd", passwd), _file("etc/group", group)]
+    for account in [ROOT, NONROOT, *extra]:
+        home = account.home.strip("/")
+        if home and home != "nonexistent" and home not in tree:
+            entries.append(
+                Entry(home, EntryType.DIRECTORY, account.home_mode, account.uid, account.uid)
+            )
+    return entries
+
+
+def tmp(tree: Tree) -> list[Entry]:
+    """``/tmp`` (and ``/var/tmp``) world-writable with the sticky bit, as base-files makes them."""
+    del tree
+    return [
+        Entry("tmp", EntryType.DIRECTORY, 0o1777),
+        Entry("var/tmp", EntryType.DIRECTORY, 0o1777),
+    ]
+
+
+def os_release(tree: Tree, fallback: Mapping[str, str] | None = None) -> list[Entry]:
+    """``/etc/os-release``: nothing when a package ships it, a link to ``usr/lib/os-release``
+    when ``base-files`` ships that, else a file written from ``fallback`` (``KEY`` → value)."""
+    if "etc/os-release" in tree:
+        return []
+    if _is_present(tree, "usr/lib/os-release"):
+        return [_link("etc/os-release", "../usr/lib/os-release")]
+    fields = fallback or {"PRETTY_NAME": "Couturier image", "NAME": "Couturier", "ID": "couturier"}
+    text = "".join(f'{key}="{value}"\n' for key, value in fields.items())
+    return [_file("usr/lib/os-release", text), _link("etc/os-release", "../usr/lib/os-release")]
+
+
+_NSSWITCH = """\
+# /etc/nsswitch.conf (written by Couturier, as Debian's base-files does)
+
+passwd:         files
+group:          files
+shadow:         files
+gshadow:        files
+
+hosts:          files dns
+networks:       files
+
+protocols:      db files
+services:       db files
+ethers:         db files
+rpc:            db files
+
+netgroup:       nis
+"""
+
+
+def nsswitch(tree: Tree) -> list[Entry]:
+    """``/etc/nsswitch.conf`` when absent: base-files' template if shipped, else the default."""
+    if "etc/nsswitch.conf" in tree:
+        return []
+    template = tree.get("usr/share/base-files/nsswitch.conf")
+    if template is not None and template.type is EntryType.FILE:
+        return [_file("etc/nsswitch.conf", template.data)]
+    return [_file("etc/nsswitch.conf", _NSSWITCH)]
+
+
+def _pem_name(path: str) -> str:
+    # update-ca-certificates: basename without .crt, spaces → _, parentheses → =, commas → _.
+    stem = posixpath.basename(path).removesuffix(".crt")
+    return re.sub(r"[()]", "=", stem.replace(" ", "_").replace(",", "_")) + ".pem"
+
+
+def ca_bundle(tree: Tree, extra: Sequence[bytes] = ()) -> list[Entry]:
+    """``/etc/ssl/certs/ca-certificates.crt`` as ``update-ca-certificates`` builds it.
+
+    The certificates are every ``.crt`` under ``usr/share/ca-certificates`` (what the package's
+    default configuration selects: all of them), then those under
+    ``usr/local/share/ca-certificates``, each sorted by path, then the PEM blobs of ``extra``
+    (already validated bundles), each ending with a newline. Also the ``<name>.pem`` links to the
+    tree's certificates. Nothing when there is no certificate at all.
+    """
+    chosen: list[str] = []
+    for root in ("usr/share/ca-certificates/", "usr/local/share/ca-certificates/"):
+        chosen += sorted(
+            p
+            for p, e in tree.items()
+            if p.startswith(root) and p.endswith(".crt") and e.type is EntryType.FILE
+        )
+    if not chosen and not extra:
+        return []
+    blobs = [tree[p].data for p in chosen] + list(extra)
+    bundle = b"".join(b if b.endswith(b"\n") else b + b"\n" for b in blobs if b)
+    entries = [_file("etc/ssl/certs/ca-certificates.crt", bundle)]
+    for path in chosen:
+        link = f"etc/ssl/certs/{_pem_name(path)}"
+        if link not in tree:
+            entries.append(_link(link, f"/{path}"))
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """An ``update-alternatives`` group: its ``link`` and the candidate paths a package's postinst
+    would register, best first. ``{triplet}`` stands for the multiarch triplet; a candidate may be
+    a glob (its matches are taken newest version first)."""
+
+    name: str
+    link: str
+    candidates: tuple[str, ...]
+
+
+ALTERNATIVES: tuple[Alternative, ...] = (
+    Alternative("awk", "usr/bin/awk", ("usr/bin/gawk", "usr/bin/mawk", "usr/bin/original-awk")),
+    Alternative("nawk", "usr/bin/nawk", ("usr/bin/gawk", "usr/bin/mawk", "usr/bin/original-awk")),
+    Alternative("pager", "usr/bin/pager", ("usr/bin/less", "usr/bin/more")),
+    Alternative(
+        "editor", "usr/bin/editor", ("usr/bin/nano", "usr/bin/vim.basic", "usr/bin/vim.tiny")
+    ),
+    Alternative("vi", "usr/bin/vi", ("usr/bin/vim.basic", "usr/bin/vim.tiny", "usr/bin/nvi")),
+    Alternative("which", "usr/bin/which", ("usr/bin/which.debianutils",)),
+    Alternative("nc", "usr/bin/nc", ("usr/bin/nc.openbsd", "usr/bin/nc.traditional")),
+    Alternative("java", "usr/bin/java", ("usr/lib/jvm/java-*-openjdk-*/bin/java",)),
+    Alternative("keytool", "usr/bin/keytool", ("usr/lib/jvm/java-*-openjdk-*/bin/keytool",)),
+    Alternative("php", "usr/bin/php", ("usr/bin/php[0-9]*.[0-9]*",)),
+    Alternative("phar", "usr/bin/phar", ("usr/bin/phar[0-9]*.[0-9]*",)),
+    Alternative(
+        "libblas.so.3-{triplet}",
+        "usr/lib/{triplet}/libblas.so.3",
+        ("usr/lib/{triplet}/openblas-pthread/libblas.so.3", "usr/lib/{triplet}/blas/libblas.so.3"),
+    ),
+    Alternative(
+        "liblapack.so.3-{triplet}",
+        "usr/lib/{triplet}/liblapack.so.3",
+        (
+            "usr/lib/{triplet}/openblas-pthread/liblapack.so.3",
+            "usr/lib/{triplet}/lapack/liblapack.so.3",
+        ),
+    ),
+)
+
+
+def _natural_key(path: str) -> list[tuple[int, int | str]]:
+    return [(1, int(t)) if t.isdigit() else (0, t) for t in re.split(r"(\d+)", path)]
+
+
+def _candidates(tree: Tree, pattern: str) -> list[str]:
+    if not glob.has_magic(pattern):
+        return [pattern] if _is_present(tree, pattern) else []
+    found = [p for p in tree if matches(pattern, p) and _is_present(tree, p)]
+    return sorted(found, key=_natural_key, reverse=True)
+
+
+def alternatives(
+    tree: Tree, architecture: str, table: Sequence[Alternative] = ALTERNATIVES
+) -> list[Entry]:
+    """The links ``update-alternatives`` would make in auto mode for each group of ``table``
+    whose link is missing and of which a candidate exists: ``link`` → ``/etc/alternatives/NAME``
+    → the best candidate."""
+    triplet = MULTIARCH_TRIPLETS.get(architecture, f"{architecture}-linux-gnu")
+    entries: list[Entry] = []
+    for alternative in table:
+        link = alternative.link.format(triplet=triplet)
+        if link in tree:
+            continue
+        for pattern in alternative.candidates:
+            found = _candidates(tree, pattern.format(triplet=triplet))
+            if found:
+                name = alternative.name.format(triplet=triplet)
+                entries.append(_link(f"etc/alternatives/{name}", f"/{found[0]}"))
+                entries.append(_link(link, f"/etc/alternatives/{name}"))
+                break
+    return entries
+
+
+def library_dirs_needing_cache(tree: Tree, architecture: str) -> list[str]:
+    """Directories that ``/etc/ld.so.conf`` (and what it includes) adds beyond the dynamic
+    loader's built-in ones and that hold a shared library: the loader finds those only through
+    ``/etc/ld.so.cache``. Root-relative real paths (symlinks followed), sorted."""
+    defaults = {resolve(tree, d) for d in trusted_dirs(architecture)}
+    dirs: set[str] = set()
+    for directory in conf_dirs(tree):
+        real = resolve(tree, directory)
+        if real is None or real in defaults:
+            continue
+        prefix = real + "/"
+        if any(p.startswith(prefix) and ".so" in p[len(prefix) :] for p in tree):
+            dirs.add(real)
+    return sorted(dirs)
+
+
+def ld_so_cache_file(tree: Tree, architecture: str) -> list[Entry]:
+    """``/etc/ld.so.cache`` when :func:`library_dirs_needing_cache` finds a directory (and the
+    machine is one :mod:`couturier.build.ldcache` knows); otherwise nothing, as the loader's
+    built-in directories need no cache."""
+    if architecture not in CACHE_ARCHITECTURES or not library_dirs_needing_cache(
+        tree, architecture
+    ):
+        return []
+    return [_file("etc/ld.so.cache", ld_so_cache(tree, architecture))]
+
+
+def system_files(
+    tree: Tree,
+    architecture: str,
+    *,
+    extra_accounts: Sequence[Account] = (),
+    extra_certificates: Sequence[bytes] = (),
+    os_release_fallback: Mapping[str, str] | None = None,
+) -> list[Entry]:
+    """Every generated file except the dpkg database, sorted by path."""
+    entries = [
+        *accounts(tree, extra_accounts),
+        *tmp(tree),
+        *os_release(tree, os_release_fallback),
+        *nsswitch(tree),
+        *ca_bundle(tree, extra_certificates),
+        *alternatives(tree, architecture),
+        *ld_so_cache_file(tree, architecture),
+    ]
+    return sorted(entries, key=lambda e: e.path)
