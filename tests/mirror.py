@@ -36,3 +36,18 @@ def mirror_settings() -> Settings:
 def mirror_catalogs(mirror_settings: Settings) -> dict[str, Catalog]:
     refresh(mirror_settings, releases=list(MIRROR_RELEASES), architectures=["amd64"])
     return {r: load_catalog(mirror_settings, r, "amd64") for r in MIRROR_RELEASES}
+
+
+ALL_RELEASES = ("bookworm", "trixie", "forky")
+ALL_ARCHITECTURES = ("amd64", "arm64")
+
+
+@pytest.fixture(scope="session")
+def mirror_catalogs_all(mirror_settings: Settings) -> dict[tuple[str, str], Catalog]:
+    """Catalogs of every default release for amd64 and arm64, keyed by (release, arch)."""
+    refresh(mirror_settings, releases=list(ALL_RELEASES), architectures=list(ALL_ARCHITECTURES))
+    return {
+        (release, arch): load_catalog(mirror_settings, release, arch)
+        for release in ALL_RELEASES
+        for arch in ALL_ARCHITECTURES
+    }

@@ -17,9 +17,13 @@ from typing import Any
 
 from couturier.cli.output import Progress, format_size, print_table
 from couturier.core.resolver import resolve
+from couturier.core.spec import load_spec
+from couturier.core.starter import get_starter
 from couturier.debian.relations import parse_request
-from couturier.errors import CouturierError, ResolutionError
+from couturier.errors import CouturierError, InputError, ResolutionError
+from couturier.services import build as build_service
 from couturier.services import catalog as catalog_service
+from couturier.services.build import ImageRequest
 from couturier.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -60,7 +64,56 @@ def _parser() -> argparse.ArgumentParser:
     resolve_cmd.add_argument("--arch", required=True)
     resolve_cmd.add_argument("--json", action="store_true", help="print JSON")
     resolve_cmd.add_argument("requests", nargs="+", metavar="PKG[=VERSION]")
+    build = groups.add_parser("build", help="build every line of a starter or a private image")
+    build.add_argument("spec", nargs="?", type=Path, help="private image spec (YAML)")
+    build.add_argument("--starter", help="build this starter image instead of a spec")
+    build.add_argument("--output", required=True, type=Path, help="OCI image layout directory")
+    build.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+    build.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    if (args.spec is None) == (args.starter is None):
+        raise InputError(
+            "build needs either a spec file or --starter NAME",
+            "e.g. couturier build --starter python --output ./python-oci",
+        )
+    if args.starter:
+        starter = get_starter(args.starter)
+        request = ImageRequest(starter=starter, name=starter.name)
+    else:
+        spec = load_spec(args.spec)
+        request = ImageRequest(
+            starter=get_starter(spec.starter),
+            name=spec.name,
+            description=spec.description,
+            packages=spec.packages,
+            env=dict(spec.env),
+            private=True,
+        )
+    result = build_service.build(settings, request, args.output, args.arch, say=progress)
+    progress.done()
+    if args.json:
+        json.dump(result.to_json(), sys.stdout, indent=2)
+        print()
+    else:
+        rows = [
+            [
+                line.version,
+                line.release,
+                line.status,
+                " ".join(line.tags) or "-",
+                line.digest.removeprefix("sha256:")[:12] or "-",
+            ]
+            for line in result.lines
+        ]
+        print_table(["line", "release", "status", "tags", "digest"], rows)
+        for line in result.lines:
+            if line.error:
+                print(f"{line.version}: {line.error}")
+        print(f"\n{request.name}: {result.status} (trace {result.trace_id}) -> {args.output}")
+    return 0 if result.status != "image build failed" else EXIT_ERROR
 
 
 def _refresh(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
@@ -135,6 +188,7 @@ def _resolve(settings: Settings, args: argparse.Namespace, progress: Progress) -
 
 
 _COMMANDS = {
+    ("build", None): _build,
     ("catalog", "refresh"): _refresh,
     ("packages", "search"): _search,
     ("packages", "resolve"): _resolve,
@@ -147,7 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = Progress(quiet=args.quiet)
     try:
         settings = load_settings(args.config)
-        return _COMMANDS[(args.group, args.command)](settings, args, progress)
+        command = getattr(args, "command", None)
+        return _COMMANDS[(args.group, command)](settings, args, progress)
     except CouturierError as error:
         progress.done()
         print(f"couturier: error: {error}", file=sys.stderr)

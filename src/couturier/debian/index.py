@@ -33,6 +33,7 @@ class SnapshotPart:
 
     origin: str  # e.g. "bookworm-security/main"
     index: SnapshotIndex
+    root: str = ""  # mirror root URL the snapshot was read from (where its Filename paths are)
 
 
 class IndexCatalog:
@@ -70,6 +71,19 @@ class IndexCatalog:
     def snapshots(self) -> tuple[str, ...]:
         """The sha256 of every snapshot in use (what a build records)."""
         return tuple(part.index.sha256 for part in self.parts)
+
+    def url_of(self, package: Package) -> str:
+        """Download URL of ``package``'s ``.deb``: the root of the mirror its snapshot came from,
+        then its ``Filename``. Raises :class:`NotFoundError` for a package of another catalog.
+        """
+        for part in self.parts:
+            if part.origin == package.origin and part.root and package.filename:
+                return f"{part.root.rstrip('/')}/{package.filename}"
+        raise NotFoundError(
+            f"{package.name} {package.version} ({package.origin or 'no origin'}) has no download "
+            f"URL in the {self._release}/{self._architecture} catalog",
+            f"run `couturier catalog refresh --release {self._release}`",
+        )
 
     def versions(self, name: str) -> Sequence[Package]:
         cached = self._versions.get(name)
@@ -203,7 +217,7 @@ def load_catalog(settings: Settings, release: str, arch: str) -> IndexCatalog:
                 missing.append(f"{suite.name}/{component}")
                 continue
             index = store.open(current.sha256)
-            parts.append(SnapshotPart(f"{suite.name}/{component}", index))
+            parts.append(SnapshotPart(f"{suite.name}/{component}", index, current.root))
     return IndexCatalog(release, arch, parts, missing)
 
 

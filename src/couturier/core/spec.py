@@ -1,0 +1,285 @@
+"""The spec file: how a private image is declared (see DESIGN.md, "The spec file").
+
+:func:`parse_spec` checks a mapping (parsed YAML, or JSON from the API) against the product rules
+and returns a frozen :class:`ImageSpec`; :func:`load_spec` reads a YAML file first, noticing keys
+written twice (which YAML itself would silently collapse). Every violation is collected before
+anything is raised, so the user sees all of them at once in one :class:`SpecError`.
+
+Pure apart from :func:`load_spec` reading its file; the starters are handed in or read from the
+shipped package data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from couturier.core.starter import Starter, load_starters
+from couturier.debian.relations import parse_request
+from couturier.errors import ConfigError, InputError
+
+__all__ = ["MAX_PACKAGES", "ImageSpec", "SpecError", "Violation", "load_spec", "parse_spec"]
+
+MAX_PACKAGES = 100
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z]$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BUNDLE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9](?:@[1-9][0-9]*)?$")
+_FIELDS = ("name", "description", "starter", "packages", "env", "bundles")
+_REQUIRED = ("name", "starter")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: the spec ``field`` (``packages[2]``, ``env.PATH``), the offending
+    ``value`` as written (``None`` when missing) and the ``rule`` in words."""
+
+    field: str
+    value: Any
+    rule: str
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return f"{self.field}: {self.rule}"
+        return f"{self.field} {self.value!r}: {self.rule}"
+
+
+class SpecError(InputError):
+    """A spec breaks one or more rules; ``violations`` lists every one of them."""
+
+    def __init__(self, violations: list[Violation], source: str = "spec") -> None:
+        count = len(violations)
+        noun = "problem" if count == 1 else "problems"
+        listed = "; ".join(str(v) for v in violations)
+        super().__init__(
+            f"{source} has {count} {noun}: {listed}", "fix each one and apply the spec again"
+        )
+        self.violations = violations
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """A validated private image declaration (frozen; ``env`` is read-only)."""
+
+    name: str
+    starter: str
+    description: str = ""
+    packages: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    bundles: tuple[str, ...] = ()
+
+
+def parse_spec(
+    raw: Any,
+    starters: Mapping[str, Starter] | None = None,
+    *,
+    source: str = "spec",
+    duplicates: list[Violation] | None = None,
+) -> ImageSpec:
+    """Check ``raw`` against every rule of a spec and return it as an :class:`ImageSpec`.
+
+    ``starters`` defaults to the shipped ones. ``duplicates`` are violations found while reading
+    (keys written twice), reported together with the rest. Raises :class:`SpecError` listing every
+    violation.
+    """
+    starters = load_starters() if starters is None else starters
+    found: list[Violation] = list(duplicates or ())
+    if not isinstance(raw, Mapping):
+        raise SpecError([Violation("spec", None, "must be a mapping of fields")], source)
+    for key in raw:
+        if key not in _FIELDS:
+            found.append(
+                Violation(str(key), None, f"is not a field (fields: {', '.join(_FIELDS)})")
+            )
+    for key in _REQUIRED:
+        if raw.get(key) is None:
+            found.append(Violation(key, None, "is required"))
+
+    name = raw.get("name")
+    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+        found.append(
+            Violation(
+                "name",
+                name,
+                "must be 2-40 characters, lowercase letters, digits and hyphens, starting and "
+                "ending with a lowercase letter",
+            )
+        )
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        found.append(Violation("description", description, "must be text"))
+        description = ""
+    starter_name = raw.get("starter")
+    starter: Starter | None = None
+    if starter_name is not None:
+        starter = starters.get(starter_name) if isinstance(starter_name, str) else None
+        if starter is None:
+            known = ", ".join(sorted(starters))
+            found.append(Violation("starter", starter_name, f"is not a starter ({known})"))
+
+    packages = _packages(raw.get("packages"), found)
+    env = _env(raw.get("env"), starter, found)
+    bundles = _bundles(raw.get("bundles"), found)
+    if found:
+        raise SpecError(found, source)
+    assert isinstance(name, str) and isinstance(starter_name, str)
+    return ImageSpec(
+        name=name,
+        starter=starter_name,
+        description=description.strip(),
+        packages=packages,
+        env=MappingProxyType(env),
+        bundles=bundles,
+    )
+
+
+def _list(value: Any, field_name: str, found: list[Violation]) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        found.append(Violation(field_name, value, "must be a list"))
+        return []
+    return value
+
+
+def _packages(value: Any, found: list[Violation]) -> tuple[str, ...]:
+    entries = _list(value, "packages", found)
+    if len(entries) > MAX_PACKAGES:
+        found.append(
+            Violation("packages", len(entries), f"at most {MAX_PACKAGES} packages may be added")
+        )
+    result: list[str] = []
+    seen: dict[str, int] = {}
+    for position, entry in enumerate(entries):
+        where = f"packages[{position}]"
+        if not isinstance(entry, str):
+            found.append(Violation(where, entry, "must be NAME or NAME=VERSION"))
+            continue
+        try:
+            relation = parse_request(entry)
+        except InputError:
+            relation = None
+        if relation is None or relation.arch is not None:
+            found.append(
+                Violation(
+                    where, entry, "must be NAME or NAME=VERSION, e.g. curl or python3-rsa=4.9-2"
+                )
+            )
+            continue
+        if relation.name in seen:
+            found.append(
+                Violation(
+                    where,
+                    entry,
+                    f"repeats package {relation.name} of packages[{seen[relation.name]}]",
+                )
+            )
+            continue
+        seen[relation.name] = position
+        result.append(entry.strip())
+    return tuple(result)
+
+
+def _env(value: Any, starter: Starter | None, found: list[Violation]) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        found.append(Violation("env", value, "must be a mapping of NAME: value"))
+        return {}
+    reserved = starter.env_keys if starter is not None else frozenset()
+    env: dict[str, str] = {}
+    for key, text in value.items():
+        where = f"env.{key}"
+        if not isinstance(key, str) or not _ENV_KEY.match(key):
+            found.append(
+                Violation(where, key, "is not a POSIX name (letters, digits, _; not a digit first)")
+            )
+            continue
+        if key in reserved:
+            assert starter is not None
+            found.append(Violation(where, text, f"is set by the {starter.name} starter"))
+            continue
+        if text is None or text == "":
+            found.append(Violation(where, text, "needs a non-empty value"))
+            continue
+        if isinstance(text, bool) or not isinstance(text, str | int | float):
+            found.append(Violation(where, text, "must be a text value (quote it)"))
+            continue
+        env[key] = str(text)
+    return env
+
+
+def _bundles(value: Any, found: list[Violation]) -> tuple[str, ...]:
+    result: list[str] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(_list(value, "bundles", found)):
+        where = f"bundles[{position}]"
+        if not isinstance(entry, str) or not _BUNDLE.match(entry):
+            found.append(Violation(where, entry, "must be a bundle name, optionally @VERSION"))
+            continue
+        name = entry.partition("@")[0]
+        if name in seen:
+            found.append(Violation(where, entry, f"repeats bundle {name}"))
+            continue
+        seen.add(name)
+        result.append(entry)
+    return tuple(result)
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that records mapping keys written twice instead of keeping the last one."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[Any, int]] = []
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            if key in seen:
+                loader.duplicates.append((key, key_node.start_mark.line + 1))
+            seen.add(key)
+        except TypeError:
+            continue
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_spec(path: Path, starters: Mapping[str, Starter] | None = None) -> ImageSpec:
+    """Read the YAML spec at ``path`` and check it (see :func:`parse_spec`).
+
+    Raises :class:`ConfigError` when the file cannot be read or is not YAML, :class:`SpecError`
+    listing every violation (including keys written twice) otherwise.
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read spec file {path}: {exc.strerror}") from exc
+    loader = _Loader(text)
+    try:
+        raw = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise InputError(f"spec file {path} is not valid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+    env = raw.get("env") if isinstance(raw, Mapping) else None
+    duplicates = [
+        Violation(
+            f"env.{key}" if isinstance(env, Mapping) and key in env else str(key),
+            key,
+            f"is written more than once (line {line})",
+        )
+        for key, line in loader.duplicates
+    ]
+    return parse_spec(raw, starters, source=f"spec file {path}", duplicates=duplicates)

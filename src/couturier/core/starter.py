@@ -1,0 +1,315 @@
+"""Starter images: the standard images shipped with Couturier, one YAML file each.
+
+A :class:`Starter` is a frozen value read from ``couturier/starters/<name>.yaml`` (the format is
+described in ``docs/starters.md``): a base package set, the OCI config (entrypoint, cmd, user,
+workdir, env) and one :class:`ImageLine` per maintained version. :func:`load_starters` reads and
+validates every shipped file; a malformed one raises :class:`ConfigError` naming the file and the
+field, so a broken starter never reaches a build.
+
+:func:`full_version` turns the Debian version of a line's primary package into the version tag of
+the line (``3.11.2-6+deb12u6`` → ``3.11.2``). Reading the shipped files is the only I/O here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from couturier.errors import ConfigError, NotFoundError
+from couturier.settings import DEFAULT_RELEASES
+
+__all__ = [
+    "USERS",
+    "ImageLine",
+    "Starter",
+    "full_version",
+    "get_starter",
+    "load_starter_file",
+    "load_starters",
+    "parse_starter",
+]
+
+# The users an image can run as (the build writes both into /etc/passwd).
+USERS: Mapping[str, int] = MappingProxyType({"root": 0, "nonroot": 65532})
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+$")
+_LABEL = re.compile(r"^[0-9]+(?:\.[0-9]+)*$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_UPSTREAM = re.compile(r"^[0-9]+(?:\.[0-9]+)*")
+
+_STARTER_FIELDS = frozenset(
+    {"name", "description", "packages", "entrypoint", "cmd", "user", "workdir", "env", "lines"}
+)
+_STARTER_REQUIRED = ("name", "description", "packages", "lines")
+_LINE_FIELDS = frozenset({"version", "release", "primary", "packages", "eol", "env"})
+_LINE_REQUIRED = ("version", "release", "primary", "eol")
+
+
+@dataclass(frozen=True)
+class ImageLine:
+    """One maintained version of a starter, built from one release.
+
+    ``version`` is the label (``3.13``); ``env`` is added to (and overrides) the starter's env for
+    this line only, e.g. a PATH naming ``/usr/lib/postgresql/17/bin``.
+    """
+
+    version: str
+    release: str
+    primary: str
+    packages: tuple[str, ...]
+    eol: dt.date
+    env: Mapping[str, str]
+
+    def package_set(self, starter: Starter) -> tuple[str, ...]:
+        """What the line installs: the starter's base packages, the primary, the line's own."""
+        names = (*starter.packages, self.primary, *self.packages)
+        return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class Starter:
+    """A standard image: base packages, OCI configuration and its image lines."""
+
+    name: str
+    description: str
+    packages: tuple[str, ...]
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
+    user: str
+    workdir: str
+    env: Mapping[str, str]
+    lines: tuple[ImageLine, ...]
+
+    @property
+    def uid(self) -> int:
+        """Numeric user id the image runs as (``nonroot`` is 65532, as in distroless)."""
+        return USERS[self.user]
+
+    @property
+    def env_keys(self) -> frozenset[str]:
+        """Every env key the starter sets, in any line (a private image may not repeat one)."""
+        return frozenset(self.env).union(*(line.env for line in self.lines))
+
+    def line_env(self, line: ImageLine) -> dict[str, str]:
+        """The env of ``line``: the starter's, then the line's own on top."""
+        return {**self.env, **line.env}
+
+    def line(self, version: str) -> ImageLine:
+        """The line labelled ``version``; :class:`NotFoundError` listing the labels otherwise."""
+        for line in self.lines:
+            if line.version == version:
+                return line
+        known = ", ".join(line.version for line in self.lines)
+        raise NotFoundError(f"starter {self.name} has no line {version!r}", f"lines: {known}")
+
+
+def full_version(debian_version: str, label: str) -> str:
+    """The version tag of a line from its primary package's Debian version.
+
+    The epoch and the Debian revision are dropped and the upstream version is cut at the first
+    character that is not a digit or a dot-separated number (``+dfsg``, ``~rc1``, ``+ds``...):
+    ``3.11.2-6+deb12u6`` → ``3.11.2``, ``20.19.2+dfsg-1`` → ``20.19.2``, ``1:2.7`` → ``2.7``.
+    When the result does not belong to ``label`` (neither equal to it nor starting with
+    ``label.``), e.g. a primary package versioned independently of the line, ``label`` is
+    returned, so a tag never contradicts the line.
+    """
+    text = debian_version.strip()
+    _, colon, rest = text.partition(":")
+    if colon:
+        text = rest
+    if "-" in text:
+        text = text.rsplit("-", 1)[0]
+    match = _UPSTREAM.match(text)
+    upstream = match.group(0) if match else ""
+    if upstream == label or upstream.startswith(label + "."):
+        return upstream
+    return label
+
+
+def _fail(source: str, field: str, problem: str) -> ConfigError:
+    return ConfigError(
+        f"starter file {source}: {field} {problem}", "see docs/starters.md for the format"
+    )
+
+
+def _strings(
+    value: Any, source: str, field: str, pattern: re.Pattern[str] | None = None
+) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _fail(source, field, "must be a list of non-empty strings")
+    if pattern is not None:
+        for item in value:
+            if not pattern.match(item):
+                raise _fail(source, field, f"has {item!r}, which is not a package name")
+    return tuple(value)
+
+
+def _env(value: Any, source: str, field: str) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise _fail(source, field, "must be a mapping of NAME: value")
+    for key, text in value.items():
+        if not isinstance(key, str) or not _ENV_KEY.match(key):
+            raise _fail(source, f"{field}.{key}", "is not a POSIX variable name")
+        if not isinstance(text, str) or not text:
+            raise _fail(source, f"{field}.{key}", "must be a non-empty string (quote numbers)")
+    return MappingProxyType(dict(value))
+
+
+def _check_fields(
+    raw: Any, source: str, where: str, allowed: frozenset[str], required: tuple[str, ...]
+) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise _fail(source, where, "must be a mapping")
+    for key in raw:
+        if key not in allowed:
+            raise _fail(
+                source,
+                f"{where}.{key}" if where != "file" else str(key),
+                f"is not a known field (known: {', '.join(sorted(allowed))})",
+            )
+    for key in required:
+        if key not in raw:
+            raise _fail(source, f"{where}.{key}" if where != "file" else key, "is missing")
+    return raw
+
+
+def _line(raw: Any, source: str, where: str, releases: Collection[str]) -> ImageLine:
+    raw = _check_fields(raw, source, where, _LINE_FIELDS, _LINE_REQUIRED)
+    version = raw["version"]
+    if not isinstance(version, str) or not _LABEL.match(version):
+        raise _fail(source, f"{where}.version", 'must be a quoted version label such as "3.13"')
+    release = raw["release"]
+    if release not in releases:
+        raise _fail(
+            source,
+            f"{where}.release",
+            f"names unknown release {release!r} (known: {', '.join(releases)})",
+        )
+    primary = raw["primary"]
+    if not isinstance(primary, str) or not _PACKAGE.match(primary):
+        raise _fail(source, f"{where}.primary", "must be a package name")
+    eol = raw["eol"]
+    if isinstance(eol, str):
+        try:
+            eol = dt.date.fromisoformat(eol)
+        except ValueError:
+            eol = None
+    if not isinstance(eol, dt.date) or isinstance(eol, dt.datetime):
+        raise _fail(source, f"{where}.eol", "must be a date written YYYY-MM-DD")
+    return ImageLine(
+        version=version,
+        release=str(release),
+        primary=primary,
+        packages=_strings(raw.get("packages"), source, f"{where}.packages", _PACKAGE),
+        eol=eol,
+        env=_env(raw.get("env"), source, f"{where}.env"),
+    )
+
+
+def parse_starter(raw: Any, source: str, releases: Collection[str] = DEFAULT_RELEASES) -> Starter:
+    """Validate one starter document (already parsed YAML) read from ``source``.
+
+    Raises :class:`ConfigError` naming ``source`` and the first bad field: an unknown or missing
+    field, a wrong type, an unknown release, a duplicate line label, an unknown user.
+    """
+    raw = _check_fields(raw, source, "file", _STARTER_FIELDS, _STARTER_REQUIRED)
+    name = raw["name"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise _fail(source, "name", "must be lowercase letters, digits and hyphens")
+    description = raw["description"]
+    if not isinstance(description, str) or not description.strip():
+        raise _fail(source, "description", "must be a non-empty string")
+    user = raw.get("user", "nonroot")
+    if user not in USERS:
+        raise _fail(source, "user", f"must be one of {', '.join(USERS)}")
+    workdir = raw.get("workdir", "/")
+    if not isinstance(workdir, str) or not workdir.startswith("/"):
+        raise _fail(source, "workdir", "must be an absolute path")
+    lines_raw = raw["lines"]
+    if not isinstance(lines_raw, list) or not lines_raw:
+        raise _fail(source, "lines", "must be a non-empty list")
+    lines = tuple(_line(item, source, f"lines[{i}]", releases) for i, item in enumerate(lines_raw))
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        if line.version in seen:
+            raise _fail(source, f"lines[{i}].version", f"repeats label {line.version!r}")
+        seen.add(line.version)
+    return Starter(
+        name=name,
+        description=description.strip(),
+        packages=_strings(raw["packages"], source, "packages", _PACKAGE),
+        entrypoint=_strings(raw.get("entrypoint"), source, "entrypoint"),
+        cmd=_strings(raw.get("cmd"), source, "cmd"),
+        user=str(user),
+        workdir=workdir,
+        env=_env(raw.get("env"), source, "env"),
+        lines=lines,
+    )
+
+
+def load_starter_file(path: Path, releases: Collection[str] = DEFAULT_RELEASES) -> Starter:
+    """Read and validate the starter file at ``path``; its name must match the file's stem.
+
+    Raises :class:`ConfigError` naming the file (unreadable, not YAML, or invalid).
+    """
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read starter file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"starter file {path} is not valid YAML: {exc}") from exc
+    starter = parse_starter(raw, str(path), releases)
+    if starter.name != path.stem:
+        raise _fail(str(path), "name", f"is {starter.name!r} but the file is {path.name}")
+    return starter
+
+
+def load_starters(
+    directory: Path | None = None, releases: Collection[str] = DEFAULT_RELEASES
+) -> dict[str, Starter]:
+    """Every starter in ``directory`` (default: the ones shipped with Couturier), by name.
+
+    The shipped set is read once per process. Raises :class:`ConfigError` for a malformed file.
+    """
+    if directory is None and tuple(releases) == DEFAULT_RELEASES:
+        return dict(_shipped())
+    return _load_dir(directory or _shipped_dir(), releases)
+
+
+def get_starter(name: str) -> Starter:
+    """The shipped starter called ``name``; :class:`NotFoundError` listing the known ones."""
+    starters = _shipped()
+    try:
+        return starters[name]
+    except KeyError:
+        known = ", ".join(sorted(starters))
+        raise NotFoundError(f"no starter image called {name!r}", f"starters: {known}") from None
+
+
+def _shipped_dir() -> Path:
+    return Path(str(resources.files("couturier") / "starters"))
+
+
+@cache
+def _shipped() -> Mapping[str, Starter]:
+    return MappingProxyType(_load_dir(_shipped_dir(), DEFAULT_RELEASES))
+
+
+def _load_dir(directory: Path, releases: Collection[str]) -> dict[str, Starter]:
+    return {
+        path.stem: load_starter_file(path, releases) for path in sorted(directory.glob("*.yaml"))
+    }

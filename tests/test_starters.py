@@ -1,0 +1,181 @@
+"""Starter images: the shipped YAML files, the loader's validation, and line version tags."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from couturier.core.catalog import Catalog
+from couturier.core.resolver import resolve
+from couturier.core.starter import (
+    Starter,
+    full_version,
+    get_starter,
+    load_starter_file,
+    load_starters,
+)
+from couturier.debian.relations import parse_request
+from couturier.errors import ConfigError, NotFoundError
+
+EXPECTED = {
+    "base": ["12", "13", "14"],
+    "python": ["3.11", "3.13", "3.14"],
+    "php": ["8.2", "8.4"],
+    "ruby": ["3.1", "3.3"],
+    "node": ["18", "20", "24"],
+    "nginx": ["1.22", "1.26", "1.30"],
+    "postgres": ["15", "17", "18"],
+    "jre": ["17", "21", "25"],
+}
+
+GOOD = """\
+name: demo
+description: A demo starter
+packages: [base-files, libc6]
+entrypoint: [/usr/bin/demo]
+env:
+  PATH: /usr/bin
+lines:
+  - {version: "1.2", release: bookworm, primary: demo1.2, packages: [extra], eol: 2028-06-30}
+"""
+
+
+@pytest.mark.parametrize(
+    ("debian", "label", "expected"),
+    [
+        ("3.11.2-6+deb12u6", "3.11", "3.11.2"),
+        ("20.19.2+dfsg-1", "20", "20.19.2"),
+        ("1:2.7", "2", "2.7"),
+        ("1:2.7", "2.7", "2.7"),
+        ("24.21.0+dfsg+~cs24.13.4-1", "24", "24.21.0"),
+        ("17.0.21.1+2-1~deb12u1", "17", "17.0.21.1"),
+        ("8.2.36-1~deb12u1", "8.2", "8.2.36"),
+        ("3.14.0~rc1-1", "3.14", "3.14.0"),
+        ("14.2", "14", "14.2"),
+        ("2:8.2+93", "8.2", "8.2"),
+        ("2.36-9+deb12u14", "12", "12"),  # versioned independently of the line: the label
+        ("3.10.1-1", "3.1", "3.1"),  # 3.10 is not a 3.1 release
+    ],
+)
+def test_full_version(debian: str, label: str, expected: str) -> None:
+    assert full_version(debian, label) == expected
+
+
+def test_shipped_starters_have_the_expected_lines() -> None:
+    starters = load_starters()
+    assert {name: [line.version for line in s.lines] for name, s in starters.items()} == EXPECTED
+    for starter in starters.values():
+        assert "libc6" in starter.packages and "ca-certificates" in starter.packages
+        assert all("PATH" in starter.line_env(line) for line in starter.lines)
+        assert starter.uid in (0, 65532)
+
+
+def test_python_starter_values() -> None:
+    python = get_starter("python")
+    line = python.line("3.13")
+    assert (line.release, line.primary, line.eol) == ("trixie", "python3.13", dt.date(2030, 6, 30))
+    assert line.package_set(python)[-2:] == ("python3.13", "python3-minimal")
+    assert python.entrypoint == ("/usr/bin/python3",)
+    assert python.user == "nonroot" and python.uid == 65532
+    assert "PATH" in python.env_keys
+    with pytest.raises(NotFoundError, match=r"lines: 3\.11, 3\.13, 3\.14"):
+        python.line("2.7")
+
+
+def test_postgres_line_puts_its_binaries_on_path() -> None:
+    postgres = get_starter("postgres")
+    env = postgres.line_env(postgres.line("17"))
+    assert env["PATH"].startswith("/usr/lib/postgresql/17/bin:")
+    assert "PGDATA" in env
+
+
+def test_get_starter_unknown_lists_known_names() -> None:
+    with pytest.raises(NotFoundError, match="no starter image called 'cobol'") as info:
+        get_starter("cobol")
+    assert "base, jre, nginx, node, php, postgres, python, ruby" in info.value.hint
+
+
+def write(tmp_path: Path, text: str, name: str = "demo") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_loader_reads_a_good_file(tmp_path: Path) -> None:
+    starter = load_starter_file(write(tmp_path, GOOD))
+    assert isinstance(starter, Starter)
+    assert starter.user == "nonroot" and starter.workdir == "/" and starter.cmd == ()
+    assert starter.lines[0].packages == ("extra",)
+    assert starter.lines[0].eol == dt.date(2028, 6, 30)
+    assert load_starters(tmp_path) == {"demo": starter}
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (GOOD + "colour: red\n", "colour is not a known field"),
+        (GOOD.replace("description: A demo starter\n", ""), "description is missing"),
+        (GOOD.replace("release: bookworm", "release: potato"), "lines[0].release"),
+        (GOOD.replace("eol: 2028-06-30", "eol: soon"), "lines[0].eol"),
+        (GOOD.replace("primary: demo1.2, ", ""), "lines[0].primary is missing"),
+        (GOOD.replace('version: "1.2"', "version: 1.2"), "lines[0].version"),
+        (GOOD.replace("packages: [extra]", "packages: [extra], flavour: x"), "lines[0].flavour"),
+        (GOOD.replace("packages: [base-files, libc6]", "packages: [Libc6]"), "packages has"),
+        (GOOD.replace("PATH: /usr/bin", "1PATH: /usr/bin"), "env.1PATH"),
+        (GOOD.replace("PATH: /usr/bin", "PORT: 80"), "env.PORT"),
+        (GOOD.replace("name: demo", "name: other"), "name is 'other'"),
+        (GOOD + "user: daemon\n", "user must be one of"),
+        (GOOD + "workdir: app\n", "workdir must be an absolute path"),
+        (GOOD + GOOD.splitlines(keepends=True)[-1], "lines[1].version repeats"),
+        (GOOD.replace("lines:\n", "lines: []\n").split("  - ")[0], "lines must be"),
+    ],
+)
+def test_loader_names_file_and_field(tmp_path: Path, text: str, field: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_starter_file(path)
+    assert str(path) in str(info.value)
+    assert field in str(info.value)
+
+
+def test_loader_rejects_bad_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML") as info:
+        load_starter_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_loader_rejects_a_list_document(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_starter_file(write(tmp_path, "- a\n- b\n"))
+
+
+def test_loader_accepts_releases_from_settings(tmp_path: Path) -> None:
+    text = GOOD.replace("release: bookworm", "release: noble")
+    with pytest.raises(ConfigError, match="unknown release 'noble'"):
+        load_starter_file(write(tmp_path, text))
+    assert load_starter_file(write(tmp_path, text), releases=("noble",)).lines[0].release == "noble"
+
+
+SHIPPED_LINES = [
+    (starter.name, line.version) for starter in load_starters().values() for line in starter.lines
+]
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+@pytest.mark.parametrize(("starter_name", "version"), SHIPPED_LINES)
+def test_every_shipped_line_resolves(
+    mirror_catalogs_all: dict[tuple[str, str], Catalog], starter_name: str, version: str, arch: str
+) -> None:
+    starter = get_starter(starter_name)
+    line = starter.line(version)
+    catalog = mirror_catalogs_all[(line.release, arch)]
+    resolution = resolve(catalog, [parse_request(name) for name in line.package_set(starter)])
+    chosen = {package.name: package for package in resolution.packages}
+    assert set(line.package_set(starter)) <= set(chosen)
+    primary = chosen[line.primary]
+    tag = full_version(primary.version, line.version)
+    assert tag == line.version or tag.startswith(line.version + "."), primary.version
