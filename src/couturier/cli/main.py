@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--starter", help="build this starter image instead of a spec")
     build.add_argument("--output", required=True, type=Path, help="OCI image layout directory")
     build.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+    build.add_argument("--line", action="append", help="only this line, e.g. 3.13 (repeatable)")
     build.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
@@ -92,7 +93,9 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             env=dict(spec.env),
             private=True,
         )
-    result = build_service.build(settings, request, args.output, args.arch, say=progress)
+    result = build_service.build(
+        settings, request, args.output, args.arch, say=progress, lines=args.line
+    )
     progress.done()
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2)

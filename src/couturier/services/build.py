@@ -26,7 +26,7 @@ from couturier.core.tags import CreatedLine, plan_tags
 from couturier.debian.index import IndexCatalog
 from couturier.debian.relations import parse_request
 from couturier.debian.transport import Transport
-from couturier.errors import CouturierError, NotFoundError, ResolutionError
+from couturier.errors import CouturierError, InputError, NotFoundError, ResolutionError
 from couturier.oci.documents import Descriptor, Platform, image_annotations
 from couturier.oci.layout import LayoutWriter
 from couturier.services import catalog as catalog_service
@@ -133,7 +133,7 @@ def _line_images(
     built: list[tuple[LinePlan, LineImage]] = []
     version = ""
     for arch in architectures:
-        catalog = catalog_service.catalog(settings, line.release, arch, say)
+        catalog = catalog_service.catalog(settings, line.release, arch, say, transport)
         plan = plan_line(catalog, request.starter, line, added)
         version = version or full_version(plan.primary().version, line.version)
 
@@ -159,8 +159,10 @@ def build(
     say: Say = lambda message: None,
     transport: Transport | None = None,
     now: dt.datetime | None = None,
+    lines: Sequence[str] | None = None,
 ) -> BuildResult:
-    """Build every line of ``request`` into the OCI layout at ``output``.
+    """Build every line of ``request`` (or only the ``lines`` labels) into the OCI layout at
+    ``output``.
 
     Never raises for a line's own failure (it is in the result); raises :class:`ConfigError` for
     unknown architectures and what committing the layout raises.
@@ -169,7 +171,13 @@ def build(
     now = now or dt.datetime.now(dt.UTC)
     result = BuildResult(trace_id=uuid.uuid4().hex, lines=[])
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]] = {}
-    for line in request.starter.lines:
+    selected = [line for line in request.starter.lines if lines is None or line.version in lines]
+    if lines is not None and len(selected) < len(set(lines)):
+        known = ", ".join(line.version for line in request.starter.lines)
+        raise InputError(
+            f"{request.starter.name} has no line {', '.join(lines)}", f"its lines: {known}"
+        )
+    for line in selected:
         outcome = LineResult(line.version, line.release)
         result.lines.append(outcome)
         try:
