@@ -17,14 +17,13 @@ whole but fails verification is fetched once more before :class:`IntegrityError`
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from couturier.core.catalog import Package
+from couturier.debian.snapshots import atomic_write
 from couturier.debian.transport import Transport, UrllibTransport
 from couturier.errors import IntegrityError, SourceError
 
@@ -117,7 +116,7 @@ def _ensure(
             ) from exc
         problem = _verify(data, size, sha256)
         if problem is None:
-            _store(path, data)
+            atomic_write(path, data)
             return path, len(data)
         if attempt == _INTEGRITY_ATTEMPTS:
             raise IntegrityError(
@@ -135,18 +134,3 @@ def _verify(data: bytes, size: int, sha256: str) -> str | None:
     if actual != sha256:
         return f"has sha256 {actual}, the index says {sha256}"
     return None
-
-
-def _store(path: Path, data: bytes) -> None:
-    """Write verified ``data`` to ``path`` atomically (temp file in the same directory, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
