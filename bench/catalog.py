@@ -25,7 +25,7 @@ from couturier.debian.packages import parse_packages
 from couturier.debian.refresh import refresh
 from couturier.debian.relations import parse_relations, parse_request
 from couturier.settings import Settings, load_settings
-from tests.apt_oracle import AptRoot
+from tests.apt_oracle import AptRoot, source_lines
 
 ROUNDS = 7
 TEN = [
@@ -71,12 +71,7 @@ def _settings() -> Settings:
 
 
 def _apt_root(settings: Settings) -> AptRoot:
-    keyring = settings.release("bookworm").suites[0].mirror.keyring
-    lines = [
-        f"deb [signed-by={keyring}] http://deb.debian.org/debian bookworm main",
-        f"deb [signed-by={keyring}] http://deb.debian.org/debian bookworm-updates main",
-        f"deb [signed-by={keyring}] http://deb.debian.org/debian-security bookworm-security main",
-    ]
+    lines = source_lines(settings.release("bookworm"))
     apt = AptRoot(settings.cache_dir.parent / "apt-bookworm", "amd64", lines)
     apt.update()
     apt.install(["python3"])  # builds pkgcache.bin: the peer is measured warm

@@ -13,7 +13,18 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from couturier.settings import Release
+
 _INST = re.compile(r"^Inst (\S+) \((\S+) ")
+
+
+def source_lines(release: Release) -> list[str]:
+    """``deb`` lines for exactly the suites Couturier reads for ``release``, same keys."""
+    return [
+        f"deb [signed-by={suite.mirror.keyring}] {suite.mirror.url} {suite.name} "
+        + " ".join(suite.components)
+        for suite in release.suites
+    ]
 
 
 @dataclass(frozen=True)

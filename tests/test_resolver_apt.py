@@ -8,7 +8,6 @@ the same set of (package, version) when apt finds one, and no solution when apt 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,8 @@ from couturier.core.catalog import Catalog
 from couturier.core.resolver import resolve
 from couturier.debian.relations import parse_request
 from couturier.errors import NotFoundError, ResolutionError
-from tests.apt_oracle import AptRoot
+from couturier.settings import Settings
+from tests.apt_oracle import AptRoot, source_lines
 
 pytestmark = pytest.mark.network
 
@@ -89,16 +89,12 @@ def _oldest_and_newest(catalog: Catalog, name: str) -> list[list[str]]:
 def release_pair(
     request: pytest.FixtureRequest,
     mirror_catalogs: dict[str, Catalog],
+    mirror_settings: Settings,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Catalog, AptRoot]]:
     release = request.param
     catalog = mirror_catalogs[release]
-    keyring = Path(__file__).parent.parent / "src/couturier/keyrings/debian-archive-keyring.gpg"
-    lines = [
-        f"deb [signed-by={keyring}] http://deb.debian.org/debian {release} main",
-        f"deb [signed-by={keyring}] http://deb.debian.org/debian {release}-updates main",
-        f"deb [signed-by={keyring}] http://deb.debian.org/debian-security {release}-security main",
-    ]
+    lines = source_lines(mirror_settings.release(release))
     apt = AptRoot(tmp_path_factory.mktemp(f"apt-{release}"), "amd64", lines)
     apt.update()
     yield catalog, apt
