@@ -49,4 +49,4 @@ def make_settings(
 
 
 # Fixtures over Debian's real mirror (network tests) live in their own module.
-pytest_plugins = ["tests.mirror"]
+pytest_plugins = ["tests.mirror", "tests.registry"]
