@@ -10,8 +10,10 @@ A file is written to a temporary name and renamed into place, so the cache only 
 files. Since the name is the hash of what was verified before the rename, a cached file whose size
 matches is trusted without rehashing; one of the wrong size is fetched again.
 
-Transient network failures are retried (with backoff) by the transport; a download that arrives
-whole but fails verification is fetched once more before :class:`IntegrityError` is raised.
+Transient network failures (refused or dropped connections, timeouts, HTTP 5xx) are retried with
+backoff by the transport, whose waits are injectable (``UrllibTransport(backoff=..., sleep=...)``);
+a download that arrives whole but fails verification is fetched once more before
+:class:`IntegrityError` is raised, and is never written to the cache.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def fetch(
         IntegrityError: a package without SHA256/Size in its index, or a download whose size or
             sha256 differs from the index twice in a row (names the package and the URL).
         SourceError: a download failed after the transport's retries (names package and URL).
+        OSError: writing the cache failed (e.g. ``ENOSPC``); the cache still holds only whole,
+            verified files, so the caller can name the cache directory and go on.
     """
     todo = list(packages)
     transport = transport or UrllibTransport()
@@ -110,8 +114,9 @@ def _ensure(
         try:
             data = transport.get(url)
         except SourceError as exc:
+            reason = exc.message.removeprefix(f"cannot fetch {url}: ")  # the URL is said once
             raise SourceError(
-                f"cannot download {package.name} {package.version} from {url}: {exc.message}",
+                f"cannot download {package.name} {package.version} from {url}: {reason}",
                 exc.hint,
             ) from exc
         problem = _verify(data, size, sha256)

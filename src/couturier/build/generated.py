@@ -6,7 +6,8 @@ entries to add, owned by nobody (``owner`` None). :func:`system_files` gathers t
 layers with :func:`couturier.build.assemble.with_parents`.
 
 What is covered: accounts (``/etc/passwd``, ``/etc/group``, home directories), ``/tmp``,
-``/etc/os-release``, ``/etc/nsswitch.conf``, the CA bundle and its ``.pem`` links, and the
+``/etc/os-release``, ``/etc/nsswitch.conf``, the CA bundle and its ``.pem`` links, the Java trust
+store when the image has Java (:mod:`couturier.build.truststore`), the
 ``update-alternatives`` links of :data:`ALTERNATIVES`, and ``/etc/ld.so.cache`` when
 ``/etc/ld.so.conf.d`` adds library directories (:mod:`couturier.build.ldcache`).
 """
@@ -28,15 +29,20 @@ from couturier.build.ldcache import (
     resolve,
     trusted_dirs,
 )
+from couturier.build.truststore import jks_truststore
+from couturier.core.bundle import pem_blocks
 
 __all__ = [
     "ALTERNATIVES",
+    "JAVA_TRUSTSTORE",
     "MULTIARCH_TRIPLETS",
     "Account",
     "Alternative",
     "accounts",
     "alternatives",
     "ca_bundle",
+    "has_java",
+    "java_truststore",
     "ld_so_cache_file",
     "library_dirs_needing_cache",
     "nsswitch",
@@ -185,15 +191,11 @@ def _pem_name(path: str) -> str:
     return re.sub(r"[()]", "=", stem.replace(" ", "_").replace(",", "_")) + ".pem"
 
 
-def ca_bundle(tree: Tree, extra: Sequence[bytes] = ()) -> list[Entry]:
-    """``/etc/ssl/certs/ca-certificates.crt`` as ``update-ca-certificates`` builds it.
-
-    The certificates are every ``.crt`` under ``usr/share/ca-certificates`` (what the package's
-    default configuration selects: all of them), then those under
-    ``usr/local/share/ca-certificates``, each sorted by path, then the PEM blobs of ``extra``
-    (already validated bundles), each ending with a newline. Also the ``<name>.pem`` links to the
-    tree's certificates. Nothing when there is no certificate at all.
-    """
+def _ca_sources(tree: Tree) -> list[str]:
+    """The certificate files ``update-ca-certificates`` would take, in its order: every ``.crt``
+    under ``usr/share/ca-certificates`` (what the package's default configuration selects: all
+    of them), then those under ``usr/local/share/ca-certificates`` (file bundles land there),
+    each group sorted by path."""
     chosen: list[str] = []
     for root in ("usr/share/ca-certificates/", "usr/local/share/ca-certificates/"):
         chosen += sorted(
@@ -201,16 +203,95 @@ def ca_bundle(tree: Tree, extra: Sequence[bytes] = ()) -> list[Entry]:
             for p, e in tree.items()
             if p.startswith(root) and p.endswith(".crt") and e.type is EntryType.FILE
         )
+    return chosen
+
+
+def ca_bundle(tree: Tree, extra: Sequence[bytes] = ()) -> list[Entry]:
+    """``/etc/ssl/certs/ca-certificates.crt`` as ``update-ca-certificates`` builds it.
+
+    The certificates of :func:`_ca_sources`, then the PEM blobs of ``extra`` (already validated
+    bundles), each ending with a newline. Also the ``<name>.pem`` links to the tree's
+    certificates; when two files give one link name, the later one wins (``ln -sf``). Nothing
+    when there is no certificate at all.
+    """
+    chosen = _ca_sources(tree)
     if not chosen and not extra:
         return []
     blobs = [tree[p].data for p in chosen] + list(extra)
     bundle = b"".join(b if b.endswith(b"\n") else b + b"\n" for b in blobs if b)
     entries = [_file("etc/ssl/certs/ca-certificates.crt", bundle)]
+    links: dict[str, str] = {}
     for path in chosen:
         link = f"etc/ssl/certs/{_pem_name(path)}"
         if link not in tree:
-            entries.append(_link(link, f"/{path}"))
+            links[link] = f"/{path}"
+    entries += [_link(link, target) for link, target in links.items()]
     return entries
+
+
+JAVA_TRUSTSTORE = "etc/ssl/certs/java/cacerts"
+_JRE_CACERTS = "usr/lib/jvm/*/lib/security/cacerts"
+
+
+def has_java(tree: Tree) -> bool:
+    """Whether the image has a Java runtime that reads a system trust store:
+    ``ca-certificates-java`` is installed, ``/etc/ssl/certs/java`` exists, or a JRE under
+    ``/usr/lib/jvm`` has a ``lib/security/cacerts``."""
+    if "etc/ssl/certs/java" in tree:
+        return True
+    return any(
+        entry.owner == "ca-certificates-java" or matches(_JRE_CACERTS, path)
+        for path, entry in tree.items()
+    )
+
+
+def _truststore_paths(tree: Tree) -> list[str]:
+    """Where the trust store goes: ``/etc/ssl/certs/java/cacerts`` (what Debian's JRE packages
+    link their ``lib/security/cacerts`` to) and wherever another JRE's ``cacerts`` link points,
+    except over a regular file a package ships."""
+    wanted = {JAVA_TRUSTSTORE}
+    for path, entry in tree.items():
+        if entry.type is EntryType.SYMLINK and matches(_JRE_CACERTS, path):
+            base = "/" if entry.target.startswith("/") else "/" + posixpath.dirname(path)
+            target = posixpath.normpath(posixpath.join(base, entry.target)).lstrip("/")
+            directory = resolve(tree, posixpath.dirname(target))
+            if directory is not None:
+                target = posixpath.join(directory, posixpath.basename(target))
+            wanted.add(target)
+    return sorted(p for p in wanted if p and not _is_present(tree, p))
+
+
+def _truststore_aliases(tree: Tree, extra: Sequence[bytes]) -> list[tuple[str, bytes]]:
+    """(alias, DER) of every certificate of the CA bundle, named as ca-certificates-java names
+    them (``debian:<file>.pem``; ``-2``, ``-3``... for more certificates in one file or a name
+    already taken)."""
+    sources = [(_pem_name(p), tree[p].data) for p in _ca_sources(tree)]
+    sources += [(f"extra-{n}.pem", blob) for n, blob in enumerate(extra, start=1)]
+    taken: set[str] = set()
+    found: list[tuple[str, bytes]] = []
+    for name, blob in sources:
+        stem = name.lower().removesuffix(".pem")
+        count = 1
+        for label, der in pem_blocks(blob):
+            if label != "CERTIFICATE" or not der:
+                continue
+            alias = f"debian:{stem}.pem"
+            while alias in taken:
+                count += 1
+                alias = f"debian:{stem}-{count}.pem"
+            taken.add(alias)
+            found.append((alias, der))
+    return found
+
+
+def java_truststore(tree: Tree, epoch: int, extra: Sequence[bytes] = ()) -> list[Entry]:
+    """The Java trust store (JKS, password ``changeit``) holding every certificate of the CA
+    bundle, when :func:`has_java`; ``ca-certificates-java`` would make it with ``keytool`` in
+    its maintainer script, which never runs here. Entries are dated ``epoch`` (seconds)."""
+    if not has_java(tree):
+        return []
+    store = jks_truststore(_truststore_aliases(tree, extra), epoch * 1000)
+    return [_file(path, store) for path in _truststore_paths(tree)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,14 +402,17 @@ def system_files(
     extra_accounts: Sequence[Account] = (),
     extra_certificates: Sequence[bytes] = (),
     os_release_fallback: Mapping[str, str] | None = None,
+    epoch: int = 0,
 ) -> list[Entry]:
-    """Every generated file except the dpkg database, sorted by path."""
+    """Every generated file except the dpkg database, sorted by path; ``epoch`` dates what
+    carries a date inside (the Java trust store's entries)."""
     entries = [
         *accounts(tree, extra_accounts),
         *tmp(tree),
         *os_release(tree, os_release_fallback),
         *nsswitch(tree),
         *ca_bundle(tree, extra_certificates),
+        *java_truststore(tree, epoch, extra_certificates),
         *alternatives(tree, architecture),
         *ld_so_cache_file(tree, architecture),
     ]

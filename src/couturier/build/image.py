@@ -1,32 +1,41 @@
 """Build the layers and runtime configuration of one line on one architecture.
 
 Input is a :class:`~couturier.core.planner.LinePlan` (what to install) and the customization
-(env); output is a :class:`LineImage`: the starter layer, the added-packages layer (when there are
-additions) and the generated-files layer, plus the container configuration. Nothing from a
-package is executed: the ``.deb`` files are read, merged into one tree, and what maintainer
-scripts would have done is generated (:mod:`couturier.build.generated`, the dpkg database).
+(env, file bundles); output is a :class:`LineImage`: the starter layer, the added-packages layer
+(when there are additions), the file bundles layer (when there are bundles) and the
+generated-files layer, plus the container configuration. Nothing from a package is executed: the
+``.deb`` files are read, merged into one tree, and what maintainer scripts would have done is
+generated (:mod:`couturier.build.generated`, the dpkg database) over the packages *and* the
+bundles, so bundled certificates join the CA bundle and the Java trust store. A bundle's file
+wins over a generated file at the same path (the generated one is left out).
 
-Every layer is cached by the sha256 of its inputs (:mod:`couturier.build.layercache`); when all
-three are cached the packages are not even fetched, which is what makes a warm rebuild cheap.
+Every layer is cached by the sha256 of its inputs (:mod:`couturier.build.layercache`); the
+starter and added layers' keys do not depend on bundles, so they are shared with images without
+them. When every layer is cached the packages are not even fetched, which is what makes a warm
+rebuild cheap.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from couturier.build.assemble import Assembly, assemble, split_layers, with_parents
-from couturier.build.deb import read_deb
+from couturier.build.bundles import bundle_entries
+from couturier.build.deb import DebContents, read_deb_bytes
 from couturier.build.dpkgdb import dpkg_database
 from couturier.build.entries import Entry
 from couturier.build.generated import system_files
 from couturier.build.layercache import LayerCache, layer_key
+from couturier.build.licenses import package_licenses
+from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
 from couturier.core.planner import LinePlan
 from couturier.core.starter import Starter
+from couturier.errors import IntegrityError
 from couturier.oci.documents import RuntimeConfig
 from couturier.oci.layer import Layer, write_layer
 
@@ -39,18 +48,25 @@ __all__ = [
 ]
 
 NONROOT_UID = 65532
+# Part of the generated layer's cache key: bumped whenever what is generated from the same tree
+# changes (2: the Java trust store; 3: the packages' licenses kept in its note), so that no
+# cache serves the older files.
+GENERATED_FORMAT = "3"
 # Fetches the .deb files of packages; returns name → local path (see couturier.build.fetch).
 Fetcher = Callable[[Sequence[Package]], Mapping[str, Path]]
 
 
 @dataclass(frozen=True)
 class LineImage:
-    """The layers (bottom first) and configuration of one line's image on one architecture."""
+    """The layers (bottom first) and configuration of one line's image on one architecture,
+    with the license each package's copyright file declares (for the SBOM; None when it says
+    nothing machine-readable)."""
 
     layers: tuple[Layer, ...]
     runtime: RuntimeConfig
     source_date_epoch: int
     history: tuple[str, ...]
+    licenses: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def source_date_epoch(env: Mapping[str, str] | None = None) -> int | None:
@@ -93,39 +109,63 @@ def build_line_image(
     fetch: Fetcher,
     cache: LayerCache,
     epoch: int | None = None,
+    bundles: Sequence[Bundle] = (),
 ) -> LineImage:
-    """Build (or take from ``cache``) the layers of ``plan``; ``epoch`` None clamps file dates
-    to the newest package date (a function of the packages, so still deterministic).
+    """Build (or take from ``cache``) the layers of ``plan`` with ``bundles`` on top; ``epoch``
+    None clamps file dates to the newest package date (a function of the packages, so still
+    deterministic).
 
     Cost: on a miss, fetching and reading every package and compressing the tree; on a hit,
     a few small file reads. Raises what fetching and reading raise (:class:`SourceError`,
-    :class:`IntegrityError`) and :class:`~couturier.build.errors.FileConflictError`.
+    :class:`IntegrityError`), :class:`~couturier.build.errors.FileConflictError`, and
+    :class:`~couturier.build.errors.BuildError` for bundle paths that clash.
     """
     starter_keys = _package_keys(plan.starter)
     added_keys = _package_keys(plan.added)
+    bundle_keys = [bundle.digest for bundle in bundles]
     stamp = "auto" if epoch is None else str(epoch)
+    arch = plan.architecture
     keys = {
-        "starter": layer_key("starter", plan.architecture, stamp, *starter_keys),
-        "added": layer_key("added", plan.architecture, stamp, *starter_keys, "|", *added_keys),
+        "starter": layer_key("starter", arch, stamp, *starter_keys),
+        "added": layer_key("added", arch, stamp, *starter_keys, "|", *added_keys),
+        "bundles": layer_key(
+            "bundles", arch, stamp, *starter_keys, "|", *added_keys, "|", *bundle_keys
+        ),
         "generated": layer_key(
-            "generated", plan.architecture, stamp, *starter_keys, "|", *added_keys
+            "generated",
+            GENERATED_FORMAT,
+            arch,
+            stamp,
+            *starter_keys,
+            "|",
+            *added_keys,
+            "|",
+            *bundle_keys,
         ),
     }
-    wanted = ["starter", "added", "generated"] if plan.added else ["starter", "generated"]
+    wanted = ["starter", "added", "bundles", "generated"]
+    wanted = [k for k in wanted if (k != "added" or plan.added) and (k != "bundles" or bundles)]
     cached = {kind: cache.get(keys[kind]) for kind in wanted}
     layers: dict[str, Layer] = {k: v for k, v in cached.items() if v is not None}
-    used = cache.note(keys["generated"]).get("epoch")
-    if len(layers) < len(wanted) or not isinstance(used, int):
+    # The generated layer's note keeps what a warm build cannot learn without the packages:
+    # the date the layers were clamped to and the licenses their copyright files declare.
+    note = cache.note(keys["generated"])
+    used, licenses = note.get("epoch"), note.get("licenses")
+    if len(layers) < len(wanted) or not isinstance(used, int) or not isinstance(licenses, dict):
         assembly = _assemble(plan, fetch)
         used = newest_date(assembly) if epoch is None else epoch
-        made = _layer_entries(plan, assembly)
+        licenses = package_licenses(assembly)
+        made = _layer_entries(plan, assembly, bundles, used)
         for kind in wanted:
             layers[kind] = cache.build(
-                keys[kind], partial(_write, made[kind], used), note={"epoch": used}
+                keys[kind],
+                partial(_write, made[kind], used),
+                note={"epoch": used, "licenses": licenses},
             )
     history = {
         "starter": f"{starter.name} {plan.line.version} packages ({len(plan.starter)})",
         "added": f"added packages ({len(plan.added)})",
+        "bundles": "file bundles: " + ", ".join(bundle.ref for bundle in bundles),
         "generated": "generated files: accounts, CA bundle, os-release, dpkg database",
     }
     return LineImage(
@@ -133,6 +173,7 @@ def build_line_image(
         runtime=runtime_config(starter, env, plan.line.version),
         source_date_epoch=used,
         history=tuple(history[kind] for kind in wanted),
+        licenses=licenses,
     )
 
 
@@ -144,14 +185,42 @@ def _assemble(plan: LinePlan, fetch: Fetcher) -> Assembly:
     paths = fetch(plan.packages)
     # Starter packages first, each group by name: the starter layer then comes out the same
     # whatever was added.
-    debs = [read_deb(paths[p.name]) for p in (*plan.starter, *plan.added)]
+    debs = [_read_deb(p, paths[p.name]) for p in (*plan.starter, *plan.added)]
     return assemble(debs)
 
 
-def _layer_entries(plan: LinePlan, assembly: Assembly) -> dict[str, Sequence[Entry]]:
+def _read_deb(package: Package, path: Path) -> DebContents:
+    """Read a fetched ``.deb``; errors name its file in the pool, not its cache name (a sha256)."""
+    name = PurePosixPath(package.filename).name or f"{package.name}_{package.version}.deb"
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise IntegrityError(
+            f"cannot read {name} from the download cache: {error.strerror}"
+        ) from error
+    return read_deb_bytes(data, name)
+
+
+def _layer_entries(
+    plan: LinePlan, assembly: Assembly, bundles: Sequence[Bundle], epoch: int
+) -> dict[str, Sequence[Entry]]:
     starter_names = {p.name for p in plan.starter}
     added_names = {p.name for p in plan.added}
     starter_layer, added_layer = split_layers(assembly.entries, [starter_names, added_names])
-    generated = [*system_files(assembly.entries, plan.architecture), *dpkg_database(assembly)]
-    generated_layer = with_parents(generated, below=assembly.entries)
-    return {"starter": starter_layer, "added": added_layer, "generated": generated_layer}
+    bundled = bundle_entries(bundles, assembly.entries, epoch)
+    bundle_layer = with_parents(bundled, below=assembly.entries)
+    # What the generated files are made from: the packages with the bundles on top.
+    tree = {**assembly.entries, **{entry.path: entry for entry in bundle_layer}}
+    made = [
+        *system_files(tree, plan.architecture, epoch=epoch),
+        *dpkg_database(assembly),
+    ]
+    overridden = {entry.path for entry in bundled}
+    generated = [entry for entry in made if entry.path not in overridden]
+    generated_layer = with_parents(generated, below=tree)
+    return {
+        "starter": starter_layer,
+        "added": added_layer,
+        "bundles": bundle_layer,
+        "generated": generated_layer,
+    }

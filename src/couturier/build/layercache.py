@@ -89,7 +89,11 @@ class LayerCache:
             "note": note or {},
         }
         fd, temp_meta = tempfile.mkstemp(dir=self.root / "keys", prefix=".partial-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(meta, handle)
-        os.replace(temp_meta, self._key_path(key))
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(meta, handle)
+            os.replace(temp_meta, self._key_path(key))
+        except BaseException:
+            Path(temp_meta).unlink(missing_ok=True)  # e.g. ENOSPC: the blob stays, unnamed
+            raise
         return Layer(layer.digest, layer.diff_id, layer.size, path=final)

@@ -15,15 +15,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from couturier.cli.output import Progress, format_size, print_table
+from couturier.cli import bundle as bundle_command
+from couturier.cli import families as families_command
+from couturier.cli import plan as plan_command
+from couturier.cli.output import LineProgress, Progress, format_size, print_table
 from couturier.core.resolver import resolve
-from couturier.core.spec import load_spec
 from couturier.core.starter import get_starter
 from couturier.debian.relations import parse_request
 from couturier.errors import CouturierError, InputError, ResolutionError
 from couturier.services import build as build_service
 from couturier.services import catalog as catalog_service
 from couturier.services.build import ImageRequest
+from couturier.services.bundles import get_bundle
+from couturier.services.specs import load_image_spec
 from couturier.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -64,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     resolve_cmd.add_argument("--arch", required=True)
     resolve_cmd.add_argument("--json", action="store_true", help="print JSON")
     resolve_cmd.add_argument("requests", nargs="+", metavar="PKG[=VERSION]")
+    families_command.add_arguments(
+        package_commands.add_parser(
+            "families", help="package families and their -auto packages across a starter's lines"
+        )
+    )
     build = groups.add_parser("build", help="build every line of a starter or a private image")
     build.add_argument("spec", nargs="?", type=Path, help="private image spec (YAML)")
     build.add_argument("--starter", help="build this starter image instead of a spec")
@@ -71,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--arch", action="append", help="only this architecture (repeatable)")
     build.add_argument("--line", action="append", help="only this line, e.g. 3.13 (repeatable)")
     build.add_argument("--json", action="store_true", help="print JSON")
+    plan_command.add_parser(groups)
+    bundle_command.add_parser(groups)
     return parser
 
 
@@ -84,7 +95,9 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
         starter = get_starter(args.starter)
         request = ImageRequest(starter=starter, name=starter.name)
     else:
-        spec = load_spec(args.spec)
+        # The whole spec is checked (catalogs and bundles included) before anything is built.
+        arch = args.arch[0] if args.arch else None
+        spec = load_image_spec(settings, args.spec, arch, say=progress)
         request = ImageRequest(
             starter=get_starter(spec.starter),
             name=spec.name,
@@ -92,11 +105,23 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             packages=spec.packages,
             env=dict(spec.env),
             private=True,
+            bundles=tuple(get_bundle(settings, ref) for ref in spec.bundles),
         )
-    result = build_service.build(
-        settings, request, args.output, args.arch, say=progress, lines=args.line
-    )
     progress.done()
+    # One row per line while it builds; catalog messages go below the rows.
+    display = LineProgress(sys.stderr, quiet=args.quiet)
+    try:
+        result = build_service.build(
+            settings,
+            request,
+            args.output,
+            args.arch,
+            say=display.note,
+            on_stage=display,
+            lines=args.line,
+        )
+    finally:
+        display.done()
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2)
         print()
@@ -192,9 +217,13 @@ def _resolve(settings: Settings, args: argparse.Namespace, progress: Progress) -
 
 _COMMANDS = {
     ("build", None): _build,
+    ("bundle", "create"): bundle_command.create,
+    ("bundle", "list"): bundle_command.list_,
+    ("plan", None): plan_command.run,
     ("catalog", "refresh"): _refresh,
     ("packages", "search"): _search,
     ("packages", "resolve"): _resolve,
+    ("packages", "families"): families_command.run,
 }
 
 

@@ -6,21 +6,28 @@ to the version the starter chose*, so the starter's packages, and therefore its 
 same in every private image of that line. Only when no such solution exists are the starter's
 versions let go (the plan says so, and its starter layer will differ from the starter image's).
 
+``<family>-auto`` requests are turned into a concrete member per line first
+(:func:`couturier.core.families.choose_member`, with the starter's packages as they were
+resolved); a line where no member fits installs nothing for it, and the plan records the auto
+request with no member.
+
 Pure: reads the catalog handed to it. Raises what :func:`resolve` raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from couturier.core.catalog import Catalog, Package
+from couturier.core.families import auto_family, choose_member
 from couturier.core.resolver import resolve
 from couturier.core.starter import ImageLine, Starter
 from couturier.debian.relations import Relation, parse_request
 from couturier.errors import ResolutionError
 
-__all__ = ["LinePlan", "plan_line"]
+__all__ = ["LinePlan", "plan_line", "split_requests", "starter_requests"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,8 @@ class LinePlan:
 
     ``starter`` and ``added`` are disjoint and sorted by name; ``reasons`` maps every package to
     the package that pulled it in (None for a request); ``pinned`` tells whether the starter's
-    versions were kept.
+    versions were kept; ``autos`` maps each ``-auto`` request to the member chosen for this line
+    (None when no member fits: nothing is installed for it).
     """
 
     line: ImageLine
@@ -38,10 +46,29 @@ class LinePlan:
     added: tuple[Package, ...]
     reasons: Mapping[str, str | None]
     pinned: bool = True
+    autos: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def packages(self) -> tuple[Package, ...]:
         return self.starter + self.added
+
+    def requested_by(self, name: str) -> str | None:
+        """The user's request that brought ``name`` in: an added name itself, or the spec
+        entry (``python3-requests-auto`` for its member) at the root of ``name``'s reasons; None
+        for a starter package.
+
+        Cost: the length of the chain of reasons.
+        """
+        if name not in self.reasons or any(p.name == name for p in self.starter):
+            return None
+        seen: set[str] = set()
+        while (parent := self.reasons.get(name)) is not None and name not in seen:
+            seen.add(name)
+            name = parent
+        for request, member in self.autos.items():
+            if member == name:
+                return request
+        return name
 
     def primary(self) -> Package:
         """The line's primary package (its version names the line's full version)."""
@@ -57,17 +84,47 @@ def starter_requests(starter: Starter, line: ImageLine) -> list[Relation]:
     return [parse_request(name) for name in dict.fromkeys(names)]
 
 
-def plan_line(
-    catalog: Catalog, starter: Starter, line: ImageLine, added: Sequence[Relation] = ()
-) -> LinePlan:
-    """Resolve ``line`` of ``starter`` with the ``added`` requests on ``catalog``.
+def split_requests(packages: Sequence[str]) -> tuple[list[Relation], list[str]]:
+    """Split a spec's package entries into plain requests (``name``, ``name=version``) and
+    ``<family>-auto`` requests, keeping the order of each."""
+    plain: list[Relation] = []
+    autos: list[str] = []
+    for text in packages:
+        if auto_family(text.strip()) is not None:
+            autos.append(text.strip())
+        else:
+            plain.append(parse_request(text))
+    return plain, autos
 
-    Cost: two resolutions. Raises :class:`ResolutionError` / :class:`NotFoundError` when the
-    starter set or the additions cannot be installed; the message names the package.
+
+def plan_line(
+    catalog: Catalog,
+    starter: Starter,
+    line: ImageLine,
+    added: Sequence[Relation] = (),
+    autos: Sequence[str] = (),
+) -> LinePlan:
+    """Resolve ``line`` of ``starter`` with the ``added`` requests and the ``autos``
+    (``<family>-auto`` names) on ``catalog``.
+
+    Cost: two resolutions, plus one per auto member tried. Raises :class:`ResolutionError` /
+    :class:`NotFoundError` when the starter set or the additions cannot be installed; the message
+    names the package.
     """
     base = resolve(catalog, starter_requests(starter, line))
+    labels = [other.version for other in starter.lines]
+    chosen: dict[str, str | None] = {}
+    members: list[Relation] = []
+    for request in autos:
+        family = auto_family(request)
+        assert family is not None  # split_requests sorted it here
+        member = choose_member(catalog, family, line, labels, base.packages)
+        chosen[request] = member.name if member is not None else None
+        if member is not None:
+            members.append(Relation(member.name, "=", member.version))
+    added = [*added, *members]
     if not added:
-        return LinePlan(line, catalog.architecture, base.packages, (), base.reasons)
+        return LinePlan(line, catalog.architecture, base.packages, (), base.reasons, autos=chosen)
     pins = [Relation(p.name, "=", p.version) for p in base.packages]
     pinned = True
     try:
@@ -83,4 +140,4 @@ def plan_line(
     reasons = dict(full.reasons)
     for package in ours:  # a pin is not a request of the user's; keep the starter's reasons
         reasons[package.name] = base.reasons.get(package.name)
-    return LinePlan(line, catalog.architecture, ours, theirs, reasons, pinned)
+    return LinePlan(line, catalog.architecture, ours, theirs, reasons, pinned, chosen)

@@ -12,7 +12,7 @@ shipped package data.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -24,7 +24,15 @@ from couturier.core.starter import Starter, load_starters
 from couturier.debian.relations import parse_request
 from couturier.errors import ConfigError, InputError
 
-__all__ = ["MAX_PACKAGES", "ImageSpec", "SpecError", "Violation", "load_spec", "parse_spec"]
+__all__ = [
+    "MAX_PACKAGES",
+    "ImageSpec",
+    "SpecCheck",
+    "SpecError",
+    "Violation",
+    "load_spec",
+    "parse_spec",
+]
 
 MAX_PACKAGES = 100
 
@@ -33,6 +41,12 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BUNDLE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9](?:@[1-9][0-9]*)?$")
 _FIELDS = ("name", "description", "starter", "packages", "env", "bundles")
 _REQUIRED = ("name", "starter")
+
+
+# A check that needs more than the spec itself (the catalog for ``-auto`` packages, the bundle
+# store): given the starter and the well-formed package and bundle entries, it returns
+# (field, entry, rule) for each entry it refuses, ``field`` being "packages" or "bundles".
+SpecCheck = Callable[["Starter", Sequence[str], Sequence[str]], list[tuple[str, str, str]]]
 
 
 @dataclass(frozen=True)
@@ -81,12 +95,14 @@ def parse_spec(
     *,
     source: str = "spec",
     duplicates: list[Violation] | None = None,
+    checks: Sequence[SpecCheck] = (),
 ) -> ImageSpec:
     """Check ``raw`` against every rule of a spec and return it as an :class:`ImageSpec`.
 
     ``starters`` defaults to the shipped ones. ``duplicates`` are violations found while reading
-    (keys written twice), reported together with the rest. Raises :class:`SpecError` listing every
-    violation.
+    (keys written twice), reported together with the rest. ``checks`` run when the starter is
+    known, on the well-formed package and bundle entries; what they refuse is reported with the
+    rest. Raises :class:`SpecError` listing every violation.
     """
     starters = load_starters() if starters is None else starters
     found: list[Violation] = list(duplicates or ())
@@ -126,6 +142,10 @@ def parse_spec(
     packages = _packages(raw.get("packages"), found)
     env = _env(raw.get("env"), starter, found)
     bundles = _bundles(raw.get("bundles"), found)
+    if starter is not None:
+        for check in checks:
+            for kind, entry, rule in check(starter, packages, bundles):
+                found.append(Violation(_where(raw.get(kind), kind, entry), entry, rule))
     if found:
         raise SpecError(found, source)
     assert isinstance(name, str) and isinstance(starter_name, str)
@@ -137,6 +157,15 @@ def parse_spec(
         env=MappingProxyType(env),
         bundles=bundles,
     )
+
+
+def _where(entries: Any, kind: str, entry: str) -> str:
+    """The field of ``entry`` in the raw list ``entries`` (``packages[3]``)."""
+    if isinstance(entries, list):
+        for position, raw in enumerate(entries):
+            if isinstance(raw, str) and raw.strip() == entry:
+                return f"{kind}[{position}]"
+    return kind
 
 
 def _list(value: Any, field_name: str, found: list[Violation]) -> list[Any]:
@@ -256,7 +285,11 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_spec(path: Path, starters: Mapping[str, Starter] | None = None) -> ImageSpec:
+def load_spec(
+    path: Path,
+    starters: Mapping[str, Starter] | None = None,
+    checks: Sequence[SpecCheck] = (),
+) -> ImageSpec:
     """Read the YAML spec at ``path`` and check it (see :func:`parse_spec`).
 
     Raises :class:`ConfigError` when the file cannot be read or is not YAML, :class:`SpecError`
@@ -282,4 +315,6 @@ def load_spec(path: Path, starters: Mapping[str, Starter] | None = None) -> Imag
         )
         for key, line in loader.duplicates
     ]
-    return parse_spec(raw, starters, source=f"spec file {path}", duplicates=duplicates)
+    return parse_spec(
+        raw, starters, source=f"spec file {path}", duplicates=duplicates, checks=checks
+    )

@@ -11,6 +11,7 @@ so callers can fall back from ``Packages.xz`` to ``Packages.gz`` to ``Packages``
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -112,7 +113,9 @@ class UrllibTransport:
             raise _TransientError(str(exc.reason)) from exc
         except (TimeoutError, ConnectionError) as exc:
             raise _TransientError(str(exc) or type(exc).__name__) from exc
-        except OSError as exc:  # e.g. http.client.IncompleteRead surfaces as OSError subclasses
+        except (OSError, http.client.HTTPException) as exc:
+            # A connection closed mid-body raises http.client.IncompleteRead, an HTTPException
+            # and not an OSError; like a reset connection, it is worth another attempt.
             raise _TransientError(str(exc) or type(exc).__name__) from exc
         if expected is not None and expected.isdigit() and int(expected) != len(body):
             raise _TransientError(f"short read: {len(body)} of {expected} bytes")

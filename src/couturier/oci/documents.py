@@ -1,5 +1,11 @@
 """OCI JSON documents: image config, image manifest, image index, and the descriptors linking them.
 
+Besides images, an *artifact manifest* (:func:`artifact_manifest`) carries another document about
+an image, such as an SBOM, the way the OCI image spec 1.1 says artifacts are stored: an image
+manifest with an ``artifactType``, the empty config (``application/vnd.oci.empty.v1+json``, ``{}``),
+the document as its one layer, and a ``subject`` naming the image it is about (what the
+referrers API and ``oras discover`` look for).
+
 Every document is serialized as canonical JSON (sorted keys, compact separators, UTF-8), so the
 same values give the same bytes and therefore the same digest. Times are taken from
 ``SOURCE_DATE_EPOCH`` (an integer of seconds) and written in RFC 3339 UTC, never from the clock.
@@ -9,6 +15,7 @@ Pure functions; no I/O.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,14 +26,21 @@ from couturier.oci.layer import Layer, sha256_digest
 
 __all__ = [
     "CONFIG_MEDIA_TYPE",
+    "CYCLONEDX_MEDIA_TYPE",
+    "EMPTY_BLOB",
+    "EMPTY_MEDIA_TYPE",
     "INDEX_MEDIA_TYPE",
     "MANIFEST_MEDIA_TYPE",
     "REF_NAME",
+    "SPDX_MEDIA_TYPE",
+    "TITLE",
     "Blob",
     "Descriptor",
     "Platform",
     "RuntimeConfig",
+    "artifact_manifest",
     "canonical_json",
+    "check_media_type",
     "image_annotations",
     "image_config",
     "image_index",
@@ -38,6 +52,15 @@ CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
+TITLE = "org.opencontainers.image.title"
+# The empty descriptor's media type; its blob is the two bytes "{}" (sha256:44136fa3...).
+EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
+# Media types (and artifact types) of the SBOM formats, as registered with IANA / by CycloneDX.
+SPDX_MEDIA_TYPE = "application/spdx+json"
+CYCLONEDX_MEDIA_TYPE = "application/vnd.cyclonedx+json"
+_MEDIA_TYPE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+)
 
 # Debian architecture → (GOARCH, variant), the names OCI platforms use.
 _PLATFORMS: dict[str, tuple[str, str]] = {
@@ -97,13 +120,18 @@ class Platform:
 
 @dataclass(frozen=True, slots=True)
 class Descriptor:
-    """A reference to a blob: what it is, its digest and size, and optional annotations."""
+    """A reference to a blob: what it is, its digest and size, and optional annotations.
+
+    ``artifact_type`` is set on the descriptor of an artifact manifest (e.g. an SBOM's), as
+    ``index.json`` and the referrers API list them.
+    """
 
     media_type: str
     digest: str
     size: int
     annotations: Mapping[str, str] = field(default_factory=dict)
     platform: Platform | None = None
+    artifact_type: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -111,11 +139,17 @@ class Descriptor:
             "digest": self.digest,
             "size": self.size,
         }
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         if self.platform is not None:
             out["platform"] = self.platform.to_json()
         return out
+
+    def reference(self) -> Descriptor:
+        """Only media type, digest and size: what a ``subject`` field holds."""
+        return Descriptor(self.media_type, self.digest, self.size)
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Descriptor:
@@ -126,6 +160,7 @@ class Descriptor:
             size=int(value["size"]),
             annotations=dict(value.get("annotations") or {}),
             platform=Platform.from_json(platform) if platform else None,
+            artifact_type=value.get("artifactType") or "",
         )
 
     @classmethod
@@ -217,6 +252,50 @@ def image_manifest(
         "mediaType": MANIFEST_MEDIA_TYPE,
         "config": config.to_json(),
         "layers": [layer.to_json() for layer in layers],
+    }
+    if annotations:
+        body["annotations"] = dict(annotations)
+    return Blob(MANIFEST_MEDIA_TYPE, canonical_json(body))
+
+
+EMPTY_BLOB = Blob(EMPTY_MEDIA_TYPE, b"{}")
+
+
+def check_media_type(value: str, what: str) -> None:
+    """Raise :class:`InputError` unless ``value`` is a ``type/subtype`` media type (RFC 6838)."""
+    if not _MEDIA_TYPE.fullmatch(value):
+        raise InputError(
+            f"{what} {value!r} is not a media type", "use the form type/subtype, e.g. text/plain"
+        )
+
+
+def artifact_manifest(
+    subject: Descriptor,
+    artifact_type: str,
+    layers: Sequence[Descriptor],
+    annotations: Mapping[str, str],
+) -> Blob:
+    """An OCI 1.1 artifact manifest about ``subject`` carrying ``layers`` (the payload blobs).
+
+    Its config is the empty descriptor (the blob ``{}``, which the caller stores), as the image
+    spec's guidelines for artifacts ask when the artifact has no config of its own. The
+    ``subject`` keeps only media type, digest and size. Raises :class:`InputError` for an
+    ``artifact_type`` that is not a media type or a subject that is neither a manifest nor an
+    index.
+    """
+    check_media_type(artifact_type, "artifact type")
+    if subject.media_type not in (MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE):
+        raise InputError(
+            f"the subject of an artifact must be an image manifest or index, not"
+            f" {subject.media_type} ({subject.digest})"
+        )
+    body: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "artifactType": artifact_type,
+        "config": EMPTY_BLOB.descriptor().to_json(),
+        "layers": [layer.to_json() for layer in layers],
+        "subject": subject.reference().to_json(),
     }
     if annotations:
         body["annotations"] = dict(annotations)

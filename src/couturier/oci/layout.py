@@ -15,6 +15,12 @@ tag, so ``skopeo inspect oci:DIR:3.13`` and ``podman run oci:DIR:latest`` find i
 Commits are serialized with an ``flock`` on the target's parent directory, so two builds adding
 lines to one layout do not lose each other's tags. :class:`Layout` reads a layout and verifies
 blobs against their digests.
+
+Documents about an image (SBOMs) are stored as OCI 1.1 *referrers*:
+:meth:`LayoutWriter.add_referrer` writes an artifact manifest whose ``subject`` is the image's
+manifest and lists it in ``index.json`` without a tag (with its ``artifactType``), so it survives
+later commits and clients that look images up by tag (skopeo, podman) pass over it;
+:meth:`Layout.referrers` finds them again by subject, as a registry's referrers API would.
 """
 
 from __future__ import annotations
@@ -34,14 +40,18 @@ from typing import Any
 
 from couturier.errors import InputError, IntegrityError, NotFoundError
 from couturier.oci.documents import (
+    EMPTY_BLOB,
     INDEX_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
     REF_NAME,
+    TITLE,
     Blob,
     Descriptor,
     Platform,
     RuntimeConfig,
+    artifact_manifest,
     canonical_json,
+    check_media_type,
     image_config,
     image_index,
     image_manifest,
@@ -67,11 +77,16 @@ class LayoutWriter:
         self.root = root
         root.parent.mkdir(parents=True, exist_ok=True)
         self._stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        self._stage.chmod(0o777 & ~umask)
-        (self._stage / "blobs" / "sha256").mkdir(parents=True)
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            self._stage.chmod(0o777 & ~umask)
+            (self._stage / "blobs" / "sha256").mkdir(parents=True)
+        except BaseException:
+            shutil.rmtree(self._stage, ignore_errors=True)  # no staging directory left behind
+            raise
         self._tags: dict[str, Descriptor] = {}
+        self._untagged: dict[str, Descriptor] = {}  # referrers, by digest
         self._finished = False
 
     def __enter__(self) -> LayoutWriter:
@@ -117,10 +132,14 @@ class LayoutWriter:
         """
         if not self._has_blob(layer.digest):
             dest = self._staged_path(layer.digest)
-            if layer.path is None:
-                dest.write_bytes(layer.data or b"")
-            else:
-                shutil.copyfile(layer.path, dest)
+            try:
+                if layer.path is None:
+                    dest.write_bytes(layer.data or b"")
+                else:
+                    shutil.copyfile(layer.path, dest)
+            except BaseException:
+                dest.unlink(missing_ok=True)  # a fragment must never carry a blob's name
+                raise
         return Descriptor.of_layer(layer)
 
     def add_image(
@@ -152,6 +171,51 @@ class LayoutWriter:
         """
         ordered = sorted(manifests, key=_platform_key)
         return self.add_blob(image_index(ordered, annotations))
+
+    def add_referrer(
+        self,
+        subject: Descriptor,
+        artifact_type: str,
+        payload: bytes,
+        payload_media_type: str,
+        annotations: Mapping[str, str] | None = None,
+        *,
+        title: str = "",
+    ) -> Descriptor:
+        """Stage an artifact (e.g. an SBOM) about the manifest or index ``subject``.
+
+        Writes the empty config blob, ``payload`` as the one layer (annotated with ``title``, a
+        file name, when given) and an artifact manifest with ``artifactType`` and ``subject``
+        (:func:`~couturier.oci.documents.artifact_manifest`), listed untagged in ``index.json``.
+        ``annotations`` go on the manifest and its ``index.json`` entry; pass
+        ``org.opencontainers.image.created`` from the image's epoch to keep the digest stable.
+        Returns the manifest's descriptor (with ``artifact_type``). Staging the same artifact
+        twice stores it once. Raises :class:`InputError` for a bad media type or subject, or
+        annotations holding a tag name.
+        """
+        check_media_type(payload_media_type, "payload media type")
+        annotations = dict(annotations or {})
+        if REF_NAME in annotations:
+            raise InputError(
+                "a referrer cannot carry a tag name annotation",
+                f"drop {REF_NAME}; tag the image instead",
+            )
+        blob = Blob(payload_media_type, payload)
+        layer = blob.descriptor({TITLE: title} if title else None)
+        document = artifact_manifest(subject, artifact_type, [layer], annotations)
+        # Staged only once the manifest is known to be valid: no stray blob after a refusal.
+        self.add_blob(EMPTY_BLOB)
+        self.add_blob(blob)
+        manifest = self.add_blob(document)
+        entry = Descriptor(
+            manifest.media_type,
+            manifest.digest,
+            manifest.size,
+            annotations,
+            artifact_type=artifact_type,
+        )
+        self._untagged[entry.digest] = entry
+        return entry
 
     def tag(self, ref: str, descriptor: Descriptor) -> None:
         """Point tag ``ref`` at a staged manifest or index; a later call for ``ref`` wins.
@@ -199,7 +263,7 @@ class LayoutWriter:
         _write_file(
             self._stage / "oci-layout", canonical_json({"imageLayoutVersion": LAYOUT_VERSION})
         )
-        _write_file(self._stage / "index.json", _index_json({}, self._tags))
+        _write_file(self._stage / "index.json", _index_json({}, self._entries()))
         os.rename(self._stage, self.root)
 
     def _publish_into_existing(self) -> None:
@@ -211,8 +275,18 @@ class LayoutWriter:
             target = blobs / staged.name
             if not target.exists():
                 os.rename(staged, target)
-        kept = {_ref(entry) or f"\0{i}": entry for i, entry in enumerate(current)}
-        _write_file(self.root / "index.json", _index_json(kept, self._tags))
+        kept = {_entry_key(entry): entry for entry in current}
+        _write_file(self.root / "index.json", _index_json(kept, self._entries()))
+
+    def _entries(self) -> dict[str, Descriptor]:
+        """The ``index.json`` entries this writer adds: tags, and referrers by digest."""
+        untagged = {_entry_key(entry): entry for entry in self._untagged.values()}
+        return {**untagged, **self._tags}
+
+
+def _entry_key(descriptor: Descriptor) -> str:
+    """What identifies an ``index.json`` entry: its tag, or for an untagged one its digest."""
+    return _ref(descriptor) or f"\0{descriptor.digest}"
 
 
 def _platform_key(descriptor: Descriptor) -> tuple[str, str, str, str]:
@@ -224,9 +298,10 @@ def _ref(descriptor: Descriptor) -> str:
     return descriptor.annotations.get(REF_NAME, "")
 
 
-def _index_json(kept: Mapping[str, Descriptor], tags: Mapping[str, Descriptor]) -> bytes:
-    """The layout's ``index.json``: kept entries overridden by ``tags``, sorted by tag name."""
-    merged = {**kept, **tags}
+def _index_json(kept: Mapping[str, Descriptor], added: Mapping[str, Descriptor]) -> bytes:
+    """The layout's ``index.json``: kept entries overridden by ``added`` (both keyed by
+    :func:`_entry_key`), sorted by tag name (untagged entries first, by digest)."""
+    merged = {**kept, **added}
     entries = sorted(merged.values(), key=lambda d: (_ref(d), d.digest))
     body = {
         "schemaVersion": 2,
@@ -239,12 +314,16 @@ def _index_json(kept: Mapping[str, Descriptor], tags: Mapping[str, Descriptor]) 
 def _write_file(path: Path, data: bytes) -> None:
     """Replace ``path`` by ``data`` atomically (temporary file, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.chmod(0o644)
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # e.g. ENOSPC: leave the old index.json and nothing else
+        raise
 
 
 @contextlib.contextmanager
@@ -340,6 +419,43 @@ class Layout:
     def config(self, tag: str, platform: Platform | None = None) -> dict[str, Any]:
         """The parsed image config of ``tag``."""
         return self.read_json(Descriptor.from_json(self.manifest(tag, platform)["config"]))
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list[Descriptor]:
+        """The artifacts in ``index.json`` whose ``subject`` is ``digest``, optionally only those
+        of ``artifact_type``, sorted by digest.
+
+        Each descriptor carries the manifest's ``artifactType`` and annotations, as a registry's
+        referrers API lists them. Cost: reads every manifest and index that ``index.json``
+        lists (small JSON documents), verified.
+        """
+        found: dict[str, Descriptor] = {}
+        for entry in self.read_index():
+            if entry.media_type not in (MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE):
+                continue
+            body = self.read_json(entry)
+            if (body.get("subject") or {}).get("digest") != digest:
+                continue
+            kind = body.get("artifactType") or body.get("config", {}).get("mediaType", "")
+            if artifact_type is not None and kind != artifact_type:
+                continue
+            annotations = dict(body.get("annotations") or {})
+            found[entry.digest] = Descriptor(
+                entry.media_type, entry.digest, entry.size, annotations, artifact_type=kind
+            )
+        return [found[key] for key in sorted(found)]
+
+    def read_artifact(self, descriptor: Descriptor) -> bytes:
+        """The payload of an artifact manifest that carries exactly one layer, verified.
+
+        Raises :class:`InputError` when the manifest has no layer or several.
+        """
+        layers = self.read_json(descriptor).get("layers") or []
+        if len(layers) != 1:
+            raise InputError(
+                f"artifact {descriptor.digest} has {len(layers)} layers, not one",
+                "read its layers one by one with read_blob",
+            )
+        return self.read_blob(Descriptor.from_json(layers[0]))
 
     def verify(self) -> int:
         """Check every blob reachable from ``index.json``; returns how many were checked.

@@ -3,44 +3,148 @@
 For each line and architecture: load the release's catalog (refreshing it if needed), plan the
 line (:mod:`couturier.core.planner`), build or reuse its layers (:mod:`couturier.build.image`),
 and stage its image. A line that cannot be resolved is *skipped* with the reason; a line whose
-build fails (download, corrupt package, file conflict) is *failed* with the error; the other
-lines go on. Created lines are tagged (:mod:`couturier.core.tags`) and the layout is committed
-once at the end, so an interrupted build never leaves a layout that looks complete.
+build fails (download, corrupt package, file conflict, a full disk) is *failed* with the error;
+the other lines go on. Created lines are tagged (:mod:`couturier.core.tags`) and the layout is
+committed once at the end, so an interrupted build never leaves a layout that looks complete.
+
+Writing the layout can fail for one line (its blobs do not fit on the disk): that line is failed,
+the staging directory is dropped, and the layout is staged again without it, with tags planned
+over the lines that remain. So the output is either absent or a complete layout of exactly the
+created lines.
+
+Progress comes out as :class:`StageEvent` values, one whenever a line changes stage (and while
+fetching, after every downloaded package), so a terminal can draw one row per line; catalog
+messages (refreshing indexes) go to ``say``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from couturier.build.errors import BuildError
 from couturier.build.fetch import fetch
 from couturier.build.image import LineImage, build_line_image, source_date_epoch
 from couturier.build.layercache import LayerCache
+from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
-from couturier.core.planner import LinePlan, plan_line
+from couturier.core.planner import LinePlan
+from couturier.core.sbom import (
+    SbomImage,
+    cyclonedx_document,
+    sbom_json,
+    sbom_packages,
+    spdx_document,
+)
 from couturier.core.starter import ImageLine, Starter, full_version
 from couturier.core.tags import CreatedLine, plan_tags
 from couturier.debian.index import IndexCatalog
-from couturier.debian.relations import parse_request
 from couturier.debian.transport import Transport
 from couturier.errors import CouturierError, InputError, NotFoundError, ResolutionError
-from couturier.oci.documents import Descriptor, Platform, image_annotations
+from couturier.oci.documents import (
+    CYCLONEDX_MEDIA_TYPE,
+    SPDX_MEDIA_TYPE,
+    Descriptor,
+    Platform,
+    image_annotations,
+    rfc3339,
+)
+from couturier.oci.layer import Layer
 from couturier.oci.layout import LayoutWriter
 from couturier.services import catalog as catalog_service
+from couturier.services.plan import line_plan, skip_reason
 from couturier.settings import Settings
 
-__all__ = ["BuildResult", "ImageRequest", "LineResult", "build"]
+__all__ = [
+    "STAGES",
+    "BuildResult",
+    "ImageRequest",
+    "LineResult",
+    "StageEvent",
+    "StorageError",
+    "build",
+]
 
 Say = Callable[[str], None]
 ANNOTATION_PREFIX = "io.couturier."
+# The stages of a line, in order; the last three are final.
+STAGES = (
+    "waiting",
+    "resolving",
+    "fetching",
+    "assembling",
+    "compressing",
+    "built",
+    "writing",
+    "created",
+    "skipped",
+    "failed",
+)
+FINAL_STAGES = frozenset({"created", "skipped", "failed"})
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+# Errors of writing local files that a user can fix (space, permissions, a read-only or failing
+# disk); any other OSError out of a line's build is a bug and is not dressed up as one of these.
+_STORAGE = _NO_SPACE | {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """Line ``label`` (of ``release``) is now at ``stage`` (one of :data:`STAGES`).
+
+    ``arch`` is set when the build has several architectures and the stage is per architecture;
+    ``detail`` says more in words: ``12/41 (3.2 MiB)`` while fetching, the reason of a skip or a
+    failure, the full version once created.
+    """
+
+    label: str
+    release: str
+    stage: str
+    detail: str = ""
+    arch: str = ""
+
+    @property
+    def final(self) -> bool:
+        return self.stage in FINAL_STAGES
+
+    @property
+    def text(self) -> str:
+        """The stage in words: ``fetching arm64 12/41 (3.2 MiB)``, ``skipped: <reason>``."""
+        head = f"{self.stage} {self.arch}".rstrip()
+        if not self.detail:
+            return head
+        return (
+            f"{head}: {self.detail}"
+            if self.stage in ("skipped", "failed")
+            else f"{head} {self.detail}"
+        )
+
+
+OnStage = Callable[[StageEvent], None]
+
+
+class StorageError(BuildError):
+    """Writing to ``directory`` failed; ``no_space`` when its disk (or quota) is full."""
+
+    def __init__(self, directory: Path, error: OSError, hint: str) -> None:
+        self.directory = directory
+        self.no_space = error.errno in _NO_SPACE
+        if self.no_space:
+            super().__init__(f"no space left on {directory}", f"free space or {hint}")
+        else:
+            reason = error.strerror or str(error)
+            super().__init__(f"cannot write to {directory}: {reason}", f"fix it or {hint}")
 
 
 @dataclass(frozen=True)
 class ImageRequest:
-    """What to build: a starter, optionally customized (name, description, packages, env)."""
+    """What to build: a starter, optionally customized (name, description, packages as a spec
+    writes them, plain, ``=version`` or ``-auto``, env and file bundles)."""
 
     starter: Starter
     name: str
@@ -48,6 +152,7 @@ class ImageRequest:
     packages: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     private: bool = False
+    bundles: tuple[Bundle, ...] = ()
 
 
 @dataclass
@@ -98,17 +203,52 @@ class BuildResult:
         }
 
 
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
+
+
+class _Reporter:
+    """Sends the stage events of one line (and one architecture) to ``on_stage``."""
+
+    def __init__(self, line: ImageLine, arch: str, on_stage: OnStage) -> None:
+        self._line, self._arch, self._on_stage = line, arch, on_stage
+
+    def __call__(self, stage: str, detail: str = "") -> None:
+        self._on_stage(
+            StageEvent(self._line.version, self._line.release, stage, detail, self._arch)
+        )
+
+
+class _ReportingLayerCache(LayerCache):
+    """A :class:`LayerCache` that reports "compressing" before making a layer it lacks."""
+
+    def __init__(self, root: Path, report: _Reporter) -> None:
+        super().__init__(root)
+        self._report = report
+
+    def build(
+        self, key: str, make: Callable[[Path], Layer], note: dict[str, Any] | None = None
+    ) -> Layer:
+        if self.get(key) is None:
+            self._report("compressing")
+        return super().build(key, make, note)
+
+
 def _fetcher(
-    settings: Settings, catalog: IndexCatalog, what: str, transport: Transport | None, say: Say
+    settings: Settings, catalog: IndexCatalog, transport: Transport | None, report: _Reporter
 ) -> Callable[[Sequence[Package]], dict[str, Path]]:
-    """Fetch packages of ``catalog`` into the download cache, reporting progress as ``what``."""
+    """Fetch packages of ``catalog`` into the download cache, reporting progress."""
 
     def progress(done: int, total: int, size: int) -> None:
-        say(f"{what}: fetched {done}/{total} packages ({size:,} bytes)")
+        report("fetching", f"{done}/{total} ({_mib(size)})")
 
     def run(packages: Sequence[Package]) -> dict[str, Path]:
-        cache = settings.cache_dir / "debs"
-        return fetch(packages, catalog.url_of, cache, transport=transport, progress=progress)
+        report("fetching", f"0/{len(packages)}")
+        paths = fetch(
+            packages, catalog.url_of, settings.cache_dir, transport=transport, progress=progress
+        )
+        report("assembling")
+        return paths
 
     return run
 
@@ -121,33 +261,45 @@ def _line_images(
     architectures: Sequence[str],
     transport: Transport | None,
     say: Say,
+    on_stage: OnStage,
 ) -> tuple[list[tuple[LinePlan, LineImage]], str]:
     """Plan and build ``line`` for every architecture; returns the images and the full version.
 
-    Raises :class:`ResolutionError`/:class:`NotFoundError` (skip the line) or another
-    :class:`CouturierError` (the line failed).
+    Raises :class:`ResolutionError`/:class:`NotFoundError` (skip the line), another
+    :class:`CouturierError` (the line failed) or :class:`OSError` (writing a cache failed).
     """
-    added = [parse_request(text) for text in request.packages]
-    cache = LayerCache(settings.cache_dir / "layers")
     epoch = source_date_epoch()
     built: list[tuple[LinePlan, LineImage]] = []
     version = ""
     for arch in architectures:
+        report = _Reporter(line, arch if len(architectures) > 1 else "", on_stage)
+        report("resolving")
         catalog = catalog_service.catalog(settings, line.release, arch, say, transport)
-        plan = plan_line(catalog, request.starter, line, added)
+        plan = line_plan(catalog, request.starter, line, request.packages)
         version = version or full_version(plan.primary().version, line.version)
-
-        say(f"{line.version} {arch}: {len(plan.packages)} packages, assembling")
         image = build_line_image(
             plan,
             starter=request.starter,
             env=request.env,
-            fetch=_fetcher(settings, catalog, f"{line.version} {arch}", transport, say),
-            cache=cache,
+            fetch=_fetcher(settings, catalog, transport, report),
+            cache=_ReportingLayerCache(settings.cache_dir / "layers", report),
             epoch=epoch,
+            bundles=request.bundles,
         )
         built.append((plan, image))
     return built, version
+
+
+def _cache_error(error: OSError, settings: Settings) -> StorageError:
+    """``error`` from building a line, as a :class:`StorageError` naming the settings directory
+    it happened in (the cache unless the file named is under the data directory)."""
+    directory = settings.cache_dir
+    if error.filename:
+        path = Path(os.fsdecode(error.filename))
+        if path.is_relative_to(settings.data_dir):
+            directory = settings.data_dir
+    setting = "cache_dir" if directory == settings.cache_dir else "data_dir"
+    return StorageError(directory, error, f"point {setting} in the settings at another disk")
 
 
 def build(
@@ -157,6 +309,7 @@ def build(
     architectures: Sequence[str] | None = None,
     *,
     say: Say = lambda message: None,
+    on_stage: OnStage = lambda event: None,
     transport: Transport | None = None,
     now: dt.datetime | None = None,
     lines: Sequence[str] | None = None,
@@ -164,8 +317,12 @@ def build(
     """Build every line of ``request`` (or only the ``lines`` labels) into the OCI layout at
     ``output``.
 
-    Never raises for a line's own failure (it is in the result); raises :class:`ConfigError` for
-    unknown architectures and what committing the layout raises.
+    ``on_stage`` gets a :class:`StageEvent` whenever a line changes stage (from the fetch worker
+    threads too: it must be thread-safe); ``say`` gets catalog messages.
+
+    Never raises for a line's own failure (it is in the result, with the trace id), nor for a
+    full disk; raises :class:`ConfigError` for unknown architectures, :class:`InputError` for
+    unknown line labels or an ``output`` that is not an OCI layout.
     """
     archs = [settings.check_architecture(a) for a in (architectures or settings.architectures)]
     now = now or dt.datetime.now(dt.UTC)
@@ -178,34 +335,84 @@ def build(
             f"{request.starter.name} has no line {', '.join(lines)}", f"its lines: {known}"
         )
     for line in selected:
+        on_stage(StageEvent(line.version, line.release, "waiting"))
+    for line in selected:
         outcome = LineResult(line.version, line.release)
         result.lines.append(outcome)
         try:
-            images, version = _line_images(
-                settings, request, line, architectures=archs, transport=transport, say=say
-            )
+            try:
+                images, version = _line_images(
+                    settings,
+                    request,
+                    line,
+                    architectures=archs,
+                    transport=transport,
+                    say=say,
+                    on_stage=on_stage,
+                )
+            except OSError as error:
+                if error.errno not in _STORAGE:
+                    raise
+                raise _cache_error(error, settings) from error
         except (ResolutionError, NotFoundError) as error:
-            outcome.status, outcome.error = "skipped", str(error)
-            say(f"{line.version}: skipped: {error}")
+            _finish(outcome, "skipped", skip_reason(error), on_stage)
             continue
         except CouturierError as error:
-            outcome.status, outcome.error = "failed", f"{error} (trace {result.trace_id})"
-            say(f"{line.version}: failed: {error}")
+            _finish(outcome, "failed", f"{error} (trace {result.trace_id})", on_stage)
             continue
         outcome.full_version = version
         outcome.packages = len(images[0][0].packages)
         staged[line.version] = (outcome, images)
-    if not staged:
-        return result
-    tags = plan_tags([CreatedLine(v, o.full_version) for v, (o, _) in staged.items()], now)
-    with LayoutWriter(output) as writer:
-        for label, (outcome, images) in staged.items():
-            descriptor = _stage_line(writer, request, label, outcome.full_version, images)
-            outcome.digest = descriptor.digest
-            outcome.tags = tags[label]
-            for tag in outcome.tags:
-                writer.tag(tag, descriptor)
+        on_stage(StageEvent(line.version, line.release, "built", version))
+    _publish(output, request, staged, now=now, trace_id=result.trace_id, on_stage=on_stage)
     return result
+
+
+def _finish(outcome: LineResult, status: str, error: str, on_stage: OnStage) -> None:
+    outcome.status, outcome.error = status, error
+    on_stage(StageEvent(outcome.version, outcome.release, status, error))
+
+
+def _publish(
+    output: Path,
+    request: ImageRequest,
+    staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]],
+    *,
+    now: dt.datetime,
+    trace_id: str,
+    on_stage: OnStage,
+) -> None:
+    """Write the staged lines into the layout at ``output`` and fill in their digests and tags.
+
+    A line whose blobs cannot be written is failed and the others are written again without it;
+    a failure that belongs to no line (creating the staging directory, committing) fails them
+    all. Raises :class:`InputError` when ``output`` exists and is not an OCI layout.
+    """
+    pending = dict(staged)
+    while pending:
+        tags = plan_tags([CreatedLine(v, o.full_version) for v, (o, _) in pending.items()], now)
+        digests: dict[str, str] = {}
+        current = ""  # the line being staged; empty while creating or committing the writer
+        try:
+            with LayoutWriter(output) as writer:
+                for label, (outcome, images) in pending.items():
+                    current = label
+                    on_stage(StageEvent(label, outcome.release, "writing"))
+                    descriptor = _stage_line(writer, request, label, outcome.full_version, images)
+                    digests[label] = descriptor.digest
+                    for tag in tags[label]:
+                        writer.tag(tag, descriptor)
+                current = ""
+        except OSError as error:
+            failure = StorageError(output, error, "choose another --output")
+            message = f"{failure} (trace {trace_id})"
+            for label in [current] if current else list(pending):
+                _finish(pending.pop(label)[0], "failed", message, on_stage)
+            continue
+        for label, (outcome, _) in pending.items():
+            outcome.digest, outcome.tags = digests[label], tags[label]
+            on_stage(StageEvent(label, outcome.release, "created", outcome.full_version))
+        return
 
 
 def _stage_line(
@@ -241,19 +448,65 @@ def _stage_line(
             working_dir=runtime.working_dir,
             labels=labels,
         )
-        manifests.append(
-            writer.add_image(
-                Platform.for_debian(plan.architecture),
-                image.layers,
-                runtime=runtime,
-                source_date_epoch=image.source_date_epoch,
-                annotations=annotations,
-                history=image.history,
-            )
+        manifest = writer.add_image(
+            Platform.for_debian(plan.architecture),
+            image.layers,
+            runtime=runtime,
+            source_date_epoch=image.source_date_epoch,
+            annotations=annotations,
+            history=image.history,
         )
+        _attach_sboms(
+            writer,
+            manifest,
+            request=request,
+            label=label,
+            version=version,
+            plan=plan,
+            image=image,
+        )
+        manifests.append(manifest)
     if len(manifests) == 1:
         return manifests[0]
     epoch = images[0][1].source_date_epoch
     return writer.add_index(
         manifests, image_annotations(epoch, title=request.name, version=version, extra=extra)
     )
+
+
+def _attach_sboms(
+    writer: LayoutWriter,
+    manifest: Descriptor,
+    *,
+    request: ImageRequest,
+    label: str,
+    version: str,
+    plan: LinePlan,
+    image: LineImage,
+) -> None:
+    """Attach the SPDX and CycloneDX SBOMs of one architecture's image as referrers of its
+    manifest (so ``Layout.referrers`` and registries' referrers API find them)."""
+    sbom = SbomImage(
+        name=request.name,
+        line=label,
+        full_version=version,
+        release=plan.line.release,
+        architecture=plan.architecture,
+        image_digest=manifest.digest,
+        created=image.source_date_epoch,
+        packages=sbom_packages(plan, image.licenses),
+        starter=request.starter.name,
+    )
+    created = {"org.opencontainers.image.created": rfc3339(image.source_date_epoch)}
+    for media_type, document, suffix in (
+        (SPDX_MEDIA_TYPE, spdx_document(sbom), "spdx.json"),
+        (CYCLONEDX_MEDIA_TYPE, cyclonedx_document(sbom), "cdx.json"),
+    ):
+        writer.add_referrer(
+            manifest,
+            media_type,
+            sbom_json(document),
+            media_type,
+            created,
+            title=f"{request.name}-{label}-{plan.architecture}.{suffix}",
+        )

@@ -1,0 +1,114 @@
+"""``couturier bundle create`` and ``couturier bundle list``: the file bundle commands.
+
+:func:`add_parser` registers the ``bundle`` group on the main parser; :func:`create` and
+:func:`list_` are its handlers (settings, arguments, progress → exit status). A refused bundle
+prints each violation on its own line (stderr) and exits with 1; nothing is stored then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from couturier.cli.output import Progress, format_size, print_table
+from couturier.core.bundle import CERTIFICATES_DIR, KINDS, BundleError
+from couturier.services import bundles as bundle_service
+from couturier.settings import Settings
+
+__all__ = ["add_parser", "create", "list_"]
+
+EXIT_ERROR = 1
+
+
+def add_parser(groups: Any) -> None:
+    """Add the ``bundle`` command group to ``groups`` (argparse sub-parsers)."""
+    bundle = groups.add_parser("bundle", help="file bundles: CA certificates and other files")
+    commands = bundle.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    create_cmd = commands.add_parser(
+        "create",
+        help="make a new version of a bundle",
+        description="Make a new version of bundle NAME from files, directories (their contents) "
+        "and .tar, .tar.gz/.tgz or .zip archives. At most 20 files of 1 MiB; a bad input "
+        "refuses the whole bundle.",
+    )
+    create_cmd.add_argument("name", help="bundle name, e.g. corp-ca")
+    create_cmd.add_argument("--type", dest="kind", required=True, choices=KINDS)
+    create_cmd.add_argument(
+        "--target", help="absolute directory the files land in (files bundles only)"
+    )
+    create_cmd.add_argument("--json", action="store_true", help="print JSON")
+    create_cmd.add_argument("inputs", nargs="+", type=Path, metavar="FILE|DIR|ARCHIVE")
+    list_cmd = commands.add_parser("list", help="every version of every bundle")
+    list_cmd.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _mode(mode: int, link: str) -> str:
+    return f"-> {link}" if link else f"{mode:04o}"
+
+
+def create(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    """Handle ``bundle create``."""
+    try:
+        bundle = bundle_service.create_bundle(
+            settings, args.name, args.kind, args.inputs, args.target
+        )
+    except BundleError as error:
+        progress.done()
+        count = len(error.violations)
+        print(
+            f"couturier: error: bundle {args.name} refused ({count} "
+            f"{'problem' if count == 1 else 'problems'}; nothing was stored):",
+            file=sys.stderr,
+        )
+        for violation in error.violations:
+            print(f"  {violation}", file=sys.stderr)
+        return EXIT_ERROR
+    progress.done()
+    if args.json:
+        json.dump(bundle_service.bundle_json(bundle), sys.stdout, indent=2)
+        print()
+        return 0
+    noun = "file" if len(bundle.files) == 1 else "files"
+    print(f"{bundle.ref}: {bundle.kind}, {len(bundle.files)} {noun} ({bundle.digest[:19]})")
+    rows = [
+        [
+            f.path,
+            format_size(f.size) if not f.link else "-",
+            _mode(f.mode, f.link),
+            "/" + bundle.image_path(f),
+        ]
+        for f in bundle.files
+    ]
+    print_table(["file", "size", "mode", "lands at"], rows, out=sys.stdout)
+    for warning in bundle.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def list_(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    """Handle ``bundle list``."""
+    bundles = bundle_service.list_bundles(settings)
+    progress.done()
+    if args.json:
+        json.dump({"bundles": [bundle_service.bundle_json(b) for b in bundles]}, sys.stdout)
+        print()
+        return 0
+    if not bundles:
+        print("no bundle yet; make one with couturier bundle create", file=sys.stderr)
+        return 0
+    rows = [
+        [
+            b.ref,
+            b.kind,
+            str(len(b.files)),
+            format_size(sum(f.size for f in b.files)),
+            b.target or f"/{CERTIFICATES_DIR}/{b.name}",
+            b.created,
+        ]
+        for b in bundles
+    ]
+    print_table(["bundle", "type", "files", "size", "lands in", "created"], rows, out=sys.stdout)
+    return 0

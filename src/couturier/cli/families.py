@@ -1,0 +1,120 @@
+"""``couturier packages families --starter NAME [QUERY] [--json] [--arch A] [--limit N]``.
+
+Lists the package families of a starter's lines: per line the member a ``<family>-auto`` would
+install there (``name version``, ``-`` when none fits), and the auto package on offer or why
+there is none (``blocked: ...``, ``dependency-only: ...``). ``--json`` prints
+``{"starter", "lines", "total", "families": [{"name", "auto", "blocked", "dependency_only",
+"members": {label: {"name", "version"}}}]}`` (``total``: how many families match, of which at
+most ``--limit``, the closest names, are listed); a line with no fitting member is absent from
+``members``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from couturier.cli.output import Progress, print_table
+from couturier.core.families import Family
+from couturier.core.starter import get_starter
+from couturier.services import families as family_service
+from couturier.settings import Settings
+
+__all__ = ["DEFAULT_LIMIT", "add_arguments", "auto_cell", "family_json", "family_rows", "run"]
+
+DEFAULT_LIMIT = 200
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``packages families``."""
+    parser.add_argument("--starter", required=True, help="starter image, e.g. php or python")
+    parser.add_argument(
+        "query",
+        nargs="?",
+        help="only families whose name or package names contain this (default: the families "
+        "of the starter's ecosystem that carry a line version in their names)",
+    )
+    parser.add_argument("--arch", default=None, help="architecture (default: the first configured)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"at most this many (default {DEFAULT_LIMIT})",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def auto_cell(family: Family) -> str:
+    """The auto package on offer, or why there is none."""
+    if family.blocked is not None:
+        return f"blocked: {family.blocked}"
+    if family.dependency_only is not None:
+        return f"dependency-only: {family.dependency_only}"
+    return family.auto or "-"
+
+
+def family_rows(families: Sequence[Family], labels: Sequence[str]) -> list[list[str]]:
+    """One table row per family: name, the member per line label, the auto cell."""
+    rows = []
+    for family in families:
+        cells = [family.name]
+        for label in labels:
+            member = family.member(label)
+            cells.append(f"{member.name} {member.version}" if member is not None else "-")
+        rows.append([*cells, auto_cell(family)])
+    return rows
+
+
+def family_json(family: Family) -> dict[str, Any]:
+    """A family as the ``--json`` output shows it."""
+    return {
+        "name": family.name,
+        "auto": family.auto,
+        "blocked": family.blocked,
+        "dependency_only": family.dependency_only,
+        "members": {
+            m.line: {"name": m.package.name, "version": m.package.version} for m in family.members
+        },
+    }
+
+
+def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    """Run ``packages families``; exit status 0 (an empty result is not an error)."""
+    starter = get_starter(args.starter)
+    labels = [line.version for line in starter.lines]
+    arch = args.arch or settings.architectures[0]
+    limit = max(args.limit, 0)
+    found, total = family_service.families_and_total(
+        settings, starter, args.query, arch, say=progress, limit=limit
+    )
+    progress.done()
+    if args.json:
+        body = {
+            "starter": starter.name,
+            "lines": labels,
+            "total": total,
+            "families": [family_json(f) for f in found],
+        }
+        json.dump(body, sys.stdout, indent=2)
+        print()
+        return 0
+    if not found:
+        what = f"matching {args.query!r}" if args.query else "with a line version in its names"
+        print(
+            f"no package family of {starter.name} {what}; try a query, e.g. "
+            f"`couturier packages families --starter {starter.name} {starter.name}`",
+            file=sys.stderr,
+        )
+        return 0
+    # sys.stdout read now, not when output.py was imported (tests and callers may replace it)
+    print_table(["family", *labels, "auto"], family_rows(found, labels), sys.stdout)
+    if total > len(found):
+        print(
+            f"\n{len(found)} of {total} matching families shown (the closest names); narrow "
+            "the query or raise --limit",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,81 @@
+"""``couturier plan SPEC.yaml``: what every line of a private image would install, or why not."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from couturier.cli.output import Progress, format_size, print_table
+from couturier.core.starter import get_starter
+from couturier.services.plan import LinePreview, installed_size, plan_image
+from couturier.services.specs import load_image_spec
+from couturier.settings import Settings
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``plan`` command to the top-level command parsers."""
+    parser = groups.add_parser(
+        "plan", help="show what each line of a private image would install, without building"
+    )
+    parser.add_argument("spec", type=Path, help="private image spec (YAML)")
+    parser.add_argument("--arch", help="plan for this architecture (default: the first one)")
+    parser.add_argument("--line", action="append", help="only this line, e.g. 3.13 (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    """Plan the spec and print the plan; exit status 0 when at least one line can be built."""
+    spec = load_image_spec(settings, args.spec, args.arch, say=progress)
+    plan = plan_image(
+        settings,
+        spec.name,
+        get_starter(spec.starter),
+        spec.packages,
+        args.arch,
+        lines=args.line,
+        say=progress,
+    )
+    progress.done()
+    if args.json:
+        json.dump(plan.to_json(), sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{plan.name}: {plan.starter} starter, {plan.architecture}")
+        for line in plan.lines:
+            _print_line(line)
+    ready = sum(1 for line in plan.lines if line.plan is not None)
+    return 0 if ready else 1
+
+
+def _print_line(preview: LinePreview) -> None:
+    line = preview.line
+    print()
+    plan = preview.plan
+    if plan is None:
+        print(f"{line.version} ({line.release}): skipped: {preview.reason}")
+        return
+    size = installed_size(plan.packages)
+    download = sum(p.size for p in plan.packages)
+    print(
+        f"{line.version} ({line.release}): {preview.full_version}, {len(plan.packages)} packages "
+        f"({len(plan.starter)} starter, {len(plan.added)} added), "
+        f"about {format_size(size)} unpacked, {format_size(download)} to download"
+    )
+    for request, member in plan.autos.items():
+        chosen = member or "nothing: no member fits this line (skipped)"
+        print(f"  {request} -> {chosen}")
+    starter_names = {p.name for p in plan.starter}
+    rows = [
+        [
+            p.name,
+            p.version,
+            "starter" if p.name in starter_names else "added",
+            plan.requested_by(p.name) or "-",
+        ]
+        for p in (*plan.added, *plan.starter)
+    ]
+    print_table(["package", "version", "from", "pulled in by"], rows)

@@ -1,0 +1,532 @@
+"""File bundles: what a bundle is and the rules its files must follow (DESIGN.md, "File bundles").
+
+A bundle is a versioned set of files owned by a tenant, of one of two kinds:
+
+- ``certificates``: PEM files holding X.509 certificates. Each lands in the image at
+  ``/usr/local/share/ca-certificates/<bundle>/<path>.crt`` and is trusted system-wide (CA bundle,
+  Java trust store). Only ``CERTIFICATE`` blocks are kept: text around them is dropped and the
+  certificates are written back as clean PEM. A certificate that is not a CA (``CA:FALSE`` or no
+  basic constraints) or is outside its validity period is **accepted with a warning**: trusting
+  a self-signed server certificate directly is a legitimate use, but usually the CA is meant.
+- ``files``: any files, placed at ``<target>/<path>`` (``target`` absolute). Relative symbolic
+  links that stay inside the target are kept as links.
+
+Rules, checked all at once (every violation is reported, with what to change, in one
+:class:`BundleError`): at most :data:`MAX_FILES` files of at most :data:`MAX_FILE_SIZE` bytes;
+member paths relative, without ``..``, backslashes or control characters; no devices, FIFOs or
+sockets; hard links only to another file of the same archive (they become copies); no private
+key in any file of either kind (an image is readable by whoever can pull it: secrets belong in
+runtime mounts); modes keep only the permission bits (setuid, setgid and sticky are dropped, with
+a warning); files never land in ``/var/lib/dpkg`` (the dpkg database describes the packages).
+
+Pure: :func:`check_bundle` works on :class:`Member` values already read from the user's files,
+directories and archives (see :mod:`couturier.services.bundles`); certificates are parsed with
+``cryptography``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import posixpath
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
+
+from couturier.core.spec import Violation
+from couturier.errors import InputError
+
+__all__ = [
+    "CERTIFICATES_DIR",
+    "KINDS",
+    "MAX_FILES",
+    "MAX_FILE_SIZE",
+    "Bundle",
+    "BundleError",
+    "BundleFile",
+    "Member",
+    "MemberType",
+    "check_bundle",
+    "check_name",
+    "check_target",
+    "member_path",
+    "parse_ref",
+    "pem_blocks",
+]
+
+MAX_FILES = 20
+MAX_FILE_SIZE = 1024 * 1024  # 1 MiB
+KINDS = ("certificates", "files")
+CERTIFICATES_DIR = "usr/local/share/ca-certificates"
+
+# The spec's bundle entries use the same rule (couturier.core.spec): 2-40 characters, lowercase
+# letters, digits and hyphens, a letter first and a letter or digit last.
+_NAME = r"[a-z][a-z0-9-]{0,38}[a-z0-9]"
+_NAME_RULE = (
+    "must be 2-40 characters, lowercase letters, digits and hyphens, starting with a letter and "
+    "ending with a letter or digit"
+)
+_REF = re.compile(rf"^({_NAME})(?:@([1-9][0-9]*))?$")
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
+_PRIVATE_PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")
+_CERT_SUFFIXES = (".pem", ".crt", ".cer")
+# The DER of PKCS#7 "data", the content type that opens every PKCS#12 (.p12/.pfx) key store.
+_PKCS7_DATA = bytes.fromhex("06092a864886f70d010701")
+_DPKG_DB = "var/lib/dpkg"
+
+
+class MemberType(Enum):
+    """What an input entry is; ``SPECIAL`` covers devices, FIFOs and sockets (never accepted)."""
+
+    FILE = "file"
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    SPECIAL = "special"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One entry read from an input, before any rule is applied.
+
+    ``origin`` is the input as the user named it (``certs.tar``, ``conf/``), ``name`` the entry's
+    path as written inside it (an archive member name, a path relative to a directory, the base
+    name of a plain file). ``data`` is None when the entry was not read (too large, or a kind
+    that has no content); ``link`` is a symlink's target or a hard link's original, as written;
+    ``detail`` names a SPECIAL entry ("character device").
+    """
+
+    origin: str
+    name: str
+    type: MemberType
+    mode: int = 0o644
+    size: int = 0
+    data: bytes | None = None
+    link: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    """One file of a bundle: ``path`` relative to the bundle root (``/``-separated), the sha256
+    (hex) and size of its content, its permission bits, and where the content is: ``data`` in
+    memory or ``source`` in the bundle store. A symbolic link has ``link`` set and no content."""
+
+    path: str
+    sha256: str
+    mode: int
+    size: int
+    link: str = ""
+    data: bytes | None = field(default=None, repr=False, compare=False)
+    source: Path | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One version of a file bundle. ``target`` is the absolute directory of a ``files`` bundle
+    (None for ``certificates``); ``created`` is an ISO 8601 UTC time; ``warnings`` are what was
+    accepted but deserves a look (a certificate that is not a CA)."""
+
+    name: str
+    version: int
+    kind: str
+    target: str | None
+    files: tuple[BundleFile, ...]
+    created: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def digest(self) -> str:
+        """``sha256:`` of the canonical content: name, kind, target and every file's path,
+        sha256, mode and link. The version and creation time are left out: two versions with
+        the same content put the same bytes in an image, so they share a cached layer."""
+        content = {
+            "name": self.name,
+            "kind": self.kind,
+            "target": self.target,
+            "files": [[f.path, f.sha256, f.mode, f.link] for f in self.files],
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def image_path(self, file: BundleFile) -> str:
+        """Where ``file`` lands in the image, root-relative (``etc/app/app.conf``)."""
+        if self.kind == "certificates":
+            return f"{CERTIFICATES_DIR}/{self.name}/{file.path}"
+        assert self.target is not None
+        return posixpath.join(self.target, file.path).lstrip("/")
+
+
+class BundleError(InputError):
+    """A bundle breaks one or more rules; ``violations`` lists every one. Nothing was stored."""
+
+    def __init__(self, violations: Sequence[Violation], source: str = "bundle") -> None:
+        count = len(violations)
+        noun = "problem" if count == 1 else "problems"
+        listed = "; ".join(str(v) for v in violations)
+        super().__init__(
+            f"{source} has {count} {noun}: {listed}",
+            "fix each one and create the bundle again; nothing was stored",
+        )
+        self.violations = list(violations)
+
+
+def check_name(name: str) -> list[Violation]:
+    """The violations of a bundle name (empty when it is fine)."""
+    if re.fullmatch(_NAME, name):
+        return []
+    return [Violation("name", name, _NAME_RULE)]
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``corp-ca`` → (``corp-ca``, None: the newest); ``corp-ca@3`` → (``corp-ca``, 3).
+
+    Raises :class:`InputError` for anything else.
+    """
+    found = _REF.match(ref.strip())
+    if found is None:
+        raise InputError(
+            f"{ref!r} is not a bundle reference", "write NAME for the newest version or NAME@N"
+        )
+    name, version = found.groups()
+    return name, int(version) if version else None
+
+
+def check_target(kind: str, target: str | None) -> list[Violation]:
+    """The violations of ``--target`` for a bundle of ``kind`` (an unknown kind included)."""
+    if kind not in KINDS:
+        return [Violation("type", kind, f"must be one of {', '.join(KINDS)}")]
+    if kind == "certificates":
+        if target is None:
+            return []
+        rule = f"certificates always land in /{CERTIFICATES_DIR}/<bundle>/; leave out --target"
+        return [Violation("--target", target, rule)]
+    if target is None or target == "":
+        return [Violation("--target", None, "a files bundle needs an absolute target directory")]
+    problems = []
+    if not target.startswith("/"):
+        problems.append(f"must be absolute, e.g. /{target.lstrip('/')}")
+    if "\\" in target:
+        problems.append("must not contain backslashes; use /")
+    if _has_control(target):
+        problems.append("must not contain control characters")
+    parts = target.strip("/").split("/")
+    if ".." in parts:
+        problems.append("must not contain '..'")
+    elif target != "/" and (target.endswith("/") or "" in parts or "." in parts):
+        problems.append(f"must be normalized, e.g. {posixpath.normpath(target)}")
+    root_relative = posixpath.normpath(target).lstrip("/")
+    if _in_dpkg_db(root_relative):
+        problems.append("must not be in /var/lib/dpkg: the dpkg database describes the packages")
+    return [Violation("--target", target, rule) for rule in problems]
+
+
+def member_path(name: str) -> tuple[str | None, str]:
+    """The normalized relative path of an input entry named ``name`` (``./a//b`` → ``a/b``), or
+    (None, the rule it breaks) for an absolute path, ``..``, backslashes or control
+    characters."""
+    if "\\" in name:
+        return None, "has a backslash in its path; name it with / only"
+    if _has_control(name):
+        return None, "has a control character in its path; rename it"
+    if name.startswith("/"):
+        return None, "has an absolute path; store paths relative to the bundle's root"
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return None, "climbs out with '..'; store paths relative to the bundle's root"
+    return "/".join(parts), ""
+
+
+def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
+    """The PEM blocks of ``data`` as (label, decoded body), in order; a body that is not valid
+    base64 comes back empty. Text between blocks is ignored."""
+    blocks = []
+    for found in _PEM_BLOCK.finditer(data):
+        label = found.group(1).decode()
+        lines = [
+            line.strip() for line in found.group(2).splitlines() if b":" not in line
+        ]  # headers (Proc-Type:, DEK-Info:) carry no base64
+        try:
+            body = base64.b64decode(b"".join(lines), validate=True)
+        except (binascii.Error, ValueError):
+            body = b""
+        blocks.append((label, body))
+    return blocks
+
+
+def check_bundle(
+    name: str,
+    kind: str,
+    target: str | None,
+    members: Sequence[Member],
+    *,
+    now: dt.datetime,
+    found: Sequence[Violation] = (),
+) -> tuple[tuple[BundleFile, ...], tuple[str, ...]]:
+    """Apply every bundle rule to ``members`` and return the bundle's files (sorted by path,
+    content in ``data``) and its warnings.
+
+    ``found`` are violations met while reading the inputs (a missing file, a corrupt archive),
+    reported with the rest. Cost: one sha256 per file and, for certificates, one X.509 parse
+    per certificate. Raises :class:`BundleError` listing every violation.
+    """
+    violations = [*check_name(name), *check_target(kind, target), *found]
+    checker = _Checker(kind if kind in KINDS else "files", target or "/", now)
+    for member in members:
+        checker.add(member)
+    files, warnings = checker.finish()
+    violations += checker.violations
+    if not files and not violations:
+        violations.append(Violation("inputs", None, "hold no file; name at least one file"))
+    if violations:
+        raise BundleError(violations, f"bundle {name}")
+    return files, warnings
+
+
+class _Checker:
+    def __init__(self, kind: str, target: str, now: dt.datetime) -> None:
+        self.kind = kind
+        self.target = target
+        self.now = now
+        self.violations: list[Violation] = []
+        self.warnings: list[str] = []
+        self.files: dict[str, BundleFile] = {}
+        self.where: dict[str, str] = {}  # bundle path → the input entry it came from
+        self.originals: dict[tuple[str, str], Member] = {}  # (origin, path) → regular file
+        self.hardlinks: list[tuple[Member, str]] = []
+        self.count = 0
+
+    def refuse(self, member: Member, rule: str) -> None:
+        self.violations.append(Violation(_where(member), None, rule))
+
+    def add(self, member: Member) -> None:
+        path, rule = member_path(member.name)
+        if path is None:
+            self.refuse(member, rule)
+            return
+        if member.type is MemberType.DIRECTORY:
+            return  # directories are only structure; those a file needs are made in the image
+        if member.type is MemberType.SPECIAL:
+            what = member.detail or "a special file"
+            self.refuse(member, f"is {what}; a bundle holds regular files only")
+            return
+        if not path:
+            self.refuse(member, "has an empty name")
+            return
+        self.count += 1
+        if member.type is MemberType.HARDLINK:
+            self.hardlinks.append((member, path))
+        elif member.type is MemberType.SYMLINK:
+            self._symlink(member, path)
+        else:
+            self.originals[(member.origin, path)] = member
+            self._file(member, path, member.data)
+
+    def _symlink(self, member: Member, path: str) -> None:
+        if self.kind == "certificates":
+            self.refuse(member, "is a symbolic link; a certificates bundle holds PEM files only")
+            return
+        if not member.link or "\\" in member.link or _has_control(member.link):
+            self.refuse(member, f"is a link to {member.link!r}, which is not a usable path")
+            return
+        if not _link_stays_inside(self.target, path, member.link):
+            self.refuse(
+                member,
+                f"is a link to {member.link!r}, out of the target {self.target}; "
+                "replace it with the file itself",
+            )
+            return
+        digest = hashlib.sha256(member.link.encode()).hexdigest()
+        self._place(member, path, BundleFile(path, digest, 0o777, 0, link=member.link))
+
+    def _file(self, member: Member, path: str, data: bytes | None) -> None:
+        size = member.size if data is None else len(data)
+        if size > MAX_FILE_SIZE:
+            self.refuse(
+                member, f"has {size:,} bytes; a bundle file holds at most {MAX_FILE_SIZE:,}"
+            )
+            return
+        if data is None:
+            # Readers stop reading contents past MAX_FILES files: the count is refused below.
+            if self.count <= MAX_FILES:
+                self.refuse(member, f"could not be read ({member.detail or 'no content'})")
+            return
+        key = _private_key(data)
+        if key:
+            self.refuse(
+                member,
+                f"holds {key}; bundles are built into images anyone who pulls them can read, "
+                "so leave keys out and mount them at run time",
+            )
+            return
+        mode = member.mode & 0o777
+        if self.kind == "certificates":
+            certificates = self._certificates(member, data)
+            if certificates is None:
+                return
+            path, data, mode = _crt_path(path), certificates, 0o644
+            if not posixpath.basename(path).removesuffix(".crt"):
+                self.refuse(member, "needs a file name before its .crt/.pem suffix")
+                return
+        elif member.mode & 0o7000:
+            self.warnings.append(
+                f"{_where(member)}: setuid, setgid and sticky bits dropped (mode {mode:o})"
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        self._place(member, path, BundleFile(path, digest, mode, len(data), data=data))
+
+    def _place(self, member: Member, path: str, file: BundleFile) -> None:
+        if self.kind == "files" and _in_dpkg_db(posixpath.join(self.target, path).lstrip("/")):
+            self.refuse(member, "would land in /var/lib/dpkg, which describes the packages")
+            return
+        if path in self.files:
+            self.refuse(member, f"lands at {path}, as {self.where[path]} does; rename one")
+            return
+        self.files[path] = file
+        self.where[path] = _where(member)
+
+    def _certificates(self, member: Member, data: bytes) -> bytes | None:
+        blocks = pem_blocks(data)
+        if not blocks:
+            if data[:1] == b"\x30":
+                rule = (
+                    "is DER, not PEM; convert it with openssl x509 -inform der -in FILE -out "
+                    "FILE.crt"
+                )
+            else:
+                rule = "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+            self.refuse(member, rule)
+            return None
+        pems: list[bytes] = []
+        ok = True
+        for position, (label, body) in enumerate(blocks, start=1):
+            if label != "CERTIFICATE":
+                self.refuse(
+                    member,
+                    f"block {position} is {label}; a certificates bundle holds only "
+                    "CERTIFICATE blocks",
+                )
+                ok = False
+                continue
+            try:
+                certificate = x509.load_der_x509_certificate(body)
+            except ValueError:
+                self.refuse(member, f"block {position} is not a valid X.509 certificate")
+                ok = False
+                continue
+            self._certificate_warnings(member, position, certificate)
+            pems.append(certificate.public_bytes(Encoding.PEM))
+        return b"".join(pems) if ok else None
+
+    def _certificate_warnings(
+        self, member: Member, position: int, certificate: x509.Certificate
+    ) -> None:
+        where = f"{_where(member)} certificate {position} ({certificate.subject.rfc4514_string()})"
+        try:
+            is_ca = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            self.warnings.append(
+                f"{where} is not a CA certificate: it is trusted only as itself (a self-signed "
+                "server); to trust every server your CA signed, add the CA's certificate"
+            )
+        if certificate.not_valid_after_utc < self.now:
+            self.warnings.append(f"{where} expired on {certificate.not_valid_after_utc:%Y-%m-%d}")
+        elif certificate.not_valid_before_utc > self.now:
+            self.warnings.append(
+                f"{where} is valid only from {certificate.not_valid_before_utc:%Y-%m-%d}"
+            )
+
+    def finish(self) -> tuple[tuple[BundleFile, ...], tuple[str, ...]]:
+        for member, path in self.hardlinks:
+            original_path, _ = member_path(member.link)
+            original = self.originals.get((member.origin, original_path or ""))
+            if original is None:
+                self.refuse(
+                    member,
+                    f"is a hard link to {member.link!r}, which is not a file of the same input; "
+                    "replace it with the file itself",
+                )
+                continue
+            self._file(member, path, original.data)
+        if self.count > MAX_FILES:
+            self.violations.append(
+                Violation(
+                    "inputs",
+                    self.count,
+                    f"a bundle holds at most {MAX_FILES} files; split them into several bundles",
+                )
+            )
+        files = tuple(self.files[path] for path in sorted(self.files))
+        return files, tuple(self.warnings)
+
+
+def _where(member: Member) -> str:
+    if member.name and member.name != posixpath.basename(member.origin):
+        return f"{member.origin}:{member.name}"
+    return member.origin
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def _in_dpkg_db(root_relative: str) -> bool:
+    return root_relative == _DPKG_DB or root_relative.startswith(_DPKG_DB + "/")
+
+
+def _crt_path(path: str) -> str:
+    """``certs/Root CA.pem`` → ``certs/Root CA.crt``: update-ca-certificates reads ``*.crt``."""
+    head, base = posixpath.split(path)
+    for suffix in _CERT_SUFFIXES:
+        if base.lower().endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    return posixpath.join(head, base + ".crt")
+
+
+def _link_stays_inside(target: str, path: str, link: str) -> bool:
+    """Whether the symlink at ``<target>/<path>`` pointing to ``link`` names a path inside
+    ``target`` (lexically: the image's own links are not followed)."""
+    if link.startswith("/"):
+        normal = posixpath.normpath(link)
+        return target in ("/", normal) or normal.startswith(target.rstrip("/") + "/")
+    depth = 0
+    for part in [*path.split("/")[:-1], *link.split("/")]:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif part not in ("", "."):
+            depth += 1
+    return True
+
+
+def _private_key(data: bytes) -> str:
+    """What private key ``data`` holds ("a PEM private key", ...), or "" when none."""
+    if _PRIVATE_PEM.search(data) or data.startswith(b"PuTTY-User-Key-File-"):
+        return "a private key"
+    if data[:1] != b"\x30":
+        return ""  # every DER key (and PKCS#12 store) is an ASN.1 SEQUENCE
+    if _PKCS7_DATA in data[:64] and b"\x02\x01\x03" in data[:16]:
+        return "a PKCS#12 key store (with its private keys)"
+    try:
+        load_der_private_key(data, password=None)
+    except TypeError:
+        return "an encrypted DER private key"  # it parsed far enough to ask for a password
+    except Exception:  # whatever else the parser raises: not a key
+        return ""
+    return "a DER private key"

@@ -1,0 +1,163 @@
+"""Plan a private image without building it: what every line would install, or why it is skipped.
+
+:func:`plan_image` loads the catalog of each line's release (refreshing it when needed), plans the
+line (:func:`couturier.core.planner.plan_line`: starter packages, added packages and the member
+each ``-auto`` request picks) and keeps, per line, either the plan or the reason in words. The
+build service plans its lines with the same :func:`line_plan`, so ``couturier plan`` shows exactly
+what ``couturier build`` will do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from couturier.core.catalog import Catalog, Package
+from couturier.core.planner import LinePlan, plan_line, split_requests
+from couturier.core.starter import ImageLine, Starter, full_version
+from couturier.debian.transport import Transport
+from couturier.errors import InputError, NotFoundError, ResolutionError
+from couturier.services import catalog as catalog_service
+from couturier.settings import Settings
+
+__all__ = [
+    "ImagePlan",
+    "LinePreview",
+    "installed_size",
+    "line_plan",
+    "plan_image",
+    "skip_reason",
+]
+
+Say = Callable[[str], None]
+
+
+def line_plan(
+    catalog: Catalog, starter: Starter, line: ImageLine, packages: Sequence[str]
+) -> LinePlan:
+    """Plan ``line`` of ``starter`` with a spec's ``packages`` entries (plain, ``=version`` and
+    ``-auto``) on ``catalog``. Raises what :func:`plan_line` raises."""
+    plain, autos = split_requests(packages)
+    return plan_line(catalog, starter, line, plain, autos)
+
+
+def installed_size(packages: Sequence[Package]) -> int:
+    """Bytes the packages take once unpacked, from their ``Installed-Size`` (KiB) fields: an
+    upper bound of the image, since documentation is dropped."""
+    total = 0
+    for package in packages:
+        text = package.fields.get("Installed-Size", "0").strip()
+        total += int(text) * 1024 if text.isdigit() else 0
+    return total
+
+
+@dataclass(frozen=True)
+class LinePreview:
+    """One line's plan (``status`` "ready") or the reason it is skipped."""
+
+    line: ImageLine
+    architecture: str
+    plan: LinePlan | None = None
+    reason: str = ""
+
+    @property
+    def status(self) -> str:
+        return "ready" if self.plan is not None else "skipped"
+
+    @property
+    def full_version(self) -> str:
+        return full_version(self.plan.primary().version, self.line.version) if self.plan else ""
+
+    def to_json(self) -> dict[str, object]:
+        plan = self.plan
+        packages: list[dict[str, object]] = []
+        if plan is not None:
+            starter_names = {p.name for p in plan.starter}
+            packages = [
+                {
+                    "name": p.name,
+                    "version": p.version,
+                    "architecture": p.architecture,
+                    "group": "starter" if p.name in starter_names else "added",
+                    "pulled_in_by": plan.requested_by(p.name),
+                    "size": p.size,
+                }
+                for p in plan.packages
+            ]
+        return {
+            "version": self.line.version,
+            "release": self.line.release,
+            "architecture": self.architecture,
+            "status": self.status,
+            "reason": self.reason or None,
+            "full_version": self.full_version or None,
+            "packages": packages,
+            "autos": dict(plan.autos) if plan is not None else {},
+            "size": {
+                "installed": installed_size(plan.packages) if plan else 0,
+                "download": sum(p.size for p in plan.packages) if plan else 0,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """The plans of every line of one image on one architecture."""
+
+    name: str
+    starter: str
+    architecture: str
+    lines: tuple[LinePreview, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "starter": self.starter,
+            "architecture": self.architecture,
+            "lines": [line.to_json() for line in self.lines],
+        }
+
+
+def plan_image(
+    settings: Settings,
+    name: str,
+    starter: Starter,
+    packages: Sequence[str],
+    architecture: str | None = None,
+    *,
+    lines: Sequence[str] | None = None,
+    say: Say = lambda message: None,
+    transport: Transport | None = None,
+) -> ImagePlan:
+    """Plan every line of ``starter`` (or only the ``lines`` labels) with ``packages`` added.
+
+    Never raises for a line that cannot be resolved (it is skipped with the reason); raises
+    :class:`ConfigError` for an unknown architecture, :class:`InputError` for an unknown line
+    label, and what loading a catalog raises.
+    """
+    arch = settings.check_architecture(architecture or settings.architectures[0])
+    selected = [line for line in starter.lines if lines is None or line.version in lines]
+    if lines is not None and len(selected) < len(set(lines)):
+        known = ", ".join(line.version for line in starter.lines)
+        raise InputError(f"{starter.name} has no line {', '.join(lines)}", f"its lines: {known}")
+    previews: list[LinePreview] = []
+    for line in selected:
+        catalog = catalog_service.catalog(settings, line.release, arch, say, transport)
+        try:
+            plan = line_plan(catalog, starter, line, packages)
+        except (ResolutionError, NotFoundError) as error:
+            previews.append(LinePreview(line, arch, reason=skip_reason(error)))
+            continue
+        previews.append(LinePreview(line, arch, plan))
+    return ImagePlan(name, starter.name, arch, tuple(previews))
+
+
+def skip_reason(error: ResolutionError | NotFoundError) -> str:
+    """Why a line is skipped, in words: the resolver's sentence, or what is missing with what
+    the release has instead ("python3-rsa 4.9-2 is not in bookworm; bookworm has python3-rsa
+    4.8-2"). Command-line advice (search hints) is left out: the line cannot act on it."""
+    if isinstance(error, ResolutionError):
+        return error.sentence
+    if error.hint and "couturier" not in error.hint:
+        return f"{error.message}; {error.hint}"
+    return error.message

@@ -1,0 +1,260 @@
+"""Private images from Debian's real mirror, built and run under podman (issue: private images).
+
+- ``php`` with ``php-imagick-auto`` and ``php-curl-auto``: each line gets its own members and
+  ``php -m`` lists both extensions;
+- ``python`` with a package bookworm lacks: 3.11 is skipped with the reason, ``latest`` and ``3``
+  go to the most advanced created line;
+- a certificates bundle: Python and curl in the image trust a TLS server on localhost whose
+  certificate the bundle's CA signed (the test makes the CA and the server); the starter image
+  without the bundle does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import http.server
+import ipaddress
+import shutil
+import ssl
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from couturier.core.starter import get_starter
+from couturier.oci.layout import Layout
+from couturier.services.build import ImageRequest, build
+from couturier.services.bundles import Bundle, create_bundle
+from couturier.settings import Settings
+from tests.test_e2e_images import _podman_run, podman_env  # noqa: F401 - a fixture
+
+pytestmark = [pytest.mark.network, pytest.mark.e2e]
+
+
+def test_php_auto_packages_pick_each_lines_member(
+    mirror_settings: Settings,
+    podman_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    starter = get_starter("php")
+    output = tmp_path / "layout"
+    request = ImageRequest(
+        starter=starter,
+        name="php-images",
+        packages=("php-imagick-auto", "php-curl-auto"),
+        private=True,
+    )
+    result = build(mirror_settings, request, output, ["amd64"])
+    assert result.status == "created", result.to_json()
+    assert [line.version for line in result.lines] == ["8.2", "8.4"]
+    for line in result.lines:
+        modules = _podman_run(podman_env, f"oci:{output}:{line.version}", "php", "-m")
+        listed = {m.strip().lower() for m in modules.splitlines()}
+        assert {"imagick", "curl"} <= listed, modules
+        # The line's own PHP: the curl member carries the line's version in its name.
+        version = _podman_run(podman_env, f"oci:{output}:{line.version}", "php", "-v")
+        assert f"PHP {line.version}." in version
+
+
+def test_python_line_without_the_package_is_skipped_and_tags_move(
+    mirror_settings: Settings,
+    podman_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    starter = get_starter("python")
+    output = tmp_path / "layout"
+    # python3-annotated-types is in trixie and forky, not in bookworm.
+    request = ImageRequest(
+        starter=starter, name="typed", packages=("python3-annotated-types",), private=True
+    )
+    result = build(mirror_settings, request, output, ["amd64"])
+    assert result.status == "some lines created", result.to_json()
+    lines = {line.version: line for line in result.lines}
+    assert lines["3.11"].status == "skipped"
+    assert lines["3.11"].error == "python3-annotated-types is not in bookworm"
+    assert lines["3.11"].tags == ()
+    newest = starter.lines[-1].version
+    assert lines[newest].status == "created"
+    assert {"latest", "3", newest} <= set(lines[newest].tags)
+    layout = Layout(output)
+    assert layout.resolve("latest").digest == lines[newest].digest
+    assert layout.resolve("3").digest == lines[newest].digest
+    assert "3.11" not in layout.tags()
+    probe = "import annotated_types, sys; print(sys.version_info[:2])"
+    out = _podman_run(podman_env, f"oci:{output}:3", "python3", "-c", probe)
+    assert out.strip().splitlines()[-1] == str(tuple(int(x) for x in newest.split(".")))
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def _make_ca_and_server(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA certificate, and a server certificate for localhost/127.0.0.1 it signed, with key."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("Couturier Test Corp CA"))
+        .issuer_name(_name("Couturier Test Corp CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = directory / "corp-ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"hello from the corp server\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """An HTTPS server on 127.0.0.1 with a certificate from a fresh CA; yields (CA file, port)."""
+    ca, cert, key = _make_ca_and_server(tmp_path)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield ca, server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def _podman_run_status(env: dict[str, str], image: str, *command: str) -> tuple[int, str]:
+    done = subprocess.run(
+        [
+            *("podman", "run", "--rm", "--network", "host"),
+            *("--entrypoint", f'["{command[0]}"]', image, *command[1:]),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_certificates_bundle_makes_python_and_curl_trust_the_corp_server(
+    mirror_settings: Settings,
+    podman_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+    tls_server: tuple[Path, int],
+) -> None:
+    ca, port = tls_server
+    settings = mirror_settings
+    # The bundle store lives in the shared test data directory: a name of its own, removed after.
+    name = f"corp-ca-{uuid.uuid4().hex[:8]}"
+    bundle = create_bundle(settings, name, "certificates", [ca])
+    request_for = functools.partial(ImageRequest, name="corp", packages=("curl",), private=True)
+    try:
+        _check_trust(settings, request_for, bundle, podman_env, tmp_path, port=port)
+    finally:
+        shutil.rmtree(settings.data_dir / "bundles" / name, ignore_errors=True)
+
+
+def _check_trust(
+    settings: Settings,
+    request_for: Callable[..., ImageRequest],
+    bundle: Bundle,
+    podman_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+    *,
+    port: int,
+) -> None:
+    starter = get_starter("python")
+    line = starter.lines[-2].version  # trixie: a released Debian
+    url = f"https://localhost:{port}/"
+    fetch = f"import urllib.request; print(urllib.request.urlopen({url!r}).read().decode())"
+    images = {}
+    for name, bundles in (("with", (bundle,)), ("without", ())):
+        output = tmp_path / f"layout-{name}"
+        request = request_for(starter=starter, bundles=bundles)
+        result = build(settings, request, output, ["amd64"], lines=[line])
+        assert result.status == "created", result.to_json()
+        images[name] = f"oci:{output}:{line}"
+
+    status, out = _podman_run_status(podman_env, images["with"], "python3", "-c", fetch)
+    assert status == 0, out
+    assert "hello from the corp server" in out
+    status, out = _podman_run_status(podman_env, images["with"], "curl", "-sS", url)
+    assert status == 0, out
+    assert "hello from the corp server" in out
+    # The control: the same image without the bundle refuses the server's certificate.
+    status, out = _podman_run_status(podman_env, images["without"], "python3", "-c", fetch)
+    assert status != 0 and "CERTIFICATE_VERIFY_FAILED" in out, out
+    status, out = _podman_run_status(podman_env, images["without"], "curl", "-sS", url)
+    assert status != 0, out

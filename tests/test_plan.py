@@ -1,0 +1,181 @@
+"""``couturier plan``: every line's install list, auto members and skip reasons, without a build.
+
+The fixture repository is test_build's (a tiny starter over ``oldrel`` and ``newrel``) plus a
+versioned family: ``tool1-ext`` exists only in ``oldrel`` (for line 1) and ``tool2-ext`` only in
+``newrel`` (for line 2), each pulling in a helper library, so ``tool-ext-auto`` picks a different
+member per line; ``tool-gui`` exists in neither release's version for line 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from couturier.cli.main import main
+from couturier.core.starter import Starter, parse_starter
+from couturier.services.plan import plan_image
+from couturier.settings import Settings
+from tests.debs import Content, build_deb
+from tests.fixture_repo import SigningKey, build_repo
+from tests.test_build import (
+    PACKAGES,
+    RELEASES,
+    STARTER_DATE,
+    STARTER_DOC,
+    _copyright,
+    settings_in,
+)
+
+EXT: dict[str, list[tuple[dict[str, str], dict[str, Content]]]] = {
+    "oldrel": [
+        (
+            {"Package": "tool1-ext", "Version": "1.0-1", "Depends": "tool (>= 1.4), libext"},
+            {"usr/lib/tool/ext1.so": b"ext for tool 1\n", **_copyright("tool1-ext")},
+        ),
+        ({"Package": "libext", "Version": "1.0-1"}, {"usr/lib/libext.so.1": b"libext\n"}),
+        # A family member that cannot fit line 1: it needs tool 2.
+        (
+            {"Package": "tool2-ext", "Version": "2.0-1", "Depends": "tool (>= 2)"},
+            {"usr/lib/tool/ext2.so": b"ext for tool 2\n"},
+        ),
+        ({"Package": "tool-gui", "Version": "1.0-1"}, {"usr/bin/tool-gui": b"gui\n"}),
+    ],
+    "newrel": [
+        (
+            {"Package": "tool2-ext", "Version": "2.0-1", "Depends": "tool (>= 2), libext"},
+            {"usr/lib/tool/ext2.so": b"ext for tool 2\n", **_copyright("tool2-ext")},
+        ),
+        ({"Package": "libext", "Version": "1.1-1"}, {"usr/lib/libext.so.1": b"libext 1.1\n"}),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def plan_repo(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> Path:
+    root = tmp_path_factory.mktemp("plan-repo") / "repo"
+    pool = root / "pool" / "main"
+    suites: dict[str, list[dict[str, str]]] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOURCE_DATE_EPOCH", str(STARTER_DATE))
+        for suite in RELEASES:
+            controls = [(c, f) for c, f, _ in PACKAGES[suite]] + EXT[suite]
+            for control, files in controls:
+                build_deb(pool, control, files, compression="gzip")
+            suites[suite] = [{**control, "Architecture": "all"} for control, _ in controls]
+    return build_repo(root, suites, key=signing_key)
+
+
+@pytest.fixture(scope="module")
+def starter() -> Starter:
+    return parse_starter(STARTER_DOC, "test_plan.py", releases=tuple(RELEASES))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, plan_repo: Path, signing_key: SigningKey) -> Settings:
+    return settings_in(tmp_path / "env", plan_repo, signing_key)
+
+
+def lines_by_label(plan_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {line["version"]: line for line in plan_json["lines"]}
+
+
+def test_plan_shows_each_line_with_auto_members_and_who_pulled_what(
+    settings: Settings, starter: Starter
+) -> None:
+    plan = plan_image(settings, "tiny-ext", starter, ["tool-ext-auto"]).to_json()
+    lines = lines_by_label(plan)
+    assert [line["status"] for line in plan["lines"]] == ["ready", "ready"]
+    assert lines["1"]["autos"] == {"tool-ext-auto": "tool1-ext"}
+    assert lines["2"]["autos"] == {"tool-ext-auto": "tool2-ext"}
+    packages = {p["name"]: p for p in lines["1"]["packages"]}
+    assert packages["tool1-ext"]["group"] == "added"
+    assert packages["tool1-ext"]["pulled_in_by"] == "tool-ext-auto"
+    assert packages["libext"]["pulled_in_by"] == "tool-ext-auto"
+    assert packages["libext"]["version"] == "1.0-1"
+    assert packages["tool"]["group"] == "starter"
+    assert packages["tool"]["pulled_in_by"] is None
+    assert {p["name"]: p["version"] for p in lines["2"]["packages"]}["libext"] == "1.1-1"
+    assert lines["1"]["full_version"] == "1.4"
+    assert lines["1"]["size"]["download"] == sum(p["size"] for p in lines["1"]["packages"])
+
+
+def test_a_line_without_the_package_is_skipped_with_the_reason(
+    settings: Settings, starter: Starter
+) -> None:
+    plan = plan_image(settings, "tiny-gui", starter, ["tool-gui", "extra"]).to_json()
+    lines = lines_by_label(plan)
+    assert lines["1"]["status"] == "ready"
+    assert lines["2"]["status"] == "skipped"
+    assert lines["2"]["packages"] == []
+    assert "tool-gui is not in newrel" in lines["2"]["reason"]
+
+
+def test_an_exact_version_the_line_lacks_names_what_the_release_has(
+    settings: Settings, starter: Starter
+) -> None:
+    plan = plan_image(settings, "tiny", starter, ["libext=1.1-1"]).to_json()
+    lines = lines_by_label(plan)
+    assert lines["1"]["status"] == "skipped"
+    assert lines["1"]["reason"] == "libext 1.1-1 is not in oldrel; oldrel has libext 1.0-1"
+    assert lines["2"]["status"] == "ready"
+
+
+def write_spec(path: Path, body: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_plan_command_prints_json_and_a_readable_table(
+    settings: Settings,
+    tmp_path: Path,
+    starter: Starter,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("couturier.cli.plan.get_starter", lambda name: starter)
+    monkeypatch.setattr("couturier.core.spec.load_starters", lambda: {"tiny": starter})
+    config = tmp_path / "env" / "couturier.yaml"
+    spec = write_spec(
+        tmp_path / "spec.yaml",
+        {"name": "tiny-ext", "starter": "tiny", "packages": ["tool-ext-auto", "tool-gui"]},
+    )
+    assert main(["--config", str(config), "-q", "plan", str(spec), "--json"]) == 0
+    lines = lines_by_label(json.loads(capsys.readouterr().out))
+    assert lines["1"]["autos"] == {"tool-ext-auto": "tool1-ext"}
+    assert lines["2"]["status"] == "skipped"
+
+    assert main(["--config", str(config), "-q", "plan", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "tool-ext-auto -> tool1-ext" in out
+    assert "2 (newrel): skipped: tool-gui is not in newrel" in out
+    assert "PULLED IN BY" in out
+
+
+def test_plan_refuses_a_spec_with_every_mistake_listed(
+    settings: Settings,
+    tmp_path: Path,
+    starter: Starter,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("couturier.core.spec.load_starters", lambda: {"tiny": starter})
+    config = tmp_path / "env" / "couturier.yaml"
+    spec = write_spec(
+        tmp_path / "spec.yaml",
+        {
+            "name": "Bad_Name",
+            "starter": "tiny",
+            "packages": ["nosuch-family-auto", "extra"],
+            "env": {"LANG": "de_DE", "EMPTY": ""},
+            "bundles": ["no-such-bundle"],
+        },
+    )
+    assert main(["--config", str(config), "plan", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "5 problems" in err
+    for needle in ("name 'Bad_Name'", "packages[0]", "env.LANG", "env.EMPTY", "bundles[0]"):
+        assert needle in err
