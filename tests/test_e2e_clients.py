@@ -30,6 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from spdx_tools.spdx.parser.parse_anything import parse_file
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from couturier.core.planner import LinePlan, plan_line
 from couturier.core.starter import get_starter
@@ -147,6 +151,42 @@ def test_every_listed_path_exists(unpacked: tuple[BuiltLine, Path]) -> None:
     # through the image's /lib -> usr/lib. lexists: a listed absolute symlink counts as present.
     missing = sorted(p for p in listed if not os.path.lexists(rootfs / p.lstrip("/")))
     assert missing == []
+
+
+def test_sboms_validate_and_list_exactly_what_dpkg_sees(
+    unpacked: tuple[BuiltLine, Path], tmp_path: Path
+) -> None:
+    """The SPDX and CycloneDX referrers of a real image pass their validators and name the
+    packages (name, version, architecture) that dpkg's database in the image lists."""
+    built, rootfs = unpacked
+    listing = _dpkg_query(rootfs, "-W", "-f", "${Package} ${Version} ${Architecture}\n")
+    seen = {tuple(line.split()) for line in listing.splitlines()}
+    layout = Layout(built.layout)
+    referrers = layout.referrers(built.result.digest)
+    documents = {r.artifact_type: json.loads(layout.read_artifact(r)) for r in referrers}
+    spdx, cdx = documents["application/spdx+json"], documents["application/vnd.cyclonedx+json"]
+
+    path = tmp_path / "image.spdx.json"
+    path.write_text(json.dumps(spdx))
+    assert validate_full_spdx_document(parse_file(str(path)), "SPDX-2.3") == []
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(cdx)) is None
+
+    def arch_of(purl: str) -> str:
+        return purl.partition("arch=")[2].partition("&")[0]
+
+    spdx_packages = {
+        (p["name"], p["versionInfo"], arch_of(ref["referenceLocator"]))
+        for p in spdx["packages"]
+        for ref in p.get("externalRefs", [])
+        if ref["referenceType"] == "purl" and ref["referenceLocator"].startswith("pkg:deb/")
+    }
+    cdx_packages = {
+        (c["name"], c["version"], arch_of(c["purl"]))
+        for c in cdx["components"]
+        if c.get("purl", "").startswith("pkg:deb/")
+    }
+    assert spdx_packages == seen
+    assert cdx_packages == seen
 
 
 # --- skopeo on the layout ------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from couturier.build.ldcache import (
     resolve,
     trusted_dirs,
 )
+from couturier.build.php import php_configuration
 from couturier.build.truststore import jks_truststore
 from couturier.core.bundle import pem_blocks
 
@@ -415,5 +416,6 @@ def system_files(
         *java_truststore(tree, epoch, extra_certificates),
         *alternatives(tree, architecture),
         *ld_so_cache_file(tree, architecture),
+        *php_configuration(tree),
     ]
     return sorted(entries, key=lambda e: e.path)
