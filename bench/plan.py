@@ -33,7 +33,7 @@ PACKAGES = [
     "ca-certificates",
     "tzdata",
     "libpq5",
-    "libxml2",
+    "libsqlite3-0",
     "python3-yaml",
     "python3-six",
     "python3-dateutil",

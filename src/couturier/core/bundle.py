@@ -37,12 +37,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
+from typing import TYPE_CHECKING
 
 from couturier.core.spec import Violation
 from couturier.errors import InputError
+
+if TYPE_CHECKING:
+    # cryptography takes ~170 ms to import: it is imported where certificates are read, so the
+    # commands that only name bundles (plan, build without bundles) do not pay for it.
+    from cryptography import x509
 
 __all__ = [
     "CERTIFICATES_DIR",
@@ -409,6 +412,9 @@ class _Checker:
                 rule = "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
             self.refuse(member, rule)
             return None
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
         pems: list[bytes] = []
         ok = True
         for position, (label, body) in enumerate(blocks, start=1):
@@ -433,6 +439,8 @@ class _Checker:
     def _certificate_warnings(
         self, member: Member, position: int, certificate: x509.Certificate
     ) -> None:
+        from cryptography import x509
+
         where = f"{_where(member)} certificate {position} ({certificate.subject.rfc4514_string()})"
         try:
             is_ca = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -521,6 +529,8 @@ def _private_key(data: bytes) -> str:
         return "a private key"
     if data[:1] != b"\x30":
         return ""  # every DER key (and PKCS#12 store) is an ASN.1 SEQUENCE
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
     if _PKCS7_DATA in data[:64] and b"\x02\x01\x03" in data[:16]:
         return "a PKCS#12 key store (with its private keys)"
     try:

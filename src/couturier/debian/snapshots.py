@@ -27,6 +27,7 @@ import mmap
 import os
 import re
 import secrets
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,9 +253,23 @@ class SnapshotStore:
     def open(self, sha256: str) -> SnapshotIndex:
         """Open snapshot ``sha256`` for lookups, (re)building its ``.idx`` when needed.
 
-        Raises :class:`NotFoundError` when the snapshot file is not in the store.
+        Snapshots are immutable, so an index opened once is kept for the process (the last
+        :data:`_OPENED_LIMIT` of them): a command that reads a release twice (checking a spec,
+        then planning it) loads it once. Raises :class:`NotFoundError` when the snapshot file is
+        not in the store.
         """
         path = self.path(sha256)
+        opened = _OPENED.get(path)
+        if opened is not None:
+            _OPENED.move_to_end(path)
+            return opened
+        index = self._open(path, sha256)
+        _OPENED[path] = index
+        while len(_OPENED) > _OPENED_LIMIT:
+            _OPENED.popitem(last=False)
+        return index
+
+    def _open(self, path: Path, sha256: str) -> SnapshotIndex:
         index_path = path.with_name(sha256 + ".idx")
         try:
             data = _load_marshal(index_path)
@@ -273,6 +288,11 @@ class SnapshotStore:
         atomic_write(index_path, marshal.dumps(data))
         atomic_write(path.with_name(sha256 + ".search"), _search_text(content).encode())
         return SnapshotIndex(path, data)
+
+
+# Indexes opened by this process, by snapshot path, least recently used first.
+_OPENED: OrderedDict[Path, SnapshotIndex] = OrderedDict()
+_OPENED_LIMIT = 32
 
 
 def _load_marshal(path: Path) -> Any:
