@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -185,7 +186,11 @@ def _assemble(plan: LinePlan, fetch: Fetcher) -> Assembly:
     paths = fetch(plan.packages)
     # Starter packages first, each group by name: the starter layer then comes out the same
     # whatever was added.
-    debs = [_read_deb(p, paths[p.name]) for p in (*plan.starter, *plan.added)]
+    # Reading is mostly decompression, which releases the GIL: read on every core. map keeps
+    # the order, so the assembly (and the layers) do not depend on which read ends first.
+    packages = (*plan.starter, *plan.added)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        debs = list(pool.map(lambda p: _read_deb(p, paths[p.name]), packages))
     return assemble(debs)
 
 
