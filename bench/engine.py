@@ -216,7 +216,7 @@ def _merge_back(dirs: list[Path]) -> None:
 
 @contextmanager
 def memoized_lookups() -> Iterator[None]:
-    """Resolve each host once in this process (an experiment for the proposed fix, not shipped):
+    """Resolve each host once in this process as well (a control: the transport already does):
     the first caller resolves under a lock, the others reuse its answer."""
     original = socket.getaddrinfo
     memo: dict[tuple[Any, ...], Any] = {}
