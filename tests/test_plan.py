@@ -18,7 +18,7 @@ import yaml
 from couturier.cli.main import main
 from couturier.core.starter import Starter, parse_starter
 from couturier.services.plan import plan_image
-from couturier.settings import Settings
+from couturier.settings import Settings, load_settings
 from tests.debs import Content, build_deb
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_build import (
@@ -76,7 +76,16 @@ def starter() -> Starter:
 
 @pytest.fixture
 def settings(tmp_path: Path, plan_repo: Path, signing_key: SigningKey) -> Settings:
-    return settings_in(tmp_path / "env", plan_repo, signing_key)
+    """Settings over the fixture repository, with the tiny starter as a site-local starter (so
+    the command line finds it as a user's own starter would be found)."""
+    settings_in(tmp_path / "env", plan_repo, signing_key)
+    starters = tmp_path / "env" / "starters"
+    starters.mkdir()
+    (starters / "tiny.yaml").write_text(yaml.safe_dump(STARTER_DOC))
+    config = tmp_path / "env" / "couturier.yaml"
+    body = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**body, "starters_dir": "starters"}))
+    return load_settings(config, env={})
 
 
 def lines_by_label(plan_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -130,14 +139,8 @@ def write_spec(path: Path, body: dict[str, Any]) -> Path:
 
 
 def test_plan_command_prints_json_and_a_readable_table(
-    settings: Settings,
-    tmp_path: Path,
-    starter: Starter,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("couturier.cli.plan.get_starter", lambda name: starter)
-    monkeypatch.setattr("couturier.core.spec.load_starters", lambda: {"tiny": starter})
     config = tmp_path / "env" / "couturier.yaml"
     spec = write_spec(
         tmp_path / "spec.yaml",
@@ -156,13 +159,8 @@ def test_plan_command_prints_json_and_a_readable_table(
 
 
 def test_plan_refuses_a_spec_with_every_mistake_listed(
-    settings: Settings,
-    tmp_path: Path,
-    starter: Starter,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("couturier.core.spec.load_starters", lambda: {"tiny": starter})
     config = tmp_path / "env" / "couturier.yaml"
     spec = write_spec(
         tmp_path / "spec.yaml",

@@ -21,9 +21,11 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
           - {mirror: ubuntu, suite: noble}
           - {mirror: ubuntu, suite: noble-updates}
           - {mirror: ubuntu, suite: noble-security}
+    starters_dir: starters      # site-local starter images, beside the shipped ones
 
-Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_MIRROR`` (replaces the
-``debian`` mirror URL) and ``COUTURIER_SECURITY_MIRROR`` (replaces ``debian-security``).
+Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_STARTERS_DIR``,
+``COUTURIER_MIRROR`` (replaces the ``debian`` mirror URL) and ``COUTURIER_SECURITY_MIRROR``
+(replaces ``debian-security``).
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ class Settings:
     cache_dir: Path
     releases: Mapping[str, Release]
     architectures: tuple[str, ...]
+    # Site-local starter images (``<name>.yaml``), beside and over the shipped ones.
+    starters_dir: Path | None = None
 
     def release(self, name: str) -> Release:
         """The release called ``name``; :class:`ConfigError` listing the known ones otherwise."""
@@ -257,7 +261,10 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         cache_dir=Path(raw.get("cache_dir") or _xdg("XDG_CACHE_HOME", ".cache")),
         releases=releases,
         architectures=architectures,
+        starters_dir=base / raw["starters_dir"] if raw.get("starters_dir") else None,
     )
+    if env.get("COUTURIER_STARTERS_DIR"):
+        settings = replace(settings, starters_dir=Path(env["COUTURIER_STARTERS_DIR"]))
     if env.get("COUTURIER_DATA_DIR"):
         settings = replace(settings, data_dir=Path(env["COUTURIER_DATA_DIR"]))
     if env.get("COUTURIER_CACHE_DIR"):

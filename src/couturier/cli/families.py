@@ -19,8 +19,8 @@ from typing import Any
 
 from couturier.cli.output import Progress, print_table
 from couturier.core.families import Family
-from couturier.core.starter import get_starter
 from couturier.services import families as family_service
+from couturier.services.starters import get_starter
 from couturier.settings import Settings
 
 __all__ = ["DEFAULT_LIMIT", "add_arguments", "auto_cell", "family_json", "family_rows", "run"]
@@ -83,7 +83,7 @@ def family_json(family: Family) -> dict[str, Any]:
 
 def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """Run ``packages families``; exit status 0 (an empty result is not an error)."""
-    starter = get_starter(args.starter)
+    starter = get_starter(settings, args.starter)
     labels = [line.version for line in starter.lines]
     arch = args.arch or settings.architectures[0]
     limit = max(args.limit, 0)

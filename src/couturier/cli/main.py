@@ -20,7 +20,6 @@ from couturier.cli import families as families_command
 from couturier.cli import plan as plan_command
 from couturier.cli.output import LineProgress, Progress, format_size, print_table
 from couturier.core.resolver import resolve
-from couturier.core.starter import get_starter
 from couturier.debian.relations import parse_request
 from couturier.errors import CouturierError, InputError, ResolutionError
 from couturier.services import build as build_service
@@ -28,6 +27,7 @@ from couturier.services import catalog as catalog_service
 from couturier.services.build import ImageRequest
 from couturier.services.bundles import get_bundle
 from couturier.services.specs import load_image_spec
+from couturier.services.starters import get_starter
 from couturier.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -92,14 +92,14 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             "e.g. couturier build --starter python --output ./python-oci",
         )
     if args.starter:
-        starter = get_starter(args.starter)
+        starter = get_starter(settings, args.starter)
         request = ImageRequest(starter=starter, name=starter.name)
     else:
         # The whole spec is checked (catalogs and bundles included) before anything is built.
         arch = args.arch[0] if args.arch else None
         spec = load_image_spec(settings, args.spec, arch, say=progress)
         request = ImageRequest(
-            starter=get_starter(spec.starter),
+            starter=get_starter(settings, spec.starter),
             name=spec.name,
             description=spec.description,
             packages=spec.packages,

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from couturier.cli.output import Progress, format_size, print_table
-from couturier.core.starter import get_starter
 from couturier.services.plan import LinePreview, installed_size, plan_image
 from couturier.services.specs import load_image_spec
+from couturier.services.starters import get_starter
 from couturier.settings import Settings
 
 __all__ = ["add_parser", "run"]
@@ -33,7 +33,7 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
     plan = plan_image(
         settings,
         spec.name,
-        get_starter(spec.starter),
+        get_starter(settings, spec.starter),
         spec.packages,
         args.arch,
         lines=args.line,

@@ -21,10 +21,11 @@ from couturier.core.families import (
     matching_families,
 )
 from couturier.core.planner import plan_line
-from couturier.core.starter import Starter, get_starter
+from couturier.core.starter import Starter
 from couturier.debian.transport import Transport
 from couturier.errors import NotFoundError, ResolutionError
 from couturier.services import catalog as catalog_service
+from couturier.services.starters import get_starter
 from couturier.settings import Settings
 
 __all__ = ["LineContext", "check_autos", "families", "families_and_total", "line_context"]
@@ -78,8 +79,8 @@ def line_context(
     return LineContext(starter, catalogs, packages)
 
 
-def _starter(starter: str | Starter) -> Starter:
-    return starter if isinstance(starter, Starter) else get_starter(starter)
+def _starter(settings: Settings, starter: str | Starter) -> Starter:
+    return starter if isinstance(starter, Starter) else get_starter(settings, starter)
 
 
 def families(
@@ -115,7 +116,7 @@ def families_and_total(
     limit: int | None = None,
 ) -> tuple[list[Family], int]:
     """:func:`families`, and how many families match in all (to say that some were left out)."""
-    context = line_context(settings, _starter(starter_name), arch, say, transport)
+    context = line_context(settings, _starter(settings, starter_name), arch, say, transport)
     say(f"matching families of {context.starter.name}")
     total = len(matching_families(context.starter, context.catalogs, query))
     found = list_families(
@@ -141,5 +142,5 @@ def check_autos(
     """
     if not any(auto_family(request) is not None for request in requests):
         return []
-    context = line_context(settings, _starter(starter), arch, say, transport)
+    context = line_context(settings, _starter(settings, starter), arch, say, transport)
     return auto_problems(context.starter, context.catalogs, context.starter_packages, requests)

@@ -18,6 +18,7 @@ from couturier.core.starter import Starter
 from couturier.debian.transport import Transport
 from couturier.services import bundles as bundle_service
 from couturier.services import families as family_service
+from couturier.services.starters import starters
 from couturier.settings import Settings
 
 __all__ = ["load_image_spec", "spec_checks"]
@@ -71,4 +72,4 @@ def load_image_spec(
     the file or a catalog raises.
     """
     checks = spec_checks(settings, architecture, say=say, transport=transport)
-    return load_spec(path, checks=checks)
+    return load_spec(path, starters(settings), checks=checks)
