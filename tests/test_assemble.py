@@ -260,19 +260,23 @@ def test_with_parents_adds_only_missing_directories() -> None:
 
 
 def test_accounts_without_base_passwd() -> None:
-    entries = {e.path: e for e in accounts({}, [Account("www-data", 33, "/var/www")])}
+    entries = {e.path: e for e in accounts({}, [Account("app", 1000, "/srv/app")])}
     assert entries["etc/passwd"].data.decode().splitlines() == [
         "root:x:0:0:root:/root:/usr/sbin/nologin",
-        "nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin",
         "www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin",
+        "nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin",
+        "app:x:1000:1000:app:/srv/app:/usr/sbin/nologin",
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
     ]
     assert entries["etc/group"].data.decode().splitlines() == [
         "root:x:0:",
-        "nonroot:x:65532:",
         "www-data:x:33:",
+        "nonroot:x:65532:",
+        "app:x:1000:",
         "nogroup:x:65534:",
     ]
+    # Homes are made for the accounts that log in; www-data's /var/www is left to packages.
+    assert "srv/app" in entries and "var/www" not in entries
     home = entries["home/nonroot"]
     assert (home.type, home.uid, home.gid, home.mode) == (EntryType.DIRECTORY, 65532, 65532, 0o700)
     assert entries["root"].mode == 0o700

@@ -6,7 +6,8 @@
   go to the most advanced created line;
 - a certificates bundle: Python and curl in the image trust a TLS server on localhost whose
   certificate the bundle's CA signed (the test makes the CA and the server); the starter image
-  without the bundle does not.
+  without the bundle does not;
+- nginx with its site from a files bundle serves the default page.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import functools
 import http.server
 import ipaddress
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -258,3 +263,68 @@ def _check_trust(
     assert status != 0 and "CERTIFICATE_VERIFY_FAILED" in out, out
     status, out = _podman_run_status(podman_env, images["without"], "curl", "-sS", url)
     assert status != 0, out
+
+
+def test_nginx_serves_with_a_site_from_a_files_bundle(
+    mirror_settings: Settings,
+    podman_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The nginx starter runs as Debian configures it (the www-data workers, the default site
+    enabled); a files bundle replacing the site moves it to a port of ours, and it serves the
+    default page."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    site = tmp_path / "site" / "default"
+    site.parent.mkdir()
+    site.write_text(
+        f"server {{\n  listen 127.0.0.1:{port};\n  root /var/www/html;\n"
+        "  index index.html index.nginx-debian.html;\n}\n"
+    )
+    name = f"nginx-site-{uuid.uuid4().hex[:8]}"
+    bundle = create_bundle(
+        mirror_settings, name, "files", [site.parent], target="/etc/nginx/sites-enabled"
+    )
+    try:
+        starter = get_starter("nginx")
+        output = tmp_path / "layout"
+        request = ImageRequest(starter=starter, name="web", bundles=(bundle,), private=True)
+        result = build(
+            mirror_settings, request, output, ["amd64"], lines=[starter.lines[-1].version]
+        )
+        assert result.status == "created", result.to_json()
+        image = f"oci:{output}:latest"
+        status, out = _podman_run_status(podman_env, image, "nginx", "-t")
+        assert status == 0 and "test is successful" in out, out
+        server = subprocess.Popen(
+            ["podman", "run", "--rm", "--network", "host", image],
+            env=podman_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            page = _get_when_up(f"http://127.0.0.1:{port}/", server)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        assert "Welcome to nginx" in page
+    finally:
+        shutil.rmtree(mirror_settings.data_dir / "bundles" / name, ignore_errors=True)
+
+
+def _get_when_up(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> str:
+    """GET ``url`` once the server answers; fails with its stderr if it exits or never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            assert server.stderr is not None
+            raise AssertionError(f"nginx exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return str(response.read().decode())
+        except urllib.error.HTTPError:
+            raise  # it answered, wrongly
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"nothing answered on {url} within {seconds} s")

@@ -29,6 +29,7 @@ from couturier.build.ldcache import (
     resolve,
     trusted_dirs,
 )
+from couturier.build.nginx import nginx_default_site
 from couturier.build.php import php_configuration
 from couturier.build.truststore import jks_truststore
 from couturier.core.bundle import pem_blocks
@@ -88,6 +89,9 @@ class Account:
 ROOT = Account("root", 0, "/root")
 NONROOT = Account("nonroot", NONROOT_ID, "/home/nonroot")
 NOBODY = Account("nobody", 65534, group="nogroup")
+# Debian's static account for web servers (base-passwd reserves uid/gid 33): nginx's and
+# Apache's default configurations run their workers as it, and refuse to start without it.
+WWW_DATA = Account("www-data", 33, "/var/www")
 
 
 def _file(path: str, data: bytes | str, mode: int = 0o644) -> Entry:
@@ -104,8 +108,8 @@ def _is_present(tree: Tree, path: str) -> bool:
 
 
 def accounts(tree: Tree, extra: Sequence[Account] = ()) -> list[Entry]:
-    """``/etc/passwd`` and ``/etc/group`` with root, nonroot (65532), nobody and ``extra``, plus
-    the home directories that do not exist yet.
+    """``/etc/passwd`` and ``/etc/group`` with root, nonroot (65532), www-data (33), nobody and
+    ``extra``, plus the home directories that do not exist yet (not www-data's ``/var/www``).
 
     When ``base-passwd`` is installed its master files are the start (as its postinst copies
     them); nonroot and ``extra`` are appended unless already named there.
@@ -118,7 +122,7 @@ def accounts(tree: Tree, extra: Sequence[Account] = ()) -> list[Entry]:
         wanted = [NONROOT, *extra]
     else:
         passwd = group = ""
-        wanted = [ROOT, NONROOT, *extra, NOBODY]
+        wanted = [ROOT, WWW_DATA, NONROOT, *extra, NOBODY]
     named = {line.split(":", 1)[0] for line in passwd.splitlines()}
     for account in wanted:
         if account.name not in named:
@@ -417,5 +421,6 @@ def system_files(
         *alternatives(tree, architecture),
         *ld_so_cache_file(tree, architecture),
         *php_configuration(tree),
+        *nginx_default_site(tree),
     ]
     return sorted(entries, key=lambda e: e.path)

@@ -51,8 +51,9 @@ __all__ = [
 NONROOT_UID = 65532
 # Part of the generated layer's cache key: bumped whenever what is generated from the same tree
 # changes (2: the Java trust store; 3: the packages' licenses kept in its note; 4, 5: PHP's
-# modules and php.ini), so that no cache serves the older files.
-GENERATED_FORMAT = "5"
+# modules and php.ini; 6, 7: the www-data account and nginx's default site), so that no cache
+# serves the older files.
+GENERATED_FORMAT = "7"
 # Fetches the .deb files of packages; returns name → local path (see couturier.build.fetch).
 Fetcher = Callable[[Sequence[Package]], Mapping[str, Path]]
 

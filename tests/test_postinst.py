@@ -1,8 +1,10 @@
-"""PHP's module links and php.ini, made natively from an assembled tree (build/php.py)."""
+"""What maintainer scripts would do, made natively from an assembled tree: PHP's module links
+and php.ini (build/php.py), nginx's default site (build/nginx.py)."""
 
 from __future__ import annotations
 
 from couturier.build.entries import Entry, EntryType
+from couturier.build.nginx import nginx_default_site
 from couturier.build.php import php_configuration
 
 
@@ -60,3 +62,17 @@ def test_what_a_package_ships_is_left_alone_and_no_php_means_nothing() -> None:
     )
     assert php_configuration(shipped) == []
     assert php_configuration(tree(_dir("etc/ssl"), _file("etc/issue", b"x"))) == []
+
+
+def test_nginx_gets_its_default_site_unless_something_is_there() -> None:
+    site = _file("etc/nginx/sites-available/default", b"server { listen 80; }\n")
+    page = _file("usr/share/nginx/html/index.html", b"<h1>Welcome</h1>\n")
+    made = {e.path: e for e in nginx_default_site(tree(site, page))}
+    assert made["etc/nginx/sites-enabled/default"].target == "/etc/nginx/sites-available/default"
+    assert made["var/www/html/index.nginx-debian.html"].data == b"<h1>Welcome</h1>\n"
+    # A bundle (or package) that put its own site there wins; no nginx, nothing.
+    own = Entry("etc/nginx/sites-enabled/default", EntryType.FILE, data=b"server {}\n")
+    assert [e.path for e in nginx_default_site(tree(site, page, own))] == [
+        "var/www/html/index.nginx-debian.html"
+    ]
+    assert nginx_default_site(tree(page)) == []
