@@ -6,6 +6,7 @@ EC P-256 keys keep generation fast; every certificate is a genuine, parseable on
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,9 +46,14 @@ def make_certificate(
     not_before: dt.datetime = VALID_FROM,
     not_after: dt.datetime = VALID_UNTIL,
     dns_name: str | None = None,
+    ip_address: str | None = None,
 ) -> Issued:
     """A certificate for ``common_name``: a CA (``ca`` True), a leaf (False) or one without
-    basic constraints (None); self-signed unless ``issuer`` is given."""
+    basic constraints (None); self-signed unless ``issuer`` is given. A leaf with a
+    ``dns_name`` or ``ip_address`` is a TLS server certificate for them.
+
+    Key identifiers are always there: Python 3.13's default context verifies strictly
+    (``VERIFY_X509_STRICT``), which wants them."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     builder = (
@@ -76,9 +82,22 @@ def make_certificate(
             ),
             True,
         )
+    names: list[x509.GeneralName] = []
     if dns_name:
+        names.append(x509.DNSName(dns_name))
+    if ip_address:
+        names.append(x509.IPAddress(ipaddress.ip_address(ip_address)))
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
+        if ca is False:
+            server = x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH])
+            builder = builder.add_extension(server, False)
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False
+    )
+    if issuer is not None:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(dns_name)]), False
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False
         )
     signer = issuer.key if issuer else key
     return Issued(builder.sign(signer, hashes.SHA256()), key)

@@ -12,10 +12,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import http.server
-import ipaddress
 import shutil
 import socket
 import ssl
@@ -29,16 +27,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from couturier.core.starter import get_starter
 from couturier.oci.layout import Layout
 from couturier.services.build import ImageRequest, build
 from couturier.services.bundles import Bundle, create_bundle
 from couturier.settings import Settings
+from tests.certs import key_pem, make_certificate
 from tests.test_e2e_images import _podman_run, podman_env  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.network, pytest.mark.e2e]
@@ -98,76 +93,16 @@ def test_python_line_without_the_package_is_skipped_and_tags_move(
     assert out.strip().splitlines()[-1] == str(tuple(int(x) for x in newest.split(".")))
 
 
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
 def _make_ca_and_server(directory: Path) -> tuple[Path, Path, Path]:
     """A CA certificate, and a server certificate for localhost/127.0.0.1 it signed, with key."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("Couturier Test Corp CA"))
-        .issuer_name(_name("Couturier Test Corp CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    ca = make_certificate("Couturier Test Corp CA")
+    server = make_certificate(
+        "localhost", ca=False, issuer=ca, dns_name="localhost", ip_address="127.0.0.1"
     )
     paths = directory / "corp-ca.pem", directory / "server.pem", directory / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    paths[0].write_bytes(ca.pem)
+    paths[1].write_bytes(server.pem)
+    paths[2].write_bytes(key_pem(server))
     return paths
 
 
