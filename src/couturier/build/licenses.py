@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 from couturier.build.assemble import Assembly
 from couturier.build.entries import Entry, EntryType
+from couturier.build.ldcache import resolve
 
 __all__ = [
     "UNNAMED",
@@ -318,33 +319,10 @@ def _and_units(expression: str) -> list[str]:
 
 
 def _lookup(entries: Mapping[str, Entry], path: str) -> Entry | None:
-    """The entry at ``path`` in the tree, following symbolic links (also in parent dirs)."""
-    parts = path.split("/")
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = "/".join([*resolved, part])
-        entry = entries.get(candidate)
-        if entry is None:
-            return None
-        if entry.type is EntryType.SYMLINK:
-            hops += 1
-            if hops > _MAX_LINKS:
-                return None
-            target = entry.target
-            if target.startswith("/"):
-                resolved = []
-            parts = [*target.split("/"), *parts]
-            continue
-        resolved.append(part)
-    entry = entries.get("/".join(resolved))
+    """The entry at ``path`` in the tree, following symbolic links (also in parent dirs) and a
+    hard link to its original."""
+    real = resolve(entries, path, hops=_MAX_LINKS)
+    entry = entries.get(real) if real is not None else None
     if entry is not None and entry.type is EntryType.HARDLINK:
         entry = entries.get(entry.target)
     return entry
