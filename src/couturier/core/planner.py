@@ -52,6 +52,18 @@ class LinePlan:
     def packages(self) -> tuple[Package, ...]:
         return self.starter + self.added
 
+    def chain_root(self, name: str) -> str:
+        """The package at the top of ``name``'s chain of reasons: the request (of the starter or
+        the user) that pulled it in, ``name`` itself for a request.
+
+        Cost: the length of the chain.
+        """
+        seen = {name}
+        while (parent := self.reasons.get(name)) is not None and parent not in seen:
+            seen.add(parent)
+            name = parent
+        return name
+
     def requested_by(self, name: str) -> str | None:
         """The user's request that brought ``name`` in: an added name itself, or the spec
         entry (``python3-requests-auto`` for its member) at the root of ``name``'s reasons; None
@@ -61,10 +73,7 @@ class LinePlan:
         """
         if name not in self.reasons or any(p.name == name for p in self.starter):
             return None
-        seen: set[str] = set()
-        while (parent := self.reasons.get(name)) is not None and name not in seen:
-            seen.add(name)
-            name = parent
+        name = self.chain_root(name)
         for request, member in self.autos.items():
             if member == name:
                 return request

@@ -147,13 +147,10 @@ def deb_purl(name: str, version: str | None, architecture: str, release: str = "
     return f"{out}?{query}"
 
 
-def _pulled_in_by(reasons: Mapping[str, str | None], name: str) -> str | None:
+def _pulled_in_by(plan: LinePlan, name: str) -> str | None:
     """The requested package at the top of ``name``'s chain of reasons (None for a request)."""
-    current, seen = name, {name}
-    while (parent := reasons.get(current)) is not None and parent not in seen:
-        seen.add(parent)
-        current = parent
-    return None if current == name else current
+    root = plan.chain_root(name)
+    return None if root == name else root
 
 
 def sbom_packages(
@@ -181,7 +178,7 @@ def sbom_packages(
                     source_version=source_version,
                     license=licenses.get(package.name),
                     group=group,
-                    pulled_in_by=_pulled_in_by(plan.reasons, package.name),
+                    pulled_in_by=_pulled_in_by(plan, package.name),
                     status=INSTALLED,
                     summary=package.summary,
                     release=release,
