@@ -50,10 +50,14 @@ def build_deb(
     files: Mapping[str, Content] | None = None,
     compression: str = "xz",
     conffiles: Sequence[str] = (),
+    *,
+    date: int | None = None,
 ) -> Path:
     """Build ``<Package>_<Version>_<Architecture>.deb`` in ``out_dir`` and return its path.
 
     ``compression`` is what ``dpkg-deb -Z`` accepts: ``xz``, ``gzip``, ``zstd`` or ``none``.
+    ``date`` is the ``SOURCE_DATE_EPOCH`` dpkg-deb clamps the file dates to (default: the
+    environment's).
     """
     fields = {
         "Version": "1.0-1",
@@ -94,9 +98,30 @@ def build_deb(
             (root / "DEBIAN" / "conffiles").write_text("".join(f"{c}\n" for c in conffiles))
         name = f"{fields['Package']}_{fields['Version']}_{fields['Architecture']}.deb"
         deb = out_dir / name
+        env = None if date is None else {**os.environ, "SOURCE_DATE_EPOCH": str(date)}
         subprocess.run(
             ["dpkg-deb", "--root-owner-group", f"-Z{compression}", "--build", str(root), str(deb)],
             check=True,
             capture_output=True,
+            env=env,
         )
     return deb
+
+
+# (control fields, files, SOURCE_DATE_EPOCH) of one package.
+Dated = tuple[Mapping[str, str], Mapping[str, Content], int]
+
+
+def build_suites(
+    pool: Path, suites: Mapping[str, Sequence[Dated]]
+) -> dict[str, list[dict[str, str]]]:
+    """Build every suite's packages (gzip) into ``pool`` and return the index stanzas
+    :func:`tests.fixture_repo.build_repo` wants, which reuses the ``.deb`` files built here."""
+    stanzas: dict[str, list[dict[str, str]]] = {}
+    for suite, packages in suites.items():
+        for control, files, date in packages:
+            build_deb(pool, control, files, compression="gzip", date=date)
+        stanzas[suite] = [
+            {"Version": "1.0-1", **control, "Architecture": "all"} for control, _, _ in packages
+        ]
+    return stanzas

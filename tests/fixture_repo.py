@@ -16,10 +16,13 @@ import lzma
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import format_datetime
 from pathlib import Path
+
+from couturier.debian.transport import UrllibTransport
 
 __all__ = ["SigningKey", "build_repo", "make_signing_key", "sign_release"]
 
@@ -188,3 +191,19 @@ def build_repo(
         (suite_dir / "Release").write_text("\n".join(lines) + "\n")
         sign_release(suite_dir, key)
     return root
+
+
+class CountingTransport:
+    """A real transport that records every URL it was asked for and the threads that asked."""
+
+    def __init__(self) -> None:
+        self.inner = UrllibTransport(retries=0)
+        self.urls: list[str] = []
+        self.threads: set[int] = set()
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> bytes:
+        with self._lock:
+            self.urls.append(url)
+            self.threads.add(threading.get_ident())
+        return self.inner.get(url)

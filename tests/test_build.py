@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import tarfile
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,12 @@ from typing import Any
 import pytest
 
 from couturier.core.starter import Starter, parse_starter
-from couturier.debian.transport import UrllibTransport
 from couturier.oci.layout import Layout
 from couturier.services.build import BuildResult, ImageRequest, build
 from couturier.settings import Settings
 from tests.conftest import make_settings
-from tests.debs import Content, File, Link, build_deb
-from tests.fixture_repo import SigningKey, build_repo
+from tests.debs import Content, File, Link, build_suites
+from tests.fixture_repo import CountingTransport, SigningKey, build_repo
 
 RELEASES = {"oldrel": ["oldrel"], "newrel": ["newrel"]}
 NOW = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -116,32 +114,11 @@ PACKAGES: dict[str, list[tuple[dict[str, str], dict[str, Content], int]]] = {
 }
 
 
-class CountingTransport:
-    """A real transport that records every URL it was asked for, from any thread."""
-
-    def __init__(self) -> None:
-        self.inner = UrllibTransport(retries=0)
-        self.urls: list[str] = []
-        self._lock = threading.Lock()
-
-    def get(self, url: str) -> bytes:
-        with self._lock:
-            self.urls.append(url)
-        return self.inner.get(url)
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> Path:
     """The signed fixture repository; its .deb files are built first (build_repo reuses them)."""
     root = tmp_path_factory.mktemp("build-repo") / "repo"
-    pool = root / "pool" / "main"
-    suites: dict[str, list[dict[str, str]]] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        for suite, packages in PACKAGES.items():
-            for control, files, date in packages:
-                patch.setenv("SOURCE_DATE_EPOCH", str(date))
-                build_deb(pool, control, files, compression="gzip")
-            suites[suite] = [{**control, "Architecture": "all"} for control, _, _ in packages]
+    suites = build_suites(root / "pool" / "main", PACKAGES)
     return build_repo(root, suites, key=signing_key)
 
 

@@ -42,7 +42,7 @@ from couturier.oci.layout import Layout
 from couturier.services.build import BuildResult, ImageRequest, StageEvent, build
 from couturier.settings import Settings, load_settings
 from tests.conftest import make_settings
-from tests.debs import Content, File, build_deb
+from tests.debs import Content, File, build_suites
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_build import (
     NOW,
@@ -83,17 +83,13 @@ def repo(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> P
     """The signed repository; the bad ``.deb`` files are damaged before it is indexed."""
     root = tmp_path_factory.mktemp("failures-repo") / "repo"
     pool = root / "pool" / "main"
-    suites: dict[str, list[dict[str, str]]] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        for suite, packages in PACKAGES.items():
-            for control, files, date in packages:
-                patch.setenv("SOURCE_DATE_EPOCH", str(date))
-                build_deb(pool, control, files, compression="gzip")
-            patch.setenv("SOURCE_DATE_EPOCH", "1600000000")
-            for control, files in EXTRA[suite]:
-                build_deb(pool, control, files, compression="gzip")
-            controls = [c for c, _, _ in packages] + [c for c, _ in EXTRA[suite]]
-            suites[suite] = [{**control, "Architecture": "all"} for control in controls]
+    suites = build_suites(
+        pool,
+        {
+            suite: [*packages, *((c, f, 1_600_000_000) for c, f in EXTRA[suite])]
+            for suite, packages in PACKAGES.items()
+        },
+    )
     broken = pool / "broken_2.0-1_all.deb"
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
     (pool / "garbled_2.0-1_all.deb").write_bytes(

@@ -42,7 +42,7 @@ from couturier.services.bundles import create_bundle
 from couturier.settings import Settings, load_settings
 from tests.certs import NOW, Issued, key_pem, make_certificate
 from tests.conftest import make_settings
-from tests.debs import Content, File, Link, build_deb
+from tests.debs import Content, File, Link, build_suites
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_truststore import parse_jks
 
@@ -100,11 +100,7 @@ def repo(
         ),
     ]
     root = tmp_path_factory.mktemp("bundle-repo") / "repo"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SOURCE_DATE_EPOCH", str(DATE))
-        for control, files in packages:
-            build_deb(root / "pool" / "main", control, files, compression="gzip")
-    suites = {"oldrel": [{"Version": "1.0-1", **c, "Architecture": "all"} for c, _ in packages]}
+    suites = build_suites(root / "pool" / "main", {"oldrel": [(c, f, DATE) for c, f in packages]})
     return build_repo(root, suites, key=signing_key)
 
 

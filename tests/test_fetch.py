@@ -16,7 +16,7 @@ from couturier.debian.refresh import refresh
 from couturier.debian.transport import UrllibTransport
 from couturier.errors import IntegrityError, NotFoundError, SourceError
 from tests.conftest import make_settings
-from tests.fixture_repo import SigningKey, build_repo
+from tests.fixture_repo import CountingTransport, SigningKey, build_repo
 
 NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa")
 SUITES: dict[str, list[dict[str, str]]] = {
@@ -24,22 +24,6 @@ SUITES: dict[str, list[dict[str, str]]] = {
     + [{"Package": "hello", "Version": "2.10-3", "Architecture": "amd64"}],
     "testing-updates": [{"Package": "hello", "Version": "2.10-3+deb1", "Architecture": "amd64"}],
 }
-
-
-class CountingTransport:
-    """A real transport that records every URL it was asked for, from any thread."""
-
-    def __init__(self) -> None:
-        self.inner = UrllibTransport(retries=0)
-        self.urls: list[str] = []
-        self.threads: set[int] = set()
-        self._lock = threading.Lock()
-
-    def get(self, url: str) -> bytes:
-        with self._lock:
-            self.urls.append(url)
-            self.threads.add(threading.get_ident())
-        return self.inner.get(url)
 
 
 @pytest.fixture(scope="session")

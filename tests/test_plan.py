@@ -19,7 +19,7 @@ from couturier.cli.main import main
 from couturier.core.starter import Starter, parse_starter
 from couturier.services.plan import plan_image
 from couturier.settings import Settings, load_settings
-from tests.debs import Content, build_deb
+from tests.debs import Content, build_suites
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_build import (
     PACKAGES,
@@ -57,16 +57,12 @@ EXT: dict[str, list[tuple[dict[str, str], dict[str, Content]]]] = {
 @pytest.fixture(scope="module")
 def plan_repo(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> Path:
     root = tmp_path_factory.mktemp("plan-repo") / "repo"
-    pool = root / "pool" / "main"
-    suites: dict[str, list[dict[str, str]]] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SOURCE_DATE_EPOCH", str(STARTER_DATE))
-        for suite in RELEASES:
-            controls = [(c, f) for c, f, _ in PACKAGES[suite]] + EXT[suite]
-            for control, files in controls:
-                build_deb(pool, control, files, compression="gzip")
-            suites[suite] = [{**control, "Architecture": "all"} for control, _ in controls]
-    return build_repo(root, suites, key=signing_key)
+    packages = {
+        suite: [(c, f, STARTER_DATE) for c, f, _ in PACKAGES[suite]]
+        + [(c, f, STARTER_DATE) for c, f in EXT[suite]]
+        for suite in RELEASES
+    }
+    return build_repo(root, build_suites(root / "pool" / "main", packages), key=signing_key)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from couturier.debian.transport import UrllibTransport
 from couturier.errors import IntegrityError, NotFoundError, SourceError
 from couturier.settings import Settings, load_settings
 from tests.conftest import make_settings
-from tests.fixture_repo import SigningKey, build_repo, make_signing_key
+from tests.fixture_repo import CountingTransport, SigningKey, build_repo, make_signing_key
 
 SUITES: dict[str, list[dict[str, str]]] = {
     "testing": [
@@ -31,18 +31,6 @@ SUITES: dict[str, list[dict[str, str]]] = {
         {"Package": "hello", "Version": "2.10-3+deb1", "Architecture": "amd64"},
     ],
 }
-
-
-class CountingTransport:
-    """A real transport that records every URL it was asked for."""
-
-    def __init__(self) -> None:
-        self.inner = UrllibTransport(retries=0)
-        self.urls: list[str] = []
-
-    def get(self, url: str) -> bytes:
-        self.urls.append(url)
-        return self.inner.get(url)
 
 
 @pytest.fixture(scope="session")
