@@ -25,21 +25,10 @@ from couturier.debian.packages import parse_packages
 from couturier.debian.refresh import refresh
 from couturier.debian.relations import parse_relations, parse_request
 from couturier.settings import Settings, load_settings
-from tests.apt_oracle import AptRoot, source_lines
+from tests.apt_oracle import TEN_PACKAGES, AptRoot, source_lines
 
 ROUNDS = 7
-TEN = [
-    "python3",
-    "curl",
-    "git",
-    "openssl",
-    "ca-certificates",
-    "tzdata",
-    "less",
-    "procps",
-    "gawk",
-    "perl",
-]
+TEN = list(TEN_PACKAGES)
 QUERIES = [
     "python3",
     "curl",

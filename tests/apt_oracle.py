@@ -18,6 +18,21 @@ from couturier.settings import Release
 _INST = re.compile(r"^Inst (\S+) \((\S+) ")
 
 
+# Ten everyday packages asked for at once: an oracle request and the resolver benchmark's.
+TEN_PACKAGES = (
+    "python3",
+    "curl",
+    "git",
+    "openssl",
+    "ca-certificates",
+    "tzdata",
+    "less",
+    "procps",
+    "gawk",
+    "perl",
+)
+
+
 def source_lines(release: Release) -> list[str]:
     """``deb`` lines for exactly the suites Couturier reads for ``release``, same keys."""
     return [

@@ -16,7 +16,7 @@ from couturier.core.resolver import resolve
 from couturier.debian.relations import parse_request
 from couturier.errors import NotFoundError, ResolutionError
 from couturier.settings import Settings
-from tests.apt_oracle import AptRoot, source_lines
+from tests.apt_oracle import TEN_PACKAGES, AptRoot, source_lines
 
 pytestmark = pytest.mark.network
 
@@ -60,18 +60,7 @@ COMMON_REQUESTS = [
     ["mariadb-server"],
     ["cron"],
     ["build-essential"],
-    [
-        "python3",
-        "curl",
-        "git",
-        "openssl",
-        "ca-certificates",
-        "tzdata",
-        "less",
-        "procps",
-        "gawk",
-        "perl",
-    ],
+    list(TEN_PACKAGES),
     ["postfix", "exim4-daemon-light"],  # postfix conflicts with mail-transport-agent
     ["mail-transport-agent"],  # virtual, several providers: the user must pick one
     ["awk"],  # virtual, several providers
