@@ -20,9 +20,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# uv lives in a venv of its own so a system Python that forbids pip installs still works; an
+# earlier run's copy is found there before anything is installed again.
+tools_venv="${XDG_DATA_HOME:-$HOME/.local/share}/couturier-tools"
+if ! command -v uv >/dev/null 2>&1 && [ -x "$tools_venv/bin/uv" ]; then
+    export PATH="$tools_venv/bin:$PATH"
+fi
 if ! command -v uv >/dev/null 2>&1; then
-    # uv lives in a venv of its own so a system Python that forbids pip installs still works.
-    tools_venv="${XDG_DATA_HOME:-$HOME/.local/share}/couturier-tools"
     if ! python3 -m venv "$tools_venv" >/dev/null 2>&1; then
         "${sudo_cmd[@]}" apt-get update -qq
         DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-venv >/dev/null
