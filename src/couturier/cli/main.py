@@ -8,6 +8,7 @@ argparse's usage errors exit with 2.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from couturier.build.image import source_date_epoch
 from couturier.cli import bundle as bundle_command
 from couturier.cli import families as families_command
 from couturier.cli import plan as plan_command
@@ -108,6 +110,10 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             bundles=tuple(get_bundle(settings, ref) for ref in spec.bundles),
         )
     progress.done()
+    # With SOURCE_DATE_EPOCH (reproducible mode) the timestamp tags come from it too, so two
+    # builds of the same inputs give the same layout, index.json included.
+    epoch = source_date_epoch(os.environ)
+    now = None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC)
     # One row per line while it builds; catalog messages go below the rows.
     display = LineProgress(sys.stderr, quiet=args.quiet)
     try:
@@ -119,6 +125,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             say=display.note,
             on_stage=display,
             lines=args.line,
+            now=now,
         )
     finally:
         display.done()
