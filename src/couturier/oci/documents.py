@@ -188,7 +188,8 @@ class Blob:
 class RuntimeConfig:
     """What a container of the image runs with: the ``config`` object of an image config.
 
-    ``env`` keeps its order (``PATH`` first reads best in ``inspect``); empty fields are omitted.
+    ``env`` keeps its order (``PATH`` first reads best in ``inspect``); ``exposed_ports`` are
+    ``"8080/tcp"`` strings (the spec's ``ExposedPorts`` keys); empty fields are omitted.
     """
 
     env: Mapping[str, str] = field(default_factory=dict)
@@ -197,6 +198,7 @@ class RuntimeConfig:
     user: str = ""
     working_dir: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    exposed_ports: Sequence[str] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -210,6 +212,8 @@ class RuntimeConfig:
             out["User"] = self.user
         if self.working_dir:
             out["WorkingDir"] = self.working_dir
+        if self.exposed_ports:
+            out["ExposedPorts"] = {port: {} for port in self.exposed_ports}
         if self.labels:
             out["Labels"] = dict(self.labels)
         return out

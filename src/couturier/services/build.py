@@ -447,6 +447,7 @@ def _stage_line(
             user=runtime.user,
             working_dir=runtime.working_dir,
             labels=labels,
+            exposed_ports=runtime.exposed_ports,
         )
         manifest = writer.add_image(
             Platform.for_debian(plan.architecture),
