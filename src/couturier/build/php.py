@@ -43,16 +43,16 @@ def php_configuration(tree: Mapping[str, Entry]) -> list[Entry]:
     sapis: dict[str, list[str]] = {}
     out: list[Entry] = []
     for path, entry in tree.items():
-        if (match := _SHIPPED.match(path)) and entry.type is EntryType.FILE:
+        if (match := _SHIPPED.fullmatch(path)) and entry.type is EntryType.FILE:
             version, module = match.groups()
             available = f"etc/php/{version}/mods-available/{module}.ini"
             if available not in tree:
                 out.append(Entry(available, EntryType.FILE, 0o644, data=entry.data))
                 modules.setdefault(version, []).append((module, _priority(entry)))
-        elif match := _MODULE.match(path):
+        elif match := _MODULE.fullmatch(path):
             modules.setdefault(match.group(1), []).append((match.group(2), _priority(entry)))
         elif (
-            (match := _SAPI.match(path))
+            (match := _SAPI.fullmatch(path))
             and entry.type is EntryType.DIRECTORY
             and match.group(2) != "mods-available"
         ):

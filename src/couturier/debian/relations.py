@@ -85,7 +85,7 @@ def parse_relations(field: str) -> tuple[Dependency, ...]:
             continue
         alternatives: list[Relation] = []
         for term in group.split("|"):
-            match = _RELATION.match(term)
+            match = _RELATION.fullmatch(term)
             if match is None:
                 raise InputError(f"cannot parse the relation {term.strip()!r} in {field!r}")
             op = match["op"]
@@ -108,7 +108,7 @@ def parse_request(text: str) -> Relation:
     """
     from couturier.debian.version import validate
 
-    match = _REQUEST.match(text.strip())
+    match = _REQUEST.fullmatch(text.strip())
     if match is None:
         raise InputError(
             f"{text!r} is not a package request",

@@ -81,7 +81,7 @@ def compare(a: str, b: str) -> int:
 
 def is_valid(version: str) -> bool:
     """Tell whether ``version`` is a well-formed Debian version (Debian policy 5.6.12)."""
-    return bool(_VALID.match(version))
+    return bool(_VALID.fullmatch(version))
 
 
 def validate(version: str) -> str:
