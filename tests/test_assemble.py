@@ -29,6 +29,7 @@ from couturier.build.generated import (
     Account,
     accounts,
     alternatives,
+    base_files_links,
     ca_bundle,
     library_dirs_needing_cache,
     os_release,
@@ -382,7 +383,44 @@ def test_library_dirs_needing_cache() -> None:
     assert library_dirs_needing_cache(tree, "amd64") == ["usr/lib/x86_64-linux-gnu/libfakeroot"]
     del tree["etc/ld.so.conf.d/fakeroot.conf"]
     assert library_dirs_needing_cache(tree, "amd64") == []
-    assert not any(e.path == "etc/ld.so.cache" for e in system_files(tree, "amd64"))
+    # The cache is written all the same: ldconfig -p (ctypes.util.find_library) reads only it.
+    assert any(e.path == "etc/ld.so.cache" for e in system_files(tree, "amd64"))
+
+
+def test_var_run_and_var_lock_become_links_as_base_files_makes_them() -> None:
+    tree = _tree(
+        Entry("run", EntryType.DIRECTORY, 0o755, owner="base-files"),
+        Entry("var/run", EntryType.DIRECTORY, 0o755, owner="base-files"),
+        Entry("var/lock", EntryType.DIRECTORY, 0o1777, owner="base-files"),
+        Entry("var/run/app", EntryType.DIRECTORY, 0o755, owner="app"),
+        _file("var/run/app/app.conf", b"x"),
+    )
+    made = {e.path: e for e in base_files_links(tree)}
+    assert (made["var/run"].type, made["var/run"].target) == (EntryType.SYMLINK, "/run")
+    assert made["var/lock"].target == "/run/lock"
+    assert (made["run/lock"].type, made["run/lock"].mode) == (EntryType.DIRECTORY, 0o1777)
+    # What a package put below /var/run moves to /run, where the link shows it.
+    assert made["run/app/app.conf"].data == b"x" and made["run/app"].owner is None
+    # Links already there (a later base-files) are left alone; so is an existing /run/lock.
+    linked = {**tree, **made}
+    assert base_files_links(linked) == []
+    assert {e.path for e in system_files(tree, "amd64")} >= {"var/run", "var/lock", "run/lock"}
+
+
+def _cache_listing(data: bytes) -> list[tuple[str, str]]:
+    """(key, path) of each entry of a ``glibc-ld.so.cache1.1`` file (offsets from its start)."""
+    count = int.from_bytes(data[20:24], "little")
+
+    def string(offset: int) -> str:
+        return data[offset : data.index(b"\0", offset)].decode()
+
+    rows = []
+    for index in range(count):
+        start = 48 + 24 * index
+        key = int.from_bytes(data[start + 4 : start + 8], "little")
+        value = int.from_bytes(data[start + 8 : start + 12], "little")
+        rows.append((string(key), string(value)))
+    return rows
 
 
 TRIPLET = "x86_64-linux-gnu"
@@ -430,6 +468,26 @@ def _library_tree(program: Path | None = None) -> dict[str, Entry]:
                 path = f"usr/lib/{TRIPLET}/{parts[0]}"
                 entries.append(_host_file(path, Path(parts[2])))
     return _tree(*entries)
+
+
+@needs_amd64_ldconfig
+def test_ld_so_cache_lists_the_multiarch_directories_without_any_conf_d(tmp_path: Path) -> None:
+    """Only the loader's own directories, as in every starter: the cache still lists them, so
+    ``ldconfig -p`` (what ctypes.util.find_library asks) finds libc.so.6."""
+    tree = _tree(
+        _host_file(f"usr/lib/{TRIPLET}/libc.so.6", HOST_LIBS / "libc.so.6"),
+        _host_file(f"usr/lib/{TRIPLET}/libm.so.6", HOST_LIBS / "libm.so.6"),
+        _file("etc/ld.so.conf", b"include /etc/ld.so.conf.d/*.conf\n"),
+        _file(f"etc/ld.so.conf.d/{TRIPLET}.conf", f"/usr/lib/{TRIPLET}\n".encode()),
+    )
+    assert library_dirs_needing_cache(tree, "amd64") == []
+    (cache,) = [e for e in system_files(tree, "amd64") if e.path == "etc/ld.so.cache"]
+    listing = dict(_cache_listing(cache.data))
+    assert listing["libc.so.6"] == f"/usr/lib/{TRIPLET}/libc.so.6"
+    assert listing["libm.so.6"] == f"/usr/lib/{TRIPLET}/libm.so.6"
+    (tmp_path / "ld.so.cache").write_bytes(cache.data)
+    printed = _run("ldconfig", "-p", "-C", str(tmp_path / "ld.so.cache")).stdout
+    assert f"libc.so.6 (libc6,x86-64) => /usr/lib/{TRIPLET}/libc.so.6" in printed
 
 
 @needs_amd64_ldconfig

@@ -106,7 +106,9 @@ def write(tmp_path: Path, text: str, name: str = "demo") -> Path:
 def test_loader_reads_a_good_file(tmp_path: Path) -> None:
     starter = load_starter_file(write(tmp_path, GOOD))
     assert isinstance(starter, Starter)
-    assert starter.user == "nonroot" and starter.workdir == "/" and starter.cmd == ()
+    # The working directory defaults to the user's home, which the user can write.
+    assert starter.user == "nonroot" and starter.workdir == "/home/nonroot" and starter.cmd == ()
+    assert (starter.ports, starter.writable, dict(starter.links), starter.files) == ((), (), {}, ())
     assert starter.lines[0].packages == ("extra",)
     assert starter.lines[0].eol == dt.date(2028, 6, 30)
     assert load_starters(tmp_path) == {"demo": starter}
@@ -128,6 +130,16 @@ def test_loader_reads_a_good_file(tmp_path: Path) -> None:
         (GOOD.replace("name: demo", "name: other"), "name is 'other'"),
         (GOOD + "user: daemon\n", "user must be one of"),
         (GOOD + "workdir: app\n", "workdir must be an absolute path"),
+        (GOOD + "workdir: /srv\n", "workdir must be /home/nonroot or under a writable"),
+        (GOOD + "ports: [80000]\n", "ports has 80000"),
+        (GOOD + "ports: [http]\n", "ports has 'http'"),
+        (GOOD + "writable: [var/lib/x]\n", "writable has 'var/lib/x'"),
+        (GOOD + "writable: [/var/../etc]\n", "writable has '/var/../etc'"),
+        (GOOD + "links: [/usr/bin/x]\n", "links must be a mapping"),
+        (GOOD + "files: [{path: /x, source: ../secret}]\n", "files[0].source must be"),
+        (GOOD + "files: [{path: /x, source: missing.sh}]\n", "files[0].source cannot be read"),
+        (GOOD + "files: [{path: /x, source: demo.yaml, mode: 755}]\n", "files[0].mode"),
+        (GOOD + "files: [{path: /x, src: demo.yaml}]\n", "files[0].src is not a known"),
         (GOOD + GOOD.splitlines(keepends=True)[-1], "lines[1].version repeats"),
         (GOOD.replace("lines:\n", "lines: []\n").split("  - ")[0], "lines must be"),
     ],
@@ -138,6 +150,43 @@ def test_loader_names_file_and_field(tmp_path: Path, text: str, field: str) -> N
         load_starter_file(path)
     assert str(path) in str(info.value)
     assert field in str(info.value)
+
+
+def test_loader_reads_ports_writable_links_and_files(tmp_path: Path) -> None:
+    (tmp_path / "start.sh").write_bytes(b"#!/bin/sh\nexec demo\n")
+    text = GOOD + (
+        'ports: [8080, "53/udp", 8080]\n'
+        "workdir: /var/lib/demo/data\n"
+        "writable: [/var/lib/demo, /run/demo]\n"
+        "links: {/usr/bin/demo3: demo}\n"
+        'files: [{path: /usr/local/bin/start, source: start.sh, mode: "0755"}]\n'
+    )
+    starter = load_starter_file(write(tmp_path, text))
+    assert starter.ports == ("8080/tcp", "53/udp")
+    assert starter.writable == ("/var/lib/demo", "/run/demo")
+    assert starter.workdir == "/var/lib/demo/data"
+    assert dict(starter.links) == {"/usr/bin/demo3": "demo"}
+    (script,) = starter.files
+    assert (script.path, script.mode, script.data) == (
+        "/usr/local/bin/start",
+        0o755,
+        b"#!/bin/sh\nexec demo\n",
+    )
+
+
+def test_shipped_starters_run_unprivileged_in_a_directory_they_own() -> None:
+    for starter in load_starters().values():
+        assert starter.user == "nonroot", starter.name
+        assert "libc-bin" in starter.packages, starter.name  # ldconfig, C.UTF-8 (Essential)
+        assert starter.workdir == starter.home or any(
+            starter.workdir.startswith(path) for path in starter.writable
+        )
+    assert get_starter("nginx").ports == ("8080/tcp",)
+    postgres = get_starter("postgres")
+    assert postgres.ports == ("5432/tcp",) and "dash" in postgres.packages
+    assert postgres.entrypoint == ("/usr/local/bin/docker-entrypoint.sh",)
+    assert postgres.files[0].data.startswith(b"#!/bin/sh\n")
+    assert dict(get_starter("python").links) == {"/usr/bin/python": "python3"}
 
 
 def test_loader_rejects_bad_yaml(tmp_path: Path) -> None:

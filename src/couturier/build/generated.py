@@ -6,10 +6,11 @@ entries to add, owned by nobody (``owner`` None). :func:`system_files` gathers t
 layers with :func:`couturier.build.assemble.with_parents`.
 
 What is covered: accounts (``/etc/passwd``, ``/etc/group``, home directories), ``/tmp``,
+base-files' links (``/var/run`` → ``/run``, ``/var/lock`` → ``/run/lock``),
 ``/etc/os-release``, ``/etc/nsswitch.conf``, the CA bundle and its ``.pem`` links, the Java trust
 store when the image has Java (:mod:`couturier.build.truststore`), the
-``update-alternatives`` links of :data:`ALTERNATIVES`, and ``/etc/ld.so.cache`` when
-``/etc/ld.so.conf.d`` adds library directories (:mod:`couturier.build.ldcache`).
+``update-alternatives`` links of :data:`ALTERNATIVES`, ``/etc/ld.so.cache`` for every image
+(:mod:`couturier.build.ldcache`), PHP's modules and nginx's site and non-root configuration.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import glob
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from couturier.build.assemble import matches
 from couturier.build.entries import Entry, EntryType
@@ -29,7 +30,7 @@ from couturier.build.ldcache import (
     resolve,
     trusted_dirs,
 )
-from couturier.build.nginx import nginx_default_site
+from couturier.build.nginx import nginx_default_site, nginx_unprivileged
 from couturier.build.php import php_configuration
 from couturier.build.truststore import jks_truststore
 from couturier.core.bundle import pem_blocks
@@ -42,6 +43,7 @@ __all__ = [
     "Alternative",
     "accounts",
     "alternatives",
+    "base_files_links",
     "ca_bundle",
     "has_java",
     "java_truststore",
@@ -146,6 +148,34 @@ def tmp(tree: Tree) -> list[Entry]:
         Entry("tmp", EntryType.DIRECTORY, 0o1777),
         Entry("var/tmp", EntryType.DIRECTORY, 0o1777),
     ]
+
+
+# base-files' postinst: ``install_directory run/lock 1777 root``, then ``migrate_directory``
+# turns the directories it ships at /var/run and /var/lock into links (rmdir, ln -s).
+_MIGRATED = (("var/run", "/run"), ("var/lock", "/run/lock"))
+
+
+def base_files_links(tree: Tree) -> list[Entry]:
+    """``/run/lock`` (1777) and the links ``/var/run`` → ``/run`` and ``/var/lock`` →
+    ``/run/lock``, as Debian's base-files postinst makes them; a path that is a link already
+    is left alone. What packages put below ``/var/run`` or ``/var/lock`` moves under the link's
+    target (the postinst's ``rmdir`` expects them empty; a package installed later would land
+    there through the link)."""
+    entries: list[Entry] = []
+    if "run/lock" not in tree:
+        entries.append(Entry("run/lock", EntryType.DIRECTORY, 0o1777))
+    for path, target in _MIGRATED:
+        old = tree.get(path)
+        if old is not None and old.type is EntryType.SYMLINK:
+            continue
+        entries.append(_link(path, target))
+        new = target.strip("/")
+        for below, entry in tree.items():
+            if below.startswith(path + "/"):
+                moved = new + below[len(path) :]
+                if moved not in tree:
+                    entries.append(replace(entry, path=moved, owner=None))
+    return entries
 
 
 def os_release(tree: Tree, fallback: Mapping[str, str] | None = None) -> list[Entry]:
@@ -390,12 +420,13 @@ def library_dirs_needing_cache(tree: Tree, architecture: str) -> list[str]:
 
 
 def ld_so_cache_file(tree: Tree, architecture: str) -> list[Entry]:
-    """``/etc/ld.so.cache`` when :func:`library_dirs_needing_cache` finds a directory (and the
-    machine is one :mod:`couturier.build.ldcache` knows); otherwise nothing, as the loader's
-    built-in directories need no cache."""
-    if architecture not in CACHE_ARCHITECTURES or not library_dirs_needing_cache(
-        tree, architecture
-    ):
+    """``/etc/ld.so.cache`` listing every library of the configured and trusted directories
+    (the multiarch ones included), for every machine :mod:`couturier.build.ldcache` knows.
+
+    The loader finds libraries of its built-in directories without it, but ``ldconfig -p``
+    answers only from it, and that is what Python's ``ctypes.util.find_library`` (and others)
+    ask; libc-bin's trigger keeps it current on Debian, so every Debian system has one."""
+    if architecture not in CACHE_ARCHITECTURES:
         return []
     return [_file("etc/ld.so.cache", ld_so_cache(tree, architecture))]
 
@@ -414,6 +445,7 @@ def system_files(
     entries = [
         *accounts(tree, extra_accounts),
         *tmp(tree),
+        *base_files_links(tree),
         *os_release(tree, os_release_fallback),
         *nsswitch(tree),
         *ca_bundle(tree, extra_certificates),
@@ -422,5 +454,6 @@ def system_files(
         *ld_so_cache_file(tree, architecture),
         *php_configuration(tree),
         *nginx_default_site(tree),
+        *nginx_unprivileged(tree),
     ]
     return sorted(entries, key=lambda e: e.path)

@@ -32,6 +32,7 @@ from couturier.build.entries import Entry
 from couturier.build.generated import system_files
 from couturier.build.layercache import LayerCache, layer_key
 from couturier.build.licenses import package_licenses
+from couturier.build.starterfiles import starter_files, starter_key
 from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
 from couturier.core.planner import LinePlan
@@ -51,9 +52,10 @@ __all__ = [
 NONROOT_UID = 65532
 # Part of the generated layer's cache key: bumped whenever what is generated from the same tree
 # changes (2: the Java trust store; 3: the packages' licenses kept in its note; 4, 5: PHP's
-# modules and php.ini; 6, 7: the www-data account and nginx's default site), so that no cache
-# serves the older files.
-GENERATED_FORMAT = "7"
+# modules and php.ini; 6, 7: the www-data account and nginx's default site; 8: ld.so.cache
+# always, base-files' /var/run and /var/lock links, nginx unprivileged, the starter's writable
+# directories, links and files), so that no cache serves the older files.
+GENERATED_FORMAT = "8"
 # Fetches the .deb files of packages; returns name → local path (see couturier.build.fetch).
 Fetcher = Callable[[Sequence[Package]], Mapping[str, Path]]
 
@@ -85,7 +87,8 @@ def newest_date(assembly: Assembly) -> int:
 
 def runtime_config(starter: Starter, env: Mapping[str, str], label: str) -> RuntimeConfig:
     """The container configuration: starter env then the customization's env, the starter's
-    entrypoint, cmd, workdir and user (``nonroot`` is uid/gid 65532, ``root`` 0)."""
+    entrypoint, cmd, workdir, exposed ports and user (``nonroot`` is uid/gid 65532, ``root``
+    0)."""
     user = {"nonroot": f"{NONROOT_UID}:{NONROOT_UID}", "root": "0:0"}.get(
         starter.user, starter.user
     )
@@ -96,6 +99,7 @@ def runtime_config(starter: Starter, env: Mapping[str, str], label: str) -> Runt
         cmd=tuple(starter.cmd),
         user=user,
         working_dir=starter.workdir,
+        exposed_ports=starter.ports,
     )
 
 
@@ -136,6 +140,7 @@ def build_line_image(
         "generated": layer_key(
             "generated",
             GENERATED_FORMAT,
+            starter_key(starter),
             arch,
             stamp,
             *starter_keys,
@@ -157,7 +162,7 @@ def build_line_image(
         assembly = _assemble(plan, fetch)
         used = newest_date(assembly) if epoch is None else epoch
         licenses = package_licenses(assembly)
-        made = _layer_entries(plan, assembly, bundles, used)
+        made = _layer_entries(plan, assembly, bundles, used, starter)
         for kind in wanted:
             layers[kind] = cache.build(
                 keys[kind],
@@ -168,7 +173,7 @@ def build_line_image(
         "starter": f"{starter.name} {plan.line.version} packages ({len(plan.starter)})",
         "added": f"added packages ({len(plan.added)})",
         "bundles": "file bundles: " + ", ".join(bundle.ref for bundle in bundles),
-        "generated": "generated files: accounts, CA bundle, os-release, dpkg database",
+        "generated": "generated files: accounts, links, CA bundle, ld.so.cache, dpkg database",
     }
     return LineImage(
         layers=tuple(layers[kind] for kind in wanted),
@@ -208,7 +213,7 @@ def _read_deb(package: Package, path: Path) -> DebContents:
 
 
 def _layer_entries(
-    plan: LinePlan, assembly: Assembly, bundles: Sequence[Bundle], epoch: int
+    plan: LinePlan, assembly: Assembly, bundles: Sequence[Bundle], epoch: int, starter: Starter
 ) -> dict[str, Sequence[Entry]]:
     starter_names = {p.name for p in plan.starter}
     added_names = {p.name for p in plan.added}
@@ -219,6 +224,7 @@ def _layer_entries(
     tree = {**assembly.entries, **{entry.path: entry for entry in bundle_layer}}
     made = [
         *system_files(tree, plan.architecture, epoch=epoch),
+        *starter_files(tree, starter),
         *dpkg_database(assembly),
     ]
     overridden = {entry.path for entry in bundled}

@@ -8,6 +8,7 @@ as root; directory modes are applied last so that read-only directories can stil
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,8 +20,12 @@ __all__ = ["materialize"]
 
 
 def _remove(path: Path) -> None:
+    """Clear ``path`` for a non-directory entry; a directory goes with its contents, as when
+    a layer puts a link where a lower layer has a directory (``/var/run`` → ``/run``)."""
     if path.is_symlink() or path.is_file():
         path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
 
 
 def materialize(entries: Iterable[Entry], root: Path) -> None:

@@ -2,9 +2,10 @@
 
 A :class:`Starter` is a frozen value read from ``couturier/starters/<name>.yaml`` (the format is
 described in ``docs/starters.md``): a base package set, the OCI config (entrypoint, cmd, user,
-workdir, env) and one :class:`ImageLine` per maintained version. :func:`load_starters` reads and
-validates every shipped file; a malformed one raises :class:`ConfigError` naming the file and the
-field, so a broken starter never reaches a build.
+workdir, env, exposed ports), what the build adds for the starter's job (directories its user
+owns, links, files such as an entrypoint script) and one :class:`ImageLine` per maintained
+version. :func:`load_starters` reads and validates every shipped file; a malformed one raises
+:class:`ConfigError` naming the file and the field, so a broken starter never reaches a build.
 
 :func:`full_version` turns the Debian version of a line's primary package into the version tag of
 the line (``3.11.2-6+deb12u6`` → ``3.11.2``). Reading the shipped files is the only I/O here.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -28,9 +29,11 @@ from couturier.errors import ConfigError, NotFoundError
 from couturier.settings import DEFAULT_RELEASES
 
 __all__ = [
+    "HOMES",
     "USERS",
     "ImageLine",
     "Starter",
+    "StarterFile",
     "full_version",
     "get_starter",
     "load_starter_file",
@@ -38,18 +41,37 @@ __all__ = [
     "parse_starter",
 ]
 
-# The users an image can run as (the build writes both into /etc/passwd).
+# The users an image can run as (the build writes both into /etc/passwd) and their homes.
 USERS: Mapping[str, int] = MappingProxyType({"root": 0, "nonroot": 65532})
+HOMES: Mapping[str, str] = MappingProxyType({"root": "/root", "nonroot": "/home/nonroot"})
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+$")
 _LABEL = re.compile(r"^[0-9]+(?:\.[0-9]+)*$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UPSTREAM = re.compile(r"^[0-9]+(?:\.[0-9]+)*")
+_PORT = re.compile(r"^([0-9]{1,5})(?:/(tcp|udp))?$")
+_PATH = re.compile(r"^(?:/[A-Za-z0-9._+@-]+)+$")
+_MAX_FILE = 64 * 1024
 
 _STARTER_FIELDS = frozenset(
-    {"name", "description", "packages", "entrypoint", "cmd", "user", "workdir", "env", "lines"}
+    {
+        "name",
+        "description",
+        "packages",
+        "entrypoint",
+        "cmd",
+        "user",
+        "workdir",
+        "env",
+        "ports",
+        "writable",
+        "links",
+        "files",
+        "lines",
+    }
 )
+_FILE_FIELDS = frozenset({"path", "source", "mode"})
 _STARTER_REQUIRED = ("name", "description", "packages", "lines")
 _LINE_FIELDS = frozenset({"version", "release", "primary", "packages", "eol", "env"})
 _LINE_REQUIRED = ("version", "release", "primary", "eol")
@@ -77,8 +99,23 @@ class ImageLine:
 
 
 @dataclass(frozen=True)
+class StarterFile:
+    """A file the build places in every image of a starter (e.g. an entrypoint script):
+    ``path`` is absolute, ``data`` was read from the starter's ``source`` file."""
+
+    path: str
+    data: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
 class Starter:
-    """A standard image: base packages, OCI configuration and its image lines."""
+    """A standard image: base packages, OCI configuration and its image lines.
+
+    ``ports`` are ``"8080/tcp"`` strings (the config's ExposedPorts); ``writable`` the absolute
+    directories the build makes owned by the image's user; ``links`` absolute link path →
+    target, made when the path is free; ``files`` placed as they are.
+    """
 
     name: str
     description: str
@@ -89,11 +126,20 @@ class Starter:
     workdir: str
     env: Mapping[str, str]
     lines: tuple[ImageLine, ...]
+    ports: tuple[str, ...] = ()
+    writable: tuple[str, ...] = ()
+    links: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    files: tuple[StarterFile, ...] = ()
 
     @property
     def uid(self) -> int:
         """Numeric user id the image runs as (``nonroot`` is 65532, as in distroless)."""
         return USERS[self.user]
+
+    @property
+    def home(self) -> str:
+        """The home directory of the image's user (``/home/nonroot``, ``/root``)."""
+        return HOMES[self.user]
 
     @property
     def env_keys(self) -> frozenset[str]:
@@ -169,6 +215,71 @@ def _env(value: Any, source: str, field: str) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
 
+def _ports(value: Any, source: str) -> tuple[str, ...]:
+    """``[8080, "53/udp"]`` → ``("8080/tcp", "53/udp")``: the keys of OCI's ExposedPorts."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(source, "ports", 'must be a list of port numbers (8080 or "53/udp")')
+    ports: list[str] = []
+    for item in value:
+        match = _PORT.match(str(item)) if isinstance(item, (int, str)) else None
+        if isinstance(item, bool) or match is None or not 0 < int(match.group(1)) < 65536:
+            raise _fail(source, "ports", f"has {item!r}, which is not a port (8080 or 53/udp)")
+        ports.append(f"{int(match.group(1))}/{match.group(2) or 'tcp'}")
+    return tuple(dict.fromkeys(ports))
+
+
+def _path(value: Any, source: str, field: str) -> str:
+    if not isinstance(value, str) or not _PATH.match(value) or "/../" in value + "/":
+        raise _fail(source, field, f"has {value!r}, which is not a plain absolute path")
+    return value
+
+
+def _links(value: Any, source: str) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise _fail(source, "links", "must be a mapping of /absolute/link: target")
+    links: dict[str, str] = {}
+    for link, target in value.items():
+        _path(link, source, "links")
+        if not isinstance(target, str) or not target or "\0" in target:
+            raise _fail(source, f"links.{link}", "must name a target")
+        links[link] = target
+    return MappingProxyType(links)
+
+
+def _files(value: Any, source: str, base_dir: Path | None) -> tuple[StarterFile, ...]:
+    """Each ``{path, source, mode}`` with its content read from ``base_dir / source`` (the
+    directory of the starter file; a source may not leave it)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(source, "files", "must be a list of {path, source, mode}")
+    files: list[StarterFile] = []
+    for i, item in enumerate(value):
+        where = f"files[{i}]"
+        raw = _check_fields(item, source, where, _FILE_FIELDS, ("path", "source"))
+        path = _path(raw["path"], source, f"{where}.path")
+        name = raw["source"]
+        if not isinstance(name, str) or not _PATH.match("/" + name) or ".." in name.split("/"):
+            raise _fail(source, f"{where}.source", "must be a file name beside the starter file")
+        if base_dir is None:
+            raise _fail(source, f"{where}.source", "cannot be read: the starter has no directory")
+        try:
+            data = (base_dir / name).read_bytes()
+        except OSError as exc:
+            raise _fail(source, f"{where}.source", f"cannot be read ({exc.strerror})") from exc
+        if len(data) > _MAX_FILE:
+            raise _fail(source, f"{where}.source", f"is larger than {_MAX_FILE} bytes")
+        mode = raw.get("mode", "0644")
+        if not isinstance(mode, str) or not re.fullmatch(r"0?[0-7]{3}", mode):
+            raise _fail(source, f"{where}.mode", 'must be a quoted octal mode such as "0755"')
+        files.append(StarterFile(path, data, int(mode, 8)))
+    return tuple(files)
+
+
 def _check_fields(
     raw: Any, source: str, where: str, allowed: frozenset[str], required: tuple[str, ...]
 ) -> Mapping[str, Any]:
@@ -220,11 +331,18 @@ def _line(raw: Any, source: str, where: str, releases: Collection[str]) -> Image
     )
 
 
-def parse_starter(raw: Any, source: str, releases: Collection[str] = DEFAULT_RELEASES) -> Starter:
-    """Validate one starter document (already parsed YAML) read from ``source``.
+def parse_starter(
+    raw: Any,
+    source: str,
+    releases: Collection[str] = DEFAULT_RELEASES,
+    base_dir: Path | None = None,
+) -> Starter:
+    """Validate one starter document (already parsed YAML) read from ``source``; the sources of
+    its ``files`` are read from ``base_dir``.
 
     Raises :class:`ConfigError` naming ``source`` and the first bad field: an unknown or missing
-    field, a wrong type, an unknown release, a duplicate line label, an unknown user.
+    field, a wrong type, an unknown release, a duplicate line label, an unknown user, a working
+    directory the user cannot write (neither its home nor under a ``writable`` directory).
     """
     raw = _check_fields(raw, source, "file", _STARTER_FIELDS, _STARTER_REQUIRED)
     name = raw["name"]
@@ -236,9 +354,17 @@ def parse_starter(raw: Any, source: str, releases: Collection[str] = DEFAULT_REL
     user = raw.get("user", "nonroot")
     if user not in USERS:
         raise _fail(source, "user", f"must be one of {', '.join(USERS)}")
-    workdir = raw.get("workdir", "/")
+    workdir = raw.get("workdir", HOMES[user])
     if not isinstance(workdir, str) or not workdir.startswith("/"):
         raise _fail(source, "workdir", "must be an absolute path")
+    writable_raw = _strings(raw.get("writable"), source, "writable")
+    writable = tuple(_path(item, source, "writable") for item in writable_raw)
+    if user != "root" and not any(
+        workdir == top or workdir.startswith(top + "/") for top in (HOMES[user], *writable)
+    ):
+        raise _fail(
+            source, "workdir", f"must be {HOMES[user]} or under a writable directory of {user}"
+        )
     lines_raw = raw["lines"]
     if not isinstance(lines_raw, list) or not lines_raw:
         raise _fail(source, "lines", "must be a non-empty list")
@@ -258,6 +384,10 @@ def parse_starter(raw: Any, source: str, releases: Collection[str] = DEFAULT_REL
         workdir=workdir,
         env=_env(raw.get("env"), source, "env"),
         lines=lines,
+        ports=_ports(raw.get("ports"), source),
+        writable=writable,
+        links=_links(raw.get("links"), source),
+        files=_files(raw.get("files"), source, base_dir),
     )
 
 
@@ -272,7 +402,7 @@ def load_starter_file(path: Path, releases: Collection[str] = DEFAULT_RELEASES) 
         raise ConfigError(f"cannot read starter file {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"starter file {path} is not valid YAML: {exc}") from exc
-    starter = parse_starter(raw, str(path), releases)
+    starter = parse_starter(raw, str(path), releases, path.parent)
     if starter.name != path.stem:
         raise _fail(str(path), "name", f"is {starter.name!r} but the file is {path.name}")
     return starter
