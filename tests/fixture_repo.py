@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import format_datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from couturier.debian.transport import UrllibTransport
 
@@ -202,8 +203,15 @@ class CountingTransport:
         self.threads: set[int] = set()
         self._lock = threading.Lock()
 
-    def get(self, url: str) -> bytes:
+    def _record(self, url: str) -> None:
         with self._lock:
             self.urls.append(url)
             self.threads.add(threading.get_ident())
-        return self.inner.get(url)
+
+    def get(self, url: str, limit: int | None = None) -> bytes:
+        self._record(url)
+        return self.inner.get(url, limit)
+
+    def get_to(self, url: str, dest: BinaryIO, limit: int | None = None) -> int:
+        self._record(url)
+        return self.inner.get_to(url, dest, limit)

@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -176,9 +177,13 @@ def test_downloads_run_concurrently(catalog: IndexCatalog, tmp_path: Path) -> No
     inner = CountingTransport()
 
     class Rendezvous:
-        def get(self, url: str) -> bytes:
+        def get(self, url: str, limit: int | None = None) -> bytes:
             barrier.wait()
-            return inner.get(url)
+            return inner.get(url, limit)
+
+        def get_to(self, url: str, dest: BinaryIO, limit: int | None = None) -> int:
+            barrier.wait()
+            return inner.get_to(url, dest, limit)
 
     paths = fetch(
         packages(catalog, ("alpha", "beta")),

@@ -5,10 +5,14 @@
 and ``SHA256`` the verified index gives, and kept in a content-addressed cache::
 
     <cache_dir>/debs/<sha256[:2]>/<sha256>
+    <cache_dir>/debs/.partial/<random>      a download in progress (locked by its writer)
 
-A file is written to a temporary name and renamed into place, so the cache only ever holds whole
-files. Since the name is the hash of what was verified before the rename, a cached file whose size
-matches is trusted without rehashing; one of the wrong size is fetched again.
+A download is streamed into a partial file (never more than the index's ``Size``: a source that
+sends more is refused at once), hashed, and renamed into place, so the cache only ever holds
+whole, verified files. A cached file is hashed again each time it is used (a build that uses
+it reads it whole anyway, so this costs a small fraction of reading it): one that was changed or
+truncated on disk is dropped, downloaded again and reported through ``warn``. Partial files no
+running download holds (a killed build's) are removed at the start of every :func:`fetch`.
 
 Transient network failures (refused or dropped connections, timeouts, HTTP 5xx) are retried with
 backoff by the transport, whose waits are injectable (``UrllibTransport(backoff=..., sleep=...)``);
@@ -18,21 +22,25 @@ a download that arrives whole but fails verification is fetched once more before
 
 from __future__ import annotations
 
-import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from couturier.core.catalog import Package
-from couturier.debian.snapshots import atomic_write
 from couturier.debian.transport import Transport, UrllibTransport
 from couturier.errors import IntegrityError, SourceError
+from couturier.integrity import Partial, file_problem, sweep_partials
 
-__all__ = ["Progress", "cache_path", "fetch"]
+__all__ = ["PARTIAL_DIR", "Progress", "Warn", "cache_path", "fetch", "sweep_downloads"]
 
 # (files done, files in total, bytes downloaded so far: cache hits count nothing)
 Progress = Callable[[int, int, int], None]
+# Receives one line about something repaired on the way (a damaged cached file).
+Warn = Callable[[str], None]
+
+PARTIAL_DIR = ".partial"
 
 _INTEGRITY_ATTEMPTS = 2
 
@@ -40,6 +48,12 @@ _INTEGRITY_ATTEMPTS = 2
 def cache_path(cache_dir: Path, sha256: str) -> Path:
     """Where the ``.deb`` with ``sha256`` lives in the cache under ``cache_dir``."""
     return cache_dir / "debs" / sha256[:2] / sha256
+
+
+def sweep_downloads(cache_dir: Path) -> list[Path]:
+    """Remove the partial downloads under ``cache_dir`` that no running download holds; return
+    them. Cost: one ``listdir`` and a lock attempt per partial file."""
+    return sweep_partials(cache_dir / "debs" / PARTIAL_DIR, lambda name: True)
 
 
 def fetch(
@@ -50,11 +64,13 @@ def fetch(
     transport: Transport | None = None,
     progress: Progress | None = None,
     workers: int = 8,
+    warn: Warn | None = None,
 ) -> dict[str, Path]:
     """Make sure every package's ``.deb`` is in the cache; return package name → cached path.
 
-    Up to ``workers`` downloads run at once. Cost: one ``stat`` per cached package, one download
-    and one sha256 pass per missing one.
+    Up to ``workers`` downloads run at once. Cost: one sha256 pass per cached package (a damaged
+    one is dropped, downloaded again and reported to ``warn``), one streamed download and one
+    sha256 pass per missing one; memory stays bounded whatever the package sizes.
 
     Raises:
         IntegrityError: a package without SHA256/Size in its index, or a download whose size or
@@ -65,12 +81,13 @@ def fetch(
     """
     todo = list(packages)
     transport = transport or UrllibTransport()
+    say = warn or (lambda message: None)
     total = len(todo)
     lock = threading.Lock()
     counters = [0, 0]  # done, bytes
 
     def one(package: Package) -> tuple[str, Path]:
-        path, downloaded = _ensure(package, url_of, cache_dir, transport)
+        path, downloaded = _ensure(package, url_of, cache_dir, transport, say)
         with lock:
             counters[0] += 1
             counters[1] += downloaded
@@ -81,6 +98,7 @@ def fetch(
 
     if not todo:
         return {}
+    sweep_downloads(cache_dir)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, total))) as pool:
         futures = [pool.submit(one, package) for package in todo]
         finished, pending = wait(futures, return_when=FIRST_EXCEPTION)
@@ -94,7 +112,11 @@ def fetch(
 
 
 def _ensure(
-    package: Package, url_of: Callable[[Package], str], cache_dir: Path, transport: Transport
+    package: Package,
+    url_of: Callable[[Package], str],
+    cache_dir: Path,
+    transport: Transport,
+    warn: Warn,
 ) -> tuple[Path, int]:
     """Return the cached path of ``package`` and how many bytes had to be downloaded."""
     sha256, size = package.sha256.lower(), package.size
@@ -104,38 +126,37 @@ def _ensure(
             "the package source must publish SHA256 sums; refresh the catalog",
         )
     path = cache_path(cache_dir, sha256)
-    try:
-        if path.stat().st_size == size:
-            return path, 0
-    except FileNotFoundError:
-        pass
+    problem = file_problem(path, sha256, size)
+    if problem is None:
+        return path, 0
+    if problem != "is missing":
+        path.unlink(missing_ok=True)
+        warn(f"cached {package.name} {package.version} ({path}) {problem}; downloading it again")
     url = url_of(package)
     for attempt in range(1, _INTEGRITY_ATTEMPTS + 1):
-        try:
-            data = transport.get(url)
-        except SourceError as exc:
-            reason = exc.message.removeprefix(f"cannot fetch {url}: ")  # the URL is said once
-            raise SourceError(
-                f"cannot download {package.name} {package.version} from {url}: {reason}",
-                exc.hint,
-            ) from exc
-        problem = _verify(data, size, sha256)
-        if problem is None:
-            atomic_write(path, data)
-            return path, len(data)
+        with Partial.file(cache_dir / "debs" / PARTIAL_DIR, "") as partial:
+            try:
+                with os.fdopen(os.dup(partial.fd), "w+b") as handle:
+                    transport.get_to(url, handle, limit=size)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except SourceError as exc:
+                reason = exc.message.removeprefix(f"cannot fetch {url}: ")  # the URL is said once
+                kind = IntegrityError if isinstance(exc, IntegrityError) else SourceError
+                raise kind(
+                    f"cannot download {package.name} {package.version} from {url}: {reason}",
+                    exc.hint,
+                ) from exc
+            problem = file_problem(partial.path, sha256, size)
+            if problem is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(partial.path, path)
+                return path, size
         if attempt == _INTEGRITY_ATTEMPTS:
+            said = problem.replace("expected", "the index says")
             raise IntegrityError(
-                f"{package.name} {package.version} from {url} {problem}",
+                f"{package.name} {package.version} from {url} {said}",
                 "the mirror serves a file that differs from its signed index; refresh the "
                 "catalog or use another mirror",
             )
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _verify(data: bytes, size: int, sha256: str) -> str | None:
-    if len(data) != size:
-        return f"has {len(data)} bytes, the index says {size}"
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != sha256:
-        return f"has sha256 {actual}, the index says {sha256}"
-    return None

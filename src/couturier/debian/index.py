@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import mmap
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from couturier.core.catalog import Catalog, Package, matches_query, newest_first
@@ -188,16 +188,22 @@ def _merge_unique(streams: list[Iterator[str]]) -> Iterator[str]:
             last = name
 
 
-def load_catalog(settings: Settings, release: str, arch: str) -> IndexCatalog:
-    """Open the catalog of ``release`` for ``arch`` over its current snapshots.
+def load_catalog(
+    settings: Settings, release: str, arch: str, warn: Callable[[str], None] | None = None
+) -> IndexCatalog:
+    """Open the catalog of ``release`` for ``arch`` over its current snapshots, each verified
+    (see :meth:`SnapshotStore.open`; damaged derived files are rebuilt and reported to ``warn``).
 
-    Cost: one small JSON per suite and one ``.idx`` per snapshot; no index is parsed.
-    Raises :class:`ConfigError` for an unknown release or architecture and :class:`NotFoundError`
-    when the release (its first suite) has no snapshot for ``arch`` yet.
+    Cost: one small JSON per suite, one ``.idx`` read and hashed per snapshot, and a full hash
+    of a snapshot only when its stamp does not vouch for it; no index is parsed.
+    Raises :class:`ConfigError` for an unknown release or architecture, :class:`NotFoundError`
+    when the release (its first suite) has no snapshot for ``arch`` yet or one is missing, and
+    :class:`~couturier.debian.snapshots.SnapshotDamagedError` for a snapshot changed on disk
+    (it is removed: a refresh downloads it again).
     """
     definition = settings.release(release)
     settings.check_architecture(arch)
-    store = SnapshotStore(settings.snapshot_dir)
+    store = SnapshotStore(settings.snapshot_dir, warn)
     parts: list[SnapshotPart] = []
     missing: list[str] = []
     hint = f"run `couturier catalog refresh --release {release}`"

@@ -6,6 +6,14 @@ requested component/architecture was already verified against this very ``InRele
 (``.xz``, else ``.gz``, else plain; through ``by-hash`` when the suite offers it), check the
 compressed and the decompressed size and sha256 against ``InRelease``, and store the snapshot.
 
+Every download is capped: ``InRelease`` at :data:`INRELEASE_LIMIT`, an index at the size
+``InRelease`` lists for it (and its decompressed text at the size listed for the plain index),
+so a mirror that answers with an endless body is refused after reading at most that much.
+
+A current snapshot is hashed again by every refresh (one read of each, about 40 ms per 50 MB)
+even when ``InRelease`` is unchanged: one changed on disk is removed and downloaded again, and
+the suite's status says ``repaired`` with a warning naming it.
+
 A suite is all or nothing: its snapshots join the store and its state file is replaced only after
 every index of it verified. Any failure (unreachable, truncated, tampered, bad signature, expired)
 leaves the previous state in use and is reported with the suite, the file and what failed.
@@ -18,12 +26,12 @@ from __future__ import annotations
 
 import bz2
 import datetime as dt
-import gzip
 import lzma
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from couturier.debian.inrelease import IndexEntry, ReleaseFile, parse_release, verify_inrelease
 from couturier.debian.snapshots import (
@@ -35,18 +43,33 @@ from couturier.debian.snapshots import (
     now_iso,
     save_suite_state,
     sha256_of,
+    sweep_snapshot_partials,
 )
 from couturier.debian.transport import RemoteNotFoundError, Transport, UrllibTransport
 from couturier.errors import ConfigError, CouturierError, IntegrityError, SourceError
 from couturier.settings import Settings, Suite
 
-__all__ = ["ProgressEvent", "RefreshReport", "SuiteResult", "refresh"]
+__all__ = ["INRELEASE_LIMIT", "ProgressEvent", "RefreshReport", "SuiteResult", "refresh"]
+
+# Debian's largest InRelease is about 150 KB; anything near this cap is not an InRelease.
+INRELEASE_LIMIT = 16 << 20
+
+
+class _Decompressor(Protocol):
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
 
 # Preferred first; only variants listed in InRelease are tried.
-_VARIANTS: tuple[tuple[str, Callable[[bytes], bytes] | None], ...] = (
-    (".xz", lzma.decompress),
-    (".gz", gzip.decompress),
-    (".bz2", bz2.decompress),
+_VARIANTS: tuple[tuple[str, Callable[[], _Decompressor] | None], ...] = (
+    (".xz", lzma.LZMADecompressor),
+    (".gz", lambda: zlib.decompressobj(wbits=31)),
+    (".bz2", bz2.BZ2Decompressor),
     ("", None),
 )
 
@@ -71,7 +94,8 @@ Progress = Callable[[ProgressEvent], None]
 
 @dataclass
 class SuiteResult:
-    """The outcome for one suite. ``status``: updated, unchanged, absent or failed."""
+    """The outcome for one suite. ``status``: updated, repaired (a damaged snapshot was
+    downloaded again, nothing else changed), unchanged, absent or failed."""
 
     release: str
     mirror: str
@@ -129,6 +153,7 @@ def refresh(
     transport = transport or UrllibTransport()
     emit = progress or (lambda event: None)
     store = SnapshotStore(settings.snapshot_dir)
+    sweep_snapshot_partials(settings.snapshot_dir)
     report = RefreshReport()
     seen: set[tuple[str, str]] = set()
     for release_name in names:
@@ -185,9 +210,9 @@ class _SuiteRefresh:
         self.now = now
         self.staged: list[StagedSnapshot] = []
 
-    def _get(self, url: str, file: str) -> bytes:
+    def _get(self, url: str, file: str, limit: int) -> bytes:
         self.result.requests += 1
-        data = self.transport.get(url)
+        data = self.transport.get(url, limit)
         self.result.bytes += len(data)
         self.emit(ProgressEvent(self.suite.name, "fetch", file, len(data)))
         return data
@@ -200,12 +225,12 @@ class _SuiteRefresh:
         roots: dict[str, list[str]] = {}
         for arch in self.archs:
             roots.setdefault(suite.mirror.url_for(arch), []).append(arch)
-        changed = False
+        changed = repaired = False
         try:
             for root, archs in roots.items():
                 url = f"{root}/dists/{suite.name}/InRelease"
                 try:
-                    raw = self._get(url, "InRelease")
+                    raw = self._get(url, "InRelease", INRELEASE_LIMIT)
                 except RemoteNotFoundError as exc:
                     if not optional:
                         raise SourceError(
@@ -223,9 +248,12 @@ class _SuiteRefresh:
                     for arch in archs:
                         key = f"{component}/{arch}"
                         current = indexes.get(key)
+                        damaged = current is not None and self._damaged(current.sha256, key)
+                        repaired = repaired or damaged
                         if (
                             current is not None
                             and current.inrelease_sha256 == inrelease_sha
+                            and not damaged
                             and self.store.has(current.sha256)
                         ):
                             self.result.snapshots[key] = current.sha256
@@ -245,9 +273,25 @@ class _SuiteRefresh:
             self.emit(ProgressEvent(suite.name, "stored", staged.sha256, staged.size))
         state = SuiteState(suite.mirror.name, suite.name, now_iso(), False, inreleases, indexes)
         save_suite_state(self.settings.state_dir, state)
-        self.result.status = "updated" if changed else "unchanged"
+        self.result.status = "updated" if changed else "repaired" if repaired else "unchanged"
         if not changed:
-            self.emit(ProgressEvent(suite.name, "unchanged"))
+            self.emit(ProgressEvent(suite.name, self.result.status))
+
+    def _damaged(self, sha256: str, key: str) -> bool:
+        """Whether current snapshot ``sha256`` (of ``key``) is in the store but changed on disk;
+        such a snapshot is removed (with a warning) so that it is downloaded again."""
+        try:
+            problem = self.store.check(sha256)
+        except OSError as error:
+            problem = f"cannot be read ({error.strerror})"
+        if problem is None or problem == "is missing":
+            return False
+        self.store.drop(sha256)
+        self.result.warnings.append(
+            f"{self.suite.name}: index snapshot {sha256} of {key} {problem}: it was damaged on "
+            "disk; downloaded it again"
+        )
+        return True
 
     def _read_inrelease(self, raw: bytes, source: str) -> ReleaseFile:
         """Verify and parse; apply the mirror's Valid-Until policy to a stale file."""
@@ -302,7 +346,12 @@ class _SuiteRefresh:
                 if number + 1 < len(candidates):
                     continue
                 raise
-            data = compressed if unpack is None else _decompress(unpack, compressed, suite, entry)
+            limit = plain.size if plain is not None else None
+            data = (
+                compressed
+                if unpack is None
+                else _decompress(unpack, compressed, suite, entry, limit)
+            )
             expected = plain or IndexEntry(base, len(data), sha256_of(data))
             _check(data, expected, suite, f"{entry.path} (decompressed)")
             return self._stage(data, expected.sha256)
@@ -317,12 +366,14 @@ class _SuiteRefresh:
             # by-hash names the content, so a mirror updating mid-refresh cannot mix versions.
             try:
                 data = self._get(
-                    f"{root}/dists/{suite}/{directory}/by-hash/SHA256/{entry.sha256}", entry.path
+                    f"{root}/dists/{suite}/{directory}/by-hash/SHA256/{entry.sha256}",
+                    entry.path,
+                    entry.size,
                 )
             except RemoteNotFoundError:
                 data = None
         if data is None:
-            data = self._get(url, entry.path)
+            data = self._get(url, entry.path, entry.size)
         _check(data, entry, suite, entry.path)
         return data
 
@@ -359,15 +410,35 @@ def _check(data: bytes, entry: IndexEntry, suite: str, what: str) -> None:
 
 
 def _decompress(
-    unpack: Callable[[bytes], bytes], data: bytes, suite: str, entry: IndexEntry
+    unpack: Callable[[], _Decompressor],
+    data: bytes,
+    suite: str,
+    entry: IndexEntry,
+    limit: int | None,
 ) -> bytes:
+    """``data`` decompressed, every concatenated stream of it; with ``limit`` (the size listed
+    for the plain index), output past ``limit + 1`` bytes is never produced: such an index is
+    refused by its size check."""
+    parts: list[bytes] = []
+    produced = 0
     try:
-        return unpack(data)
+        while data and (limit is None or produced <= limit):
+            decompressor = unpack()
+            part = decompressor.decompress(data, -1 if limit is None else limit + 1 - produced)
+            parts.append(part)
+            produced += len(part)
+            if not decompressor.eof:
+                if limit is None or produced <= limit:
+                    raise EOFError("the compressed data ends before its end-of-stream marker")
+                break
+            data = decompressor.unused_data
+        text = b"".join(parts)
     except (lzma.LZMAError, OSError, EOFError, zlib.error, ValueError) as exc:
         raise IntegrityError(
             f"{suite}: {entry.path} does not decompress: {exc}",
             "the mirror serves a corrupt file; run the refresh again later",
         ) from exc
+    return text
 
 
 def snapshot_path(settings: Settings, sha256: str) -> Path:

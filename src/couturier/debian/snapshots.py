@@ -26,18 +26,27 @@ import marshal
 import mmap
 import os
 import re
-import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from couturier.core.catalog import Package
 from couturier.debian.packages import iter_stanzas, parse_stanza, stanza_core
-from couturier.errors import NotFoundError
+from couturier.errors import IntegrityError, NotFoundError
+from couturier.integrity import (
+    FileStamp,
+    Partial,
+    file_problem,
+    sweep_partials,
+    verified_with_stamp,
+)
 
 __all__ = [
+    "DERIVED_SUFFIXES",
     "IndexState",
+    "SnapshotDamagedError",
     "SnapshotIndex",
     "SnapshotStore",
     "StagedSnapshot",
@@ -46,9 +55,12 @@ __all__ = [
     "load_suite_state",
     "save_suite_state",
     "suite_state_path",
+    "sweep_snapshot_partials",
 ]
 
-_INDEX_FORMAT = 2
+_INDEX_FORMAT = 3
+DERIVED_SUFFIXES = (".idx", ".search", ".stamp")
+Warn = Callable[[str], None]
 _PROVIDES_NAME = re.compile(rb"(?:^|,)\s*([a-z0-9][a-z0-9+.\-]*)")
 
 
@@ -61,33 +73,56 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+def _partial_beside(path: Path) -> Partial:
+    """A locked temporary file ``.<name>.<random>.tmp`` beside ``path``."""
+    return Partial.file(path.parent, f".{path.name}.", ".tmp")
+
+
+def _is_partial(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def sweep_snapshot_partials(directory: Path) -> list[Path]:
+    """Remove the temporary files in ``directory`` (the snapshot store, a state directory) that
+    no running process holds; return them. Cost: one ``listdir`` and a lock attempt each."""
+    return sweep_partials(directory, _is_partial)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
+
+    The temporary file is locked while it exists, so sweeps of leftovers leave it alone.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_name(path)
-    try:
-        with temp.open("wb") as handle:
+    with _partial_beside(path) as partial:
+        with os.fdopen(os.dup(partial.fd), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+        partial.path.replace(path)
     _fsync_dir(path.parent)
+
+
+class SnapshotDamagedError(IntegrityError):
+    """A stored snapshot no longer matches its sha256; it was removed from the store."""
+
+    def __init__(self, sha256: str, problem: str, root: Path) -> None:
+        super().__init__(
+            f"index snapshot {sha256} in {root} {problem}: it was damaged and was removed",
+            "run `couturier catalog refresh` to download it again",
+        )
+        self.sha256 = sha256
 
 
 @dataclass(frozen=True)
 class StagedSnapshot:
-    """A verified index written to a temporary file, not yet part of the store."""
+    """A verified index written to a temporary file, not yet part of the store; the temporary
+    file is held (locked) by ``partial`` until committed or discarded."""
 
     sha256: str
     size: int
     temp: Path | None  # None when the store already holds this snapshot
+    partial: Partial | None = None
 
 
 class SnapshotIndex:
@@ -99,12 +134,15 @@ class SnapshotIndex:
     loading 63k small lists costs twice as much as loading ints.
     """
 
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+    def __init__(self, path: Path, data: dict[str, Any], warn: Warn | None = None) -> None:
         self.path = path
         self.sha256 = path.name
         self.names: dict[str, int | tuple[int, ...]] = data["names"]
         self.provides: dict[str, str | tuple[str, ...]] = data["provides"]
         self.sorted_names: list[str] = data["sorted_names"]
+        self.search_sha256: str = data.get("search_sha256", "")
+        self.stamp: FileStamp | None = None  # the snapshot file as it was when opened
+        self._warn = warn or (lambda message: None)
         self._map: mmap.mmap | bytes | None = None
         self._search: mmap.mmap | bytes | None = None
 
@@ -135,12 +173,19 @@ class SnapshotIndex:
 
     @property
     def search_text(self) -> mmap.mmap | bytes:
-        """The lowercase UTF-8 search text (see the module docstring), mapped on first use."""
+        """The lowercase UTF-8 search text (see the module docstring), mapped on first use and
+        checked against the sha256 the ``.idx`` records; rebuilt (and reported) when damaged."""
         if self._search is None:
             path = self.path.with_name(self.path.name + ".search")
             try:
-                self._search = _map(path)
+                problem = file_problem(path, self.search_sha256) if self.search_sha256 else None
+                if problem is None:
+                    self._search = _map(path)
             except OSError:
+                problem = "is missing"
+            if self._search is None:
+                if problem != "is missing":
+                    self._warn(f"search text {path} {problem}: it was damaged; rebuilt it")
                 self._search = _search_text(self.path.read_bytes()).encode()
                 atomic_write(path, self._search)
         return self._search
@@ -209,10 +254,14 @@ def _search_text(data: bytes) -> str:
 
 
 class SnapshotStore:
-    """Content-addressed snapshots under ``root`` (``settings.snapshot_dir``)."""
+    """Content-addressed snapshots under ``root`` (``settings.snapshot_dir``).
 
-    def __init__(self, root: Path) -> None:
+    ``warn`` receives one line for each damaged derived file rebuilt while opening snapshots.
+    """
+
+    def __init__(self, root: Path, warn: Warn | None = None) -> None:
         self.root = root
+        self._warn = warn or (lambda message: None)
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256
@@ -220,49 +269,74 @@ class SnapshotStore:
     def has(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
+    def check(self, sha256: str) -> str | None:
+        """How snapshot ``sha256`` differs from its name (``is missing``, ``has sha256 ...``);
+        None when sound. Always a full read and hash (no stamp): for a refresh, which repairs.
+        Raises :class:`OSError` for an unreadable file."""
+        return file_problem(self.path(sha256), sha256)
+
+    def drop(self, sha256: str) -> None:
+        """Remove snapshot ``sha256`` and its derived files (e.g. once found damaged)."""
+        path = self.path(sha256)
+        _OPENED.pop(path, None)
+        path.unlink(missing_ok=True)
+        for suffix in DERIVED_SUFFIXES:
+            path.with_name(sha256 + suffix).unlink(missing_ok=True)
+
     def stage(self, data: bytes, sha256: str) -> StagedSnapshot:
         """Write verified ``data`` (whose sha256 the caller checked) to a temp file, fsynced."""
         if self.has(sha256):
             return StagedSnapshot(sha256, len(data), None)
         self.root.mkdir(parents=True, exist_ok=True)
-        temp = _temp_name(self.path(sha256))
+        partial = _partial_beside(self.path(sha256))
         try:
-            with temp.open("wb") as handle:
+            with os.fdopen(os.dup(partial.fd), "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
         except BaseException:
-            temp.unlink(missing_ok=True)
+            partial.remove()
             raise
-        return StagedSnapshot(sha256, len(data), temp)
+        return StagedSnapshot(sha256, len(data), partial.path, partial)
 
     def commit(self, staged: StagedSnapshot) -> Path:
         """Move a staged snapshot into the store and build its derived files."""
         target = self.path(staged.sha256)
         if staged.temp is not None:
             staged.temp.replace(target)
+            if staged.partial is not None:
+                staged.partial.close()
             _fsync_dir(self.root)
         self.open(staged.sha256)
         return target
 
     @staticmethod
     def discard(staged: StagedSnapshot) -> None:
-        if staged.temp is not None:
+        if staged.partial is not None:
+            staged.partial.remove()
+        elif staged.temp is not None:
             staged.temp.unlink(missing_ok=True)
 
     def open(self, sha256: str) -> SnapshotIndex:
-        """Open snapshot ``sha256`` for lookups, (re)building its ``.idx`` when needed.
+        """Open snapshot ``sha256`` for lookups, verified, (re)building its ``.idx`` when needed.
 
         Snapshots are immutable, so an index opened once is kept for the process (the last
-        :data:`_OPENED_LIMIT` of them): a command that reads a release twice (checking a spec,
-        then planning it) loads it once. Raises :class:`NotFoundError` when the snapshot file is
-        not in the store.
+        :data:`_OPENED_LIMIT` of them) while its file's stamp (inode, size, mtime, ctime) stays
+        the same: a command that reads a release twice (checking a spec, then planning it)
+        loads it once. Raises :class:`NotFoundError` when the snapshot file is not in the store
+        and :class:`SnapshotDamagedError` when it no longer matches its sha256 (it is removed).
         """
         path = self.path(sha256)
         opened = _OPENED.get(path)
         if opened is not None:
-            _OPENED.move_to_end(path)
-            return opened
+            try:
+                unchanged = opened.stamp == FileStamp.of(path.stat())
+            except OSError:
+                unchanged = False
+            if unchanged:
+                _OPENED.move_to_end(path)
+                return opened
+            del _OPENED[path]
         index = self._open(path, sha256)
         _OPENED[path] = index
         while len(_OPENED) > _OPENED_LIMIT:
@@ -270,24 +344,68 @@ class SnapshotStore:
         return index
 
     def _open(self, path: Path, sha256: str) -> SnapshotIndex:
-        index_path = path.with_name(sha256 + ".idx")
         try:
-            data = _load_marshal(index_path)
-            if isinstance(data, dict) and data.get("format") == _INDEX_FORMAT:
-                return SnapshotIndex(path, data)
-        except (OSError, EOFError, ValueError, TypeError):
-            pass
-        try:
-            content = path.read_bytes()
+            before = FileStamp.of(path.stat())
+            problem = verified_with_stamp(path, sha256, path.with_name(sha256 + ".stamp"))
         except FileNotFoundError:
+            problem = "is missing"
+        except OSError as error:
+            problem = f"cannot be read ({error.strerror})"
+        if problem == "is missing":
             raise NotFoundError(
                 f"index snapshot {sha256} is missing from {self.root}",
                 "run `couturier catalog refresh` to download it again",
-            ) from None
-        data = _build_index(content)
-        atomic_write(index_path, marshal.dumps(data))
-        atomic_write(path.with_name(sha256 + ".search"), _search_text(content).encode())
-        return SnapshotIndex(path, data)
+            )
+        if problem is not None:
+            self.drop(sha256)
+            raise SnapshotDamagedError(sha256, problem, self.root)
+        index_path = path.with_name(sha256 + ".idx")
+        data, idx_problem = _load_index(index_path, sha256)
+        if data is None:
+            if idx_problem != "is missing":
+                self._warn(f"derived index {index_path} {idx_problem}: it was damaged; rebuilt it")
+            content = path.read_bytes()
+            if sha256_of(content) != sha256:  # changed since it was verified a moment ago
+                self.drop(sha256)
+                raise SnapshotDamagedError(sha256, "changed while it was read", self.root)
+            search = _search_text(content).encode()
+            data = _build_index(content)
+            data["snapshot"] = sha256
+            data["search_sha256"] = sha256_of(search)
+            atomic_write(path.with_name(sha256 + ".search"), search)
+            _write_index(index_path, data)
+        index = SnapshotIndex(path, data, self._warn)
+        index.stamp = before
+        return index
+
+
+def _write_index(path: Path, data: dict[str, Any]) -> None:
+    """The ``.idx``: marshal of ``data`` followed by the 32-byte sha256 of that marshal."""
+    body = marshal.dumps(data)
+    atomic_write(path, body + hashlib.sha256(body).digest())
+
+
+def _load_index(path: Path, sha256: str) -> tuple[dict[str, Any] | None, str]:
+    """The ``.idx`` data when sound and derived from snapshot ``sha256``, else None and why
+    (``is missing``, ``fails its checksum``, ``is of another format``...)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, "is missing"
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror})"
+    body, trailer = raw[:-32], raw[-32:]
+    if len(raw) < 32 or hashlib.sha256(body).digest() != trailer:
+        return None, "fails its checksum"
+    try:
+        data = _load_marshal(body)
+    except (EOFError, ValueError, TypeError):
+        return None, "cannot be parsed"
+    if not isinstance(data, dict) or data.get("format") != _INDEX_FORMAT:
+        return None, "is of another format"
+    if data.get("snapshot") != sha256:
+        return None, "belongs to another snapshot"
+    return data, ""
 
 
 # Indexes opened by this process, by snapshot path, least recently used first.
@@ -295,13 +413,13 @@ _OPENED: OrderedDict[Path, SnapshotIndex] = OrderedDict()
 _OPENED_LIMIT = 32
 
 
-def _load_marshal(path: Path) -> Any:
+def _load_marshal(body: bytes) -> Any:
     # Unmarshalling ~100k containers triggers the cyclic GC again and again; none of them can be
     # part of a cycle, so pausing it halves the load time.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return marshal.loads(path.read_bytes())
+        return marshal.loads(body)
     finally:
         if enabled:
             gc.enable()

@@ -1,4 +1,4 @@
-"""How bytes are fetched from a package source: a one-method :class:`Transport` protocol.
+"""How bytes are fetched from a package source: a small :class:`Transport` protocol.
 
 Network code takes a transport instead of calling ``urllib`` itself (as httpx does), so tests inject
 one that counts, fails or serves from memory, and deployments can swap in a proxy-aware one.
@@ -13,11 +13,16 @@ environment (``http_proxy``...), requests go through ``urllib`` and its proxy ha
 
 A missing file (HTTP 404/410, or no such file) raises :class:`RemoteNotFoundError` at once, so
 callers can fall back from ``Packages.xz`` to ``Packages.gz`` to ``Packages``.
+
+Every read is bounded: callers pass the size the signed index gives (or a fixed cap), and a body
+over it is refused with :class:`IntegrityError` as soon as its announced length or its bytes pass
+it. :meth:`Transport.get_to` streams a body into a file, for ``.deb`` files of any size.
 """
 
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import ssl
 import threading
@@ -26,10 +31,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
-from couturier.errors import SourceError
+from couturier.errors import IntegrityError, SourceError
 
 __all__ = ["RemoteNotFoundError", "Transport", "UrllibTransport"]
 
@@ -38,6 +43,8 @@ _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _DNS_SECONDS = 300.0
+_CHUNK = 1 << 20
+_ERROR_BODY = 1 << 16
 
 
 class RemoteNotFoundError(SourceError):
@@ -52,14 +59,25 @@ class RemoteNotFoundError(SourceError):
 
 
 class Transport(Protocol):
-    """Fetches whole files. Implementations raise :class:`SourceError` naming the URL."""
+    """Fetches whole files. Implementations raise :class:`SourceError` naming the URL.
 
-    def get(self, url: str) -> bytes:
-        """Return the body at ``url``.
+    ``limit`` caps what is accepted: a body longer than ``limit`` bytes (announced or sent) is
+    refused with :class:`IntegrityError` as soon as it shows, without reading the rest.
+    """
 
-        Raises :class:`RemoteNotFoundError` when the file does not exist and :class:`SourceError`
-        for every other failure (unreachable host, HTTP error, read error).
+    def get(self, url: str, limit: int | None = None) -> bytes:
+        """Return the body at ``url`` (held in memory: for small files).
+
+        Raises :class:`RemoteNotFoundError` when the file does not exist, :class:`IntegrityError`
+        for a body over ``limit`` and :class:`SourceError` for every other failure (unreachable
+        host, HTTP error, read error).
         """
+        ...
+
+    def get_to(self, url: str, dest: BinaryIO, limit: int | None = None) -> int:
+        """Write the body at ``url`` into ``dest`` (seekable; rewound and truncated before each
+        attempt) and return its size; memory stays bounded whatever the size. Raises as
+        :meth:`get`."""
         ...
 
 
@@ -68,6 +86,8 @@ class UrllibTransport:
 
     ``retries`` extra attempts are made for transient failures, waiting ``backoff``,
     ``2 * backoff``, ``4 * backoff``... seconds in between (``sleep`` is injectable for tests).
+    Bodies are read in chunks of 1 MiB, so a body over ``limit`` costs at most ``limit`` plus
+    1 MiB of reading before it is refused.
     """
 
     def __init__(
@@ -85,19 +105,46 @@ class UrllibTransport:
         self._sleep = sleep
         self._local = threading.local()
 
-    def get(self, url: str) -> bytes:
+    def get(self, url: str, limit: int | None = None) -> bytes:
+        sink = _MemorySink()
+        self._fetch(url, sink, limit)
+        return bytes(sink.data)
+
+    def get_to(self, url: str, dest: BinaryIO, limit: int | None = None) -> int:
+        sink = _FileSink(dest)
+        self._fetch(url, sink, limit)
+        return sink.size
+
+    def _fetch(self, url: str, sink: _Sink, limit: int | None) -> None:
         scheme = urlsplit(url).scheme
-        if scheme == "file":
-            return _read_file(url)
-        if scheme not in ("http", "https"):
-            raise SourceError(
-                f"cannot fetch {url}: unsupported URL scheme {scheme!r}",
-                "use an http://, https:// or file:// mirror URL",
+        try:
+            if scheme == "file":
+                _read_file(url, sink, limit)
+                return
+            if scheme not in ("http", "https"):
+                raise SourceError(
+                    f"cannot fetch {url}: unsupported URL scheme {scheme!r}",
+                    "use an http://, https:// or file:// mirror URL",
+                )
+            self._fetch_http_retried(url, sink, limit)
+        except _TooLargeError as exc:
+            sends = (
+                f"announces {exc.announced:,} bytes, more"
+                if exc.announced is not None
+                else "sends more"
             )
+            raise IntegrityError(
+                f"cannot fetch {url}: the source {sends} than the {limit or 0:,} bytes expected",
+                "the mirror serves something other than its signed index lists; use another "
+                "mirror or check any proxy in between",
+            ) from None
+
+    def _fetch_http_retried(self, url: str, sink: _Sink, limit: int | None) -> None:
         attempt = 0
         while True:
             try:
-                return self._get_http(url)
+                self._get_http(url, sink, limit)
+                return
             except _TransientError as exc:
                 if attempt >= self.retries:
                     raise SourceError(
@@ -107,11 +154,12 @@ class UrllibTransport:
                 self._sleep(self.backoff * (2**attempt))
                 attempt += 1
 
-    def _get_http(self, url: str) -> bytes:
+    def _get_http(self, url: str, sink: _Sink, limit: int | None) -> None:
         for _ in range(_MAX_REDIRECTS + 1):
             if urlsplit(url).scheme in urllib.request.getproxies():
-                return self._get_urllib(url)
-            status, reason, body, location = self._exchange(url)
+                self._get_urllib(url, sink, limit)
+                return
+            status, reason, location = self._exchange(url, sink, limit)
             if status in _REDIRECTS and location:
                 url = urljoin(url, location)
                 continue
@@ -124,7 +172,7 @@ class UrllibTransport:
                     f"cannot fetch {url}: HTTP {status} {reason}",
                     "check the mirror URL and any proxy in between",
                 )
-            return body
+            return
         raise SourceError(
             f"cannot fetch {url}: more than {_MAX_REDIRECTS} redirects",
             "check the mirror URL in the settings",
@@ -138,10 +186,11 @@ class UrllibTransport:
             connections = self._local.connections = {}
         return connections
 
-    def _exchange(self, url: str) -> tuple[int, str, bytes, str]:
-        """One GET on this thread's kept-alive connection to the URL's host: status, reason,
-        body (whole, length-checked) and Location. A kept connection the server has closed
-        meanwhile is replaced once at no cost; other failures raise :class:`_TransientError`."""
+    def _exchange(self, url: str, sink: _Sink, limit: int | None) -> tuple[int, str, str]:
+        """One GET on this thread's kept-alive connection to the URL's host: status, reason and
+        Location; a 200 body goes to ``sink`` (length-checked, at most ``limit`` bytes). A kept
+        connection the server has closed meanwhile is replaced once at no cost; other failures
+        raise :class:`_TransientError`, a body over ``limit`` :class:`_TooLargeError`."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -153,7 +202,14 @@ class UrllibTransport:
             try:
                 connection.request("GET", target, headers={"User-Agent": self.user_agent})
                 response = connection.getresponse()
-                body = response.read()
+                expected = response.getheader("Content-Length")
+                if response.status == 200:
+                    received = _copy_body(response, sink, expected, limit)
+                else:
+                    received = len(_small_body(response))
+            except _TooLargeError:
+                connection.close()  # the rest of the body is never read
+                raise
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 if reused and isinstance(
@@ -163,22 +219,26 @@ class UrllibTransport:
                 # A connection closed mid-body raises http.client.IncompleteRead, an
                 # HTTPException and not an OSError; like a reset, it is worth another attempt.
                 raise _TransientError(str(exc) or type(exc).__name__) from exc
-            expected = response.getheader("Content-Length")
-            if response.will_close:
-                connection.close()
+            if response.will_close or not response.isclosed():
+                connection.close()  # a body left unread (an error page too long to drain)
             else:
                 connections[key] = connection
-            if expected is not None and expected.isdigit() and int(expected) != len(body):
-                raise _TransientError(f"short read: {len(body)} of {expected} bytes")
-            return response.status, response.reason, body, response.getheader("Location") or ""
+            if (
+                response.status == 200
+                and expected is not None
+                and expected.isdigit()
+                and int(expected) != received
+            ):
+                raise _TransientError(f"short read: {received} of {expected} bytes")
+            return response.status, response.reason, response.getheader("Location") or ""
         raise AssertionError("unreachable: the second round uses a new connection")
 
-    def _get_urllib(self, url: str) -> bytes:
+    def _get_urllib(self, url: str, sink: _Sink, limit: int | None) -> None:
         request = urllib.request.Request(url, headers={"User-Agent": self.user_agent})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body: bytes = response.read()
                 expected = response.headers.get("Content-Length")
+                received = _copy_body(response, sink, expected, limit)
         except urllib.error.HTTPError as exc:
             if exc.code in _NOT_FOUND:
                 raise RemoteNotFoundError(url) from exc
@@ -196,9 +256,78 @@ class UrllibTransport:
             # A connection closed mid-body raises http.client.IncompleteRead, an HTTPException
             # and not an OSError; like a reset connection, it is worth another attempt.
             raise _TransientError(str(exc) or type(exc).__name__) from exc
-        if expected is not None and expected.isdigit() and int(expected) != len(body):
-            raise _TransientError(f"short read: {len(body)} of {expected} bytes")
-        return body
+        if expected is not None and expected.isdigit() and int(expected) != received:
+            raise _TransientError(f"short read: {received} of {expected} bytes")
+
+
+class _Sink(Protocol):
+    def reset(self) -> None: ...
+
+    def write(self, chunk: bytes) -> None: ...
+
+
+class _MemorySink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def reset(self) -> None:
+        self.data.clear()
+
+    def write(self, chunk: bytes) -> None:
+        self.data += chunk
+
+
+class _FileSink:
+    def __init__(self, dest: BinaryIO) -> None:
+        self.dest = dest
+        self.size = 0
+        self._start = dest.tell()
+
+    def reset(self) -> None:
+        self.dest.seek(self._start)
+        self.dest.truncate()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.dest.write(chunk)
+        self.size += len(chunk)
+
+
+class _TooLargeError(Exception):
+    """A body over the limit; never leaves this module (it becomes an IntegrityError)."""
+
+    def __init__(self, announced: int | None = None) -> None:
+        super().__init__(announced)
+        self.announced = announced
+
+
+class _Readable(Protocol):
+    def read(self, amount: int) -> bytes: ...
+
+
+def _copy_body(response: _Readable, sink: _Sink, expected: str | None, limit: int | None) -> int:
+    """Copy a response body into ``sink`` in chunks; raise :class:`_TooLargeError` as soon as
+    the announced length or the bytes received pass ``limit``. Returns the bytes received."""
+    announced = int(expected) if expected is not None and expected.isdigit() else None
+    if limit is not None and announced is not None and announced > limit:
+        raise _TooLargeError(announced)
+    sink.reset()
+    received = 0
+    while True:
+        want = _CHUNK if limit is None else min(_CHUNK, limit - received + 1)
+        chunk = response.read(want)
+        if not chunk:
+            return received
+        received += len(chunk)
+        if limit is not None and received > limit:
+            raise _TooLargeError()
+        sink.write(chunk)
+
+
+def _small_body(response: _Readable) -> bytes:
+    """The body of a redirect or an error: at most 64 KiB read (the connection is then closed
+    by the caller when more was left)."""
+    return response.read(_ERROR_BODY)
 
 
 class _TransientError(Exception):
@@ -259,10 +388,12 @@ def _connect(
     return connection
 
 
-def _read_file(url: str) -> bytes:
+def _read_file(url: str, sink: _Sink, limit: int | None) -> None:
     path = Path(unquote(urlsplit(url).path))
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            _copy_body(handle, sink, str(size), limit)
     except FileNotFoundError as exc:
         raise RemoteNotFoundError(url) from exc
     except OSError as exc:

@@ -5,12 +5,15 @@ tag is its own ``index.json`` entry whose ``org.opencontainers.image.ref.name`` 
 tag, so ``skopeo inspect oci:DIR:3.13`` and ``podman run oci:DIR:latest`` find it.
 
 :class:`LayoutWriter` stages everything in a temporary directory beside the target
-(``.<name>.partial-*``), then publishes it:
+(``.<name>.partial-*``, locked by its writer: staging directories that no running writer holds,
+a killed build's, are removed when the next writer starts), then publishes it:
 
 - a new layout is renamed into place whole, so the target either does not exist or is complete;
 - into an existing layout, the staged blobs are renamed in first (blobs are content-addressed and
-  written once: one already present is kept), and ``index.json`` is replaced last by a rename.
-  A failure at any point leaves the old ``index.json`` in force, referring only to whole blobs.
+  written once: one already present is kept, once its sha256 was checked; a damaged one is
+  replaced by the new build's and reported through ``warn``), and ``index.json`` is replaced
+  last by a rename. A failure at any point leaves the old ``index.json`` in force, referring
+  only to whole blobs.
 
 Commits are serialized with an ``flock`` on the target's parent directory, so two builds adding
 lines to one layout do not lose each other's tags. :class:`Layout` reads a layout and verifies
@@ -32,13 +35,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from couturier.errors import InputError, IntegrityError, NotFoundError
+from couturier.integrity import Partial, file_problem, sweep_partials
 from couturier.oci.documents import (
     EMPTY_BLOB,
     INDEX_MEDIA_TYPE,
@@ -71,20 +74,26 @@ class LayoutWriter:
 
     Use as a context manager: leaving the block normally commits, an exception aborts (the staging
     directory is removed and ``root`` is untouched). Not thread-safe; one writer per build.
+    ``warn`` receives one line per damaged blob of an existing layout that was rewritten.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = root
+        self._warn = warn or (lambda message: None)
         root.parent.mkdir(parents=True, exist_ok=True)
-        self._stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+        prefix = f".{root.name}.partial-"
+        sweep_partials(root.parent, lambda name: name.startswith(prefix))
+        self._partial = Partial.directory(root.parent, prefix)
+        self._stage = self._partial.path
         try:
             umask = os.umask(0)
             os.umask(umask)
             self._stage.chmod(0o777 & ~umask)
             (self._stage / "blobs" / "sha256").mkdir(parents=True)
         except BaseException:
-            shutil.rmtree(self._stage, ignore_errors=True)  # no staging directory left behind
+            self._partial.remove()  # no staging directory left behind
             raise
+        self._sound: set[str] = set()  # blobs of the existing layout whose sha256 was checked
         self._tags: dict[str, Descriptor] = {}
         self._untagged: dict[str, Descriptor] = {}  # referrers, by digest
         self._finished = False
@@ -106,8 +115,16 @@ class LayoutWriter:
     # -- blobs --------------------------------------------------------------------------------
 
     def _has_blob(self, digest: str) -> bool:
+        """Whether ``digest`` is staged, or sound in the existing layout (checked once per
+        writer: one read of the blob). A damaged blob counts as absent, so it is staged and
+        replaces the damaged one at commit."""
         name = Path("blobs", "sha256", digest.removeprefix("sha256:"))
-        return (self.root / name).exists() or (self._stage / name).exists()
+        if digest in self._sound or (self._stage / name).exists():
+            return True
+        if not (self.root / name).exists() or _blob_problem(self.root / name, digest):
+            return False
+        self._sound.add(digest)
+        return True
 
     def _staged_path(self, digest: str) -> Path:
         return self._stage / "blobs" / "sha256" / digest.removeprefix("sha256:")
@@ -253,7 +270,7 @@ class LayoutWriter:
     def abort(self) -> None:
         """Drop everything staged; ``root`` stays as it was. Safe to call more than once."""
         self._finished = True
-        shutil.rmtree(self._stage, ignore_errors=True)
+        self._partial.remove()
 
     def _check_open(self) -> None:
         if self._finished:
@@ -271,10 +288,20 @@ class LayoutWriter:
         current = existing.read_index()
         blobs = self.root / "blobs" / "sha256"
         blobs.mkdir(parents=True, exist_ok=True)
+        # Only commits write these, under the lock held here: any left is a killed commit's.
+        sweep_partials(self.root, lambda name: name.startswith(".index.json.tmp-"))
         for staged in sorted((self._stage / "blobs" / "sha256").iterdir()):
             target = blobs / staged.name
             if not target.exists():
                 os.rename(staged, target)
+                continue
+            problem = _blob_problem(target, f"sha256:{staged.name}")
+            if problem is not None:
+                os.replace(staged, target)
+                self._warn(
+                    f"blob sha256:{staged.name} in {self.root} {problem}: it was damaged; "
+                    "rewrote it from this build"
+                )
         kept = {_entry_key(entry): entry for entry in current}
         _write_file(self.root / "index.json", _index_json(kept, self._entries()))
 
@@ -282,6 +309,14 @@ class LayoutWriter:
         """The ``index.json`` entries this writer adds: tags, and referrers by digest."""
         untagged = {_entry_key(entry): entry for entry in self._untagged.values()}
         return {**untagged, **self._tags}
+
+
+def _blob_problem(path: Path, digest: str) -> str | None:
+    """How the blob file at ``path`` differs from ``digest`` (None when it is that blob)."""
+    try:
+        return file_problem(path, digest.removeprefix("sha256:"))
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
 
 
 def _entry_key(descriptor: Descriptor) -> str:

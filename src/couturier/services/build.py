@@ -222,8 +222,8 @@ class _Reporter:
 class _ReportingLayerCache(LayerCache):
     """A :class:`LayerCache` that reports "compressing" before making a layer it lacks."""
 
-    def __init__(self, root: Path, report: _Reporter) -> None:
-        super().__init__(root)
+    def __init__(self, root: Path, report: _Reporter, warn: Say) -> None:
+        super().__init__(root, warn)
         self._report = report
 
     def build(
@@ -235,7 +235,11 @@ class _ReportingLayerCache(LayerCache):
 
 
 def _fetcher(
-    settings: Settings, catalog: IndexCatalog, transport: Transport | None, report: _Reporter
+    settings: Settings,
+    catalog: IndexCatalog,
+    transport: Transport | None,
+    report: _Reporter,
+    warn: Say,
 ) -> Callable[[Sequence[Package]], dict[str, Path]]:
     """Fetch packages of ``catalog`` into the download cache, reporting progress."""
 
@@ -245,7 +249,12 @@ def _fetcher(
     def run(packages: Sequence[Package]) -> dict[str, Path]:
         report("fetching", f"0/{len(packages)}")
         paths = fetch(
-            packages, catalog.url_of, settings.cache_dir, transport=transport, progress=progress
+            packages,
+            catalog.url_of,
+            settings.cache_dir,
+            transport=transport,
+            progress=progress,
+            warn=warn,
         )
         report("assembling")
         return paths
@@ -281,13 +290,18 @@ def _line_images(
             plan,
             starter=request.starter,
             env=request.env,
-            fetch=_fetcher(settings, catalog, transport, report),
-            cache=_ReportingLayerCache(settings.cache_dir / "layers", report),
+            fetch=_fetcher(settings, catalog, transport, report, _warning(say)),
+            cache=_ReportingLayerCache(settings.cache_dir / "layers", report, _warning(say)),
             epoch=epoch,
             bundles=request.bundles,
         )
         built.append((plan, image))
     return built, version
+
+
+def _warning(say: Say) -> Say:
+    """``say`` for warnings: something damaged on disk was found and repaired on the way."""
+    return lambda message: say(f"warning: {message}")
 
 
 def _cache_error(error: OSError, settings: Settings) -> StorageError:
@@ -364,7 +378,7 @@ def build(
         outcome.packages = len(images[0][0].packages)
         staged[line.version] = (outcome, images)
         on_stage(StageEvent(line.version, line.release, "built", version))
-    _publish(output, request, staged, now=now, trace_id=result.trace_id, on_stage=on_stage)
+    _publish(output, request, staged, now=now, trace_id=result.trace_id, on_stage=on_stage, say=say)
     return result
 
 
@@ -381,6 +395,7 @@ def _publish(
     now: dt.datetime,
     trace_id: str,
     on_stage: OnStage,
+    say: Say = lambda message: None,
 ) -> None:
     """Write the staged lines into the layout at ``output`` and fill in their digests and tags.
 
@@ -394,7 +409,7 @@ def _publish(
         digests: dict[str, str] = {}
         current = ""  # the line being staged; empty while creating or committing the writer
         try:
-            with LayoutWriter(output) as writer:
+            with LayoutWriter(output, _warning(say)) as writer:
                 for label, (outcome, images) in pending.items():
                     current = label
                     on_stage(StageEvent(label, outcome.release, "writing"))

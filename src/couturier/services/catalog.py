@@ -2,7 +2,8 @@
 
 A command that needs a release's indexes and has none yet refreshes them first, so the first
 ``couturier packages resolve`` on a fresh machine just works; later ones load the snapshots
-already verified and never touch the network.
+already verified and never touch the network, unless one of them was found damaged on disk: it
+is then downloaded again, with a warning.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from couturier.core.catalog import Catalog
 from couturier.debian import refresh as refresh_module
 from couturier.debian.index import IndexCatalog, load_catalog
 from couturier.debian.refresh import ProgressEvent, RefreshReport
+from couturier.debian.snapshots import SnapshotDamagedError
 from couturier.debian.transport import Transport
 from couturier.errors import NotFoundError
 from couturier.settings import Settings
@@ -64,21 +66,32 @@ def catalog(
     say: Say,
     transport: Transport | None = None,
 ) -> IndexCatalog:
-    """The catalog of ``release`` for ``architecture``, refreshing first if it has no snapshot.
+    """The catalog of ``release`` for ``architecture``, refreshing first if it has no snapshot
+    or one of its snapshots was damaged on disk (said to ``say`` as a warning).
 
-    Raises :class:`ConfigError` for unknown names and the refresh's own error when the first
-    refresh fails (there is nothing older to fall back to).
+    Raises :class:`ConfigError` for unknown names and the refresh's own error when that refresh
+    fails (there is nothing older to fall back to).
     """
     settings.release(release)
     settings.check_architecture(architecture)
+    warn = _warner(say)
     try:
-        return load_catalog(settings, release, architecture)
+        return load_catalog(settings, release, architecture, warn)
     except NotFoundError:
         say(f"no indexes for {release}/{architecture} yet: refreshing")
-        report = refresh(settings, [release], [architecture], say, transport)
-        if report.errors:
-            raise report.errors[0] from None
-        return load_catalog(settings, release, architecture)
+    except SnapshotDamagedError as error:
+        warn(f"{error.message}; downloading it again")
+    report = refresh(settings, [release], [architecture], say, transport)
+    if report.errors:
+        raise report.errors[0] from None
+    return load_catalog(settings, release, architecture, warn)
+
+
+def _warner(say: Say) -> Say:
+    def warn(message: str) -> None:
+        say(f"warning: {message}")
+
+    return warn
 
 
 def search(
