@@ -32,7 +32,14 @@ from couturier.build.entries import Entry, EntryType
 from couturier.debian.packages import parse_stanza
 from couturier.errors import IntegrityError
 
-__all__ = ["DebContents", "md5_hex", "normalize_member_path", "read_deb", "read_deb_bytes"]
+__all__ = [
+    "DebContents",
+    "md5_hex",
+    "normalize_member_path",
+    "read_deb",
+    "read_deb_bytes",
+    "read_deb_control",
+]
 
 _AR_MAGIC = b"!<arch>\n"
 _AR_HEADER = 60
@@ -104,6 +111,22 @@ def read_deb_bytes(data: bytes, filename: str) -> DebContents:
             md5sums[name.strip().removeprefix("./").lstrip("/")] = digest
     entries = _data_entries(data_tar, control["Package"], filename)
     return DebContents(filename, control, entries, conffiles, md5sums, control_files)
+
+
+def read_deb_control(data: bytes, filename: str) -> DebContents:
+    """Read only the control archive of a ``.deb`` held in memory: control fields, conffiles,
+    md5sums and ``scripts``, with no data entries (``data.tar`` is not decompressed). Raises
+    :class:`IntegrityError` as :func:`read_deb_bytes` does for the parts it reads."""
+    members = _ar_members(data, filename)
+    if not members.get("debian-binary", b"").startswith(b"2."):
+        raise IntegrityError(f"{filename} is not a Debian binary package (no debian-binary 2.x)")
+    files = _control_files(_member_tar(members, "control.tar", filename), filename)
+    if "control" not in files:
+        raise IntegrityError(f"{filename} has no control file")
+    control = parse_stanza(files.pop("control"))
+    if "Package" not in control or "Version" not in control:
+        raise IntegrityError(f"{filename} has a control file without Package or Version")
+    return DebContents(filename, control, (), scripts=files)
 
 
 def _ar_members(data: bytes, filename: str) -> dict[str, bytes]:

@@ -1,0 +1,569 @@
+"""Classify what a package's maintainer scripts and triggers would do, without running them.
+
+:func:`script_actions` reads the control members of one ``.deb`` (``preinst``, ``postinst`` and
+``triggers``; :attr:`couturier.build.deb.DebContents.scripts` holds them) and returns one
+:class:`ScriptAction` per distinct thing they would change: an account, an alternative, a cache
+to regenerate, a service to enable... Couturier never runs these scripts (Debian Policy
+chapter 6 says when dpkg would); :mod:`couturier.core.replay` says, per action, whether the
+build does the same natively or why it is not needed.
+
+The shell is read simply, not interpreted: comments, here-documents and line continuations are
+handled; each line is cut into simple commands at ``;``, ``&&``, ``||``, ``|``, ``(``, ``)`` and
+command substitutions; leading keywords (``if``, ``then``, ``!``...), variable assignments and
+``case`` patterns are skipped; functions the script defines are read where they are defined and
+their calls are skipped. Every branch counts (install, upgrade and abort paths alike), so the
+list says what a script *may* do. A command that changes the system and is not known here is
+reported as class ``unknown`` naming it: nothing is dropped silently. Only ``preinst`` and
+``postinst`` are read among the scripts (``prerm``/``postrm`` run on removal, which an image
+never sees); ``triggers`` lines follow deb-triggers(5). debhelper's generated snippets
+(``# Automatically added by dh_...``) are ordinary shell here.
+
+Pure: works on the bytes handed to it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from couturier.core.shellwords import commands, logical_lines
+
+__all__ = ["CLASSES", "SCRIPTS", "ScriptAction", "script_actions"]
+
+# The control members read, in the order dpkg runs them on a fresh install.
+SCRIPTS = ("preinst", "postinst", "triggers")
+
+# Action class → what it means, in words (the audit document's headings).
+CLASSES: Mapping[str, str] = {
+    "accounts": "adds system users and groups (adduser, useradd, addgroup, groupadd)",
+    "alternatives": "registers update-alternatives links",
+    "binfmt": "registers binary formats with the kernel (update-binfmts)",
+    "ca-certificates": "rebuilds the system CA bundle (update-ca-certificates)",
+    "cache:desktop": "rebuilds the desktop entry cache (update-desktop-database)",
+    "cache:fontconfig": "rebuilds the font cache (fc-cache)",
+    "cache:gdk-pixbuf": "rebuilds the gdk-pixbuf loader cache",
+    "cache:gio-modules": "rebuilds the GIO module cache (gio-querymodules)",
+    "cache:glib-schemas": "compiles GSettings schemas (glib-compile-schemas)",
+    "cache:icons": "rebuilds icon caches (gtk-update-icon-cache)",
+    "cache:info": "updates the info directory (install-info)",
+    "cache:man": "rebuilds the man page index (mandb)",
+    "cache:mime": "rebuilds the shared MIME database (update-mime-database)",
+    "cleanup": "removes files (rm, rmdir, find -delete)",
+    "conffile-moves": "moves or removes conffiles of earlier versions (dpkg-maintscript-helper)",
+    "conffiles": "installs configuration files from templates (ucf, ucfr)",
+    "debconf": "asks debconf questions (db_*, confmodule)",
+    "directories": "creates directories, sets owners and modes (mkdir, install -d, chown, chmod)",
+    "diversions": "diverts paths (dpkg-divert)",
+    "files": "writes or copies files (cp, mv, touch, install, sed -i, redirections)",
+    "java-truststore": "rebuilds the Java trust store (ca-certificates-java)",
+    "ldconfig": "rebuilds the dynamic loader cache (ldconfig)",
+    "links": "creates symbolic links (ln)",
+    "locales": "generates locales (locale-gen, localedef, update-locale)",
+    "php-modules": "enables PHP modules (phpenmod, php_invoke)",
+    "python-bytecode": "byte-compiles Python modules (py3compile, py_compile, compileall)",
+    "selinux": "relabels files for SELinux (restorecon)",
+    "service": "enables, starts or reloads a service (systemctl, invoke-rc.d, update-rc.d)",
+    "statoverride": "records owner and mode overrides (dpkg-statoverride)",
+    "tmpfiles": "creates runtime files and directories (systemd-tmpfiles)",
+    "triggers": "activates or handles dpkg triggers of other packages",
+    "unknown": "runs a command Couturier does not know",
+}
+
+
+@dataclass(frozen=True, order=True)
+class ScriptAction:
+    """One thing a maintainer script would do.
+
+    ``action`` is a key of :data:`CLASSES`; ``script`` the control member it comes from
+    (``postinst``); ``detail`` what it acts on (a user name, an alternative's name, a path, a
+    command name; empty when nothing more is known); ``sentence`` says it in words, to follow
+    "<package>: <script> " ("adds the system user postgres").
+    """
+
+    action: str
+    script: str
+    detail: str
+    sentence: str
+
+
+# Commands that only read, test or steer the shell: they change nothing on the system.
+_HARMLESS = frozenset(
+    """
+    : . [ [[ ]] true false test echo printf exit return set shift local export unset read
+    readonly break continue wait trap eval exec umask cd pwd type which command hash getopts
+    cat grep egrep fgrep zgrep sed awk mawk gawk cut tr sort uniq head tail wc basename dirname
+    readlink realpath stat ls cmp diff md5sum sha1sum sha256sum expr seq sleep uname id getent
+    dpkg-query dpkg-architecture dpkg-vendor mountpoint mktemp tty logger date printenv env
+    nice nohup timeout xargs tee find head pidof ischroot systemd-detect-virt kill
+    ucfq phpquery lsb_release error warning print sha512sum sha384sum od hexdump file
+    """.split()  # noqa: SIM905 - a list of command names reads best as one
+)
+# Shell words that start or end a compound command; skipped before the command word.
+_KEYWORDS = frozenset(
+    "if then else elif fi do done while until for case esac in ! { } time function".split()  # noqa: SIM905
+)
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=")
+_FUNCTION = re.compile(r"^\s*(?:function\s+)?([A-Za-z_][A-Za-z0-9_.:-]*)\s*\(\s*\)")
+_FUNCTION_KW = re.compile(r"^\s*function\s+([A-Za-z_][A-Za-z0-9_.:-]*)")
+_PATTERN_WORD = r"""(?:"[^"]*"|'[^']*'|[^\s()|"'])+"""
+_CASE_PATTERN = re.compile(rf"^\s*\(?\s*{_PATTERN_WORD}(?:\s*\|\s*{_PATTERN_WORD})*\s*\)(?!\))")
+_NON_FILES = ("/dev/null", "/dev/stderr", "/dev/stdout", "/dev/tty")
+
+# Commands → action class, for commands whose class needs no look at their arguments.
+_COMMANDS: Mapping[str, str] = {
+    "update-alternatives": "alternatives",
+    "ldconfig": "ldconfig",
+    "locale-gen": "locales",
+    "localedef": "locales",
+    "update-locale": "locales",
+    "fc-cache": "cache:fontconfig",
+    "gdk-pixbuf-query-loaders": "cache:gdk-pixbuf",
+    "glib-compile-schemas": "cache:glib-schemas",
+    "gio-querymodules": "cache:gio-modules",
+    "update-mime-database": "cache:mime",
+    "update-desktop-database": "cache:desktop",
+    "gtk-update-icon-cache": "cache:icons",
+    "update-icon-caches": "cache:icons",
+    "install-info": "cache:info",
+    "mandb": "cache:man",
+    "py3compile": "python-bytecode",
+    "pycompile": "python-bytecode",
+    "py3clean": "python-bytecode",
+    "pyclean": "python-bytecode",
+    "pypy3compile": "python-bytecode",
+    "pypycompile": "python-bytecode",
+    "phpenmod": "php-modules",
+    "phpdismod": "php-modules",
+    "php_invoke": "php-modules",
+    "update-ca-certificates": "ca-certificates",
+    "systemctl": "service",
+    "deb-systemd-helper": "service",
+    "deb-systemd-invoke": "service",
+    "invoke-rc.d": "service",
+    "update-rc.d": "service",
+    "service": "service",
+    "start-stop-daemon": "service",
+    "udevadm": "service",
+    "systemd-sysctl": "service",
+    "sysctl": "service",
+    "systemd-tmpfiles": "tmpfiles",
+    "update-binfmts": "binfmt",
+    "restorecon": "selinux",
+    "setfiles": "selinux",
+    "keytool": "java-truststore",
+    "java": "java-truststore",
+    "ucf": "conffiles",
+    "ucfr": "conffiles",
+    "dpkg-maintscript-helper": "conffile-moves",
+    "dpkg-divert": "diversions",
+    "dpkg-statoverride": "statoverride",
+    "dpkg-trigger": "triggers",
+    "adduser": "accounts",
+    "addgroup": "accounts",
+    "useradd": "accounts",
+    "groupadd": "accounts",
+    "usermod": "accounts",
+    "groupmod": "accounts",
+    "gpasswd": "accounts",
+    "systemd-sysusers": "accounts",
+    "mkdir": "directories",
+    "chown": "directories",
+    "chgrp": "directories",
+    "chmod": "directories",
+    "ln": "links",
+    "cp": "files",
+    "mv": "files",
+    "touch": "files",
+    "rm": "cleanup",
+    "rmdir": "cleanup",
+    "unlink": "cleanup",
+}
+_SENTENCES: Mapping[str, str] = {
+    "alternatives": "registers the alternative {detail}",
+    "ldconfig": "runs ldconfig",
+    "locales": "generates locales ({detail})",
+    "python-bytecode": "byte-compiles Python modules",
+    "php-modules": "enables PHP modules",
+    "ca-certificates": "rebuilds the CA bundle",
+    "java-truststore": "rebuilds the Java trust store",
+    "service": "sets up the service {detail}",
+    "selinux": "relabels {detail} for SELinux",
+    "tmpfiles": "creates runtime directories (systemd-tmpfiles)",
+    "binfmt": "registers a binary format ({detail})",
+    "conffiles": "installs the configuration file {detail}",
+    "conffile-moves": "moves conffiles of earlier versions ({detail})",
+    "diversions": "diverts {detail}",
+    "statoverride": "overrides the owner or mode of {detail}",
+    "triggers": "activates the trigger {detail}",
+    "directories": "creates or changes the owner or mode of {detail}",
+    "links": "creates the link {detail}",
+    "files": "writes {detail}",
+    "cleanup": "removes {detail}",
+    "debconf": "asks debconf questions",
+    "unknown": "runs {detail}",
+}
+# Options of adduser/useradd/addgroup/groupadd that take a value.
+_ACCOUNT_VALUE_OPTIONS = frozenset(
+    """
+    --home --shell --gecos --comment --uid --gid --ingroup --firstuid --lastuid --firstgid
+    --lastgid --conf --add_extra_groups --add-extra-groups --extrausers -d -s -c -u -g -G -k -K
+    -p -e -f -b
+    """.split()  # noqa: SIM905
+)
+
+# "$quiet", "${OPTS}": a variable that holds options, not a name.
+_OPTION_VARIABLE = re.compile(r"^\$\{?[A-Za-z_]*(quiet|QUIET|opt|OPT|verbose|VERBOSE|flags)")
+
+# Trigger names (deb-triggers(5)): exact names and path prefixes → action class.
+_TRIGGER_NAMES: Mapping[str, str] = {
+    "ldconfig": "ldconfig",
+    "update-ca-certificates": "ca-certificates",
+    "update-ca-certificates-fresh": "ca-certificates",
+    "update-ca-certificates-java": "java-truststore",
+    "update-ca-certificates-java-fresh": "java-truststore",
+}
+_TRIGGER_PATHS: tuple[tuple[str, str], ...] = (
+    (r"^/usr/share/glib-2\.0/schemas", "cache:glib-schemas"),
+    (r"^/usr/lib/[^/]+/gio/modules", "cache:gio-modules"),
+    (r"^/usr/lib/[^/]+/gdk-pixbuf-2\.0/", "cache:gdk-pixbuf"),
+    (r"^/usr/share/mime/packages", "cache:mime"),
+    (r"^/usr/share/fonts|^/usr/local/share/fonts|^/etc/fonts", "cache:fontconfig"),
+    (r"^/usr/share/applications", "cache:desktop"),
+    (r"^/usr/share/icons", "cache:icons"),
+    (r"^/usr/share/man", "cache:man"),
+    (r"^/usr/share/info", "cache:info"),
+    (r"^/etc/php/[^/]+/[^/]+/conf\.d|^/etc/php/[^/]+/mods-available", "php-modules"),
+    (r"^/usr/lib/(sysctl\.d|systemd|udev)|^/lib/(systemd|udev)", "service"),
+    (r"^/usr/lib/tmpfiles\.d", "tmpfiles"),
+    (r"^/usr/lib/binfmt\.d|^/usr/share/binfmts", "binfmt"),
+    (r"^/usr/(lib32|lib64|libx32|libo32)$", "links"),
+    (r"^/usr/share/python3/runtime\.d|^/usr/lib/python3", "python-bytecode"),
+    (r"^/usr/lib/ssl/certs|^/usr/share/ca-certificates", "ca-certificates"),
+)
+
+
+def script_actions(package: str, members: Mapping[str, bytes]) -> tuple[ScriptAction, ...]:
+    """The distinct actions of ``package``'s ``preinst``, ``postinst`` and ``triggers``
+    (``members`` maps a control member's name to its bytes; others are ignored), sorted.
+
+    Never raises: text that cannot be tokenized is read word by word. Cost: linear in the size
+    of the scripts. A script that is not a shell script (``#!/usr/bin/perl``) is one ``unknown``
+    action naming its interpreter.
+    """
+    del package  # the classification does not depend on the name; callers key on it
+    found: set[ScriptAction] = set()
+    for script in SCRIPTS:
+        blob = members.get(script)
+        if blob is None:
+            continue
+        text = blob.decode("utf-8", "replace")
+        if script == "triggers":
+            found.update(_trigger_actions(text))
+        else:
+            found.update(_shell_actions(script, text))
+    return tuple(sorted(found))
+
+
+def _action(action: str, script: str, detail: str = "") -> ScriptAction:
+    template = _SENTENCES.get(action, CLASSES[action].split(" (")[0])
+    sentence = template.format(detail=detail or "files").replace(" ()", "")
+    return ScriptAction(action, script, detail, sentence)
+
+
+def _trigger_actions(text: str) -> Iterator[ScriptAction]:
+    for raw in text.splitlines():
+        words = raw.split("#", 1)[0].split()
+        if len(words) < 2:
+            continue
+        directive, name = words[0], words[1]
+        action = _TRIGGER_NAMES.get(name)
+        if action is None and name.startswith("/"):
+            action = next((a for p, a in _TRIGGER_PATHS if re.search(p, name)), None)
+        kind = "handles" if directive.startswith("interest") else "activates"
+        if action is None:
+            action = "triggers"
+        if action == "triggers":
+            yield ScriptAction(action, "triggers", name, f"{kind} the trigger {name}")
+        else:
+            sentence = f"{kind} the trigger {name} ({CLASSES[action].split(' (')[0]})"
+            yield ScriptAction(action, "triggers", name, sentence)
+
+
+def _shell_actions(script: str, text: str) -> Iterator[ScriptAction]:
+    first = text.split("\n", 1)[0]
+    if first.startswith("#!") and not re.search(r"\b(sh|bash|dash)\b", first):
+        yield _action("unknown", script, first[2:].strip().split()[0])
+        return
+    lines = list(logical_lines(text))
+    functions = {
+        m.group(1) for line in lines if (m := _FUNCTION.match(line) or _FUNCTION_KW.match(line))
+    }
+    case_depth = 0
+    for line in lines:
+        body = line
+        definition = _FUNCTION.match(body) or _FUNCTION_KW.match(body)
+        if definition:
+            body = body[definition.end() :]
+        if case_depth and (pattern := _CASE_PATTERN.match(body)) and "=" not in pattern.group(0):
+            body = body[pattern.end() :]
+        for command in commands(body):
+            if command and command[0] == "case":
+                case_depth += 1
+                continue
+            if command and command[0] == "esac":
+                case_depth = max(0, case_depth - 1)
+                continue
+            yield from _command_actions(script, command, functions)
+
+
+def _command_actions(
+    script: str, command: list[str], functions: frozenset[str] | set[str]
+) -> Iterator[ScriptAction]:
+    words, redirects = _split_redirects(command)
+    for target in redirects:
+        if target and not target.startswith(_NON_FILES) and target not in ("]", "]]"):
+            yield _action("files", script, target)
+    words = _strip_prefix(words)
+    if not words:
+        return
+    name = words[0]
+    args = words[1:]
+    if name in ("for", "select"):
+        return  # "for x in a b c": the list is data
+    if name.startswith("db_") or (name in (".", "source") and args and "debconf" in args[0]):
+        yield _action("debconf", script)
+        return
+    if name in functions or name.isdigit() or name in ("{}", "((", "[", "]", "]]"):
+        return
+    if name in (".", "source"):
+        return  # reads settings or defines functions; the calls that follow are classified
+    if name == "su" and "-c" in args and args.index("-c") + 1 < len(args):
+        yield from _shell_actions(script, args[args.index("-c") + 1])
+        return
+    base = posixpath.basename(name) if "/" in name and not name.startswith("$") else name
+    yield from _classify(script, base, args, name)
+
+
+def _split_redirects(command: list[str]) -> tuple[list[str], list[str]]:
+    """The command's words without redirections, and the files its output goes to."""
+    words: list[str] = []
+    targets: list[str] = []
+    skip = False
+    for position, word in enumerate(command):
+        if skip:
+            skip = False
+            continue
+        if word and word[0] in "<>" and set(word) <= set("<>&|"):
+            skip = True  # the operator's operand: a file, a descriptor or a delimiter
+            if words and words[-1].isdigit():
+                words.pop()  # "2>" names a descriptor, not an argument
+            following = command[position + 1] if position + 1 < len(command) else ""
+            if word.startswith(">") and "&" not in word:
+                targets.append(following)
+        else:
+            words.append(word)
+    return words, targets
+
+
+def _strip_prefix(words: list[str]) -> list[str]:
+    """Drop keywords, assignments and wrappers (``env``, ``nice``...) before the command."""
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if (word in _KEYWORDS and word not in ("for", "case")) or _ASSIGNMENT.match(word):
+            index += 1
+        elif word in ("exec", "nohup", "nice", "env", "command") and index + 1 < len(words):
+            if word == "command" and words[index + 1].startswith("-"):
+                return []  # command -v: a lookup
+            index += 1
+        else:
+            break
+    return words[index:]
+
+
+# Options of mkdir, install, chmod, ln... that take a value.
+_VALUE_OPTIONS = frozenset({"-m", "-o", "-g", "--mode", "--owner", "--group", "-t", "-S"})
+
+
+def _operands(args: Sequence[str]) -> list[str]:
+    """The arguments that are not options nor the values of :data:`_VALUE_OPTIONS`."""
+    found: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-") or arg == "-":
+            found.append(arg)
+    return found
+
+
+def _first_operand(args: Sequence[str]) -> str:
+    return next(iter(_operands(args)), "")
+
+
+def _classify(script: str, base: str, args: list[str], name: str) -> Iterator[ScriptAction]:
+    if base in _HARMLESS:
+        if base == "sed" and any(a.startswith("-i") or a == "--in-place" for a in args):
+            yield _action("files", script, args[-1] if args else "")
+        elif base == "find" and "-delete" in args:
+            yield _action("cleanup", script, _first_operand(args))
+        elif base in ("xargs", "timeout", "nice", "nohup", "env"):
+            rest = _wrapped(base, args)
+            if rest:
+                yield from _classify(script, posixpath.basename(rest[0]), rest[1:], rest[0])
+        return
+    if base in ("sh", "bash", "dash"):
+        if "-c" in args and args.index("-c") + 1 < len(args):
+            yield from _shell_actions(script, args[args.index("-c") + 1])
+        else:
+            yield _action("unknown", script, " ".join([base, *args[:1]]))
+        return
+    if base in ("dpkg",):
+        if any(a in ("-i", "--install", "--unpack", "--configure", "-r", "--purge") for a in args):
+            yield _action("unknown", script, "dpkg " + " ".join(args[:2]))
+        return
+    if re.fullmatch(r"python3(\.[0-9]+)?", base):
+        if any("py_compile" in a or "compileall" in a for a in args):
+            yield _action("python-bytecode", script)
+        else:
+            yield _action("unknown", script, base)
+        return
+    if base in ("install",):
+        if "-d" in args or "--directory" in args:
+            yield _action("directories", script, _last_operand(args))
+        else:
+            yield _action("files", script, _last_operand(args))
+        return
+    action = _COMMANDS.get(base)
+    if action is None:
+        yield _action("unknown", script, name)
+    else:
+        yield from _table_action(script, action, base, args)
+
+
+def _table_action(
+    script: str, action: str, base: str, args: Sequence[str]
+) -> Iterator[ScriptAction]:
+    """The action of a command of :data:`_COMMANDS`, with its detail taken from ``args``."""
+    if action == "accounts":
+        yield _account_action(script, base, args)
+    elif action == "alternatives":
+        alternative = _alternative_action(script, args)
+        if alternative is not None:
+            yield alternative
+    elif action in ("directories", "cleanup", "files", "links", "statoverride", "diversions"):
+        yield _action(action, script, _path_operand(base, args))
+    elif action == "conffiles":
+        yield _action(action, script, _last_operand(args))
+    elif action == "conffile-moves":
+        yield _action(action, script, _first_operand(args))
+    elif action == "service":
+        yield _action(action, script, _service_name(base, args))
+    elif action == "triggers":
+        name = _first_operand(args)  # dpkg-trigger NAME
+        mapped = _TRIGGER_NAMES.get(name)
+        if mapped is None:
+            yield _action(action, script, name)
+        else:
+            what = CLASSES[mapped].split(" (")[0]
+            yield ScriptAction(mapped, script, name, f"activates the trigger {name} ({what})")
+    elif action == "locales":
+        yield _action(action, script, base)
+    elif action == "binfmt":
+        yield _action(action, script, _last_operand(args))
+    else:
+        yield _action(action, script)
+
+
+def _wrapped(base: str, args: Sequence[str]) -> list[str]:
+    """The command that ``xargs``, ``timeout``, ``env``... run, with its arguments."""
+    valued = {"-I", "-n", "-d", "-P", "-L", "-s", "-E", "-a", "-u", "-k", "-S", "--signal"}
+    index = 0
+    while index < len(args) and (args[index].startswith("-") or _ASSIGNMENT.match(args[index])):
+        index += 2 if args[index] in valued else 1
+    if base == "timeout":
+        index += 1  # the duration
+    return list(args[index:])
+
+
+def _last_operand(args: Sequence[str]) -> str:
+    operands = _operands(args)
+    return operands[-1] if operands else ""
+
+
+def _path_operand(base: str, args: Sequence[str]) -> str:
+    operands = _operands(args)
+    if base in ("chown", "chgrp", "chmod") and len(operands) > 1:
+        return operands[-1]  # owner or mode first
+    if base in ("ln", "cp", "mv") and len(operands) > 1:
+        return operands[-1]  # the destination
+    if base == "dpkg-statoverride":
+        return operands[-1] if "--add" in args and operands else ""
+    if base == "dpkg-divert":
+        return operands[-1] if operands else ""
+    return operands[0] if operands else ""
+
+
+def _service_name(base: str, args: Sequence[str]) -> str:
+    operands = [a for a in args if not a.startswith("-")]
+    if base in ("systemctl", "deb-systemd-helper", "deb-systemd-invoke") and len(operands) > 1:
+        return operands[1]
+    if base in ("invoke-rc.d", "update-rc.d", "service") and operands:
+        return operands[0]
+    return base
+
+
+def _account_action(script: str, base: str, args: Sequence[str]) -> ScriptAction:
+    """``adduser --system ... NAME`` → the system user NAME; ``adduser USER GROUP`` → USER
+    joins GROUP; ``addgroup``/``groupadd``/``adduser --group`` alone → a group."""
+    operands: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _ACCOUNT_VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-") and not _OPTION_VARIABLE.match(arg):
+            operands.append(arg)
+    group_only = base in ("addgroup", "groupadd", "groupmod") or (
+        base == "adduser" and "--group" in args and "--system" not in args
+    )
+    if base == "systemd-sysusers":
+        return ScriptAction("accounts", script, "", "adds the accounts of sysusers.d")
+    if base in ("usermod", "gpasswd") or (base == "adduser" and len(operands) == 2):
+        user, group = [*operands, "", ""][:2]
+        if base == "usermod":
+            user = operands[-1] if operands else ""
+            group = ""
+        detail = f"{user}:{group}" if group else user
+        sentence = f"adds {user} to the group {group}" if group else f"changes the user {user}"
+        return ScriptAction("accounts", script, detail, sentence)
+    name = operands[-1] if operands else ""
+    kind = "group" if group_only else "user"
+    system = "system " if "--system" in args or "-r" in args or "--system-group" in args else ""
+    return ScriptAction("accounts", script, name, f"adds the {system}{kind} {name}")
+
+
+def _alternative_action(script: str, args: Sequence[str]) -> ScriptAction | None:
+    """``--install LINK NAME PATH PRIO`` → NAME; other sub-commands name their group; None for
+    the queries (``--list``, ``--query``, ``--display``), which change nothing."""
+    if any(a in ("--list", "--query", "--display", "--get-selections") for a in args):
+        return None
+    for position, arg in enumerate(args):
+        if arg == "--install" and position + 2 < len(args):
+            name = args[position + 2]
+            return ScriptAction("alternatives", script, name, f"registers the alternative {name}")
+        if arg in (
+            "--remove",
+            "--auto",
+            "--set",
+            "--remove-all",
+            "--config",
+        ) and position + 1 < len(args):
+            target = posixpath.basename(args[position + 1])
+            return ScriptAction("alternatives", script, target, f"changes the alternative {target}")
+    return ScriptAction("alternatives", script, "", "changes alternatives")

@@ -1,0 +1,207 @@
+"""What Couturier does about each maintainer-script action: replays it natively, or why not.
+
+Every :class:`~couturier.core.maintscripts.ScriptAction` gets a :class:`Verdict` from the first
+:class:`Rule` of a :class:`ReplayPolicy` that matches it: ``handled`` names the module of the
+build that makes the same files without running the script, ``waived`` says why the action is
+not needed in an image. A rule matches an action class, and optionally package names and the
+action's detail (``fnmatch`` patterns), so a class that is only partly replayed is judged on its
+detail: an ``accounts`` action for a user the build does not write into ``/etc/passwd`` is not
+handled. What no rule covers is *not replayed*: the audit of the starters fails on it
+(``docs/maintainer-scripts.md``), and for a package a user adds, plan and build warn about it
+(:func:`script_warnings`).
+
+Rules are data, kept in three groups, most specific first: what the build generates (made by
+the service from the build's own tables: accounts, alternatives), the starters' packages
+(:data:`STARTER_RULES`, each with the reason), and whole classes (:data:`CLASS_RULES`).
+
+Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from couturier.core.maintscripts import ScriptAction
+
+__all__ = [
+    "CLASS_RULES",
+    "STARTER_RULES",
+    "ReplayPolicy",
+    "Rule",
+    "ScriptWarning",
+    "Verdict",
+    "handled",
+    "replay_policy",
+    "script_warnings",
+    "waived",
+]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``handled_by`` names the module that replays an action natively; ``waived`` says why it
+    is not needed. Exactly one is set."""
+
+    handled_by: str = ""
+    waived: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"handled by {self.handled_by}" if self.handled_by else f"waived: {self.waived}"
+
+
+def handled(module: str) -> Verdict:
+    return Verdict(handled_by=module)
+
+
+def waived(reason: str) -> Verdict:
+    return Verdict(waived=reason)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``verdict`` for actions of class ``action`` whose package name matches ``packages`` and
+    whose detail matches ``detail`` (``fnmatch`` patterns, case-sensitive)."""
+
+    action: str
+    verdict: Verdict
+    packages: str = "*"
+    detail: str = "*"
+
+    def matches(self, package: str, action: ScriptAction) -> bool:
+        return (
+            action.action == self.action
+            and fnmatchcase(package, self.packages)
+            and fnmatchcase(action.detail, self.detail)
+        )
+
+
+_GENERATED = "build/generated.py"
+_NO_INIT = (
+    "no init system runs in a container: services are neither enabled nor started, the "
+    "image's entrypoint runs the program"
+)
+
+# Whole classes, for any package (a package a user adds included).
+CLASS_RULES: tuple[Rule, ...] = (
+    Rule("ldconfig", handled("build/ldcache.py (/etc/ld.so.cache, via build/generated.py)")),
+    Rule("ca-certificates", handled(f"{_GENERATED} ca_bundle")),
+    Rule("java-truststore", handled("build/truststore.py (via build/generated.py)")),
+    Rule("php-modules", handled("build/php.py")),
+    Rule(
+        "debconf",
+        waived(
+            "no questions are asked: every package takes its default answers, as with "
+            "DEBIAN_FRONTEND=noninteractive; what the answers lead to is listed as its own action"
+        ),
+    ),
+    Rule("service", waived(_NO_INIT)),
+    Rule(
+        "conffile-moves",
+        waived(
+            "dpkg-maintscript-helper acts only when upgrading from the versions it names; an "
+            "image is always a fresh install"
+        ),
+    ),
+    Rule(
+        "cleanup",
+        waived(
+            "removes what earlier versions (or the package's own upgrade) left behind; an image "
+            "is a fresh install with nothing earlier to remove"
+        ),
+    ),
+    Rule(
+        "python-bytecode",
+        waived(
+            "Python compiles a module when it first imports it; running from the sources is "
+            "correct, only the first start is slower"
+        ),
+    ),
+    Rule("binfmt", waived("binary formats are registered in the host's kernel, not in an image")),
+    Rule(
+        "selinux",
+        waived("SELinux labels are set by the host's container runtime, not stored in layers"),
+    ),
+    Rule(
+        "cache:fontconfig",
+        waived("fontconfig scans the font directories itself when it finds no cache"),
+    ),
+    Rule("cache:man", waived("documentation and man pages are dropped from images")),
+    Rule("cache:info", waived("documentation and info pages are dropped from images")),
+    Rule(
+        "cache:desktop",
+        waived("desktop menus are for desktop sessions, which images do not run"),
+    ),
+    Rule("cache:icons", waived("icon theme caches are for desktop sessions")),
+)
+
+# Starter packages: what their scripts do beyond the classes above, and what Couturier does
+# about it. Filled from the audit (docs/maintainer-scripts.md); each entry gives its reason.
+STARTER_RULES: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReplayPolicy:
+    """Ordered rules; the first that matches an action decides."""
+
+    rules: tuple[Rule, ...]
+
+    def verdict(self, package: str, action: ScriptAction) -> Verdict | None:
+        """The verdict on ``package``'s ``action``, or None when it is not replayed."""
+        for rule in self.rules:
+            if rule.matches(package, action):
+                return rule.verdict
+        return None
+
+
+def replay_policy(
+    accounts: Iterable[str] = (),
+    alternatives: Iterable[str] = (),
+    *,
+    starter_rules: Sequence[Rule] = STARTER_RULES,
+    class_rules: Sequence[Rule] = CLASS_RULES,
+) -> ReplayPolicy:
+    """The policy of a build that writes ``accounts`` (user and group names) into
+    ``/etc/passwd`` and ``/etc/group`` and makes the ``alternatives`` (group names) it knows,
+    then ``starter_rules`` and ``class_rules``."""
+    generated: list[Rule] = []
+    for name in sorted(set(accounts)):
+        verdict = handled(f"{_GENERATED} accounts")
+        generated += [Rule("accounts", verdict, detail=name)]
+        generated += [Rule("accounts", verdict, detail=f"{name}:*")]
+    for name in sorted(set(alternatives)):
+        generated.append(Rule("alternatives", handled(f"{_GENERATED} ALTERNATIVES"), detail=name))
+    return ReplayPolicy((*generated, *starter_rules, *class_rules))
+
+
+@dataclass(frozen=True)
+class ScriptWarning:
+    """An action of an added package that the build does not replay, said for a user:
+    ``libfoo: postinst adds the system user foo; not replayed``."""
+
+    package: str
+    action: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"package": self.package, "action": self.action, "message": self.message}
+
+
+def script_warnings(
+    actions: Mapping[str, Sequence[ScriptAction]], policy: ReplayPolicy
+) -> tuple[ScriptWarning, ...]:
+    """One warning per action of each package (``actions``: package name → its actions) that
+    ``policy`` neither handles nor waives, sorted by package then message."""
+    found = {
+        ScriptWarning(
+            package,
+            action.action,
+            f"{package}: {action.script} {action.sentence}; not replayed",
+        )
+        for package, listed in actions.items()
+        for action in listed
+        if policy.verdict(package, action) is None
+    }
+    return tuple(sorted(found, key=lambda w: (w.package, w.message)))

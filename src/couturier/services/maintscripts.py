@@ -1,0 +1,225 @@
+"""Maintainer scripts of real packages: the audit of the starters and the warnings of a plan.
+
+Both read the control archives of ``.deb`` files fetched through the verified, content-addressed
+download cache (:mod:`couturier.build.fetch`; a build needs the same files, so nothing is
+downloaded twice), classify them (:mod:`couturier.core.maintscripts`) and judge each action with
+the build's :class:`~couturier.core.replay.ReplayPolicy` (:func:`build_policy`).
+
+- :func:`added_warnings`: for the packages a user adds to a line (not the starter's: those are
+  the audit's), one :class:`~couturier.core.replay.ScriptWarning` per action that is not
+  replayed. Plan and build show them per line.
+- :func:`audit_starters`: every package of every line of every starter (one architecture:
+  maintainer scripts do not differ by architecture), with its actions; :func:`audit_markdown`
+  renders ``docs/maintainer-scripts.md`` from it and :func:`unjudged` lists what the policy
+  neither handles nor waives (a test requires it to be empty).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from couturier.build.deb import read_deb_control
+from couturier.build.fetch import fetch
+from couturier.build.generated import (
+    ALTERNATIVES,
+    MULTIARCH_TRIPLETS,
+    NOBODY,
+    NONROOT,
+    ROOT,
+    WWW_DATA,
+)
+from couturier.core.catalog import Package
+from couturier.core.maintscripts import CLASSES, ScriptAction, script_actions
+from couturier.core.planner import LinePlan
+from couturier.core.replay import ReplayPolicy, ScriptWarning, replay_policy, script_warnings
+from couturier.core.starter import Starter
+from couturier.debian.index import IndexCatalog
+from couturier.debian.transport import Transport
+from couturier.errors import IntegrityError
+from couturier.services import catalog as catalog_service
+from couturier.services.plan import line_plan
+from couturier.settings import Settings
+
+__all__ = [
+    "AuditedPackage",
+    "added_warnings",
+    "audit_markdown",
+    "audit_starters",
+    "build_policy",
+    "package_actions",
+    "unjudged",
+]
+
+Say = Callable[[str], None]
+
+
+def build_policy(architecture: str = "amd64") -> ReplayPolicy:
+    """The replay policy of the build: the accounts and alternatives it generates
+    (:mod:`couturier.build.generated`) first, then the starter and class rules."""
+    triplet = MULTIARCH_TRIPLETS.get(architecture, f"{architecture}-linux-gnu")
+    accounts = {a.name for a in (ROOT, NONROOT, NOBODY, WWW_DATA)}
+    accounts |= {a.group for a in (ROOT, NONROOT, NOBODY, WWW_DATA) if a.group}
+    alternatives = {a.name.format(triplet=triplet) for a in ALTERNATIVES}
+    return replay_policy(accounts, alternatives)
+
+
+def package_actions(
+    settings: Settings,
+    catalog: IndexCatalog,
+    packages: Sequence[Package],
+    transport: Transport | None = None,
+) -> dict[str, tuple[ScriptAction, ...]]:
+    """Package name → the actions of its maintainer scripts, for ``packages`` of ``catalog``.
+
+    Fetches the ``.deb`` files into the download cache (in parallel, verified) and reads only
+    their control archives. Raises what :func:`couturier.build.fetch.fetch` raises and
+    :class:`IntegrityError` for a cached file that cannot be read.
+    """
+    if not packages:
+        return {}
+    paths = fetch(packages, catalog.url_of, settings.cache_dir, transport=transport)
+
+    def one(package: Package) -> tuple[str, tuple[ScriptAction, ...]]:
+        name = PurePosixPath(package.filename).name or f"{package.name}.deb"
+        try:
+            data = paths[package.name].read_bytes()
+        except OSError as error:
+            raise IntegrityError(
+                f"cannot read {name} from the download cache: {error.strerror}"
+            ) from error
+        members = read_deb_control(data, name).scripts
+        return package.name, script_actions(package.name, members)
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        return dict(pool.map(one, packages))
+
+
+def added_warnings(
+    settings: Settings,
+    catalog: IndexCatalog,
+    plan: LinePlan,
+    transport: Transport | None = None,
+) -> tuple[ScriptWarning, ...]:
+    """The warnings of ``plan``'s added packages: each action the build does not replay.
+
+    Cost: fetching the added packages (cached) and reading their control archives; nothing
+    for a plan without additions. Raises what :func:`package_actions` raises.
+    """
+    actions = package_actions(settings, catalog, plan.added, transport)
+    return script_warnings(actions, build_policy(plan.architecture))
+
+
+@dataclass(frozen=True)
+class AuditedPackage:
+    """One package of the starters with its actions and the lines that install it
+    (``python 3.13``). Versions are left out: the document must not change with every
+    security update that leaves the scripts alone."""
+
+    name: str
+    lines: tuple[str, ...]
+    actions: tuple[ScriptAction, ...]
+
+
+def audit_starters(
+    settings: Settings,
+    starters: Iterable[Starter],
+    architecture: str = "amd64",
+    *,
+    say: Say = lambda message: None,
+    transport: Transport | None = None,
+) -> tuple[AuditedPackage, ...]:
+    """Every package of every line of ``starters`` on ``architecture``, with its actions,
+    sorted by name. One package name seen in several releases is listed once; its actions are
+    the union over its versions (each version's scripts are read).
+
+    Raises what loading catalogs, resolving a starter line and fetching raise: a starter line
+    that cannot be resolved is a broken starter, not something to skip.
+    """
+    found: dict[str, tuple[set[str], set[ScriptAction]]] = {}
+    for starter in sorted(starters, key=lambda s: s.name):
+        for line in starter.lines:
+            say(f"auditing {starter.name} {line.version} ({line.release})")
+            catalog = catalog_service.catalog(settings, line.release, architecture, say, transport)
+            plan = line_plan(catalog, starter, line, ())
+            actions = package_actions(settings, catalog, plan.starter, transport)
+            for package in plan.starter:
+                labels, seen = found.setdefault(package.name, (set(), set()))
+                labels.add(f"{starter.name} {line.version}")
+                seen.update(actions[package.name])
+    return tuple(
+        AuditedPackage(name, tuple(sorted(labels)), tuple(sorted(actions)))
+        for name, (labels, actions) in sorted(found.items())
+    )
+
+
+def unjudged(
+    packages: Sequence[AuditedPackage], policy: ReplayPolicy
+) -> list[tuple[str, ScriptAction]]:
+    """(package, action) pairs that ``policy`` neither handles nor waives."""
+    return [
+        (package.name, action)
+        for package in packages
+        for action in package.actions
+        if policy.verdict(package.name, action) is None
+    ]
+
+
+def audit_markdown(packages: Sequence[AuditedPackage], policy: ReplayPolicy) -> str:
+    """``docs/maintainer-scripts.md``: per action class, what Couturier does; then per starter
+    package, each action and its verdict. Deterministic: everything is sorted."""
+    out = [
+        "# Maintainer scripts and what Couturier does instead",
+        "",
+        "Couturier never runs a package's maintainer scripts. This page is generated by",
+        "`scripts/audit-maintainer-scripts` from the control archives (`preinst`, `postinst`,",
+        "`triggers`) of every package of every starter line (amd64: the scripts do not differ",
+        "by architecture), classified by `couturier.core.maintscripts` and judged by",
+        "`couturier.core.replay`. A test regenerates it and fails when a starter package has an",
+        "action that is neither handled nor waived. For packages a user adds, `couturier plan`",
+        "and `couturier build` warn, per line, about each action that is not replayed.",
+        "",
+        "## Action classes",
+        "",
+        "| class | what the scripts do | what Couturier does |",
+        "|---|---|---|",
+    ]
+    for action, meaning in sorted(CLASSES.items()):
+        out.append(f"| `{action}` | {meaning} | {_class_policy(action, policy)} |")
+    out += [
+        "",
+        "## Starter packages",
+        "",
+        "| package | lines | script | action | detail | Couturier |",
+        "|---|---|---|---|---|---|",
+    ]
+    for package in packages:
+        labels = ", ".join(package.lines)
+        for found in package.actions:
+            verdict = policy.verdict(package.name, found)
+            said = verdict.text if verdict is not None else "**not replayed**"
+            detail = f"`{found.detail}`" if found.detail else ""
+            out.append(
+                f"| {package.name} | {labels} | {found.script} | {found.action} | {detail} "
+                f"| {_cell(said)} |"
+            )
+    quiet = [p.name for p in packages if not p.actions]
+    out += ["", "Packages whose scripts change nothing (or that have none):", ""]
+    out += [", ".join(quiet) if quiet else "none", ""]
+    return "\n".join(out)
+
+
+def _class_policy(action: str, policy: ReplayPolicy) -> str:
+    """What the policy says for any package's ``action`` of that class with no detail known."""
+    probe = ScriptAction(action, "postinst", "\0", "")
+    verdict = policy.verdict("\0", probe)
+    if verdict is not None:
+        return _cell(verdict.text)
+    return "per package and detail, below; otherwise not replayed (plan and build warn)"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
