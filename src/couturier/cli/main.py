@@ -18,9 +18,16 @@ from typing import Any
 
 from couturier.build.image import source_date_epoch
 from couturier.cli import bundle as bundle_command
+from couturier.cli import cache as cache_command
 from couturier.cli import families as families_command
 from couturier.cli import plan as plan_command
-from couturier.cli.output import LineProgress, Progress, format_size, print_table
+from couturier.cli.output import (
+    LineProgress,
+    Progress,
+    format_size,
+    print_table,
+    print_warnings,
+)
 from couturier.core.resolver import resolve
 from couturier.debian.relations import parse_request
 from couturier.errors import CouturierError, InputError, ResolutionError
@@ -84,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print JSON")
     plan_command.add_parser(groups)
     bundle_command.add_parser(groups)
+    cache_command.add_parser(groups)
     return parser
 
 
@@ -147,6 +155,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
         for line in result.lines:
             if line.error:
                 print(f"{line.version}: {line.error}")
+            print_warnings(line.version, line.warnings)
         print(f"\n{request.name}: {result.status} (trace {result.trace_id}) -> {args.output}")
     return 0 if result.status != "image build failed" else EXIT_ERROR
 
@@ -226,6 +235,7 @@ _COMMANDS = {
     ("build", None): _build,
     ("bundle", "create"): bundle_command.create,
     ("bundle", "list"): bundle_command.list_,
+    ("cache", "verify"): cache_command.verify,
     ("plan", None): plan_command.run,
     ("catalog", "refresh"): _refresh,
     ("packages", "search"): _search,

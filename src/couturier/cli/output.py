@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from couturier.core.replay import ScriptWarning
     from couturier.services.build import StageEvent
 
-__all__ = ["LineProgress", "Progress", "format_size", "print_table"]
+__all__ = ["LineProgress", "Progress", "format_size", "print_table", "print_warnings"]
 
 CURSOR_UP = "\x1b[{}A"  # move the cursor up n rows
 CLEAR_ROW = "\r\x1b[2K"  # back to column 0 and erase the row
@@ -48,6 +49,16 @@ def print_table(
     print(line.rstrip(), file=out)
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+
+
+def print_warnings(
+    label: str, warnings: Sequence[ScriptWarning], out: TextIO | None = None
+) -> None:
+    """One ``<label>: warning: <message>`` line per warning of a line (maintainer-script
+    actions of added packages that the build does not replay), on ``out`` (default stdout)."""
+    out = out or sys.stdout
+    for warning in warnings:
+        print(f"{label}: warning: {warning.message}", file=out)
 
 
 class Progress:

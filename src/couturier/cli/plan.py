@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from couturier.cli.output import Progress, format_size, print_table
+from couturier.cli.output import Progress, format_size, print_table, print_warnings
 from couturier.services.plan import LinePreview, installed_size, plan_image
 from couturier.services.specs import load_image_spec
 from couturier.services.starters import get_starter
@@ -79,3 +79,4 @@ def _print_line(preview: LinePreview) -> None:
         for p in (*plan.added, *plan.starter)
     ]
     print_table(["package", "version", "from", "pulled in by"], rows)
+    print_warnings(line.version, preview.warnings)

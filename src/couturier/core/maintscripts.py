@@ -455,6 +455,10 @@ def _table_action(
         alternative = _alternative_action(script, args)
         if alternative is not None:
             yield alternative
+    elif action in ("statoverride", "diversions") and any(
+        a in ("--list", "--listpackage", "--truename") for a in args
+    ):
+        return  # queries
     elif action in ("directories", "cleanup", "files", "links", "statoverride", "diversions"):
         yield _action(action, script, _path_operand(base, args))
     elif action == "conffiles":

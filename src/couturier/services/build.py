@@ -35,6 +35,7 @@ from couturier.build.layercache import LayerCache
 from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
 from couturier.core.planner import LinePlan
+from couturier.core.replay import ScriptWarning
 from couturier.core.sbom import (
     SbomImage,
     cyclonedx_document,
@@ -58,6 +59,7 @@ from couturier.oci.documents import (
 from couturier.oci.layer import Layer
 from couturier.oci.layout import LayoutWriter
 from couturier.services import catalog as catalog_service
+from couturier.services.maintscripts import added_warnings
 from couturier.services.plan import line_plan, skip_reason
 from couturier.settings import Settings
 
@@ -157,7 +159,8 @@ class ImageRequest:
 
 @dataclass
 class LineResult:
-    """The outcome of one line: ``status`` is created, skipped or failed."""
+    """The outcome of one line: ``status`` is created, skipped or failed; ``warnings`` name
+    each action of an added package's maintainer scripts that the build does not replay."""
 
     version: str
     release: str
@@ -167,6 +170,7 @@ class LineResult:
     error: str = ""
     full_version: str = ""
     packages: int = 0
+    warnings: tuple[ScriptWarning, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -178,6 +182,7 @@ class LineResult:
             "error": self.error or None,
             "full_version": self.full_version,
             "packages": self.packages,
+            "warnings": [warning.to_json() for warning in self.warnings],
         }
 
 
@@ -376,10 +381,24 @@ def build(
             continue
         outcome.full_version = version
         outcome.packages = len(images[0][0].packages)
+        outcome.warnings = _script_warnings(settings, images[0][0], transport, say)
         staged[line.version] = (outcome, images)
         on_stage(StageEvent(line.version, line.release, "built", version))
     _publish(output, request, staged, now=now, trace_id=result.trace_id, on_stage=on_stage, say=say)
     return result
+
+
+def _script_warnings(
+    settings: Settings, plan: LinePlan, transport: Transport | None, say: Say
+) -> tuple[ScriptWarning, ...]:
+    """The warnings of ``plan``'s added packages (their ``.deb`` files are in the download
+    cache by now; maintainer scripts do not differ by architecture, so one plan is enough)."""
+    if not plan.added:
+        return ()
+    catalog = catalog_service.catalog(
+        settings, plan.line.release, plan.architecture, say, transport
+    )
+    return added_warnings(settings, catalog, plan, transport)
 
 
 def _finish(outcome: LineResult, status: str, error: str, on_stage: OnStage) -> None:

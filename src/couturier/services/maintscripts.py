@@ -34,14 +34,13 @@ from couturier.build.generated import (
 )
 from couturier.core.catalog import Package
 from couturier.core.maintscripts import CLASSES, ScriptAction, script_actions
-from couturier.core.planner import LinePlan
+from couturier.core.planner import LinePlan, plan_line
 from couturier.core.replay import ReplayPolicy, ScriptWarning, replay_policy, script_warnings
 from couturier.core.starter import Starter
 from couturier.debian.index import IndexCatalog
 from couturier.debian.transport import Transport
-from couturier.errors import IntegrityError
+from couturier.errors import CouturierError, IntegrityError
 from couturier.services import catalog as catalog_service
-from couturier.services.plan import line_plan
 from couturier.settings import Settings
 
 __all__ = [
@@ -107,9 +106,15 @@ def added_warnings(
     """The warnings of ``plan``'s added packages: each action the build does not replay.
 
     Cost: fetching the added packages (cached) and reading their control archives; nothing
-    for a plan without additions. Raises what :func:`package_actions` raises.
+    for a plan without additions. Never raises for a package that cannot be fetched or read:
+    the one warning returned then says the scripts were not checked (action ``unchecked``).
     """
-    actions = package_actions(settings, catalog, plan.added, transport)
+    try:
+        actions = package_actions(settings, catalog, plan.added, transport)
+    except CouturierError as error:
+        # The plan stays useful without them; say that they were not checked, and why.
+        message = f"maintainer scripts of the added packages not checked: {error}"
+        return (ScriptWarning("", "unchecked", message),)
     return script_warnings(actions, build_policy(plan.architecture))
 
 
@@ -144,7 +149,7 @@ def audit_starters(
         for line in starter.lines:
             say(f"auditing {starter.name} {line.version} ({line.release})")
             catalog = catalog_service.catalog(settings, line.release, architecture, say, transport)
-            plan = line_plan(catalog, starter, line, ())
+            plan = plan_line(catalog, starter, line)
             actions = package_actions(settings, catalog, plan.starter, transport)
             for package in plan.starter:
                 labels, seen = found.setdefault(package.name, (set(), set()))

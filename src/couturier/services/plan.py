@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 from couturier.core.catalog import Catalog, Package
 from couturier.core.planner import LinePlan, plan_line, split_requests
+from couturier.core.replay import ScriptWarning
 from couturier.core.starter import ImageLine, Starter, full_version
 from couturier.debian.transport import Transport
 from couturier.errors import InputError, NotFoundError, ResolutionError
 from couturier.services import catalog as catalog_service
+from couturier.services.maintscripts import added_warnings
 from couturier.settings import Settings
 
 __all__ = [
@@ -53,12 +55,14 @@ def installed_size(packages: Sequence[Package]) -> int:
 
 @dataclass(frozen=True)
 class LinePreview:
-    """One line's plan (``status`` "ready") or the reason it is skipped."""
+    """One line's plan (``status`` "ready") or the reason it is skipped; ``warnings`` name each
+    action of an added package's maintainer scripts that the build does not replay."""
 
     line: ImageLine
     architecture: str
     plan: LinePlan | None = None
     reason: str = ""
+    warnings: tuple[ScriptWarning, ...] = ()
 
     @property
     def status(self) -> str:
@@ -93,6 +97,7 @@ class LinePreview:
             "full_version": self.full_version or None,
             "packages": packages,
             "autos": dict(plan.autos) if plan is not None else {},
+            "warnings": [warning.to_json() for warning in self.warnings],
             "size": {
                 "installed": installed_size(plan.packages) if plan else 0,
                 "download": sum(p.size for p in plan.packages) if plan else 0,
@@ -131,7 +136,10 @@ def plan_image(
 ) -> ImagePlan:
     """Plan every line of ``starter`` (or only the ``lines`` labels) with ``packages`` added.
 
-    Never raises for a line that cannot be resolved (it is skipped with the reason); raises
+    Each ready line carries the warnings of its added packages' maintainer scripts
+    (:func:`couturier.services.maintscripts.added_warnings`: their ``.deb`` files are fetched
+    into the download cache the build uses). Never raises for a line that cannot be resolved
+    (it is skipped with the reason); raises
     :class:`ConfigError` for an unknown architecture, :class:`InputError` for an unknown line
     label, and what loading a catalog raises.
     """
@@ -148,7 +156,8 @@ def plan_image(
         except (ResolutionError, NotFoundError) as error:
             previews.append(LinePreview(line, arch, reason=skip_reason(error)))
             continue
-        previews.append(LinePreview(line, arch, plan))
+        warnings = added_warnings(settings, catalog, plan, transport)
+        previews.append(LinePreview(line, arch, plan, warnings=warnings))
     return ImagePlan(name, starter.name, arch, tuple(previews))
 
 

@@ -1,0 +1,363 @@
+"""What maintainer scripts would do, classified without running them (core/maintscripts.py), and
+the replay policy that judges each action (core/replay.py).
+
+The snippets are taken from real Debian packages of bookworm, trixie and forky (shortened, the
+shell kept as written): postgresql-common, php8.4-cli, openjdk, libc-bin, libglib2.0-0t64,
+nginx-common, python3-minimal, ca-certificates-java, fontconfig, shared-mime-info...
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from couturier.core.maintscripts import CLASSES, ScriptAction, script_actions
+from couturier.core.replay import (
+    CLASS_RULES,
+    STARTER_RULES,
+    ScriptWarning,
+    replay_policy,
+    script_warnings,
+)
+from couturier.core.shellwords import commands, logical_lines
+
+POSTGRESQL_COMMON = r"""#!/bin/sh
+set -e
+[ "$DPKG_MAINTSCRIPT_PACKAGE" ] && . /usr/share/debconf/confmodule
+if [ "$1" = configure ]; then
+    [ "$DPKG_MAINTSCRIPT_PACKAGE" ] && quiet="--quiet" # RedHat doesn't have this
+    if ! getent passwd postgres > /dev/null; then
+        adduser --system $quiet --home /var/lib/postgresql --no-create-home \
+            --shell /bin/bash --group --gecos "PostgreSQL administrator" postgres
+    fi
+    if ! id -Gn postgres | grep -qw postgres; then
+        adduser $quiet postgres postgres
+    fi
+    if [ "`id -u postgres`" -eq 0 ]; then
+        echo "The postgres system user must not have uid 0 (root).
+Please fix this and reinstall this package." >&2
+        exit 1
+    fi
+    mkdir -p /var/log/postgresql
+    chmod 1775 /var/log/postgresql
+    [ -d /var/run/postgresql ] || \
+       install -d -m 2775 -o postgres -g postgres /var/run/postgresql
+    if ! [ -e "$SSL_ROOT" ]; then
+        cat > "$SSL_ROOT" <<EOF
+This is a dummy root certificate file for PostgreSQL. To enable client side
+authentication, add some certificates to it.
+EOF
+    fi
+fi
+"""
+
+PHP_CLI = r"""#!/bin/sh
+set -e
+if [ "$1" = "configure" ]; then
+    for binary in php phar phar.phar; do
+        update-alternatives \
+	    --install /usr/bin/${binary} ${binary} /usr/bin/${binary}8.4 84 \
+	    --slave /usr/share/man/man1/${binary}.1.gz ${binary}.1.gz /usr/share/man/man1/${binary}8.4.1.gz
+    done
+fi
+if [ "$1" = "configure" ]; then
+    phpini="/etc/php/8.4/cli/php.ini"
+    ucf /usr/lib/php/8.4/php.ini-production.cli $phpini
+    if [ -e /usr/lib/php/php-maintscript-helper ]; then
+	. /usr/lib/php/php-maintscript-helper
+	mods=$(phpquery -M -v 8.4)
+	for mod in $mods; do
+	    php_invoke enmod 8.4 cli $mod
+	done
+    fi
+fi
+exit 0
+"""
+
+OPENJDK = r"""#!/bin/sh
+set -e
+case "$1" in
+configure)
+    for i in $jre_tools; do
+	if [ -z "$(update-alternatives --list $i 2>/dev/null | grep ^$basedir/)" ]; then
+	    :
+	fi
+    done
+    update-alternatives \
+      --install /usr/bin/java java $basedir/bin/java 2111
+    update-alternatives \
+      --install /usr/bin/jexec jexec $basedir/lib/jexec 2111
+    ;;
+abort-upgrade|abort-remove|abort-deconfigure)
+    ;;
+*)
+    echo "postinst called with unknown argument \`$1'" >&2
+    exit 1
+    ;;
+esac
+"""
+
+LIBC_BIN = r"""#!/bin/sh
+set -e
+export LC_ALL=C
+if [ "$1" = "triggered" ] || [ "$1" = "configure" ]; then
+  ldconfig -r "$DPKG_ROOT/" || ldconfig --verbose -r "$DPKG_ROOT/"
+  exit 0
+fi
+"""
+
+GLIB = r"""#!/bin/sh
+set -e
+handle_triggers () {
+    local trigger
+    for trigger in "$@"; do
+        case $trigger in
+          /usr/share/glib-2.0/schemas)
+            "/usr/lib/x86_64-linux-gnu/glib-2.0/glib-compile-schemas" /usr/share/glib-2.0/schemas || true
+            ;;
+          "/usr/lib/x86_64-linux-gnu/gio/modules")
+            "/usr/lib/x86_64-linux-gnu/glib-2.0/gio-querymodules" "/usr/lib/x86_64-linux-gnu/gio/modules" || true
+            ;;
+        esac
+    done
+}
+if [ "$1" = triggered ]; then
+    handle_triggers $2
+    exit 0
+fi
+"""
+
+NGINX_COMMON = r"""#!/bin/sh
+set -e
+. /usr/share/debconf/confmodule
+case "$1" in
+  configure)
+    logdir="/var/log/nginx"
+    if ! dpkg-statoverride --list "$logdir" >/dev/null; then
+      chown root:adm $logdir
+    fi
+    if [ -z $2 ] && [ ! -e /etc/nginx/sites-enabled/default ] &&
+       [ -d /etc/nginx/sites-enabled ] && [ -d /etc/nginx/sites-available ]; then
+      ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default
+    fi
+    ;;
+esac
+if [ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] ; then
+	deb-systemd-helper unmask 'nginx.service' >/dev/null || true
+	if [ -x "/etc/init.d/nginx" ]; then
+		update-rc.d nginx defaults >/dev/null || exit 1
+	fi
+fi
+"""
+
+CACHES = r"""#!/bin/sh
+set -e
+if [ "$1" = "triggered" ]; then
+    fc-cache -s
+    update-mime-database /usr/share/mime
+    /usr/lib/x86_64-linux-gnu/gdk-pixbuf-2.0/gdk-pixbuf-query-loaders --update-cache
+fi
+if which py3compile >/dev/null 2>&1; then
+	py3compile -p python3-minimal /usr/share/python3/
+fi
+files=$(dpkg -L libpython3.13-stdlib:amd64 | sed -n '/^\/usr\/lib\/python3.13\/.*\.py$/p')
+/usr/bin/python3.13 -E -S /usr/lib/python3.13/py_compile.py $files
+"""
+
+CA_JAVA = r"""#!/bin/sh
+set -e
+find_pem_files()
+{
+	find "$ETCCERTSDIR" -type l -name '*.pem' -print0 |
+	sort -z |
+	xargs -0 -I {} sh -c '
+		symlink="$1"
+		target=$(readlink -f "$symlink")
+		case "$target" in
+			"'"$CERTSDIR"'"/*|"'$LOCALCERTSDIR'"/*)
+				printf "%s\n" "$symlink"
+				;;
+		esac
+	' treatpemfile {}
+}
+find_pem_files
+keytool -importkeystore -srckeystore "$CACERTS" -destkeystore "$tmp"
+dpkg-trigger update-ca-certificates-java
+"""
+
+
+def _postinst(text: str) -> set[tuple[str, str]]:
+    return {(a.action, a.detail) for a in script_actions("pkg", {"postinst": text.encode()})}
+
+
+def test_shell_is_read_as_simple_commands_with_substitutions() -> None:
+    line = 'md5sum="$(md5sum ${inidir}/x.ini | sed -e \'s/ .*//\')"; [ -f "$f" ] && rm -f "$f"'
+    assert list(commands(line)) == [
+        ["md5sum=$(...)"],
+        ["[", "-f", "$f", "]"],
+        ["rm", "-f", "$f"],
+        ["md5sum", "${inidir}/x.ini"],
+        ["sed", "-e", "s/ .*//"],
+    ]
+    # Comments, continuations, multi-line strings and here-documents.
+    text = 'echo "a # not a comment\nstill the string" # a comment\nls \\\n  -l\ncat <<EOF\nrm -rf /\nEOF\n'
+    assert list(logical_lines(text)) == [
+        'echo "a # not a comment\nstill the string" ',
+        "ls    -l",
+        "cat ",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        pytest.param(
+            POSTGRESQL_COMMON,
+            {
+                ("debconf", ""),
+                ("accounts", "postgres"),
+                ("accounts", "postgres:postgres"),
+                ("directories", "/var/log/postgresql"),
+                ("directories", "/var/run/postgresql"),
+                ("files", "$SSL_ROOT"),
+            },
+            id="postgresql-common: adduser, directories, a here-document",
+        ),
+        pytest.param(
+            PHP_CLI,
+            {("alternatives", "${binary}"), ("conffiles", "$phpini"), ("php-modules", "")},
+            id="php8.4-cli: alternatives, ucf, php_invoke from the sourced helper",
+        ),
+        pytest.param(
+            OPENJDK,
+            {("alternatives", "java"), ("alternatives", "jexec")},
+            id="openjdk: --install names, --list is a query, case patterns are no commands",
+        ),
+        pytest.param(LIBC_BIN, {("ldconfig", "")}, id="libc-bin: ldconfig"),
+        pytest.param(
+            GLIB,
+            {("cache:glib-schemas", ""), ("cache:gio-modules", "")},
+            id="libglib2.0: quoted command paths inside a function",
+        ),
+        pytest.param(
+            NGINX_COMMON,
+            {
+                ("debconf", ""),
+                ("directories", "$logdir"),
+                ("links", "/etc/nginx/sites-enabled/default"),
+                ("service", "nginx.service"),
+                ("service", "nginx"),
+            },
+            id="nginx-common: statoverride --list is a query, ln, services",
+        ),
+        pytest.param(
+            CACHES,
+            {
+                ("cache:fontconfig", ""),
+                ("cache:mime", ""),
+                ("cache:gdk-pixbuf", ""),
+                ("python-bytecode", ""),
+            },
+            id="caches and bytecode",
+        ),
+        pytest.param(
+            CA_JAVA,
+            {("java-truststore", ""), ("java-truststore", "update-ca-certificates-java")},
+            id="ca-certificates-java: sh -c with a case inside xargs, keytool, dpkg-trigger",
+        ),
+    ],
+)
+def test_real_scripts_are_classified(script: str, expected: set[tuple[str, str]]) -> None:
+    assert _postinst(script) == expected
+
+
+def test_statoverride_add_is_an_action_but_list_is_not() -> None:
+    found = _postinst(
+        "dpkg-statoverride --list /var/lib/php/sessions >/dev/null ||\n"
+        "  dpkg-statoverride --add root root 1733 /var/lib/php/sessions\n"
+    )
+    assert found == {("statoverride", "/var/lib/php/sessions")}
+
+
+def test_unknown_commands_are_named_not_dropped() -> None:
+    actions = script_actions(
+        "foo", {"postinst": b"#!/bin/sh\nset -e\nmake-ssl-cert generate-default-snakeoil\n"}
+    )
+    assert actions == (ScriptAction("unknown", "postinst", "make-ssl-cert", "runs make-ssl-cert"),)
+    perl = script_actions("bar", {"preinst": b"#!/usr/bin/perl\nsystem('x');\n"})
+    assert [(a.action, a.detail) for a in perl] == [("unknown", "/usr/bin/perl")]
+    # Functions a script defines are read where they are defined; calling them is no action.
+    assert _postinst("setup() {\n  echo hi\n}\nsetup\n") == set()
+
+
+def test_accounts_say_which_user_or_group() -> None:
+    actions = script_actions(
+        "foo",
+        {
+            "postinst": b"adduser --system --group --home /srv/foo foo\n"
+            b"addgroup --system foogrp\nuseradd -r -s /usr/sbin/nologin bar\n"
+            b"adduser foo ssl-cert\n"
+        },
+    )
+    assert {(a.detail, a.sentence) for a in actions} == {
+        ("foo", "adds the system user foo"),
+        ("foogrp", "adds the system group foogrp"),
+        ("bar", "adds the system user bar"),
+        ("foo:ssl-cert", "adds foo to the group ssl-cert"),
+    }
+
+
+def test_triggers_files_follow_deb_triggers() -> None:
+    members = {
+        "triggers": b"# Triggers added by dh_makeshlibs/13.11.4\nactivate-noawait ldconfig\n"
+        b"interest-await /usr/share/glib-2.0/schemas\ninterest-noawait nginx-reload\n"
+        b"interest update-ca-certificates-fresh\n",
+        "prerm": b"#!/bin/sh\nuserdel foo\n",  # removal scripts are not read
+    }
+    found = {(a.action, a.detail, a.sentence) for a in script_actions("x", members)}
+    assert found == {
+        (
+            "ldconfig",
+            "ldconfig",
+            "activates the trigger ldconfig (rebuilds the dynamic loader cache)",
+        ),
+        (
+            "cache:glib-schemas",
+            "/usr/share/glib-2.0/schemas",
+            "handles the trigger /usr/share/glib-2.0/schemas (compiles GSettings schemas)",
+        ),
+        ("triggers", "nginx-reload", "handles the trigger nginx-reload"),
+        (
+            "ca-certificates",
+            "update-ca-certificates-fresh",
+            "handles the trigger update-ca-certificates-fresh (rebuilds the system CA bundle)",
+        ),
+    }
+
+
+def test_every_rule_names_a_known_class_and_gives_a_reason() -> None:
+    for rule in (*CLASS_RULES, *STARTER_RULES):
+        assert rule.action in CLASSES, rule
+        assert bool(rule.verdict.handled_by) != bool(rule.verdict.waived), rule
+
+
+def test_accounts_are_judged_on_the_user_they_name() -> None:
+    policy = replay_policy(accounts=["root", "www-data"], alternatives=["awk"])
+    actions = {
+        "libfoo": script_actions(
+            "libfoo",
+            {
+                "postinst": b"adduser --system foo\nadduser --system www-data\n"
+                b"update-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5\n"
+                b"update-alternatives --install /usr/bin/js js /usr/bin/nodejs 50\n"
+                b"ldconfig\nsystemctl enable foo.service\n"
+            },
+        )
+    }
+    assert script_warnings(actions, policy) == (
+        ScriptWarning(
+            "libfoo", "accounts", "libfoo: postinst adds the system user foo; not replayed"
+        ),
+        ScriptWarning(
+            "libfoo", "alternatives", "libfoo: postinst registers the alternative js; not replayed"
+        ),
+    )
