@@ -11,6 +11,7 @@ here.
     ├── NotFoundError        a package, release or snapshot that does not exist
     ├── SourceError          a package source that could not be read (network, HTTP status)
     │   └── IntegrityError   a download that failed verification (signature, size, sha256)
+    ├── StateError           Couturier's own files (data, cache, bundle store) cannot be used
     └── ResolutionError      no installable set exists; carries the structured explanation
 """
 
@@ -52,6 +53,15 @@ class SourceError(CouturierError):
 
 class IntegrityError(SourceError):
     """Downloaded data failed verification: bad signature, unknown key, wrong size or hash."""
+
+
+class StateError(CouturierError):
+    """Couturier's own files cannot be read or written: a data or cache directory that is a
+    file, a store directory without write permission, a full disk. ``path`` names the file."""
+
+    def __init__(self, message: str, hint: str = "", path: str = "") -> None:
+        super().__init__(message, hint)
+        self.path = path
 
 
 class ResolutionError(CouturierError):

@@ -11,6 +11,11 @@ Paths are placed in the image as it is: a directory on the way that the packages
 will show it. A file where the image has a directory, a directory on the way that is a file, or
 two bundles placing one path are :class:`BuildError` values naming the bundles and the path.
 
+Every bundle is checked again here, whatever the store holds (a bundle damaged or crafted by
+hand): the rules of :func:`couturier.core.bundle.check_stored`, then, over the image tree and the
+entries placed so far, every file and link must land inside the real place of the target (or
+of the bundle's certificates directory) and every link must reach a path inside it.
+
 Pure apart from reading file contents from the bundle store (:func:`file_content`, verified
 against their sha256). Cost: linear in the bundles' files and their path depth.
 """
@@ -24,13 +29,13 @@ from collections.abc import Mapping, Sequence
 
 from couturier.build.entries import Entry, EntryType
 from couturier.build.errors import BuildError
-from couturier.core.bundle import Bundle, BundleFile
+from couturier.core.bundle import CERTIFICATES_DIR, Bundle, BundleFile, check_stored
+from couturier.core.links import LinkAt, LinkLoop, inside, resolve
 from couturier.errors import IntegrityError
 
 __all__ = ["bundle_entries", "file_content"]
 
 Tree = Mapping[str, Entry]
-_HOPS = 40  # links followed on one path before it counts as a loop, as the kernel does
 
 
 def file_content(file: BundleFile) -> bytes:
@@ -55,35 +60,59 @@ def file_content(file: BundleFile) -> bytes:
     return data
 
 
-def _real_parent(view: Mapping[str, Entry], parent: str, what: str) -> str:
-    """``parent`` with every link among its existing directories followed (root-relative);
-    directories that do not exist yet are kept as written."""
-    parts = [p for p in parent.split("/") if p and p != "."]
-    done: list[str] = []
-    hops = _HOPS
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        current = "/".join([*done, part])
+def _link_at(view: Mapping[str, Entry]) -> LinkAt:
+    def link_at(path: str) -> str | None:
+        entry = view.get(path)
+        return entry.target if entry is not None and entry.type is EntryType.SYMLINK else None
+
+    return link_at
+
+
+def _real(view: Mapping[str, Entry], path: str, what: str, *, start: str = "") -> str:
+    """``path`` with every link of ``view`` on its way followed (root-relative); directories
+    that do not exist yet are kept as written. Raises :class:`BuildError` for a loop or a file
+    of the image where a directory is needed."""
+    try:
+        real = resolve(path, _link_at(view), start=start)
+    except LinkLoop:
+        raise BuildError(f"{what}: /{path} loops through symbolic links") from None
+    parts = real.split("/") if real else []
+    for end in range(1, len(parts) + 1):
+        current = "/".join(parts[:end])
         entry = view.get(current)
-        if entry is None or entry.type is EntryType.DIRECTORY:
-            done.append(part)
-        elif entry.type is EntryType.SYMLINK:
-            hops -= 1
-            if hops < 0:
-                raise BuildError(f"{what}: /{parent} loops through symbolic links")
-            base = [] if entry.target.startswith("/") else done
-            parts = [*base, *entry.target.split("/"), *parts]
-            done = []
-        else:
+        if entry is not None and entry.type is not EntryType.DIRECTORY:
             raise BuildError(
                 f"{what}: /{current} is a file in the image, not a directory",
                 "change the bundle's target or paths",
             )
-    return "/".join(done)
+    return real
+
+
+def _root(bundle: Bundle, view: Mapping[str, Entry]) -> str:
+    """Where ``bundle``'s files must land, root-relative, through the image's links."""
+    directory = (bundle.target or "/") if bundle.kind == "files" else f"{CERTIFICATES_DIR}/"
+    if bundle.kind != "files":
+        directory += bundle.name
+    return _real(view, directory.strip("/"), f"bundle {bundle.ref}")
+
+
+def _checked(bundle: Bundle) -> None:
+    """Raise :class:`BuildError` when a stored bundle breaks the rules bundles are created
+    with (it was damaged or crafted by hand)."""
+    violations = check_stored(bundle)
+    if violations:
+        listed = "; ".join(str(v) for v in violations[:5])
+        raise BuildError(
+            f"bundle {bundle.ref} in the store breaks the bundle rules: {listed}",
+            f"create the bundle again (couturier bundle create {bundle.name} ...)",
+        )
+
+
+def _real_target(view: Mapping[str, Entry], link: str, start: str, what: str) -> str:
+    try:
+        return resolve(link, _link_at(view), start=start)
+    except LinkLoop:
+        raise BuildError(f"{what}, a link to {link!r} that loops") from None
 
 
 def bundle_entries(bundles: Sequence[Bundle], tree: Tree, epoch: int) -> list[Entry]:
@@ -98,11 +127,26 @@ def bundle_entries(bundles: Sequence[Bundle], tree: Tree, epoch: int) -> list[En
     owner: dict[str, str] = {}
     view = ChainMap(placed, dict(tree))
     for bundle in bundles:
+        _checked(bundle)
+        root = _root(bundle, view)
         for file in bundle.files:
             wanted = bundle.image_path(file)
             what = f"bundle {bundle.ref} places /{wanted}"
             parent, base = posixpath.split(wanted)
-            path = posixpath.join(_real_parent(view, parent, what), base)
+            real_parent = _real(view, parent, what)
+            path = posixpath.join(real_parent, base)
+            if not inside(path, root):
+                raise BuildError(
+                    f"{what}, which lands at /{path} through links, out of /{root}",
+                    "remove the links the bundle's paths go through and create it again",
+                )
+            if file.link:
+                reached = _real_target(view, file.link, real_parent, what)
+                if not inside(reached, root):
+                    raise BuildError(
+                        f"{what}, a link to {file.link!r} that reaches /{reached}, out of /{root}",
+                        "replace the link with the file itself and create the bundle again",
+                    )
             if path in owner:
                 raise BuildError(
                     f"bundles {owner[path]} and {bundle.ref} both place /{path}",

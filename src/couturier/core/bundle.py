@@ -18,6 +18,10 @@ sockets; hard links only to another file of the same archive (they become copies
 key in any file of either kind (an image is readable by whoever can pull it: secrets belong in
 runtime mounts); modes keep only the permission bits (setuid, setgid and sticky are dropped, with
 a warning); files never land in ``/var/lib/dpkg`` (the dpkg database describes the packages).
+Paths are resolved through all of the bundle's links together, as the filesystem would
+(:mod:`couturier.core.links`): a link whose target reaches out of the bundle's target, a link
+loop, and a file or link placed through another link of the bundle are refused, so no set of
+links that each look harmless carries a file out of the target.
 
 Pure: :func:`check_bundle` works on :class:`Member` values already read from the user's files,
 directories and archives (see :mod:`couturier.services.bundles`); certificates are parsed with
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -39,6 +44,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from couturier.core.links import LinkLoop, inside, resolve
 from couturier.core.spec import Violation
 from couturier.errors import InputError
 
@@ -59,6 +65,8 @@ __all__ = [
     "MemberType",
     "check_bundle",
     "check_name",
+    "check_paths",
+    "check_stored",
     "check_target",
     "member_path",
     "parse_ref",
@@ -77,7 +85,7 @@ _NAME_RULE = (
     "must be 2-40 characters, lowercase letters, digits and hyphens, starting with a letter and "
     "ending with a letter or digit"
 )
-_REF = re.compile(rf"^({_NAME})(?:@([1-9][0-9]*))?$")
+_REF = re.compile(rf"({_NAME})(?:@([1-9][0-9]*))?")
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
 _PRIVATE_PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")
 _CERT_SUFFIXES = (".pem", ".crt", ".cer")
@@ -104,7 +112,8 @@ class Member:
     path as written inside it (an archive member name, a path relative to a directory, the base
     name of a plain file). ``data`` is None when the entry was not read (too large, or a kind
     that has no content); ``link`` is a symlink's target or a hard link's original, as written;
-    ``detail`` names a SPECIAL entry ("character device").
+    ``detail`` names a SPECIAL entry ("character device"). ``truncated`` says reading stopped
+    at ``size`` bytes (:data:`MAX_FILE_SIZE` + 1): the entry holds at least that many.
     """
 
     origin: str
@@ -115,6 +124,7 @@ class Member:
     data: bytes | None = None
     link: str = ""
     detail: str = ""
+    truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,7 +208,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
     Raises :class:`InputError` for anything else.
     """
-    found = _REF.match(ref.strip())
+    found = _REF.fullmatch(ref.strip())
     if found is None:
         raise InputError(
             f"{ref!r} is not a bundle reference", "write NAME for the newest version or NAME@N"
@@ -357,9 +367,8 @@ class _Checker:
     def _file(self, member: Member, path: str, data: bytes | None) -> None:
         size = member.size if data is None else len(data)
         if size > MAX_FILE_SIZE:
-            self.refuse(
-                member, f"has {size:,} bytes; a bundle file holds at most {MAX_FILE_SIZE:,}"
-            )
+            has = f"more than {MAX_FILE_SIZE:,}" if member.truncated else f"{size:,}"
+            self.refuse(member, f"has {has} bytes; a bundle file holds at most {MAX_FILE_SIZE:,}")
             return
         if data is None:
             # Readers stop reading contents past MAX_FILES files: the count is refused below.
@@ -470,6 +479,9 @@ class _Checker:
                 )
                 continue
             self._file(member, path, original.data)
+        if not check_target(self.kind, None if self.kind == "certificates" else self.target):
+            for path, rule in check_paths(self.kind, self.target, list(self.files.values())):
+                self.violations.append(Violation(self.where[path], None, rule))
         if self.count > MAX_FILES:
             self.violations.append(
                 Violation(
@@ -480,6 +492,119 @@ class _Checker:
             )
         files = tuple(self.files[path] for path in sorted(self.files))
         return files, tuple(self.warnings)
+
+
+def check_paths(
+    kind: str, target: str | None, files: Sequence[BundleFile]
+) -> list[tuple[str, str]]:
+    """(path, rule) for every file or link of a bundle whose place breaks a rule once all of the
+    bundle's links are followed together: placed below another file, placed through a link of
+    the bundle, landing out of the target, or a link that loops or reaches out of the target.
+
+    ``target`` is the absolute target of a ``files`` bundle (certificates have no links and
+    land in their own directory). Cost: one walk per file, at most
+    :data:`~couturier.core.links.MAX_HOPS` links each.
+    """
+    root = (target or "/").strip("/") if kind == "files" else ""
+    shown = f"/{root}"
+    by_path = {f.path: f for f in files}
+    # Links by the root-relative path they really land at, registered in path order as they
+    # would be unpacked: a link written below another link lands where that one leads.
+    links: dict[str, str] = {}
+    for file in sorted(files, key=lambda f: f.path):
+        if file.link:
+            with contextlib.suppress(LinkLoop):
+                written = posixpath.join(root, file.path)
+                links[resolve(written, links.get, follow_last=False)] = file.link
+    link_at = links.get
+    problems: list[tuple[str, str]] = []
+    for file in sorted(files, key=lambda f: f.path):
+        parts = file.path.split("/")
+        parent = next(
+            (
+                "/".join(parts[:n])
+                for n in range(1, len(parts))
+                if "/".join(parts[:n]) in by_path and not by_path["/".join(parts[:n])].link
+            ),
+            None,
+        )
+        if parent is not None:
+            problems.append((file.path, f"is below {parent}, which is a file of the bundle"))
+            continue
+        written = posixpath.join(root, file.path)
+        try:
+            real = resolve(written, link_at, follow_last=False)
+        except LinkLoop:
+            problems.append((file.path, "is placed through symbolic links of the bundle that loop"))
+            continue
+        if not inside(real, root):
+            problems.append(
+                (
+                    file.path,
+                    f"lands at /{real} through the bundle's own links, out of the target "
+                    f"{shown}; remove those links",
+                )
+            )
+            continue
+        if real != written:
+            problems.append(
+                (
+                    file.path,
+                    f"is placed through a link of the bundle (it lands at /{real}); store it "
+                    "at its real path",
+                )
+            )
+            continue
+        if not file.link:
+            continue
+        try:
+            reached = resolve(file.link, link_at, start=posixpath.dirname(written))
+        except LinkLoop:
+            problems.append((file.path, f"is a link to {file.link!r}, which loops"))
+            continue
+        if not inside(reached, root):
+            problems.append(
+                (
+                    file.path,
+                    f"is a link to {file.link!r}, which reaches /{reached} through the bundle's "
+                    f"links, out of the target {shown}; replace it with the file itself",
+                )
+            )
+    return problems
+
+
+def check_stored(bundle: Bundle) -> list[Violation]:
+    """The violations of a bundle read back from the store (or crafted by hand): its name, type
+    and target, each file's path, size, mode, sha256 and link, their number, and
+    :func:`check_paths`. Empty for any bundle :func:`check_bundle` accepted. Contents are not
+    read (the layer checks them against their sha256)."""
+    found = [*check_name(bundle.name), *check_target(bundle.kind, bundle.target)]
+    if found:
+        return found
+    target = bundle.target or "/"
+    if len(bundle.files) > MAX_FILES:
+        found.append(Violation("files", len(bundle.files), f"at most {MAX_FILES} files"))
+    for file in bundle.files:
+        path, rule = member_path(file.path)
+        if path != file.path or not path:
+            found.append(Violation(file.path, None, rule or "is not a normalized path"))
+            continue
+        if not re.fullmatch(r"[0-9a-f]{64}", file.sha256):
+            found.append(Violation(file.path, file.sha256, "has no valid sha256"))
+        if not 0 <= file.mode <= 0o777 or not 0 <= file.size <= MAX_FILE_SIZE:
+            found.append(Violation(file.path, None, "has a mode or size no bundle file has"))
+        if file.link and (
+            bundle.kind != "files"
+            or "\\" in file.link
+            or _has_control(file.link)
+            or not _link_stays_inside(target, path, file.link)
+        ):
+            found.append(Violation(file.path, file.link, f"is a link out of the target {target}"))
+        if bundle.kind == "files" and _in_dpkg_db(posixpath.join(target, path).lstrip("/")):
+            found.append(Violation(file.path, None, "lands in /var/lib/dpkg"))
+    if found:
+        return found
+    return [Violation(p, None, r) for p, r in check_paths(bundle.kind, bundle.target, bundle.files)]
 
 
 def _where(member: Member) -> str:

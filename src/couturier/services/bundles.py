@@ -14,21 +14,28 @@ the version number. A refused bundle stores nothing; a killed create leaves at m
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import datetime as dt
 import fcntl
+import gzip
+import io
+import itertools
 import json
 import lzma
 import os
+import re
 import shutil
 import stat
+import struct
 import tarfile
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from couturier.core.bundle import (
     MAX_FILE_SIZE,
@@ -41,7 +48,7 @@ from couturier.core.bundle import (
     parse_ref,
 )
 from couturier.core.spec import Violation
-from couturier.errors import InputError, IntegrityError, NotFoundError
+from couturier.errors import InputError, IntegrityError, NotFoundError, StateError
 from couturier.settings import Settings
 
 __all__ = [
@@ -58,8 +65,35 @@ __all__ = [
 # Entries looked at in one input before giving up: a bundle holds 20 files, so an input with
 # thousands of entries is a mistake (a wrong directory), not something to walk to its end.
 MAX_ENTRIES = 1000
+# Bytes read from all the inputs of one bundle, decompressed (what an archive's members and the
+# headers between them amount to), and seconds spent reading: a bundle holds at most 20 MiB, so
+# an input that needs more is refused instead of being read to its end (a decompression bomb,
+# a member that declares gigabytes). Archive files larger than this are refused unread.
+MAX_READ_BYTES = 32 * 1024 * 1024
+MAX_READ_SECONDS = 10.0
 _FORMAT = 1
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
+_AT_MOST = f"{MAX_FILES} files of {MAX_FILE_SIZE // (1024 * 1024)} MiB"
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")  # a version directory (ASCII digits only)
+_LINK_MAX = 4096  # bytes of a zip member holding a symbolic link's target
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+# What a damaged archive makes the standard library raise while it is read.
+_ARCHIVE_ERRORS = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    ValueError,  # UnicodeDecodeError included
+    OSError,  # gzip.BadGzipFile included
+    NotImplementedError,
+    RuntimeError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 def store_root(settings: Settings) -> Path:
@@ -70,21 +104,150 @@ def store_root(settings: Settings) -> Path:
 # Reading inputs
 
 
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class _Spent(Exception):  # noqa: N818 - a budget is spent, not an error of the input's shape
+    """The reading budget (bytes or time) ran out."""
+
+
+class _Budget:
+    """What reading one bundle's inputs may still cost: decompressed bytes and time."""
+
+    def __init__(self, max_bytes: int, seconds: float) -> None:
+        self.left = max_bytes
+        self.deadline = time.monotonic() + seconds
+
+    def spend(self, count: int) -> None:
+        """Count ``count`` bytes read; raise :class:`_Spent` once the budget is gone."""
+        self.left -= count
+        if self.left < 0:
+            raise _Spent(f"more than {MAX_READ_BYTES // (1024 * 1024)} MiB of content")
+        if time.monotonic() > self.deadline:
+            raise _Spent(f"more than {MAX_READ_SECONDS:g} s to read")
+
+
+class _Metered(io.RawIOBase):
+    """A read-only stream over ``inner`` that charges every byte it gives to ``budget``."""
+
+    def __init__(self, inner: _Readable, budget: _Budget) -> None:
+        self.inner = inner
+        self.budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.inner.read(len(view))
+        self.budget.spend(len(data))
+        view[: len(data)] = data
+        return len(data)
+
+
+def _decompressed(raw: IO[bytes]) -> _Readable:
+    """``raw`` read through the decompressor its first bytes name (gzip, xz, bzip2), or as it
+    is. Each of these reads at most what is asked of it (a bomb is never inflated whole)."""
+    magic = raw.read(6)
+    raw.seek(0)
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(raw)
+    if magic.startswith(b"BZh"):
+        return bz2.BZ2File(raw)
+    return raw
+
+
+def _read_at_most(handle: _Readable, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``handle``, however its reads are split."""
+    chunks: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = handle.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _zip_entries(path: Path) -> int | None:
+    """The number of entries a zip's end records declare (zip64 included), or None when there
+    is no end record (zipfile then says what is wrong). Read before zipfile lists them all."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        tail_size = min(size, 22 + 65535 + 20 + 56)
+        handle.seek(size - tail_size)
+        tail = handle.read(tail_size)
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) < at + 22:
+            return None
+        count: int = struct.unpack_from("<H", tail, at + 10)[0]
+        if count != 0xFFFF:
+            return count
+        locator = at - 20
+        if locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
+            return None
+        offset: int = struct.unpack_from("<Q", tail, locator + 8)[0]
+        if offset > size - 56:
+            return None
+        handle.seek(offset)
+        record = handle.read(56)
+        if record[:4] != b"PK\x06\x06":
+            return None
+        total: int = struct.unpack_from("<Q", record, 32)[0]
+        return total
+
+
 class _Reader:
     """Turns inputs into members; stops reading contents once more files than a bundle may hold
-    have been read (their count is refused anyway)."""
+    have been read (their count is refused anyway), and reading altogether once the budget is
+    spent."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: _Budget) -> None:
         self.members: list[Member] = []
         self.found: list[Violation] = []
         self.read = 0
+        self.budget = budget
 
-    def content(self, size: int, read: Any) -> bytes | None:
-        if size > MAX_FILE_SIZE or self.read > MAX_FILES:
-            return None
+    def wanted(self) -> bool:
+        """Whether the next file's content is still read."""
+        return self.read <= MAX_FILES
+
+    def content(self, handle: _Readable) -> tuple[bytes, bool]:
+        """At most ``MAX_FILE_SIZE + 1`` bytes of ``handle`` (charged to the budget), and
+        whether there was more than a bundle file may hold."""
         self.read += 1
-        data: bytes = read()
-        return data
+        data = _read_at_most(handle, MAX_FILE_SIZE + 1)
+        if not isinstance(handle, _Metered):
+            self.budget.spend(len(data))
+        return data, len(data) > MAX_FILE_SIZE
+
+    def file_member(
+        self,
+        origin: str,
+        name: str,
+        mode: int,
+        size: int,
+        handle: _Readable | None,
+        *,
+        exact: bool,
+    ) -> Member:
+        """A regular file's member, its content read from ``handle`` while contents are still
+        wanted. ``size`` is what the file system (``exact``) or an archive header says; a
+        header's size is never used as the member's size."""
+        if handle is None or not self.wanted():
+            return Member(origin, name, MemberType.FILE, mode, size if exact else 0)
+        data, more = self.content(handle)
+        if more:
+            known = exact and size > MAX_FILE_SIZE
+            shown = size if known else len(data)
+            return Member(origin, name, MemberType.FILE, mode, shown, truncated=not known)
+        return Member(origin, name, MemberType.FILE, mode, len(data), data)
 
     def add(self, member: Member) -> None:
         self.members.append(member)
@@ -100,50 +263,84 @@ class _Reader:
         try:
             if stat.S_ISDIR(info.st_mode):
                 self.directory(path, origin)
+            elif not stat.S_ISREG(info.st_mode):
+                kind = _special_kind(info.st_mode)
+                self.add(Member(origin, path.name, MemberType.SPECIAL, detail=kind))
+            elif lowered.endswith((".zip", *_TAR_SUFFIXES)) and info.st_size > MAX_READ_BYTES:
+                self.found.append(
+                    Violation(
+                        origin,
+                        None,
+                        f"is an archive of {info.st_size:,} bytes; a bundle holds at most "
+                        f"{_AT_MOST}, archive only those",
+                    )
+                )
             elif lowered.endswith(".zip"):
                 self.zip(path, origin)
             elif lowered.endswith(_TAR_SUFFIXES):
                 self.tar(path, origin)
-            elif stat.S_ISREG(info.st_mode):
-                data = self.content(info.st_size, path.read_bytes)
-                self.add(
-                    Member(origin, path.name, MemberType.FILE, info.st_mode, info.st_size, data)
-                )
             else:
-                self.add(
-                    Member(
-                        origin, path.name, MemberType.SPECIAL, detail=_special_kind(info.st_mode)
+                with path.open("rb") as handle:
+                    self.add(
+                        self.file_member(
+                            origin, path.name, info.st_mode, info.st_size, handle, exact=True
+                        )
                     )
-                )
+        except _Spent as spent:
+            self.spent(origin, str(spent))
         except OSError as error:
             self.found.append(Violation(origin, None, f"cannot be read ({error.strerror})"))
+
+    def spent(self, origin: str, what: str) -> None:
+        self.found.append(
+            Violation(
+                origin,
+                None,
+                f"needs {what}; a bundle holds at most {_AT_MOST}, so reading stopped: name "
+                "only the files it needs",
+            )
+        )
 
     def directory(self, root: Path, origin: str) -> None:
         entries = 0
         pending = [root]
         while pending:
             directory = pending.pop()
-            for item in sorted(os.scandir(directory), key=lambda e: e.name):
+            with os.scandir(directory) as scan:
+                items = sorted(
+                    itertools.islice(scan, MAX_ENTRIES + 1 - entries), key=lambda e: e.name
+                )
+            for item in items:
                 entries += 1
                 if entries > MAX_ENTRIES:
                     self.too_many(origin)
                     return
-                name = Path(item.path).relative_to(root).as_posix()
-                info = item.stat(follow_symlinks=False)
-                if stat.S_ISDIR(info.st_mode):
-                    self.add(Member(origin, name, MemberType.DIRECTORY, info.st_mode))
-                    pending.append(Path(item.path))
-                elif stat.S_ISLNK(info.st_mode):
-                    link = os.readlink(item.path)
-                    self.add(Member(origin, name, MemberType.SYMLINK, link=link))
-                elif stat.S_ISREG(info.st_mode):
-                    data = self.content(info.st_size, Path(item.path).read_bytes)
-                    self.add(
-                        Member(origin, name, MemberType.FILE, info.st_mode, info.st_size, data)
-                    )
-                else:
-                    kind = _special_kind(info.st_mode)
-                    self.add(Member(origin, name, MemberType.SPECIAL, detail=kind))
+                self.budget.spend(0)  # the time it takes counts too
+                self.directory_entry(root, origin, item, pending)
+
+    def directory_entry(
+        self, root: Path, origin: str, item: os.DirEntry[str], pending: list[Path]
+    ) -> None:
+        name = Path(item.path).relative_to(root).as_posix()
+        info = item.stat(follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
+            self.add(Member(origin, name, MemberType.DIRECTORY, info.st_mode))
+            pending.append(Path(item.path))
+        elif stat.S_ISLNK(info.st_mode):
+            link = os.readlink(item.path)
+            self.add(Member(origin, name, MemberType.SYMLINK, link=link))
+        elif stat.S_ISREG(info.st_mode):
+            if not self.wanted():
+                self.add(Member(origin, name, MemberType.FILE, info.st_mode, info.st_size))
+                return
+            fd = os.open(item.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as handle:
+                self.add(
+                    self.file_member(origin, name, info.st_mode, info.st_size, handle, exact=True)
+                )
+        else:
+            kind = _special_kind(info.st_mode)
+            self.add(Member(origin, name, MemberType.SPECIAL, detail=kind))
 
     def too_many(self, origin: str) -> None:
         self.found.append(
@@ -156,21 +353,25 @@ class _Reader:
         )
 
     def tar(self, path: Path, origin: str) -> None:
+        """Walk a tar archive as one stream, decompressed as it is read and charged to the
+        budget, so a member is read only as far as its real bytes go and no further than the
+        budget allows, whatever its header declares."""
         try:
-            with tarfile.open(path, "r:*") as archive:
-                for entries, info in enumerate(archive, start=1):
-                    if entries > MAX_ENTRIES:
-                        self.too_many(origin)
-                        return
-                    self.add(self.tar_member(archive, info, origin))
-        except (
-            tarfile.TarError,
-            EOFError,
-            ValueError,
-            OSError,
-            zlib.error,
-            lzma.LZMAError,
-        ) as error:
+            with path.open("rb") as raw, contextlib.closing(_decompressed(raw)) as inner:
+                stream = _Metered(inner, self.budget)
+                with tarfile.open(fileobj=stream, mode="r|") as archive:
+                    for entries, info in enumerate(archive, start=1):
+                        if entries > MAX_ENTRIES:
+                            self.too_many(origin)
+                            return
+                        self.add(self.tar_member(archive, info, origin))
+                        if info.size - (MAX_FILE_SIZE + 1) > self.budget.left:
+                            # Skipping past it would spend the budget: stop before, not after.
+                            self.spent(origin, f"{info.size:,} bytes for {info.name}")
+                            return
+        except _Spent as spent:
+            self.spent(origin, str(spent))
+        except _ARCHIVE_ERRORS as error:
             self.found.append(
                 Violation(origin, None, f"is not a readable tar archive ({error or 'corrupt'})")
             )
@@ -184,13 +385,12 @@ class _Reader:
         if info.islnk():
             return Member(origin, name, MemberType.HARDLINK, info.mode, link=info.linkname)
         if info.isreg():
-
-            def read() -> bytes:
-                handle = archive.extractfile(info)
-                return handle.read() if handle is not None else b""
-
-            data = self.content(info.size, read)
-            return Member(origin, name, MemberType.FILE, info.mode, info.size, data)
+            handle = archive.extractfile(info) if self.wanted() else None
+            member = self.file_member(origin, name, info.mode, info.size, handle, exact=False)
+            wanted = min(info.size, MAX_FILE_SIZE + 1)
+            if member.data is not None and len(member.data) < wanted:
+                raise tarfile.ReadError(f"{name} is cut short")
+            return member
         kinds = {
             tarfile.CHRTYPE: "a character device",
             tarfile.BLKTYPE: "a block device",
@@ -200,23 +400,23 @@ class _Reader:
         return Member(origin, name, MemberType.SPECIAL, detail=detail)
 
     def zip(self, path: Path, origin: str) -> None:
+        """Walk a zip archive: its entry count checked before they are listed, each member
+        inflated only as far as :data:`MAX_FILE_SIZE` + 1 bytes (the sizes its headers declare
+        are not trusted), every byte charged to the budget."""
         try:
+            declared = _zip_entries(path)
+            if declared is not None and declared > MAX_ENTRIES:
+                self.too_many(origin)
+                return
             with zipfile.ZipFile(path) as archive:
                 for entries, info in enumerate(archive.infolist(), start=1):
                     if entries > MAX_ENTRIES:
                         self.too_many(origin)
                         return
                     self.add(self.zip_member(archive, info, origin))
-        except (
-            zipfile.BadZipFile,
-            zipfile.LargeZipFile,
-            EOFError,
-            ValueError,
-            OSError,
-            NotImplementedError,
-            RuntimeError,
-            zlib.error,
-        ) as error:
+        except _Spent as spent:
+            self.spent(origin, str(spent))
+        except _ARCHIVE_ERRORS as error:
             self.found.append(Violation(origin, None, f"is not a readable zip archive ({error})"))
 
     def zip_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, origin: str) -> Member:
@@ -230,11 +430,27 @@ class _Reader:
         if info.flag_bits & 0x1:
             detail = "it is encrypted; add it without a password"
             return Member(origin, name, MemberType.FILE, size=info.file_size, detail=detail)
-        if stat.S_ISLNK(mode):
-            link = archive.read(info)[:4096].decode("utf-8", "replace")
-            return Member(origin, name, MemberType.SYMLINK, link=link)
-        data = self.content(info.file_size, lambda: archive.read(info))
-        return Member(origin, name, MemberType.FILE, mode or 0o644, info.file_size, data)
+        if info.compress_type not in _ZIP_METHODS:
+            detail = (
+                f"it is compressed with method {info.compress_type}; write the zip with "
+                "deflate (the default) or no compression"
+            )
+            return Member(origin, name, MemberType.FILE, size=info.file_size, detail=detail)
+        try:
+            if stat.S_ISLNK(mode):
+                with archive.open(info) as handle:
+                    raw = _read_at_most(handle, _LINK_MAX)
+                self.budget.spend(len(raw))
+                return Member(origin, name, MemberType.SYMLINK, link=raw.decode("utf-8", "replace"))
+            if not self.wanted():
+                return Member(origin, name, MemberType.FILE, mode or 0o644)
+            with archive.open(info) as handle:
+                return self.file_member(origin, name, mode or 0o644, 0, handle, exact=False)
+        except _Spent:
+            raise
+        except _ARCHIVE_ERRORS as error:
+            detail = f"it is damaged: {error}"
+            return Member(origin, name, MemberType.FILE, size=0, detail=detail)
 
 
 def _special_kind(mode: int) -> str:
@@ -251,9 +467,15 @@ def _special_kind(mode: int) -> str:
 
 def read_inputs(inputs: Sequence[Path]) -> tuple[list[Member], list[Violation]]:
     """The members of every input, and the violations met while reading them (an input that
-    does not exist, a corrupt archive, too many entries). Reads at most ``MAX_FILES + 1``
-    contents of at most ``MAX_FILE_SIZE`` bytes; never extracts anything to disk."""
-    reader = _Reader()
+    does not exist, a corrupt archive, too many entries, a reading budget spent).
+
+    Limits: at most ``MAX_FILES + 1`` contents of at most ``MAX_FILE_SIZE + 1`` bytes each are
+    kept; at most :data:`MAX_ENTRIES` entries per input are walked; at most
+    :data:`MAX_READ_BYTES` decompressed bytes and :data:`MAX_READ_SECONDS` seconds are spent
+    over all inputs; archives larger than :data:`MAX_READ_BYTES` are not opened. Never extracts
+    anything to disk. Peak memory stays near the bytes kept (about 22 MiB).
+    """
+    reader = _Reader(_Budget(MAX_READ_BYTES, MAX_READ_SECONDS))
     for path in inputs:
         reader.input(path)
     if not inputs:
@@ -305,7 +527,7 @@ def _versions(directory: Path) -> list[int]:
     except OSError:
         return []
     return sorted(
-        int(n) for n in names if n.isdigit() and (directory / n / "bundle.json").is_file()
+        int(n) for n in names if _VERSION.fullmatch(n) and (directory / n / "bundle.json").is_file()
     )
 
 
@@ -328,14 +550,38 @@ def create_bundle(
 ) -> Bundle:
     """Make the next version of bundle ``name`` from ``inputs`` and return it.
 
-    Cost: reading the inputs (at most 21 MiB of content) and writing the accepted files once.
-    Raises :class:`~couturier.core.bundle.BundleError` listing every violation (nothing is
-    stored then) and :class:`OSError` when the store cannot be written.
+    Cost: reading the inputs (see :func:`read_inputs` for the limits) and writing the accepted
+    files once. Raises :class:`~couturier.core.bundle.BundleError` listing every violation
+    (nothing is stored then) and :class:`~couturier.errors.StateError` when the store cannot
+    be written.
     """
     now = now or dt.datetime.now(dt.UTC)
     members, found = read_inputs(inputs)
     files, warnings = check_bundle(name, kind, target, members, now=now, found=found)
     directory = store_root(settings) / name
+    try:
+        version = _store(directory, name, kind, target, files, warnings, now)
+    except OSError as error:
+        where = error.filename or directory
+        raise StateError(
+            f"cannot write bundle {name} into the store: {where}: {error.strerror or error}",
+            f"check that {store_root(settings)} is a writable directory (data_dir in the "
+            "settings, or COUTURIER_DATA_DIR)",
+            str(where),
+        ) from error
+    return _load(directory / str(version), name, version)
+
+
+def _store(  # noqa: PLR0917 - the parts of one bundle, as check_bundle returns them
+    directory: Path,
+    name: str,
+    kind: str,
+    target: str | None,
+    files: Sequence[BundleFile],
+    warnings: Sequence[str],
+    now: dt.datetime,
+) -> int:
+    """Write the next version of bundle ``name`` into ``directory``; return its number."""
     directory.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
     try:
@@ -351,7 +597,7 @@ def create_bundle(
         created = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         with _locked(directory):
             version = max(_versions(directory), default=0) + 1
-            bundle = Bundle(name, version, kind, target, files, created, warnings)
+            bundle = Bundle(name, version, kind, target, tuple(files), created, tuple(warnings))
             with (staging / "bundle.json").open("w") as handle:
                 json.dump({"format": _FORMAT, **bundle_json(bundle)}, handle, indent=2)
                 handle.write("\n")
@@ -363,7 +609,7 @@ def create_bundle(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return _load(directory / str(version), name, version)
+    return version
 
 
 def _load(directory: Path, name: str, version: int) -> Bundle:

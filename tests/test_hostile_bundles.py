@@ -1,0 +1,354 @@
+"""Hostile and damaged bundles: links that escape together, decompression bombs, members that
+declare gigabytes, and a store changed by hand. Each is refused with a violation or an error
+that says what to do, never with a traceback, and reading stops early (the peak memory of the
+bombs is measured in a child process; their time is a figure of ``bench/hostile.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import struct
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from couturier.build.bundles import bundle_entries
+from couturier.build.entries import Entry, EntryType
+from couturier.build.errors import BuildError
+from couturier.cli.main import main
+from couturier.core.bundle import MAX_FILE_SIZE, BundleError
+from couturier.errors import CouturierError
+from couturier.services.bundles import (
+    MAX_ENTRIES,
+    create_bundle,
+    get_bundle,
+    list_bundles,
+    store_root,
+)
+from couturier.settings import Settings, load_settings
+from tests.hostile import GiB, huge_tar, lying_zip
+from tests.test_bundles import T, make_tar, snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    env = {
+        "COUTURIER_DATA_DIR": str(tmp_path / "data"),
+        "COUTURIER_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    return load_settings(None, env)
+
+
+def refused(settings: Settings, inputs: list[Path], target: str = "/etc/myapp") -> list[str]:
+    """The violations of a files bundle made of ``inputs``; the store must stay as it was."""
+    before = snapshot(settings.data_dir)
+    with pytest.raises(BundleError) as error:
+        create_bundle(settings, "app", "files", inputs, target)
+    assert snapshot(settings.data_dir) == before
+    return [str(v) for v in error.value.violations]
+
+
+# Links that each stay inside the target but escape together
+
+ESCAPES: dict[str, tuple[list[T], str]] = {
+    # a/s -> .. is the target itself; a/s/y lands at target/y, whose .. is /etc.
+    "two-dot-dot-links": (
+        [
+            T("a/s", "sym", link=".."),
+            T("a/s/y", "sym", link=".."),
+            T("a/s/y/passwd", data=b"root::0:0:root:/root:/bin/sh\n"),
+        ],
+        "a/s/y/passwd: lands at /etc/passwd through the bundle's own links",
+    ),
+    "link-target-through-a-link": (
+        [T("a/s", "sym", link=".."), T("l", "sym", link="a/s/..")],
+        "l: is a link to 'a/s/..', which reaches /etc through the bundle's links",
+    ),
+    "absolute-link-through-a-link": (
+        [T("a/s", "sym", link=".."), T("l", "sym", link="/etc/myapp/a/s/../shadow")],
+        "l: is a link to '/etc/myapp/a/s/../shadow', which reaches /etc/shadow",
+    ),
+    "chain-of-links": (
+        [
+            T("d/e", "sym", link=".."),
+            T("x", "sym", link="d/e"),
+            T("y", "sym", link="x/.."),
+        ],
+        "y: is a link to 'x/..', which reaches /etc through",
+    ),
+    "loop": (
+        [T("x", "sym", link="y/z"), T("y", "sym", link="x"), T("y2", data=b"x")],
+        "which loops",
+    ),
+    "file-through-a-link-inside": (
+        [T("conf", "sym", link="real"), T("conf/app.conf", data=b"x\n")],
+        "conf/app.conf: is placed through a link of the bundle (it lands at /etc/myapp/real",
+    ),
+    "file-below-a-file": (
+        [T("app.conf", data=b"x\n"), T("app.conf/more", data=b"y\n")],
+        "app.conf/more: is below app.conf, which is a file of the bundle",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ESCAPES))
+def test_links_that_escape_together_are_refused(
+    case: str, settings: Settings, tmp_path: Path
+) -> None:
+    members, expected = ESCAPES[case]
+    archive = make_tar(tmp_path / "app.tar", members)
+    listed = refused(settings, [archive])
+    assert any(expected in line for line in listed), listed
+
+
+def test_links_that_stay_inside_together_are_kept(settings: Settings, tmp_path: Path) -> None:
+    archive = make_tar(
+        tmp_path / "app.tar",
+        [
+            T("releases/v2/app.conf", data=b"x\n"),
+            T("current", "sym", link="releases/v2"),
+            T("conf", "sym", link="current/app.conf"),
+            T("up", "sym", link="releases/../current"),
+            T("abs", "sym", link="/etc/myapp/conf"),
+        ],
+    )
+    bundle = create_bundle(settings, "app", "files", [archive], "/etc/myapp")
+    assert [f.path for f in bundle.files] == [
+        "abs",
+        "conf",
+        "current",
+        "releases/v2/app.conf",
+        "up",
+    ]
+    entries = bundle_entries([bundle], {}, 0)
+    assert [e.path for e in entries] == [f"etc/myapp/{f.path}" for f in bundle.files]
+
+
+def _stored(settings: Settings, tmp_path: Path, files: list[dict[str, str]]) -> None:
+    """Rewrite app@1's record with ``files`` (paths, links), as someone editing the store."""
+    good = tmp_path / "ok.conf"
+    good.write_bytes(b"ok\n")
+    bundle = create_bundle(settings, "app", "files", [good], "/etc/myapp")
+    record_path = store_root(settings) / "app" / "1" / "bundle.json"
+    record = json.loads(record_path.read_text())
+    sha = bundle.files[0].sha256
+    record["files"] = [{"size": 0, "sha256": sha, "mode": "0644", **f} for f in files]
+    record_path.write_text(json.dumps(record))
+
+
+def test_a_stored_bundle_crafted_by_hand_is_refused_by_the_layer(
+    settings: Settings, tmp_path: Path
+) -> None:
+    _stored(
+        settings,
+        tmp_path,
+        [
+            {"path": "a/s", "link": ".."},
+            {"path": "a/s/y", "link": ".."},
+            {"path": "a/s/y/passwd"},
+        ],
+    )
+    with pytest.raises(CouturierError) as error:
+        bundle = get_bundle(settings, "app")
+        bundle_entries([bundle], {}, 0)
+    assert "a/s/y/passwd" in str(error.value)
+    assert "create the bundle again" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        [{"path": "../../etc/passwd"}],
+        [{"path": "/etc/passwd"}],
+        [{"path": "x\n"}],
+        [{"path": "l", "link": "/etc/shadow"}],
+    ],
+)
+def test_stored_paths_breaking_the_rules_are_refused(
+    files: list[dict[str, str]], settings: Settings, tmp_path: Path
+) -> None:
+    _stored(settings, tmp_path, files)
+    with pytest.raises(CouturierError, match="create the bundle again"):
+        bundle_entries([get_bundle(settings, "app")], {}, 0)
+
+
+def test_the_images_links_count_when_the_layer_is_made(settings: Settings, tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "app.tar", [T("sub/x.conf", data=b"x\n")])
+    bundle = create_bundle(settings, "app", "files", [archive], "/etc/myapp")
+    tree = {
+        "etc": Entry("etc", EntryType.DIRECTORY, 0o755),
+        "etc/myapp": Entry("etc/myapp", EntryType.DIRECTORY, 0o755),
+        "etc/myapp/sub": Entry("etc/myapp/sub", EntryType.SYMLINK, 0o777, target="../../usr"),
+    }
+    with pytest.raises(BuildError, match=r"lands at /usr/x.conf through links, out of /etc/myapp"):
+        bundle_entries([bundle], tree, 0)
+    # A target that is itself a link of the image: the files land where it leads.
+    tree = {"srv": Entry("srv", EntryType.SYMLINK, 0o777, target="var/srv")}
+    moved = create_bundle(settings, "moved", "files", [archive], "/srv")
+    assert [e.path for e in bundle_entries([moved], tree, 0)] == ["var/srv/sub/x.conf"]
+
+
+# Bombs: bounded reads whatever the headers declare
+
+_CHILD = """
+import resource, sys, time
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from couturier.core.bundle import BundleError
+from couturier.services.bundles import create_bundle
+from couturier.settings import load_settings
+data = {"COUTURIER_DATA_DIR": sys.argv[2], "COUTURIER_CACHE_DIR": sys.argv[2]}
+settings = load_settings(None, data)
+start = time.monotonic()
+try:
+    create_bundle(settings, "bomb", "files", [Path(sys.argv[1])], "/srv")
+    print("STORED")
+except BundleError as error:
+    print("\\n".join(str(v) for v in error.violations))
+print(f"RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}")
+print(f"SECONDS {time.monotonic() - start:.3f}")
+"""
+
+
+def refuse_in_child(archive: Path, data: Path) -> tuple[str, int]:
+    """Run ``create_bundle`` on ``archive`` in a child process (address space capped at 2 GiB);
+    return its violations and its peak resident memory in MiB."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_CHILD), str(archive), str(data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    rss = int(next(line for line in lines if line.startswith("RSS "))[4:])
+    return "\n".join(lines), rss
+
+
+def test_zip_whose_header_lies_is_refused_in_little_memory(tmp_path: Path) -> None:
+    archive = lying_zip(tmp_path / "bomb.zip", inflated=GiB, declared=10)
+    text, rss = refuse_in_child(archive, tmp_path / "data")
+    assert "STORED" not in text
+    assert "bomb.zip:bomb.bin: could not be read (it is damaged: Bad CRC-32" in text
+    assert rss < 100, text
+
+
+def test_zip_member_of_a_gigabyte_is_refused_in_little_memory(tmp_path: Path) -> None:
+    archive = lying_zip(tmp_path / "bomb.zip", inflated=GiB, declared=GiB)
+    text, rss = refuse_in_child(archive, tmp_path / "data")
+    assert "bomb.zip:bomb.bin: has more than 1,048,576 bytes" in text
+    assert rss < 100, text
+
+
+@pytest.mark.parametrize(("compression", "size"), [("xz", 16 * GiB), ("bz2", 16 * GiB)])
+def test_tar_member_of_gigabytes_is_refused_in_little_memory(
+    compression: str, size: int, tmp_path: Path
+) -> None:
+    archive = huge_tar(tmp_path / f"big.tar.{compression}", size, compression)
+    text, rss = refuse_in_child(archive, tmp_path / "data")
+    assert "big.bin: has more than 1,048,576 bytes" in text
+    assert f"needs {size:,} bytes for big.bin" in text
+    assert rss < 100, text
+
+
+def test_reading_stops_when_the_content_passes_the_budget(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Forty members of 1 MiB, each within the limit: the stream is read for real until the
+    # budget is spent.
+    archive = huge_tar(tmp_path / "many.tar.gz", 1 << 20, "gz", members=40)
+    listed = refused(settings, [archive], "/srv")
+    assert any("many.tar.gz: needs more than 32 MiB of content" in line for line in listed)
+    # A member that declares more than the budget stops the walk before it is skipped.
+    archive = huge_tar(tmp_path / "two.tar.gz", 40 << 20, "gz", members=2)
+    listed = refused(settings, [archive], "/srv")
+    assert any(f"two.tar.gz: needs {40 << 20:,} bytes for big.bin" in x for x in listed), listed
+
+
+def test_truncated_and_oversized_archives(settings: Settings, tmp_path: Path) -> None:
+    whole = huge_tar(tmp_path / "whole.tar.xz", 4 << 20, "xz")
+    cut = tmp_path / "cut.tar.xz"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    big = tmp_path / "big.tar"
+    with big.open("wb") as out:
+        out.truncate(40 << 20)
+    listed = refused(settings, [cut, big], "/srv")
+    assert any("cut.tar.xz: is not a readable tar archive" in line for line in listed), listed
+    assert any("big.tar: is an archive of 41,943,040 bytes" in line for line in listed), listed
+
+
+def test_zip_declaring_too_many_entries_is_not_listed(settings: Settings, tmp_path: Path) -> None:
+    archive = tmp_path / "many.zip"
+    # An end record declaring 65,000 entries and a central directory that is not there.
+    archive.write_bytes(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 65000, 65000, 0, 0, 0))
+    listed = refused(settings, [archive], "/srv")
+    assert listed == [
+        f"{archive}: holds more than {MAX_ENTRIES} entries; " + listed[0].split("; ", 1)[1]
+    ]
+
+
+def test_zip_members_compressed_otherwise_are_refused(settings: Settings, tmp_path: Path) -> None:
+    archive = tmp_path / "b.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_BZIP2) as out:
+        out.writestr("a.conf", b"x" * 100)
+    listed = refused(settings, [archive], "/srv")
+    assert any("a.conf: could not be read (it is compressed with method 12" in x for x in listed)
+
+
+def test_a_large_plain_file_is_read_no_further_than_the_limit(
+    settings: Settings, tmp_path: Path
+) -> None:
+    sparse = tmp_path / "sparse.bin"
+    with sparse.open("wb") as out:
+        out.truncate(8 * GiB)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    listed = refused(settings, [sparse], "/srv")
+    assert listed == [f"{sparse}: has 8,589,934,592 bytes; a bundle file holds at most 1,048,576"]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024
+    assert MAX_FILE_SIZE == 1 << 20
+
+
+# A damaged store: one line, never a traceback
+
+
+def test_stray_entries_in_the_store_are_skipped(settings: Settings, tmp_path: Path) -> None:
+    good = tmp_path / "ok.conf"
+    good.write_bytes(b"ok\n")
+    create_bundle(settings, "app", "files", [good], "/etc/myapp")
+    root = store_root(settings)
+    (root / "app" / "²").mkdir()  # a digit to str.isdigit, not to int()
+    (root / "app" / "²" / "bundle.json").write_text("{}")
+    (root / "app" / "7").mkdir()  # a version without a record
+    (root / "stray").mkdir()
+    (root / "file-not-dir").write_text("x")
+    assert [b.ref for b in list_bundles(settings)] == ["app@1"]
+    assert get_bundle(settings, "app").version == 1
+
+
+def test_a_store_that_cannot_be_written_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "bundles").write_text("not a directory")
+    monkeypatch.setenv("COUTURIER_DATA_DIR", str(data))
+    monkeypatch.setenv("COUTURIER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COUTURIER_CONFIG", raising=False)
+    conf = tmp_path / "a.conf"
+    conf.write_bytes(b"x\n")
+    command = ["-q", "bundle", "create", "app", "--type", "files", "--target", "/etc/a", str(conf)]
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{data / 'bundles'}" in err
+    assert main(["-q", "bundle", "list"]) == 0
