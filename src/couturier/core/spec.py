@@ -18,11 +18,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from couturier.core.starter import Starter, load_starters
+from couturier.core.yamltext import load_yaml
 from couturier.debian.relations import parse_request
-from couturier.errors import ConfigError, InputError
+from couturier.errors import InputError
 
 __all__ = [
     "MAX_PACKAGES",
@@ -36,9 +35,12 @@ __all__ = [
 
 MAX_PACKAGES = 100
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z]$")
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_BUNDLE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9](?:@[1-9][0-9]*)?$")
+_NAME = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z]")
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BUNDLE = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9](?:@[1-9][0-9]*)?")
+_SHOWN = 80  # characters of a value shown in a violation
+_LISTED = 50  # violations a SpecError's message lists (all are in its violations)
+_NO_CONTROL = "must not hold control characters (newline, tab, NUL...)"
 _FIELDS = ("name", "description", "starter", "packages", "env", "bundles")
 _REQUIRED = ("name", "starter")
 
@@ -60,8 +62,15 @@ class Violation:
 
     def __str__(self) -> str:
         if self.value is None:
-            return f"{self.field}: {self.rule}"
-        return f"{self.field} {self.value!r}: {self.rule}"
+            return f"{_shown(self.field, plain=True)}: {self.rule}"
+        return f"{_shown(self.field, plain=True)} {_shown(self.value)}: {self.rule}"
+
+
+def _shown(value: Any, *, plain: bool = False) -> str:
+    """``value`` as a message shows it: its repr (or, ``plain``, printable text as it is), cut
+    to :data:`_SHOWN` characters, since a value can be a whole list or a line of a megabyte."""
+    text = value if plain and isinstance(value, str) and value.isprintable() else repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
 class SpecError(InputError):
@@ -70,7 +79,9 @@ class SpecError(InputError):
     def __init__(self, violations: list[Violation], source: str = "spec") -> None:
         count = len(violations)
         noun = "problem" if count == 1 else "problems"
-        listed = "; ".join(str(v) for v in violations)
+        listed = "; ".join(str(v) for v in violations[:_LISTED])
+        if count > _LISTED:
+            listed += f"; and {count - _LISTED} more"
         super().__init__(
             f"{source} has {count} {noun}: {listed}", "fix each one and apply the spec again"
         )
@@ -118,7 +129,7 @@ def parse_spec(
             found.append(Violation(key, None, "is required"))
 
     name = raw.get("name")
-    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+    if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
         found.append(
             Violation(
                 "name",
@@ -131,6 +142,8 @@ def parse_spec(
     if not isinstance(description, str):
         found.append(Violation("description", description, "must be text"))
         description = ""
+    elif _has_control(description.strip()):
+        found.append(Violation("description", description, f"must be one line; {_NO_CONTROL}"))
     starter_name = raw.get("starter")
     starter: Starter | None = None
     if starter_name is not None:
@@ -157,6 +170,12 @@ def parse_spec(
         env=MappingProxyType(env),
         bundles=bundles,
     )
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (below 0x20, or 0x7f): what an image's
+    configuration and labels must not carry."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
 
 
 def _where(entries: Any, kind: str, entry: str) -> str:
@@ -225,7 +244,7 @@ def _env(value: Any, starter: Starter | None, found: list[Violation]) -> dict[st
     env: dict[str, str] = {}
     for key, text in value.items():
         where = f"env.{key}"
-        if not isinstance(key, str) or not _ENV_KEY.match(key):
+        if not isinstance(key, str) or not _ENV_KEY.fullmatch(key):
             found.append(
                 Violation(where, key, "is not a POSIX name (letters, digits, _; not a digit first)")
             )
@@ -240,6 +259,9 @@ def _env(value: Any, starter: Starter | None, found: list[Violation]) -> dict[st
         if isinstance(text, bool) or not isinstance(text, str | int | float):
             found.append(Violation(where, text, "must be a text value (quote it)"))
             continue
+        if _has_control(str(text)):
+            found.append(Violation(where, text, _NO_CONTROL))
+            continue
         env[key] = str(text)
     return env
 
@@ -249,7 +271,7 @@ def _bundles(value: Any, found: list[Violation]) -> tuple[str, ...]:
     seen: set[str] = set()
     for position, entry in enumerate(_list(value, "bundles", found)):
         where = f"bundles[{position}]"
-        if not isinstance(entry, str) or not _BUNDLE.match(entry):
+        if not isinstance(entry, str) or not _BUNDLE.fullmatch(entry):
             found.append(Violation(where, entry, "must be a bundle name, optionally @VERSION"))
             continue
         name = entry.partition("@")[0]
@@ -261,30 +283,6 @@ def _bundles(value: Any, found: list[Violation]) -> tuple[str, ...]:
     return tuple(result)
 
 
-class _Loader(yaml.SafeLoader):
-    """A safe loader that records mapping keys written twice instead of keeping the last one."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[tuple[Any, int]] = []
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            if key in seen:
-                loader.duplicates.append((key, key_node.start_mark.line + 1))
-            seen.add(key)
-        except TypeError:
-            continue
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_spec(
     path: Path,
     starters: Mapping[str, Starter] | None = None,
@@ -292,20 +290,13 @@ def load_spec(
 ) -> ImageSpec:
     """Read the YAML spec at ``path`` and check it (see :func:`parse_spec`).
 
-    Raises :class:`ConfigError` when the file cannot be read or is not YAML, :class:`SpecError`
-    listing every violation (including keys written twice) otherwise.
+    Raises :class:`InputError` when the file cannot be read, is larger than
+    :data:`~couturier.core.yamltext.MAX_YAML_BYTES`, is not YAML or uses an alias
+    (:mod:`couturier.core.yamltext`), :class:`SpecError` listing every violation (including
+    keys written twice) otherwise.
     """
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read spec file {path}: {exc.strerror}") from exc
-    loader = _Loader(text)
-    try:
-        raw = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        raise InputError(f"spec file {path} is not valid YAML: {exc}") from exc
-    finally:
-        loader.dispose()
+    document = load_yaml(path, f"spec file {path}", InputError)
+    raw = document.data
     env = raw.get("env") if isinstance(raw, Mapping) else None
     duplicates = [
         Violation(
@@ -313,7 +304,7 @@ def load_spec(
             key,
             f"is written more than once (line {line})",
         )
-        for key, line in loader.duplicates
+        for key, line in document.duplicates
     ]
     return parse_spec(
         raw, starters, source=f"spec file {path}", duplicates=duplicates, checks=checks

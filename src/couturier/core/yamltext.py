@@ -1,0 +1,135 @@
+"""YAML written by users (specs, settings), read with limits.
+
+A YAML file a user hands in is read safely (PyYAML's safe loader: plain data only) and within
+bounds, so that no file makes Couturier use more than a little memory or time:
+
+- at most :data:`MAX_YAML_BYTES` bytes, from a regular file, as UTF-8;
+- no aliases (``*name``): an alias repeats a node without writing it out again, which is how
+  a few hundred bytes expand to gigabytes ("billion laughs"); a spec or settings file never
+  needs one, so the line of the first alias is named instead;
+- at most :data:`MAX_DEPTH` levels of nesting (the composer is recursive);
+- mapping keys written twice are recorded (YAML would keep the last one silently).
+
+Every failure is the ``error`` class the caller names (:class:`~couturier.errors.InputError`
+for specs, :class:`~couturier.errors.ConfigError` for settings), one line naming the file.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from couturier.errors import CouturierError
+
+__all__ = ["MAX_DEPTH", "MAX_YAML_BYTES", "YamlDocument", "load_yaml", "parse_yaml"]
+
+MAX_YAML_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+
+
+class _Refused(Exception):  # noqa: N818 - a reason, turned into the caller's error
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that refuses aliases and deep nesting and records keys written twice."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[Any, int]] = []
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise _Refused(
+                event.start_mark.line + 1,
+                f"uses the YAML alias *{event.anchor}; write the value out instead",
+            )
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _Refused(mark.line + 1, f"nests more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            if key in seen:
+                loader.duplicates.append((key, key_node.start_mark.line + 1))
+            seen.add(key)
+        except TypeError:
+            continue
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class YamlDocument:
+    """A parsed document: ``data`` (plain Python values) and ``duplicates``, the mapping keys
+    written more than once with the line of each repeat."""
+
+    def __init__(self, data: Any, duplicates: list[tuple[Any, int]]) -> None:
+        self.data = data
+        self.duplicates = duplicates
+
+
+def parse_yaml(text: str, source: str, error: type[CouturierError]) -> YamlDocument:
+    """Parse ``text`` (named ``source`` in messages, e.g. ``spec file x.yaml``).
+
+    Raises ``error`` for text longer than :data:`MAX_YAML_BYTES`, invalid YAML, an alias or
+    nesting deeper than :data:`MAX_DEPTH`. Cost: linear in the text.
+    """
+    if len(text) > MAX_YAML_BYTES:
+        raise error(
+            f"{source} has more than {MAX_YAML_BYTES:,} characters",
+            "a spec or settings file is a few lines; check that this is the right file",
+        )
+    loader = _Loader(text)
+    try:
+        return YamlDocument(loader.get_single_data(), loader.duplicates)
+    except _Refused as refused:
+        raise error(f"{source} line {refused.line} {refused.reason}") from None
+    except yaml.YAMLError as exc:
+        text = " ".join(str(exc).split())
+        raise error(f"{source} is not valid YAML: {text}", "fix the line it names") from None
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+        # What a constructor raises on a value it cannot make (a date out of range...).
+        raise error(f"{source} holds a value YAML cannot read: {exc}", "fix it") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: Path, source: str, error: type[CouturierError]) -> YamlDocument:
+    """Read the YAML file at ``path`` (see :func:`parse_yaml`); it must be a regular file of
+    at most :data:`MAX_YAML_BYTES` bytes of UTF-8. Raises ``error`` naming the file."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
+            raise error(f"{source} is not a regular file", "name a YAML file")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise error(f"cannot read {source}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise error(
+            f"{source} has more than {MAX_YAML_BYTES:,} bytes",
+            "a spec or settings file is a few lines; check that this is the right file",
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"{source} is not UTF-8 text (byte {exc.start})", "save it as UTF-8") from None
+    return parse_yaml(text, source, error)
