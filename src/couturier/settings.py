@@ -35,17 +35,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from couturier.core.yamltext import load_yaml
 from couturier.errors import ConfigError
 
 __all__ = ["Mirror", "Release", "Settings", "Suite", "builtin_keyring", "load_settings"]
 
 DEFAULT_ARCHITECTURES = ("amd64", "arm64")
 DEFAULT_RELEASES = ("bookworm", "trixie", "forky")
-VALID_UNTIL_POLICIES = ("enforce", "warn", "ignore")
+VALID_UNTIL_POLICIES = ("enforce", "warn", "ignore")  # the Literal of _MirrorShape
 KNOWN_ARCHITECTURES = frozenset(
     {
         "amd64",
@@ -171,97 +172,249 @@ def _default_release(name: str, mirrors: Mapping[str, Mirror]) -> Release:
     )
 
 
-def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in mapping:
-        raise ConfigError(f"{where} has no {key!r}", "see the settings example in the README")
-    return mapping[key]
+# The settings file's shape, checked by pydantic before any value is made: every mistake is
+# named by its key, with the shape expected and the shape found.
 
 
-def _mirror_from(name: str, raw: Any, base: Path) -> Mirror:
+def _text(value: Any) -> Any:
+    """Names YAML reads as numbers (a release called ``12``) are text; nothing else is made so."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _listed(value: Any) -> Any:
+    """``architectures: amd64`` is the one-item list it means."""
+    return [value] if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _MirrorShape(_Shape):
+    url: Text
+    keyring: Text = "builtin:debian"
+    arch_urls: dict[Text, Text] | None = None
+    valid_until: Literal["enforce", "warn", "ignore"] = "warn"
+
+
+class _SuiteShape(_Shape):
+    mirror: Text
+    suite: Text
+    components: list[Text] | None = None
+
+
+class _ReleaseShape(_Shape):
+    suites: Annotated[list[_SuiteShape], Field(min_length=1)]
+    components: list[Text] | None = None
+
+
+class _SettingsShape(_Shape):
+    data_dir: Text | None = None
+    cache_dir: Text | None = None
+    starters_dir: Text | None = None
+    architectures: Annotated[list[Text] | None, BeforeValidator(_listed)] = None
+    mirrors: dict[Text, _MirrorShape] | None = None
+    releases: dict[Text, _ReleaseShape] | None = None
+
+
+_PATH = "a directory path"
+_EXPECTED = {
+    "data_dir": _PATH,
+    "cache_dir": _PATH,
+    "starters_dir": _PATH,
+    "architectures": "a list of architecture names",
+    "architectures.*": "an architecture name",
+    "mirrors": "a mapping of name → mirror",
+    "mirrors.*": "a mapping with url (and keyring, arch_urls, valid_until)",
+    "mirrors.*.url": "a URL",
+    "mirrors.*.keyring": "the path of a keyring file, or builtin:debian",
+    "mirrors.*.arch_urls": "a mapping of architecture → URL",
+    "mirrors.*.arch_urls.*": "a URL",
+    "mirrors.*.valid_until": "one of enforce, warn, ignore",
+    "releases": "a mapping of release name → its suites",
+    "releases.*": "a mapping with suites (and components)",
+    "releases.*.suites": "a list of suites, each {mirror: NAME, suite: NAME}",
+    "releases.*.suites.*": "a mapping {mirror: NAME, suite: NAME}",
+    "releases.*.suites.*.mirror": "the name of a mirror",
+    "releases.*.suites.*.suite": "a suite name, its directory under dists/",
+}
+_FIELDS_AT: dict[str, type[_Shape]] = {
+    "": _SettingsShape,
+    "mirrors.*": _MirrorShape,
+    "releases.*": _ReleaseShape,
+    "releases.*.suites.*": _SuiteShape,
+}
+_NAMED = {("mirrors",), ("releases",), ("mirrors", "*", "arch_urls")}  # their keys are names
+
+
+def _pattern(loc: tuple[int | str, ...]) -> tuple[str, str]:
+    """(``releases.noble.suites[0].suite``, ``releases.*.suites.*.suite``) for a pydantic loc."""
+    shown, general = "", []
+    for part in loc:
+        if part == "[key]":
+            continue
+        if tuple(general) in _NAMED:
+            shown += f".{part}"
+            general.append("*")
+        elif isinstance(part, int):
+            shown += f"[{part}]"
+            general.append("*")
+        else:
+            shown += f".{part}" if shown else part
+            general.append("*" if tuple(general) in _NAMED else part)
+    return shown, ".".join(general)
+
+
+def _found(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where, general = _pattern(loc)
+    kind = error["type"]
+    if "[key]" in loc:
+        return f"{where} has a key that is {_found(error['input'])}; names are text"
+    if kind == "missing":
+        expected = _EXPECTED.get(general)
+        return f"{where} is required" + (f" ({expected})" if expected else "")
+    if kind == "extra_forbidden":
+        parent_where, parent = _pattern(loc[:-1])
+        shape = _FIELDS_AT.get(parent, _SettingsShape)
+        known = ", ".join(shape.model_fields)
+        place = f" in {parent_where}" if parent_where else ""
+        return f"{where} is not a setting{place} (known: {known})"
+    if kind == "too_short":
+        return f"{where} must not be empty ({_EXPECTED.get(general, 'at least one entry')})"
+    expected = _EXPECTED.get(general, "text")
+    return f"{where} must be {expected}, got {_found(error['input'])}"
+
+
+def _shape(raw: Any, source: str) -> _SettingsShape:
+    """The settings file's content checked against its shape; :class:`ConfigError` naming
+    every mistake (the first ten) otherwise."""
+    if raw is None:
+        raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"mirror {name!r} must be a mapping with url and keyring")
-    keyring_text = str(raw.get("keyring", "builtin:debian"))
-    if keyring_text.startswith("builtin:"):
-        keyring = builtin_keyring(keyring_text.removeprefix("builtin:"))
+        raise ConfigError(
+            f"{source} must hold a mapping of settings, got {_found(raw)}",
+            "see the settings example in the README",
+        )
+    try:
+        return _SettingsShape.model_validate(dict(raw))
+    except ValidationError as invalid:
+        problems = [_problem(e) for e in invalid.errors()]
+        listed = "; ".join(problems[:10]) + (
+            f"; and {len(problems) - 10} more" * (len(problems) > 10)
+        )
+        raise ConfigError(f"{source}: {listed}", "see the settings example in the README") from None
+
+
+def _mirror_from(name: str, shape: _MirrorShape, base: Path, source: str) -> Mirror:
+    if shape.keyring.startswith("builtin:"):
+        keyring = builtin_keyring(shape.keyring.removeprefix("builtin:"))
     else:
-        keyring = (base / keyring_text).resolve()
+        keyring = (base / shape.keyring).resolve()
     if not keyring.is_file():
         raise ConfigError(
-            f"keyring {keyring} of mirror {name!r} does not exist",
+            f"{source}: keyring {keyring} of mirror {name!r} does not exist",
             "point keyring at the repository's public key file (binary or armored)",
         )
-    arch_urls = {str(k): str(v) for k, v in (raw.get("arch_urls") or {}).items()}
-    valid_until = str(raw.get("valid_until", "warn"))
-    if valid_until not in VALID_UNTIL_POLICIES:
-        raise ConfigError(
-            f"mirror {name!r} has valid_until {valid_until!r}",
-            f"use one of {', '.join(VALID_UNTIL_POLICIES)}",
-        )
-    url = str(_require(raw, "url", f"mirror {name!r}"))
-    return Mirror(name, url, keyring, arch_urls, valid_until)
+    return Mirror(name, shape.url, keyring, dict(shape.arch_urls or {}), shape.valid_until)
 
 
-def _releases_from(raw: Any, mirrors: Mapping[str, Mirror]) -> dict[str, Release]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError("releases must be a mapping of release name to its suites")
+def _releases_from(
+    shapes: Mapping[str, _ReleaseShape], mirrors: Mapping[str, Mirror], source: str
+) -> dict[str, Release]:
     releases: dict[str, Release] = {}
-    for name, body in raw.items():
-        if not isinstance(body, Mapping):
-            raise ConfigError(f"release {name!r} must be a mapping with suites")
-        components = tuple(body.get("components") or ("main",))
+    for name, body in shapes.items():
+        components = tuple(body.components or ("main",))
         suites = []
-        for entry in _require(body, "suites", f"release {name!r}"):
-            mirror_name = str(_require(entry, "mirror", f"a suite of release {name!r}"))
-            if mirror_name not in mirrors:
+        for position, entry in enumerate(body.suites):
+            if entry.mirror not in mirrors:
                 raise ConfigError(
-                    f"release {name!r} names unknown mirror {mirror_name!r}",
+                    f"{source}: releases.{name}.suites[{position}] names unknown mirror "
+                    f"{entry.mirror!r}",
                     f"known mirrors: {', '.join(mirrors)}",
                 )
-            suite_components = tuple(entry.get("components") or components)
-            suites.append(Suite(mirrors[mirror_name], str(entry["suite"]), suite_components))
-        releases[str(name)] = Release(str(name), tuple(suites))
+            suite_components = tuple(entry.components or components)
+            suites.append(Suite(mirrors[entry.mirror], entry.suite, suite_components))
+        releases[name] = Release(name, tuple(suites))
     return releases
+
+
+def _directory(path: Path, key: str, source: str) -> Path:
+    """``path``, checked to be a directory when it exists (it is made on first use)."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"{source}: {key} {path} is not a directory",
+            f"point {key} (or COUTURIER_{key.upper()}) at a directory",
+        )
+    return path
 
 
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from the defaults, the YAML file at ``path`` (or ``$COUTURIER_CONFIG``) and
-    the environment. Raises :class:`ConfigError` naming the bad entry.
+    the environment.
+
+    The file is read by :func:`couturier.core.yamltext.load_yaml` (a regular file of at most
+    1 MiB, no aliases) and its shape checked before anything is made. Raises
+    :class:`ConfigError`, one line naming the file, each bad key, the shape expected and the
+    shape found (``settings file x.yaml: mirrors must be a mapping of name → mirror, got a
+    list``); a data or cache directory that exists as something else is refused too.
     """
     env = os.environ if env is None else env
     if path is None and env.get("COUTURIER_CONFIG"):
         path = Path(env["COUTURIER_CONFIG"])
-    raw: Mapping[str, Any] = {}
+    source = f"settings file {path}" if path is not None else "settings"
+    shape = _SettingsShape()
     if path is not None:
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"settings file {path} is not valid YAML: {exc}") from exc
-        raw = loaded or {}
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"settings file {path} must hold a mapping")
+        document = load_yaml(path, source, ConfigError)
+        if document.duplicates:
+            key, line = document.duplicates[0]
+            raise ConfigError(f"{source}: {key} is written more than once (line {line})")
+        shape = _shape(document.data, source)
     base = path.parent if path is not None else Path.cwd()
 
     mirrors = _default_mirrors(env)
-    for name, body in (raw.get("mirrors") or {}).items():
-        mirrors[str(name)] = _mirror_from(str(name), body, base)
-    if "releases" in raw:
-        releases = _releases_from(raw["releases"], mirrors)
+    for name, body in (shape.mirrors or {}).items():
+        mirrors[name] = _mirror_from(name, body, base, source)
+    if shape.releases is not None:
+        releases = _releases_from(shape.releases, mirrors, source)
     else:
         releases = {name: _default_release(name, mirrors) for name in DEFAULT_RELEASES}
 
-    architectures = tuple(raw.get("architectures") or DEFAULT_ARCHITECTURES)
+    architectures = tuple(shape.architectures or DEFAULT_ARCHITECTURES)
     for arch in architectures:
         if arch not in KNOWN_ARCHITECTURES:
-            raise ConfigError(f"unknown architecture {arch!r} in the settings")
+            raise ConfigError(
+                f"{source}: architectures: {arch[:40]!r} is not an architecture Debian builds",
+                f"known architectures: {', '.join(sorted(KNOWN_ARCHITECTURES))}",
+            )
 
     settings = Settings(
-        data_dir=Path(raw.get("data_dir") or _xdg("XDG_DATA_HOME", ".local/share")),
-        cache_dir=Path(raw.get("cache_dir") or _xdg("XDG_CACHE_HOME", ".cache")),
+        data_dir=Path(shape.data_dir or _xdg("XDG_DATA_HOME", ".local/share")),
+        cache_dir=Path(shape.cache_dir or _xdg("XDG_CACHE_HOME", ".cache")),
         releases=releases,
         architectures=architectures,
-        starters_dir=base / raw["starters_dir"] if raw.get("starters_dir") else None,
+        starters_dir=base / shape.starters_dir if shape.starters_dir else None,
     )
     if env.get("COUTURIER_STARTERS_DIR"):
         settings = replace(settings, starters_dir=Path(env["COUTURIER_STARTERS_DIR"]))
@@ -269,4 +422,6 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         settings = replace(settings, data_dir=Path(env["COUTURIER_DATA_DIR"]))
     if env.get("COUTURIER_CACHE_DIR"):
         settings = replace(settings, cache_dir=Path(env["COUTURIER_CACHE_DIR"]))
+    _directory(settings.data_dir, "data_dir", source)
+    _directory(settings.cache_dir, "cache_dir", source)
     return settings
