@@ -211,8 +211,18 @@ class _SuiteRefresh:
         self.staged: list[StagedSnapshot] = []
 
     def _get(self, url: str, file: str, limit: int) -> bytes:
+        """The body at ``url`` (``file`` of the suite), at most ``limit`` bytes."""
         self.result.requests += 1
-        data = self.transport.get(url, limit)
+        try:
+            data = self.transport.get(url, limit)
+        except IntegrityError as exc:
+            reason = exc.message.removeprefix(f"cannot fetch {url}: ")
+            allowed = "InRelease lists" if file != "InRelease" else "Couturier accepts"
+            raise IntegrityError(
+                f"{self.suite.name}: {file} has more than the {limit:,} bytes {allowed} "
+                f"({reason}; {url})",
+                exc.hint,
+            ) from None
         self.result.bytes += len(data)
         self.emit(ProgressEvent(self.suite.name, "fetch", file, len(data)))
         return data
@@ -249,15 +259,17 @@ class _SuiteRefresh:
                         key = f"{component}/{arch}"
                         current = indexes.get(key)
                         damaged = current is not None and self._damaged(current.sha256, key)
-                        repaired = repaired or damaged
+                        same = current is not None and current.inrelease_sha256 == inrelease_sha
                         if (
                             current is not None
-                            and current.inrelease_sha256 == inrelease_sha
+                            and same
                             and not damaged
                             and self.store.has(current.sha256)
                         ):
                             self.result.snapshots[key] = current.sha256
                             continue
+                        # Fetched again under the same InRelease: it was damaged or removed.
+                        repaired = repaired or same
                         staged = self._fetch_index(root, release, component, arch)
                         indexes[key] = IndexState(
                             staged.sha256, staged.size, root, inrelease_sha, now_iso()

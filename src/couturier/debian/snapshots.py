@@ -60,6 +60,7 @@ __all__ = [
 
 _INDEX_FORMAT = 3
 DERIVED_SUFFIXES = (".idx", ".search", ".stamp")
+_OTHER_FORMAT = "is of another format"  # written by another version: rebuilt, not damaged
 Warn = Callable[[str], None]
 _PROVIDES_NAME = re.compile(rb"(?:^|,)\s*([a-z0-9][a-z0-9+.\-]*)")
 
@@ -275,6 +276,26 @@ class SnapshotStore:
         Raises :class:`OSError` for an unreadable file."""
         return file_problem(self.path(sha256), sha256)
 
+    def check_derived(self, sha256: str) -> dict[Path, str]:
+        """The derived files of snapshot ``sha256`` that are damaged, each with what is wrong
+        (a missing one is not: it is built when needed). Cost: reading the ``.idx`` and the
+        search text once."""
+        index_path = self.path(sha256 + ".idx")
+        data, problem = _load_index(index_path, sha256)
+        found: dict[Path, str] = {}
+        if data is None:
+            if problem not in ("is missing", _OTHER_FORMAT):
+                found[index_path] = problem
+            return found
+        search = self.path(sha256 + ".search")
+        try:
+            search_problem = file_problem(search, str(data.get("search_sha256", "")))
+        except OSError as error:
+            search_problem = f"cannot be read ({error.strerror})"
+        if search_problem not in (None, "is missing"):
+            found[search] = search_problem
+        return found
+
     def drop(self, sha256: str) -> None:
         """Remove snapshot ``sha256`` and its derived files (e.g. once found damaged)."""
         path = self.path(sha256)
@@ -362,7 +383,7 @@ class SnapshotStore:
         index_path = path.with_name(sha256 + ".idx")
         data, idx_problem = _load_index(index_path, sha256)
         if data is None:
-            if idx_problem != "is missing":
+            if idx_problem not in ("is missing", _OTHER_FORMAT):
                 self._warn(f"derived index {index_path} {idx_problem}: it was damaged; rebuilt it")
             content = path.read_bytes()
             if sha256_of(content) != sha256:  # changed since it was verified a moment ago
@@ -396,13 +417,17 @@ def _load_index(path: Path, sha256: str) -> tuple[dict[str, Any] | None, str]:
         return None, f"cannot be read ({error.strerror})"
     body, trailer = raw[:-32], raw[-32:]
     if len(raw) < 32 or hashlib.sha256(body).digest() != trailer:
+        with contextlib.suppress(EOFError, ValueError, TypeError):
+            older = marshal.loads(raw)  # written by an earlier version: no checksum yet
+            if isinstance(older, dict) and older.get("format") != _INDEX_FORMAT:
+                return None, _OTHER_FORMAT
         return None, "fails its checksum"
     try:
         data = _load_marshal(body)
     except (EOFError, ValueError, TypeError):
         return None, "cannot be parsed"
     if not isinstance(data, dict) or data.get("format") != _INDEX_FORMAT:
-        return None, "is of another format"
+        return None, _OTHER_FORMAT
     if data.get("snapshot") != sha256:
         return None, "belongs to another snapshot"
     return data, ""

@@ -108,7 +108,7 @@ class UrllibTransport:
     def get(self, url: str, limit: int | None = None) -> bytes:
         sink = _MemorySink()
         self._fetch(url, sink, limit)
-        return bytes(sink.data)
+        return b"".join(sink.chunks)
 
     def get_to(self, url: str, dest: BinaryIO, limit: int | None = None) -> int:
         sink = _FileSink(dest)
@@ -127,7 +127,10 @@ class UrllibTransport:
                     "use an http://, https:// or file:// mirror URL",
                 )
             self._fetch_http_retried(url, sink, limit)
+        except _LocalWriteError as exc:
+            raise exc.error from None  # e.g. ENOSPC: the caller's disk, not the source
         except _TooLargeError as exc:
+            sink.reset()  # the error keeps this frame alive: let go of what was read
             sends = (
                 f"announces {exc.announced:,} bytes, more"
                 if exc.announced is not None
@@ -207,7 +210,7 @@ class UrllibTransport:
                     received = _copy_body(response, sink, expected, limit)
                 else:
                     received = len(_small_body(response))
-            except _TooLargeError:
+            except (_TooLargeError, _LocalWriteError):
                 connection.close()  # the rest of the body is never read
                 raise
             except (OSError, http.client.HTTPException) as exc:
@@ -267,14 +270,16 @@ class _Sink(Protocol):
 
 
 class _MemorySink:
+    """Chunks kept as read (a growing bytearray would need twice the memory while it grows)."""
+
     def __init__(self) -> None:
-        self.data = bytearray()
+        self.chunks: list[bytes] = []
 
     def reset(self) -> None:
-        self.data.clear()
+        self.chunks.clear()
 
     def write(self, chunk: bytes) -> None:
-        self.data += chunk
+        self.chunks.append(chunk)
 
 
 class _FileSink:
@@ -291,6 +296,15 @@ class _FileSink:
     def write(self, chunk: bytes) -> None:
         self.dest.write(chunk)
         self.size += len(chunk)
+
+
+class _LocalWriteError(Exception):
+    """Writing a body into its sink failed (a full disk): not a failure of the source, never
+    retried; re-raised as the original :class:`OSError`."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _TooLargeError(Exception):
@@ -311,7 +325,7 @@ def _copy_body(response: _Readable, sink: _Sink, expected: str | None, limit: in
     announced = int(expected) if expected is not None and expected.isdigit() else None
     if limit is not None and announced is not None and announced > limit:
         raise _TooLargeError(announced)
-    sink.reset()
+    _write(sink.reset)
     received = 0
     while True:
         want = _CHUNK if limit is None else min(_CHUNK, limit - received + 1)
@@ -321,7 +335,14 @@ def _copy_body(response: _Readable, sink: _Sink, expected: str | None, limit: in
         received += len(chunk)
         if limit is not None and received > limit:
             raise _TooLargeError()
-        sink.write(chunk)
+        _write(sink.write, chunk)
+
+
+def _write(action: Callable[..., None], *args: bytes) -> None:
+    try:
+        action(*args)
+    except OSError as error:
+        raise _LocalWriteError(error) from error
 
 
 def _small_body(response: _Readable) -> bytes:

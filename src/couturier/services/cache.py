@@ -1,0 +1,240 @@
+"""Checking everything Couturier reuses from disk, and repairing what it can.
+
+:func:`verify_cache` hashes every file of the package cache, the layer cache, the index
+snapshots (and their derived files) and the bundle store against what names or records it, and
+removes the partial files no running process holds. What is damaged and can be made again is
+removed: a package is downloaded again, a layer rebuilt, a derived file rebuilt the next time it
+is needed; a damaged snapshot is removed and the next refresh (or the next command that needs
+it) downloads it again. A damaged bundle cannot be made again from anything Couturier has: it
+is reported, not repaired.
+
+Cost: one full read of every file checked (no stamp is trusted: this is what catches damage
+that bypassed the file system, such as bit rot).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from couturier.build.fetch import sweep_downloads
+from couturier.build.layercache import sweep_layer_partials
+from couturier.debian.snapshots import SnapshotStore, load_suite_state, sweep_snapshot_partials
+from couturier.errors import CouturierError
+from couturier.integrity import file_problem
+from couturier.services.bundles import get_bundle, store_root
+from couturier.settings import Settings
+
+__all__ = ["CacheReport", "Finding", "verify_cache"]
+
+Say = Callable[[str], None]
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One damaged file: what it is (``kind``: package, layer, snapshot, derived, bundle),
+    where, what is wrong, and what was done (``action``; empty when it could not be repaired,
+    then ``hint`` says what the user can do)."""
+
+    kind: str
+    path: str
+    problem: str
+    action: str = ""
+    hint: str = ""
+
+    @property
+    def repaired(self) -> bool:
+        return bool(self.action)
+
+    def to_json(self) -> dict[str, str]:
+        body = {"kind": self.kind, "path": self.path, "problem": self.problem}
+        return body | ({"action": self.action} if self.action else {"hint": self.hint})
+
+    def __str__(self) -> str:
+        then = self.action if self.action else f"not repaired: {self.hint}"
+        return f"{self.kind} {self.path} {self.problem}; {then}"
+
+
+@dataclass
+class CacheReport:
+    """Files checked, the damaged ones (:class:`Finding`) and the partial files removed."""
+
+    checked: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    swept: list[Path] = field(default_factory=list)
+
+    @property
+    def repaired(self) -> list[Finding]:
+        return [f for f in self.findings if f.repaired]
+
+    @property
+    def unrepaired(self) -> list[Finding]:
+        return [f for f in self.findings if not f.repaired]
+
+    @property
+    def ok(self) -> bool:
+        """Everything is sound or was repaired."""
+        return not self.unrepaired
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "damaged": [f.to_json() for f in self.findings],
+            "repaired": [f.to_json() for f in self.repaired],
+            "unrepaired": [f.to_json() for f in self.unrepaired],
+            "partial_files_removed": [str(p) for p in self.swept],
+        }
+
+
+def verify_cache(settings: Settings, say: Say | None = None) -> CacheReport:
+    """Check and repair the package cache, layer cache, snapshots and bundle store of
+    ``settings``; ``say`` gets a line per area as it starts. Never raises for a damaged file
+    (it is in the report); raises :class:`OSError` only for a directory that cannot be listed.
+    """
+    say = say or (lambda message: None)
+    report = CacheReport()
+    report.swept += sweep_downloads(settings.cache_dir)
+    report.swept += sweep_layer_partials(settings.cache_dir / "layers")
+    report.swept += sweep_snapshot_partials(settings.snapshot_dir)
+    for directory in sorted((settings.state_dir / "suites").glob("*")):
+        report.swept += sweep_snapshot_partials(directory)
+    say("checking the package cache")
+    _check_packages(settings.cache_dir / "debs", report)
+    say("checking the layer cache")
+    _check_layers(settings.cache_dir / "layers", report)
+    say("checking the index snapshots")
+    _check_snapshots(settings, report)
+    say("checking the bundle store")
+    _check_bundles(settings, report)
+    return report
+
+
+def _problem(path: Path, sha256: str, size: int | None = None) -> str | None:
+    try:
+        return file_problem(path, sha256, size)
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+
+
+def _remove(path: Path) -> str:
+    """Remove ``path``; empty when that failed (the finding then stays unrepaired)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        return f"cannot be removed ({error.strerror})"
+    return ""
+
+
+def _removed(report: CacheReport, kind: str, path: Path, problem: str, then: str) -> None:
+    failure = _remove(path)
+    if failure:
+        report.findings.append(
+            Finding(kind, str(path), f"{problem}, and {failure}", hint=f"remove {path} by hand")
+        )
+    else:
+        report.findings.append(Finding(kind, str(path), problem, f"removed: {then}"))
+
+
+def _check_packages(debs: Path, report: CacheReport) -> None:
+    for path in sorted(debs.glob("??/*")):
+        if not _HEX.fullmatch(path.name) or path.parent.name != path.name[:2]:
+            continue
+        report.checked += 1
+        problem = _problem(path, path.name)
+        if problem is not None:
+            _removed(report, "package", path, problem, "downloaded again when next needed")
+
+
+def _check_layers(root: Path, report: CacheReport) -> None:
+    referenced: set[str] = set()
+    for key_path in sorted((root / "keys").glob("*.json")):
+        report.checked += 1
+        try:
+            meta = json.loads(key_path.read_text())
+            digest, size = str(meta["digest"]), int(meta["size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            _removed(
+                report, "layer", key_path, "is unreadable", "the layer is rebuilt when next needed"
+            )
+            continue
+        blob = root / "blobs" / digest.removeprefix("sha256:")
+        referenced.add(blob.name)
+        problem = _problem(blob, blob.name, size)
+        if problem is None:
+            continue
+        if problem != "is missing":
+            _remove(blob)
+        _removed(report, "layer", blob, problem, "rebuilt when next needed")
+        _remove(key_path)
+    for blob in sorted((root / "blobs").glob("*")):
+        if blob.name in referenced or not _HEX.fullmatch(blob.name):
+            continue
+        report.checked += 1
+        problem = _problem(blob, blob.name)
+        if problem is not None:
+            _removed(report, "layer", blob, problem, "no layer descriptor names it")
+
+
+def _check_snapshots(settings: Settings, report: CacheReport) -> None:
+    store = SnapshotStore(settings.snapshot_dir)
+    current: set[str] = set()
+    for state_path in sorted((settings.state_dir / "suites").glob("*/*.json")):
+        state = load_suite_state(settings.state_dir, state_path.parent.name, state_path.stem)
+        if state is not None:
+            current.update(index.sha256 for index in state.indexes.values())
+    present = {p.name for p in settings.snapshot_dir.glob("*") if _HEX.fullmatch(p.name)}
+    for sha256 in sorted(present | current):
+        path = store.path(sha256)
+        report.checked += 1
+        problem = _problem(path, sha256)
+        then = (
+            "the next refresh (or command that needs it) downloads it again"
+            if sha256 in current
+            else "no suite uses it any more"
+        )
+        if problem is not None:
+            try:
+                store.drop(sha256)
+                action = f"removed: {then}" if problem != "is missing" else then
+                report.findings.append(Finding("snapshot", str(path), problem, action))
+            except OSError as error:
+                report.findings.append(
+                    Finding(
+                        "snapshot",
+                        str(path),
+                        f"{problem}, and it cannot be removed ({error.strerror})",
+                        hint=f"remove {path} by hand, then run `couturier catalog refresh`",
+                    )
+                )
+            continue
+        for derived, derived_problem in store.check_derived(sha256).items():
+            report.checked += 1
+            _removed(report, "derived", derived, derived_problem, "rebuilt when next needed")
+
+
+def _check_bundles(settings: Settings, report: CacheReport) -> None:
+    root = store_root(settings)
+    for record in sorted(root.glob("*/*/bundle.json")):
+        name, version = record.parent.parent.name, record.parent.name
+        if name.startswith(".") or not version.isdigit():
+            continue
+        hint = f"create bundle {name} again (couturier bundle create)"
+        report.checked += 1
+        try:
+            bundle = get_bundle(settings, f"{name}@{version}")
+        except CouturierError as error:
+            report.findings.append(Finding("bundle", str(record), str(error), hint=hint))
+            continue
+        for file in bundle.files:
+            if file.source is None:
+                continue
+            report.checked += 1
+            problem = _problem(file.source, file.sha256, file.size)
+            if problem is not None:
+                what = f"({bundle.ref}: {file.path}) {problem}"
+                report.findings.append(Finding("bundle", str(file.source), what, hint=hint))
