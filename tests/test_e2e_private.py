@@ -205,9 +205,9 @@ def test_nginx_serves_with_a_site_from_a_files_bundle(
     podman_env: dict[str, str],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """The nginx starter runs as Debian configures it (the www-data workers, the default site
-    enabled); a files bundle replacing the site moves it to a port of ours, and it serves the
-    default page."""
+    """The nginx starter runs unprivileged (user 65532, the default site on 8080); a files
+    bundle replacing the site wins over the generated one and moves it to a port of ours, and
+    nginx serves the default page there."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
