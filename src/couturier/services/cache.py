@@ -25,7 +25,7 @@ from couturier.build.fetch import sweep_downloads
 from couturier.build.layercache import sweep_layer_partials
 from couturier.debian.snapshots import SnapshotStore, load_suite_state, sweep_snapshot_partials
 from couturier.errors import CouturierError
-from couturier.integrity import file_problem
+from couturier.integrity import file_problem, sweep_partials
 from couturier.services.bundles import get_bundle, store_root
 from couturier.settings import Settings
 
@@ -101,6 +101,12 @@ def verify_cache(settings: Settings, say: Say | None = None) -> CacheReport:
     report.swept += sweep_downloads(settings.cache_dir)
     report.swept += sweep_layer_partials(settings.cache_dir / "layers")
     report.swept += sweep_snapshot_partials(settings.snapshot_dir)
+    # Leftovers of earlier versions, which wrote temporary files beside the final ones.
+    for directory in sorted((settings.cache_dir / "debs").glob("??")):
+        report.swept += sweep_snapshot_partials(directory)
+    for name in ("blobs", "keys"):
+        directory = settings.cache_dir / "layers" / name
+        report.swept += sweep_partials(directory, lambda entry: entry.startswith(".partial-"))
     for directory in sorted((settings.state_dir / "suites").glob("*")):
         report.swept += sweep_snapshot_partials(directory)
     say("checking the package cache")
