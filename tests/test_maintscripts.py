@@ -6,18 +6,15 @@ shell kept as written): postgresql-common, php8.4-cli, openjdk, libc-bin, libgli
 nginx-common, python3-minimal, ca-certificates-java, fontconfig, shared-mime-info...
 """
 
+# ruff: noqa: E101, E501 - the snippets keep the tabs and long lines of the real scripts
+
 from __future__ import annotations
 
 import pytest
 
 from couturier.core.maintscripts import CLASSES, ScriptAction, script_actions
-from couturier.core.replay import (
-    CLASS_RULES,
-    STARTER_RULES,
-    ScriptWarning,
-    replay_policy,
-    script_warnings,
-)
+from couturier.core.replay import CLASS_RULES, ScriptWarning, replay_policy, script_warnings
+from couturier.core.replay_starters import STARTER_RULES
 from couturier.core.shellwords import commands, logical_lines
 
 POSTGRESQL_COMMON = r"""#!/bin/sh

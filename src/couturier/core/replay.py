@@ -12,7 +12,8 @@ handled. What no rule covers is *not replayed*: the audit of the starters fails 
 
 Rules are data, kept in three groups, most specific first: what the build generates (made by
 the service from the build's own tables: accounts, alternatives), the starters' packages
-(:data:`STARTER_RULES`, each with the reason), and whole classes (:data:`CLASS_RULES`).
+(:data:`couturier.core.replay_starters.STARTER_RULES`, each with its reason), and whole classes
+(:data:`CLASS_RULES`).
 
 Pure.
 """
@@ -27,7 +28,6 @@ from couturier.core.maintscripts import ScriptAction
 
 __all__ = [
     "CLASS_RULES",
-    "STARTER_RULES",
     "ReplayPolicy",
     "Rule",
     "ScriptWarning",
@@ -137,10 +137,6 @@ CLASS_RULES: tuple[Rule, ...] = (
     Rule("cache:icons", waived("icon theme caches are for desktop sessions")),
 )
 
-# Starter packages: what their scripts do beyond the classes above, and what Couturier does
-# about it. Filled from the audit (docs/maintainer-scripts.md); each entry gives its reason.
-STARTER_RULES: tuple[Rule, ...] = ()
-
 
 @dataclass(frozen=True)
 class ReplayPolicy:
@@ -160,7 +156,7 @@ def replay_policy(
     accounts: Iterable[str] = (),
     alternatives: Iterable[str] = (),
     *,
-    starter_rules: Sequence[Rule] = STARTER_RULES,
+    starter_rules: Sequence[Rule] = (),
     class_rules: Sequence[Rule] = CLASS_RULES,
 ) -> ReplayPolicy:
     """The policy of a build that writes ``accounts`` (user and group names) into

@@ -36,6 +36,7 @@ from couturier.core.catalog import Package
 from couturier.core.maintscripts import CLASSES, ScriptAction, script_actions
 from couturier.core.planner import LinePlan, plan_line
 from couturier.core.replay import ReplayPolicy, ScriptWarning, replay_policy, script_warnings
+from couturier.core.replay_starters import STARTER_RULES
 from couturier.core.starter import Starter
 from couturier.debian.index import IndexCatalog
 from couturier.debian.transport import Transport
@@ -63,7 +64,7 @@ def build_policy(architecture: str = "amd64") -> ReplayPolicy:
     accounts = {a.name for a in (ROOT, NONROOT, NOBODY, WWW_DATA)}
     accounts |= {a.group for a in (ROOT, NONROOT, NOBODY, WWW_DATA) if a.group}
     alternatives = {a.name.format(triplet=triplet) for a in ALTERNATIVES}
-    return replay_policy(accounts, alternatives)
+    return replay_policy(accounts, alternatives, starter_rules=STARTER_RULES)
 
 
 def package_actions(
@@ -194,27 +195,35 @@ def audit_markdown(packages: Sequence[AuditedPackage], policy: ReplayPolicy) -> 
     ]
     for action, meaning in sorted(CLASSES.items()):
         out.append(f"| `{action}` | {meaning} | {_class_policy(action, policy)} |")
-    out += [
-        "",
-        "## Starter packages",
-        "",
-        "| package | lines | script | action | detail | Couturier |",
-        "|---|---|---|---|---|---|",
-    ]
+    out += ["", "## Starter packages", ""]
+    every = {label for package in packages for label in package.lines}
+    quiet: list[str] = []
     for package in packages:
-        labels = ", ".join(package.lines)
+        if not package.actions:
+            quiet.append(package.name)
+            continue
+        out += [f"### {package.name}", "", f"In {_lines_text(package.lines, every)}.", ""]
+        out += ["| script | action | detail | Couturier |", "|---|---|---|---|"]
         for found in package.actions:
             verdict = policy.verdict(package.name, found)
             said = verdict.text if verdict is not None else "**not replayed**"
-            detail = f"`{found.detail}`" if found.detail else ""
-            out.append(
-                f"| {package.name} | {labels} | {found.script} | {found.action} | {detail} "
-                f"| {_cell(said)} |"
-            )
-    quiet = [p.name for p in packages if not p.actions]
-    out += ["", "Packages whose scripts change nothing (or that have none):", ""]
+            detail = f"`{_cell(found.detail)}`" if found.detail else ""
+            out.append(f"| {found.script} | {found.action} | {detail} | {_cell(said)} |")
+        out.append("")
+    out += ["## Packages whose scripts change nothing", ""]
     out += [", ".join(quiet) if quiet else "none", ""]
     return "\n".join(out)
+
+
+def _lines_text(labels: Sequence[str], every: set[str]) -> str:
+    """``every line`` or ``jre 17, 21; postgres 15`` for the starter lines ``labels``."""
+    if set(labels) == every:
+        return "every line of every starter"
+    versions: dict[str, list[str]] = {}
+    for label in labels:
+        starter, _, version = label.partition(" ")
+        versions.setdefault(starter, []).append(version)
+    return "; ".join(f"{name} {', '.join(found)}" for name, found in sorted(versions.items()))
 
 
 def _class_policy(action: str, policy: ReplayPolicy) -> str:

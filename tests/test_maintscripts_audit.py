@@ -1,0 +1,57 @@
+"""The audit of the starters' maintainer scripts stays true (network: Debian's mirror).
+
+Every package of every starter line (amd64) is fetched through the verified download cache the
+other network tests share, its control archive read and its actions judged. Two checks:
+every action is handled or waived (``core/replay.py``, ``core/replay_starters.py``), and
+``docs/maintainer-scripts.md`` is what ``scripts/audit-maintainer-scripts`` generates now.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from couturier.core.starter import load_starters
+from couturier.debian.refresh import refresh
+from couturier.services.maintscripts import (
+    AuditedPackage,
+    audit_markdown,
+    audit_starters,
+    build_policy,
+    unjudged,
+)
+from couturier.settings import Settings
+
+DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "maintainer-scripts.md"
+pytestmark = pytest.mark.network
+
+
+@pytest.fixture(scope="module")
+def audited(mirror_settings: Settings) -> tuple[AuditedPackage, ...]:
+    starters = load_starters().values()
+    releases = sorted({line.release for starter in starters for line in starter.lines})
+    refresh(mirror_settings, releases=releases, architectures=["amd64"])
+    return audit_starters(mirror_settings, starters, "amd64")
+
+
+def test_every_action_of_a_starter_package_is_handled_or_waived(
+    audited: tuple[AuditedPackage, ...],
+) -> None:
+    missing = [
+        f"{package}: {action.script} {action.action} {action.detail!r} ({action.sentence})"
+        for package, action in unjudged(audited, build_policy("amd64"))
+    ]
+    assert not missing, (
+        "neither handled nor waived; replay them or add a rule with its reason to "
+        "core/replay_starters.py:\n" + "\n".join(missing)
+    )
+
+
+def test_the_document_is_what_the_audit_generates_now(
+    audited: tuple[AuditedPackage, ...],
+) -> None:
+    expected = audit_markdown(audited, build_policy("amd64"))
+    assert DOCUMENT.read_text() == expected, (
+        "docs/maintainer-scripts.md is stale: run `uv run scripts/audit-maintainer-scripts`"
+    )
