@@ -254,7 +254,8 @@ _NAMED = {("mirrors",), ("releases",), ("mirrors", "*", "arch_urls")}  # their k
 
 def _pattern(loc: tuple[int | str, ...]) -> tuple[str, str]:
     """(``releases.noble.suites[0].suite``, ``releases.*.suites.*.suite``) for a pydantic loc."""
-    shown, general = "", []
+    shown = ""
+    general: list[str] = []
     for part in loc:
         if part == "[key]":
             continue

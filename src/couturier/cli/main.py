@@ -2,7 +2,9 @@
 
 Parses arguments, loads settings, calls the services and prints. Errors are caught once, here:
 a :class:`CouturierError` becomes one line on stderr and exit status 1 (3 for "no solution");
-argparse's usage errors exit with 2.
+argparse's usage errors exit with 2. An :class:`OSError` the services did not turn into an
+error of their own (bad local state) and any other exception (a bug) are one line and exit
+status 1 as well, never a traceback; ``COUTURIER_DEBUG=1`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -254,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[(args.group, command)](settings, args, progress)
     except CouturierError as error:
         progress.done()
-        print(f"couturier: error: {error}", file=sys.stderr)
+        print(f"couturier: error: {_one_line(str(error))}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly, as other Unix tools do.
@@ -264,6 +267,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.done()
         print("couturier: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        # Local state the services did not expect (a file where a directory belongs, a file
+        # without permission): what and where, in one line.
+        progress.done()
+        where = f"{error.filename}: " if error.filename else ""
+        print(
+            f"couturier: error: {_one_line(where + (error.strerror or str(error)))} (check that "
+            "the files named and the data and cache directories are usable; "
+            f"{_DEBUG}=1 shows where it happened)",
+            file=sys.stderr,
+        )
+        _traceback()
+        return EXIT_ERROR
+    except Exception as error:  # a bug: one line and where to report it, never a traceback
+        progress.done()
+        print(
+            f"couturier: internal error: {type(error).__name__}: {_one_line(str(error))} (a "
+            f"bug in Couturier: please report it with the command you ran and the output of "
+            f"{_DEBUG}=1)",
+            file=sys.stderr,
+        )
+        _traceback()
+        return EXIT_ERROR
+
+
+_DEBUG = "COUTURIER_DEBUG"
+
+
+def _one_line(text: str, limit: int = 2000) -> str:
+    """``text`` on one line (its whitespace runs made single spaces), at most ``limit`` long."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _traceback() -> None:
+    """Print the traceback being handled when ``COUTURIER_DEBUG`` is set (to anything but 0)."""
+    if os.environ.get(_DEBUG, "0") not in ("", "0"):
+        traceback.print_exc(file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ _NAME = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z]")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BUNDLE = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9](?:@[1-9][0-9]*)?")
 _SHOWN = 80  # characters of a value shown in a violation
+_SHOWN_FIELD = 600  # characters of its field (a path can be long)
 _LISTED = 50  # violations a SpecError's message lists (all are in its violations)
 _NO_CONTROL = "must not hold control characters (newline, tab, NUL...)"
 _FIELDS = ("name", "description", "starter", "packages", "env", "bundles")
@@ -67,10 +68,14 @@ class Violation:
 
 
 def _shown(value: Any, *, plain: bool = False) -> str:
-    """``value`` as a message shows it: its repr (or, ``plain``, printable text as it is), cut
-    to :data:`_SHOWN` characters, since a value can be a whole list or a line of a megabyte."""
-    text = value if plain and isinstance(value, str) and value.isprintable() else repr(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    """``value`` as a message shows it: its repr cut to :data:`_SHOWN` characters, since a
+    value can be a whole list or a line of a megabyte; or, ``plain`` (a field: a path, a key),
+    printable text as it is, cut to :data:`_SHOWN_FIELD`."""
+    if plain and isinstance(value, str) and value.isprintable():
+        text, limit = value, _SHOWN_FIELD
+    else:
+        text, limit = repr(value), _SHOWN_FIELD if plain else _SHOWN
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class SpecError(InputError):

@@ -1,0 +1,55 @@
+"""The command line never shows a traceback: an error of Couturier, an OSError from bad local
+state and a bug each end in one line on stderr and exit status 1; COUTURIER_DEBUG=1 adds the
+traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from couturier.cli.main import main
+from couturier.services import bundles as bundle_service
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COUTURIER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COUTURIER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COUTURIER_CONFIG", raising=False)
+    monkeypatch.delenv("COUTURIER_DEBUG", raising=False)
+
+
+def _raise(error: BaseException) -> object:
+    def fail(*args: object, **kwargs: object) -> object:
+        raise error
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            PermissionError(13, "Permission denied", "/srv/data/bundles"),
+            "couturier: error: /srv/data/bundles: Permission denied (check that",
+        ),
+        (RuntimeError("boom\nsecond line"), "couturier: internal error: RuntimeError: boom second"),
+        (KeyError("x"), "couturier: internal error: KeyError: 'x' (a bug in Couturier"),
+    ],
+)
+def test_unexpected_errors_are_one_line(
+    error: BaseException,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(bundle_service, "list_bundles", _raise(error))
+    assert main(["-q", "bundle", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(expected), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+    monkeypatch.setenv("COUTURIER_DEBUG", "1")
+    assert main(["-q", "bundle", "list"]) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
