@@ -36,6 +36,9 @@ STARTER_DOC: dict[str, Any] = {
     "packages": ["base-files"],
     "env": {"LANG": "C.UTF-8", "TOOL_HOME": "/usr/lib/tool"},
     "entrypoint": ["/usr/bin/tool"],
+    "ports": [8080],
+    "writable": ["/var/lib/tool", "/var/run/tool"],
+    "links": {"/usr/bin/tool-link": "tool"},
     "lines": [
         {"version": "1", "release": "oldrel", "primary": "tool", "eol": "2031-01-01"},
         {"version": "2", "release": "newrel", "primary": "tool", "eol": "2033-01-01"},
@@ -321,6 +324,9 @@ def test_image_config(
     assert private["Entrypoint"] == ["/usr/bin/tool"]
     assert private["Labels"]["private image"] == "true"
     assert private["Labels"]["org.opencontainers.image.version"] == "1.4"
+    # The user's home is the working directory; the starter's ports are exposed.
+    assert private["WorkingDir"] == "/home/nonroot"
+    assert private["ExposedPorts"] == {"8080/tcp": {}}
     public = Layout(starter_image[1]).config("1")["config"]
     assert "MODE=private" not in public["Env"]
     assert "private image" not in (public.get("Labels") or {})
@@ -344,6 +350,16 @@ def test_generated_layer_and_tree(private_image: tuple[Path, BuildResult]) -> No
     status = generated["var/lib/dpkg/status"][1]
     assert _status_packages(status) == ["base-files", "extra", "libfoo", "tool"]
     assert status.decode().count("Status: install ok installed") == 4
+    # Every image: ld.so.cache (ldconfig -p), base-files' links, the user's home and the
+    # starter's writable directories owned by the user, its links.
+    assert generated["etc/ld.so.cache"][1].startswith(b"glibc-ld.so.cache1.1")
+    assert generated["var/run"][0].issym() and generated["var/run"][0].linkname == "/run"
+    assert generated["var/lock"][0].linkname == "/run/lock"
+    assert generated["run/lock"][0].isdir() and generated["run/lock"][0].mode & 0o7777 == 0o1777
+    for owned in ("home/nonroot", "var/lib/tool", "run/tool"):
+        info = generated[owned][0]
+        assert info.isdir() and (info.uid, info.gid) == (65532, 65532), owned
+    assert generated["usr/bin/tool-link"][0].linkname == "tool"
 
     files = image_members(layout, "1")
     assert files["usr/bin/tool"][0].mode & 0o777 == 0o755

@@ -7,7 +7,8 @@
 - a certificates bundle: Python and curl in the image trust a TLS server on localhost whose
   certificate the bundle's CA signed (the test makes the CA and the server); the starter image
   without the bundle does not;
-- nginx with its site from a files bundle serves the default page.
+- nginx with its site from a files bundle serves the default page;
+- ``python3-wand-auto``: Wand finds ImageMagick's library through ``ldconfig -p``.
 """
 
 from __future__ import annotations
@@ -91,6 +92,26 @@ def test_python_line_without_the_package_is_skipped_and_tags_move(
     probe = "import annotated_types, sys; print(sys.version_info[:2])"
     out = _podman_run(podman_env, f"oci:{output}:3", "python3", "-c", probe)
     assert out.strip().splitlines()[-1] == str(tuple(int(x) for x in newest.split(".")))
+
+
+def test_python_wand_finds_its_library_through_the_ld_so_cache(
+    mirror_settings: Settings,
+    podman_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Wand loads MagickWand with ctypes.util.find_library, which asks ``ldconfig -p``: the
+    image needs ldconfig (libc-bin) and an ld.so.cache listing the multiarch directory."""
+    starter = get_starter("python")
+    output = tmp_path / "layout"
+    request = ImageRequest(
+        starter=starter, name="wand", packages=("python3-wand-auto",), private=True
+    )
+    line = starter.lines[-2].version  # trixie: a released Debian
+    result = build(mirror_settings, request, output, ["amd64"], lines=[line])
+    assert result.status == "created", result.to_json()
+    probe = "from wand.image import Image; from wand.version import MAGICK_VERSION as v; print(v)"
+    out = _podman_run(podman_env, f"oci:{output}:{line}", "python3", "-c", probe)
+    assert "ImageMagick" in out.strip().splitlines()[-1], out
 
 
 def _make_ca_and_server(directory: Path) -> tuple[Path, Path, Path]:
