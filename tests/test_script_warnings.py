@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 
+from couturier.build.deb import read_deb_control
 from couturier.cli.main import main
+from couturier.core.catalog import Package
 from couturier.core.starter import Starter, parse_starter
+from couturier.debian.index import IndexCatalog
+from couturier.errors import IntegrityError
+from couturier.services import catalog as catalog_service
 from couturier.services.build import ImageRequest, build
-from couturier.services.plan import plan_image
+from couturier.services.maintscripts import added_warnings
+from couturier.services.plan import line_plan, plan_image
 from couturier.settings import Settings, load_settings
-from tests.debs import Content, File, build_suites
+from tests.debs import Content, File, build_deb, build_suites
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_build import NOW, PACKAGES, RELEASES, STARTER_DATE, STARTER_DOC, settings_in
 
@@ -154,3 +160,32 @@ def test_a_starter_build_has_no_warnings(
 ) -> None:
     result = build(settings, ImageRequest(starter, "tiny"), tmp_path / "oci", now=NOW)
     assert [line.to_json()["warnings"] for line in result.lines] == [[], []]
+
+
+def test_only_the_control_archive_is_read(tmp_path: Path) -> None:
+    control, files = SCRIPTED[0]
+    deb = build_deb(tmp_path, control, files)
+    contents = read_deb_control(deb.read_bytes(), deb.name)
+    assert contents.name == "foo-daemon"
+    assert contents.entries == ()  # data.tar is not even decompressed
+    assert contents.scripts["postinst"] == FOO_POSTINST
+    with pytest.raises(IntegrityError, match="not an ar archive"):
+        read_deb_control(b"garbage", "x.deb")
+
+
+class _Unreachable:
+    """A catalog whose packages are all at a URL that does not exist."""
+
+    def url_of(self, package: Package) -> str:
+        return f"file:///nonexistent/{package.filename}"
+
+
+def test_a_package_that_cannot_be_fetched_leaves_one_warning_saying_so(
+    settings: Settings, starter: Starter
+) -> None:
+    catalog = catalog_service.catalog(settings, "oldrel", "amd64", lambda message: None)
+    plan = line_plan(catalog, starter, starter.lines[0], ["foo-daemon"])
+    (warning,) = added_warnings(settings, cast(IndexCatalog, _Unreachable()), plan)
+    assert warning.action == "unchecked"
+    assert warning.message.startswith("maintainer scripts of the added packages not checked: ")
+    assert "foo-daemon" in warning.message or "libbar" in warning.message
