@@ -387,6 +387,20 @@ def test_library_dirs_needing_cache() -> None:
     assert any(e.path == "etc/ld.so.cache" for e in system_files(tree, "amd64"))
 
 
+def test_the_c_utf8_locale_survives_the_exclude_patterns() -> None:
+    """libc-bin's C.UTF-8 locale is what LANG=C.UTF-8 names; only /usr/share/locale goes."""
+    options = AssemblyOptions()
+
+    def kept(path: str) -> bool:
+        return not any(matches(p, path) for p in options.exclude) or any(
+            matches(p, path) for p in options.include
+        )
+
+    assert kept("usr/lib/locale/C.utf8/LC_CTYPE")
+    assert kept("usr/lib/locale/C.utf8/LC_MESSAGES/SYS_LC_MESSAGES")
+    assert not kept("usr/share/locale/de/LC_MESSAGES/libc.mo")
+
+
 def test_var_run_and_var_lock_become_links_as_base_files_makes_them() -> None:
     tree = _tree(
         Entry("run", EntryType.DIRECTORY, 0o755, owner="base-files"),
