@@ -110,9 +110,13 @@ class Built:
         )
 
 
-def timed_build(settings: Settings, starter: str, output: Path, lines: list[str] | None) -> Built:
-    """Build ``lines`` (None: all) of ``starter`` for amd64 into a fresh ``output``, timed."""
-    shutil.rmtree(output, ignore_errors=True)
+def timed_build(
+    settings: Settings, starter: str, output: Path, lines: list[str] | None, *, fresh: bool = True
+) -> Built:
+    """Build ``lines`` (None: all) of ``starter`` for amd64 into a fresh ``output`` (or, with
+    ``fresh`` False, into the layout already there), timed."""
+    if fresh:
+        shutil.rmtree(output, ignore_errors=True)
     parse_relations.cache_clear()  # every run parses the relations it needs, as a new process
     built = Built(0.0, BuildResult("", []), output)
     lock = threading.Lock()  # events also come from the fetch threads
