@@ -358,3 +358,20 @@ def test_accounts_are_judged_on_the_user_they_name() -> None:
             "libfoo", "alternatives", "libfoo: postinst registers the alternative js; not replayed"
         ),
     )
+
+
+def test_a_verdict_that_holds_only_in_its_starter_warns_for_an_added_package() -> None:
+    policy = replay_policy(starter_rules=STARTER_RULES)
+    make_cert = script_actions(
+        "ssl-cert", {"postinst": b"make-ssl-cert generate-default-snakeoil --force-overwrite\n"}
+    )
+    (action,) = make_cert
+    # In the postgres starter no key is wanted: waived there, with the reason.
+    assert policy.verdict("ssl-cert", action) is not None
+    # Added by a user, who may expect a key: warned.
+    assert script_warnings({"ssl-cert": make_cert}, policy) == (
+        ScriptWarning("ssl-cert", "unknown", "ssl-cert: postinst runs make-ssl-cert; not replayed"),
+    )
+    # A verdict that holds anywhere (tzdata: UTC without /etc/localtime) stays quiet.
+    tz = script_actions("tzdata", {"postinst": b'ln -sf "$zone" "$DPKG_ROOT/etc/localtime"\n'})
+    assert tz and script_warnings({"tzdata": tz}, policy) == ()

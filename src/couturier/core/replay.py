@@ -63,16 +63,23 @@ def waived(reason: str) -> Verdict:
 @dataclass(frozen=True)
 class Rule:
     """``verdict`` for actions of class ``action`` whose package name matches ``packages`` and
-    whose detail matches ``detail`` (``fnmatch`` patterns, case-sensitive)."""
+    whose detail matches ``detail`` (``fnmatch`` patterns, case-sensitive).
+
+    ``in_starter`` marks a verdict that holds only where the package is part of its starter
+    (the starter makes the directories, runs as the user, or ships nothing that needs the
+    action): for a package a user adds, such a rule does not apply and the action is warned
+    about."""
 
     action: str
     verdict: Verdict
     packages: str = "*"
     detail: str = "*"
+    in_starter: bool = False
 
-    def matches(self, package: str, action: ScriptAction) -> bool:
+    def matches(self, package: str, action: ScriptAction, *, added: bool = False) -> bool:
         return (
-            action.action == self.action
+            not (added and self.in_starter)
+            and action.action == self.action
             and fnmatchcase(package, self.packages)
             and fnmatchcase(action.detail, self.detail)
         )
@@ -144,12 +151,18 @@ class ReplayPolicy:
 
     rules: tuple[Rule, ...]
 
-    def verdict(self, package: str, action: ScriptAction) -> Verdict | None:
-        """The verdict on ``package``'s ``action``, or None when it is not replayed."""
+    def rule(self, package: str, action: ScriptAction, *, added: bool = False) -> Rule | None:
+        """The first rule that judges ``package``'s ``action``, or None when none does;
+        ``added`` for a package a user adds (rules ``in_starter`` do not apply to it)."""
         for rule in self.rules:
-            if rule.matches(package, action):
-                return rule.verdict
+            if rule.matches(package, action, added=added):
+                return rule
         return None
+
+    def verdict(self, package: str, action: ScriptAction, *, added: bool = False) -> Verdict | None:
+        """The verdict on ``package``'s ``action``, or None when it is not replayed."""
+        rule = self.rule(package, action, added=added)
+        return rule.verdict if rule is not None else None
 
 
 def replay_policy(
@@ -198,6 +211,6 @@ def script_warnings(
         )
         for package, listed in actions.items()
         for action in listed
-        if policy.verdict(package, action) is None
+        if policy.verdict(package, action, added=True) is None
     }
     return tuple(sorted(found, key=lambda w: (w.package, w.message)))

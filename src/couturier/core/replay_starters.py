@@ -16,6 +16,8 @@ Pure data.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from couturier.core.replay import Rule, Verdict, handled, waived
 
 __all__ = ["STARTER_RULES"]
@@ -38,7 +40,7 @@ def _rules(packages: str, verdict: Verdict, *actions: str, detail: str = "*") ->
     return [Rule(action, verdict, packages, detail) for action in actions]
 
 
-STARTER_RULES: tuple[Rule, ...] = (
+_RULES: tuple[Rule, ...] = (
     # base-files: the merged-/usr links and the /var/run, /var/lock links are made natively.
     *_rules(
         "base-files",
@@ -454,4 +456,35 @@ STARTER_RULES: tuple[Rule, ...] = (
         waived("registers man page links; man pages are dropped"),
         "unknown",
     ),
+)
+
+# Verdicts that hold only inside the starter that ships the package: the starter makes the
+# directories and runs the server as its own user (postgres, nginx), or ships nothing the action
+# would work on (GSettings schemas, locales to generate, a key to guard). For the same package
+# added by a user they do not apply, so plan and build warn.
+_IN_STARTER = frozenset(
+    {
+        ("postgresql-common", "accounts"),
+        ("postgresql-common", "directories"),
+        ("postgresql-common", "tmpfiles"),
+        ("postgresql-common", "conffiles"),
+        ("postgresql-common", "files"),
+        ("postgresql-common", "triggers"),
+        ("postgresql-1[0-9]", "unknown"),
+        ("nginx-common", "directories"),
+        ("ssl-cert", "accounts"),
+        ("ssl-cert", "statoverride"),
+        ("ssl-cert", "unknown"),
+        ("libglib2.0-0*", "cache:glib-schemas"),
+        ("libglib2.0-0*", "cache:gio-modules"),
+        ("libglib2.0-0*", "directories"),
+        ("locales", "locales"),
+        ("locales", "files"),
+        ("locales", "links"),
+        ("openjdk-*-jre-headless", "alternatives"),
+    }
+)
+STARTER_RULES: tuple[Rule, ...] = tuple(
+    replace(rule, in_starter=True) if (rule.packages, rule.action) in _IN_STARTER else rule
+    for rule in _RULES
 )

@@ -205,8 +205,10 @@ def audit_markdown(packages: Sequence[AuditedPackage], policy: ReplayPolicy) -> 
         out += [f"### {package.name}", "", f"In {_lines_text(package.lines, every)}.", ""]
         out += ["| script | action | detail | Couturier |", "|---|---|---|---|"]
         for found in package.actions:
-            verdict = policy.verdict(package.name, found)
-            said = verdict.text if verdict is not None else "**not replayed**"
+            rule = policy.rule(package.name, found)
+            said = rule.verdict.text if rule is not None else "**not replayed**"
+            if rule is not None and rule.in_starter:
+                said += " (in its starter; a user who adds the package is warned)"
             detail = f"`{_cell(found.detail)}`" if found.detail else ""
             out.append(f"| {found.script} | {found.action} | {detail} | {_cell(said)} |")
         out.append("")
