@@ -32,6 +32,7 @@ from couturier.build.generated import (
     base_files_links,
     ca_bundle,
     library_dirs_needing_cache,
+    nsswitch,
     os_release,
     system_files,
 )
@@ -347,6 +348,15 @@ def test_alternatives_pick_the_best_existing_candidate() -> None:
     assert "usr/bin/pager" not in links
     tree["usr/bin/awk"] = _file("usr/bin/awk", b"busybox")
     assert "usr/bin/awk" not in {e.path for e in alternatives(tree, "arm64")}
+
+
+def test_nsswitch_comes_from_libc_bins_template() -> None:
+    libc = _file("usr/share/libc-bin/nsswitch.conf", b"hosts: files dns # libc-bin\n")
+    old = _file("usr/share/base-files/nsswitch.conf", b"hosts: files # base-files\n")
+    (made,) = nsswitch({libc.path: libc, old.path: old})
+    assert (made.path, made.data) == ("etc/nsswitch.conf", libc.data)
+    assert nsswitch({old.path: old})[0].data == old.data
+    assert b"hosts:" in nsswitch({})[0].data
 
 
 def test_os_release() -> None:

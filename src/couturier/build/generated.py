@@ -210,13 +210,20 @@ netgroup:       nis
 """
 
 
+# Where packages keep the nsswitch.conf their postinst copies to /etc when it is absent:
+# libc-bin's (``install_from_default``, bookworm on), then base-files' (older releases).
+_NSSWITCH_TEMPLATES = ("usr/share/libc-bin/nsswitch.conf", "usr/share/base-files/nsswitch.conf")
+
+
 def nsswitch(tree: Tree) -> list[Entry]:
-    """``/etc/nsswitch.conf`` when absent: base-files' template if shipped, else the default."""
+    """``/etc/nsswitch.conf`` when absent: libc-bin's (or base-files') template if shipped,
+    else the default."""
     if "etc/nsswitch.conf" in tree:
         return []
-    template = tree.get("usr/share/base-files/nsswitch.conf")
-    if template is not None and template.type is EntryType.FILE:
-        return [_file("etc/nsswitch.conf", template.data)]
+    for path in _NSSWITCH_TEMPLATES:
+        template = tree.get(path)
+        if template is not None and template.type is EntryType.FILE:
+            return [_file("etc/nsswitch.conf", template.data)]
     return [_file("etc/nsswitch.conf", _NSSWITCH)]
 
 

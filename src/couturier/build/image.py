@@ -54,8 +54,9 @@ NONROOT_UID = 65532
 # changes (2: the Java trust store; 3: the packages' licenses kept in its note; 4, 5: PHP's
 # modules and php.ini; 6, 7: the www-data account and nginx's default site; 8: ld.so.cache
 # always, base-files' /var/run and /var/lock links, nginx unprivileged, the starter's writable
-# directories, links and files), so that no cache serves the older files.
-GENERATED_FORMAT = "8"
+# directories, links and files; 9: nsswitch.conf from libc-bin's template), so that no cache
+# serves the older files.
+GENERATED_FORMAT = "9"
 # Fetches the .deb files of packages; returns name → local path (see couturier.build.fetch).
 Fetcher = Callable[[Sequence[Package]], Mapping[str, Path]]
 
