@@ -11,8 +11,9 @@ A download is streamed into a partial file (never more than the index's ``Size``
 sends more is refused at once), hashed, and renamed into place, so the cache only ever holds
 whole, verified files. A cached file is hashed again each time it is used (a build that uses
 it reads it whole anyway, so this costs a small fraction of reading it): one that was changed or
-truncated on disk is dropped, downloaded again and reported through ``warn``. Partial files no
-running download holds (a killed build's) are removed at the start of every :func:`fetch`.
+truncated on disk is downloaded again (the new file replaces it) and reported through ``warn``.
+Partial files no running download holds (a killed build's) are removed at the start of every
+:func:`fetch`.
 
 Transient network failures (refused or dropped connections, timeouts, HTTP 5xx) are retried with
 backoff by the transport, whose waits are injectable (``UrllibTransport(backoff=..., sleep=...)``);
@@ -69,7 +70,7 @@ def fetch(
     """Make sure every package's ``.deb`` is in the cache; return package name → cached path.
 
     Up to ``workers`` downloads run at once. Cost: one sha256 pass per cached package (a damaged
-    one is dropped, downloaded again and reported to ``warn``), one streamed download and one
+    one is downloaded again and reported to ``warn``), one streamed download and one
     sha256 pass per missing one; memory stays bounded whatever the package sizes.
 
     Raises:
@@ -129,8 +130,7 @@ def _ensure(
     problem = file_problem(path, sha256, size)
     if problem is None:
         return path, 0
-    if problem != "is missing":
-        path.unlink(missing_ok=True)
+    if problem != "is missing":  # replaced by the new download's rename, not removed first
         warn(f"cached {package.name} {package.version} ({path}) {problem}; downloading it again")
     url = url_of(package)
     for attempt in range(1, _INTEGRITY_ATTEMPTS + 1):

@@ -15,8 +15,8 @@ next time a layer is written (:func:`sweep_layer_partials`).
 A layer taken from the cache is verified first: its blob's size and sha256 against the digest
 recorded (one read of the blob, about 20 ms for the 22 MB of a ``python`` line's layers; an
 instance remembers what it verified, by inode, size, mtime and ctime, so the layers of one
-line build are read once however often they are asked for). A damaged entry is dropped,
-reported through ``warn`` and rebuilt.
+line build are read once however often they are asked for). A damaged entry is reported
+through ``warn`` (once per instance) and rebuilt; the rebuilt blob replaces it.
 """
 
 from __future__ import annotations
@@ -54,13 +54,14 @@ def layer_key(*parts: str) -> str:
 class LayerCache:
     """Layers by key, under ``root``; safe against concurrent writers (last rename wins).
 
-    ``warn`` receives one line for each damaged entry found (and dropped) by :meth:`get`.
+    ``warn`` receives one line for each damaged entry found by :meth:`get`.
     """
 
     def __init__(self, root: Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = root
         self._warn = warn or (lambda message: None)
         self._verified: dict[Path, FileStamp] = {}
+        self._damaged: set[Path] = set()  # reported once per instance
 
     def _key_path(self, key: str) -> Path:
         return self.root / "keys" / f"{key}.json"
@@ -78,8 +79,8 @@ class LayerCache:
         """The cached layer for ``key``, its blob verified; None when absent or damaged.
 
         A damaged entry (blob gone, another size, another sha256, unreadable descriptor) is
-        dropped and reported to ``warn``, so the caller rebuilds it. Cost: reading the
-        descriptor, and the blob once per instance (see the module docstring).
+        reported to ``warn``, so the caller rebuilds it (:meth:`build` replaces it). Cost:
+        reading the descriptor, and the blob once per instance (see the module docstring).
         """
         key_path = self._key_path(key)
         try:
@@ -95,10 +96,11 @@ class LayerCache:
         path = self.root / "blobs" / digest.removeprefix("sha256:")
         problem = self._problem(path, digest, size)
         if problem is not None:
-            key_path.unlink(missing_ok=True)
-            if problem != "is missing":
-                path.unlink(missing_ok=True)
-            self._warn(f"cached layer {digest} {problem}: it was damaged; rebuilding it")
+            # Left in place: the rebuilt layer replaces it by a rename, and a concurrent build
+            # that has just written a good copy under the same name keeps it.
+            if path not in self._damaged:
+                self._damaged.add(path)
+                self._warn(f"cached layer {digest} {problem}: it was damaged; rebuilding it")
             return None
         return Layer(digest, diff_id, size, path=path)
 
