@@ -375,3 +375,21 @@ def test_a_verdict_that_holds_only_in_its_starter_warns_for_an_added_package() -
     # A verdict that holds anywhere (tzdata: UTC without /etc/localtime) stays quiet.
     tz = script_actions("tzdata", {"postinst": b'ln -sf "$zone" "$DPKG_ROOT/etc/localtime"\n'})
     assert tz and script_warnings({"tzdata": tz}, policy) == ()
+
+
+def test_a_known_command_s_log_is_part_of_it_and_a_trigger_is_not_said_twice() -> None:
+    fontconfig = {
+        "postinst": b'if [ "$1" = triggered ]; then\n'
+        b"  fc-cache -s -v 1>/var/log/fontconfig.log 2>&1\nfi\n",
+        "triggers": b"interest-noawait /usr/share/fonts\ninterest-noawait /usr/share/texmf/fonts\n",
+    }
+    assert {a.action for a in script_actions("fontconfig", fontconfig)} == {"cache:fontconfig"}
+    pixbuf = {
+        "postinst": b"/usr/lib/x86_64-linux-gnu/gdk-pixbuf-2.0/gdk-pixbuf-query-loaders"
+        b" > /usr/lib/x86_64-linux-gnu/gdk-pixbuf-2.0/2.10.0/loaders.cache\n",
+        "triggers": b"interest-noawait /usr/lib/x86_64-linux-gnu/gdk-pixbuf-2.0/2.10.0/loaders\n",
+    }
+    actions = {"libgdk-pixbuf-2.0-0": script_actions("libgdk-pixbuf-2.0-0", pixbuf)}
+    assert [w.message for w in script_warnings(actions, replay_policy())] == [
+        "libgdk-pixbuf-2.0-0: postinst rebuilds the gdk-pixbuf loader cache; not replayed"
+    ]

@@ -227,9 +227,9 @@ _TRIGGER_NAMES: Mapping[str, str] = {
 _TRIGGER_PATHS: tuple[tuple[str, str], ...] = (
     (r"^/usr/share/glib-2\.0/schemas", "cache:glib-schemas"),
     (r"^/usr/lib/[^/]+/gio/modules", "cache:gio-modules"),
-    (r"^/usr/lib/[^/]+/gdk-pixbuf-2\.0/", "cache:gdk-pixbuf"),
+    (r"/gdk-pixbuf-2\.0/", "cache:gdk-pixbuf"),
     (r"^/usr/share/mime/packages", "cache:mime"),
-    (r"^/usr/share/fonts|^/usr/local/share/fonts|^/etc/fonts", "cache:fontconfig"),
+    (r"/fonts(/|$)|^/etc/fonts", "cache:fontconfig"),
     (r"^/usr/share/applications", "cache:desktop"),
     (r"^/usr/share/icons", "cache:icons"),
     (r"^/usr/share/man", "cache:man"),
@@ -322,10 +322,19 @@ def _command_actions(
     script: str, command: list[str], functions: frozenset[str] | set[str]
 ) -> Iterator[ScriptAction]:
     words, redirects = _split_redirects(command)
+    found = list(_word_actions(script, _strip_prefix(words), functions))
+    yield from found
+    if any(action.action != "unknown" for action in found):
+        return  # the output of a known action (fc-cache's log) is part of that action
     for target in redirects:
         if target and not target.startswith(_NON_FILES) and target not in ("]", "]]"):
             yield _action("files", script, target)
-    words = _strip_prefix(words)
+
+
+def _word_actions(
+    script: str, words: list[str], functions: frozenset[str] | set[str]
+) -> Iterator[ScriptAction]:
+    """The actions of one simple command, its redirections left out."""
     if not words:
         return
     name = words[0]

@@ -202,15 +202,18 @@ def script_warnings(
     actions: Mapping[str, Sequence[ScriptAction]], policy: ReplayPolicy
 ) -> tuple[ScriptWarning, ...]:
     """One warning per action of each package (``actions``: package name → its actions) that
-    ``policy`` neither handles nor waives, sorted by package then message."""
-    found = {
-        ScriptWarning(
-            package,
-            action.action,
-            f"{package}: {action.script} {action.sentence}; not replayed",
-        )
-        for package, listed in actions.items()
-        for action in listed
-        if policy.verdict(package, action, added=True) is None
-    }
+    ``policy`` neither handles nor waives, sorted by package then message.
+
+    A ``triggers`` line whose class a script of the same package already shows (libglib's
+    interest in ``/usr/share/glib-2.0/schemas`` beside its postinst's glib-compile-schemas) is
+    one thing said twice: it gets no warning of its own."""
+    found: set[ScriptWarning] = set()
+    for package, listed in actions.items():
+        missing = [a for a in listed if policy.verdict(package, a, added=True) is None]
+        scripted = {a.action for a in missing if a.script != "triggers"}
+        for action in missing:
+            if action.script == "triggers" and action.action in scripted:
+                continue
+            message = f"{package}: {action.script} {action.sentence}; not replayed"
+            found.add(ScriptWarning(package, action.action, message))
     return tuple(sorted(found, key=lambda w: (w.package, w.message)))

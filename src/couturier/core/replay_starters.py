@@ -268,6 +268,12 @@ _RULES: tuple[Rule, ...] = (
         "cache:gio-modules",
         "directories",
     ),
+    # Packages users often add beside a starter.
+    *_rules(
+        "fontconfig",
+        waived("fontconfig's cache directory; fontconfig scans the fonts itself without it"),
+        "directories",
+    ),
     # Certificates.
     *_rules(
         "ca-certificates",
