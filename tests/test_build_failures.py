@@ -271,7 +271,8 @@ def assert_complete_or_absent(output: Path, result: BuildResult) -> None:
 def assert_cache_whole(cache: Path) -> None:
     """Every cached .deb and layer is whole and named by its content; no temporary file is left."""
     files = [p for p in cache.rglob("*") if p.is_file()]
-    assert [p for p in files if p.name.endswith(".tmp") or p.name.startswith(".")] == []
+    partial = [p for p in files if ".partial" in p.relative_to(cache).parts]  # in-progress files
+    assert [p for p in files if p.name.endswith(".tmp") or p.name.startswith(".")] + partial == []
     for deb in (p for p in files if "debs" in p.relative_to(cache).parts):
         assert _sha256(deb) == deb.name, deb
     layers = cache / "layers"
