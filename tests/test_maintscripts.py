@@ -393,3 +393,15 @@ def test_a_known_command_s_log_is_part_of_it_and_a_trigger_is_not_said_twice() -
     assert [w.message for w in script_warnings(actions, replay_policy())] == [
         "libgdk-pixbuf-2.0-0: postinst rebuilds the gdk-pixbuf loader cache; not replayed"
     ]
+
+
+def test_commands_run_by_find_and_output_of_tee_count() -> None:
+    assert _postinst(
+        "find /etc/foo -name '*.old' -exec rm -f {} \\;\necho x | tee /etc/foo.conf\n"
+        'eval "$(some-tool --shell)"\n'
+    ) == {
+        ("cleanup", "{}"),
+        ("files", "/etc/foo.conf"),
+        ("unknown", "eval"),
+        ("unknown", "some-tool"),
+    }

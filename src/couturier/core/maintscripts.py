@@ -92,7 +92,7 @@ class ScriptAction:
 _HARMLESS = frozenset(
     """
     : . [ [[ ]] true false test echo printf exit return set shift local export unset read
-    readonly break continue wait trap eval exec umask cd pwd type which command hash getopts
+    readonly break continue wait trap exec umask cd pwd type which command hash getopts
     cat grep egrep fgrep zgrep sed awk mawk gawk cut tr sort uniq head tail wc basename dirname
     readlink realpath stat ls cmp diff md5sum sha1sum sha256sum expr seq sleep uname id getent
     dpkg-query dpkg-architecture dpkg-vendor mountpoint mktemp tty logger date printenv env
@@ -420,6 +420,13 @@ def _classify(script: str, base: str, args: list[str], name: str) -> Iterator[Sc
             yield _action("files", script, args[-1] if args else "")
         elif base == "find" and "-delete" in args:
             yield _action("cleanup", script, _first_operand(args))
+        elif base == "find" and ("-exec" in args or "-execdir" in args):
+            start = args.index("-exec" if "-exec" in args else "-execdir") + 1
+            if start < len(args):
+                rest = args[start:]
+                yield from _classify(script, posixpath.basename(rest[0]), rest[1:], rest[0])
+        elif base == "tee" and _operands(args):
+            yield _action("files", script, _first_operand(args))
         elif base in ("xargs", "timeout", "nice", "nohup", "env"):
             rest = _wrapped(base, args)
             if rest:
