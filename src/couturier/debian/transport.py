@@ -21,6 +21,7 @@ it. :meth:`Transport.get_to` streams a body into a file, for ``.deb`` files of a
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import socket
@@ -130,7 +131,8 @@ class UrllibTransport:
         except _LocalWriteError as exc:
             raise exc.error from None  # e.g. ENOSPC: the caller's disk, not the source
         except _TooLargeError as exc:
-            sink.reset()  # the error keeps this frame alive: let go of what was read
+            with contextlib.suppress(OSError):
+                sink.reset()  # the error keeps this frame alive: let go of what was read
             sends = (
                 f"announces {exc.announced:,} bytes, more"
                 if exc.announced is not None
