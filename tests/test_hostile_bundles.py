@@ -22,7 +22,7 @@ from couturier.build.entries import Entry, EntryType
 from couturier.build.errors import BuildError
 from couturier.cli.main import main
 from couturier.core.bundle import MAX_FILE_SIZE, BundleError
-from couturier.errors import CouturierError
+from couturier.errors import CouturierError, IntegrityError
 from couturier.services.bundles import (
     MAX_ENTRIES,
     create_bundle,
@@ -352,3 +352,33 @@ def test_a_store_that_cannot_be_written_is_one_line(
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert f"{data / 'bundles'}" in err
     assert main(["-q", "bundle", "list"]) == 0
+
+
+@pytest.mark.parametrize(
+    "record",
+    ['{"files": [1]}', "[" * 100_000, '{"name": "app"}', "x" * (2 << 20)],
+    ids=["files-not-mappings", "deep", "fields-missing", "huge"],
+)
+def test_damaged_records_are_integrity_errors(
+    record: str, settings: Settings, tmp_path: Path
+) -> None:
+    good = tmp_path / "ok.conf"
+    good.write_bytes(b"ok\n")
+    create_bundle(settings, "app", "files", [good], "/etc/myapp")
+    (store_root(settings) / "app" / "1" / "bundle.json").write_text(record)
+    with pytest.raises(IntegrityError, match="bundle app@1 is damaged in the store"):
+        get_bundle(settings, "app")
+
+
+def test_a_store_file_replaced_by_a_huge_one_is_not_read_whole(
+    settings: Settings, tmp_path: Path
+) -> None:
+    good = tmp_path / "ok.conf"
+    good.write_bytes(b"ok\n")
+    [file] = create_bundle(settings, "app", "files", [good], "/etc/myapp").files
+    assert file.sha256
+    blob = store_root(settings) / "app" / "1" / "files" / file.sha256
+    with blob.open("wb") as out:
+        out.truncate(8 * GiB)
+    with pytest.raises(IntegrityError, match="changed in the store"):
+        bundle_entries([get_bundle(settings, "app")], {}, 0)

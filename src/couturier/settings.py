@@ -37,7 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from couturier.core.yamltext import load_yaml
 from couturier.errors import ConfigError
@@ -188,7 +188,14 @@ def _listed(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _path(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("must not hold a NUL character")
+    return value
+
+
 Text = Annotated[str, BeforeValidator(_text)]
+PathText = Annotated[str, BeforeValidator(_text), AfterValidator(_path)]
 
 
 class _Shape(BaseModel):
@@ -197,7 +204,7 @@ class _Shape(BaseModel):
 
 class _MirrorShape(_Shape):
     url: Text
-    keyring: Text = "builtin:debian"
+    keyring: PathText = "builtin:debian"
     arch_urls: dict[Text, Text] | None = None
     valid_until: Literal["enforce", "warn", "ignore"] = "warn"
 
@@ -214,9 +221,9 @@ class _ReleaseShape(_Shape):
 
 
 class _SettingsShape(_Shape):
-    data_dir: Text | None = None
-    cache_dir: Text | None = None
-    starters_dir: Text | None = None
+    data_dir: PathText | None = None
+    cache_dir: PathText | None = None
+    starters_dir: PathText | None = None
     architectures: Annotated[list[Text] | None, BeforeValidator(_listed)] = None
     mirrors: dict[Text, _MirrorShape] | None = None
     releases: dict[Text, _ReleaseShape] | None = None
@@ -302,6 +309,8 @@ def _problem(error: Mapping[str, Any]) -> str:
         known = ", ".join(shape.model_fields)
         place = f" in {parent_where}" if parent_where else ""
         return f"{where} is not a setting{place} (known: {known})"
+    if kind == "value_error":
+        return f"{where} {error['ctx']['error']}"
     if kind == "too_short":
         return f"{where} must not be empty ({_EXPECTED.get(general, 'at least one entry')})"
     expected = _EXPECTED.get(general, "text")
@@ -329,11 +338,16 @@ def _shape(raw: Any, source: str) -> _SettingsShape:
 
 
 def _mirror_from(name: str, shape: _MirrorShape, base: Path, source: str) -> Mirror:
-    if shape.keyring.startswith("builtin:"):
-        keyring = builtin_keyring(shape.keyring.removeprefix("builtin:"))
-    else:
-        keyring = (base / shape.keyring).resolve()
-    if not keyring.is_file():
+    keyring = base / shape.keyring
+    try:
+        if shape.keyring.startswith("builtin:"):
+            keyring = builtin_keyring(shape.keyring.removeprefix("builtin:"))
+        else:
+            keyring = keyring.resolve()
+        usable = keyring.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL
+        usable = False
+    if not usable:
         raise ConfigError(
             f"{source}: keyring {keyring} of mirror {name!r} does not exist",
             "point keyring at the repository's public key file (binary or armored)",
@@ -363,7 +377,14 @@ def _releases_from(
 
 def _directory(path: Path, key: str, source: str) -> Path:
     """``path``, checked to be a directory when it exists (it is made on first use)."""
-    if path.exists() and not path.is_dir():
+    try:
+        wrong = path.exists() and not path.is_dir()
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"{source}: {key} {path} cannot be used ({error})",
+            f"point {key} (or COUTURIER_{key.upper()}) at a directory",
+        ) from None
+    if wrong:
         raise ConfigError(
             f"{source}: {key} {path} is not a directory",
             f"point {key} (or COUTURIER_{key.upper()}) at a directory",

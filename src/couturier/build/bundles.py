@@ -29,7 +29,13 @@ from collections.abc import Mapping, Sequence
 
 from couturier.build.entries import Entry, EntryType
 from couturier.build.errors import BuildError
-from couturier.core.bundle import CERTIFICATES_DIR, Bundle, BundleFile, check_stored
+from couturier.core.bundle import (
+    CERTIFICATES_DIR,
+    MAX_FILE_SIZE,
+    Bundle,
+    BundleFile,
+    check_stored,
+)
 from couturier.core.links import LinkAt, LinkLoop, inside, resolve
 from couturier.errors import IntegrityError
 
@@ -46,7 +52,8 @@ def file_content(file: BundleFile) -> bytes:
     if file.source is None:
         raise IntegrityError(f"bundle file {file.path} has no content", "create the bundle again")
     try:
-        data = file.source.read_bytes()
+        with file.source.open("rb") as handle:
+            data = handle.read(MAX_FILE_SIZE + 1)  # a store file replaced by a huge one
     except OSError as error:
         raise IntegrityError(
             f"bundle file {file.path} cannot be read from {file.source} ({error.strerror})",

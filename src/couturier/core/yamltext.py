@@ -98,8 +98,9 @@ def parse_yaml(text: str, source: str, error: type[CouturierError]) -> YamlDocum
             f"{source} has more than {MAX_YAML_BYTES:,} characters",
             "a spec or settings file is a few lines; check that this is the right file",
         )
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # its reader already refuses characters YAML does not allow
         return YamlDocument(loader.get_single_data(), loader.duplicates)
     except _Refused as refused:
         raise error(f"{source} line {refused.line} {refused.reason}") from None
@@ -110,7 +111,8 @@ def parse_yaml(text: str, source: str, error: type[CouturierError]) -> YamlDocum
         # What a constructor raises on a value it cannot make (a date out of range...).
         raise error(f"{source} holds a value YAML cannot read: {exc}", "fix it") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml(path: Path, source: str, error: type[CouturierError]) -> YamlDocument:

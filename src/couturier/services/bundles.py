@@ -75,6 +75,7 @@ _FORMAT = 1
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
 _AT_MOST = f"{MAX_FILES} files of {MAX_FILE_SIZE // (1024 * 1024)} MiB"
 _VERSION = re.compile(r"[1-9][0-9]{0,8}")  # a version directory (ASCII digits only)
+_RECORD_MAX = 1024 * 1024  # bytes of a bundle.json: 20 files take a few KiB
 _LINK_MAX = 4096  # bytes of a zip member holding a symbolic link's target
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 # What a damaged archive makes the standard library raise while it is read.
@@ -615,7 +616,11 @@ def _store(  # noqa: PLR0917 - the parts of one bundle, as check_bundle returns 
 def _load(directory: Path, name: str, version: int) -> Bundle:
     """The bundle stored in ``directory``; :class:`IntegrityError` when its record is damaged."""
     try:
-        raw = json.loads((directory / "bundle.json").read_text())
+        with (directory / "bundle.json").open("rb") as handle:
+            record = handle.read(_RECORD_MAX + 1)
+        if len(record) > _RECORD_MAX:
+            raise ValueError(f"its record has more than {_RECORD_MAX:,} bytes")
+        raw = json.loads(record)
         files = tuple(
             BundleFile(
                 path=str(f["path"]),
@@ -636,7 +641,7 @@ def _load(directory: Path, name: str, version: int) -> Bundle:
             created=str(raw["created"]),
             warnings=tuple(str(w) for w in raw.get("warnings", ())),
         )
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise IntegrityError(
             f"bundle {name}@{version} is damaged in the store ({error})",
             f"remove {directory} and create the bundle again",
