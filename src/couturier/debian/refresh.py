@@ -154,6 +154,8 @@ def refresh(
     emit = progress or (lambda event: None)
     store = SnapshotStore(settings.snapshot_dir)
     sweep_snapshot_partials(settings.snapshot_dir)
+    for directory in (settings.state_dir / "suites").glob("*"):
+        sweep_snapshot_partials(directory)
     report = RefreshReport()
     seen: set[tuple[str, str]] = set()
     for release_name in names:
