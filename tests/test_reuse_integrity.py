@@ -10,9 +10,11 @@ real second one here) holds them. ``couturier cache verify`` checks and repairs 
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import io
 import json
+import lzma
 import marshal
 import os
 import shutil
@@ -55,7 +57,7 @@ from couturier.services.bundles import create_bundle
 from couturier.settings import Settings, load_settings
 from tests.conftest import make_settings
 from tests.debs import build_suites
-from tests.fixture_repo import CountingTransport, SigningKey, build_repo
+from tests.fixture_repo import CountingTransport, SigningKey, build_repo, sign_release
 from tests.test_build import NOW, PACKAGES, RELEASES, STARTER_DOC
 
 SUITES: dict[str, list[dict[str, str]]] = {
@@ -555,3 +557,32 @@ def test_old_index_format_is_rebuilt_silently(index_settings: Settings) -> None:
     said: list[str] = []
     catalog = load_catalog(index_settings, "testing", "amd64", said.append)
     assert catalog.versions("hello") and said == []
+
+
+def test_index_that_decompresses_past_its_listed_size_is_refused_unread(
+    tmp_path: Path, index_repo: Path, signing_key: SigningKey
+) -> None:
+    """A signed but hostile Release lists a small plain index and an ``.xz`` that expands to
+    256 MiB: decompression stops one byte past the listed size."""
+    copy = tmp_path / "mirror"
+    shutil.copytree(index_repo, copy)
+    suite = copy / "dists" / "testing"
+    bomb = lzma.compress(bytes(256 << 20), preset=0)
+    xz = suite / "main" / "binary-amd64" / "Packages.xz"
+    xz.write_bytes(bomb)
+    release = (suite / "Release").read_text().splitlines()
+    entry = f" {hashlib.sha256(bomb).hexdigest()} {len(bomb):8d} main/binary-amd64/Packages.xz"
+    release = [
+        entry if line.endswith(" main/binary-amd64/Packages.xz") else line for line in release
+    ]
+    (suite / "Release").write_text("\n".join(release) + "\n")
+    sign_release(suite, signing_key)
+    settings = make_settings(tmp_path, copy, signing_key.keyring)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IntegrityError, match=r"Packages\.xz \(decompressed\) has \d+ bytes"):
+            refresh(settings, ["testing"], ["amd64"], UrllibTransport(retries=0))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
