@@ -267,6 +267,20 @@ def test_real_scripts_are_classified(script: str, expected: set[tuple[str, str]]
     assert _postinst(script) == expected
 
 
+def test_apache_and_apparmor_have_classes_of_their_own() -> None:
+    found = _postinst(
+        "if [ -e /usr/share/apache2/apache2-maintscript-helper ] ; then\n"
+        "    . /usr/share/apache2/apache2-maintscript-helper\n"
+        "    apache2_invoke enmod php8.4\nfi\na2enmod -q rewrite\n"
+        "apparmor_parser -r -T -W /etc/apparmor.d/usr.sbin.named || true\n"
+    )
+    assert found == {
+        ("apache-modules", "apache2_invoke enmod php8.4"),
+        ("apache-modules", "a2enmod rewrite"),
+        ("apparmor", "/etc/apparmor.d/usr.sbin.named"),
+    }
+
+
 def test_statoverride_add_is_an_action_but_list_is_not() -> None:
     found = _postinst(
         "dpkg-statoverride --list /var/lib/php/sessions >/dev/null ||\n"

@@ -39,6 +39,8 @@ SCRIPTS = ("preinst", "postinst", "triggers")
 CLASSES: Mapping[str, str] = {
     "accounts": "adds system users and groups (adduser, useradd, addgroup, groupadd)",
     "alternatives": "registers update-alternatives links",
+    "apache-modules": "enables Apache modules, sites and configurations (a2enmod, a2ensite)",
+    "apparmor": "loads AppArmor profiles into the kernel (apparmor_parser)",
     "binfmt": "registers binary formats with the kernel (update-binfmts)",
     "ca-certificates": "rebuilds the system CA bundle (update-ca-certificates)",
     "cache:desktop": "rebuilds the desktop entry cache (update-desktop-database)",
@@ -98,6 +100,9 @@ _HARMLESS = frozenset(
     dpkg-query dpkg-architecture dpkg-vendor mountpoint mktemp tty logger date printenv env
     nice nohup timeout xargs tee find head pidof ischroot systemd-detect-virt kill
     ucfq phpquery lsb_release error warning print sha512sum sha384sum od hexdump file
+    fold base64 ps pgrep nproc whoami groups cksum tac rev nl paste join comm fmt column iconv
+    zcat xzcat bzcat strings getcap ypwhich ypcat aa-enabled testparm slapcat alias netstat ss
+    a2query apache2_msg named-checkconf
     """.split()  # noqa: SIM905 - a list of command names reads best as one
 )
 # Shell words that start or end a compound command; skipped before the command word.
@@ -111,74 +116,47 @@ _PATTERN_WORD = r"""(?:"[^"]*"|'[^']*'|[^\s()|"'])+"""
 _CASE_PATTERN = re.compile(rf"^\s*\(?\s*{_PATTERN_WORD}(?:\s*\|\s*{_PATTERN_WORD})*\s*\)(?!\))")
 _NON_FILES = ("/dev/null", "/dev/stderr", "/dev/stdout", "/dev/tty")
 
-# Commands → action class, for commands whose class needs no look at their arguments.
+# Commands → action class (their arguments give the detail).
 _COMMANDS: Mapping[str, str] = {
-    "update-alternatives": "alternatives",
-    "ldconfig": "ldconfig",
-    "locale-gen": "locales",
-    "localedef": "locales",
-    "update-locale": "locales",
-    "fc-cache": "cache:fontconfig",
-    "gdk-pixbuf-query-loaders": "cache:gdk-pixbuf",
-    "glib-compile-schemas": "cache:glib-schemas",
-    "gio-querymodules": "cache:gio-modules",
-    "update-mime-database": "cache:mime",
-    "update-desktop-database": "cache:desktop",
-    "gtk-update-icon-cache": "cache:icons",
-    "update-icon-caches": "cache:icons",
-    "install-info": "cache:info",
-    "mandb": "cache:man",
-    "py3compile": "python-bytecode",
-    "pycompile": "python-bytecode",
-    "py3clean": "python-bytecode",
-    "pyclean": "python-bytecode",
-    "pypy3compile": "python-bytecode",
-    "pypycompile": "python-bytecode",
-    "phpenmod": "php-modules",
-    "phpdismod": "php-modules",
-    "php_invoke": "php-modules",
-    "update-ca-certificates": "ca-certificates",
-    "systemctl": "service",
-    "deb-systemd-helper": "service",
-    "deb-systemd-invoke": "service",
-    "invoke-rc.d": "service",
-    "update-rc.d": "service",
-    "service": "service",
-    "start-stop-daemon": "service",
-    "udevadm": "service",
-    "systemd-sysctl": "service",
-    "sysctl": "service",
-    "systemd-tmpfiles": "tmpfiles",
-    "update-binfmts": "binfmt",
-    "restorecon": "selinux",
-    "setfiles": "selinux",
-    "keytool": "java-truststore",
-    "java": "java-truststore",
-    "ucf": "conffiles",
-    "ucfr": "conffiles",
-    "dpkg-maintscript-helper": "conffile-moves",
-    "dpkg-divert": "diversions",
-    "dpkg-statoverride": "statoverride",
-    "dpkg-trigger": "triggers",
-    "adduser": "accounts",
-    "addgroup": "accounts",
-    "useradd": "accounts",
-    "groupadd": "accounts",
-    "usermod": "accounts",
-    "groupmod": "accounts",
-    "gpasswd": "accounts",
-    "systemd-sysusers": "accounts",
-    "mkdir": "directories",
-    "chown": "directories",
-    "chgrp": "directories",
-    "chmod": "directories",
-    "ln": "links",
-    "cp": "files",
-    "mv": "files",
-    "touch": "files",
-    "rm": "cleanup",
-    "rmdir": "cleanup",
-    "unlink": "cleanup",
+    command: action
+    for action, names in {
+        "alternatives": "update-alternatives",
+        "ldconfig": "ldconfig",
+        "locales": "locale-gen localedef update-locale",
+        "cache:fontconfig": "fc-cache",
+        "cache:gdk-pixbuf": "gdk-pixbuf-query-loaders",
+        "cache:glib-schemas": "glib-compile-schemas",
+        "cache:gio-modules": "gio-querymodules",
+        "cache:mime": "update-mime-database",
+        "cache:desktop": "update-desktop-database",
+        "cache:icons": "gtk-update-icon-cache update-icon-caches",
+        "cache:info": "install-info update-info-dir",
+        "cache:man": "mandb",
+        "python-bytecode": "py3compile pycompile py3clean pyclean pypy3compile pypycompile",
+        "php-modules": "phpenmod phpdismod php_invoke",
+        "ca-certificates": "update-ca-certificates",
+        "service": "systemctl deb-systemd-helper deb-systemd-invoke invoke-rc.d update-rc.d "
+        "service start-stop-daemon udevadm systemd-sysctl sysctl apache2_reload dbus-send "
+        "notify-reboot-required",
+        "tmpfiles": "systemd-tmpfiles",
+        "binfmt": "update-binfmts",
+        "selinux": "restorecon setfiles",
+        "apparmor": "apparmor_parser aa-complain aa-enforce",
+        "apache-modules": "a2enmod a2dismod a2ensite a2dissite a2enconf a2disconf "
+        "apache2_invoke apache2_switch_mpm",
+        "java-truststore": "keytool java",
+        "conffiles": "ucf ucfr",
+        "conffile-moves": "dpkg-maintscript-helper",
+        "diversions": "dpkg-divert",
+        "statoverride": "dpkg-statoverride",
+        "triggers": "dpkg-trigger",
+        "accounts": "adduser addgroup useradd groupadd usermod groupmod gpasswd systemd-sysusers",
+        "directories": "mkdir chown chgrp chmod",
+        "links": "ln",
+        "files": "cp mv touch",
+        "cleanup": "rm rmdir unlink",
+    }.items()
+    for command in names.split()
 }
 _SENTENCES: Mapping[str, str] = {
     "alternatives": "registers the alternative {detail}",
@@ -190,6 +168,8 @@ _SENTENCES: Mapping[str, str] = {
     "java-truststore": "rebuilds the Java trust store",
     "service": "sets up the service {detail}",
     "selinux": "relabels {detail} for SELinux",
+    "apache-modules": "configures Apache ({detail})",
+    "apparmor": "loads the AppArmor profile {detail}",
     "tmpfiles": "creates runtime directories (systemd-tmpfiles)",
     "binfmt": "registers a binary format ({detail})",
     "conffiles": "installs the configuration file {detail}",
@@ -422,8 +402,9 @@ def _classify(script: str, base: str, args: list[str], name: str) -> Iterator[Sc
             yield _action("cleanup", script, _first_operand(args))
         elif base == "find" and ("-exec" in args or "-execdir" in args):
             start = args.index("-exec" if "-exec" in args else "-execdir") + 1
-            if start < len(args):
-                rest = args[start:]
+            rest = args[start:]
+            rest = rest[: next((i for i, a in enumerate(rest) if a in (";", "+")), len(rest))]
+            if rest:
                 yield from _classify(script, posixpath.basename(rest[0]), rest[1:], rest[0])
         elif base == "tee" and _operands(args):
             yield _action("files", script, _first_operand(args))
@@ -432,6 +413,8 @@ def _classify(script: str, base: str, args: list[str], name: str) -> Iterator[Sc
             if rest:
                 yield from _classify(script, posixpath.basename(rest[0]), rest[1:], rest[0])
         return
+    if base == "hostname" and not _operands(args):
+        return  # prints the name; with an operand it would set it
     if base in ("sh", "bash", "dash"):
         if "-c" in args and args.index("-c") + 1 < len(args):
             yield from _shell_actions(script, args[args.index("-c") + 1])
@@ -493,7 +476,9 @@ def _table_action(
             yield ScriptAction(mapped, script, name, f"activates the trigger {name} ({what})")
     elif action == "locales":
         yield _action(action, script, base)
-    elif action == "binfmt":
+    elif action == "apache-modules":
+        yield _action(action, script, " ".join([base, *_operands(args)]))
+    elif action in ("apparmor", "binfmt"):
         yield _action(action, script, _last_operand(args))
     else:
         yield _action(action, script)

@@ -128,6 +128,10 @@ CLASS_RULES: tuple[Rule, ...] = (
     ),
     Rule("binfmt", waived("binary formats are registered in the host's kernel, not in an image")),
     Rule(
+        "apparmor",
+        waived("AppArmor profiles are loaded into the host's kernel, not stored in an image"),
+    ),
+    Rule(
         "selinux",
         waived("SELinux labels are set by the host's container runtime, not stored in layers"),
     ),
