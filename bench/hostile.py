@@ -139,9 +139,8 @@ def main() -> None:
             worst_ms = max(worst_ms, float(cells.split(" | ")[0]))
             worst_mb = max(worst_mb, int(cells.split(" | ")[1]))
         cells = _case(OURS_SPEC, spec, data, ROUNDS, 30)
-        rows.append(
-            f"| spec of 10 levels of YAML aliases ({spec.stat().st_size} B) | {cells} | - |"
-        )
+        size = spec.stat().st_size
+        rows.append(f"| spec of 10 levels of YAML aliases ({size} B) | {cells} | - | - | - |")
         worst_ms = max(worst_ms, float(cells.split(" | ")[0]))
         worst_mb = max(worst_mb, int(cells.split(" | ")[1]))
     met = worst_ms < 2000 and worst_mb < 100
