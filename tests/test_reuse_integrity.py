@@ -10,6 +10,7 @@ real second one here) holds them. ``couturier cache verify`` checks and repairs 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import http.server
 import io
@@ -33,6 +34,7 @@ import yaml
 
 from couturier import integrity
 from couturier.build.fetch import PARTIAL_DIR, cache_path, fetch, sweep_downloads
+from couturier.build.layercache import LayerCache
 from couturier.cli import main as cli_main
 from couturier.cli.main import main
 from couturier.cli.output import Progress
@@ -51,6 +53,7 @@ from couturier.integrity import (
     verified_with_stamp,
 )
 from couturier.oci.documents import Blob
+from couturier.oci.layer import Layer
 from couturier.oci.layout import Layout, LayoutWriter
 from couturier.services.build import BuildResult, ImageRequest, build
 from couturier.services.bundles import create_bundle
@@ -419,9 +422,9 @@ HOLDER = textwrap.dedent(
     import sys
     from pathlib import Path
     from couturier.integrity import Partial
-    kind, directory, prefix = sys.argv[1:4]
+    kind, directory, prefix, suffix = sys.argv[1:5]
     if kind == "file":
-        partial = Partial.file(Path(directory), prefix)
+        partial = Partial.file(Path(directory), prefix, suffix)
     else:
         partial = Partial.directory(Path(directory), prefix)
     print(partial.path, flush=True)
@@ -435,9 +438,11 @@ def holder() -> Iterator[Any]:
     """Start a second process that creates and holds a partial file (or directory)."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(kind: str, directory: Path, prefix: str) -> tuple[subprocess.Popen[str], Path]:
+    def start(
+        kind: str, directory: Path, prefix: str, suffix: str = ""
+    ) -> tuple[subprocess.Popen[str], Path]:
         process = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, kind, str(directory), prefix],
+            [sys.executable, "-c", HOLDER, kind, str(directory), prefix, suffix],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -485,14 +490,58 @@ def test_a_killed_writers_staging_directory_goes_a_running_ones_stays(
     running.wait()
 
 
-def test_partial_file_removed_under_its_writer_is_made_again(tmp_path: Path) -> None:
+def test_a_layer_write_sweeps_a_killed_builds_partial_layer_not_a_running_ones(
+    tmp_path: Path, holder: Any
+) -> None:
+    root = tmp_path / "layers"
+    _, held = holder("file", root / ".partial", "")
+    stale = root / ".partial" / "killed"
+    stale.write_bytes(b"half a layer")
+
+    def make(dest: Path) -> Layer:
+        dest.write_bytes(b"layer")
+        digest = "sha256:" + sha256_file(dest)[0]
+        return Layer(digest, digest, 5, path=dest)
+
+    layer = LayerCache(root).build("key", make)
+    assert layer.path is not None and layer.path.read_bytes() == b"layer"
+    assert held.exists() and not stale.exists()
+    assert LayerCache(root).get("key") == layer
+
+
+def test_refresh_sweeps_a_killed_refreshs_temporary_file_not_a_running_ones(
+    index_settings: Settings, holder: Any
+) -> None:
+    directory = index_settings.snapshot_dir
+    _, held = holder("file", directory, ".0123.", ".tmp")
+    stale = directory / ".4567.deadbeef.tmp"
+    stale.write_bytes(b"half a snapshot")
+    refresh(index_settings, transport=CountingTransport())
+    assert held.exists() and not stale.exists()
+
+
+def test_partial_file_swept_before_its_writer_locks_it_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = fcntl.flock
+    raced: list[int] = []
+
+    def sweeper_wins_the_race(fd: int, operation: int) -> None:
+        if not raced:  # a sweeper removes the new file before its writer could lock it
+            raced.append(fd)
+            for entry in tmp_path.iterdir():
+                entry.unlink()
+        real(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", sweeper_wins_the_race)
     partial = Partial.file(tmp_path, "p-")
     try:
-        assert partial.path.exists()
-        assert sweep_partials(tmp_path, lambda name: True) == []  # held
+        assert raced and list(tmp_path.iterdir()) == [partial.path]
+        monkeypatch.setattr(fcntl, "flock", real)
+        assert sweep_partials(tmp_path, lambda name: True) == []  # held now
     finally:
         partial.remove()
-    assert not partial.path.exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- cache verify ---------------------------------------------------------------------------------
