@@ -418,7 +418,12 @@ _RULES: tuple[Rule, ...] = (
         ),
         "accounts",
     ),
-    *_rules("postgresql-common", handled(_STARTER_DIRS), "directories", detail="/var/*/postgresql"),
+    *_rules(
+        "postgresql-common", handled(_STARTER_DIRS), "directories", detail="/var/lib/postgresql"
+    ),
+    *_rules(
+        "postgresql-common", handled(_STARTER_DIRS), "directories", detail="/var/run/postgresql"
+    ),
     *_rules("postgresql-common", handled(_STARTER_DIRS), "tmpfiles"),
     *_rules("postgresql-common", waived(_NO_INIT), "directories", detail="/etc/init.d/*"),
     *_rules("postgresql-common", waived(_POSTGRES_CLUSTER), "directories", "conffiles", "files"),
@@ -470,27 +475,31 @@ _RULES: tuple[Rule, ...] = (
 # added by a user they do not apply, so plan and build warn.
 _IN_STARTER = frozenset(
     {
-        ("postgresql-common", "accounts"),
-        ("postgresql-common", "directories"),
-        ("postgresql-common", "tmpfiles"),
-        ("postgresql-common", "conffiles"),
-        ("postgresql-common", "files"),
-        ("postgresql-common", "triggers"),
-        ("postgresql-1[0-9]", "unknown"),
-        ("nginx-common", "directories"),
-        ("ssl-cert", "accounts"),
-        ("ssl-cert", "statoverride"),
-        ("ssl-cert", "unknown"),
-        ("libglib2.0-0*", "cache:glib-schemas"),
-        ("libglib2.0-0*", "cache:gio-modules"),
-        ("libglib2.0-0*", "directories"),
-        ("locales", "locales"),
-        ("locales", "files"),
-        ("locales", "links"),
-        ("openjdk-*-jre-headless", "alternatives"),
+        ("postgresql-common", "accounts", "*"),
+        ("postgresql-common", "directories", "/var/lib/postgresql"),
+        ("postgresql-common", "directories", "/var/run/postgresql"),
+        ("postgresql-common", "directories", "*"),
+        ("postgresql-common", "tmpfiles", "*"),
+        ("postgresql-common", "conffiles", "*"),
+        ("postgresql-common", "files", "*"),
+        ("postgresql-common", "triggers", "*"),
+        ("postgresql-1[0-9]", "unknown", "*"),
+        ("nginx-common", "directories", "*"),
+        ("ssl-cert", "accounts", "*"),
+        ("ssl-cert", "statoverride", "*"),
+        ("ssl-cert", "unknown", "*"),
+        ("libglib2.0-0*", "cache:glib-schemas", "*"),
+        ("libglib2.0-0*", "cache:gio-modules", "*"),
+        ("libglib2.0-0*", "directories", "*"),
+        ("locales", "locales", "*"),
+        ("locales", "files", "*"),
+        ("locales", "links", "*"),
+        ("openjdk-*-jre-headless", "alternatives", "$i"),
     }
 )
 STARTER_RULES: tuple[Rule, ...] = tuple(
-    replace(rule, in_starter=True) if (rule.packages, rule.action) in _IN_STARTER else rule
+    replace(rule, in_starter=True)
+    if (rule.packages, rule.action, rule.detail) in _IN_STARTER
+    else rule
     for rule in _RULES
 )

@@ -203,14 +203,14 @@ def audit_markdown(packages: Sequence[AuditedPackage], policy: ReplayPolicy) -> 
             quiet.append(package.name)
             continue
         out += [f"### {package.name}", "", f"In {_lines_text(package.lines, every)}.", ""]
-        out += ["| script | action | detail | Couturier |", "|---|---|---|---|"]
+        out += ["| script | action | what it does | Couturier |", "|---|---|---|---|"]
         for found in package.actions:
             rule = policy.rule(package.name, found)
             said = rule.verdict.text if rule is not None else "**not replayed**"
             if rule is not None and rule.in_starter:
                 said += " (in its starter; a user who adds the package is warned)"
-            detail = f"`{_cell(found.detail)}`" if found.detail else ""
-            out.append(f"| {found.script} | {found.action} | {detail} | {_cell(said)} |")
+            what = _cell(found.sentence)
+            out.append(f"| {found.script} | {found.action} | {what} | {_cell(said)} |")
         out.append("")
     out += ["## Packages whose scripts change nothing", ""]
     out += [", ".join(quiet) if quiet else "none", ""]
@@ -238,4 +238,4 @@ def _class_policy(action: str, policy: ReplayPolicy) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
