@@ -9,6 +9,7 @@ real ``keytool`` reading the generated Java trust store.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -29,7 +30,7 @@ from couturier.build.fetch import fetch
 from couturier.build.image import LineImage, build_line_image
 from couturier.build.layercache import LayerCache
 from couturier.build.materialize import materialize
-from couturier.core.bundle import Bundle
+from couturier.core.bundle import Bundle, BundleFile
 from couturier.core.catalog import Package
 from couturier.core.planner import plan_line
 from couturier.core.starter import Starter, get_starter, parse_starter
@@ -423,6 +424,36 @@ def test_clashing_bundles_fail_the_build(
     with pytest.raises(BuildError, match="bundle") as failed:
         new_machine(tmp_path / "m").build(starter, made)
     assert expected in str(failed.value)
+
+
+def test_links_that_escape_together_never_reach_the_image(
+    tmp_path: Path, new_machine: Callable[[Path], Machine], starter: Starter
+) -> None:
+    """A bundle made by hand (as if edited in the store) whose links each stay inside the
+    target but together carry a file to /etc/passwd: the build refuses it."""
+    passwd = b"root::0:0:root:/root:/bin/sh\n"
+    link = hashlib.sha256(b"..").hexdigest()
+    crafted = Bundle(
+        "app",
+        1,
+        "files",
+        "/etc/myapp",
+        (
+            BundleFile("a/s", link, 0o777, 0, link=".."),
+            BundleFile("a/s/y", link, 0o777, 0, link=".."),
+            BundleFile(
+                "a/s/y/passwd",
+                hashlib.sha256(passwd).hexdigest(),
+                0o644,
+                len(passwd),
+                data=passwd,
+            ),
+        ),
+    )
+    with pytest.raises(BuildError) as failed:
+        new_machine(tmp_path / "m").build(starter, [crafted])
+    assert "a/s/y/passwd: lands at /etc/passwd" in str(failed.value)
+    assert "create the bundle again" in str(failed.value)
 
 
 def test_the_bundle_digest_keys_the_layers(
