@@ -419,3 +419,28 @@ def test_commands_run_by_find_and_output_of_tee_count() -> None:
         ("unknown", "eval"),
         ("unknown", "some-tool"),
     }
+
+
+def test_the_audit_document_judges_every_action_and_names_what_is_missing() -> None:
+    from couturier.services.maintscripts import (
+        AuditedPackage,
+        audit_markdown,
+        build_policy,
+        unjudged,
+    )
+
+    base = script_actions("base-files", {"triggers": b"activate-noawait ldconfig\n"})
+    odd = script_actions("odd", {"postinst": b"frobnicate --all\n"})
+    packages = (
+        AuditedPackage("base-files", ("base 12", "python 3.13"), base),
+        AuditedPackage("odd", ("python 3.13",), odd),
+        AuditedPackage("quiet", ("base 12",), ()),
+    )
+    policy = build_policy("amd64")
+    assert [(name, a.detail) for name, a in unjudged(packages, policy)] == [("odd", "frobnicate")]
+    text = audit_markdown(packages, policy)
+    assert "| `ldconfig` | rebuilds the dynamic loader cache (ldconfig) | handled by " in text
+    assert "### base-files\n\nIn every line of every starter.\n" in text
+    assert "### odd\n\nIn python 3.13.\n" in text
+    assert "| postinst | unknown | runs frobnicate | **not replayed** |" in text
+    assert text.endswith("## Packages whose scripts change nothing\n\nquiet\n")

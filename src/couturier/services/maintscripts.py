@@ -206,11 +206,11 @@ def audit_markdown(packages: Sequence[AuditedPackage], policy: ReplayPolicy) -> 
         out += ["| script | action | what it does | Couturier |", "|---|---|---|---|"]
         for found in package.actions:
             rule = policy.rule(package.name, found)
-            said = rule.verdict.text if rule is not None else "**not replayed**"
+            said = _cell(rule.verdict.text) if rule is not None else "**not replayed**"
             if rule is not None and rule.in_starter:
                 said += " (in its starter; a user who adds the package is warned)"
             what = _cell(found.sentence)
-            out.append(f"| {found.script} | {found.action} | {what} | {_cell(said)} |")
+            out.append(f"| {found.script} | {found.action} | {what} | {said} |")
         out.append("")
     out += ["## Packages whose scripts change nothing", ""]
     out += [", ".join(quiet) if quiet else "none", ""]
