@@ -1,5 +1,5 @@
-"""What maintainer scripts would do, classified without running them (core/maintscripts.py), and
-the replay policy that judges each action (core/replay.py).
+"""What maintainer scripts would do, classified without running them (core/maintscripts.py), the
+replay policy that judges each action (core/replay.py) and the audit document's rendering.
 
 The snippets are taken from real Debian packages of bookworm, trixie and forky (shortened, the
 shell kept as written): postgresql-common, php8.4-cli, openjdk, libc-bin, libglib2.0-0t64,
@@ -16,6 +16,12 @@ from couturier.core.maintscripts import CLASSES, ScriptAction, script_actions
 from couturier.core.replay import CLASS_RULES, ScriptWarning, replay_policy, script_warnings
 from couturier.core.replay_starters import STARTER_RULES
 from couturier.core.shellwords import commands, logical_lines
+from couturier.services.maintscripts import (
+    AuditedPackage,
+    audit_markdown,
+    build_policy,
+    unjudged,
+)
 
 POSTGRESQL_COMMON = r"""#!/bin/sh
 set -e
@@ -422,13 +428,6 @@ def test_commands_run_by_find_and_output_of_tee_count() -> None:
 
 
 def test_the_audit_document_judges_every_action_and_names_what_is_missing() -> None:
-    from couturier.services.maintscripts import (
-        AuditedPackage,
-        audit_markdown,
-        build_policy,
-        unjudged,
-    )
-
     base = script_actions("base-files", {"triggers": b"activate-noawait ldconfig\n"})
     odd = script_actions("odd", {"postinst": b"frobnicate --all\n"})
     packages = (
