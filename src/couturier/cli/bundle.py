@@ -31,8 +31,9 @@ def add_parser(groups: Any) -> None:
         "create",
         help="make a new version of a bundle",
         description="Make a new version of bundle NAME from files, directories (their contents) "
-        "and .tar, .tar.gz/.tgz or .zip archives. At most 20 files of 1 MiB; a bad input "
-        "refuses the whole bundle.",
+        "and .tar, .tar.gz/.tgz, .tar.xz, .tar.bz2 or .zip archives. At most 20 files of 1 MiB; "
+        "archives are read no further than 32 MiB decompressed; a bad input refuses the whole "
+        "bundle.",
     )
     create_cmd.add_argument("name", help="bundle name, e.g. corp-ca")
     create_cmd.add_argument("--type", dest="kind", required=True, choices=KINDS)
