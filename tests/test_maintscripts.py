@@ -443,3 +443,9 @@ def test_the_audit_document_judges_every_action_and_names_what_is_missing() -> N
     assert "### odd\n\nIn python 3.13.\n" in text
     assert "| postinst | unknown | runs frobnicate | **not replayed** |" in text
     assert text.endswith("## Packages whose scripts change nothing\n\nquiet\n")
+
+
+def test_dpkg_trigger_names_a_path_trigger_too() -> None:
+    assert _postinst("dpkg-trigger --no-await /usr/share/glib-2.0/schemas\n") == {
+        ("cache:glib-schemas", "/usr/share/glib-2.0/schemas")
+    }

@@ -252,15 +252,20 @@ def _action(action: str, script: str, detail: str = "") -> ScriptAction:
     return ScriptAction(action, script, detail, sentence)
 
 
+def _trigger_class(name: str) -> str | None:
+    """The class of what a trigger's interested package does, by the trigger's name or path."""
+    if name.startswith("/"):
+        return next((a for p, a in _TRIGGER_PATHS if re.search(p, name)), None)
+    return _TRIGGER_NAMES.get(name)
+
+
 def _trigger_actions(text: str) -> Iterator[ScriptAction]:
     for raw in text.splitlines():
         words = raw.split("#", 1)[0].split()
         if len(words) < 2:
             continue
         directive, name = words[0], words[1]
-        action = _TRIGGER_NAMES.get(name)
-        if action is None and name.startswith("/"):
-            action = next((a for p, a in _TRIGGER_PATHS if re.search(p, name)), None)
+        action = _trigger_class(name)
         kind = "handles" if directive.startswith("interest") else "activates"
         if action is None:
             action = "triggers"
@@ -468,7 +473,7 @@ def _table_action(
         yield _action(action, script, _service_name(base, args))
     elif action == "triggers":
         name = _first_operand(args)  # dpkg-trigger NAME
-        mapped = _TRIGGER_NAMES.get(name)
+        mapped = _trigger_class(name)
         if mapped is None:
             yield _action(action, script, name)
         else:
