@@ -200,3 +200,29 @@ def test_events_from_many_threads_draw_whole_rows() -> None:
         thread.join()
     show.done()
     assert screen(out.getvalue()) == [f"{n}.0  rel  fetching 50/50" for n in range(8)]
+
+
+def test_warnings_stay_on_screen_above_the_rows_and_show_when_quiet() -> None:
+    out = Terminal()
+    show = LineProgress(out, clock=Clock(), width=80)
+    show(event(ONE, "waiting"))
+    show(event(TWO, "waiting"))
+    show.note("refreshing oldrel")
+    show.note("warning: cached layer sha256:ab was damaged; rebuilding it")
+    show(event(ONE, "created", "1.4"))
+    show.done()
+    assert screen(out.getvalue()) == [
+        "warning: cached layer sha256:ab was damaged; rebuilding it",
+        "1     oldrel  created 1.4",
+        "2.10  newrel  waiting",
+        "",  # the note row, erased
+    ]
+    for stream in (io.StringIO(), Terminal()):
+        quiet = LineProgress(stream, quiet=True)
+        quiet(event(ONE, "waiting"))
+        quiet.note("refreshing oldrel")
+        quiet.note("warning: cached foo 1.0 was damaged; downloading it again")
+        quiet.done()
+        assert screen(stream.getvalue()) == [
+            "warning: cached foo 1.0 was damaged; downloading it again"
+        ]

@@ -154,15 +154,27 @@ class LineProgress:
                 self._write(f"{event.label}: {event.text}\n")
 
     def note(self, message: str) -> None:
-        """Show a message that belongs to no line (e.g. refreshing a release's indexes)."""
-        if self._quiet:
+        """Show a message that belongs to no line (e.g. refreshing a release's indexes).
+
+        A message starting with ``warning:`` (something damaged was found and repaired) is kept:
+        on a terminal it is printed above the rows, which are drawn again below it, and it is
+        shown even when quiet, as apt shows its warnings under ``-q``.
+        """
+        warning = message.startswith("warning:")
+        if self._quiet and not warning:
             return
         with self._lock:
-            if self._live:
+            if not self._live:
+                self._write(message + "\n")
+            elif warning:
+                up = [CURSOR_UP.format(self._drawn)] if self._drawn else []
+                self._write("".join([*up, CLEAR_ROW, message, "\n"]))
+                # The rows (and the stale ones below) are drawn again under the warning.
+                self._drawn = max(self._drawn - 1, 0)
+                self._redraw_below()
+            else:
                 self._note = message
                 self._draw()
-            else:
-                self._write(message + "\n")
 
     def done(self) -> None:
         """Draw the final rows and drop the note row; later output starts on a fresh line."""
@@ -179,17 +191,28 @@ class LineProgress:
         text = f"{label:<{label_width}}  {row.release:<{release_width}}  {row.text}"
         return text[: max(self._width - 1, 20)]  # a wrapped row would break the cursor moves
 
-    def _draw(self) -> None:
-        rows = [self._row_text(label, row) for label, row in self._rows.items()]
-        if self._note:
-            rows.append(self._note[: max(self._width - 1, 20)])
-        out = [CURSOR_UP.format(self._drawn)] if self._drawn else []
-        out += [f"{CLEAR_ROW}{row}\n" for row in rows]
-        stale = self._drawn - len(rows)  # rows drawn before that now have nothing to show
+    def _redraw_below(self) -> None:
+        """Draw the rows from the cursor down, over the ``_drawn`` rows left from before."""
+        left = self._drawn
+        self._drawn = 0
+        rows = self._rows_text()
+        out = [f"{CLEAR_ROW}{row}\n" for row in rows]
+        stale = left - len(rows)  # rows drawn before that now have nothing to show
         if stale > 0:
             out += [f"{CLEAR_ROW}\n"] * stale + [CURSOR_UP.format(stale)]
         self._drawn = len(rows)
         self._write("".join(out))
+
+    def _rows_text(self) -> list[str]:
+        rows = [self._row_text(label, row) for label, row in self._rows.items()]
+        if self._note:
+            rows.append(self._note[: max(self._width - 1, 20)])
+        return rows
+
+    def _draw(self) -> None:
+        if self._drawn:
+            self._write(CURSOR_UP.format(self._drawn))
+        self._redraw_below()
 
     def _write(self, text: str) -> None:
         self._stream.write(text)
