@@ -354,6 +354,33 @@ def test_postgres_initialises_its_data_and_answers(
     assert "PostgreSQL init process complete" in logs
 
 
+def test_postgres_keeps_its_data_in_a_named_volume(
+    layouts: Callable[[str], Path], podman_env: dict[str, str]
+) -> None:
+    """The volume takes $PGDATA's owner (65532) from the image; a second container on it
+    starts the database as it is, without initialising again."""
+    image = _image(layouts, "postgres", LINES["postgres"][-1])
+    volume = f"couturier-e2e-{uuid.uuid4().hex[:10]}"
+    mount = ["-v", f"{volume}:/var/lib/postgresql/data"]
+    psql = ("psql", "-U", "postgres", "-tAc")
+    try:
+        with _container(podman_env, image, options=[*mount, "-e", "POSTGRES_PASSWORD=pw"]) as name:
+            _until("postgres never answered", lambda: _exec(podman_env, name, *psql, "select 1"))
+            _exec(
+                podman_env, name, *psql, "create table kept (x int); insert into kept values (42)"
+            )
+        with _container(podman_env, image, options=mount) as name:
+            kept = _until(
+                "postgres never answered",
+                lambda: _exec(podman_env, name, *psql, "select x from kept"),
+            )
+            logged = _podman(podman_env, "logs", name)
+        assert kept.strip() == "42"
+        assert "init process complete" not in logged.stdout + logged.stderr
+    finally:
+        _podman(podman_env, "volume", "rm", "-f", volume, check=False)
+
+
 def test_postgres_refuses_to_initialise_without_a_password(
     layouts: Callable[[str], Path], podman_env: dict[str, str]
 ) -> None:
