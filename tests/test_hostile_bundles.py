@@ -11,6 +11,7 @@ import resource
 import struct
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -382,3 +383,61 @@ def test_a_store_file_replaced_by_a_huge_one_is_not_read_whole(
         out.truncate(8 * GiB)
     with pytest.raises(IntegrityError, match="changed in the store"):
         bundle_entries([get_bundle(settings, "app")], {}, 0)
+
+
+# Certificates files and names that cost too much
+
+
+def test_thousands_of_pem_lines_are_refused_in_a_few_lines(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # 38,000 BEGIN lines without an END (quadratic for a regex over whole blocks), then
+    # thousands of empty CERTIFICATE blocks: a few violations, not thousands.
+    lonely = tmp_path / "lonely.pem"
+    lonely.write_bytes(b"-----BEGIN CERTIFICATE-----" * 38_000)
+    empty = tmp_path / "empty.pem"
+    empty.write_bytes(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n" * 10_000)
+    with pytest.raises(BundleError) as error:
+        create_bundle(settings, "ca", "certificates", [lonely, empty])
+    listed = [str(v) for v in error.value.violations]
+    assert any("lonely.pem: holds no PEM certificate" in line for line in listed), listed
+    assert sum("empty.pem" in line for line in listed) == 6, listed
+    assert any("empty.pem: and 9995 more blocks like these" in line for line in listed)
+
+
+def test_names_and_links_too_long_or_not_utf8(settings: Settings, tmp_path: Path) -> None:
+    archive = make_tar(
+        tmp_path / "names.tar",
+        [
+            T("a" * 256, data=b"x"),
+            T("/".join(["d" * 200] * 25), data=b"x"),
+            T("long", "sym", link="x/" * 3000),
+        ],
+    )
+    listed = refused(settings, [archive], "/srv")
+    assert any("has a name longer than 255 bytes" in line for line in listed), listed
+    assert any("has a path longer than 4096 bytes" in line for line in listed), listed
+    assert any(
+        "long: is a link to 'x/x/" in line and "not a usable path" in line for line in listed
+    )
+    raw = tmp_path / "raw.tar"
+    with raw.open("wb") as out:  # a name of Latin-1 bytes, as an old tar may write
+        info = tarfile.TarInfo("caf\udce9.conf")
+        info.size = 1
+        out.write(info.tobuf(format=tarfile.GNU_FORMAT, encoding="utf-8", errors="surrogateescape"))
+        out.write(b"x".ljust(512, b"\0") + b"\0" * 1024)
+    listed = refused(settings, [raw], "/srv")
+    assert any("has a path that is not UTF-8" in line for line in listed), listed
+
+
+def test_the_cli_lists_at_most_fifty_violations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COUTURIER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COUTURIER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COUTURIER_CONFIG", raising=False)
+    archive = make_tar(tmp_path / "bad.tar", [T(f"/abs{n}", data=b"x") for n in range(300)])
+    command = ["bundle", "create", "app", "--type", "files", "--target", "/srv", str(archive)]
+    assert main(["-q", *command]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 52 and err[-1] == "  and 250 more", err[:3]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from couturier.cli.output import Progress, format_size, print_table
-from couturier.core.bundle import CERTIFICATES_DIR, KINDS, BundleError
+from couturier.core.bundle import CERTIFICATES_DIR, KINDS, LISTED, BundleError
 from couturier.services import bundles as bundle_service
 from couturier.settings import Settings
 
@@ -64,8 +64,10 @@ def create(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             f"{'problem' if count == 1 else 'problems'}; nothing was stored):",
             file=sys.stderr,
         )
-        for violation in error.violations:
+        for violation in error.violations[:LISTED]:
             print(f"  {violation}", file=sys.stderr)
+        if count > LISTED:
+            print(f"  and {count - LISTED} more", file=sys.stderr)
         return EXIT_ERROR
     progress.done()
     if args.json:

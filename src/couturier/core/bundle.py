@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -44,7 +44,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from couturier.core.links import LinkLoop, inside, resolve
+from couturier.core.links import placement_problems
 from couturier.core.spec import Violation
 from couturier.errors import InputError
 
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CERTIFICATES_DIR",
     "KINDS",
+    "LISTED",
     "MAX_FILES",
     "MAX_FILE_SIZE",
     "Bundle",
@@ -74,6 +75,7 @@ __all__ = [
 ]
 
 MAX_FILES = 20
+LISTED = 50  # violations a BundleError's message lists (all are in its violations)
 MAX_FILE_SIZE = 1024 * 1024  # 1 MiB
 KINDS = ("certificates", "files")
 CERTIFICATES_DIR = "usr/local/share/ca-certificates"
@@ -86,12 +88,18 @@ _NAME_RULE = (
     "ending with a letter or digit"
 )
 _REF = re.compile(rf"({_NAME})(?:@([1-9][0-9]*))?")
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
+# Lookaheads: markers may share their dashes (-----END A-----END B-----), as a regex over the
+# whole block would let them.
+_PEM_BEGIN = re.compile(rb"(?=-----BEGIN ([A-Z0-9 ]+)-----)")
+_PEM_END = re.compile(rb"(?=-----END ([A-Z0-9 ]+)-----)")
 _PRIVATE_PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")
 _CERT_SUFFIXES = (".pem", ".crt", ".cer")
 # The DER of PKCS#7 "data", the content type that opens every PKCS#12 (.p12/.pfx) key store.
 _PKCS7_DATA = bytes.fromhex("06092a864886f70d010701")
 _DPKG_DB = "var/lib/dpkg"
+_PER_FILE = 5  # problems, and warnings, listed per file; the rest are counted
+_PATH_MAX = 4096  # bytes of a path or a link's target, as Linux allows
+_NAME_MAX = 255  # bytes of one path component
 
 
 class MemberType(Enum):
@@ -188,7 +196,9 @@ class BundleError(InputError):
     def __init__(self, violations: Sequence[Violation], source: str = "bundle") -> None:
         count = len(violations)
         noun = "problem" if count == 1 else "problems"
-        listed = "; ".join(str(v) for v in violations)
+        listed = "; ".join(str(v) for v in violations[:LISTED])
+        if count > LISTED:
+            listed += f"; and {count - LISTED} more"
         super().__init__(
             f"{source} has {count} {noun}: {listed}",
             "fix each one and create the bundle again; nothing was stored",
@@ -256,6 +266,12 @@ def member_path(name: str) -> tuple[str | None, str]:
         return None, "has a control character in its path; rename it"
     if name.startswith("/"):
         return None, "has an absolute path; store paths relative to the bundle's root"
+    if not _utf8(name):
+        return None, "has a path that is not UTF-8; rename it"
+    if len(name.encode()) > _PATH_MAX:
+        return None, f"has a path longer than {_PATH_MAX} bytes; shorten it"
+    if any(len(part.encode()) > _NAME_MAX for part in name.split("/")):
+        return None, f"has a name longer than {_NAME_MAX} bytes; shorten it"
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
         return None, "climbs out with '..'; store paths relative to the bundle's root"
@@ -264,18 +280,33 @@ def member_path(name: str) -> tuple[str | None, str]:
 
 def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
     """The PEM blocks of ``data`` as (label, decoded body), in order; a body that is not valid
-    base64 comes back empty. Text between blocks is ignored."""
+    base64 comes back empty. Text between blocks is ignored, and so is a BEGIN line without its
+    END. Cost: linear in ``data`` (the END lines are found once, not searched for from every
+    BEGIN line, which a file of thousands of BEGIN lines would make quadratic)."""
+    ends: dict[bytes, list[int]] = {}
+    for found in _PEM_END.finditer(data):
+        ends.setdefault(found.group(1), []).append(found.start())
     blocks = []
-    for found in _PEM_BLOCK.finditer(data):
-        label = found.group(1).decode()
+    done = 0  # where the last block ended: a BEGIN inside a block belongs to its body
+    for found in _PEM_BEGIN.finditer(data):
+        if found.start() < done:
+            continue
+        label = found.group(1)
+        body_start = found.start() + len(label) + 16  # -----BEGIN <label>-----
+        positions = ends.get(label, [])
+        at = bisect.bisect_left(positions, body_start)
+        if at == len(positions):
+            continue
+        body_end = positions[at]
+        done = body_end + len(label) + 14  # -----END <label>-----
         lines = [
-            line.strip() for line in found.group(2).splitlines() if b":" not in line
+            line.strip() for line in data[body_start:body_end].splitlines() if b":" not in line
         ]  # headers (Proc-Type:, DEK-Info:) carry no base64
         try:
             body = base64.b64decode(b"".join(lines), validate=True)
         except (binascii.Error, ValueError):
             body = b""
-        blocks.append((label, body))
+        blocks.append((label.decode(), body))
     return blocks
 
 
@@ -351,8 +382,15 @@ class _Checker:
         if self.kind == "certificates":
             self.refuse(member, "is a symbolic link; a certificates bundle holds PEM files only")
             return
-        if not member.link or "\\" in member.link or _has_control(member.link):
-            self.refuse(member, f"is a link to {member.link!r}, which is not a usable path")
+        if (
+            not member.link
+            or "\\" in member.link
+            or _has_control(member.link)
+            or not _utf8(member.link)
+            or len(member.link.encode()) > _PATH_MAX
+        ):
+            shown = member.link if len(member.link) < 80 else member.link[:79] + "…"
+            self.refuse(member, f"is a link to {shown!r}, which is not a usable path")
             return
         if not _link_stays_inside(self.target, path, member.link):
             self.refuse(
@@ -425,25 +463,31 @@ class _Checker:
         from cryptography.hazmat.primitives.serialization import Encoding
 
         pems: list[bytes] = []
-        ok = True
+        problems: list[str] = []
+        warnings = len(self.warnings)
         for position, (label, body) in enumerate(blocks, start=1):
             if label != "CERTIFICATE":
-                self.refuse(
-                    member,
+                problems.append(
                     f"block {position} is {label}; a certificates bundle holds only "
-                    "CERTIFICATE blocks",
+                    "CERTIFICATE blocks"
                 )
-                ok = False
                 continue
             try:
                 certificate = x509.load_der_x509_certificate(body)
-            except ValueError:
-                self.refuse(member, f"block {position} is not a valid X.509 certificate")
-                ok = False
-                continue
-            self._certificate_warnings(member, position, certificate)
-            pems.append(certificate.public_bytes(Encoding.PEM))
-        return b"".join(pems) if ok else None
+                self._certificate_warnings(member, position, certificate)
+                pems.append(certificate.public_bytes(Encoding.PEM))
+            except ValueError:  # the DER, or a field parsed on first use (a name, an extension)
+                problems.append(f"block {position} is not a valid X.509 certificate")
+        # A file of thousands of bad blocks gives a few lines, not thousands.
+        for problem in problems[:_PER_FILE]:
+            self.refuse(member, problem)
+        if len(problems) > _PER_FILE:
+            self.refuse(member, f"and {len(problems) - _PER_FILE} more blocks like these")
+        if len(self.warnings) - warnings > _PER_FILE:
+            more = len(self.warnings) - warnings - _PER_FILE
+            del self.warnings[warnings + _PER_FILE :]
+            self.warnings.append(f"{_where(member)}: and {more} more warnings like these")
+        return b"".join(pems) if not problems else None
 
     def _certificate_warnings(
         self, member: Member, position: int, certificate: x509.Certificate
@@ -498,79 +542,13 @@ def check_paths(
     kind: str, target: str | None, files: Sequence[BundleFile]
 ) -> list[tuple[str, str]]:
     """(path, rule) for every file or link of a bundle whose place breaks a rule once all of the
-    bundle's links are followed together: placed below another file, placed through a link of
-    the bundle, landing out of the target, or a link that loops or reaches out of the target.
+    bundle's links are followed together (see :func:`couturier.core.links.placement_problems`).
 
     ``target`` is the absolute target of a ``files`` bundle (certificates have no links and
-    land in their own directory). Cost: one walk per file, at most
-    :data:`~couturier.core.links.MAX_HOPS` links each.
+    land in their own directory).
     """
     root = (target or "/").strip("/") if kind == "files" else ""
-    shown = f"/{root}"
-    by_path = {f.path: f for f in files}
-    # Links by the root-relative path they really land at, registered in path order as they
-    # would be unpacked: a link written below another link lands where that one leads.
-    links: dict[str, str] = {}
-    for file in sorted(files, key=lambda f: f.path):
-        if file.link:
-            with contextlib.suppress(LinkLoop):
-                written = posixpath.join(root, file.path)
-                links[resolve(written, links.get, follow_last=False)] = file.link
-    link_at = links.get
-    problems: list[tuple[str, str]] = []
-    for file in sorted(files, key=lambda f: f.path):
-        parts = file.path.split("/")
-        parent = next(
-            (
-                "/".join(parts[:n])
-                for n in range(1, len(parts))
-                if "/".join(parts[:n]) in by_path and not by_path["/".join(parts[:n])].link
-            ),
-            None,
-        )
-        if parent is not None:
-            problems.append((file.path, f"is below {parent}, which is a file of the bundle"))
-            continue
-        written = posixpath.join(root, file.path)
-        try:
-            real = resolve(written, link_at, follow_last=False)
-        except LinkLoop:
-            problems.append((file.path, "is placed through symbolic links of the bundle that loop"))
-            continue
-        if not inside(real, root):
-            problems.append(
-                (
-                    file.path,
-                    f"lands at /{real} through the bundle's own links, out of the target "
-                    f"{shown}; remove those links",
-                )
-            )
-            continue
-        if real != written:
-            problems.append(
-                (
-                    file.path,
-                    f"is placed through a link of the bundle (it lands at /{real}); store it "
-                    "at its real path",
-                )
-            )
-            continue
-        if not file.link:
-            continue
-        try:
-            reached = resolve(file.link, link_at, start=posixpath.dirname(written))
-        except LinkLoop:
-            problems.append((file.path, f"is a link to {file.link!r}, which loops"))
-            continue
-        if not inside(reached, root):
-            problems.append(
-                (
-                    file.path,
-                    f"is a link to {file.link!r}, which reaches /{reached} through the bundle's "
-                    f"links, out of the target {shown}; replace it with the file itself",
-                )
-            )
-    return problems
+    return placement_problems(root, [(f.path, f.link) for f in files])
 
 
 def check_stored(bundle: Bundle) -> list[Violation]:
@@ -611,6 +589,15 @@ def _where(member: Member) -> str:
     if member.name and member.name != posixpath.basename(member.origin):
         return f"{member.origin}:{member.name}"
     return member.origin
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` encodes to UTF-8 (a name read from a tar may hold undecodable bytes)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _has_control(text: str) -> bool:

@@ -8,15 +8,18 @@ bundle on its own (its links only) and a bundle on top of an image tree (the ima
 well). Paths are root-relative and ``/``-separated; the root is ``""``.
 
 Used to check that a bundle's files and links stay inside its target, at creation
-(:mod:`couturier.core.bundle`) and again when its layer is made (:mod:`couturier.build.bundles`).
+(:mod:`couturier.core.bundle`, with :func:`placement_problems`) and again when its layer is
+made (:mod:`couturier.build.bundles`, over the image's links too).
 Cost: linear in the components walked; at most :data:`MAX_HOPS` links are followed per path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import posixpath
+from collections.abc import Callable, Sequence
 
-__all__ = ["MAX_HOPS", "LinkAt", "LinkLoop", "inside", "resolve"]
+__all__ = ["MAX_HOPS", "LinkAt", "LinkLoop", "inside", "placement_problems", "resolve"]
 
 MAX_HOPS = 40  # links followed on one path before it counts as a loop, as Linux does
 
@@ -65,3 +68,70 @@ def resolve(path: str, link_at: LinkAt, *, start: str = "", follow_last: bool = 
 def inside(path: str, directory: str) -> bool:
     """Whether the root-relative ``path`` is ``directory`` or below it (``""`` is the root)."""
     return not directory or path == directory or path.startswith(directory + "/")
+
+
+def placement_problems(root: str, entries: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(path, rule) for every entry of a set placed under the root-relative directory ``root``
+    whose place breaks a rule once all of the set's links are followed together: placed below
+    another file of the set, placed through a link of the set, landing out of ``root``, or a
+    link that loops or reaches out of ``root``.
+
+    ``entries`` are (path relative to ``root``, link target or "" for a file). Links are
+    registered where they really land, in path order, as they would be unpacked: a link written
+    below another link lands where that one leads. Cost: one walk per entry, at most
+    :data:`MAX_HOPS` links each.
+    """
+    shown = f"/{root}"
+    files = {path for path, link in entries if not link}
+    links: dict[str, str] = {}
+    for path, link in sorted(entries):
+        if link:
+            with contextlib.suppress(LinkLoop):
+                links[resolve(posixpath.join(root, path), links.get, follow_last=False)] = link
+    problems: list[tuple[str, str]] = []
+    for path, link in sorted(entries):
+        parts = path.split("/")
+        parent = next(
+            ("/".join(parts[:n]) for n in range(1, len(parts)) if "/".join(parts[:n]) in files),
+            None,
+        )
+        if parent is not None:
+            problems.append((path, f"is below {parent}, which is a file of the bundle"))
+            continue
+        written = posixpath.join(root, path)
+        try:
+            real = resolve(written, links.get, follow_last=False)
+        except LinkLoop:
+            problems.append((path, "is placed through symbolic links of the bundle that loop"))
+            continue
+        if not inside(real, root):
+            problems.append(
+                (
+                    path,
+                    f"lands at /{real} through the bundle's own links, out of the target "
+                    f"{shown}; remove those links",
+                )
+            )
+        elif real != written:
+            problems.append(
+                (
+                    path,
+                    f"is placed through a link of the bundle (it lands at /{real}); store it "
+                    "at its real path",
+                )
+            )
+        elif link:
+            try:
+                reached = resolve(link, links.get, start=posixpath.dirname(written))
+            except LinkLoop:
+                problems.append((path, f"is a link to {link!r}, which loops"))
+                continue
+            if not inside(reached, root):
+                problems.append(
+                    (
+                        path,
+                        f"is a link to {link!r}, which reaches /{reached} through the bundle's "
+                        f"links, out of the target {shown}; replace it with the file itself",
+                    )
+                )
+    return problems
