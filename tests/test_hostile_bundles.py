@@ -6,7 +6,9 @@ bombs is measured in a child process; their time is a figure of ``bench/hostile.
 
 from __future__ import annotations
 
+import gzip
 import json
+import lzma
 import resource
 import struct
 import subprocess
@@ -441,3 +443,33 @@ def test_the_cli_lists_at_most_fifty_violations(
     assert main(["-q", *command]) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 52 and err[-1] == "  and 250 more", err[:3]
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.gz", ".tar.xz", ".zip", "dir"])
+def test_the_largest_bundle_allowed_is_read_whole(
+    suffix: str, settings: Settings, tmp_path: Path
+) -> None:
+    # 20 files of 1 MiB: the budget (decompressed bytes) leaves room for a full bundle.
+    contents = {f"f{n:02}.bin": bytes([n + 1]) * MAX_FILE_SIZE for n in range(20)}
+    if suffix == "dir":
+        path = tmp_path / "files"
+        path.mkdir()
+        for name, data in contents.items():
+            (path / name).write_bytes(data)
+    elif suffix == ".zip":
+        path = tmp_path / "files.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+            for name, data in contents.items():
+                out.writestr(name, data)
+    else:
+        path = make_tar(tmp_path / "files.tar", [T(n, data=d) for n, d in contents.items()])
+        if suffix != ".tar":
+            raw = path.read_bytes()
+            path = tmp_path / f"files{suffix}"
+            if suffix == ".tar.gz":
+                path.write_bytes(gzip.compress(raw, compresslevel=1))
+            else:
+                path.write_bytes(lzma.compress(raw, preset=0))
+    bundle = create_bundle(settings, "full", "files", [path], "/srv")
+    assert [f.path for f in bundle.files] == sorted(contents)
+    assert all(f.size == MAX_FILE_SIZE for f in bundle.files)

@@ -219,12 +219,13 @@ class _Reader:
         """Whether the next file's content is still read."""
         return self.read <= MAX_FILES
 
-    def content(self, handle: _Readable) -> tuple[bytes, bool]:
-        """At most ``MAX_FILE_SIZE + 1`` bytes of ``handle`` (charged to the budget), and
-        whether there was more than a bundle file may hold."""
+    def content(self, handle: _Readable, *, charged: bool) -> tuple[bytes, bool]:
+        """At most ``MAX_FILE_SIZE + 1`` bytes of ``handle`` (charged to the budget unless the
+        stream under ``handle`` is ``charged`` already), and whether there was more than a
+        bundle file may hold."""
         self.read += 1
         data = _read_at_most(handle, MAX_FILE_SIZE + 1)
-        if not isinstance(handle, _Metered):
+        if not charged:
             self.budget.spend(len(data))
         return data, len(data) > MAX_FILE_SIZE
 
@@ -237,13 +238,15 @@ class _Reader:
         handle: _Readable | None,
         *,
         exact: bool,
+        charged: bool = False,
     ) -> Member:
         """A regular file's member, its content read from ``handle`` while contents are still
         wanted. ``size`` is what the file system (``exact``) or an archive header says; a
-        header's size is never used as the member's size."""
+        header's size is never used as the member's size. ``charged``: the bytes of ``handle``
+        are charged to the budget by the stream it reads (a tar's)."""
         if handle is None or not self.wanted():
             return Member(origin, name, MemberType.FILE, mode, size if exact else 0)
-        data, more = self.content(handle)
+        data, more = self.content(handle, charged=charged)
         if more:
             known = exact and size > MAX_FILE_SIZE
             shown = size if known else len(data)
@@ -387,7 +390,9 @@ class _Reader:
             return Member(origin, name, MemberType.HARDLINK, info.mode, link=info.linkname)
         if info.isreg():
             handle = archive.extractfile(info) if self.wanted() else None
-            member = self.file_member(origin, name, info.mode, info.size, handle, exact=False)
+            member = self.file_member(
+                origin, name, info.mode, info.size, handle, exact=False, charged=True
+            )
             wanted = min(info.size, MAX_FILE_SIZE + 1)
             if member.data is not None and len(member.data) < wanted:
                 raise tarfile.ReadError(f"{name} is cut short")
