@@ -29,9 +29,11 @@ def write(tmp_path: Path, text: str | bytes) -> Path:
 def test_alias_bomb_is_refused_naming_its_line(tmp_path: Path) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for levels in (9, 10):
-        with pytest.raises(InputError) as error:
+        with pytest.raises(SpecError) as error:
             load_spec(write(tmp_path, alias_bomb(levels)))
-        assert "line 5 uses the YAML alias *a0; write the value out instead" in str(error.value)
+        assert error.value.violations == [
+            Violation("spec", None, "line 5 uses the YAML alias *a0; write the value out instead")
+        ]
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 * 1024
 
 

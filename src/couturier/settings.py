@@ -39,7 +39,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from couturier.core.yamltext import load_yaml
+from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
 from couturier.errors import ConfigError
 
 __all__ = ["Mirror", "Release", "Settings", "Suite", "builtin_keyring", "load_settings"]
@@ -408,7 +408,12 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     source = f"settings file {path}" if path is not None else "settings"
     shape = _SettingsShape()
     if path is not None:
-        document = load_yaml(path, source, ConfigError)
+        try:
+            document = load_yaml(path)
+        except YamlUnreadable as problem:
+            raise ConfigError(f"cannot read {source}: {problem.what}", problem.hint) from None
+        except YamlProblem as problem:
+            raise ConfigError(f"{source} {problem.what}", problem.hint) from None
         if document.duplicates:
             key, line = document.duplicates[0]
             raise ConfigError(f"{source}: {key} is written more than once (line {line})")

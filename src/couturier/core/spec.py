@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from couturier.core.starter import Starter, load_starters
-from couturier.core.yamltext import load_yaml
+from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
 from couturier.debian.relations import parse_request
 from couturier.errors import InputError
 
@@ -295,12 +295,19 @@ def load_spec(
 ) -> ImageSpec:
     """Read the YAML spec at ``path`` and check it (see :func:`parse_spec`).
 
-    Raises :class:`InputError` when the file cannot be read, is larger than
-    :data:`~couturier.core.yamltext.MAX_YAML_BYTES`, is not YAML or uses an alias
-    (:mod:`couturier.core.yamltext`), :class:`SpecError` listing every violation (including
-    keys written twice) otherwise.
+    Raises :class:`InputError` when the file cannot be read; :class:`SpecError` listing every
+    violation otherwise: one (field ``spec``, naming the line where it can) when the file is
+    larger than :data:`~couturier.core.yamltext.MAX_YAML_BYTES`, not UTF-8, not YAML, uses an
+    alias or nests too deep (:mod:`couturier.core.yamltext`); else every broken rule, keys
+    written twice included.
     """
-    document = load_yaml(path, f"spec file {path}", InputError)
+    try:
+        document = load_yaml(path)
+    except YamlUnreadable as problem:
+        raise InputError(f"cannot read spec file {path}: {problem.what}", problem.hint) from None
+    except YamlProblem as problem:
+        rule = f"{problem.what}; {problem.hint}" if problem.hint else problem.what
+        raise SpecError([Violation("spec", None, rule)], f"spec file {path}") from None
     raw = document.data
     env = raw.get("env") if isinstance(raw, Mapping) else None
     duplicates = [

@@ -10,8 +10,9 @@ bounds, so that no file makes Couturier use more than a little memory or time:
 - at most :data:`MAX_DEPTH` levels of nesting (the composer is recursive);
 - mapping keys written twice are recorded (YAML would keep the last one silently).
 
-Every failure is the ``error`` class the caller names (:class:`~couturier.errors.InputError`
-for specs, :class:`~couturier.errors.ConfigError` for settings), one line naming the file.
+Every failure is a :class:`YamlProblem` (what is wrong, to follow the file's name, and a hint)
+that the caller turns into its own error: a spec violation, a settings
+:class:`~couturier.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,15 @@ from typing import Any
 
 import yaml
 
-from couturier.errors import CouturierError
-
-__all__ = ["MAX_DEPTH", "MAX_YAML_BYTES", "YamlDocument", "load_yaml", "parse_yaml"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_YAML_BYTES",
+    "YamlDocument",
+    "YamlProblem",
+    "YamlUnreadable",
+    "load_yaml",
+    "parse_yaml",
+]
 
 MAX_YAML_BYTES = 1024 * 1024
 MAX_DEPTH = 64
@@ -87,51 +94,66 @@ class YamlDocument:
         self.duplicates = duplicates
 
 
-def parse_yaml(text: str, source: str, error: type[CouturierError]) -> YamlDocument:
-    """Parse ``text`` (named ``source`` in messages, e.g. ``spec file x.yaml``).
+class YamlProblem(Exception):  # noqa: N818 - turned into the caller's own error
+    """Why a YAML file cannot be used: ``what`` (``line 5 uses the YAML alias *a``, ``is not
+    valid YAML: ...``), to follow the file's name, and ``hint``, what to do."""
 
-    Raises ``error`` for text longer than :data:`MAX_YAML_BYTES`, invalid YAML, an alias or
-    nesting deeper than :data:`MAX_DEPTH`. Cost: linear in the text.
+    def __init__(self, what: str, hint: str = "") -> None:
+        super().__init__(what)
+        self.what = what
+        self.hint = hint
+
+
+class YamlUnreadable(YamlProblem):
+    """The file could not be read at all (missing, no permission, not a regular file)."""
+
+
+_SMALL = "a spec or settings file is a few lines; check that this is the right file"
+
+
+def parse_yaml(text: str) -> YamlDocument:
+    """Parse ``text``.
+
+    Raises :class:`YamlProblem` for text longer than :data:`MAX_YAML_BYTES`, invalid YAML, an
+    alias or nesting deeper than :data:`MAX_DEPTH`. Cost: linear in the text.
     """
     if len(text) > MAX_YAML_BYTES:
-        raise error(
-            f"{source} has more than {MAX_YAML_BYTES:,} characters",
-            "a spec or settings file is a few lines; check that this is the right file",
-        )
+        raise YamlProblem(f"has more than {MAX_YAML_BYTES:,} characters", _SMALL)
     loader: _Loader | None = None
     try:
         loader = _Loader(text)  # its reader already refuses characters YAML does not allow
         return YamlDocument(loader.get_single_data(), loader.duplicates)
     except _Refused as refused:
-        raise error(f"{source} line {refused.line} {refused.reason}") from None
+        raise YamlProblem(f"line {refused.line} {refused.reason}") from None
     except yaml.YAMLError as exc:
-        text = " ".join(str(exc).split())
-        raise error(f"{source} is not valid YAML: {text}", "fix the line it names") from None
+        said = " ".join(str(exc).split())
+        raise YamlProblem(f"is not valid YAML: {said}", "fix the line it names") from None
     except (RecursionError, ValueError, TypeError, OverflowError) as exc:
         # What a constructor raises on a value it cannot make (a date out of range...).
-        raise error(f"{source} holds a value YAML cannot read: {exc}", "fix it") from None
+        raise YamlProblem(f"holds a value YAML cannot read: {exc}", "fix it") from None
     finally:
         if loader is not None:
             loader.dispose()
 
 
-def load_yaml(path: Path, source: str, error: type[CouturierError]) -> YamlDocument:
+def load_yaml(path: Path) -> YamlDocument:
     """Read the YAML file at ``path`` (see :func:`parse_yaml`); it must be a regular file of
-    at most :data:`MAX_YAML_BYTES` bytes of UTF-8. Raises ``error`` naming the file."""
+    at most :data:`MAX_YAML_BYTES` bytes of UTF-8.
+
+    Raises :class:`YamlUnreadable` when it cannot be read, :class:`YamlProblem` otherwise.
+    """
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
-            raise error(f"{source} is not a regular file", "name a YAML file")
+            raise YamlUnreadable("is not a regular file", "name a YAML file")
         with path.open("rb") as handle:
             raw = handle.read(MAX_YAML_BYTES + 1)
-    except OSError as exc:
-        raise error(f"cannot read {source}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise YamlUnreadable(f"cannot be read: {reason}") from None
     if len(raw) > MAX_YAML_BYTES:
-        raise error(
-            f"{source} has more than {MAX_YAML_BYTES:,} bytes",
-            "a spec or settings file is a few lines; check that this is the right file",
-        )
+        raise YamlProblem(f"has more than {MAX_YAML_BYTES:,} bytes", _SMALL)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise error(f"{source} is not UTF-8 text (byte {exc.start})", "save it as UTF-8") from None
-    return parse_yaml(text, source, error)
+        raise YamlProblem(f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8") from None
+    return parse_yaml(text)
