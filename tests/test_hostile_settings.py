@@ -78,6 +78,16 @@ BAD = {
         "keyring",
     ),
     "not-yaml": ("data_dir: [", "is not valid YAML"),
+    "url-newline": (
+        'mirrors:\n  u: {url: "http://x\\n"}\n',
+        "mirrors.u.url must not hold control characters",
+    ),
+    "name-tab": (
+        'releases:\n  "a\\tb": {suites: [{mirror: debian, suite: s}]}\n',
+        "releases: the name the text 'a\\tb' must not hold control characters",
+    ),
+    "name-null": ("mirrors:\n  null: {url: x}\n", "mirrors: the name nothing must be text"),
+    "path-nul": ('data_dir: "a\\0b"\n', "data_dir must not hold control characters"),
 }
 
 

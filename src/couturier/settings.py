@@ -188,14 +188,16 @@ def _listed(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-def _path(value: str) -> str:
-    if "\0" in value:
-        raise ValueError("must not hold a NUL character")
+def _plain(value: str) -> str:
+    """Names, URLs and paths end up in requests, file names and messages: no control
+    characters (a NUL, a newline)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must not hold control characters (a NUL, a newline, a tab)")
     return value
 
 
-Text = Annotated[str, BeforeValidator(_text)]
-PathText = Annotated[str, BeforeValidator(_text), AfterValidator(_path)]
+Text = Annotated[str, BeforeValidator(_text), AfterValidator(_plain)]
+PathText = Text
 
 
 class _Shape(BaseModel):
@@ -299,7 +301,9 @@ def _problem(error: Mapping[str, Any]) -> str:
     where, general = _pattern(loc)
     kind = error["type"]
     if "[key]" in loc:
-        return f"{where} has a key that is {_found(error['input'])}; names are text"
+        parent, _ = _pattern(loc[: loc.index("[key]") - 1])
+        reason = str(error["ctx"]["error"]) if kind == "value_error" else "must be text"
+        return f"{parent}: the name {_found(error['input'])} {reason}"
     if kind == "missing":
         expected = _EXPECTED.get(general)
         return f"{where} is required" + (f" ({expected})" if expected else "")
