@@ -13,7 +13,8 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
       ubuntu: {url: "http://archive.ubuntu.com/ubuntu",
                keyring: /usr/share/keyrings/ubuntu-archive-keyring.gpg,
                arch_urls: {arm64: "http://ports.ubuntu.com/ubuntu-ports"},
-               valid_until: enforce}   # or warn (the default) or ignore
+               valid_until: enforce,   # or warn (the default) or ignore
+               vendor: ubuntu}         # default: the Origin its InRelease states
     releases:
       noble:
         components: [main, universe]
@@ -79,6 +80,9 @@ class Mirror:
     # What an InRelease past its Valid-Until gets: "enforce" refuses it (a replayed or frozen
     # mirror), "warn" accepts it and says so in the refresh report, "ignore" accepts it silently.
     valid_until: str = "warn"
+    # Who publishes it (``debian``, ``ubuntu``): the purl namespace of its packages and the
+    # os-release ID; empty to take its InRelease's Origin.
+    vendor: str = ""
 
     def url_for(self, architecture: str) -> str:
         """Root URL serving ``architecture`` (Ubuntu keeps arm64 on another host)."""
@@ -209,6 +213,7 @@ class _MirrorShape(_Shape):
     keyring: PathText = "builtin:debian"
     arch_urls: dict[Text, Text] | None = None
     valid_until: Literal["enforce", "warn", "ignore"] = "warn"
+    vendor: Text | None = None
 
 
 class _SuiteShape(_Shape):
@@ -245,6 +250,7 @@ _EXPECTED = {
     "mirrors.*.arch_urls": "a mapping of architecture → URL",
     "mirrors.*.arch_urls.*": "a URL",
     "mirrors.*.valid_until": "one of enforce, warn, ignore",
+    "mirrors.*.vendor": "a vendor name such as debian or ubuntu",
     "releases": "a mapping of release name → its suites",
     "releases.*": "a mapping with suites (and components)",
     "releases.*.suites": "a list of suites, each {mirror: NAME, suite: NAME}",
@@ -356,7 +362,9 @@ def _mirror_from(name: str, shape: _MirrorShape, base: Path, source: str) -> Mir
             f"{source}: keyring {keyring} of mirror {name!r} does not exist",
             "point keyring at the repository's public key file (binary or armored)",
         )
-    return Mirror(name, shape.url, keyring, dict(shape.arch_urls or {}), shape.valid_until)
+    return Mirror(
+        name, shape.url, keyring, dict(shape.arch_urls or {}), shape.valid_until, shape.vendor or ""
+    )
 
 
 def _releases_from(

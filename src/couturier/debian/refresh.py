@@ -404,6 +404,9 @@ def _facts(release: ReleaseFile, sha256: str) -> dict[str, str]:
         "codename": release.codename,
         "date": release.date.isoformat() if release.date else "",
         "valid_until": release.valid_until.isoformat() if release.valid_until else "",
+        # Who the suite says it is (Debian, Ubuntu): the vendor of SBOMs and os-release.
+        "origin": release.fields.get("Origin", ""),
+        "version": release.fields.get("Version", ""),
     }
 
 
