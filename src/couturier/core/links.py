@@ -19,7 +19,15 @@ import contextlib
 import posixpath
 from collections.abc import Callable, Sequence
 
-__all__ = ["MAX_HOPS", "LinkAt", "LinkLoop", "inside", "placement_problems", "resolve"]
+__all__ = [
+    "MAX_HOPS",
+    "LinkAt",
+    "LinkLoop",
+    "inside",
+    "placement_problems",
+    "resolve",
+    "unpacked_links",
+]
 
 MAX_HOPS = 40  # links followed on one path before it counts as a loop, as Linux does
 
@@ -70,6 +78,18 @@ def inside(path: str, directory: str) -> bool:
     return not directory or path == directory or path.startswith(directory + "/")
 
 
+def unpacked_links(root: str, entries: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The links of ``entries`` (path relative to ``root``, target) by the root-relative path
+    each really lands at when they are unpacked in path order under ``root``: a link written
+    below another link lands where that one leads (one placed through a loop is left out)."""
+    links: dict[str, str] = {}
+    for path, link in sorted(entries):
+        if link:
+            with contextlib.suppress(LinkLoop):
+                links[resolve(posixpath.join(root, path), links.get, follow_last=False)] = link
+    return links
+
+
 def placement_problems(root: str, entries: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """(path, rule) for every entry of a set placed under the root-relative directory ``root``
     whose place breaks a rule once all of the set's links are followed together: placed below
@@ -83,11 +103,7 @@ def placement_problems(root: str, entries: Sequence[tuple[str, str]]) -> list[tu
     """
     shown = f"/{root}"
     files = {path for path, link in entries if not link}
-    links: dict[str, str] = {}
-    for path, link in sorted(entries):
-        if link:
-            with contextlib.suppress(LinkLoop):
-                links[resolve(posixpath.join(root, path), links.get, follow_last=False)] = link
+    links = unpacked_links(root, entries)
     problems: list[tuple[str, str]] = []
     for path, link in sorted(entries):
         parts = path.split("/")
