@@ -142,11 +142,14 @@ def build_repo(
     valid_until: dt.datetime | None = None,
     date: dt.datetime | None = None,
     component: str = "main",
+    origin: str = "Couturier fixture",
+    version: str = "",
 ) -> Path:
     """Build (or rebuild) a signed repository under ``root``; return ``root``.
 
     ``suites`` maps a suite name to its stanzas (``Package``, ``Version``, optional
-    ``Architecture`` (default ``all``) and any other control fields).
+    ``Architecture`` (default ``all``) and any other control fields). ``origin`` and
+    ``version`` are the Release file's ``Origin`` and ``Version`` (none when empty).
     """
     date = date or dt.datetime.now(dt.UTC).replace(microsecond=0)
     for suite, stanzas in suites.items():
@@ -180,9 +183,10 @@ def build_repo(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(blob)
         lines = [
-            "Origin: Couturier fixture",
+            f"Origin: {origin}",
             f"Suite: {suite}",
             f"Codename: {suite}",
+            *([f"Version: {version}"] if version else []),
             f"Date: {format_datetime(date, usegmt=True)}",
         ]
         if valid_until is not None:

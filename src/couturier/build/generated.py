@@ -34,6 +34,7 @@ from couturier.build.nginx import nginx_default_site, nginx_unprivileged
 from couturier.build.php import php_configuration
 from couturier.build.truststore import jks_truststore
 from couturier.core.bundle import pem_blocks
+from couturier.core.distro import DEBIAN
 
 __all__ = [
     "ALTERNATIVES",
@@ -180,12 +181,14 @@ def base_files_links(tree: Tree) -> list[Entry]:
 
 def os_release(tree: Tree, fallback: Mapping[str, str] | None = None) -> list[Entry]:
     """``/etc/os-release``: nothing when a package ships it, a link to ``usr/lib/os-release``
-    when ``base-files`` ships that, else a file written from ``fallback`` (``KEY`` → value)."""
+    when ``base-files`` ships that, else a file written from ``fallback`` (``KEY`` → value: the
+    facts of the distribution the packages come from, :meth:`Distro.os_release
+    <couturier.core.distro.Distro.os_release>`; Debian's when None)."""
     if "etc/os-release" in tree:
         return []
     if _is_present(tree, "usr/lib/os-release"):
         return [_link("etc/os-release", "../usr/lib/os-release")]
-    fields = fallback or {"PRETTY_NAME": "Couturier image", "NAME": "Couturier", "ID": "couturier"}
+    fields = fallback or DEBIAN.os_release()
     text = "".join(f'{key}="{value}"\n' for key, value in fields.items())
     return [_file("usr/lib/os-release", text), _link("etc/os-release", "../usr/lib/os-release")]
 

@@ -35,6 +35,7 @@ from couturier.build.licenses import package_licenses
 from couturier.build.starterfiles import starter_files, starter_key
 from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
+from couturier.core.distro import DEBIAN, Distro
 from couturier.core.planner import LinePlan
 from couturier.core.starter import Starter
 from couturier.errors import IntegrityError
@@ -54,9 +55,9 @@ NONROOT_UID = 65532
 # changes (2: the Java trust store; 3: the packages' licenses kept in its note; 4, 5: PHP's
 # modules and php.ini; 6, 7: the www-data account and nginx's default site; 8: ld.so.cache
 # always, base-files' /var/run and /var/lock links, nginx unprivileged, the starter's writable
-# directories, links and files; 9: nsswitch.conf from libc-bin's template), so that no cache
-# serves the older files.
-GENERATED_FORMAT = "9"
+# directories, links and files; 9: nsswitch.conf from libc-bin's template; 10: os-release from
+# the source's distribution), so that no cache serves the older files.
+GENERATED_FORMAT = "10"
 # Fetches the .deb files of packages; returns name → local path (see couturier.build.fetch).
 Fetcher = Callable[[Sequence[Package]], Mapping[str, Path]]
 
@@ -65,13 +66,14 @@ Fetcher = Callable[[Sequence[Package]], Mapping[str, Path]]
 class LineImage:
     """The layers (bottom first) and configuration of one line's image on one architecture,
     with the license each package's copyright file declares (for the SBOM; None when it says
-    nothing machine-readable)."""
+    nothing machine-readable), and the distribution its packages come from."""
 
     layers: tuple[Layer, ...]
     runtime: RuntimeConfig
     source_date_epoch: int
     history: tuple[str, ...]
     licenses: Mapping[str, str | None] = field(default_factory=dict)
+    distro: Distro = DEBIAN
 
 
 def source_date_epoch(env: Mapping[str, str] | None = None) -> int | None:
@@ -117,10 +119,12 @@ def build_line_image(
     cache: LayerCache,
     epoch: int | None = None,
     bundles: Sequence[Bundle] = (),
+    distro: Distro = DEBIAN,
 ) -> LineImage:
     """Build (or take from ``cache``) the layers of ``plan`` with ``bundles`` on top; ``epoch``
     None clamps file dates to the newest package date (a function of the packages, so still
-    deterministic).
+    deterministic). ``distro`` (where the packages come from) writes ``/etc/os-release`` when
+    no package ships it.
 
     Cost: on a miss, fetching and reading every package and compressing the tree; on a hit,
     a few small file reads. Raises what fetching and reading raise (:class:`SourceError`,
@@ -132,6 +136,7 @@ def build_line_image(
     bundle_keys = [bundle.digest for bundle in bundles]
     stamp = "auto" if epoch is None else str(epoch)
     arch = plan.architecture
+    os_release = distro.os_release()
     keys = {
         "starter": layer_key("starter", arch, stamp, *starter_keys),
         "added": layer_key("added", arch, stamp, *starter_keys, "|", *added_keys),
@@ -142,6 +147,7 @@ def build_line_image(
             "generated",
             GENERATED_FORMAT,
             starter_key(starter),
+            *(f"{key}={value}" for key, value in os_release.items()),
             arch,
             stamp,
             *starter_keys,
@@ -163,7 +169,7 @@ def build_line_image(
         assembly = _assemble(plan, fetch)
         used = newest_date(assembly) if epoch is None else epoch
         licenses = package_licenses(assembly)
-        made = _layer_entries(plan, assembly, bundles, used, starter)
+        made = _layer_entries(plan, assembly, bundles, used, starter, os_release=os_release)
         for kind in wanted:
             layers[kind] = cache.build(
                 keys[kind],
@@ -182,6 +188,7 @@ def build_line_image(
         source_date_epoch=used,
         history=tuple(history[kind] for kind in wanted),
         licenses=licenses,
+        distro=distro,
     )
 
 
@@ -214,7 +221,13 @@ def _read_deb(package: Package, path: Path) -> DebContents:
 
 
 def _layer_entries(
-    plan: LinePlan, assembly: Assembly, bundles: Sequence[Bundle], epoch: int, starter: Starter
+    plan: LinePlan,
+    assembly: Assembly,
+    bundles: Sequence[Bundle],
+    epoch: int,
+    starter: Starter,
+    *,
+    os_release: Mapping[str, str],
 ) -> dict[str, Sequence[Entry]]:
     starter_names = {p.name for p in plan.starter}
     added_names = {p.name for p in plan.added}
@@ -224,7 +237,7 @@ def _layer_entries(
     # What the generated files are made from: the packages with the bundles on top.
     tree = {**assembly.entries, **{entry.path: entry for entry in bundle_layer}}
     made = [
-        *system_files(tree, plan.architecture, epoch=epoch),
+        *system_files(tree, plan.architecture, os_release_fallback=os_release, epoch=epoch),
         *starter_files(tree, starter),
         *dpkg_database(assembly),
     ]

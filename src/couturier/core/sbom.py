@@ -16,8 +16,12 @@ sha256 of the rest of the document.
 Licenses are SPDX license expressions (as :mod:`couturier.build.licenses` makes them from the
 packages' copyright files); a ``LicenseRef-*`` in one is declared in the SPDX document's
 ``hasExtractedLicensingInfos``, and anything that is not a well-formed expression is turned into
-one ``LicenseRef-*``, so both documents always validate. Pure: no I/O besides reading Couturier's
-own version from its installed metadata, once.
+one ``LicenseRef-*``, so both documents always validate.
+
+Package URLs name the distribution the packages come from
+(:class:`~couturier.core.distro.Distro`: ``pkg:deb/ubuntu/...?distro=ubuntu-noble`` for an Ubuntu
+source); Debian when none is given. Pure: no I/O besides reading Couturier's own version from its
+installed metadata, once.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import quote
 
+from couturier.core.distro import DEBIAN, Distro
 from couturier.core.families import AUTO_SUFFIX, auto_description
 from couturier.core.planner import LinePlan
 
@@ -80,6 +85,8 @@ class SbomPackage:
     ``required_by`` the package whose dependency did so directly (the edge of the dependency
     graph). ``requested_as`` is the ``-auto`` request a package is the chosen member of.
     ``license`` is an SPDX expression, None when the package says nothing usable.
+    ``vendor`` (the purl namespace) and ``release`` (the codename in its ``distro`` qualifier)
+    say which distribution the package comes from.
     """
 
     name: str
@@ -95,6 +102,7 @@ class SbomPackage:
     release: str = ""
     required_by: str | None = None
     requested_as: str | None = None
+    vendor: str = DEBIAN.vendor
 
     @property
     def installed(self) -> bool:
@@ -102,18 +110,19 @@ class SbomPackage:
 
     @property
     def purl(self) -> str:
-        """``pkg:deb/debian/<name>@<version>?arch=<arch>&distro=debian-<release>``.
+        """``pkg:deb/<vendor>/<name>@<version>?arch=<arch>&distro=<vendor>-<release>``.
 
         Encoded as the purl specification says: ``+`` becomes ``%2B``, ``:`` (a version's epoch)
         stays as it is. No ``@version`` for a skipped package.
         """
-        return deb_purl(self.name, self.version, self.architecture, self.release)
+        return deb_purl(self.name, self.version, self.architecture, self.release, self.vendor)
 
     @property
     def source_purl(self) -> str:
         """The purl of the source package (``arch=source``)."""
         version = self.source_version or self.version
-        return deb_purl(self.source or self.name, version, "source", self.release)
+        name = self.source or self.name
+        return deb_purl(name, version, "source", self.release, self.vendor)
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,7 @@ class SbomImage:
 
     ``image_digest`` is the manifest digest (may be empty when not known yet); ``created`` the
     image's ``SOURCE_DATE_EPOCH``, so the SBOM's dates do not depend on when it was written.
+    ``distro`` is where its packages come from (named in the image's description).
     """
 
     name: str
@@ -133,16 +143,25 @@ class SbomImage:
     created: int
     packages: tuple[SbomPackage, ...]
     starter: str = ""
+    distro: Distro = DEBIAN
 
 
-def deb_purl(name: str, version: str | None, architecture: str, release: str = "") -> str:
-    """The purl of a Debian package (``pkg:deb/debian/...``), canonical as the spec defines."""
-    out = f"pkg:deb/debian/{quote(name, safe=_PURL_SAFE)}"
+def deb_purl(
+    name: str,
+    version: str | None,
+    architecture: str,
+    release: str = "",
+    vendor: str = DEBIAN.vendor,
+) -> str:
+    """The purl of a Debian-format package (``pkg:deb/<vendor>/...``), canonical as the spec
+    defines; ``release`` (a codename) gives the ``distro`` qualifier ``<vendor>-<release>``
+    (see :mod:`couturier.core.distro` for the rule and its source)."""
+    out = f"pkg:deb/{quote(vendor, safe=_PURL_SAFE)}/{quote(name, safe=_PURL_SAFE)}"
     if version:
         out += "@" + quote(version, safe=_PURL_SAFE)
     qualifiers = {"arch": architecture}
     if release:
-        qualifiers["distro"] = f"debian-{release}"
+        qualifiers["distro"] = Distro(vendor, codename=release).purl_distro()
     query = "&".join(f"{key}={quote(value, safe=_PURL_SAFE)}" for key, value in qualifiers.items())
     return f"{out}?{query}"
 
@@ -154,15 +173,21 @@ def _pulled_in_by(plan: LinePlan, name: str) -> str | None:
 
 
 def sbom_packages(
-    plan: LinePlan, licenses: Mapping[str, str | None], skipped_autos: Sequence[str] = ()
+    plan: LinePlan,
+    licenses: Mapping[str, str | None],
+    skipped_autos: Sequence[str] = (),
+    distro: Distro = DEBIAN,
 ) -> tuple[SbomPackage, ...]:
     """The SBOM packages of ``plan``: starter packages, added packages, then the skipped autos.
 
     ``licenses`` maps package names to SPDX expressions (missing names: no license known). The
     skipped autos are the plan's ``-auto`` requests with no member on this line, plus any named
-    in ``skipped_autos``. Cost: linear in the packages times the depth of the chains of reasons.
+    in ``skipped_autos``. ``distro`` gives the purls' vendor and codename (the line's release
+    name when it knows no codename). Cost: linear in the packages times the depth of the
+    chains of reasons.
     """
-    release = plan.line.release
+    release = distro.codename or plan.line.release
+    vendor = distro.vendor
     autos = dict(plan.autos)
     request_of = {member: request for request, member in autos.items() if member is not None}
     out: list[SbomPackage] = []
@@ -184,6 +209,7 @@ def sbom_packages(
                     release=release,
                     required_by=plan.reasons.get(package.name),
                     requested_as=request_of.get(package.name),
+                    vendor=vendor,
                 )
             )
     skipped = {name for name, member in autos.items() if member is None} | set(skipped_autos)
@@ -201,6 +227,7 @@ def sbom_packages(
                 status=SKIPPED,
                 summary=auto_description(name.removesuffix(AUTO_SUFFIX)),
                 release=release,
+                vendor=vendor,
             )
         )
     return tuple(out)
@@ -345,7 +372,8 @@ def _spdx_image(image: SbomImage) -> dict[str, Any]:
         "licenseConcluded": "NOASSERTION",
         "licenseDeclared": "NOASSERTION",
         "copyrightText": "NOASSERTION",
-        "comment": f"{line}, built from Debian {image.release} for {image.architecture}",
+        "comment": f"{line}, built from {image.distro.name} {image.release} for "
+        f"{image.architecture}",
     }
     purl = _image_purl(image)
     if purl is not None:
@@ -527,6 +555,7 @@ def _cdx_image(image: SbomImage) -> dict[str, Any]:
         ("starter", image.starter),
         ("line", image.line),
         ("release", image.release),
+        ("distro", image.distro.purl_distro()),
         ("architecture", image.architecture),
         ("digest", image.image_digest),
     ]

@@ -19,12 +19,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from couturier.core.catalog import Catalog, Package, matches_query, newest_first
+from couturier.core.distro import DEBIAN, Distro, distro_of
 from couturier.debian.relations import Relation
-from couturier.debian.snapshots import SnapshotIndex, SnapshotStore, load_suite_state
+from couturier.debian.snapshots import (
+    SnapshotIndex,
+    SnapshotStore,
+    SuiteState,
+    load_suite_state,
+)
 from couturier.errors import NotFoundError
 from couturier.settings import Settings
 
-__all__ = ["IndexCatalog", "SnapshotPart", "load_catalog", "versions_across"]
+__all__ = ["IndexCatalog", "SnapshotPart", "load_catalog", "release_distro", "versions_across"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,8 @@ class IndexCatalog:
 
     ``parts`` are in suite order; a (name, version, architecture) present in several is taken from
     the first. ``missing_suites`` names secondary suites that have no snapshot (never refreshed or
-    failed): the catalog works without them, interfaces should warn.
+    failed): the catalog works without them, interfaces should warn. ``distro`` is where the
+    release's packages come from (see :func:`release_distro`).
     """
 
     def __init__(
@@ -50,11 +57,13 @@ class IndexCatalog:
         architecture: str,
         parts: Sequence[SnapshotPart],
         missing_suites: Sequence[str] = (),
+        distro: Distro = DEBIAN,
     ) -> None:
         self._release = release
         self._architecture = architecture
         self.parts = tuple(parts)
         self.missing_suites = tuple(missing_suites)
+        self.distro = distro
         self._versions: dict[str, list[Package]] = {}
         self._providers: dict[str, list[tuple[Package, Relation]]] = {}
         self._names: list[str] | None = None
@@ -206,9 +215,12 @@ def load_catalog(
     store = SnapshotStore(settings.snapshot_dir, warn)
     parts: list[SnapshotPart] = []
     missing: list[str] = []
+    first: SuiteState | None = None
     hint = f"run `couturier catalog refresh --release {release}`"
     for position, suite in enumerate(definition.suites):
         state = load_suite_state(settings.state_dir, suite.mirror.name, suite.name)
+        if position == 0:
+            first = state
         if state is not None and state.absent:
             continue
         for component in suite.components:
@@ -224,7 +236,34 @@ def load_catalog(
                 continue
             index = store.open(current.sha256)
             parts.append(SnapshotPart(f"{suite.name}/{component}", index, current.root))
-    return IndexCatalog(release, arch, parts, missing)
+    distro = release_distro(settings, release, arch, first)
+    return IndexCatalog(release, arch, parts, missing, distro)
+
+
+def release_distro(
+    settings: Settings, release: str, arch: str, state: SuiteState | None = None
+) -> Distro:
+    """Where ``release``'s packages come from, as its first suite says: the settings' ``vendor``
+    of that suite's mirror, else the ``Origin`` of the ``InRelease`` it was last verified from
+    (for ``arch``'s mirror root), else Debian; the codename and version from the same
+    ``InRelease``, else the release's name (see :mod:`couturier.core.distro`).
+
+    ``state`` is the first suite's state when the caller has read it already. Cost: one small
+    JSON read at most. Raises :class:`ConfigError` for an unknown release.
+    """
+    suite = settings.release(release).suites[0]
+    if state is None:
+        state = load_suite_state(settings.state_dir, suite.mirror.name, suite.name)
+    facts: dict[str, str] = {}
+    if state is not None and state.inreleases:
+        root = suite.mirror.url_for(arch)
+        facts = state.inreleases.get(root) or next(iter(state.inreleases.values()))
+    return distro_of(
+        suite.mirror.vendor,
+        facts.get("origin", ""),
+        facts.get("codename", "") or release,
+        facts.get("version", ""),
+    )
 
 
 def versions_across(catalogs: Iterable[Catalog], name: str) -> dict[str, list[Package]]:

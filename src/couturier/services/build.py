@@ -299,6 +299,7 @@ def _line_images(
             cache=_ReportingLayerCache(settings.cache_dir / "layers", report, _warning(say)),
             epoch=epoch,
             bundles=request.bundles,
+            distro=catalog.distro,
         )
         built.append((plan, image))
     return built, version
@@ -529,8 +530,9 @@ def _attach_sboms(
         architecture=plan.architecture,
         image_digest=manifest.digest,
         created=image.source_date_epoch,
-        packages=sbom_packages(plan, image.licenses),
+        packages=sbom_packages(plan, image.licenses, distro=image.distro),
         starter=request.starter.name,
+        distro=image.distro,
     )
     created = {"org.opencontainers.image.created": rfc3339(image.source_date_epoch)}
     for media_type, document, suffix in (
