@@ -473,3 +473,19 @@ def test_the_largest_bundle_allowed_is_read_whole(
     bundle = create_bundle(settings, "full", "files", [path], "/srv")
     assert [f.path for f in bundle.files] == sorted(contents)
     assert all(f.size == MAX_FILE_SIZE for f in bundle.files)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/etc/caf\udce9", "must be UTF-8 text"),
+        ("/" + "d/" * 1100 + "x", "must be at most 2048 bytes long"),
+        ("/etc/app\n", "must not contain control characters"),
+    ],
+)
+def test_targets_that_no_image_can_hold(
+    target: str, expected: str, settings: Settings, tmp_path: Path
+) -> None:
+    conf = tmp_path / "a.conf"
+    conf.write_bytes(b"x\n")
+    assert any(expected in line for line in refused(settings, [conf], target))

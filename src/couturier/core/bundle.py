@@ -245,6 +245,10 @@ def check_target(kind: str, target: str | None) -> list[Violation]:
         problems.append("must not contain backslashes; use /")
     if _has_control(target):
         problems.append("must not contain control characters")
+    if not _utf8(target):
+        problems.append("must be UTF-8 text")
+    elif len(target.encode()) > _PATH_MAX // 2:
+        problems.append(f"must be at most {_PATH_MAX // 2} bytes long")
     parts = target.strip("/").split("/")
     if ".." in parts:
         problems.append("must not contain '..'")
