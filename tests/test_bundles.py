@@ -175,7 +175,7 @@ def test_certificates_bundle_versions_and_refs(
 def test_parse_ref() -> None:
     assert parse_ref("corp-ca") == ("corp-ca", None)
     assert parse_ref("corp-ca2@12") == ("corp-ca2", 12)
-    for bad in ("corp-ca@0", "corp-ca@", "-x", "a", "Corp", "x@1@2"):
+    for bad in ("corp-ca@0", "corp-ca@", "-x", "a", "Corp", "x@1@2", "x1@1" + "0" * 5000):
         with pytest.raises(InputError):
             parse_ref(bad)
 

@@ -91,6 +91,7 @@ def test_special_files_are_not_read(tmp_path: Path) -> None:
         ({"description": "bell\a"}, "description"),
         ({"bundles": ["corp-ca\n"]}, "bundles[0]"),
         ({"bundles": ["corp-ca@2\n"]}, "bundles[0]"),
+        ({"bundles": ["corp-ca@1" + "0" * 5000]}, "bundles[0]"),  # int() refuses 4300 digits
         ({"packages": ["curl=7.88\x00"]}, "packages[0]"),
         ({"packages": ["curl\x00"]}, "packages[0]"),
     ],

@@ -87,7 +87,7 @@ _NAME_RULE = (
     "must be 2-40 characters, lowercase letters, digits and hyphens, starting with a letter and "
     "ending with a letter or digit"
 )
-_REF = re.compile(rf"({_NAME})(?:@([1-9][0-9]*))?")
+_REF = re.compile(rf"({_NAME})(?:@([1-9][0-9]{{0,8}}))?")  # versions as the store names them
 # Lookaheads: markers may share their dashes (-----END A-----END B-----), as a regex over the
 # whole block would let them.
 _PEM_BEGIN = re.compile(rb"(?=-----BEGIN ([A-Z0-9 ]+)-----)")
@@ -220,8 +220,9 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     """
     found = _REF.fullmatch(ref.strip())
     if found is None:
+        shown = repr(ref) if len(ref) <= 60 else repr(ref[:59] + "…")
         raise InputError(
-            f"{ref!r} is not a bundle reference", "write NAME for the newest version or NAME@N"
+            f"{shown} is not a bundle reference", "write NAME for the newest version or NAME@N"
         )
     name, version = found.groups()
     return name, int(version) if version else None

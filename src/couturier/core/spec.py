@@ -37,7 +37,7 @@ MAX_PACKAGES = 100
 
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z]")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BUNDLE = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9](?:@[1-9][0-9]*)?")
+_BUNDLE = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9](?:@[1-9][0-9]{0,8})?")
 _SHOWN = 80  # characters of a value shown in a violation
 _SHOWN_FIELD = 600  # characters of its field (a path can be long)
 _LISTED = 50  # violations a SpecError's message lists (all are in its violations)
