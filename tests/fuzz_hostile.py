@@ -167,10 +167,37 @@ def spec_text(text: str) -> None:
         _expect_couturier(lambda: load_spec(path))
 
 
+_REFS = st.one_of(
+    st.from_regex(r"[a-z][a-z0-9-]{0,5}[a-z0-9](@[0-9]{1,12})?", fullmatch=True),
+    st.text(alphabet=_SPICY, max_size=12),
+    st.just("corp-ca@1" + "0" * 5000),
+)
+_SPECS = st.fixed_dictionaries(
+    {"name": st.just("payments-api"), "starter": st.just("base")},
+    optional={
+        "bundles": st.lists(_REFS, max_size=4),
+        "packages": st.lists(st.one_of(st.text(alphabet=_SPICY, max_size=12), scalars)),
+        "env": st.dictionaries(st.text(alphabet=_SPICY, max_size=8), scalars, max_size=4),
+        "description": st.one_of(scalars, st.text(alphabet=_SPICY, max_size=30)),
+    },
+)
+
+
+def _bundle_refs(store: Settings) -> Any:
+    from couturier.services.bundles import check_bundle_refs
+
+    def check(starter: Any, packages: Any, bundles: Any) -> list[tuple[str, str, str]]:
+        return [("bundles", ref, why) for ref, why in check_bundle_refs(store, bundles)]
+
+    return check
+
+
 @profile
-@given(st.one_of(keyed(SPEC_KEYS), values))
+@given(st.one_of(keyed(SPEC_KEYS), values, _SPECS))
 def spec_values(raw: Any) -> None:
-    _expect_couturier(lambda: parse_spec(raw))
+    with tempfile.TemporaryDirectory() as directory:
+        checks = [_bundle_refs(_store(directory))]
+        _expect_couturier(lambda: parse_spec(raw, checks=checks))
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "spec.yaml"
         path.write_text(_dumped(raw))
