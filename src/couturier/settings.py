@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from couturier.core.suggest import did_you_mean
 from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
 from couturier.errors import ConfigError
 
@@ -118,13 +119,15 @@ class Settings:
     starters_dir: Path | None = None
 
     def release(self, name: str) -> Release:
-        """The release called ``name``; :class:`ConfigError` listing the known ones otherwise."""
+        """The release called ``name``; :class:`ConfigError` naming the nearest ones (``did you
+        mean bookworm?``) and listing the known ones otherwise."""
         try:
             return self.releases[name]
         except KeyError:
             known = ", ".join(self.releases)
             raise ConfigError(
-                f"unknown release {name!r}", f"known releases: {known}; add one in the settings"
+                f"unknown release {name!r}{did_you_mean(name, self.releases)}",
+                f"known releases: {known}; add one in the settings",
             ) from None
 
     def check_architecture(self, name: str) -> str:
@@ -132,7 +135,8 @@ class Settings:
         if name not in self.architectures:
             known = ", ".join(self.architectures)
             raise ConfigError(
-                f"unknown architecture {name!r}", f"configured architectures: {known}"
+                f"unknown architecture {name!r}{did_you_mean(name, self.architectures)}",
+                f"configured architectures: {known}",
             )
         return name
 
