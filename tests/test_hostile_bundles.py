@@ -489,3 +489,14 @@ def test_targets_that_no_image_can_hold(
     conf = tmp_path / "a.conf"
     conf.write_bytes(b"x\n")
     assert any(expected in line for line in refused(settings, [conf], target))
+
+
+def test_entries_over_many_inputs_are_bounded(settings: Settings, tmp_path: Path) -> None:
+    # A directory of 900 entries named 80 times: each under the per-input limit, too many
+    # together.
+    directory = tmp_path / "d"
+    directory.mkdir()
+    for m in range(900):
+        (directory / f"{m}").mkdir()
+    listed = refused(settings, [directory] * 80, "/srv")
+    assert any("needs more than 32 MiB of content" in line for line in listed), listed[:3]

@@ -42,6 +42,9 @@ MAX_ENTRIES = 1000
 # a member that declares gigabytes). Archive files larger than this are refused unread.
 MAX_READ_BYTES = 32 * 1024 * 1024
 MAX_READ_SECONDS = 10.0
+# What an entry of a directory or a zip costs the budget, as a tar header does: entries summed
+# over every input stay bounded (65,536 at most), whatever the number of inputs.
+_ENTRY_COST = 512
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
 _AT_MOST = f"{MAX_FILES} files of {MAX_FILE_SIZE // (1024 * 1024)} MiB"
 _LINK_MAX = 4096  # bytes of a zip member holding a symbolic link's target
@@ -279,7 +282,7 @@ class _Reader:
                 if entries > MAX_ENTRIES:
                     self.too_many(origin)
                     return
-                self.budget.spend(0)  # the time it takes counts too
+                self.budget.spend(_ENTRY_COST)  # as a tar header: many inputs add up too
                 self.directory_entry(root, origin, item, pending)
 
     def directory_entry(
@@ -376,6 +379,7 @@ class _Reader:
                 return
             with zipfile.ZipFile(path) as archive:
                 for entries, info in enumerate(archive.infolist(), start=1):
+                    self.budget.spend(_ENTRY_COST)
                     if entries > MAX_ENTRIES:
                         self.too_many(origin)
                         return
