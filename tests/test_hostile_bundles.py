@@ -500,3 +500,20 @@ def test_entries_over_many_inputs_are_bounded(settings: Settings, tmp_path: Path
         (directory / f"{m}").mkdir()
     listed = refused(settings, [directory] * 80, "/srv")
     assert any("needs more than 32 MiB of content" in line for line in listed), listed[:3]
+
+
+def test_a_tar_header_declaring_a_negative_size_is_damage(
+    settings: Settings, tmp_path: Path
+) -> None:
+    info = tarfile.TarInfo("neg.bin")
+    info.size = 5
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    header[124:136] = b"\xff" * 11 + b"\xfb"  # base-256: -5
+    checksum = sum(header[:148]) + 8 * 32 + sum(header[156:512])
+    header[148:156] = b"%06o\x00 " % checksum
+    archive = tmp_path / "neg.tar"
+    archive.write_bytes(bytes(header) + b"x" * 512 + b"\0" * 1024)
+    listed = refused(settings, [archive], "/srv")
+    assert listed == [
+        f"{archive}: is not a readable tar archive (neg.bin declares a negative size)"
+    ]

@@ -345,6 +345,8 @@ class _Reader:
 
     def tar_member(self, archive: tarfile.TarFile, info: tarfile.TarInfo, origin: str) -> Member:
         name = info.name
+        if info.size < 0:  # base-256 lets a header say so; tarfile would then read garbage
+            raise tarfile.ReadError(f"{name} declares a negative size")
         if info.isdir():
             return Member(origin, name, MemberType.DIRECTORY, info.mode)
         if info.issym():
