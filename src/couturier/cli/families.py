@@ -19,6 +19,9 @@ from typing import Any
 
 from couturier.cli.output import Progress, print_table
 from couturier.core.families import Family
+from couturier.core.starter import Starter
+from couturier.core.suggest import did_you_mean
+from couturier.services import catalog as catalog_service
 from couturier.services import families as family_service
 from couturier.services.starters import get_starter
 from couturier.settings import Settings
@@ -81,6 +84,18 @@ def family_json(family: Family) -> dict[str, Any]:
     }
 
 
+def _near_names(
+    settings: Settings, starter: Starter, query: str, arch: str, progress: Progress
+) -> str:
+    """``"; did you mean curl?"``: the package names of the starter's releases nearest to a
+    query that matched nothing (empty when none is near). The catalogs are loaded already."""
+    names: set[str] = set()
+    for release in dict.fromkeys(line.release for line in starter.lines):
+        names.update(catalog_service.catalog(settings, release, arch, progress).names())
+    progress.done()
+    return did_you_mean(query, sorted(names))
+
+
 def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """Run ``packages families``; exit status 0 (an empty result is not an error)."""
     starter = get_starter(settings, args.starter)
@@ -103,11 +118,13 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
         return 0
     if not found:
         what = f"matching {args.query!r}" if args.query else "with a line version in its names"
-        print(
-            f"no package family of {starter.name} {what}; try a query, e.g. "
-            f"`couturier packages families --starter {starter.name} {starter.name}`",
-            file=sys.stderr,
+        near = _near_names(settings, starter, args.query, arch, progress) if args.query else ""
+        advice = (
+            near
+            or "; try a query, e.g. "
+            f"`couturier packages families --starter {starter.name} {starter.name}`"
         )
+        print(f"no package family of {starter.name} {what}{advice}", file=sys.stderr)
         return 0
     # sys.stdout read now, not when output.py was imported (tests and callers may replace it)
     print_table(["family", *labels, "auto"], family_rows(found, labels), sys.stdout)

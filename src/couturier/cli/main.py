@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from couturier.cli import bundle as bundle_command
 from couturier.cli import cache as cache_command
 from couturier.cli import families as families_command
 from couturier.cli import plan as plan_command
+from couturier.cli import starters as starters_command
 from couturier.cli.output import (
     LineProgress,
     Progress,
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="settings file (YAML); else $COUTURIER_CONFIG")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--version", action="version", version=f"couturier {_version()}")
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
     catalog = groups.add_parser("catalog", help="package sources and their index snapshots")
@@ -95,7 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     plan_command.add_parser(groups)
     bundle_command.add_parser(groups)
     cache_command.add_parser(groups)
+    starters_command.add_parser(groups)
     return parser
+
+
+def _version() -> str:
+    """Couturier's version, from its installed metadata."""
+    try:
+        return metadata.version("couturier")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
@@ -244,6 +256,8 @@ _COMMANDS = {
     ("packages", "search"): _search,
     ("packages", "resolve"): _resolve,
     ("packages", "families"): families_command.run,
+    ("starters", "list"): starters_command.list_,
+    ("starters", "show"): starters_command.show,
 }
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from couturier.core import explain
 from couturier.core.catalog import Catalog, Package
+from couturier.core.suggest import did_you_mean
 from couturier.debian.relations import Dependency, Relation
 from couturier.errors import NotFoundError, ResolutionError
 
@@ -420,8 +421,9 @@ def _request_options(
 ) -> tuple[tuple[Package, ...], str | None]:
     """The packages a request may install, newest first, and the provider name for a virtual one.
 
-    Raises :class:`NotFoundError` for an unknown name or version, :class:`ResolutionError` for a
-    virtual package with several providers (apt asks the user to pick one).
+    Raises :class:`NotFoundError` for an unknown name (its hint naming the nearest known
+    names) or version, :class:`ResolutionError` for a virtual package with several providers
+    (apt asks the user to pick one).
     """
     release = catalog.release
     if relation.arch not in (None, "native", "any", "all", catalog.architecture):
@@ -441,7 +443,12 @@ def _request_options(
         return fitting, None
     providers = [(p, prov) for p, prov in catalog.providers(relation.name)]
     if not providers:
-        raise NotFoundError(f"{relation.name} is not in {release}", _SEARCH_HINT)
+        # A misspelt name gets the nearest real names in the hint ("did you mean python3?"):
+        # one pass over the names, on this error path only. The hint, not the message: a line
+        # skipped for a package its release lacks is not told about other names.
+        near = did_you_mean(relation.name, catalog.names()).removeprefix("; ")
+        hint = f"{near} {_SEARCH_HINT}" if near else _SEARCH_HINT
+        raise NotFoundError(f"{relation.name} is not in {release}", hint)
     fitting_providers = [p for p, prov in providers if plain.allows(prov.version)]
     names = sorted({p.name for p in fitting_providers})
     if not names:

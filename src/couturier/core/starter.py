@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from couturier.core.suggest import did_you_mean
 from couturier.errors import ConfigError, NotFoundError
 from couturier.settings import DEFAULT_RELEASES
 
@@ -155,8 +156,11 @@ class Starter:
         for line in self.lines:
             if line.version == version:
                 return line
-        known = ", ".join(line.version for line in self.lines)
-        raise NotFoundError(f"starter {self.name} has no line {version!r}", f"lines: {known}")
+        labels = [line.version for line in self.lines]
+        raise NotFoundError(
+            f"starter {self.name} has no line {version!r}{did_you_mean(version, labels)}",
+            f"lines: {', '.join(labels)}",
+        )
 
 
 def full_version(debian_version: str, label: str) -> str:

@@ -12,18 +12,32 @@ release's 60,000 package names cost a few tens of milliseconds, paid only on the
 from __future__ import annotations
 
 import difflib
+import heapq
 from collections.abc import Iterable
 
 __all__ = ["close_names", "did_you_mean"]
 
 
 def close_names(word: str, known: Iterable[str], limit: int = 3, cutoff: float = 0.6) -> list[str]:
-    """At most ``limit`` names of ``known`` nearest to ``word``, nearest first; never ``word``
-    itself. A name more than a third of ``word``'s length (at least 2) longer or shorter
-    cannot reach ``cutoff`` by much and is not compared."""
+    """At most ``limit`` names of ``known`` nearest to ``word``, nearest first (equally near
+    ones in the order of ``known``); never ``word`` itself. A name more than a third of
+    ``word``'s length (at least 2) longer or shorter is not compared.
+
+    The score and its cut-off are :func:`difflib.get_close_matches`'s, with its cheap upper
+    bounds tried first; only the order of ties differs (theirs is reverse alphabetical)."""
     slack = max(2, len(word) // 3)
-    candidates = [n for n in known if abs(len(n) - len(word)) <= slack and n != word]
-    return difflib.get_close_matches(word, candidates, n=limit, cutoff=cutoff)
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(word)
+    scored: list[tuple[float, int, str]] = []
+    for position, name in enumerate(known):
+        if abs(len(name) - len(word)) > slack or name == word:
+            continue
+        matcher.set_seq1(name)
+        if matcher.real_quick_ratio() >= cutoff and matcher.quick_ratio() >= cutoff:
+            score = matcher.ratio()
+            if score >= cutoff:
+                scored.append((-score, position, name))
+    return [name for _, _, name in heapq.nsmallest(limit, scored)]
 
 
 def did_you_mean(word: str, known: Iterable[str], limit: int = 3) -> str:

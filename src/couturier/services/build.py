@@ -47,7 +47,7 @@ from couturier.core.starter import ImageLine, Starter, full_version
 from couturier.core.tags import CreatedLine, plan_tags
 from couturier.debian.index import IndexCatalog
 from couturier.debian.transport import Transport
-from couturier.errors import CouturierError, InputError, NotFoundError, ResolutionError
+from couturier.errors import CouturierError, NotFoundError, ResolutionError
 from couturier.oci.documents import (
     CYCLONEDX_MEDIA_TYPE,
     SPDX_MEDIA_TYPE,
@@ -61,6 +61,7 @@ from couturier.oci.layout import LayoutWriter
 from couturier.services import catalog as catalog_service
 from couturier.services.maintscripts import added_warnings
 from couturier.services.plan import line_plan, skip_reason
+from couturier.services.starters import select_lines
 from couturier.settings import Settings
 
 __all__ = [
@@ -348,12 +349,7 @@ def build(
     now = now or dt.datetime.now(dt.UTC)
     result = BuildResult(trace_id=uuid.uuid4().hex, lines=[])
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]] = {}
-    selected = [line for line in request.starter.lines if lines is None or line.version in lines]
-    if lines is not None and len(selected) < len(set(lines)):
-        known = ", ".join(line.version for line in request.starter.lines)
-        raise InputError(
-            f"{request.starter.name} has no line {', '.join(lines)}", f"its lines: {known}"
-        )
+    selected = select_lines(request.starter, lines)
     for line in selected:
         on_stage(StageEvent(line.version, line.release, "waiting"))
     for line in selected:

@@ -17,9 +17,10 @@ from couturier.core.planner import LinePlan, plan_line, split_requests
 from couturier.core.replay import ScriptWarning
 from couturier.core.starter import ImageLine, Starter, full_version
 from couturier.debian.transport import Transport
-from couturier.errors import InputError, NotFoundError, ResolutionError
+from couturier.errors import NotFoundError, ResolutionError
 from couturier.services import catalog as catalog_service
 from couturier.services.maintscripts import added_warnings
+from couturier.services.starters import select_lines
 from couturier.settings import Settings
 
 __all__ = [
@@ -144,10 +145,7 @@ def plan_image(
     label, and what loading a catalog raises.
     """
     arch = settings.check_architecture(architecture or settings.architectures[0])
-    selected = [line for line in starter.lines if lines is None or line.version in lines]
-    if lines is not None and len(selected) < len(set(lines)):
-        known = ", ".join(line.version for line in starter.lines)
-        raise InputError(f"{starter.name} has no line {', '.join(lines)}", f"its lines: {known}")
+    selected = select_lines(starter, lines)
     previews: list[LinePreview] = []
     for line in selected:
         catalog = catalog_service.catalog(settings, line.release, arch, say, transport)
