@@ -26,6 +26,7 @@ from couturier.services.build import BuildResult, ImageRequest, build
 from couturier.settings import Settings, load_settings
 from tests.debs import Content, File, build_suites
 from tests.fixture_repo import SigningKey, build_repo
+from tests.test_sbom import validate_cyclonedx, validate_spdx
 
 NOW = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 DATE = 1_600_000_000
@@ -184,6 +185,8 @@ def test_an_ubuntu_source_gives_ubuntu_purls_and_os_release(
     )
 
     sboms = _sboms(tmp_path / "out", result.lines[0].digest)
+    assert validate_spdx(sboms[SPDX], tmp_path) == []
+    assert validate_cyclonedx(sboms[CYCLONEDX]) is None
     purls = _purls(sboms)
     assert len(purls) == 6  # two packages in SPDX; two and their two sources in CycloneDX
     for purl in purls:
