@@ -517,3 +517,14 @@ def test_a_tar_header_declaring_a_negative_size_is_damage(
     assert listed == [
         f"{archive}: is not a readable tar archive (neg.bin declares a negative size)"
     ]
+
+
+def test_a_zip_link_too_long_is_refused_not_cut(settings: Settings, tmp_path: Path) -> None:
+    archive = tmp_path / "l.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        info = zipfile.ZipInfo("l")
+        info.create_system = 3
+        info.external_attr = 0o120777 << 16
+        out.writestr(info, "a/" * 3000)
+    listed = refused(settings, [archive], "/srv")
+    assert any("l.zip:l: is a link to 'a/a/" in x and "not a usable path" in x for x in listed)

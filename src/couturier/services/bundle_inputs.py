@@ -47,7 +47,7 @@ MAX_READ_SECONDS = 10.0
 _ENTRY_COST = 512
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
 _AT_MOST = f"{MAX_FILES} files of {MAX_FILE_SIZE // (1024 * 1024)} MiB"
-_LINK_MAX = 4096  # bytes of a zip member holding a symbolic link's target
+_LINK_MAX = 4097  # bytes read of a zip member holding a link: one past what a link may hold
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 # What a damaged archive makes the standard library raise while it is read.
 _ARCHIVE_ERRORS = (
@@ -411,7 +411,7 @@ class _Reader:
         try:
             if stat.S_ISLNK(mode):
                 with archive.open(info) as handle:
-                    raw = _read_at_most(handle, _LINK_MAX)
+                    raw = _read_at_most(handle, _LINK_MAX)  # longer: refused, not cut
                 self.budget.spend(len(raw))
                 return Member(origin, name, MemberType.SYMLINK, link=raw.decode("utf-8", "replace"))
             if not self.wanted():
