@@ -413,7 +413,9 @@ class _Reader:
                 with archive.open(info) as handle:
                     raw = _read_at_most(handle, _LINK_MAX)  # longer: refused, not cut
                 self.budget.spend(len(raw))
-                return Member(origin, name, MemberType.SYMLINK, link=raw.decode("utf-8", "replace"))
+                return Member(
+                    origin, name, MemberType.SYMLINK, link=raw.decode("utf-8", "surrogateescape")
+                )
             if not self.wanted():
                 return Member(origin, name, MemberType.FILE, mode or 0o644)
             with archive.open(info) as handle:
