@@ -23,7 +23,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from couturier.debian.transport import UrllibTransport
+from couturier.debian.transport import HttpTransport
 
 __all__ = ["SigningKey", "build_repo", "make_signing_key", "sign_release"]
 
@@ -202,7 +202,7 @@ class CountingTransport:
     """A real transport that records every URL it was asked for and the threads that asked."""
 
     def __init__(self) -> None:
-        self.inner = UrllibTransport(retries=0)
+        self.inner = HttpTransport(retries=0)
         self.urls: list[str] = []
         self.threads: set[int] = set()
         self._lock = threading.Lock()

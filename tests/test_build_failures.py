@@ -37,7 +37,7 @@ from couturier.build.fetch import cache_path
 from couturier.cli.main import main
 from couturier.cli.output import LineProgress
 from couturier.core.starter import Starter, parse_starter
-from couturier.debian.transport import UrllibTransport
+from couturier.debian.transport import HttpTransport
 from couturier.oci.layout import Layout
 from couturier.services.build import BuildResult, ImageRequest, StageEvent, build
 from couturier.settings import Settings, load_settings
@@ -202,8 +202,8 @@ class Sleeps:
         self.waits.append(seconds)
 
 
-def transport(sleeps: Sleeps) -> UrllibTransport:
-    return UrllibTransport(timeout=10, retries=2, backoff=0.25, sleep=sleeps)
+def transport(sleeps: Sleeps) -> HttpTransport:
+    return HttpTransport(timeout=10, retries=2, backoff=0.25, sleep=sleeps)
 
 
 class Stages:

@@ -14,7 +14,7 @@ from couturier.build.fetch import cache_path, fetch
 from couturier.core.catalog import Package
 from couturier.debian.index import IndexCatalog, load_catalog
 from couturier.debian.refresh import refresh
-from couturier.debian.transport import UrllibTransport
+from couturier.debian.transport import HttpTransport
 from couturier.errors import IntegrityError, NotFoundError, SourceError
 from tests.conftest import make_settings
 from tests.fixture_repo import CountingTransport, SigningKey, build_repo
@@ -42,7 +42,7 @@ def repo(tmp_path: Path, pristine_repo: Path) -> Path:
 @pytest.fixture
 def catalog(tmp_path: Path, repo: Path, signing_key: SigningKey) -> IndexCatalog:
     settings = make_settings(tmp_path, repo, signing_key.keyring)
-    refresh(settings, transport=UrllibTransport(retries=0))
+    refresh(settings, transport=HttpTransport(retries=0))
     return load_catalog(settings, "testing", "amd64")
 
 
@@ -147,7 +147,7 @@ def test_unreachable_url_raises_source_error(catalog: IndexCatalog, tmp_path: Pa
             [alpha],
             lambda p: f"http://127.0.0.1:9/{p.filename}",
             tmp_path / "cache",
-            transport=UrllibTransport(retries=1, backoff=0, timeout=2),
+            transport=HttpTransport(retries=1, backoff=0, timeout=2),
         )
     assert not isinstance(info.value, IntegrityError)
 

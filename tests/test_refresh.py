@@ -15,7 +15,7 @@ from couturier.debian.index import load_catalog
 from couturier.debian.inrelease import read_inrelease
 from couturier.debian.refresh import ProgressEvent, refresh
 from couturier.debian.snapshots import load_suite_state
-from couturier.debian.transport import UrllibTransport
+from couturier.debian.transport import HttpTransport
 from couturier.errors import IntegrityError, NotFoundError, SourceError
 from couturier.settings import Settings, load_settings
 from tests.conftest import make_settings
@@ -53,7 +53,7 @@ def settings(tmp_path: Path, repo: Path, signing_key: SigningKey) -> Settings:
 
 @pytest.fixture
 def refreshed(settings: Settings) -> Settings:
-    refresh(settings, transport=UrllibTransport(retries=0))
+    refresh(settings, transport=HttpTransport(retries=0))
     return settings
 
 
@@ -127,7 +127,7 @@ def test_tampered_index_is_refused(
     text = lzma.decompress(index.read_bytes()).replace(b"new", b"evil")
     index.write_bytes(lzma.compress(text))
     with pytest.raises(IntegrityError, match=r"testing: main/binary-amd64/Packages\.xz has") as e:
-        refresh(refreshed, transport=UrllibTransport(retries=0))
+        refresh(refreshed, transport=HttpTransport(retries=0))
     assert e.value.hint
     assert_unchanged(refreshed, state, files)
 
@@ -225,7 +225,7 @@ def test_unreachable_mirror(refreshed: Settings, tmp_path: Path, url: str) -> No
     )
     moved = load_settings(tmp_path / "couturier.yaml", env={})
     with pytest.raises(SourceError, match=r"testing.*InRelease|127\.0\.0\.1:9/dists/testing") as e:
-        refresh(moved, transport=UrllibTransport(retries=1, backoff=0.01))
+        refresh(moved, transport=HttpTransport(retries=1, backoff=0.01))
     assert e.value.hint
     assert_unchanged(refreshed, state, files)
 

@@ -43,7 +43,7 @@ from couturier.debian import snapshots
 from couturier.debian.index import load_catalog
 from couturier.debian.refresh import INRELEASE_LIMIT, refresh
 from couturier.debian.snapshots import load_suite_state
-from couturier.debian.transport import UrllibTransport
+from couturier.debian.transport import HttpTransport
 from couturier.errors import IntegrityError
 from couturier.integrity import (
     Partial,
@@ -103,7 +103,7 @@ def index_repo(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey
 @pytest.fixture
 def index_settings(tmp_path: Path, index_repo: Path, signing_key: SigningKey) -> Settings:
     settings = make_settings(tmp_path, index_repo, signing_key.keyring)
-    refresh(settings, transport=UrllibTransport(retries=0))
+    refresh(settings, transport=HttpTransport(retries=0))
     return settings
 
 
@@ -227,7 +227,7 @@ def test_deb_longer_than_its_index_says_is_refused_without_reading_it_all(
     url = f"{copy.as_uri()}/{hello.filename}"
     cache = tmp_path / "debs-cache"
     with pytest.raises(IntegrityError, match=rf"hello 2\.10-3 .*more than the {hello.size:,}"):
-        fetch([hello], lambda p: url, cache, transport=UrllibTransport(retries=0))
+        fetch([hello], lambda p: url, cache, transport=HttpTransport(retries=0))
     assert not cache_path(cache, hello.sha256).exists()
     assert list((cache / "debs" / PARTIAL_DIR).iterdir()) == []
 
@@ -393,7 +393,7 @@ def test_huge_inrelease_is_refused_quickly_with_bounded_memory(
     started = time.monotonic()
     try:
         with pytest.raises(IntegrityError, match=rf"InRelease.*than the {INRELEASE_LIMIT:,}"):
-            refresh(settings, ["testing"], ["amd64"], UrllibTransport(retries=0))
+            refresh(settings, ["testing"], ["amd64"], HttpTransport(retries=0))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -404,7 +404,7 @@ def test_huge_inrelease_is_refused_quickly_with_bounded_memory(
 def test_transport_limit_on_get_and_get_to(tmp_path: Path) -> None:
     source = tmp_path / "file"
     source.write_bytes(b"x" * 5000)
-    transport = UrllibTransport(retries=0)
+    transport = HttpTransport(retries=0)
     assert transport.get(source.as_uri(), 5000) == b"x" * 5000
     with pytest.raises(IntegrityError, match="announces 5,000 bytes, more than the 4,999"):
         transport.get(source.as_uri(), 4999)
@@ -630,7 +630,7 @@ def test_index_that_decompresses_past_its_listed_size_is_refused_unread(
     tracemalloc.start()
     try:
         with pytest.raises(IntegrityError, match=r"Packages\.xz \(decompressed\) has \d+ bytes"):
-            refresh(settings, ["testing"], ["amd64"], UrllibTransport(retries=0))
+            refresh(settings, ["testing"], ["amd64"], HttpTransport(retries=0))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

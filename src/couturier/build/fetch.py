@@ -16,7 +16,7 @@ Partial files no running download holds (a killed build's) are removed at the st
 :func:`fetch`.
 
 Transient network failures (refused or dropped connections, timeouts, HTTP 5xx) are retried with
-backoff by the transport, whose waits are injectable (``UrllibTransport(backoff=..., sleep=...)``);
+backoff by the transport, whose waits are injectable (``HttpTransport(backoff=..., sleep=...)``);
 a download that arrives whole but fails verification is fetched once more before
 :class:`IntegrityError` is raised, and is never written to the cache.
 """
@@ -30,7 +30,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from couturier.core.catalog import Package
-from couturier.debian.transport import Transport, UrllibTransport
+from couturier.debian.transport import HttpTransport, Transport
 from couturier.errors import IntegrityError, SourceError
 from couturier.integrity import Partial, file_problem, sweep_partials
 
@@ -80,8 +80,18 @@ def fetch(
         OSError: writing the cache failed (e.g. ``ENOSPC``); the cache still holds only whole,
             verified files, so the caller can name the cache directory and go on.
     """
+    if transport is None:  # one client (pooled connections) for all downloads, closed after
+        with HttpTransport() as owned:
+            return fetch(
+                packages,
+                url_of,
+                cache_dir,
+                transport=owned,
+                progress=progress,
+                workers=workers,
+                warn=warn,
+            )
     todo = list(packages)
-    transport = transport or UrllibTransport()
     say = warn or (lambda message: None)
     total = len(todo)
     lock = threading.Lock()

@@ -45,7 +45,7 @@ from couturier.debian.snapshots import (
     sha256_of,
     sweep_snapshot_partials,
 )
-from couturier.debian.transport import RemoteNotFoundError, Transport, UrllibTransport
+from couturier.debian.transport import HttpTransport, RemoteNotFoundError, Transport
 from couturier.errors import ConfigError, CouturierError, IntegrityError, SourceError
 from couturier.settings import Settings, Suite
 
@@ -148,9 +148,19 @@ def refresh(
     to inspect it instead). Raises :class:`ConfigError` for unknown release or architecture names,
     :class:`SourceError`/:class:`IntegrityError` for a suite that could not be refreshed.
     """
+    if transport is None:  # one client for the whole refresh, closed at its end
+        with HttpTransport() as owned:
+            return refresh(
+                settings,
+                releases,
+                architectures,
+                owned,
+                progress,
+                raise_errors=raise_errors,
+                now=now,
+            )
     names = list(releases) if releases is not None else list(settings.releases)
     archs = tuple(settings.check_architecture(a) for a in (architectures or settings.architectures))
-    transport = transport or UrllibTransport()
     emit = progress or (lambda event: None)
     store = SnapshotStore(settings.snapshot_dir)
     sweep_snapshot_partials(settings.snapshot_dir)

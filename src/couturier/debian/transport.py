@@ -1,15 +1,16 @@
 """How bytes are fetched from a package source: a small :class:`Transport` protocol.
 
-Network code takes a transport instead of calling ``urllib`` itself (as httpx does), so tests inject
-one that counts, fails or serves from memory, and deployments can swap in a proxy-aware one.
+Network code takes a transport instead of making requests itself (as httpx does), so tests inject
+one that counts, fails or serves from memory, and deployments can swap in another one.
 
-:class:`UrllibTransport` serves ``http://``, ``https://`` and ``file://`` URLs with a timeout and
-retries transient failures (connection errors, timeouts, HTTP 5xx and 429) with exponential
-backoff. Like apt, it keeps one HTTP/1.1 connection per host (per thread) open across downloads
-and looks each host name up once per process for a few minutes: a build downloads dozens of
+:class:`HttpTransport` serves ``http://`` and ``https://`` URLs through one shared ``httpx``
+client and ``file://`` URLs from the file system, and retries transient failures (connection
+errors, timeouts, bodies cut short, HTTP 5xx and 429) with exponential backoff. Like apt, it
+keeps connections to a host open across downloads (a pool shared by the threads of a build) and
+looks each host name up once per process for a few minutes: a build downloads dozens of
 packages, and a new connection (and name lookup) per package is slower than the downloads
-themselves where lookups are slow or dropped in bursts. With a proxy configured in the
-environment (``http_proxy``...), requests go through ``urllib`` and its proxy handling instead.
+themselves where lookups are slow or dropped in bursts. Proxies set in the environment
+(``http_proxy``...) are used.
 
 A missing file (HTTP 404/410, or no such file) raises :class:`RemoteNotFoundError` at once, so
 callers can fall back from ``Packages.xz`` to ``Packages.gz`` to ``Packages``.
@@ -22,28 +23,27 @@ it. :meth:`Transport.get_to` streams a body into a file, for ``.deb`` files of a
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
-import socket
-import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 from couturier.errors import IntegrityError, SourceError
 
-__all__ = ["RemoteNotFoundError", "Transport", "UrllibTransport"]
+if TYPE_CHECKING:  # imported when the first HTTP request is made: httpx is slow to import
+    import httpx
+
+    from couturier.debian.httpclient import HostLookups
+
+__all__ = ["HttpTransport", "RemoteNotFoundError", "Transport"]
 
 _NOT_FOUND = frozenset({404, 410})
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-_DNS_SECONDS = 300.0
 _CHUNK = 1 << 20
 _ERROR_BODY = 1 << 16
 
@@ -82,13 +82,22 @@ class Transport(Protocol):
         ...
 
 
-class UrllibTransport:
-    """A :class:`Transport` on the standard library: ``http(s)://`` and ``file://`` URLs.
+class HttpTransport:
+    """A :class:`Transport` for ``http(s)://`` (through one shared :mod:`httpx` client) and
+    ``file://`` URLs.
 
-    ``retries`` extra attempts are made for transient failures, waiting ``backoff``,
-    ``2 * backoff``, ``4 * backoff``... seconds in between (``sleep`` is injectable for tests).
-    Bodies are read in chunks of 1 MiB, so a body over ``limit`` costs at most ``limit`` plus
-    1 MiB of reading before it is refused.
+    The client is made at the first HTTP request (see :mod:`couturier.debian.httpclient`) and
+    shared by every thread: pooled keep-alive connections, ``timeout`` seconds to connect and per
+    read, host lookups remembered in ``lookups`` (default: the process's). ``retries`` extra
+    attempts are made for transient failures (refused, dropped or timed-out connections, bodies
+    cut short, HTTP 408, 429 and 5xx), waiting ``backoff``, ``2 * backoff``, ``4 * backoff``...
+    seconds in between (``sleep`` is injectable for tests). Up to 5 redirects are followed.
+    Bodies are read as they arrive (64 KiB at a time), so a body over ``limit`` costs at most
+    ``limit`` plus 64 KiB of reading before it is refused; of a redirect or an error page at
+    most 64 KiB is read.
+
+    Close it (:meth:`close`, or use it as a context manager) to close its connections; a closed
+    transport opens a new client if used again.
     """
 
     def __init__(
@@ -98,13 +107,30 @@ class UrllibTransport:
         backoff: float = 0.5,
         user_agent: str = "couturier",
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        lookups: HostLookups | None = None,
     ) -> None:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.user_agent = user_agent
         self._sleep = sleep
-        self._local = threading.local()
+        self._lookups = lookups
+        self._http: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> HttpTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client's connections (a no-op when no HTTP request was made)."""
+        with self._lock:
+            client, self._http = self._http, None
+        if client is not None:
+            client.close()
 
     def get(self, url: str, limit: int | None = None) -> bytes:
         sink = _MemorySink()
@@ -159,12 +185,32 @@ class UrllibTransport:
                 self._sleep(self.backoff * (2**attempt))
                 attempt += 1
 
+    def _client(self) -> httpx.Client:
+        with self._lock:
+            if self._http is None:
+                from couturier.debian.httpclient import open_client
+
+                self._http = open_client(
+                    timeout=self.timeout, user_agent=self.user_agent, lookups=self._lookups
+                )
+            return self._http
+
     def _get_http(self, url: str, sink: _Sink, limit: int | None) -> None:
+        """One attempt: GET ``url`` (following redirects) into ``sink``. Raises
+        :class:`_TransientError` for what another attempt may cure."""
+        import httpx
+
+        client = self._client()
         for _ in range(_MAX_REDIRECTS + 1):
-            if urlsplit(url).scheme in urllib.request.getproxies():
-                self._get_urllib(url, sink, limit)
-                return
-            status, reason, location = self._exchange(url, sink, limit)
+            try:
+                status, reason, location = _exchange(client, url, sink, limit)
+            except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+                raise SourceError(
+                    f"cannot fetch {url}: {exc}", "check the mirror URL in the settings"
+                ) from exc
+            except httpx.TransportError as exc:
+                # Refused, reset or timed out, or a body cut short (RemoteProtocolError).
+                raise _TransientError(str(exc) or type(exc).__name__) from exc
             if status in _REDIRECTS and location:
                 url = urljoin(url, location)
                 continue
@@ -182,87 +228,6 @@ class UrllibTransport:
             f"cannot fetch {url}: more than {_MAX_REDIRECTS} redirects",
             "check the mirror URL in the settings",
         )
-
-    def _connections(self) -> dict[tuple[str, str, int], http.client.HTTPConnection]:
-        connections: dict[tuple[str, str, int], http.client.HTTPConnection] | None = getattr(
-            self._local, "connections", None
-        )
-        if connections is None:
-            connections = self._local.connections = {}
-        return connections
-
-    def _exchange(self, url: str, sink: _Sink, limit: int | None) -> tuple[int, str, str]:
-        """One GET on this thread's kept-alive connection to the URL's host: status, reason and
-        Location; a 200 body goes to ``sink`` (length-checked, at most ``limit`` bytes). A kept
-        connection the server has closed meanwhile is replaced once at no cost; other failures
-        raise :class:`_TransientError`, a body over ``limit`` :class:`_TooLargeError`."""
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        key = (parts.scheme, host, port)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connections = self._connections()
-        for reused in (key in connections, False):
-            connection = connections.pop(key, None) or _connect(parts.scheme, host, port, self)
-            try:
-                connection.request("GET", target, headers={"User-Agent": self.user_agent})
-                response = connection.getresponse()
-                expected = response.getheader("Content-Length")
-                if response.status == 200:
-                    received = _copy_body(response, sink, expected, limit)
-                else:
-                    received = len(_small_body(response))
-            except (_TooLargeError, _LocalWriteError):
-                connection.close()  # the rest of the body is never read
-                raise
-            except (OSError, http.client.HTTPException) as exc:
-                connection.close()
-                if reused and isinstance(
-                    exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError
-                ):
-                    continue  # the server closed the idle connection: not a failure
-                # A connection closed mid-body raises http.client.IncompleteRead, an
-                # HTTPException and not an OSError; like a reset, it is worth another attempt.
-                raise _TransientError(str(exc) or type(exc).__name__) from exc
-            if response.will_close or not response.isclosed():
-                connection.close()  # a body left unread (an error page too long to drain)
-            else:
-                connections[key] = connection
-            if (
-                response.status == 200
-                and expected is not None
-                and expected.isdigit()
-                and int(expected) != received
-            ):
-                raise _TransientError(f"short read: {received} of {expected} bytes")
-            return response.status, response.reason, response.getheader("Location") or ""
-        raise AssertionError("unreachable: the second round uses a new connection")
-
-    def _get_urllib(self, url: str, sink: _Sink, limit: int | None) -> None:
-        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                expected = response.headers.get("Content-Length")
-                received = _copy_body(response, sink, expected, limit)
-        except urllib.error.HTTPError as exc:
-            if exc.code in _NOT_FOUND:
-                raise RemoteNotFoundError(url) from exc
-            if exc.code in _TRANSIENT:
-                raise _TransientError(f"HTTP {exc.code} {exc.reason}") from exc
-            raise SourceError(
-                f"cannot fetch {url}: HTTP {exc.code} {exc.reason}",
-                "check the mirror URL and any proxy in between",
-            ) from exc
-        except urllib.error.URLError as exc:
-            raise _TransientError(str(exc.reason)) from exc
-        except (TimeoutError, ConnectionError) as exc:
-            raise _TransientError(str(exc) or type(exc).__name__) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            # A connection closed mid-body raises http.client.IncompleteRead, an HTTPException
-            # and not an OSError; like a reset connection, it is worth another attempt.
-            raise _TransientError(str(exc) or type(exc).__name__) from exc
-        if expected is not None and expected.isdigit() and int(expected) != received:
-            raise _TransientError(f"short read: {received} of {expected} bytes")
 
 
 class _Sink(Protocol):
@@ -317,27 +282,49 @@ class _TooLargeError(Exception):
         self.announced = announced
 
 
-class _Readable(Protocol):
-    def read(self, amount: int) -> bytes: ...
+def _exchange(
+    client: httpx.Client, url: str, sink: _Sink, limit: int | None
+) -> tuple[int, str, str]:
+    """One GET through ``client``: status, reason and Location. A 200 body goes to ``sink``
+    (at most ``limit`` bytes, as sent: no content decoding); of any other body at most 64 KiB
+    is read, so a short error page leaves its connection in the pool and a long one is cut.
+    Raises httpx's errors, :class:`_TooLargeError`, :class:`_LocalWriteError`, and
+    :class:`_TransientError` for a body shorter than its announced length."""
+    with client.stream("GET", url) as response:
+        status = response.status_code
+        if status == 200:
+            announced = _length(response.headers.get("Content-Length"))
+            received = _copy_body(response.iter_raw(), sink, announced, limit)
+            if announced is not None and received != announced:
+                raise _TransientError(f"short read: {received} of {announced} bytes")
+        else:
+            read = 0
+            for chunk in response.iter_raw():
+                read += len(chunk)
+                if read > _ERROR_BODY:
+                    break
+        return status, response.reason_phrase, response.headers.get("Location") or ""
 
 
-def _copy_body(response: _Readable, sink: _Sink, expected: str | None, limit: int | None) -> int:
-    """Copy a response body into ``sink`` in chunks; raise :class:`_TooLargeError` as soon as
-    the announced length or the bytes received pass ``limit``. Returns the bytes received."""
-    announced = int(expected) if expected is not None and expected.isdigit() else None
+def _length(header: str | None) -> int | None:
+    return int(header) if header is not None and header.isdigit() else None
+
+
+def _copy_body(
+    chunks: Iterable[bytes], sink: _Sink, announced: int | None, limit: int | None
+) -> int:
+    """Copy a body into ``sink``; raise :class:`_TooLargeError` as soon as the ``announced``
+    length or the bytes received pass ``limit``. Returns the bytes received."""
     if limit is not None and announced is not None and announced > limit:
         raise _TooLargeError(announced)
     _write(sink.reset)
     received = 0
-    while True:
-        want = _CHUNK if limit is None else min(_CHUNK, limit - received + 1)
-        chunk = response.read(want)
-        if not chunk:
-            return received
+    for chunk in chunks:
         received += len(chunk)
         if limit is not None and received > limit:
             raise _TooLargeError()
         _write(sink.write, chunk)
+    return received
 
 
 def _write(action: Callable[..., None], *args: bytes) -> None:
@@ -347,68 +334,8 @@ def _write(action: Callable[..., None], *args: bytes) -> None:
         raise _LocalWriteError(error) from error
 
 
-def _small_body(response: _Readable) -> bytes:
-    """The body of a redirect or an error: at most 64 KiB read (the connection is then closed
-    by the caller when more was left)."""
-    return response.read(_ERROR_BODY)
-
-
 class _TransientError(Exception):
     """A failure worth retrying; never leaves this module."""
-
-
-_dns_lock = threading.Lock()
-_dns: dict[tuple[str, int], tuple[float, list[Any]]] = {}
-
-
-def _addresses(host: str, port: int) -> list[Any]:
-    """``getaddrinfo`` for TCP, remembered for :data:`_DNS_SECONDS` (a failed lookup is not)."""
-    now = time.monotonic()
-    with _dns_lock:
-        cached = _dns.get((host, port))
-        if cached is not None and now - cached[0] < _DNS_SECONDS:
-            return cached[1]
-    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    with _dns_lock:
-        _dns[(host, port)] = (now, found)
-    return found
-
-
-def _create_connection(
-    address: tuple[str, int], timeout: Any = None, source_address: Any = None
-) -> socket.socket:
-    """``socket.create_connection`` over the remembered addresses of the host."""
-    host, port = address
-    error: OSError | None = None
-    for family, kind, proto, _, sockaddr in _addresses(host, port):
-        sock = socket.socket(family, kind, proto)
-        try:
-            if timeout is not None:
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sockaddr)
-            return sock
-        except OSError as exc:
-            sock.close()
-            error = exc
-    raise error or OSError(f"no address for {host}")
-
-
-def _connect(
-    scheme: str, host: str, port: int, transport: UrllibTransport
-) -> http.client.HTTPConnection:
-    connection: http.client.HTTPConnection
-    if scheme == "https":
-        context = ssl.create_default_context()
-        connection = http.client.HTTPSConnection(
-            host, port, timeout=transport.timeout, context=context
-        )
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=transport.timeout)
-    # http.client calls this attribute to open its socket; ours looks the host up once.
-    connection._create_connection = _create_connection  # type: ignore[attr-defined]
-    return connection
 
 
 def _read_file(url: str, sink: _Sink, limit: int | None) -> None:
@@ -416,7 +343,8 @@ def _read_file(url: str, sink: _Sink, limit: int | None) -> None:
     try:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            _copy_body(handle, sink, str(size), limit)
+            want = _CHUNK if limit is None else min(_CHUNK, limit + 1)
+            _copy_body(iter(lambda: handle.read(want), b""), sink, size, limit)
     except FileNotFoundError as exc:
         raise RemoteNotFoundError(url) from exc
     except OSError as exc:
