@@ -3,11 +3,12 @@
 Progress goes to stderr (so ``--json`` output on stdout stays machine-readable). :class:`Progress`
 shows one message at a time; :class:`LineProgress` shows one row per image line while a build
 runs. On a terminal both rewrite themselves in place, elsewhere each change is one plain line.
+Tables and the terminal's rows are drawn by rich, imported only when something is drawn (it adds
+about a tenth of a second to start-up, which commands that print nothing should not pay).
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 import time
@@ -16,13 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.live import Live
+
     from couturier.core.replay import ScriptWarning
     from couturier.services.build import StageEvent
 
 __all__ = ["LineProgress", "Progress", "format_size", "print_table", "print_warnings"]
 
-CURSOR_UP = "\x1b[{}A"  # move the cursor up n rows
-CLEAR_ROW = "\r\x1b[2K"  # back to column 0 and erase the row
+_UNBOUNDED = 1 << 20  # columns: a table as wide as its widest row
 
 
 def format_size(size: int) -> str:
@@ -38,17 +41,31 @@ def format_size(size: int) -> str:
 def print_table(
     headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None
 ) -> None:
-    """Print rows under headers, columns padded to their widest cell, on ``out`` (default: the
-    current ``sys.stdout``, looked up at call time)."""
+    """Print rows under upper-cased headers on ``out`` (default: the current ``sys.stdout``,
+    looked up at call time), through rich: columns padded to their widest cell (by display
+    width) and two spaces apart, no box, one row per line however wide (nothing wrapped or
+    cut, no trailing blanks), so the output can be read by ``grep``, ``awk`` and ``cut``.
+    Cells are shown as written (no markup). On a terminal the headers are bold.
+
+    Cost: importing rich (about 0.1 s, once) and rendering every cell.
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     out = out or sys.stdout
-    widths = [len(h) for h in headers]
+    # The header's text is bold, not its cells: the padding stays plain and is stripped below.
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="")
+    for header in headers:
+        table.add_column(Text(header.upper(), style="bold"), no_wrap=True, overflow="ignore")
     for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
-    print(line.rstrip(), file=out)
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+        table.add_row(*(Text(cell) for cell in row))
+    # As wide as the table needs: a long row stays one line, as the terminal wraps it.
+    console = Console(file=out, width=_UNBOUNDED, highlight=False, markup=False, emoji=False)
+    with console.capture() as captured:
+        console.print(table)
+    out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    out.flush()
 
 
 def print_warnings(
@@ -97,17 +114,23 @@ class _Row:
     shown: float  # clock() when this row was last drawn or printed
 
 
+# How a row's stage looks on a terminal (rich styles); other stages are plain.
+_STAGE_STYLES = {"created": "green", "skipped": "yellow", "failed": "bold red"}
+
+
 class LineProgress:
     """Shows the stage of every line of a build on ``stream``: label, release, stage.
 
     Call it with each :class:`~couturier.services.build.StageEvent`; :meth:`note` shows a catalog
-    message; :meth:`done` ends the display. On a terminal the rows are redrawn in place (cursor
-    up, erase row), with the latest note as one more row until the next change of stage.
-    Elsewhere each change is one line, ``3.13: fetching 12/41 (3.2 MiB)``, and notes are printed
-    as they come. A change of stage is shown at once; repeated updates of one stage (fetch
-    counts) at most once per ``interval`` seconds of ``clock`` per line (default 0.1 on a
-    terminal, 5 elsewhere), so logs are not flooded. Thread-safe: fetch progress arrives from
-    worker threads. Cost: a terminal redraw rewrites every row (one per line of the build).
+    message; :meth:`done` ends the display. On a terminal the rows are a live rich display
+    redrawn in place (columns aligned, a row too long for the terminal cut with an ellipsis,
+    created, skipped and failed in colour), with the latest note as one more row until the next
+    change of stage. Elsewhere each change is one plain line, ``3.13: fetching 12/41 (3.2 MiB)``,
+    and notes are printed as they come. A change of stage is shown at once; repeated updates of
+    one stage (fetch counts) at most once per ``interval`` seconds of ``clock`` per line (default
+    0.1 on a terminal, 5 elsewhere), so logs are not flooded. Thread-safe: fetch progress arrives
+    from worker threads. Cost: a terminal redraw renders every row (one per line of the build);
+    rich is imported at the first one.
     """
 
     def __init__(
@@ -124,10 +147,10 @@ class LineProgress:
         self._live = stream.isatty()
         self._interval = interval if interval is not None else (0.1 if self._live else 5.0)
         self._clock = clock
-        self._width = width or shutil.get_terminal_size().columns
+        self._width = width  # None: the terminal's, as rich finds it
         self._rows: dict[str, _Row] = {}
         self._note = ""
-        self._drawn = 0  # rows drawn so far; the cursor sits on the row below them
+        self._display: Live | None = None  # started at the first redraw on a terminal
         self._lock = threading.Lock()
 
     def __call__(self, event: StageEvent) -> None:
@@ -157,62 +180,79 @@ class LineProgress:
         """Show a message that belongs to no line (e.g. refreshing a release's indexes).
 
         A message starting with ``warning:`` (something damaged was found and repaired) is kept:
-        on a terminal it is printed above the rows, which are drawn again below it, and it is
-        shown even when quiet, as apt shows its warnings under ``-q``.
+        on a terminal it is printed above the rows, which stay below it, and it is shown even
+        when quiet, as apt shows its warnings under ``-q``.
         """
         warning = message.startswith("warning:")
         if self._quiet and not warning:
             return
         with self._lock:
-            if not self._live:
+            if self._display is not None and warning:
+                from rich.text import Text
+
+                self._display.console.print(Text(message, style="yellow"))
+            elif not self._live or warning:
                 self._write(message + "\n")
-            elif warning:
-                up = [CURSOR_UP.format(self._drawn)] if self._drawn else []
-                self._write("".join([*up, CLEAR_ROW, message, "\n"]))
-                # The rows (and the stale ones below) are drawn again under the warning.
-                self._drawn = max(self._drawn - 1, 0)
-                self._redraw_below()
             else:
                 self._note = message
                 self._draw()
 
     def done(self) -> None:
-        """Draw the final rows and drop the note row; later output starts on a fresh line."""
-        if self._quiet or not self._live:
-            return
+        """Draw the final rows without the note and end the display; later output starts on the
+        row below them."""
         with self._lock:
+            display, self._display = self._display, None
+            if display is None:
+                return
             self._note = ""
-            if self._drawn:
-                self._draw()
-
-    def _row_text(self, label: str, row: _Row) -> str:
-        label_width = max(len(name) for name in self._rows)
-        release_width = max(len(other.release) for other in self._rows.values())
-        text = f"{label:<{label_width}}  {row.release:<{release_width}}  {row.text}"
-        return text[: max(self._width - 1, 20)]  # a wrapped row would break the cursor moves
-
-    def _redraw_below(self) -> None:
-        """Draw the rows from the cursor down, over the ``_drawn`` rows left from before."""
-        left = self._drawn
-        self._drawn = 0
-        rows = self._rows_text()
-        out = [f"{CLEAR_ROW}{row}\n" for row in rows]
-        stale = left - len(rows)  # rows drawn before that now have nothing to show
-        if stale > 0:
-            out += [f"{CLEAR_ROW}\n"] * stale + [CURSOR_UP.format(stale)]
-        self._drawn = len(rows)
-        self._write("".join(out))
-
-    def _rows_text(self) -> list[str]:
-        rows = [self._row_text(label, row) for label, row in self._rows.items()]
-        if self._note:
-            rows.append(self._note[: max(self._width - 1, 20)])
-        return rows
+            display.update(self._renderable())
+            display.stop()  # draws the rows a last time and shows the cursor again
 
     def _draw(self) -> None:
-        if self._drawn:
-            self._write(CURSOR_UP.format(self._drawn))
-        self._redraw_below()
+        if self._display is not None:
+            self._display.update(self._renderable(), refresh=True)
+            return
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(
+            file=self._stream,
+            force_terminal=True,
+            width=self._width,
+            highlight=False,
+            markup=False,
+            emoji=False,
+        )
+        self._display = Live(
+            self._renderable(),
+            console=console,
+            auto_refresh=False,  # drawn when a row changes (rate-limited above), not by a timer
+            redirect_stdout=False,  # stdout may be a pipe (--json): never routed to the terminal
+            redirect_stderr=False,
+        )
+        self._display.start(refresh=True)
+
+    def _renderable(self) -> RenderableType:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        rows = Table.grid(padding=(0, 2))
+        # Label and release keep their width; only a too long stage is cut.
+        rows.add_column(no_wrap=True, min_width=max(map(len, self._rows), default=0))
+        rows.add_column(
+            no_wrap=True, min_width=max((len(r.release) for r in self._rows.values()), default=0)
+        )
+        rows.add_column()  # narrowed to what the terminal has left; the text is cut below
+        for label, row in self._rows.items():
+            rows.add_row(
+                Text(label, style="bold"),
+                Text(row.release),
+                Text(row.text, _STAGE_STYLES.get(row.stage, ""), no_wrap=True, overflow="ellipsis"),
+            )
+        if not self._note:
+            return rows
+        return Group(rows, Text(self._note, style="dim", no_wrap=True, overflow="ellipsis"))
 
     def _write(self, text: str) -> None:
         self._stream.write(text)
