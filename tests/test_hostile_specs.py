@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 from pathlib import Path
 
 import pytest
@@ -69,13 +70,17 @@ def test_unreadable_specs_are_one_error(tmp_path: Path, text: str | bytes, expec
     assert "\n" not in str(error.value)
 
 
-def test_special_files_are_not_read(tmp_path: Path) -> None:
-    fifo = tmp_path / "spec.fifo"
-    os.mkfifo(fifo)
-    with pytest.raises(InputError, match="is not a regular file"):
-        load_spec(fifo)  # a FIFO nobody writes would block a reader forever
-    with pytest.raises(InputError, match="is not a regular file"):
+def test_special_files_are_read_within_the_limit(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=f"has more than {MAX_YAML_BYTES:,} bytes"):
+        load_spec(Path("/dev/zero"))  # never ends: the read stops at the limit
+    with pytest.raises(InputError, match=r"cannot read spec file .*: Is a directory"):
         load_spec(tmp_path)
+    fifo = tmp_path / "spec.fifo"
+    os.mkfifo(fifo)  # a pipe is read, as <(command) gives one
+    writer = threading.Thread(target=lambda: fifo.write_text("name: ab\nstarter: base\n"))
+    writer.start()
+    assert load_spec(fifo).name == "ab"
+    writer.join()
 
 
 @pytest.mark.parametrize(

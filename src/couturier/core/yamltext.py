@@ -3,7 +3,7 @@
 A YAML file a user hands in is read safely (PyYAML's safe loader: plain data only) and within
 bounds, so that no file makes Couturier use more than a little memory or time:
 
-- at most :data:`MAX_YAML_BYTES` bytes, from a regular file, as UTF-8;
+- at most :data:`MAX_YAML_BYTES` bytes (read no further), as UTF-8;
 - no aliases (``*name``): an alias repeats a node without writing it out again, which is how
   a few hundred bytes expand to gigabytes ("billion laughs"); a spec or settings file never
   needs one, so the line of the first alias is named instead;
@@ -17,7 +17,6 @@ that the caller turns into its own error: a spec violation, a settings
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -137,14 +136,14 @@ def parse_yaml(text: str) -> YamlDocument:
 
 
 def load_yaml(path: Path) -> YamlDocument:
-    """Read the YAML file at ``path`` (see :func:`parse_yaml`); it must be a regular file of
-    at most :data:`MAX_YAML_BYTES` bytes of UTF-8.
+    """Read the YAML file at ``path`` (see :func:`parse_yaml`): a file, or a pipe, of at most
+    :data:`MAX_YAML_BYTES` bytes of UTF-8.
 
     Raises :class:`YamlUnreadable` when it cannot be read, :class:`YamlProblem` otherwise.
     """
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
-            raise YamlUnreadable("is not a regular file", "name a YAML file")
+        # A pipe is read too (couturier plan <(envsubst < spec.yaml)); a device that never
+        # ends is cut by the bounded read.
         with path.open("rb") as handle:
             raw = handle.read(MAX_YAML_BYTES + 1)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
