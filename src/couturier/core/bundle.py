@@ -24,7 +24,7 @@ loop, and a file or link placed through another link of the bundle are refused, 
 links that each look harmless carries a file out of the target.
 
 Pure: :func:`check_bundle` works on :class:`Member` values already read from the user's files,
-directories and archives (see :mod:`couturier.services.bundles`); certificates are parsed with
+directories and archives (see :mod:`couturier.services.bundle_inputs`); certificates are parsed with
 ``cryptography``.
 """
 
