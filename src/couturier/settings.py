@@ -427,7 +427,10 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         try:
             document = load_yaml(path)
         except YamlUnreadable as problem:
-            raise ConfigError(f"cannot read {source}: {problem.what}", problem.hint) from None
+            raise ConfigError(
+                f"cannot read {source}: {problem.what}",
+                problem.hint or "check --config or COUTURIER_CONFIG",
+            ) from None
         except YamlProblem as problem:
             raise ConfigError(f"{source} {problem.what}", problem.hint) from None
         if document.duplicates:

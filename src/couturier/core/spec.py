@@ -304,7 +304,10 @@ def load_spec(
     try:
         document = load_yaml(path)
     except YamlUnreadable as problem:
-        raise InputError(f"cannot read spec file {path}: {problem.what}", problem.hint) from None
+        raise InputError(
+            f"cannot read spec file {path}: {problem.what}",
+            problem.hint or "check the spec file's path",
+        ) from None
     except YamlProblem as problem:
         rule = f"{problem.what}; {problem.hint}" if problem.hint else problem.what
         raise SpecError([Violation("spec", None, rule)], f"spec file {path}") from None

@@ -148,7 +148,7 @@ def load_yaml(path: Path) -> YamlDocument:
             raw = handle.read(MAX_YAML_BYTES + 1)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise YamlUnreadable(f"cannot be read: {reason}") from None
+        raise YamlUnreadable(reason) from None
     if len(raw) > MAX_YAML_BYTES:
         raise YamlProblem(f"has more than {MAX_YAML_BYTES:,} bytes", _SMALL)
     try:
