@@ -1,7 +1,8 @@
 """Refusing hostile bundle inputs and specs (issue 8): wall time and peak memory.
 
 Each case runs in a child process of its own (``python -c``), which times the refusal alone
-and reports its peak resident memory (``ru_maxrss``); the median of the times and the largest
+and reports its peak resident memory (``VmHWM``: ``ru_maxrss`` would keep the parent's peak
+across fork and exec); the median of the times and the largest
 peak over the rounds are written. Inputs are made by :mod:`tests.hostile` (a few MiB each):
 
 - a zip whose headers declare 10 bytes for a member that inflates to 1 GiB, and one that says
@@ -33,13 +34,14 @@ NAIVE_TIMEOUT = 20
 ROOT = Path(__file__).resolve().parent.parent
 
 _MEASURE = """
-import resource, sys, time
+import sys, time
 from pathlib import Path
 path, data = Path(sys.argv[1]), sys.argv[2]
 start = time.monotonic()
 {body}
 seconds = time.monotonic() - start
-print(f"{{seconds:.4f}} {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}} {{outcome}}")
+peak = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
+print(f"{{seconds:.4f}} {{int(peak) // 1024}} {{outcome}}")
 """
 
 OURS_BUNDLE = """

@@ -49,6 +49,8 @@ _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz
 _AT_MOST = f"{MAX_FILES} files of {MAX_FILE_SIZE // (1024 * 1024)} MiB"
 _LINK_MAX = 4097  # bytes read of a zip member holding a link: one past what a link may hold
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+# Bytes of a zip's central directory: 1000 entries with long names take a few hundred KiB.
+_ZIP_DIRECTORY_MAX = 1024 * 1024
 # What a damaged archive makes the standard library raise while it is read.
 _ARCHIVE_ERRORS = (
     tarfile.TarError,
@@ -139,23 +141,23 @@ def _read_at_most(handle: _Readable, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _zip_entries(path: Path) -> int | None:
-    """The number of entries a zip's end records declare (zip64 included), or None when there
-    is no end record (zipfile then says what is wrong). Read before zipfile lists them all."""
+def _zip_directory(path: Path) -> tuple[int, int] | None:
+    """(entries, bytes) of a zip's central directory as its end records declare them (the zip64
+    record when there is one, as zipfile reads it), or None when there is no end record
+    (zipfile then says what is wrong). Read before zipfile lists the entries: it walks the whole
+    directory, whatever count the end record gives."""
     with path.open("rb") as handle:
         size = handle.seek(0, os.SEEK_END)
-        tail_size = min(size, 22 + 65535 + 20 + 56)
+        tail_size = min(size, 22 + 65535 + 20)
         handle.seek(size - tail_size)
         tail = handle.read(tail_size)
         at = tail.rfind(b"PK\x05\x06")
         if at < 0 or len(tail) < at + 22:
             return None
-        count: int = struct.unpack_from("<H", tail, at + 10)[0]
-        if count != 0xFFFF:
-            return count
+        count, directory = struct.unpack_from("<HL", tail, at + 10)
         locator = at - 20
         if locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
-            return None
+            return int(count), int(directory)
         offset: int = struct.unpack_from("<Q", tail, locator + 8)[0]
         if offset > size - 56:
             return None
@@ -163,8 +165,8 @@ def _zip_entries(path: Path) -> int | None:
         record = handle.read(56)
         if record[:4] != b"PK\x06\x06":
             return None
-        total: int = struct.unpack_from("<Q", record, 32)[0]
-        return total
+        count64, directory64 = struct.unpack_from("<QQ", record, 32)
+        return int(count64), int(directory64)
 
 
 class _Reader:
@@ -375,8 +377,10 @@ class _Reader:
         inflated only as far as :data:`MAX_FILE_SIZE` + 1 bytes (the sizes its headers declare
         are not trusted), every byte charged to the budget."""
         try:
-            declared = _zip_entries(path)
-            if declared is not None and declared > MAX_ENTRIES:
+            declared = _zip_directory(path)
+            if declared is not None and (
+                declared[0] > MAX_ENTRIES or declared[1] > _ZIP_DIRECTORY_MAX
+            ):
                 self.too_many(origin)
                 return
             with zipfile.ZipFile(path) as archive:
