@@ -568,3 +568,34 @@ def test_zip_directory_larger_than_its_count_says_is_not_listed(tmp_path: Path) 
     text, rss = refuse_in_child(archive, tmp_path / "data")
     assert f"many.zip: holds more than {MAX_ENTRIES} entries" in text
     assert rss < 100, text
+
+
+def test_a_huge_pax_header_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    # 30 MB of tiny pax records (each a new key): tarfile would make a dict of 2.3 million.
+    records = []
+    for n in range(2_300_000):
+        body = b" k%07d=\n" % n
+        records.append(str(len(body) + 2).encode() + body)
+    data = b"".join(records)
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type = tarfile.XHDTYPE
+    pax.size = len(data)
+    member = tarfile.TarInfo("x")
+    archive = tmp_path / "pax.tar"
+    archive.write_bytes(
+        pax.tobuf(format=tarfile.USTAR_FORMAT)
+        + data
+        + b"\0" * (-len(data) % 512)
+        + member.tobuf(format=tarfile.USTAR_FORMAT)
+        + b"\0" * 1024
+    )
+    text, rss = refuse_in_child(archive, tmp_path / "data")
+    assert f"pax.tar: is not a readable tar archive (an extended header of {len(data):,}" in text
+    assert rss < 100, text
+
+
+def test_long_names_in_pax_headers_still_read(settings: Settings, tmp_path: Path) -> None:
+    long = "/".join(["d" * 200] * 10) + "/app.conf"
+    archive = make_tar(tmp_path / "long.tar", [T(long, data=b"x\n"), T("l", "sym", link=long)])
+    bundle = create_bundle(settings, "long", "files", [archive], "/srv")
+    assert sorted(f.path for f in bundle.files) == sorted([long, "l"])

@@ -114,6 +114,33 @@ class _Metered(io.RawIOBase):
         return len(data)
 
 
+# Bytes of a tar's extended headers (pax records, GNU long names): paths of 4096 bytes and a
+# few attributes take far less. tarfile reads such a header whole and makes a dict of its
+# records, so 30 MB of tiny records would take some 350 MB.
+_TAR_HEADER_MAX = 64 * 1024
+_EXTENDED = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header that refuses an extended header larger than :data:`_TAR_HEADER_MAX`
+    before tarfile reads it."""
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _BoundedTarInfo:
+        info = super().frombuf(buf, encoding, errors)
+        if info.type in _EXTENDED and info.size > _TAR_HEADER_MAX:
+            raise tarfile.ReadError(
+                f"an extended header of {info.size:,} bytes (at most {_TAR_HEADER_MAX:,})"
+            )
+        return info
+
+
 def _decompressed(raw: IO[bytes]) -> _Readable:
     """``raw`` read through the decompressor its first bytes name (gzip, xz, bzip2), or as it
     is. Each of these reads at most what is asked of it (a bomb is never inflated whole)."""
@@ -328,7 +355,7 @@ class _Reader:
         try:
             with path.open("rb") as raw, contextlib.closing(_decompressed(raw)) as inner:
                 stream = _Metered(inner, self.budget)
-                with tarfile.open(fileobj=stream, mode="r|") as archive:
+                with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as archive:
                     for entries, info in enumerate(archive, start=1):
                         if entries > MAX_ENTRIES:
                             self.too_many(origin)
