@@ -599,3 +599,21 @@ def test_long_names_in_pax_headers_still_read(settings: Settings, tmp_path: Path
     archive = make_tar(tmp_path / "long.tar", [T(long, data=b"x\n"), T("l", "sym", link=long)])
     bundle = create_bundle(settings, "long", "files", [archive], "/srv")
     assert sorted(f.path for f in bundle.files) == sorted([long, "l"])
+
+
+def test_an_old_gnu_sparse_member_is_refused_before_its_map(tmp_path: Path) -> None:
+    # A sparse header whose map of holes runs on for 60,000 blocks (1.2 million entries).
+    info = tarfile.TarInfo("s")
+    info.type = tarfile.GNUTYPE_SPARSE
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    header[482] = 1  # isextended
+    header[148:156] = b"%06o\x00 " % (sum(header[:148]) + 8 * 32 + sum(header[156:512]))
+    block = bytearray(512)
+    for n in range(21):
+        block[n * 24 : n * 24 + 24] = b"%011o\x00%011o\x00" % (n, 1)
+    block[504] = 1
+    archive = tmp_path / "sparse.tar"
+    archive.write_bytes(bytes(header) + bytes(block) * 60_000 + b"\0" * 1024)
+    text, rss = refuse_in_child(archive, tmp_path / "data")
+    assert "sparse.tar: is not a readable tar archive (s is an old GNU sparse file" in text
+    assert rss < 100, text

@@ -128,8 +128,8 @@ _EXTENDED = (
 
 
 class _BoundedTarInfo(tarfile.TarInfo):
-    """A tar header that refuses an extended header larger than :data:`_TAR_HEADER_MAX`
-    before tarfile reads it."""
+    """A tar header that refuses an extended header larger than :data:`_TAR_HEADER_MAX`, and
+    an old GNU sparse member, before tarfile reads what follows it."""
 
     @classmethod
     def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _BoundedTarInfo:
@@ -138,6 +138,9 @@ class _BoundedTarInfo(tarfile.TarInfo):
             raise tarfile.ReadError(
                 f"an extended header of {info.size:,} bytes (at most {_TAR_HEADER_MAX:,})"
             )
+        if info.type == tarfile.GNUTYPE_SPARSE:
+            # Its map of holes may run on for any number of blocks, each a list to keep.
+            raise tarfile.ReadError(f"{info.name} is an old GNU sparse file; store it whole")
         return info
 
 
