@@ -617,3 +617,57 @@ def test_an_old_gnu_sparse_member_is_refused_before_its_map(tmp_path: Path) -> N
     text, rss = refuse_in_child(archive, tmp_path / "data")
     assert "sparse.tar: is not a readable tar archive (s is an old GNU sparse file" in text
     assert rss < 100, text
+
+
+def _pax(records: dict[str, str], kind: bytes = tarfile.XHDTYPE) -> bytes:
+    """One pax extended header (its block and data) holding ``records``."""
+    data = b""
+    for key, value in records.items():
+        body = f" {key}={value}\n".encode()
+        length = len(body) + 1  # a record's length counts its own digits
+        while len(str(length)) + len(body) != length:
+            length = len(str(length)) + len(body)
+        data += str(length).encode() + body
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type = kind
+    info.size = len(data)
+    return info.tobuf(format=tarfile.USTAR_FORMAT) + data + b"\0" * (-len(data) % 512)
+
+
+def _file(name: str, data: bytes) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info.tobuf(format=tarfile.USTAR_FORMAT) + data + b"\0" * (-len(data) % 512)
+
+
+def test_pax_headers_kept_within_bounds(settings: Settings, tmp_path: Path) -> None:
+    # As git archive writes: one small global header, kept.
+    git = tmp_path / "git.tar"
+    git.write_bytes(
+        _pax({"comment": "a" * 40}, tarfile.XGLTYPE) + _file("app.conf", b"x\n") + b"\0" * 1024
+    )
+    assert [f.path for f in create_bundle(settings, "git", "files", [git], "/srv").files] == [
+        "app.conf"
+    ]
+    # Global headers of more than 4 KiB in all: tarfile copies them into every later member.
+    many = tmp_path / "global.tar"
+    many.write_bytes(
+        b"".join(_pax({f"k{n}.{m}": "v" for m in range(150)}, tarfile.XGLTYPE) for n in range(3))
+        + _file("app.conf", b"x\n")
+        + b"\0" * 1024
+    )
+    listed = refused(settings, [many], "/srv")
+    assert any("global extended headers of more than 4,096 bytes" in x for x in listed), listed
+
+
+def test_many_members_with_large_pax_headers_stay_in_little_memory(tmp_path: Path) -> None:
+    # 900 members, each after 60 KiB of pax records: a stream that kept every member (as
+    # tarfile does) would keep 4 million records.
+    records = {f"k{n:06}": "" for n in range(5000)}
+    header = _pax(records)
+    archive = tmp_path / "pax.tar.gz"
+    body = b"".join(header + _file(f"d/{n}", b"") for n in range(900)) + b"\0" * 1024
+    archive.write_bytes(gzip.compress(body, compresslevel=1))
+    text, rss = refuse_in_child(archive, tmp_path / "data")
+    assert "pax.tar.gz: needs more than 32 MiB of content" in text
+    assert rss < 100, text

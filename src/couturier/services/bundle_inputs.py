@@ -26,7 +26,7 @@ import zipfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, Self
 
 from couturier.core.bundle import MAX_FILE_SIZE, MAX_FILES, Member, MemberType
 from couturier.core.spec import Violation
@@ -118,6 +118,7 @@ class _Metered(io.RawIOBase):
 # few attributes take far less. tarfile reads such a header whole and makes a dict of its
 # records, so 30 MB of tiny records would take some 350 MB.
 _TAR_HEADER_MAX = 64 * 1024
+_TAR_GLOBAL_MAX = 4 * 1024  # git archive writes one global header of some 50 bytes
 _EXTENDED = (
     tarfile.XHDTYPE,
     tarfile.XGLTYPE,
@@ -127,21 +128,32 @@ _EXTENDED = (
 )
 
 
-class _BoundedTarInfo(tarfile.TarInfo):
-    """A tar header that refuses an extended header larger than :data:`_TAR_HEADER_MAX`, and
-    an old GNU sparse member, before tarfile reads what follows it."""
+def _bounded_tarinfo() -> type[tarfile.TarInfo]:
+    """A class of tar headers for one archive, refusing before tarfile reads what follows: an
+    extended header larger than :data:`_TAR_HEADER_MAX`, global extended headers larger than
+    :data:`_TAR_GLOBAL_MAX` in all (tarfile copies them into every member that follows), and an
+    old GNU sparse member (its map of holes may run on for any number of blocks)."""
+    global_bytes = [0]
 
-    @classmethod
-    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _BoundedTarInfo:
-        info = super().frombuf(buf, encoding, errors)
-        if info.type in _EXTENDED and info.size > _TAR_HEADER_MAX:
-            raise tarfile.ReadError(
-                f"an extended header of {info.size:,} bytes (at most {_TAR_HEADER_MAX:,})"
-            )
-        if info.type == tarfile.GNUTYPE_SPARSE:
-            # Its map of holes may run on for any number of blocks, each a list to keep.
-            raise tarfile.ReadError(f"{info.name} is an old GNU sparse file; store it whole")
-        return info
+    class BoundedTarInfo(tarfile.TarInfo):
+        @classmethod
+        def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
+            info = super().frombuf(buf, encoding, errors)
+            if info.type in _EXTENDED and info.size > _TAR_HEADER_MAX:
+                raise tarfile.ReadError(
+                    f"an extended header of {info.size:,} bytes (at most {_TAR_HEADER_MAX:,})"
+                )
+            if info.type == tarfile.XGLTYPE:
+                global_bytes[0] += info.size
+                if global_bytes[0] > _TAR_GLOBAL_MAX:
+                    raise tarfile.ReadError(
+                        f"global extended headers of more than {_TAR_GLOBAL_MAX:,} bytes"
+                    )
+            if info.type == tarfile.GNUTYPE_SPARSE:
+                raise tarfile.ReadError(f"{info.name} is an old GNU sparse file; store it whole")
+            return info
+
+    return BoundedTarInfo
 
 
 def _decompressed(raw: IO[bytes]) -> _Readable:
@@ -358,8 +370,11 @@ class _Reader:
         try:
             with path.open("rb") as raw, contextlib.closing(_decompressed(raw)) as inner:
                 stream = _Metered(inner, self.budget)
-                with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as archive:
+                tarinfo = _bounded_tarinfo()
+                with tarfile.open(fileobj=stream, mode="r|", tarinfo=tarinfo) as archive:
                     for entries, info in enumerate(archive, start=1):
+                        # A stream keeps every member it met, each with its pax headers.
+                        archive.members.clear()  # type: ignore[attr-defined]
                         if entries > MAX_ENTRIES:
                             self.too_many(origin)
                             return
