@@ -671,3 +671,17 @@ def test_many_members_with_large_pax_headers_stay_in_little_memory(tmp_path: Pat
     text, rss = refuse_in_child(archive, tmp_path / "data")
     assert "pax.tar.gz: needs more than 32 MiB of content" in text
     assert rss < 100, text
+
+
+def test_deep_paths_and_long_link_chains(settings: Settings, tmp_path: Path) -> None:
+    # Paths of 2000 components and links of 1500 that lead to each other: each walk stays
+    # linear in the path's length (a quadratic one took minutes here).
+    deep = "/".join(["a"] * 2000)
+    members = [T(f"{deep}/f{n}", data=b"x") for n in range(10)]
+    for n in range(10):
+        first = f"l{n + 1}" if n < 9 else "x"
+        members.append(T(f"l{n}", "sym", link="/".join([first, *["a", ".."] * 780])))
+    archive = make_tar(tmp_path / "deep.tar", members)
+    bundle = create_bundle(settings, "deep", "files", [archive], "/srv")
+    assert len(bundle.files) == 20
+    assert len(bundle_entries([bundle], {}, 0)) == 20

@@ -83,9 +83,9 @@ def _real(view: Mapping[str, Entry], path: str, what: str, *, start: str = "") -
         real = resolve(path, _link_at(view), start=start)
     except LinkLoop:
         raise BuildError(f"{what}: /{path} loops through symbolic links") from None
-    parts = real.split("/") if real else []
-    for end in range(1, len(parts) + 1):
-        current = "/".join(parts[:end])
+    ends = [at for at, c in enumerate(real) if c == "/"] + [len(real)] if real else []
+    for end in ends:
+        current = real[:end]
         entry = view.get(current)
         if entry is not None and entry.type is not EntryType.DIRECTORY:
             raise BuildError(

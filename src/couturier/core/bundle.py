@@ -528,7 +528,10 @@ class _Checker:
                 )
                 continue
             self._file(member, path, original.data)
-        if not check_target(self.kind, None if self.kind == "certificates" else self.target):
+        # Paths are resolved for a bundle of at most MAX_FILES entries; more are refused anyway.
+        if self.count <= MAX_FILES and not check_target(
+            self.kind, None if self.kind == "certificates" else self.target
+        ):
             for path, rule in check_paths(self.kind, self.target, list(self.files.values())):
                 self.violations.append(Violation(self.where[path], None, rule))
         if self.count > MAX_FILES:

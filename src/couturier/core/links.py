@@ -50,27 +50,29 @@ def resolve(path: str, link_at: LinkAt, *, start: str = "", follow_last: bool = 
 
     Raises :class:`LinkLoop` after :data:`MAX_HOPS` links.
     """
-    done = [] if path.startswith("/") else _parts(start)
+    # ``done`` is kept as one string: each step costs the length of the path, not the square
+    # of its depth (a path of 4096 bytes may have 2048 components).
+    done = "" if path.startswith("/") else "/".join(_parts(start))
     pending = _parts(path)
     pending.reverse()  # a stack: the next component is at the end
     hops = MAX_HOPS
     while pending:
         part = pending.pop()
         if part == "..":
-            if done:
-                done.pop()
+            done = done[: max(done.rfind("/"), 0)]
             continue
-        target = link_at("/".join([*done, part])) if pending or follow_last else None
+        candidate = f"{done}/{part}" if done else part
+        target = link_at(candidate) if pending or follow_last else None
         if target is None:
-            done.append(part)
+            done = candidate
             continue
         hops -= 1
         if hops < 0:
             raise LinkLoop(path)
         if target.startswith("/"):
-            done = []
+            done = ""
         pending.extend(reversed(_parts(target)))
-    return "/".join(done)
+    return done
 
 
 def inside(path: str, directory: str) -> bool:
@@ -98,19 +100,15 @@ def placement_problems(root: str, entries: Sequence[tuple[str, str]]) -> list[tu
 
     ``entries`` are (path relative to ``root``, link target or "" for a file). Links are
     registered where they really land, in path order, as they would be unpacked: a link written
-    below another link lands where that one leads. Cost: one walk per entry, at most
-    :data:`MAX_HOPS` links each.
+    below another link lands where that one leads. Cost: for each entry, one walk (at most
+    :data:`MAX_HOPS` links) and one look at every file: meant for a bundle's few entries.
     """
     shown = f"/{root}"
     files = {path for path, link in entries if not link}
     links = unpacked_links(root, entries)
     problems: list[tuple[str, str]] = []
     for path, link in sorted(entries):
-        parts = path.split("/")
-        parent = next(
-            ("/".join(parts[:n]) for n in range(1, len(parts)) if "/".join(parts[:n]) in files),
-            None,
-        )
+        parent = next((f for f in sorted(files) if path.startswith(f + "/")), None)
         if parent is not None:
             problems.append((path, f"is below {parent}, which is a file of the bundle"))
             continue
