@@ -111,6 +111,23 @@ def test_control_characters_and_trailing_newlines_are_refused(
     assert "\n" not in error.value.message and "\0" not in error.value.message
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"name": 10**5000, "starter": "base"},
+        {"name": "ab", "starter": "base", "env": {"A": 10**5000}},
+        {"name": "ab", "starter": "base", "env": {10**5000: "x"}},
+        {10**5000: 1, "name": "ab", "starter": "base"},
+        {"name": "ab", "starter": 10**5000, "packages": [10**5000], "bundles": [10**5000]},
+    ],
+)
+def test_numbers_too_long_to_print_are_violations(raw: dict[object, object]) -> None:
+    # int() and repr() refuse more than 4300 digits: a JSON body may hold such a number.
+    with pytest.raises(SpecError) as error:
+        parse_spec(raw)
+    assert "too long to show" in error.value.message
+
+
 def test_a_description_block_may_end_with_a_newline(tmp_path: Path) -> None:
     text = "name: ab\nstarter: base\ndescription: |\n  One line.\n"
     assert load_spec(write(tmp_path, text)).description == "One line."

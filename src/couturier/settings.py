@@ -298,7 +298,7 @@ def _found(value: Any) -> str:
     if isinstance(value, str):
         return f"the text {value[:40]!r}"
     if isinstance(value, int | float):
-        return f"the number {value}"
+        return f"the number {value}" if abs(value) < 10**100 else "a number too long"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, Mapping):

@@ -74,7 +74,11 @@ def _shown(value: Any, *, plain: bool = False) -> str:
     if plain and isinstance(value, str) and value.isprintable():
         text, limit = value, _SHOWN_FIELD
     else:
-        text, limit = repr(value), _SHOWN_FIELD if plain else _SHOWN
+        limit = _SHOWN_FIELD if plain else _SHOWN
+        try:
+            text = repr(value)
+        except ValueError:  # an int of more than 4300 digits has no repr
+            text = f"<a {type(value).__name__} too long to show>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -127,7 +131,7 @@ def parse_spec(
     for key in raw:
         if key not in _FIELDS:
             found.append(
-                Violation(str(key), None, f"is not a field (fields: {', '.join(_FIELDS)})")
+                Violation(_key(key), None, f"is not a field (fields: {', '.join(_FIELDS)})")
             )
     for key in _REQUIRED:
         if raw.get(key) is None:
@@ -175,6 +179,14 @@ def parse_spec(
         env=MappingProxyType(env),
         bundles=bundles,
     )
+
+
+def _key(key: Any) -> str:
+    """A mapping key as a field names it (a key may be a number YAML or JSON gave)."""
+    try:
+        return str(key)
+    except ValueError:  # an int of more than 4300 digits
+        return f"<a {type(key).__name__} too long to show>"
 
 
 def _has_control(text: str) -> bool:
@@ -248,7 +260,7 @@ def _env(value: Any, starter: Starter | None, found: list[Violation]) -> dict[st
     reserved = starter.env_keys if starter is not None else frozenset()
     env: dict[str, str] = {}
     for key, text in value.items():
-        where = f"env.{key}"
+        where = f"env.{_key(key)}"
         if not isinstance(key, str) or not _ENV_KEY.fullmatch(key):
             found.append(
                 Violation(where, key, "is not a POSIX name (letters, digits, _; not a digit first)")
@@ -264,10 +276,15 @@ def _env(value: Any, starter: Starter | None, found: list[Violation]) -> dict[st
         if isinstance(text, bool) or not isinstance(text, str | int | float):
             found.append(Violation(where, text, "must be a text value (quote it)"))
             continue
-        if _has_control(str(text)):
+        try:
+            value = str(text)
+        except ValueError:  # an int of more than 4300 digits
+            found.append(Violation(where, text, "is a number too long; quote it"))
+            continue
+        if _has_control(value):
             found.append(Violation(where, text, _NO_CONTROL))
             continue
-        env[key] = str(text)
+        env[key] = value
     return env
 
 
@@ -315,7 +332,7 @@ def load_spec(
     env = raw.get("env") if isinstance(raw, Mapping) else None
     duplicates = [
         Violation(
-            f"env.{key}" if isinstance(env, Mapping) and key in env else str(key),
+            f"env.{_key(key)}" if isinstance(env, Mapping) and key in env else _key(key),
             key,
             f"is written more than once (line {line})",
         )
