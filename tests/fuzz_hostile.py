@@ -340,12 +340,54 @@ def linked_bundles(members: list[tuple[str, str, Any]], target: str) -> None:
         _assert_inside(settings, target, result)
 
 
+_DIR_NAMES = st.sampled_from(["a", "b", "a\nb", "caf\udce9", "x" * 300, ".hidden", "sp ace", "..."])
+_DIR_ENTRIES = st.lists(
+    st.tuples(
+        st.lists(_DIR_NAMES, min_size=1, max_size=3).map("/".join),
+        st.sampled_from(["file", "dir", "sym", "fifo"]),
+        _LINKS,
+    ),
+    max_size=8,
+)
+
+
+@profile
+@given(_DIR_ENTRIES)
+def directories(entries: list[tuple[str, str, str]]) -> None:
+    """A directory made of odd names, links, FIFOs and files, read as a bundle input."""
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory) / "input"
+        root.mkdir()
+        for name, kind, link in entries:
+            path = root / name
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.parent.resolve() != path.parent.absolute() or os.path.lexists(path):
+                    continue  # never make anything through a link, nor open a FIFO made before
+                if kind == "file":
+                    path.write_bytes(b"x")
+                elif kind == "dir":
+                    path.mkdir()
+                elif kind == "sym":
+                    path.symlink_to(link)
+                else:
+                    os.mkfifo(path)
+            except (OSError, ValueError):
+                continue
+        settings = _store(directory)
+        result = _expect_couturier(
+            lambda: create_bundle(settings, "fuzz", "files", [root], "/etc/app", now=NOW)
+        )
+        _assert_inside(settings, "/etc/app", result)
+
+
 PROPERTIES: dict[str, Callable[[], None]] = {
     "spec_text": spec_text,
     "spec_values": spec_values,
     "settings_text": settings_text,
     "archives": archives,
     "linked_bundles": linked_bundles,
+    "directories": directories,
 }
 
 
