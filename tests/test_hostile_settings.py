@@ -78,6 +78,7 @@ BAD = {
         "keyring",
     ),
     "not-yaml": ("data_dir: [", "is not valid YAML"),
+    "too-many-values": ("architectures: [" + "a," * 20_000 + "]", "holds more than 10,000 values"),
     "url-newline": (
         'mirrors:\n  u: {url: "http://x\\n"}\n',
         "mirrors.u.url must not hold control characters",

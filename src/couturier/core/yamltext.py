@@ -7,7 +7,8 @@ bounds, so that no file makes Couturier use more than a little memory or time:
 - no aliases (``*name``): an alias repeats a node without writing it out again, which is how
   a few hundred bytes expand to gigabytes ("billion laughs"); a spec or settings file never
   needs one, so the line of the first alias is named instead;
-- at most :data:`MAX_DEPTH` levels of nesting (the composer is recursive);
+- at most :data:`MAX_DEPTH` levels of nesting (the composer is recursive) and
+  :data:`MAX_NODES` values (each costs PyYAML time and memory far beyond its bytes);
 - mapping keys written twice are recorded (YAML would keep the last one silently).
 
 Every failure is a :class:`YamlProblem` (what is wrong, to follow the file's name, and a hint)
@@ -24,6 +25,7 @@ import yaml
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_NODES",
     "MAX_YAML_BYTES",
     "YamlDocument",
     "YamlProblem",
@@ -34,6 +36,10 @@ __all__ = [
 
 MAX_YAML_BYTES = 1024 * 1024
 MAX_DEPTH = 64
+# Values (scalars, lists, mappings) in one document. PyYAML spends some 40 µs and 700 bytes on
+# each: a megabyte of [1,1,1,...] took 20 s and 350 MB. A spec of 100 packages and a few
+# hundred env entries holds under 2,000.
+MAX_NODES = 10_000
 
 
 class _Refused(Exception):  # noqa: N818 - a reason, turned into the caller's error
@@ -50,6 +56,7 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self.duplicates: list[tuple[Any, int]] = []
         self.depth = 0
+        self.nodes = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -57,6 +64,14 @@ class _Loader(yaml.SafeLoader):
             raise _Refused(
                 event.start_mark.line + 1,
                 f"uses the YAML alias *{event.anchor}; write the value out instead",
+            )
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise _Refused(
+                mark.line + 1,
+                f"holds more than {MAX_NODES:,} values; a spec or settings file holds a few "
+                "hundred",
             )
         self.depth += 1
         try:
