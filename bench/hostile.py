@@ -8,10 +8,11 @@ peak over the rounds are written. Inputs are made by :mod:`tests.hostile` (a few
 - a zip whose headers declare 10 bytes for a member that inflates to 1 GiB, and one that says
   1 GiB honestly;
 - a ``.tar.xz`` (and ``.tar.bz2``) holding one member of 16 GiB of zeros;
-- a spec of ten levels of nested YAML aliases (``couturier plan`` on it).
+- a spec of ten levels of nested YAML aliases, and one of a megabyte of tiny values.
 
-Side by side, the naive reading the bundle store used before (``zipfile.read`` of the member,
-``tarfile`` walking the whole archive), stopped after :data:`NAIVE_TIMEOUT` seconds.
+Side by side, the naive reading used before (``zipfile.read`` of the member, ``tarfile``
+walking the whole archive, ``yaml.safe_load`` and the repr a message would print), stopped
+after :data:`NAIVE_TIMEOUT` seconds.
 
 Target: each refusal in under 2 s and under 100 MB. Run with ``bench/run`` (or
 ``uv run python -m bench.hostile``).
@@ -74,6 +75,15 @@ with zipfile.ZipFile(path) as archive:
         outcome = f"read-{size}"
     except zipfile.BadZipFile:
         outcome = "bad-crc-after-inflating"
+"""
+
+NAIVE_YAML = """
+import yaml
+try:
+    data = yaml.safe_load(path.read_text())
+    outcome = f"printed-{len(repr(data))}-chars"
+except MemoryError:
+    outcome = "MemoryError"
 """
 
 NAIVE_TAR = """
@@ -140,11 +150,18 @@ def main() -> None:
             rows.append(f"| {label} ({size / 1e6:.1f} MB) | {cells} | {naive} |")
             worst_ms = max(worst_ms, float(cells.split(" | ")[0]))
             worst_mb = max(worst_mb, int(cells.split(" | ")[1]))
-        cells = _case(OURS_SPEC, spec, data, ROUNDS, 30)
-        size = spec.stat().st_size
-        rows.append(f"| spec of 10 levels of YAML aliases ({size} B) | {cells} | - | - | - |")
-        worst_ms = max(worst_ms, float(cells.split(" | ")[0]))
-        worst_mb = max(worst_mb, int(cells.split(" | ")[1]))
+        values = directory / "values.yaml"
+        values.write_text("name: ab\nstarter: base\npackages: [" + "1," * 500_000 + "]\n")
+        specs = {
+            f"spec of 10 levels of YAML aliases ({spec.stat().st_size} B)": spec,
+            f"spec of 500,000 tiny values ({values.stat().st_size / 1e6:.1f} MB)": values,
+        }
+        for label, path in specs.items():
+            cells = _case(OURS_SPEC, path, data, ROUNDS, 30)
+            naive = _case(NAIVE_YAML, path, data, 1, NAIVE_TIMEOUT)
+            rows.append(f"| {label} | {cells} | {naive} |")
+            worst_ms = max(worst_ms, float(cells.split(" | ")[0]))
+            worst_mb = max(worst_mb, int(cells.split(" | ")[1]))
     met = worst_ms < 2000 and worst_mb < 100
     write_section(
         "hostile",
@@ -157,8 +174,9 @@ def main() -> None:
                 "Each refusal runs in a child process of its own: time of the refusal alone "
                 f"(median of {ROUNDS}), peak resident memory of the whole child (imports "
                 "included, largest of the rounds). Side by side, one child reading the same "
-                "input naively, as the bundle store did before (`zipfile.read`, `tarfile` "
-                f"walking every member), stopped after {NAIVE_TIMEOUT} s.",
+                "input naively, as Couturier did before (`zipfile.read`, `tarfile` walking "
+                "every member, `yaml.safe_load` and the repr of what it gave), stopped after "
+                f"{NAIVE_TIMEOUT} s.",
                 "",
                 "| input | couturier ms | peak MB | outcome | naive ms | naive peak MB | "
                 "naive outcome |",
