@@ -78,6 +78,10 @@ BAD = {
         "keyring",
     ),
     "not-yaml": ("data_dir: [", "is not valid YAML"),
+    "component-list": (
+        "releases: {x: {components: [[1]], suites: [{mirror: debian, suite: s}]}}",
+        "releases.x.components[0] must be a component name, got a list",
+    ),
     "too-many-values": ("architectures: [" + "a," * 20_000 + "]", "holds more than 10,000 values"),
     "url-newline": (
         'mirrors:\n  u: {url: "http://x\\n"}\n',
@@ -108,6 +112,12 @@ def test_wrong_settings_are_one_line_naming_the_key(case: str, tmp_path: Path) -
 def test_one_architecture_as_text_is_a_list_of_one(tmp_path: Path) -> None:
     settings = load_settings(settings_file(tmp_path, "architectures: amd64\n"), env={})
     assert settings.architectures == ("amd64",)
+
+
+def test_one_component_as_text_is_a_list_of_one(tmp_path: Path) -> None:
+    text = "releases: {x: {components: main, suites: [{mirror: debian, suite: s}]}}"
+    settings = load_settings(settings_file(tmp_path, text), env={})
+    assert settings.release("x").suites[0].components == ("main",)
 
 
 def test_numbers_used_as_names_are_text(tmp_path: Path) -> None:

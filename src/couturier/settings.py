@@ -205,6 +205,7 @@ def _plain(value: str) -> str:
 
 
 Text = Annotated[str, BeforeValidator(_text), AfterValidator(_plain)]
+Components = Annotated[list[Text] | None, BeforeValidator(_listed)]  # "main" is [main]
 PathText = Text
 
 
@@ -223,12 +224,12 @@ class _MirrorShape(_Shape):
 class _SuiteShape(_Shape):
     mirror: Text
     suite: Text
-    components: list[Text] | None = None
+    components: Components = None
 
 
 class _ReleaseShape(_Shape):
     suites: Annotated[list[_SuiteShape], Field(min_length=1)]
-    components: list[Text] | None = None
+    components: Components = None
 
 
 class _SettingsShape(_Shape):
@@ -261,6 +262,10 @@ _EXPECTED = {
     "releases.*.suites.*": "a mapping {mirror: NAME, suite: NAME}",
     "releases.*.suites.*.mirror": "the name of a mirror",
     "releases.*.suites.*.suite": "a suite name, its directory under dists/",
+    "releases.*.components": "a list of component names",
+    "releases.*.components.*": "a component name",
+    "releases.*.suites.*.components": "a list of component names",
+    "releases.*.suites.*.components.*": "a component name",
 }
 _FIELDS_AT: dict[str, type[_Shape]] = {
     "": _SettingsShape,
