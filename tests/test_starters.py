@@ -142,6 +142,18 @@ def test_loader_reads_a_good_file(tmp_path: Path) -> None:
         (GOOD + "files: [{path: /x, src: demo.yaml}]\n", "files[0].src is not a known"),
         (GOOD + GOOD.splitlines(keepends=True)[-1], "lines[1].version repeats"),
         (GOOD.replace("lines:\n", "lines: []\n").split("  - ")[0], "lines must be"),
+        # Whole-value matching: a trailing newline or a control character never gets through.
+        (GOOD.replace("name: demo", 'name: "demo\\n"'), "name must be"),
+        (GOOD.replace("packages: [extra]", 'packages: ["extra\\n"]'), "lines[0].packages has"),
+        (GOOD.replace("PATH: /usr/bin", '"PATH\\n": /usr/bin'), "is not a POSIX variable"),
+        (GOOD.replace("PATH: /usr/bin", 'PATH: "/usr/bin\\0"'), "env.PATH must not hold"),
+        (GOOD + 'entrypoint: ["/usr/bin/demo\\n"]\n', "entrypoint has"),
+        (GOOD + 'ports: ["8080\\n"]\n', "ports has"),
+        (GOOD + 'workdir: "/home/nonroot\\n"\n', "workdir"),
+        (GOOD.replace('version: "1.2"', 'version: "1.2\\n"'), "lines[0].version"),
+        (GOOD.replace("description: A demo starter", 'description: "A\\x1b[2Jdemo"'), "one line"),
+        # Bounded like specs and settings: no aliases.
+        (GOOD + "cmd: &a [x]\nentrypoint: *a\n", "alias"),
     ],
 )
 def test_loader_names_file_and_field(tmp_path: Path, text: str, field: str) -> None:

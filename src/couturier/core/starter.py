@@ -23,9 +23,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from couturier.core.suggest import did_you_mean
+from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
 from couturier.errors import ConfigError, NotFoundError
 from couturier.settings import DEFAULT_RELEASES
 
@@ -199,11 +198,20 @@ def _strings(
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise _fail(source, field, "must be a list of non-empty strings")
+    for item in value:
+        if _has_control(item):
+            raise _fail(source, field, f"has {item!r}, which holds a control character")
     if pattern is not None:
         for item in value:
-            if not pattern.match(item):
+            if not pattern.fullmatch(item):
                 raise _fail(source, field, f"has {item!r}, which is not a package name")
     return tuple(value)
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a character below 0x20 or 0x7f, which an OCI config or a
+    command line would carry into the image."""
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
 
 
 def _env(value: Any, source: str, field: str) -> Mapping[str, str]:
@@ -212,10 +220,14 @@ def _env(value: Any, source: str, field: str) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
         raise _fail(source, field, "must be a mapping of NAME: value")
     for key, text in value.items():
-        if not isinstance(key, str) or not _ENV_KEY.match(key):
+        if not isinstance(key, str) or not _ENV_KEY.fullmatch(key):
             raise _fail(source, f"{field}.{key}", "is not a POSIX variable name")
         if not isinstance(text, str) or not text:
             raise _fail(source, f"{field}.{key}", "must be a non-empty string (quote numbers)")
+        if _has_control(text):
+            raise _fail(
+                source, f"{field}.{key}", "must not hold control characters (NUL, newline...)"
+            )
     return MappingProxyType(dict(value))
 
 
@@ -227,7 +239,7 @@ def _ports(value: Any, source: str) -> tuple[str, ...]:
         raise _fail(source, "ports", 'must be a list of port numbers (8080 or "53/udp")')
     ports: list[str] = []
     for item in value:
-        match = _PORT.match(str(item)) if isinstance(item, (int, str)) else None
+        match = _PORT.fullmatch(str(item)) if isinstance(item, (int, str)) else None
         if isinstance(item, bool) or match is None or not 0 < int(match.group(1)) < 65536:
             raise _fail(source, "ports", f"has {item!r}, which is not a port (8080 or 53/udp)")
         ports.append(f"{int(match.group(1))}/{match.group(2) or 'tcp'}")
@@ -235,7 +247,7 @@ def _ports(value: Any, source: str) -> tuple[str, ...]:
 
 
 def _path(value: Any, source: str, field: str) -> str:
-    if not isinstance(value, str) or not _PATH.match(value) or "/../" in value + "/":
+    if not isinstance(value, str) or not _PATH.fullmatch(value) or "/../" in value + "/":
         raise _fail(source, field, f"has {value!r}, which is not a plain absolute path")
     return value
 
@@ -267,7 +279,7 @@ def _files(value: Any, source: str, base_dir: Path | None) -> tuple[StarterFile,
         raw = _check_fields(item, source, where, _FILE_FIELDS, ("path", "source"))
         path = _path(raw["path"], source, f"{where}.path")
         name = raw["source"]
-        if not isinstance(name, str) or not _PATH.match("/" + name) or ".." in name.split("/"):
+        if not isinstance(name, str) or not _PATH.fullmatch("/" + name) or ".." in name.split("/"):
             raise _fail(source, f"{where}.source", "must be a file name beside the starter file")
         if base_dir is None:
             raise _fail(source, f"{where}.source", "cannot be read: the starter has no directory")
@@ -305,7 +317,7 @@ def _check_fields(
 def _line(raw: Any, source: str, where: str, releases: Collection[str]) -> ImageLine:
     raw = _check_fields(raw, source, where, _LINE_FIELDS, _LINE_REQUIRED)
     version = raw["version"]
-    if not isinstance(version, str) or not _LABEL.match(version):
+    if not isinstance(version, str) or not _LABEL.fullmatch(version):
         raise _fail(source, f"{where}.version", 'must be a quoted version label such as "3.13"')
     release = raw["release"]
     if release not in releases:
@@ -315,7 +327,7 @@ def _line(raw: Any, source: str, where: str, releases: Collection[str]) -> Image
             f"names unknown release {release!r} (known: {', '.join(releases)})",
         )
     primary = raw["primary"]
-    if not isinstance(primary, str) or not _PACKAGE.match(primary):
+    if not isinstance(primary, str) or not _PACKAGE.fullmatch(primary):
         raise _fail(source, f"{where}.primary", "must be a package name")
     eol = raw["eol"]
     if isinstance(eol, str):
@@ -350,11 +362,13 @@ def parse_starter(
     """
     raw = _check_fields(raw, source, "file", _STARTER_FIELDS, _STARTER_REQUIRED)
     name = raw["name"]
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise _fail(source, "name", "must be lowercase letters, digits and hyphens")
     description = raw["description"]
     if not isinstance(description, str) or not description.strip():
         raise _fail(source, "description", "must be a non-empty string")
+    if _has_control(description.strip()):
+        raise _fail(source, "description", "must be one line without control characters")
     user = raw.get("user", "nonroot")
     if user not in USERS:
         raise _fail(source, "user", f"must be one of {', '.join(USERS)}")
@@ -401,11 +415,11 @@ def load_starter_file(path: Path, releases: Collection[str] = DEFAULT_RELEASES) 
     Raises :class:`ConfigError` naming the file (unreadable, not YAML, or invalid).
     """
     try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read starter file {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"starter file {path} is not valid YAML: {exc}") from exc
+        raw = load_yaml(path).data  # bounded as specs and settings are: a site file is input
+    except YamlUnreadable as problem:
+        raise ConfigError(f"cannot read starter file {path}: {problem.what}") from None
+    except YamlProblem as problem:
+        raise ConfigError(f"starter file {path} {problem.what}", problem.hint) from None
     starter = parse_starter(raw, str(path), releases, path.parent)
     if starter.name != path.stem:
         raise _fail(str(path), "name", f"is {starter.name!r} but the file is {path.name}")
