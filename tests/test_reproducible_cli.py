@@ -62,3 +62,26 @@ def test_source_date_epoch_makes_the_whole_layout_reproducible(
     for line in result["lines"]:
         assert f"{line['full_version']}-{stamp}" in line["tags"], line
         assert f"{line['full_version']}-{stamp}" in Layout(outputs[0]).tags()
+
+
+@pytest.mark.parametrize(
+    "value", ["abc", "-5", "1e9", "99999999999999", "\uff11\uff12\uff13", "9" * 5000]
+)
+def test_a_bad_source_date_epoch_is_one_clear_error(
+    tmp_path: Path,
+    *,
+    repo: Path,
+    signing_key: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    config = _machine(tmp_path / "m", repo, signing_key)
+    output = tmp_path / "out"
+    status = main(["--config", config, "build", "--starter", "tiny", "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "SOURCE_DATE_EPOCH must be a whole number of seconds since 1970" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not output.exists()

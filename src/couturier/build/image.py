@@ -38,7 +38,7 @@ from couturier.core.catalog import Package
 from couturier.core.distro import DEBIAN, Distro
 from couturier.core.planner import LinePlan
 from couturier.core.starter import Starter
-from couturier.errors import IntegrityError
+from couturier.errors import InputError, IntegrityError
 from couturier.oci.documents import RuntimeConfig
 from couturier.oci.layer import Layer, write_layer
 
@@ -76,11 +76,30 @@ class LineImage:
     distro: Distro = DEBIAN
 
 
+# The last second of year 9999: later dates cannot be written as RFC 3339 timestamps.
+MAX_SOURCE_DATE_EPOCH = 253_402_300_799
+
+
 def source_date_epoch(env: Mapping[str, str] | None = None) -> int | None:
-    """``SOURCE_DATE_EPOCH`` from the environment, or None to take the newest package date."""
+    """``SOURCE_DATE_EPOCH`` from the environment, or None (unset or empty) to take the newest
+    package date.
+
+    The value is a whole number of seconds since 1970-01-01 UTC, as reproducible-builds.org's
+    specification defines it; anything else (``abc``, ``-5``, ``1e9``, past year 9999) raises
+    :class:`InputError` rather than being silently ignored.
+    """
     env = os.environ if env is None else env
     text = env.get("SOURCE_DATE_EPOCH", "").strip()
-    return int(text) if text.isdigit() else None
+    if not text:
+        return None
+    digits = text.isascii() and text.isdigit() and len(text) <= 12
+    if not digits or int(text) > MAX_SOURCE_DATE_EPOCH:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise InputError(
+            f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970, got {shown!r}",
+            f"set it to 0..{MAX_SOURCE_DATE_EPOCH} (e.g. $(git log -1 --format=%ct)) or unset it",
+        )
+    return int(text)
 
 
 def newest_date(assembly: Assembly) -> int:
