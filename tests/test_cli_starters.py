@@ -251,3 +251,36 @@ def test_a_family_query_that_matches_nothing_suggests_package_names(
     status, _, err = run(capsys, *args)
     assert status == 0
     assert "no package family of tiny matching 'tooll'; did you mean tool?" in err
+
+
+def test_a_stray_yaml_in_starters_dir_breaks_only_the_commands_that_need_starters(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A settings file kept in the starters directory is no starter: the commands that load
+    starters refuse it, naming the file; the others do not read the directory at all."""
+    stray = Path(config).parent / "site" / "couturier.yaml"
+    stray.write_text("starters_dir: .\n")
+    status, out, err = run(
+        capsys,
+        "-q",
+        "--config",
+        config,
+        "packages",
+        "resolve",
+        "--release",
+        "oldrel",
+        "--arch",
+        "amd64",
+        "tool",
+    )
+    assert status == 0 and "tool" in out, err
+    assert run(capsys, "-q", "--config", config, "catalog", "refresh")[0] == 0
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", config, "--version"])
+    assert exited.value.code == 0
+    capsys.readouterr()
+    for argv in (["starters", "list"], ["starters", "show", "tiny"]):
+        status, _, err = run(capsys, "-q", "--config", config, *argv)
+        assert status == 1
+        assert f"starter file {stray}: starters_dir is not a known field" in err
+        assert "every *.yaml file in" in err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -240,3 +242,69 @@ def test_every_shipped_line_resolves(
     primary = chosen[line.primary]
     tag = full_version(primary.version, line.version)
     assert tag == line.version or tag.startswith(line.version + "."), primary.version
+
+
+# -- a starter's files stay beside it ----------------------------------------------------------
+
+
+def _with_file(tmp_path: Path, source: str) -> Path:
+    return write(tmp_path, GOOD + f'files: [{{path: /etc/x, source: {source}, mode: "0644"}}]\n')
+
+
+def test_a_file_source_that_links_out_of_the_directory_is_refused(tmp_path: Path) -> None:
+    """``ln -s /etc/shadow shadowlink`` beside the starter would put the building machine's
+    file into every image: the source is resolved first and must stay in the directory."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("root:$6$hash\n")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "shadowlink").symlink_to(outside / "secret")
+    (site / "up").symlink_to(outside)
+    for source in ("shadowlink", "up/secret"):
+        path = _with_file(site, source)
+        with pytest.raises(ConfigError) as info:
+            load_starter_file(path)
+        text = str(info.value)
+        assert str(path) in text and "files[0].source leads out of" in text, text
+    # A link that stays inside the directory is followed.
+    (site / "real.sh").write_text("#!/bin/sh\n")
+    (site / "inside").symlink_to("real.sh")
+    (script,) = load_starter_file(_with_file(site, "inside")).files
+    assert script.data == b"#!/bin/sh\n"
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: p.mkdir(), "is not a regular file"),
+        (os.mkfifo, "is not a regular file"),
+        (lambda p: p.write_bytes(b"x" * (1024 * 1024 + 1)), "is larger than 1048576 bytes"),
+        (lambda p: p.symlink_to(p), "cannot be read"),
+    ],
+    ids=["directory", "fifo", "over 1 MiB", "link loop"],
+)
+def test_a_file_source_must_be_a_bounded_regular_file(
+    tmp_path: Path, make: Callable[[Path], object], expected: str
+) -> None:
+    make(tmp_path / "source")
+    path = _with_file(tmp_path, "source")
+    with pytest.raises(ConfigError) as info:
+        load_starter_file(path)
+    assert str(path) in str(info.value) and f"files[0].source {expected}" in str(info.value)
+
+
+def test_a_file_source_of_exactly_1_mib_is_read(tmp_path: Path) -> None:
+    (tmp_path / "big").write_bytes(b"y" * (1024 * 1024))
+    (placed,) = load_starter_file(_with_file(tmp_path, "big")).files
+    assert len(placed.data) == 1024 * 1024
+
+
+def test_a_stray_yaml_file_in_a_site_directory_is_named(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    (tmp_path / "couturier.yaml").write_text("starters_dir: .\n")
+    with pytest.raises(ConfigError) as info:
+        load_starters(tmp_path)
+    assert str(tmp_path / "couturier.yaml") in info.value.message
+    assert "starters_dir is not a known field" in info.value.message
+    assert "every *.yaml file in" in info.value.hint

@@ -52,7 +52,8 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UPSTREAM = re.compile(r"^[0-9]+(?:\.[0-9]+)*")
 _PORT = re.compile(r"^([0-9]{1,5})(?:/(tcp|udp))?$")
 _PATH = re.compile(r"^(?:/[A-Za-z0-9._+@-]+)+$")
-_MAX_FILE = 64 * 1024
+# A starter's file is read whole when the starter is loaded: bounded like a bundle's files.
+_MAX_FILE = 1024 * 1024
 
 _STARTER_FIELDS = frozenset(
     {
@@ -268,7 +269,7 @@ def _links(value: Any, source: str) -> Mapping[str, str]:
 
 def _files(value: Any, source: str, base_dir: Path | None) -> tuple[StarterFile, ...]:
     """Each ``{path, source, mode}`` with its content read from ``base_dir / source`` (the
-    directory of the starter file; a source may not leave it)."""
+    directory of the starter file), by :func:`_read_source`."""
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -283,17 +284,44 @@ def _files(value: Any, source: str, base_dir: Path | None) -> tuple[StarterFile,
             raise _fail(source, f"{where}.source", "must be a file name beside the starter file")
         if base_dir is None:
             raise _fail(source, f"{where}.source", "cannot be read: the starter has no directory")
-        try:
-            data = (base_dir / name).read_bytes()
-        except OSError as exc:
-            raise _fail(source, f"{where}.source", f"cannot be read ({exc.strerror})") from exc
-        if len(data) > _MAX_FILE:
-            raise _fail(source, f"{where}.source", f"is larger than {_MAX_FILE} bytes")
+        data = _read_source(base_dir, name, source, f"{where}.source")
         mode = raw.get("mode", "0644")
         if not isinstance(mode, str) or not re.fullmatch(r"0?[0-7]{3}", mode):
             raise _fail(source, f"{where}.mode", 'must be a quoted octal mode such as "0755"')
         files.append(StarterFile(path, data, int(mode, 8)))
     return tuple(files)
+
+
+def _read_source(base_dir: Path, name: str, source: str, field: str) -> bytes:
+    """The bytes of the file ``name`` beside the starter file, refused unless, with every link
+    followed, it is a regular file inside ``base_dir`` of at most :data:`_MAX_FILE` bytes.
+
+    A link in the starters directory to ``/etc/shadow`` (or to a directory above it) would
+    otherwise put a file of the machine that builds into every image of the starter; a FIFO
+    or a device would hang or never end the read. At most one byte more than the bound is read.
+    """
+    try:
+        root = base_dir.resolve(strict=True)
+        target = (base_dir / name).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a link loop"
+        raise _fail(source, field, f"cannot be read ({reason})") from exc
+    if not target.is_relative_to(root):
+        raise _fail(
+            source,
+            field,
+            f"leads out of {root} (to {target}): it must stay beside the starter file",
+        )
+    if not target.is_file():
+        raise _fail(source, field, f"is not a regular file ({target})")
+    try:
+        with target.open("rb") as handle:
+            data = handle.read(_MAX_FILE + 1)
+    except OSError as exc:
+        raise _fail(source, field, f"cannot be read ({exc.strerror})") from exc
+    if len(data) > _MAX_FILE:
+        raise _fail(source, field, f"is larger than {_MAX_FILE} bytes (1 MiB)")
+    return data
 
 
 def _check_fields(
@@ -431,11 +459,25 @@ def load_starters(
 ) -> dict[str, Starter]:
     """Every starter in ``directory`` (default: the ones shipped with Couturier), by name.
 
-    The shipped set is read once per process. Raises :class:`ConfigError` for a malformed file.
+    The shipped set is read once per process. Raises :class:`ConfigError` for a malformed file
+    (every ``*.yaml`` file of ``directory`` is read as a starter); for a site directory its hint
+    says so. Nothing else loads starters: commands that need none (``packages resolve``,
+    ``catalog refresh``) work whatever the directory holds.
     """
     if directory is None and tuple(releases) == DEFAULT_RELEASES:
         return dict(_shipped())
-    return _load_dir(directory or _shipped_dir(), releases)
+    if directory is None:
+        return _load_dir(_shipped_dir(), releases)
+    try:
+        return _load_dir(directory, releases)
+    except ConfigError as error:
+        # A stray YAML file (a settings file kept beside the starters) is no starter: say that
+        # every *.yaml file there is read as one. Only the commands that need starters load them.
+        raise ConfigError(
+            error.message,
+            f"every *.yaml file in {directory} is read as a starter image (docs/starters.md); "
+            "keep other YAML files, such as the settings file, elsewhere",
+        ) from None
 
 
 def get_starter(name: str) -> Starter:
