@@ -389,6 +389,18 @@ def test_postgres_refuses_to_initialise_without_a_password(
     assert done.returncode == 1 and "POSTGRES_PASSWORD" in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("version", LINES["postgres"])
+def test_postgres_answers_its_version_through_the_entrypoint_without_a_password(
+    version: str, layouts: Callable[[str], Path], podman_env: dict[str, str]
+) -> None:
+    """As the official image: ``postgres --version`` (and a first argument starting with
+    ``-``) needs no password and initialises nothing."""
+    image = _image(layouts, "postgres", version)
+    for args in (["postgres", "--version"], ["-V"]):
+        done = _podman(podman_env, "run", "--rm", image, *args)
+        assert done.stdout.startswith(f"postgres (PostgreSQL) {version}."), done.stdout
+
+
 def test_python_trusts_the_system_ca_bundle(
     layouts: Callable[[str], Path], podman_env: dict[str, str]
 ) -> None:

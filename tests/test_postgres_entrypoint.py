@@ -140,3 +140,39 @@ def test_another_command_runs_as_it_is(tmp_path: Path) -> None:
     done, log = _run(tmp_path, "printf", "%s", "psql here")
     assert done.returncode == 0 and done.stdout == "psql here", done.stderr
     assert not (log / "initdb.args").exists() and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("postgres", "--version"),
+        ("postgres", "-V"),
+        ("postgres", "--help"),
+        ("postgres", "-?"),
+        ("postgres", "--describe-config"),
+        ("postgres", "-c", "work_mem=8MB", "--version"),
+        ("--version",),  # a first argument starting with "-" is for postgres
+        ("-V",),
+    ],
+)
+def test_version_and_help_run_without_a_password_or_a_database(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """As the official image's ``_pg_want_help``: postgres answers and exits, so nothing is
+    initialised and no password is asked for."""
+    done, log = _run(tmp_path, *args)
+    assert done.returncode == 0, done.stderr
+    expected = list(args[1:]) if args[0] == "postgres" else list(args)
+    assert (log / "postgres.args").read_text().splitlines() == expected
+    assert not (log / "initdb.args").exists() and not (tmp_path / "data").exists()
+
+
+def test_show_a_setting_initialises_first_as_the_official_image_does(tmp_path: Path) -> None:
+    """``postgres -C name`` reads postgresql.conf, so, as upstream, it is not a help call: the
+    directory is initialised first (and without a password that is refused)."""
+    done, log = _run(tmp_path, "-C", "max_connections")
+    assert done.returncode == 1 and "POSTGRES_PASSWORD" in done.stderr
+    done, log = _run(tmp_path, "-C", "max_connections", POSTGRES_PASSWORD="pw")
+    assert done.returncode == 0, done.stderr
+    assert (log / "initdb.args").exists()
+    assert (log / "postgres.args").read_text().splitlines() == ["-C", "max_connections"]

@@ -6,8 +6,10 @@
 # the superuser and $POSTGRES_PASSWORD as its password, appends listen_addresses = '*' to
 # postgresql.conf and "host all all all $POSTGRES_HOST_AUTH_METHOD" (default scram-sha-256) to
 # pg_hba.conf, creates $POSTGRES_DB (default: the user's name) and then starts postgres. Extra
-# initdb arguments come from $POSTGRES_INITDB_ARGS (split on spaces). Not supported:
-# /docker-entrypoint-initdb.d scripts and the *_FILE variables.
+# initdb arguments come from $POSTGRES_INITDB_ARGS (split on spaces). As there, a first argument
+# starting with "-" is for postgres ("postgres $@"), "postgres --version" (--help, -V, -?,
+# --describe-config) runs without initialising anything, and any other command runs as it is.
+# Not supported: /docker-entrypoint-initdb.d scripts and the *_FILE variables.
 #
 # The image has no coreutils: only the shell's builtins and PostgreSQL's own programs are used.
 set -eu
@@ -16,6 +18,18 @@ set -eu
 if [ "$#" -eq 0 ] || [ "${1#-}" != "$1" ]; then
 	set -- postgres "$@"
 fi
+
+want_help() {
+	# The official image's _pg_want_help: postgres prints something and exits, so there is no
+	# database to initialise (and no password is needed). -C is left out there on purpose: it
+	# reads postgresql.conf, which exists only once the directory is initialised.
+	for arg; do
+		case $arg in
+		-\? | --help | --describe-config | -V | --version) return 0 ;;
+		esac
+	done
+	return 1
+}
 
 quote_identifier() {
 	# "name" with every " doubled, as SQL wants an identifier.
@@ -57,7 +71,8 @@ initialise() {
 	printf '\nPostgreSQL init process complete; ready for start up.\n\n'
 }
 
-if [ "$1" = postgres ] && [ ! -s "${PGDATA:?PGDATA must name the data directory}/PG_VERSION" ]; then
+if [ "$1" = postgres ] && ! want_help "$@" &&
+	[ ! -s "${PGDATA:?PGDATA must name the data directory}/PG_VERSION" ]; then
 	initialise
 fi
 exec "$@"
