@@ -12,6 +12,7 @@ catalogs.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import mmap
 from bisect import bisect_left
@@ -20,12 +21,15 @@ from dataclasses import dataclass
 
 from couturier.core.catalog import Catalog, Package, matches_query, newest_first
 from couturier.core.distro import DEBIAN, Distro, distro_of
+from couturier.debian.listing import state_problems
 from couturier.debian.relations import Relation
 from couturier.debian.snapshots import (
     SnapshotIndex,
     SnapshotStore,
     SuiteState,
+    SuiteStateDamagedError,
     load_suite_state,
+    suite_state_path,
 )
 from couturier.errors import NotFoundError
 from couturier.settings import Settings
@@ -208,7 +212,11 @@ def load_catalog(
     Raises :class:`ConfigError` for an unknown release or architecture, :class:`NotFoundError`
     when the release (its first suite) has no snapshot for ``arch`` yet or one is missing, and
     :class:`~couturier.debian.snapshots.SnapshotDamagedError` for a snapshot changed on disk
-    (it is removed: a refresh downloads it again).
+    (it is removed: a refresh downloads it again), and
+    :class:`~couturier.debian.snapshots.SuiteStateDamagedError` for a suite state file that
+    cannot be parsed or names other indexes than the verified InRelease kept beside it lists
+    (a refresh repairs it). Checking the states costs a ``stat`` per suite, and a parse of its
+    kept InRelease the first time in a process.
     """
     definition = settings.release(release)
     settings.check_architecture(arch)
@@ -223,6 +231,8 @@ def load_catalog(
             first = state
         if state is not None and state.absent:
             continue
+        if state is not None:
+            _check_state(settings, state, [f"{c}/{arch}" for c in suite.components])
         for component in suite.components:
             current = state.index(component, arch) if state is not None else None
             if current is None:
@@ -240,6 +250,15 @@ def load_catalog(
     return IndexCatalog(release, arch, parts, missing, distro)
 
 
+def _check_state(settings: Settings, state: SuiteState, keys: list[str]) -> None:
+    """Raise :class:`SuiteStateDamagedError` when entries ``keys`` of ``state`` disagree with
+    the verified InRelease kept beside it (see :func:`state_problems`)."""
+    problems = state_problems(settings.state_dir, state, keys)
+    if problems:
+        path = suite_state_path(settings.state_dir, state.mirror, state.suite)
+        raise SuiteStateDamagedError(path, problems[0])
+
+
 def release_distro(
     settings: Settings, release: str, arch: str, state: SuiteState | None = None
 ) -> Distro:
@@ -253,7 +272,8 @@ def release_distro(
     """
     suite = settings.release(release).suites[0]
     if state is None:
-        state = load_suite_state(settings.state_dir, suite.mirror.name, suite.name)
+        with contextlib.suppress(SuiteStateDamagedError):  # said by whoever loads the catalog
+            state = load_suite_state(settings.state_dir, suite.mirror.name, suite.name)
     facts: dict[str, str] = {}
     if state is not None and state.inreleases:
         root = suite.mirror.url_for(arch)

@@ -12,7 +12,11 @@ so a mirror that answers with an endless body is refused after reading at most t
 
 A current snapshot is hashed again by every refresh (one read of each, about 40 ms per 50 MB)
 even when ``InRelease`` is unchanged: one changed on disk is removed and downloaded again, and
-the suite's status says ``repaired`` with a warning naming it.
+the suite's status says ``repaired`` with a warning naming it. The state file is checked the
+same way: the verified ``InRelease`` is kept beside it (:mod:`couturier.debian.listing`), every
+entry is compared with what the ``InRelease`` just fetched lists, and an entry that disagrees
+(the state was edited or damaged) has its index downloaded again (``repaired``, with a
+warning); a state file that cannot be parsed is rebuilt (``repaired``, with a warning).
 
 A suite is all or nothing: its snapshots join the store and its state file is replaced only after
 every index of it verified. Any failure (unreachable, truncated, tampered, bad signature, expired)
@@ -34,19 +38,29 @@ from pathlib import Path
 from typing import Protocol
 
 from couturier.debian.inrelease import IndexEntry, ReleaseFile, parse_release, verify_inrelease
+from couturier.debian.listing import (
+    Listed,
+    keep_inrelease,
+    keep_unpacked,
+    listed_index,
+    prune_inreleases,
+    read_unpacked,
+)
 from couturier.debian.snapshots import (
     IndexState,
     SnapshotStore,
     StagedSnapshot,
     SuiteState,
+    SuiteStateDamagedError,
     load_suite_state,
     now_iso,
     save_suite_state,
     sha256_of,
+    suite_state_path,
     sweep_snapshot_partials,
 )
 from couturier.debian.transport import HttpTransport, RemoteNotFoundError, Transport
-from couturier.errors import ConfigError, CouturierError, IntegrityError, SourceError
+from couturier.errors import ConfigError, CouturierError, IntegrityError, SourceError, StateError
 from couturier.settings import Settings, Suite
 
 __all__ = ["INRELEASE_LIMIT", "ProgressEvent", "RefreshReport", "SuiteResult", "refresh"]
@@ -166,6 +180,8 @@ def refresh(
     sweep_snapshot_partials(settings.snapshot_dir)
     for directory in (settings.state_dir / "suites").glob("*"):
         sweep_snapshot_partials(directory)
+        for kept in directory.glob("*.inrelease"):
+            sweep_snapshot_partials(kept)
     report = RefreshReport()
     seen: set[tuple[str, str]] = set()
     for release_name in names:
@@ -221,6 +237,7 @@ class _SuiteRefresh:
         self.result = result
         self.now = now
         self.staged: list[StagedSnapshot] = []
+        self.state_damaged = False  # the state file could not be parsed: rebuilt
 
     def _get(self, url: str, file: str, limit: int) -> bytes:
         """The body at ``url`` (``file`` of the suite), at most ``limit`` bytes."""
@@ -241,13 +258,15 @@ class _SuiteRefresh:
 
     def run(self, optional: bool) -> None:
         suite = self.suite
-        previous = load_suite_state(self.settings.state_dir, suite.mirror.name, suite.name)
+        previous = self._previous_state()
         indexes = dict(previous.indexes) if previous else {}
         inreleases = dict(previous.inreleases) if previous else {}
         roots: dict[str, list[str]] = {}
         for arch in self.archs:
             roots.setdefault(suite.mirror.url_for(arch), []).append(arch)
-        changed = repaired = False
+        changed = False
+        repaired = self.state_damaged
+        unpacked: dict[str, dict[str, Listed]] = {}  # InRelease sha256 -> key -> index
         try:
             for root, archs in roots.items():
                 url = f"{root}/dists/{suite.name}/InRelease"
@@ -264,30 +283,13 @@ class _SuiteRefresh:
                     return
                 inrelease_sha = sha256_of(raw)
                 source = f"{suite.name} InRelease ({url})"
-                release = self._read_inrelease(raw, source)
+                release, signed = self._read_inrelease(raw, source)
+                self._keep(raw, signed)
                 inreleases[root] = _facts(release, inrelease_sha)
-                for component in suite.components:
-                    for arch in archs:
-                        key = f"{component}/{arch}"
-                        current = indexes.get(key)
-                        damaged = current is not None and self._damaged(current.sha256, key)
-                        same = current is not None and current.inrelease_sha256 == inrelease_sha
-                        if (
-                            current is not None
-                            and same
-                            and not damaged
-                            and self.store.has(current.sha256)
-                        ):
-                            self.result.snapshots[key] = current.sha256
-                            continue
-                        # Fetched again under the same InRelease: it was damaged or removed.
-                        repaired = repaired or same
-                        staged = self._fetch_index(root, release, component, arch)
-                        indexes[key] = IndexState(
-                            staged.sha256, staged.size, root, inrelease_sha, now_iso()
-                        )
-                        self.result.snapshots[key] = staged.sha256
-                        changed = changed or current is None or current.sha256 != staged.sha256
+                fresh = unpacked.setdefault(inrelease_sha, {})
+                outcome = self._refresh_root(root, archs, release, inrelease_sha, indexes, fresh)
+                changed = changed or outcome[0]
+                repaired = repaired or outcome[1]
         except BaseException:
             for staged in self.staged:
                 self.store.discard(staged)
@@ -295,11 +297,107 @@ class _SuiteRefresh:
         for staged in self.staged:
             self.store.commit(staged)
             self.emit(ProgressEvent(suite.name, "stored", staged.sha256, staged.size))
+        state_dir = self.settings.state_dir
+        for inrelease_sha, entries in unpacked.items():
+            keep_unpacked(state_dir, suite.mirror.name, suite.name, inrelease_sha, entries)
         state = SuiteState(suite.mirror.name, suite.name, now_iso(), False, inreleases, indexes)
-        save_suite_state(self.settings.state_dir, state)
+        save_suite_state(state_dir, state)
+        prune_inreleases(state_dir, state)
         self.result.status = "updated" if changed else "repaired" if repaired else "unchanged"
         if not changed:
             self.emit(ProgressEvent(suite.name, self.result.status))
+
+    def _refresh_root(  # noqa: PLR0917 - one mirror root's share of run()
+        self,
+        root: str,
+        archs: list[str],
+        release: ReleaseFile,
+        inrelease_sha: str,
+        indexes: dict[str, IndexState],
+        fresh: dict[str, Listed],
+    ) -> tuple[bool, bool]:
+        """Stage the indexes of ``archs`` under ``root`` that need fetching, updating
+        ``indexes`` (and ``fresh``: the decompressed compressed-only ones); return whether
+        something changed, and whether something was repaired."""
+        suite = self.suite
+        changed = repaired = False
+        recorded = read_unpacked(
+            self.settings.state_dir, suite.mirror.name, suite.name, inrelease_sha
+        )
+        for component in suite.components:
+            for arch in archs:
+                key = f"{component}/{arch}"
+                current = indexes.get(key)
+                same = current is not None and current.inrelease_sha256 == inrelease_sha
+                listed = listed_index(release, recorded, key)
+                wrong = same and self._misstated(current, listed, key)
+                damaged = current is not None and self._damaged(current.sha256, key)
+                if (
+                    current is not None
+                    and same
+                    and listed is not None
+                    and not wrong
+                    and not damaged
+                    and self.store.has(current.sha256)
+                ):
+                    self.result.snapshots[key] = current.sha256
+                    continue
+                staged = self._fetch_index(root, release, component, arch)
+                if release.entry(f"{component}/binary-{arch}/Packages") is None:
+                    fresh[key] = Listed(staged.sha256, staged.size)
+                indexes[key] = IndexState(
+                    staged.sha256, staged.size, root, inrelease_sha, now_iso()
+                )
+                self.result.snapshots[key] = staged.sha256
+                # Fetched again under the same InRelease: damaged, removed or misstated.
+                if (
+                    wrong
+                    or (same and listed is not None)
+                    or (current is None and self.state_damaged)
+                ):
+                    repaired = True
+                elif current is None or current.sha256 != staged.sha256:
+                    changed = True
+        return changed, repaired
+
+    def _previous_state(self) -> SuiteState | None:
+        """The suite's state as last saved; a damaged state file is said and rebuilt."""
+        suite = self.suite
+        self.state_damaged = False
+        try:
+            return load_suite_state(self.settings.state_dir, suite.mirror.name, suite.name)
+        except SuiteStateDamagedError as error:
+            self.state_damaged = True
+            self.result.warnings.append(f"{error.message}; rebuilt it from the signed InRelease")
+            return None
+
+    def _keep(self, raw: bytes, signed: bytes) -> None:
+        """Keep the verified InRelease beside the state (see :mod:`couturier.debian.listing`)."""
+        suite = self.suite
+        try:
+            keep_inrelease(self.settings.state_dir, suite.mirror.name, suite.name, raw, signed)
+        except OSError as error:
+            raise StateError(
+                f"{suite.name}: cannot keep the verified InRelease in "
+                f"{self.settings.state_dir}: {error.strerror or error}",
+                "check that the data directory (data_dir in the settings) is writable",
+                str(error.filename or self.settings.state_dir),
+            ) from error
+
+    def _misstated(self, current: IndexState | None, listed: Listed | None, key: str) -> bool:
+        """Whether the state says of ``key`` other than its verified InRelease lists (the
+        state file was damaged); said in a warning."""
+        if current is None or listed is None:
+            return False
+        if (listed.sha256, listed.size) == (current.sha256, current.size):
+            return False
+        path = suite_state_path(self.settings.state_dir, self.suite.mirror.name, self.suite.name)
+        self.result.warnings.append(
+            f"{self.suite.name}: state {path} names index {current.sha256} ({current.size:,} "
+            f"bytes) for {key}, the verified InRelease lists {listed.sha256} ({listed.size:,} "
+            "bytes): the state was damaged; downloaded the index again"
+        )
+        return True
 
     def _damaged(self, sha256: str, key: str) -> bool:
         """Whether current snapshot ``sha256`` (of ``key``) is in the store but changed on disk;
@@ -317,9 +415,11 @@ class _SuiteRefresh:
         )
         return True
 
-    def _read_inrelease(self, raw: bytes, source: str) -> ReleaseFile:
-        """Verify and parse; apply the mirror's Valid-Until policy to a stale file."""
-        release = parse_release(verify_inrelease(raw, self.suite.mirror.keyring, source), source)
+    def _read_inrelease(self, raw: bytes, source: str) -> tuple[ReleaseFile, bytes]:
+        """Verify and parse (also returned: the signed content); apply the mirror's
+        Valid-Until policy to a stale file."""
+        signed = verify_inrelease(raw, self.suite.mirror.keyring, source)
+        release = parse_release(signed, source)
         policy = self.suite.mirror.valid_until
         try:
             release.check_fresh(source, self.now)
@@ -331,7 +431,7 @@ class _SuiteRefresh:
                     f"{exc.message}; used anyway because mirror {self.suite.mirror.name} has "
                     "valid_until: warn (set it to enforce to refuse stale indexes)"
                 )
-        return release
+        return release, signed
 
     def _absent(self, previous: SuiteState | None, url: str) -> None:
         suite = self.suite

@@ -9,6 +9,9 @@ On disk (``settings.snapshot_dir`` and ``settings.state_dir``)::
     state/suites/<mirror>/<suite>.json
                                 which snapshot is current per component/arch, the InRelease it
                                 was verified from, when it was refreshed
+    state/suites/<mirror>/<suite>.inrelease/
+                                the verified InReleases the state names, to check it against
+                                (see :mod:`couturier.debian.listing`)
 
 Snapshots are written once (temp file, fsync, rename) and never changed; the derived files are a
 cache, rebuilt when missing or unreadable. A suite's state file is replaced atomically, and only
@@ -34,7 +37,7 @@ from typing import Any
 
 from couturier.core.catalog import Package
 from couturier.debian.packages import iter_stanzas, parse_stanza, stanza_core
-from couturier.errors import IntegrityError, NotFoundError
+from couturier.errors import IntegrityError, NotFoundError, StateError
 from couturier.integrity import (
     FileStamp,
     Partial,
@@ -51,6 +54,7 @@ __all__ = [
     "SnapshotStore",
     "StagedSnapshot",
     "SuiteState",
+    "SuiteStateDamagedError",
     "atomic_write",
     "load_suite_state",
     "save_suite_state",
@@ -484,14 +488,68 @@ def suite_state_path(state_dir: Path, mirror: str, suite: str) -> Path:
     return state_dir / "suites" / _safe(mirror) / f"{_safe(suite)}.json"
 
 
+class SuiteStateDamagedError(StateError):
+    """A suite's state file cannot be parsed, or disagrees with the verified InRelease kept
+    beside it (:mod:`couturier.debian.listing`); a refresh rebuilds it."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"suite state {path} is damaged: {problem}",
+            "run `couturier catalog refresh` to rebuild it from the signed InRelease",
+            str(path),
+        )
+        self.problem = problem
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _index_state(key: object, value: object) -> IndexState:
+    """One ``indexes`` entry of a state file; :class:`ValueError` when it is not one."""
+    if not isinstance(key, str) or key.count("/") != 1 or not isinstance(value, dict):
+        raise ValueError(f"entry {key!r} is not a component/architecture and its index")
+    index = IndexState(**value)
+    text = (index.root, index.refreshed)
+    if not (
+        _HEX64.fullmatch(str(index.sha256))
+        and _HEX64.fullmatch(str(index.inrelease_sha256))
+        and type(index.size) is int
+        and index.size >= 0
+        and all(isinstance(t, str) for t in text)
+    ):
+        raise ValueError(f"entry {key} has a malformed sha256, size, root or date")
+    return index
+
+
 def load_suite_state(state_dir: Path, mirror: str, suite: str) -> SuiteState | None:
-    """The recorded state of ``suite`` on ``mirror``; None when never refreshed or unreadable."""
+    """The recorded state of ``suite`` on ``mirror``; None when never refreshed.
+
+    Checks the file's shape only (what it says is checked against the kept InRelease by
+    :func:`couturier.debian.listing.state_problems`). Cost: one small JSON read. Raises
+    :class:`SuiteStateDamagedError` for a file that cannot be read or parsed (truncated,
+    edited, of the wrong shape).
+    """
+    path = suite_state_path(state_dir, mirror, suite)
     try:
-        raw = json.loads(suite_state_path(state_dir, mirror, suite).read_text())
-        indexes = {k: IndexState(**v) for k, v in raw.pop("indexes", {}).items()}
-        return SuiteState(**raw, indexes=indexes)
-    except (OSError, ValueError, TypeError):
+        text = path.read_bytes()
+    except FileNotFoundError:
         return None
+    except OSError as error:
+        raise SuiteStateDamagedError(path, f"cannot be read ({error.strerror})") from error
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("it is not a JSON object")
+        indexes = {k: _index_state(k, v) for k, v in dict(raw.pop("indexes", {})).items()}
+        state = SuiteState(**raw, indexes=indexes)
+        names = (_safe(str(state.mirror)), _safe(str(state.suite)))
+        if names != (_safe(mirror), _safe(suite)) or not isinstance(state.absent, bool):
+            raise ValueError(f"it records suite {state.suite!r} of mirror {state.mirror!r}")
+        if not isinstance(state.inreleases, dict):
+            raise ValueError("its inreleases are not a mapping")
+    except (ValueError, TypeError, AttributeError, RecursionError) as error:
+        raise SuiteStateDamagedError(path, f"it cannot be parsed ({error})") from error
+    return state
 
 
 def save_suite_state(state_dir: Path, state: SuiteState) -> None:

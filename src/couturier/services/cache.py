@@ -1,11 +1,14 @@
 """Checking everything Couturier reuses from disk, and repairing what it can.
 
 :func:`verify_cache` hashes every file of the package cache, the layer cache, the index
-snapshots (and their derived files) and the bundle store against what names or records it, and
-removes the partial files no running process holds. What is damaged and can be made again is
+snapshots (and their derived files) and the bundle store against what names or records it,
+checks each suite's state file against the verified ``InRelease`` kept beside it (whose
+signature is checked again with ``gpgv``), and removes the partial files no running process
+holds. What is damaged and can be made again is
 removed: a package is downloaded again, a layer rebuilt, a derived file rebuilt the next time it
 is needed; a damaged snapshot is removed and the next refresh (or the next command that needs
-it) downloads it again. A damaged bundle cannot be made again from anything Couturier has: it
+it) downloads it again; a damaged state file is removed, and the next refresh rebuilds it from
+the signed ``InRelease``. A damaged bundle cannot be made again from anything Couturier has: it
 is reported, not repaired.
 
 Cost: one full read of every file checked (no stamp is trusted: this is what catches damage
@@ -23,7 +26,14 @@ from typing import Any
 
 from couturier.build.fetch import sweep_downloads
 from couturier.build.layercache import sweep_layer_partials
-from couturier.debian.snapshots import SnapshotStore, load_suite_state, sweep_snapshot_partials
+from couturier.debian.listing import reverify_state, state_problems
+from couturier.debian.snapshots import (
+    SnapshotStore,
+    SuiteStateDamagedError,
+    load_suite_state,
+    suite_state_path,
+    sweep_snapshot_partials,
+)
 from couturier.errors import CouturierError
 from couturier.integrity import file_problem, sweep_partials
 from couturier.services.bundles import get_bundle, store_root
@@ -37,7 +47,8 @@ _HEX = re.compile(r"[0-9a-f]{64}")
 
 @dataclass(frozen=True)
 class Finding:
-    """One damaged file: what it is (``kind``: package, layer, snapshot, derived, bundle),
+    """One damaged file: what it is (``kind``: package, layer, state, snapshot, derived,
+    bundle),
     where, what is wrong, and what was done (``action``; empty when it could not be repaired,
     then ``hint`` says what the user can do)."""
 
@@ -109,11 +120,13 @@ def verify_cache(settings: Settings, say: Say | None = None) -> CacheReport:
         report.swept += sweep_partials(directory, lambda entry: entry.startswith(".partial-"))
     for directory in sorted((settings.state_dir / "suites").glob("*")):
         report.swept += sweep_snapshot_partials(directory)
+        for kept in sorted(directory.glob("*.inrelease")):
+            report.swept += sweep_snapshot_partials(kept)
     say("checking the package cache")
     _check_packages(settings.cache_dir / "debs", report)
     say("checking the layer cache")
     _check_layers(settings.cache_dir / "layers", report)
-    say("checking the index snapshots")
+    say("checking the suite states and index snapshots")
     _check_snapshots(settings, report)
     say("checking the bundle store")
     _check_bundles(settings, report)
@@ -186,13 +199,51 @@ def _check_layers(root: Path, report: CacheReport) -> None:
             _removed(report, "layer", blob, problem, "no layer descriptor names it")
 
 
+def _keyrings(settings: Settings) -> dict[tuple[str, str], Path]:
+    """The keyring of every configured suite, by (mirror, suite) as their state paths name
+    them."""
+    found: dict[tuple[str, str], Path] = {}
+    for release in settings.releases.values():
+        for suite in release.suites:
+            path = suite_state_path(settings.state_dir, suite.mirror.name, suite.name)
+            found[(path.parent.name, path.stem)] = suite.mirror.keyring
+    return found
+
+
+def _check_states(settings: Settings, report: CacheReport) -> set[str]:
+    """Check every suite state file: that it parses, that the InReleases kept beside it still
+    carry a good signature (``gpgv`` with the suite's keyring, when the settings still name
+    the suite), and that it names what they list. A damaged state is removed (the next refresh
+    rebuilds it). Returns the snapshots the sound states name."""
+    keyrings = _keyrings(settings)
+    current: set[str] = set()
+    then = "the next refresh (or command that needs it) rebuilds it from the signed InRelease"
+    for state_path in sorted((settings.state_dir / "suites").glob("*/*.json")):
+        report.checked += 1
+        mirror, suite = state_path.parent.name, state_path.stem
+        try:
+            state = load_suite_state(settings.state_dir, mirror, suite)
+        except SuiteStateDamagedError as error:
+            _removed(report, "state", state_path, error.problem, then)
+            continue
+        if state is None or state.absent:
+            continue
+        keyring = keyrings.get((mirror, suite))
+        problems = (
+            reverify_state(settings.state_dir, state, keyring)
+            if keyring is not None
+            else state_problems(settings.state_dir, state)
+        )
+        if problems:
+            _removed(report, "state", state_path, "; ".join(problems), then)
+            continue
+        current.update(index.sha256 for index in state.indexes.values())
+    return current
+
+
 def _check_snapshots(settings: Settings, report: CacheReport) -> None:
     store = SnapshotStore(settings.snapshot_dir)
-    current: set[str] = set()
-    for state_path in sorted((settings.state_dir / "suites").glob("*/*.json")):
-        state = load_suite_state(settings.state_dir, state_path.parent.name, state_path.stem)
-        if state is not None:
-            current.update(index.sha256 for index in state.indexes.values())
+    current = _check_states(settings, report)
     present = {p.name for p in settings.snapshot_dir.glob("*") if _HEX.fullmatch(p.name)}
     for sha256 in sorted(present | current):
         path = store.path(sha256)

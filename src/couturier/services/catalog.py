@@ -2,8 +2,8 @@
 
 A command that needs a release's indexes and has none yet refreshes them first, so the first
 ``couturier packages resolve`` on a fresh machine just works; later ones load the snapshots
-already verified and never touch the network, unless one of them was found damaged on disk: it
-is then downloaded again, with a warning.
+already verified and never touch the network, unless one of them, or a suite's state file, was
+found damaged on disk: it is then downloaded again (the state rebuilt), with a warning.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from couturier.core.catalog import Catalog
 from couturier.debian import refresh as refresh_module
 from couturier.debian.index import IndexCatalog, load_catalog
 from couturier.debian.refresh import ProgressEvent, RefreshReport
-from couturier.debian.snapshots import SnapshotDamagedError
+from couturier.debian.snapshots import SnapshotDamagedError, SuiteStateDamagedError
 from couturier.debian.transport import Transport
 from couturier.errors import NotFoundError
 from couturier.settings import Settings
@@ -66,8 +66,9 @@ def catalog(
     say: Say,
     transport: Transport | None = None,
 ) -> IndexCatalog:
-    """The catalog of ``release`` for ``architecture``, refreshing first if it has no snapshot
-    or one of its snapshots was damaged on disk (said to ``say`` as a warning).
+    """The catalog of ``release`` for ``architecture``, refreshing first if it has no snapshot,
+    one of its snapshots was damaged on disk, or a suite's state file is damaged or disagrees
+    with the verified InRelease kept beside it (both said to ``say`` as a warning).
 
     Raises :class:`ConfigError` for unknown names and the refresh's own error when that refresh
     fails (there is nothing older to fall back to).
@@ -76,15 +77,36 @@ def catalog(
     settings.check_architecture(architecture)
     warn = _warner(say)
     try:
-        return load_catalog(settings, release, architecture, warn)
+        loaded = load_catalog(settings, release, architecture, warn)
+        if not loaded.missing_suites:
+            return loaded
+        return _with_missing_suites(settings, loaded, say, transport)
     except NotFoundError:
         say(f"no indexes for {release}/{architecture} yet: refreshing")
     except SnapshotDamagedError as error:
         warn(f"{error.message}; downloading it again")
+    except SuiteStateDamagedError as error:
+        warn(f"{error.message}; refreshing to repair it")
     report = refresh(settings, [release], [architecture], say, transport)
     if report.errors:
         raise report.errors[0] from None
     return load_catalog(settings, release, architecture, warn)
+
+
+def _with_missing_suites(
+    settings: Settings, loaded: IndexCatalog, say: Say, transport: Transport | None
+) -> IndexCatalog:
+    """``loaded`` once its secondary suites without any state (never refreshed, or a damaged
+    state removed by ``cache verify``) were refreshed; when that refresh fails, ``loaded``
+    as it is, with a warning naming the suites left out."""
+    release, architecture = loaded.release, loaded.architecture
+    missing = ", ".join(loaded.missing_suites)
+    say(f"no indexes for {missing} ({release}/{architecture}) yet: refreshing")
+    report = refresh(settings, [release], [architecture], say, transport)
+    if report.errors:
+        say(f"warning: {release}/{architecture} is used without {missing}: {report.errors[0]}")
+        return loaded
+    return load_catalog(settings, release, architecture, _warner(say))
 
 
 def _warner(say: Say) -> Say:
