@@ -44,7 +44,7 @@ from couturier.debian.index import load_catalog
 from couturier.debian.refresh import INRELEASE_LIMIT, refresh
 from couturier.debian.snapshots import load_suite_state
 from couturier.debian.transport import HttpTransport
-from couturier.errors import IntegrityError
+from couturier.errors import IntegrityError, StateError
 from couturier.integrity import (
     Partial,
     file_problem,
@@ -194,6 +194,40 @@ def test_damaged_blob_seen_only_at_commit_is_rewritten(tmp_path: Path) -> None:
     writer.commit()
     assert path.read_bytes() == layer_blob
     assert said and "damaged" in said[0]
+
+
+def test_damaged_oci_layout_file_of_an_existing_layout_is_rewritten(
+    tmp_path: Path, build_settings: Settings, starter: Starter
+) -> None:
+    output = tmp_path / "out"
+    assert run(build_settings, starter, output).status == "created"
+    (output / "oci-layout").write_text("{broken")
+    said: list[str] = []
+    again = run(build_settings, starter, output, said)
+    assert again.status == "created", again.to_json()
+    assert json.loads((output / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    assert any(f"{output / 'oci-layout'} is not JSON" in m and "rewrote it" in m for m in said)
+    assert Layout(output).verify() > 0
+
+
+def test_damaged_index_json_of_an_existing_layout_is_refused_untouched(
+    tmp_path: Path, build_settings: Settings, starter: Starter
+) -> None:
+    """``index.json`` alone holds the tags (other lines', other images'): it is never
+    overwritten; the error names it and what to do."""
+    output = tmp_path / "out"
+    assert run(build_settings, starter, output).status == "created"
+    (output / "index.json").write_text("{broken")
+    before = sorted(p.name for p in (output / "blobs" / "sha256").iterdir())
+    with pytest.raises(
+        StateError, match=r"index\.json cannot be parsed.*holds the layout's tags"
+    ) as e:
+        run(build_settings, starter, output)
+    assert e.value.path == str(output / "index.json")
+    assert f"move {output} aside" in e.value.hint
+    assert (output / "index.json").read_text() == "{broken"
+    assert sorted(p.name for p in (output / "blobs" / "sha256").iterdir()) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.partial-")]
 
 
 # -- packages -------------------------------------------------------------------------------------

@@ -15,6 +15,11 @@ a killed build's, are removed when the next writer starts), then publishes it:
   last by a rename. A failure at any point leaves the old ``index.json`` in force, referring
   only to whole blobs.
 
+An existing layout's ``oci-layout`` file that no longer says ``{"imageLayoutVersion":
+"1.0.0"}`` is rewritten at commit (and reported through ``warn``). A damaged ``index.json`` is
+refused (:class:`StateError` naming it, when the writer is made and again at commit): it alone
+holds the layout's tags, which the blobs cannot tell, so overwriting it would lose them.
+
 Commits are serialized with an ``flock`` on the target's parent directory, so two builds adding
 lines to one layout do not lose each other's tags. :class:`Layout` reads a layout and verifies
 blobs against their digests.
@@ -40,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from couturier.errors import InputError, IntegrityError, NotFoundError
+from couturier.errors import InputError, IntegrityError, NotFoundError, StateError
 from couturier.integrity import Partial, file_problem, sweep_partials
 from couturier.oci.documents import (
     EMPTY_BLOB,
@@ -67,6 +72,7 @@ LAYOUT_VERSION = "1.0.0"
 # Docker/OCI distribution tag grammar: what registries accept, so a layout tag can be pushed as is.
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_LAYOUT_FILE = canonical_json({"imageLayoutVersion": LAYOUT_VERSION})
 
 
 class LayoutWriter:
@@ -74,12 +80,16 @@ class LayoutWriter:
 
     Use as a context manager: leaving the block normally commits, an exception aborts (the staging
     directory is removed and ``root`` is untouched). Not thread-safe; one writer per build.
-    ``warn`` receives one line per damaged blob of an existing layout that was rewritten.
+    ``warn`` receives one line per damaged blob (or ``oci-layout`` file) of an existing layout
+    that was rewritten. Raises :class:`InputError` for an existing ``root`` that is not an OCI
+    layout and :class:`StateError` for one whose ``index.json`` is damaged.
     """
 
     def __init__(self, root: Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = root
         self._warn = warn or (lambda message: None)
+        if root.exists():
+            Layout(root).read_index()  # refused now, before anything is staged
         root.parent.mkdir(parents=True, exist_ok=True)
         prefix = f".{root.name}.partial-"
         sweep_partials(root.parent, lambda name: name.startswith(prefix))
@@ -255,7 +265,8 @@ class LayoutWriter:
         """Publish staged blobs and tags; afterwards this writer can no longer be used.
 
         Cost: one rename per new blob plus rewriting ``index.json``. Raises :class:`InputError`
-        if ``root`` exists but is not an OCI layout (nothing is changed then).
+        if ``root`` exists but is not an OCI layout, :class:`StateError` if its ``index.json``
+        is damaged (nothing is changed then).
         """
         self._check_open()
         try:
@@ -277,15 +288,17 @@ class LayoutWriter:
             raise RuntimeError("layout writer was already committed or aborted")
 
     def _publish_new(self) -> None:
-        _write_file(
-            self._stage / "oci-layout", canonical_json({"imageLayoutVersion": LAYOUT_VERSION})
-        )
+        _write_file(self._stage / "oci-layout", _LAYOUT_FILE)
         _write_file(self._stage / "index.json", _index_json({}, self._entries()))
         os.rename(self._stage, self.root)
 
     def _publish_into_existing(self) -> None:
         existing = Layout(self.root)
         current = existing.read_index()
+        problem = existing.layout_file_problem()
+        if problem is not None:
+            _write_file(self.root / "oci-layout", _LAYOUT_FILE)
+            self._warn(f"{self.root / 'oci-layout'} {problem}: it was damaged; rewrote it")
         blobs = self.root / "blobs" / "sha256"
         blobs.mkdir(parents=True, exist_ok=True)
         # Only commits write these, under the lock held here: any left is a killed commit's.
@@ -309,6 +322,15 @@ class LayoutWriter:
         """The ``index.json`` entries this writer adds: tags, and referrers by digest."""
         untagged = {_entry_key(entry): entry for entry in self._untagged.values()}
         return {**untagged, **self._tags}
+
+
+def _damaged_index(path: Path, problem: str) -> StateError:
+    return StateError(
+        f"{path} {problem}: it holds the layout's tags, which cannot be recovered from the blobs",
+        f"move {path.parent} aside (or restore {path.name} from a backup) and build again; "
+        "Couturier does not overwrite it",
+        str(path),
+    )
 
 
 def _blob_problem(path: Path, digest: str) -> str | None:
@@ -384,13 +406,41 @@ class Layout:
         self.root = root
 
     def read_index(self) -> list[Descriptor]:
-        """The entries of ``index.json``, in file order."""
+        """The entries of ``index.json``, in file order.
+
+        Raises :class:`NotFoundError` when there is no layout, :class:`InputError` for a
+        directory without an ``oci-layout`` file, and :class:`StateError` for an ``index.json``
+        that cannot be read or parsed: it alone holds the layout's tags, so it is never
+        rebuilt from the blobs (nothing would say which manifest each tag named).
+        """
         if not (self.root / "oci-layout").is_file():
             if not self.root.exists():
                 raise NotFoundError(f"no OCI layout at {self.root}")
             raise InputError(f"{self.root} is not an OCI image layout (no oci-layout file)")
-        body = json.loads((self.root / "index.json").read_bytes())
-        return [Descriptor.from_json(entry) for entry in body.get("manifests", [])]
+        path = self.root / "index.json"
+        try:
+            body = json.loads(path.read_bytes())
+            if not isinstance(body, dict) or not isinstance(body.get("manifests", []), list):
+                raise ValueError("it is not an image index")
+            return [Descriptor.from_json(entry) for entry in body.get("manifests", [])]
+        except OSError as error:
+            problem = "is missing" if isinstance(error, FileNotFoundError) else error.strerror
+            raise _damaged_index(path, str(problem)) from error
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+            raise _damaged_index(path, f"cannot be parsed: {error}") from error
+
+    def layout_file_problem(self) -> str | None:
+        """How the ``oci-layout`` file differs from ``{"imageLayoutVersion": "1.0.0"}``, in
+        words; None when it is that. Cost: one small read."""
+        try:
+            body = json.loads((self.root / "oci-layout").read_bytes())
+        except OSError as error:
+            return f"cannot be read ({error.strerror})"
+        except ValueError:
+            return "is not JSON"
+        if not isinstance(body, dict) or body.get("imageLayoutVersion") != LAYOUT_VERSION:
+            return f"does not say imageLayoutVersion {LAYOUT_VERSION}"
+        return None
 
     def tags(self) -> list[str]:
         """The tags of the layout, sorted."""
