@@ -24,12 +24,15 @@ from couturier.build.bundles import file_content
 from couturier.cli.main import main
 from couturier.core.bundle import MAX_FILE_SIZE, BundleError, parse_ref
 from couturier.errors import InputError, IntegrityError, NotFoundError
+from couturier.integrity import Partial
 from couturier.services.bundles import (
+    bundle_versions,
     check_bundle_refs,
     create_bundle,
     get_bundle,
     list_bundles,
     store_root,
+    sweep_staging,
 )
 from couturier.settings import Settings, load_settings
 from tests.certs import NOW, Issued, key_der, key_pem, make_certificate, pkcs12_store
@@ -659,6 +662,62 @@ def test_damaged_store_files_are_noticed(settings: Settings, tmp_path: Path, ca:
     (store_root(settings) / "corp-ca" / "1" / "bundle.json").write_text("{")
     with pytest.raises(IntegrityError, match="damaged"):
         get_bundle(settings, "corp-ca")
+
+
+def test_get_bundle_verifies_every_file_each_time(
+    settings: Settings, tmp_path: Path, ca: Issued
+) -> None:
+    bundle = create_bundle(
+        settings, "corp-ca", "certificates", [_write(tmp_path / "cert.pem", ca.pem)]
+    )
+    [file] = bundle.files
+    assert file.source is not None
+    file.source.write_bytes(file.source.read_bytes()[:-1] + b"X")  # same size
+    with pytest.raises(IntegrityError) as damaged:
+        get_bundle(settings, "corp-ca@1")
+    assert damaged.value.message.startswith("bundle corp-ca@1: file cert.crt changed in the store")
+    assert "create the bundle again" in damaged.value.hint
+    assert check_bundle_refs(settings, ["corp-ca"]) == [("corp-ca", str(damaged.value))]
+
+
+def test_bundle_versions_lists_past_a_damaged_version(
+    settings: Settings, tmp_path: Path, ca: Issued
+) -> None:
+    pem = _write(tmp_path / "a.pem", ca.pem)
+    for _ in range(3):
+        create_bundle(settings, "corp-ca", "certificates", [pem])
+    store = store_root(settings) / "corp-ca"
+    (store / "1" / "bundle.json").write_text("{")
+    next((store / "2" / "files").iterdir()).write_bytes(b"tampered")
+    (store / "4").mkdir()  # a version directory without its record
+    listed = {v.ref: v.problem for v in bundle_versions(settings)}
+    assert list(listed) == ["corp-ca@1", "corp-ca@2", "corp-ca@3", "corp-ca@4"]
+    assert "corp-ca@1 is damaged in the store" in listed["corp-ca@1"]
+    assert "file a.crt changed in the store" in listed["corp-ca@2"]
+    assert listed["corp-ca@3"] == ""
+    assert "has no bundle.json" in listed["corp-ca@4"]
+    assert [b.ref for b in list_bundles(settings)] == ["corp-ca@3"]
+    assert create_bundle(settings, "corp-ca", "certificates", [pem]).version == 5
+
+
+def test_a_killed_creates_staging_directory_is_swept_a_running_ones_kept(
+    settings: Settings, tmp_path: Path, ca: Issued
+) -> None:
+    pem = _write(tmp_path / "a.pem", ca.pem)
+    create_bundle(settings, "corp-ca", "certificates", [pem])
+    store = store_root(settings) / "corp-ca"
+    killed = store / ".staging-killed"
+    (killed / "files").mkdir(parents=True)
+    running = Partial.directory(store, ".staging-")
+    try:
+        create_bundle(settings, "corp-ca", "certificates", [pem])
+        assert not killed.exists() and running.path.is_dir()
+        (store / ".staging-again").mkdir()
+        assert sweep_staging(settings) == [store / ".staging-again"]
+        assert running.path.is_dir()
+    finally:
+        running.remove()
+    assert [v.ref for v in bundle_versions(settings)] == ["corp-ca@1", "corp-ca@2"]
 
 
 # The command line

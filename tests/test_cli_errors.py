@@ -44,7 +44,7 @@ def test_unexpected_errors_are_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(bundle_service, "list_bundles", _raise(error))
+    monkeypatch.setattr(bundle_service, "bundle_versions", _raise(error))
     assert main(["-q", "bundle", "list"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(expected), err

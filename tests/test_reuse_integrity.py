@@ -56,7 +56,7 @@ from couturier.oci.documents import Blob
 from couturier.oci.layer import Layer
 from couturier.oci.layout import Layout, LayoutWriter
 from couturier.services.build import BuildResult, ImageRequest, build
-from couturier.services.bundles import create_bundle
+from couturier.services.bundles import create_bundle, get_bundle, store_root
 from couturier.settings import Settings, load_settings
 from tests.conftest import make_settings
 from tests.debs import build_suites
@@ -630,6 +630,55 @@ def test_cache_verify_reports_a_damaged_bundle_as_not_repaired(
     assert f"damaged: bundle {stored}" in out
     assert "not repaired: create bundle conf again" in out
     assert "1 not repaired" in out
+
+
+@pytest.fixture
+def spec_config(tmp_path: Path, build_settings: Settings) -> Path:
+    """The settings of ``build_settings`` with the fixture starter ``tiny`` as a site starter."""
+    config = tmp_path / "couturier.yaml"
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(STARTER_DOC))
+    body = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**body, "starters_dir": str(tmp_path / "site")}))
+    return config
+
+
+def test_a_damaged_bundle_fails_every_build_alike_whatever_the_layer_cache_holds(
+    tmp_path: Path,
+    build_settings: Settings,
+    spec_config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before, a spec whose bundle layer was cached still built from it, while the same spec
+    plus one package failed; now both fail with the same error, and ``bundle list`` and
+    ``cache verify`` say so too."""
+    source = tmp_path / "app.conf"
+    source.write_text("key = value\n")
+    create_bundle(build_settings, "conf", "files", [source], "/etc/app")
+    same = tmp_path / "same.yaml"
+    same.write_text("name: app\nstarter: tiny\nbundles: [conf]\n")
+    more = tmp_path / "more.yaml"
+    more.write_text("name: app\nstarter: tiny\npackages: [extra]\nbundles: [conf]\n")
+    command = ["--config", str(spec_config), "-q", "build", "--line", "1", "--output"]
+    assert main([*command, str(tmp_path / "out"), str(same)]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    stored = next((store_root(build_settings) / "conf" / "1" / "files").iterdir())
+    flip_byte(stored, 0)
+    errors = []
+    for spec in (same, more):
+        assert main([*command, str(tmp_path / "out"), str(spec)]) == 1
+        errors.append(capsys.readouterr().err)
+    assert errors[0].replace("same.yaml", "more.yaml") == errors[1], errors
+    assert "bundle conf@1: file app.conf changed in the store" in errors[0]
+    assert "create the bundle again" in errors[0]
+    with pytest.raises(IntegrityError, match=r"bundle conf@1: file app\.conf changed"):
+        get_bundle(build_settings, "conf")
+    assert main(["--config", str(spec_config), "-q", "bundle", "list"]) == 1
+    listed = capsys.readouterr()
+    assert "conf@1  damaged" in listed.out
+    assert "damaged: bundle conf@1: file app.conf changed in the store" in listed.err
+    assert main(["--config", str(spec_config), "-q", "cache", "verify"]) == 1
+    assert f"damaged: bundle {stored}" in capsys.readouterr().out
 
 
 def test_old_index_format_is_rebuilt_silently(index_settings: Settings) -> None:

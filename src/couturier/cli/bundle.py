@@ -92,26 +92,43 @@ def create(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
 
 
 def list_(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
-    """Handle ``bundle list``."""
-    bundles = bundle_service.list_bundles(settings)
+    """Handle ``bundle list``: every version, a damaged one marked (exit status 1)."""
+    stored = bundle_service.bundle_versions(settings)
     progress.done()
+    damaged = [v for v in stored if v.problem]
     if args.json:
-        json.dump({"bundles": [bundle_service.bundle_json(b) for b in bundles]}, sys.stdout)
+        listed = [
+            (bundle_service.bundle_json(v.bundle) if v.bundle else {})
+            | {"name": v.name, "version": v.version}
+            | ({"damaged": v.problem} if v.problem else {})
+            for v in stored
+        ]
+        json.dump({"bundles": listed}, sys.stdout)
         print()
-        return 0
-    if not bundles:
+        return EXIT_ERROR if damaged else 0
+    if not stored:
         print("no bundle yet; make one with couturier bundle create", file=sys.stderr)
         return 0
     rows = [
         [
-            b.ref,
-            b.kind,
-            str(len(b.files)),
-            format_size(sum(f.size for f in b.files)),
-            b.target or f"/{CERTIFICATES_DIR}/{b.name}",
-            b.created,
+            v.ref,
+            "damaged" if v.problem else "ok",
+            *(
+                [
+                    b.kind,
+                    str(len(b.files)),
+                    format_size(sum(f.size for f in b.files)),
+                    b.target or f"/{CERTIFICATES_DIR}/{b.name}",
+                    b.created,
+                ]
+                if (b := v.bundle)
+                else ["-"] * 5
+            ),
         ]
-        for b in bundles
+        for v in stored
     ]
-    print_table(["bundle", "type", "files", "size", "lands in", "created"], rows, out=sys.stdout)
-    return 0
+    header = ["bundle", "state", "type", "files", "size", "lands in", "created"]
+    print_table(header, rows, out=sys.stdout)
+    for v in damaged:
+        print(f"damaged: {v.problem}; create bundle {v.name} again", file=sys.stderr)
+    return EXIT_ERROR if damaged else 0

@@ -9,7 +9,12 @@ directories and archives, within limits, without extracting anything), applies e
 :mod:`couturier.core.bundle` and only then writes: into a staging directory next to the
 versions, renamed into place under a lock that allocates the version number. A refused bundle
 stores nothing; a killed create leaves at most a ``.staging-*`` directory, which no reader
-looks at.
+looks at: it is held under a lock while its create runs (:class:`~couturier.integrity.Partial`),
+so the next create or ``cache verify`` removes it once no process holds it.
+
+A bundle is verified whenever it is read for use (:func:`get_bundle`): its record, then every
+file against its recorded size and sha256. :func:`bundle_versions` lists every version with
+what is damaged in it.
 """
 
 from __future__ import annotations
@@ -20,14 +25,14 @@ import fcntl
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from couturier.core.bundle import Bundle, BundleFile, check_bundle, parse_ref
 from couturier.errors import InputError, IntegrityError, NotFoundError, StateError
+from couturier.integrity import Partial, file_problem, sweep_partials
 from couturier.services.bundle_inputs import (
     MAX_ENTRIES,
     MAX_READ_BYTES,
@@ -40,18 +45,22 @@ __all__ = [
     "MAX_ENTRIES",
     "MAX_READ_BYTES",
     "MAX_READ_SECONDS",
+    "StoredVersion",
     "bundle_json",
+    "bundle_versions",
     "check_bundle_refs",
     "create_bundle",
     "get_bundle",
     "list_bundles",
     "read_inputs",
     "store_root",
+    "sweep_staging",
 ]
 
 _FORMAT = 1
 _VERSION = re.compile(r"[1-9][0-9]{0,8}")  # a version directory (ASCII digits only)
 _RECORD_MAX = 1024 * 1024  # bytes of a bundle.json: 20 files take a few KiB
+_STAGING = ".staging-"
 
 
 def store_root(settings: Settings) -> Path:
@@ -95,14 +104,37 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _versions(directory: Path) -> list[int]:
+def _versions(directory: Path, *, complete: bool = True) -> list[int]:
+    """The version numbers under ``directory``: those with a ``bundle.json`` (``complete``), or
+    every directory named like a version."""
     try:
         names = [item.name for item in directory.iterdir()]
     except OSError:
         return []
     return sorted(
-        int(n) for n in names if _VERSION.fullmatch(n) and (directory / n / "bundle.json").is_file()
+        int(n)
+        for n in names
+        if _VERSION.fullmatch(n)
+        and (
+            (directory / n / "bundle.json").is_file() or (not complete and (directory / n).is_dir())
+        )
     )
+
+
+def _is_staging(name: str) -> bool:
+    return name.startswith(_STAGING)
+
+
+def sweep_staging(settings: Settings) -> list[Path]:
+    """Remove the ``.staging-*`` directories of the bundle store that no running
+    ``bundle create`` holds (a killed one's); return them. Cost: one ``listdir`` per bundle
+    and a lock attempt per staging directory (see :func:`couturier.integrity.sweep_partials`)."""
+    root = store_root(settings)
+    try:
+        directories = sorted(item for item in root.iterdir() if item.is_dir())
+    except OSError:
+        return []
+    return [path for d in directories for path in sweep_partials(d, _is_staging)]
 
 
 def _fsync(path: Path) -> None:
@@ -157,7 +189,9 @@ def _store(  # noqa: PLR0917 - the parts of one bundle, as check_bundle returns 
 ) -> int:
     """Write the next version of bundle ``name`` into ``directory``; return its number."""
     directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
+    sweep_partials(directory, _is_staging)  # a killed create's leftovers
+    partial = Partial.directory(directory, _STAGING)  # held until renamed into place
+    staging = partial.path
     try:
         staging.chmod(0o755)  # mkdtemp makes it private; the version is as readable as the store
         blobs = staging / "files"
@@ -170,7 +204,7 @@ def _store(  # noqa: PLR0917 - the parts of one bundle, as check_bundle returns 
                     os.fsync(handle.fileno())
         created = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         with _locked(directory):
-            version = max(_versions(directory), default=0) + 1
+            version = max(_versions(directory, complete=False), default=0) + 1
             bundle = Bundle(name, version, kind, target, tuple(files), created, tuple(warnings))
             with (staging / "bundle.json").open("w") as handle:
                 json.dump({"format": _FORMAT, **bundle_json(bundle)}, handle, indent=2)
@@ -181,8 +215,9 @@ def _store(  # noqa: PLR0917 - the parts of one bundle, as check_bundle returns 
             os.rename(staging, directory / str(version))
             _fsync(directory)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        partial.remove()
         raise
+    partial.close()
     return version
 
 
@@ -227,20 +262,25 @@ def _load(directory: Path, name: str, version: int) -> Bundle:
     return bundle
 
 
-def _names(settings: Settings) -> list[str]:
+def _names(settings: Settings, *, complete: bool = True) -> list[str]:
     root = store_root(settings)
     try:
         names = [item.name for item in root.iterdir() if item.is_dir()]
     except OSError:
         return []
-    return sorted(n for n in names if not n.startswith(".") and _versions(root / n))
+    return sorted(
+        n for n in names if not n.startswith(".") and _versions(root / n, complete=complete)
+    )
 
 
 def get_bundle(settings: Settings, ref: str) -> Bundle:
     """The bundle ``ref`` names: ``corp-ca`` (its newest version) or ``corp-ca@3``.
 
-    Raises :class:`InputError` for a malformed reference, :class:`NotFoundError` naming the
-    known bundles (or the bundle's versions), :class:`IntegrityError` for a damaged record.
+    Every file of it is checked against its recorded size and sha256 (at most 20 reads of
+    1 MiB), so a damaged bundle fails every build that names it alike, whatever the layer
+    cache holds. Raises :class:`InputError` for a malformed reference, :class:`NotFoundError`
+    naming the known bundles (or the bundle's versions), :class:`IntegrityError` for a
+    damaged record or file (naming the bundle, version and file).
     """
     name, version = parse_ref(ref)
     directory = store_root(settings) / name
@@ -258,17 +298,77 @@ def get_bundle(settings: Settings, ref: str) -> Bundle:
         raise NotFoundError(
             f"bundle {name} has no version {version}", f"its versions: {listed}; or write {name}"
         )
-    return _load(directory / str(version), name, version)
+    return _verified(_load(directory / str(version), name, version))
+
+
+def _verified(bundle: Bundle) -> Bundle:
+    """``bundle`` once every file of it in the store matches its recorded size and sha256.
+
+    Cost: one read of each file (at most 20 of 1 MiB). Raises :class:`IntegrityError` naming
+    the bundle, its version and the first damaged file."""
+    for file in bundle.files:
+        if file.source is None:
+            continue
+        try:
+            problem = file_problem(file.source, file.sha256, file.size)
+        except OSError as error:
+            problem = f"cannot be read ({error.strerror})"
+        if problem is not None:
+            if problem.startswith("has sha256"):
+                problem = "no longer has the sha256 recorded for it"
+            raise IntegrityError(
+                f"bundle {bundle.ref}: file {file.path} changed in the store ({file.source} "
+                f"{problem})",
+                f"create the bundle again (couturier bundle create {bundle.name} ...)",
+            )
+    return bundle
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One version directory of the bundle store: its bundle when sound, else what is wrong
+    (``problem``: a damaged or missing record, a damaged file) and the bundle as far as its
+    record could be read (None when it could not)."""
+
+    name: str
+    version: int
+    bundle: Bundle | None
+    problem: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def bundle_versions(settings: Settings) -> list[StoredVersion]:
+    """Every version directory of every bundle, by name then version, each checked as
+    :func:`get_bundle` checks it; a damaged one is listed with its problem, and the others
+    are still listed. Cost: one small read per version and one read of each of its files."""
+    root = store_root(settings)
+    found: list[StoredVersion] = []
+    for name in _names(settings, complete=False):
+        for version in _versions(root / name, complete=False):
+            directory = root / name / str(version)
+            if not (directory / "bundle.json").is_file():
+                problem = f"{directory} has no bundle.json (a version left incomplete)"
+                found.append(StoredVersion(name, version, None, problem))
+                continue
+            try:
+                bundle = _load(directory, name, version)
+            except IntegrityError as error:
+                found.append(StoredVersion(name, version, None, error.message))
+                continue
+            try:
+                found.append(StoredVersion(name, version, _verified(bundle)))
+            except IntegrityError as error:
+                found.append(StoredVersion(name, version, bundle, error.message))
+    return found
 
 
 def list_bundles(settings: Settings) -> list[Bundle]:
-    """Every version of every bundle, by name then version. Cost: one small read per version."""
-    root = store_root(settings)
-    return [
-        _load(root / name / str(version), name, version)
-        for name in _names(settings)
-        for version in _versions(root / name)
-    ]
+    """Every sound version of every bundle, by name then version (:func:`bundle_versions`
+    says which are damaged). Cost: as :func:`bundle_versions`."""
+    return [v.bundle for v in bundle_versions(settings) if v.bundle is not None and not v.problem]
 
 
 def check_bundle_refs(settings: Settings, refs: Sequence[str]) -> list[tuple[str, str]]:

@@ -34,9 +34,8 @@ from couturier.debian.snapshots import (
     suite_state_path,
     sweep_snapshot_partials,
 )
-from couturier.errors import CouturierError
 from couturier.integrity import file_problem, sweep_partials
-from couturier.services.bundles import get_bundle, store_root
+from couturier.services.bundles import bundle_versions, store_root, sweep_staging
 from couturier.settings import Settings
 
 __all__ = ["CacheReport", "Finding", "verify_cache"]
@@ -118,6 +117,7 @@ def verify_cache(settings: Settings, say: Say | None = None) -> CacheReport:
     for name in ("blobs", "keys"):
         directory = settings.cache_dir / "layers" / name
         report.swept += sweep_partials(directory, lambda entry: entry.startswith(".partial-"))
+    report.swept += sweep_staging(settings)
     for directory in sorted((settings.state_dir / "suites").glob("*")):
         report.swept += sweep_snapshot_partials(directory)
         for kept in sorted(directory.glob("*.inrelease")):
@@ -276,22 +276,18 @@ def _check_snapshots(settings: Settings, report: CacheReport) -> None:
 
 def _check_bundles(settings: Settings, report: CacheReport) -> None:
     root = store_root(settings)
-    for record in sorted(root.glob("*/*/bundle.json")):
-        name, version = record.parent.parent.name, record.parent.name
-        if name.startswith(".") or not version.isdigit():
-            continue
-        hint = f"create bundle {name} again (couturier bundle create)"
+    for stored in bundle_versions(settings):
+        hint = f"create bundle {stored.name} again (couturier bundle create)"
         report.checked += 1
-        try:
-            bundle = get_bundle(settings, f"{name}@{version}")
-        except CouturierError as error:
-            report.findings.append(Finding("bundle", str(record), str(error), hint=hint))
+        if stored.bundle is None:
+            where = root / stored.name / str(stored.version) / "bundle.json"
+            report.findings.append(Finding("bundle", str(where), stored.problem, hint=hint))
             continue
-        for file in bundle.files:
+        for file in stored.bundle.files:
             if file.source is None:
                 continue
             report.checked += 1
             problem = _problem(file.source, file.sha256, file.size)
             if problem is not None:
-                what = f"({bundle.ref}: {file.path}) {problem}"
+                what = f"({stored.ref}: {file.path}) {problem}"
                 report.findings.append(Finding("bundle", str(file.source), what, hint=hint))
