@@ -3,7 +3,8 @@
 Every package of every starter line (amd64) is fetched through the verified download cache the
 other network tests share, its control archive read and its actions judged. Two checks:
 every action is handled or waived (``core/replay.py``, ``core/replay_starters.py``), and
-``docs/maintainer-scripts.md`` is what ``scripts/audit-maintainer-scripts`` generates now.
+``docs/maintainer-scripts.md`` is what ``scripts/audit-maintainer-scripts`` generates now. A
+plan of real added packages shows what the warnings of ``couturier plan`` say.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from couturier.core.starter import load_starters
+from couturier.core.starter import get_starter, load_starters
 from couturier.debian.refresh import refresh
 from couturier.services.maintscripts import (
     AuditedPackage,
@@ -21,6 +22,7 @@ from couturier.services.maintscripts import (
     build_policy,
     unjudged,
 )
+from couturier.services.plan import plan_image
 from couturier.settings import Settings
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "maintainer-scripts.md"
@@ -55,3 +57,31 @@ def test_the_document_is_what_the_audit_generates_now(
     assert DOCUMENT.read_text() == expected, (
         "docs/maintainer-scripts.md is stale: run `uv run scripts/audit-maintainer-scripts`"
     )
+
+
+def test_warnings_of_added_packages_name_what_they_would_do(mirror_settings: Settings) -> None:
+    """A python 3.13 image with packages whose scripts loop over names, set variables first,
+    wrap adduser in a function and register alternatives the build makes: no warning prints
+    a shell variable, and php's and java's alternatives (made by build/generated.py) are not
+    warned about."""
+    packages = ["python3-gi-auto", "dbus", "php-cli", "openjdk-21-jre-headless", "python3"]
+    plan = plan_image(
+        mirror_settings, "py-extra", get_starter("python"), packages, "amd64", lines=["3.13"]
+    ).to_json()
+    (line,) = plan["lines"]
+    messages = [warning["message"] for warning in line["warnings"]]
+    assert messages and not [m for m in messages if "$" in m], messages
+    assert not [m for m in messages if m.startswith(("php-cli:", "php8.4-cli:"))], messages
+    java = [m for m in messages if m.startswith("openjdk-21-jre-headless:")]
+    assert not [m for m in java if "alternative java" in m or "alternative keytool" in m]
+    assert (
+        "dbus-system-bus-common: postinst adds the accounts declared in sysusers.d/dbus.conf "
+        "(systemd-sysusers); not replayed"
+    ) in messages
+    assert "dbus-system-bus-common: postinst adds the system user messagebus; not replayed" in (
+        messages
+    )
+    assert (
+        "dbus: postinst overrides the owner or mode of "
+        "/usr/lib/dbus-1.0/dbus-daemon-launch-helper; not replayed"
+    ) in messages

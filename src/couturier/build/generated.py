@@ -343,31 +343,68 @@ def java_truststore(tree: Tree, epoch: int, extra: Sequence[bytes] = ()) -> list
 class Alternative:
     """An ``update-alternatives`` group: its ``link`` and the candidate paths a package's postinst
     would register, best first. ``{triplet}`` stands for the multiarch triplet; a candidate may be
-    a glob (its matches are taken newest version first)."""
+    a glob (its matches are taken newest version first). ``registered_by`` are ``fnmatch``
+    patterns of the packages whose postinst registers the group: the replay policy judges by
+    them a registration whose name the script computes (``services/maintscripts.py``)."""
 
     name: str
     link: str
     candidates: tuple[str, ...]
+    registered_by: tuple[str, ...] = ()
 
 
 ALTERNATIVES: tuple[Alternative, ...] = (
-    Alternative("awk", "usr/bin/awk", ("usr/bin/gawk", "usr/bin/mawk", "usr/bin/original-awk")),
-    Alternative("nawk", "usr/bin/nawk", ("usr/bin/gawk", "usr/bin/mawk", "usr/bin/original-awk")),
-    Alternative("pager", "usr/bin/pager", ("usr/bin/less", "usr/bin/more")),
     Alternative(
-        "editor", "usr/bin/editor", ("usr/bin/nano", "usr/bin/vim.basic", "usr/bin/vim.tiny")
+        "awk",
+        "usr/bin/awk",
+        ("usr/bin/gawk", "usr/bin/mawk", "usr/bin/original-awk"),
+        ("gawk", "mawk", "original-awk"),
     ),
-    Alternative("vi", "usr/bin/vi", ("usr/bin/vim.basic", "usr/bin/vim.tiny", "usr/bin/nvi")),
-    Alternative("which", "usr/bin/which", ("usr/bin/which.debianutils",)),
-    Alternative("nc", "usr/bin/nc", ("usr/bin/nc.openbsd", "usr/bin/nc.traditional")),
-    Alternative("java", "usr/bin/java", ("usr/lib/jvm/java-*-openjdk-*/bin/java",)),
-    Alternative("keytool", "usr/bin/keytool", ("usr/lib/jvm/java-*-openjdk-*/bin/keytool",)),
-    Alternative("php", "usr/bin/php", ("usr/bin/php[0-9]*.[0-9]*",)),
-    Alternative("phar", "usr/bin/phar", ("usr/bin/phar[0-9]*.[0-9]*",)),
+    Alternative(
+        "nawk",
+        "usr/bin/nawk",
+        ("usr/bin/gawk", "usr/bin/mawk", "usr/bin/original-awk"),
+        ("gawk", "mawk", "original-awk"),
+    ),
+    Alternative("pager", "usr/bin/pager", ("usr/bin/less", "usr/bin/more"), ("less",)),
+    Alternative(
+        "editor",
+        "usr/bin/editor",
+        ("usr/bin/nano", "usr/bin/vim.basic", "usr/bin/vim.tiny"),
+        ("nano", "vim", "vim-tiny"),
+    ),
+    Alternative(
+        "vi",
+        "usr/bin/vi",
+        ("usr/bin/vim.basic", "usr/bin/vim.tiny", "usr/bin/nvi"),
+        ("vim", "vim-tiny", "nvi"),
+    ),
+    Alternative("which", "usr/bin/which", ("usr/bin/which.debianutils",), ("debianutils",)),
+    Alternative(
+        "nc",
+        "usr/bin/nc",
+        ("usr/bin/nc.openbsd", "usr/bin/nc.traditional"),
+        ("netcat-openbsd", "netcat-traditional"),
+    ),
+    Alternative(
+        "java",
+        "usr/bin/java",
+        ("usr/lib/jvm/java-*-openjdk-*/bin/java",),
+        ("openjdk-*-jre-headless",),
+    ),
+    Alternative(
+        "keytool",
+        "usr/bin/keytool",
+        ("usr/lib/jvm/java-*-openjdk-*/bin/keytool",),
+        ("openjdk-*-jre-headless",),
+    ),
+    Alternative("php", "usr/bin/php", ("usr/bin/php[0-9]*.[0-9]*",), ("php*-cli",)),
+    Alternative("phar", "usr/bin/phar", ("usr/bin/phar[0-9]*.[0-9]*",), ("php*-cli",)),
     Alternative(
         "libblas.so.3-{triplet}",
         "usr/lib/{triplet}/libblas.so.3",
         ("usr/lib/{triplet}/openblas-pthread/libblas.so.3", "usr/lib/{triplet}/blas/libblas.so.3"),
+        ("libopenblas0-pthread", "libblas3"),
     ),
     Alternative(
         "liblapack.so.3-{triplet}",
@@ -376,6 +413,7 @@ ALTERNATIVES: tuple[Alternative, ...] = (
             "usr/lib/{triplet}/openblas-pthread/liblapack.so.3",
             "usr/lib/{triplet}/lapack/liblapack.so.3",
         ),
+        ("libopenblas0-pthread", "liblapack3"),
     ),
 )
 

@@ -86,6 +86,8 @@ class Rule:
 
 
 _GENERATED = "build/generated.py"
+# Every detail the script computes at install time holds a "$" (see maintscripts.computed).
+COMPUTED = "$"
 _NO_INIT = (
     "no init system runs in a container: services are neither enabled nor started, the "
     "image's entrypoint runs the program"
@@ -173,12 +175,20 @@ def replay_policy(
     accounts: Iterable[str] = (),
     alternatives: Iterable[str] = (),
     *,
+    registered_by: Mapping[str, Sequence[str]] | None = None,
     starter_rules: Sequence[Rule] = (),
     class_rules: Sequence[Rule] = CLASS_RULES,
 ) -> ReplayPolicy:
     """The policy of a build that writes ``accounts`` (user and group names) into
     ``/etc/passwd`` and ``/etc/group`` and makes the ``alternatives`` (group names) it knows,
-    then ``starter_rules`` and ``class_rules``."""
+    then ``starter_rules`` and ``class_rules``.
+
+    An alternative is judged by its name (``php``, ``java``); one whose name the script
+    computes (``$i`` of a loop over a list the script reads at install time) by the package
+    that registers it: ``registered_by`` maps an alternative's name to the ``fnmatch``
+    patterns of the packages whose postinst registers it (``java`` → ``openjdk-*-jre-headless``,
+    from :data:`couturier.build.generated.ALTERNATIVES`), and a computed registration of such a
+    package is handled, the verdict naming what the build makes."""
     generated: list[Rule] = []
     for name in sorted(set(accounts)):
         verdict = handled(f"{_GENERATED} accounts")
@@ -186,6 +196,14 @@ def replay_policy(
         generated += [Rule("accounts", verdict, detail=f"{name}:*")]
     for name in sorted(set(alternatives)):
         generated.append(Rule("alternatives", handled(f"{_GENERATED} ALTERNATIVES"), detail=name))
+    by_package: dict[str, list[str]] = {}
+    for name, patterns in sorted((registered_by or {}).items()):
+        for pattern in patterns:
+            by_package.setdefault(pattern, []).append(name)
+    for pattern, names in sorted(by_package.items()):
+        made = ", ".join(names)
+        verdict = handled(f"{_GENERATED} ALTERNATIVES ({made}, the names {pattern} registers)")
+        generated.append(Rule("alternatives", verdict, packages=pattern, detail=f"*{COMPUTED}*"))
     return ReplayPolicy((*generated, *starter_rules, *class_rules))
 
 

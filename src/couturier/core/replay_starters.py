@@ -141,8 +141,20 @@ _RULES: tuple[Rule, ...] = (
     *_rules("libpam*", waived(f"PAM configuration, for {_NO_LOGIN}"), "files", "unknown"),
     *_rules(
         "libselinux1",
-        waived("SELinux labels are set by the host's container runtime"),
+        waived(
+            "its tmpfiles.d file makes /run/setrans, the socket directory of mcstransd (the "
+            "SELinux label translation daemon); no such daemon runs in a container, and "
+            "libselinux goes on without it"
+        ),
         "tmpfiles",
+    ),
+    *_rules(
+        "libselinux1",
+        waived(
+            "selinux_compile_fcontexts recompiles the file-context databases of the SELinux "
+            "policies installed in /etc/selinux (again when libpcre2 changes, hence the "
+            "trigger); an image installs no policy, so there is nothing to compile"
+        ),
         "triggers",
         "unknown",
     ),
@@ -317,12 +329,21 @@ _RULES: tuple[Rule, ...] = (
     # Java.
     *_rules(
         "openjdk-*-jre-headless",
-        handled(
-            "build/generated.py ALTERNATIVES (java, keytool); the starter's PATH names "
-            "the JVM's bin directory for the other tools"
+        waived(
+            "the jre starter's PATH names the JVM's bin directory, where these tools are; "
+            "/usr/bin/java and /usr/bin/keytool are made (build/generated.py ALTERNATIVES)"
         ),
         "alternatives",
-        detail="$i",
+        detail="jpackage",
+    ),
+    *_rules(
+        "openjdk-*-jre-headless",
+        waived(
+            "the jre starter's PATH names the JVM's bin directory, where these tools are; "
+            "/usr/bin/java and /usr/bin/keytool are made (build/generated.py ALTERNATIVES)"
+        ),
+        "alternatives",
+        detail="rmiregistry",
     ),
     *_rules(
         "openjdk-*-jre-headless",
@@ -388,7 +409,15 @@ _RULES: tuple[Rule, ...] = (
         "conffiles",
         "files",
     ),
-    *_rules("php8.*-cli", handled("build/generated.py ALTERNATIVES (php, phar)"), "alternatives"),
+    *_rules(
+        "php*-cli",
+        waived(
+            "phar.phar is phar under its upstream name; /usr/bin/phar is made "
+            "(build/generated.py ALTERNATIVES)"
+        ),
+        "alternatives",
+        detail="phar.phar",
+    ),
     *_rules(
         "php-common",
         waived(
@@ -494,7 +523,8 @@ _IN_STARTER = frozenset(
         ("locales", "locales", "*"),
         ("locales", "files", "*"),
         ("locales", "links", "*"),
-        ("openjdk-*-jre-headless", "alternatives", "$i"),
+        ("openjdk-*-jre-headless", "alternatives", "jpackage"),
+        ("openjdk-*-jre-headless", "alternatives", "rmiregistry"),
     }
 )
 STARTER_RULES: tuple[Rule, ...] = tuple(

@@ -59,12 +59,15 @@ Say = Callable[[str], None]
 
 def build_policy(architecture: str = "amd64") -> ReplayPolicy:
     """The replay policy of the build: the accounts and alternatives it generates
-    (:mod:`couturier.build.generated`) first, then the starter and class rules."""
+    (:mod:`couturier.build.generated`; alternatives by name, and by the packages that register
+    them when a script computes the name) first, then the starter and class rules."""
     triplet = MULTIARCH_TRIPLETS.get(architecture, f"{architecture}-linux-gnu")
     accounts = {a.name for a in (ROOT, NONROOT, NOBODY, WWW_DATA)}
     accounts |= {a.group for a in (ROOT, NONROOT, NOBODY, WWW_DATA) if a.group}
-    alternatives = {a.name.format(triplet=triplet) for a in ALTERNATIVES}
-    return replay_policy(accounts, alternatives, starter_rules=STARTER_RULES)
+    alternatives = {a.name.format(triplet=triplet): a.registered_by for a in ALTERNATIVES}
+    return replay_policy(
+        accounts, alternatives, registered_by=alternatives, starter_rules=STARTER_RULES
+    )
 
 
 def package_actions(
@@ -186,7 +189,9 @@ def audit_markdown(packages: Sequence[AuditedPackage], policy: ReplayPolicy) -> 
         "by architecture), classified by `couturier.core.maintscripts` and judged by",
         "`couturier.core.replay`. A test regenerates it and fails when a starter package has an",
         "action that is neither handled nor waived. For packages a user adds, `couturier plan`",
-        "and `couturier build` warn, per line, about each action that is not replayed.",
+        "and `couturier build` warn, per line, about each action that is not replayed. Variables",
+        "the scripts set and the words their loops go over are expanded; what only the running",
+        "script would know is said as computed at install time.",
         "",
         "## Action classes",
         "",
@@ -204,13 +209,15 @@ def audit_markdown(packages: Sequence[AuditedPackage], policy: ReplayPolicy) -> 
             continue
         out += [f"### {package.name}", "", f"In {_lines_text(package.lines, every)}.", ""]
         out += ["| script | action | what it does | Couturier |", "|---|---|---|---|"]
+        rows: dict[str, None] = {}  # two computed details read alike: one row
         for found in package.actions:
             rule = policy.rule(package.name, found)
             said = _cell(rule.verdict.text) if rule is not None else "**not replayed**"
             if rule is not None and rule.in_starter:
                 said += " (in its starter; a user who adds the package is warned)"
             what = _cell(found.sentence)
-            out.append(f"| {found.script} | {found.action} | {what} | {said} |")
+            rows[f"| {found.script} | {found.action} | {what} | {said} |"] = None
+        out += rows
         out.append("")
     out += ["## Packages whose scripts change nothing", ""]
     out += [", ".join(quiet) if quiet else "none", ""]
