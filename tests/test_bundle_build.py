@@ -527,3 +527,49 @@ def test_jre_image_trust_store_holds_the_bundle(
     assert "debian:corp.pem, " in listed.stdout
     count = re.search(r"Your keystore contains (\d+) entries", listed.stdout)
     assert count is not None and int(count.group(1)) > 100  # Mozilla's roots and ours
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/etc/passwd", "/etc/passwd is a file that Couturier generates in every image"),
+        ("/etc/group/more", "/etc/group is a file that Couturier generates in every image"),
+        ("/var/lock", "/var/lock is a link to /run/lock that Couturier generates"),
+    ],
+)
+def test_a_bundle_below_a_generated_file_fails_instead_of_vanishing(
+    tmp_path: Path,
+    new_machine: Callable[[Path], Machine],
+    starter: Starter,
+    target: str,
+    expected: str,
+) -> None:
+    """The generated layer would put the file (or link) back over the bundle's directory and
+    every file of the bundle would be lost while the build said created: it fails instead,
+    naming the bundle and the path."""
+    settings = store(tmp_path)
+    (tmp_path / "app.conf").write_text("x=1\n")
+    bundle = create_bundle(settings, "app", "files", [tmp_path / "app.conf"], target=target)
+    with pytest.raises(BuildError) as failed:
+        new_machine(tmp_path / "m").build(starter, [bundle])
+    message = str(failed.value)
+    assert f"bundle app@1 places {target}/app.conf" in message
+    assert expected in message
+
+
+def test_a_link_through_the_image_into_run_fails_the_build(
+    tmp_path: Path, new_machine: Callable[[Path], Machine], starter: Starter
+) -> None:
+    """A bundle stored by hand with a target the image links into /run (the runtime mounts
+    its own /run there): refused at build time too."""
+    data = b"x=1\n"
+    crafted = Bundle(
+        "app",
+        1,
+        "files",
+        "/run/app",
+        (BundleFile("app.conf", hashlib.sha256(data).hexdigest(), 0o644, len(data), data=data),),
+    )
+    with pytest.raises(BuildError) as failed:
+        new_machine(tmp_path / "m").build(starter, [crafted])
+    assert "must not be under /run" in str(failed.value)

@@ -173,3 +173,65 @@ def test_plan_refuses_a_spec_with_every_mistake_listed(
     assert "5 problems" in err
     for needle in ("name 'Bad_Name'", "packages[0]", "env.LANG", "env.EMPTY", "bundles[0]"):
         assert needle in err
+
+
+def test_misspelt_names_in_a_spec_get_the_nearest_ones(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A package no release of the starter's lines has, an ``-auto`` of an unknown family and
+    a missing bundle are spec violations naming the nearest names; nothing is planned."""
+    from couturier.services.bundles import create_bundle
+
+    (tmp_path / "corp.conf").write_text("x=1\n")
+    create_bundle(settings, "corp-ca", "files", [tmp_path / "corp.conf"], target="/etc/corp")
+    config = tmp_path / "env" / "couturier.yaml"
+    spec = write_spec(
+        tmp_path / "spec.yaml",
+        {
+            "name": "tiny-typos",
+            "starter": "tiny",
+            "packages": ["libex", "tool-exts-auto", "tool-gui"],
+            "bundles": ["corp-c"],
+        },
+    )
+    assert main(["--config", str(config), "-q", "plan", str(spec), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "3 problems" in captured.err
+    assert "libex is not in any release of the tiny starter's lines (oldrel, newrel)" in (
+        captured.err
+    )
+    assert "did you mean libext?" in captured.err
+    assert "did you mean tool-ext-auto?" in captured.err
+    assert "there is no bundle corp-c; did you mean corp-ca?" in captured.err
+    error = json.loads(captured.out)["error"]
+    assert error["code"] == "spec"
+    assert [v["field"] for v in error["violations"]] == ["packages[0]", "packages[1]", "bundles[0]"]
+    assert error["violations"][0]["value"] == "libex"
+    assert error["hint"]
+
+
+def test_a_package_only_some_lines_lack_still_just_skips_them(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "env" / "couturier.yaml"
+    spec = write_spec(
+        tmp_path / "spec.yaml", {"name": "tiny-gui", "starter": "tiny", "packages": ["tool-gui"]}
+    )
+    assert main(["--config", str(config), "-q", "plan", str(spec), "--json"]) == 0
+    lines = lines_by_label(json.loads(capsys.readouterr().out))
+    assert lines["1"]["status"] == "ready"
+    assert lines["2"]["status"] == "skipped"
+
+
+def test_plan_refuses_more_than_one_architecture(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan is for one architecture: two --arch are refused, not narrowed to one."""
+    config = tmp_path / "env" / "couturier.yaml"
+    spec = write_spec(tmp_path / "spec.yaml", {"name": "tiny-one", "starter": "tiny"})
+    command = ["--config", str(config), "-q", "plan", str(spec), "--arch", "amd64"]
+    assert main([*command, "--arch", "arm64", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "plan takes one --arch, got amd64, arm64" in captured.err
+    assert json.loads(captured.out)["error"]["code"] == "input"
+    assert main([*command, "--arch", "amd64"]) == 0  # the same one twice is one

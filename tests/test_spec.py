@@ -19,7 +19,7 @@ packages:
   - python3-rsa=4.9-2
 env:
   APP_ENV: production
-  WORKERS: 4
+  WORKERS: "4"
 bundles:
   - corp-ca
   - app-config@3

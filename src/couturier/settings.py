@@ -32,6 +32,7 @@ Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_STARTE
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -41,6 +42,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from couturier.core.suggest import did_you_mean
+from couturier.core.text import HIDDEN_RULE, has_hidden, shown
 from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
 from couturier.errors import ConfigError
 
@@ -126,7 +128,7 @@ class Settings:
         except KeyError:
             known = ", ".join(self.releases)
             raise ConfigError(
-                f"unknown release {name!r}{did_you_mean(name, self.releases)}",
+                f"unknown release {shown(name)}{did_you_mean(name, self.releases)}",
                 f"known releases: {known}; add one in the settings",
             ) from None
 
@@ -135,7 +137,7 @@ class Settings:
         if name not in self.architectures:
             known = ", ".join(self.architectures)
             raise ConfigError(
-                f"unknown architecture {name!r}{did_you_mean(name, self.architectures)}",
+                f"unknown architecture {shown(name)}{did_you_mean(name, self.architectures)}",
                 f"configured architectures: {known}",
             )
         return name
@@ -197,16 +199,40 @@ def _listed(value: Any) -> Any:
 
 
 def _plain(value: str) -> str:
-    """Names, URLs and paths end up in requests, file names and messages: no control
-    characters (a NUL, a newline)."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValueError("must not hold control characters (a NUL, a newline, a tab)")
+    """Names, URLs and paths end up in requests, file names and messages: no control or
+    invisible characters (:mod:`couturier.core.text`)."""
+    if has_hidden(value):
+        raise ValueError(HIDDEN_RULE)
+    return value
+
+
+# A release, suite or component becomes a URL path segment and a file name: Debian's own
+# names are lowercase letters, digits and . + - (bookworm, noble-updates, non-free-firmware).
+_DEBIAN_NAME = re.compile(r"[a-z0-9][a-z0-9.+-]*")
+_URL_SCHEMES = ("http://", "https://", "file://")
+
+
+def _debian_name(value: str) -> str:
+    if not _DEBIAN_NAME.fullmatch(value) or ".." in value or len(value) > 64:
+        raise ValueError(
+            "must be a name such as bookworm or noble-updates (lowercase letters, digits and "
+            ". + -, a letter or digit first, no '..', at most 64 characters)"
+        )
+    return value
+
+
+def _url(value: str) -> str:
+    if not value.lower().startswith(_URL_SCHEMES) or len(value) <= len("file://"):
+        raise ValueError("must be an http://, https:// or file:// URL")
     return value
 
 
 Text = Annotated[str, BeforeValidator(_text), AfterValidator(_plain)]
-Components = Annotated[list[Text] | None, BeforeValidator(_listed)]  # "main" is [main]
-PathText = Text
+Name = Annotated[Text, AfterValidator(_debian_name)]
+Url = Annotated[Text, AfterValidator(_url)]
+Components = Annotated[list[Name] | None, BeforeValidator(_listed)]  # "main" is [main]
+# A path stays as written: ``data_dir: 5`` is a mistake, not the directory ./5.
+PathText = Annotated[str, AfterValidator(_plain)]
 
 
 class _Shape(BaseModel):
@@ -214,16 +240,16 @@ class _Shape(BaseModel):
 
 
 class _MirrorShape(_Shape):
-    url: Text
+    url: Url
     keyring: PathText = "builtin:debian"
-    arch_urls: dict[Text, Text] | None = None
+    arch_urls: dict[Text, Url] | None = None
     valid_until: Literal["enforce", "warn", "ignore"] = "warn"
     vendor: Text | None = None
 
 
 class _SuiteShape(_Shape):
     mirror: Text
-    suite: Text
+    suite: Name
     components: Components = None
 
 
@@ -238,7 +264,7 @@ class _SettingsShape(_Shape):
     starters_dir: PathText | None = None
     architectures: Annotated[list[Text] | None, BeforeValidator(_listed)] = None
     mirrors: dict[Text, _MirrorShape] | None = None
-    releases: dict[Text, _ReleaseShape] | None = None
+    releases: dict[Name, _ReleaseShape] | None = None
 
 
 _PATH = "a directory path"
@@ -329,7 +355,7 @@ def _problem(error: Mapping[str, Any]) -> str:
         place = f" in {parent_where}" if parent_where else ""
         return f"{where} is not a setting{place} (known: {known})"
     if kind == "value_error":
-        return f"{where} {error['ctx']['error']}"
+        return f"{where} {error['ctx']['error']}, got {_found(error['input'])}"
     if kind == "too_short":
         return f"{where} must not be empty ({_EXPECTED.get(general, 'at least one entry')})"
     expected = _EXPECTED.get(general, "text")
@@ -460,9 +486,11 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
                 f"known architectures: {', '.join(sorted(KNOWN_ARCHITECTURES))}",
             )
 
+    # Relative paths in the file are taken from the file's directory, as the keyring's and
+    # starters_dir's are, so the file means the same whatever directory Couturier runs in.
     settings = Settings(
-        data_dir=Path(shape.data_dir or _xdg("XDG_DATA_HOME", ".local/share")),
-        cache_dir=Path(shape.cache_dir or _xdg("XDG_CACHE_HOME", ".cache")),
+        data_dir=base / shape.data_dir if shape.data_dir else _xdg("XDG_DATA_HOME", ".local/share"),
+        cache_dir=base / shape.cache_dir if shape.cache_dir else _xdg("XDG_CACHE_HOME", ".cache"),
         releases=releases,
         architectures=architectures,
         starters_dir=base / shape.starters_dir if shape.starters_dir else None,

@@ -35,11 +35,12 @@ from couturier.core.bundle import (
     Bundle,
     BundleFile,
     check_stored,
+    runtime_mount,
 )
 from couturier.core.links import LinkAt, LinkLoop, inside, resolve
 from couturier.errors import IntegrityError
 
-__all__ = ["bundle_entries", "file_content"]
+__all__ = ["bundle_entries", "check_generated", "file_content"]
 
 Tree = Mapping[str, Entry]
 
@@ -96,11 +97,20 @@ def _real(view: Mapping[str, Entry], path: str, what: str, *, start: str = "") -
 
 
 def _root(bundle: Bundle, view: Mapping[str, Entry]) -> str:
-    """Where ``bundle``'s files must land, root-relative, through the image's links."""
+    """Where ``bundle``'s files must land, root-relative, through the image's links; a place
+    the container runtime mounts over (``/var/run`` → ``/run``) is a :class:`BuildError`."""
     directory = (bundle.target or "/") if bundle.kind == "files" else f"{CERTIFICATES_DIR}/"
     if bundle.kind != "files":
         directory += bundle.name
-    return _real(view, directory.strip("/"), f"bundle {bundle.ref}")
+    real = _real(view, directory.strip("/"), f"bundle {bundle.ref}")
+    mounted = runtime_mount(real)
+    if mounted is not None:
+        raise BuildError(
+            f"bundle {bundle.ref} places its files in /{real}, under {mounted}, which container "
+            "runtimes mount over: the files would never be seen",
+            "give the bundle another --target (under /etc or /opt, say)",
+        )
+    return real
 
 
 def _checked(bundle: Bundle) -> None:
@@ -172,3 +182,62 @@ def bundle_entries(bundles: Sequence[Bundle], tree: Tree, epoch: int) -> list[En
             placed[path] = entry
             owner[path] = bundle.ref
     return [placed[path] for path in sorted(placed)]
+
+
+def _parents(path: str) -> list[str]:
+    """The directories on the way to ``path`` (``a/b/c`` → ``a``, ``a/b``)."""
+    parts = path.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def _placed_by(bundles: Sequence[Bundle], path: str) -> str:
+    """The bundle that places ``path`` (root-relative, as it lands), for an error."""
+    for bundle in bundles:
+        if any(bundle.image_path(file) == path for file in bundle.files):
+            return f"bundle {bundle.ref}"
+    for bundle in bundles:  # a path reached through the image's links: the nearest target
+        if bundle.kind == "files" and path.startswith((bundle.target or "/").strip("/") + "/"):
+            return f"bundle {bundle.ref}"
+    return "a bundle"
+
+
+def _kind(entry: Entry) -> str:
+    if entry.type is EntryType.SYMLINK:
+        return f"a link to {entry.target}"
+    return "a file"
+
+
+def check_generated(
+    bundles: Sequence[Bundle], bundled: Sequence[Entry], generated: Sequence[Entry]
+) -> None:
+    """Raise :class:`BuildError` when the generated files (``/etc/passwd``, ``/etc/group``,
+    ``/etc/ld.so.cache``, base-files' links such as ``/var/run``...) would hide files of
+    ``bundled``: a generated file or link where a bundle needs a directory (``--target
+    /etc/passwd``: the generated layer puts ``/etc/passwd`` back over the bundle's directory
+    and every file below it is lost), or a bundle's file or link where a generated file needs
+    a directory. A bundle file at the very path of a generated one replaces it (that is how a
+    bundle overrides ``nsswitch.conf``), so that is no clash. Cost: linear in the entries and
+    their path depth.
+    """
+    made = {entry.path: entry for entry in generated}
+    for entry in bundled:
+        for parent in _parents(entry.path):
+            found = made.get(parent)
+            if found is not None and found.type is not EntryType.DIRECTORY:
+                raise BuildError(
+                    f"{_placed_by(bundles, entry.path)} places /{entry.path}, but /{parent} is "
+                    f"{_kind(found)} that Couturier generates in every image, so the bundle's "
+                    "files below it would be lost",
+                    "give the bundle a --target that is a directory in the image (and create "
+                    "it again)",
+                )
+    placed = {entry.path: entry for entry in bundled}
+    for entry in generated:
+        for parent in _parents(entry.path):
+            found = placed.get(parent)
+            if found is not None and found.type is not EntryType.DIRECTORY:
+                raise BuildError(
+                    f"{_placed_by(bundles, parent)} places {_kind(found)} at /{parent}, where "
+                    f"Couturier generates /{entry.path} in every image",
+                    "leave that path out of the bundle (and create it again)",
+                )

@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 
 from couturier.build.assemble import Assembly, assemble, split_layers, with_parents
-from couturier.build.bundles import bundle_entries
+from couturier.build.bundles import bundle_entries, check_generated
 from couturier.build.deb import DebContents, read_deb_bytes
 from couturier.build.dpkgdb import dpkg_database
 from couturier.build.entries import Entry
@@ -260,6 +260,7 @@ def _layer_entries(
         *starter_files(tree, starter),
         *dpkg_database(assembly),
     ]
+    check_generated(bundles, bundled, made)  # no bundle file is lost under a generated one
     overridden = {entry.path for entry in bundled}
     generated = [entry for entry in made if entry.path not in overridden]
     generated_layer = with_parents(generated, below=tree)

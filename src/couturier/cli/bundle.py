@@ -2,7 +2,9 @@
 
 :func:`add_parser` registers the ``bundle`` group on the main parser; :func:`create` and
 :func:`list_` are its handlers (settings, arguments, progress → exit status). A refused bundle
-prints each violation on its own line (stderr) and exits with 1; nothing is stored then.
+prints each violation on its own line (stderr; with ``--json`` also the error document on
+stdout) and exits with 1; nothing is stored then. The name is quoted with its control
+characters escaped and cut when long.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from couturier.cli.output import Progress, format_size, print_table
+from couturier.cli.output import Progress, format_size, print_json_error, print_table
 from couturier.core.bundle import CERTIFICATES_DIR, KINDS, LISTED, BundleError
+from couturier.core.text import named
 from couturier.services import bundles as bundle_service
 from couturier.settings import Settings
 
@@ -59,8 +62,9 @@ def create(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
     except BundleError as error:
         progress.done()
         count = len(error.violations)
+        # The name as the user typed it may hold a newline or be 300 characters long.
         print(
-            f"couturier: error: bundle {args.name} refused ({count} "
+            f"couturier: error: bundle {named(args.name)} refused ({count} "
             f"{'problem' if count == 1 else 'problems'}; nothing was stored):",
             file=sys.stderr,
         )
@@ -68,6 +72,8 @@ def create(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             print(f"  {violation}", file=sys.stderr)
         if count > LISTED:
             print(f"  and {count - LISTED} more", file=sys.stderr)
+        if args.json:
+            print_json_error(error)
         return EXIT_ERROR
     progress.done()
     if args.json:

@@ -21,6 +21,7 @@ from couturier.cli.output import Progress, print_table
 from couturier.core.families import Family
 from couturier.core.starter import Starter
 from couturier.core.suggest import did_you_mean
+from couturier.core.text import shown
 from couturier.services import catalog as catalog_service
 from couturier.services import families as family_service
 from couturier.services.starters import get_starter
@@ -117,7 +118,7 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
         print()
         return 0
     if not found:
-        what = f"matching {args.query!r}" if args.query else "with a line version in its names"
+        what = f"matching {shown(args.query)}" if args.query else "with a line version in its names"
         near = _near_names(settings, starter, args.query, arch, progress) if args.query else ""
         advice = (
             near

@@ -1,7 +1,9 @@
 """The ``couturier`` command line.
 
 Parses arguments, loads settings, calls the services and prints. Errors are caught once, here:
-a :class:`CouturierError` becomes one line on stderr and exit status 1 (3 for "no solution");
+a :class:`CouturierError` becomes one line on stderr and exit status 1 (3 for "no solution"),
+and with ``--json`` also ``{"error": {"code", "message", "hint", "violations"?}}`` on stdout
+(:func:`couturier.cli.output.print_json_error`);
 argparse's usage errors exit with 2. An :class:`OSError` the services did not turn into an
 error of their own (bad local state) and any other exception (a bug) are one line and exit
 status 1 as well, never a traceback; ``COUTURIER_DEBUG=1`` adds the traceback.
@@ -30,10 +32,12 @@ from couturier.cli.output import (
     LineProgress,
     Progress,
     format_size,
+    print_json_error,
     print_table,
     print_warnings,
 )
 from couturier.core.resolver import resolve
+from couturier.core.text import shown
 from couturier.debian.relations import parse_request
 from couturier.errors import CouturierError, InputError, ResolutionError
 from couturier.services import build as build_service
@@ -116,6 +120,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             "build needs either a spec file or --starter NAME",
             "e.g. couturier build --starter python --output ./python-oci",
         )
+    build_service.check_output(args.output)  # before the spec's catalogs are read
     if args.starter:
         starter = get_starter(settings, args.starter)
         request = ImageRequest(starter=starter, name=starter.name)
@@ -196,7 +201,7 @@ def _search(settings: Settings, args: argparse.Namespace, progress: Progress) ->
         [h["name"], h["version"], h["release"], h["architecture"], h["summary"][:60]] for h in hits
     ]
     if not rows:
-        print(f"no package matches {args.query!r}", file=sys.stderr)
+        print(f"no package matches {shown(args.query)}", file=sys.stderr)
         return 0
     print_table(["name", "version", "release", "arch", "summary"], rows)
     return 0
@@ -272,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CouturierError as error:
         progress.done()
         print(f"couturier: error: {_one_line(str(error))}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print_json_error(error)
         return EXIT_ERROR
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly, as other Unix tools do.
@@ -286,22 +293,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         # without permission): what and where, in one line.
         progress.done()
         where = f"{error.filename}: " if error.filename else ""
-        print(
-            f"couturier: error: {_one_line(where + (error.strerror or str(error)))} (check that "
-            "the files named and the data and cache directories are usable; "
-            f"{_DEBUG}=1 shows where it happened)",
-            file=sys.stderr,
+        message = _one_line(where + (error.strerror or str(error)))
+        hint = (
+            "check that the files named and the data and cache directories are usable; "
+            f"{_DEBUG}=1 shows where it happened"
         )
+        print(f"couturier: error: {message} ({hint})", file=sys.stderr)
+        if getattr(args, "json", False):
+            print_json_error(CouturierError(message, hint), code="local-files")
         _traceback()
         return EXIT_ERROR
     except Exception as error:  # a bug: one line and where to report it, never a traceback
         progress.done()
-        print(
-            f"couturier: internal error: {type(error).__name__}: {_one_line(str(error))} (a "
-            f"bug in Couturier: please report it with the command you ran and the output of "
-            f"{_DEBUG}=1)",
-            file=sys.stderr,
+        message = f"{type(error).__name__}: {_one_line(str(error))}"
+        hint = (
+            "a bug in Couturier: please report it with the command you ran and the output of "
+            f"{_DEBUG}=1"
         )
+        print(f"couturier: internal error: {message} ({hint})", file=sys.stderr)
+        if getattr(args, "json", False):
+            print_json_error(CouturierError(message, hint), code="internal")
         _traceback()
         return EXIT_ERROR
 

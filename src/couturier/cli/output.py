@@ -9,12 +9,16 @@ about a tenth of a second to start-up, which commands that print nothing should 
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from couturier.errors import CouturierError
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -23,7 +27,15 @@ if TYPE_CHECKING:
     from couturier.core.replay import ScriptWarning
     from couturier.services.build import StageEvent
 
-__all__ = ["LineProgress", "Progress", "format_size", "print_table", "print_warnings"]
+__all__ = [
+    "LineProgress",
+    "Progress",
+    "error_json",
+    "format_size",
+    "print_json_error",
+    "print_table",
+    "print_warnings",
+]
 
 _UNBOUNDED = 1 << 20  # columns: a table as wide as its widest row
 
@@ -65,6 +77,62 @@ def print_table(
     with console.capture() as captured:
         console.print(table)
     out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    out.flush()
+
+
+_VALUE_LIMIT = 1000  # characters of a violation's value the JSON carries
+
+
+def _json_value(value: Any) -> Any:
+    """A violation's value as JSON can carry it: text (cut), a number, a boolean, null; any
+    other value (a list, a mapping, a date) as its repr, cut."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 10**100 else "<a number too long to show>"
+    if isinstance(value, str):
+        return value if len(value) <= _VALUE_LIMIT else value[:_VALUE_LIMIT] + "…"
+    try:
+        text = repr(value)
+    except ValueError:
+        text = f"<a {type(value).__name__} too long to show>"
+    return text if len(text) <= _VALUE_LIMIT else text[:_VALUE_LIMIT] + "…"
+
+
+def error_json(error: CouturierError, code: str | None = None) -> dict[str, Any]:
+    """``{"error": {"code", "message", "hint", "violations"?}}`` for an exit-status-1 error.
+
+    ``code`` is the kind of error, from its class unless given (``SpecError`` → ``spec``,
+    ``NotFoundError`` → ``not-found``, ``ConfigError`` → ``config``); ``violations``, for a
+    spec or a bundle, lists each as ``{"field", "value", "rule"}``. The top-level key is the
+    one the exit status 3 document (``{"error", "explanation"}``) has too.
+    """
+    name = type(error).__name__.removesuffix("Error") or "error"
+    body: dict[str, Any] = {
+        "code": code or re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(),
+        "message": error.message,
+        "hint": error.hint,
+    }
+    violations = getattr(error, "violations", None)
+    if isinstance(violations, list):
+        body["violations"] = [
+            {
+                "field": str(getattr(v, "field", "")),
+                "value": _json_value(getattr(v, "value", None)),
+                "rule": str(getattr(v, "rule", v)),
+            }
+            for v in violations
+        ]
+    return {"error": body}
+
+
+def print_json_error(
+    error: CouturierError, code: str | None = None, out: TextIO | None = None
+) -> None:
+    """Print :func:`error_json` of ``error`` on ``out`` (default stdout), one document."""
+    out = out or sys.stdout
+    json.dump(error_json(error, code), out, indent=2)
+    out.write("\n")
     out.flush()
 
 

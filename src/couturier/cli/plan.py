@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from couturier.cli.output import Progress, format_size, print_table, print_warnings
+from couturier.core.text import named
+from couturier.errors import InputError
 from couturier.services.plan import LinePreview, installed_size, plan_image
 from couturier.services.specs import load_image_spec
 from couturier.services.starters import get_starter
@@ -22,20 +24,36 @@ def add_parser(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "plan", help="show what each line of a private image would install, without building"
     )
     parser.add_argument("spec", type=Path, help="private image spec (YAML)")
-    parser.add_argument("--arch", help="plan for this architecture (default: the first one)")
+    parser.add_argument(
+        "--arch",
+        action="append",
+        help="plan for this architecture (default: the first one); one per plan",
+    )
     parser.add_argument("--line", action="append", help="only this line, e.g. 3.13 (repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
-    """Plan the spec and print the plan; exit status 0 when at least one line can be built."""
-    spec = load_image_spec(settings, args.spec, args.arch, say=progress)
+    """Plan the spec and print the plan; exit status 0 when at least one line can be built.
+
+    A plan is for one architecture (its output names it once): more than one ``--arch`` is
+    refused, never silently narrowed to one.
+    """
+    arches = list(dict.fromkeys(args.arch or ()))
+    if len(arches) > 1:
+        raise InputError(
+            f"plan takes one --arch, got {', '.join(named(a) for a in arches[:5])}",
+            "a plan is for one architecture: run plan once per architecture "
+            f"(couturier plan SPEC --arch {named(arches[0])})",
+        )
+    arch = arches[0] if arches else None
+    spec = load_image_spec(settings, args.spec, arch, say=progress)
     plan = plan_image(
         settings,
         spec.name,
         get_starter(settings, spec.starter),
         spec.packages,
-        args.arch,
+        arch,
         lines=args.line,
         say=progress,
     )

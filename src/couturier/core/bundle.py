@@ -17,7 +17,10 @@ member paths relative, without ``..``, backslashes or control characters; no dev
 sockets; hard links only to another file of the same archive (they become copies); no private
 key in any file of either kind (an image is readable by whoever can pull it: secrets belong in
 runtime mounts); modes keep only the permission bits (setuid, setgid and sticky are dropped, with
-a warning); files never land in ``/var/lib/dpkg`` (the dpkg database describes the packages).
+a warning); files never land in ``/var/lib/dpkg`` (the dpkg database describes the packages)
+nor in what container runtimes mount over the image (:data:`RUNTIME_MOUNTS`: ``/proc``,
+``/sys``, ``/dev``, ``/run``, ``/var/run``). Names, member paths and link targets hold no
+control or invisible character (:mod:`couturier.core.text`).
 Paths are resolved through all of the bundle's links together, as the filesystem would
 (:mod:`couturier.core.links`): a link whose target reaches out of the bundle's target, a link
 loop, and a file or link placed through another link of the bundle are refused, so no set of
@@ -46,6 +49,7 @@ from typing import TYPE_CHECKING
 
 from couturier.core.links import placement_problems
 from couturier.core.spec import Violation
+from couturier.core.text import has_hidden
 from couturier.errors import InputError
 
 if TYPE_CHECKING:
@@ -59,6 +63,7 @@ __all__ = [
     "LISTED",
     "MAX_FILES",
     "MAX_FILE_SIZE",
+    "RUNTIME_MOUNTS",
     "Bundle",
     "BundleError",
     "BundleFile",
@@ -72,6 +77,7 @@ __all__ = [
     "member_path",
     "parse_ref",
     "pem_blocks",
+    "runtime_mount",
 ]
 
 MAX_FILES = 20
@@ -97,6 +103,15 @@ _CERT_SUFFIXES = (".pem", ".crt", ".cer")
 # The DER of PKCS#7 "data", the content type that opens every PKCS#12 (.p12/.pfx) key store.
 _PKCS7_DATA = bytes.fromhex("06092a864886f70d010701")
 _DPKG_DB = "var/lib/dpkg"
+# Directories a container runtime mounts over the image's own: /proc, /sys and /dev always;
+# /run (and /var/run, its link in every Debian image) is a tmpfs under podman's --read-only,
+# systemd-mode containers and many Kubernetes set-ups. Files a bundle put there would be hidden
+# when the image runs, so no bundle may target them.
+RUNTIME_MOUNTS = ("proc", "sys", "dev", "run", "var/run")
+_MOUNTED_RULE = (
+    "must not be under {0}: container runtimes mount their own {0} over the image's, so the "
+    "files would never be seen; choose another directory (e.g. under /etc or /opt)"
+)
 _PER_FILE = 5  # problems, and warnings, listed per file; the rest are counted
 _PATH_MAX = 4096  # bytes of a path or a link's target, as Linux allows
 _NAME_MAX = 255  # bytes of one path component
@@ -245,7 +260,9 @@ def check_target(kind: str, target: str | None) -> list[Violation]:
     if "\\" in target:
         problems.append("must not contain backslashes; use /")
     if _has_control(target):
-        problems.append("must not contain control characters")
+        problems.append(
+            "must not contain control characters or invisible ones (a zero-width space...)"
+        )
     if not _utf8(target):
         problems.append("must be UTF-8 text")
     elif len(target.encode()) > _PATH_MAX // 2:
@@ -258,6 +275,9 @@ def check_target(kind: str, target: str | None) -> list[Violation]:
     root_relative = posixpath.normpath(target).lstrip("/")
     if _in_dpkg_db(root_relative):
         problems.append("must not be in /var/lib/dpkg: the dpkg database describes the packages")
+    mounted = runtime_mount(root_relative)
+    if mounted is not None:
+        problems.append(_MOUNTED_RULE.format(mounted))
     return [Violation("--target", target, rule) for rule in problems]
 
 
@@ -267,12 +287,12 @@ def member_path(name: str) -> tuple[str | None, str]:
     characters."""
     if "\\" in name:
         return None, "has a backslash in its path; name it with / only"
+    if not _utf8(name):  # before the control characters: undecodable bytes are surrogates
+        return None, "has a path that is not UTF-8; rename it"
     if _has_control(name):
-        return None, "has a control character in its path; rename it"
+        return None, "has a control or invisible character in its path; rename it"
     if name.startswith("/"):
         return None, "has an absolute path; store paths relative to the bundle's root"
-    if not _utf8(name):
-        return None, "has a path that is not UTF-8; rename it"
     if len(name.encode()) > _PATH_MAX:
         return None, f"has a path longer than {_PATH_MAX} bytes; shorten it"
     if any(len(part.encode()) > _NAME_MAX for part in name.split("/")):
@@ -443,8 +463,13 @@ class _Checker:
         self._place(member, path, BundleFile(path, digest, mode, len(data), data=data))
 
     def _place(self, member: Member, path: str, file: BundleFile) -> None:
-        if self.kind == "files" and _in_dpkg_db(posixpath.join(self.target, path).lstrip("/")):
+        lands = posixpath.join(self.target, path).lstrip("/")
+        if self.kind == "files" and _in_dpkg_db(lands):
             self.refuse(member, "would land in /var/lib/dpkg, which describes the packages")
+            return
+        mounted = runtime_mount(lands) if self.kind == "files" else None
+        if mounted is not None:
+            self.refuse(member, f"would land in {mounted}, which container runtimes mount over")
             return
         if path in self.files:
             self.refuse(member, f"lands at {path}, as {self.where[path]} does; rename one")
@@ -586,8 +611,11 @@ def check_stored(bundle: Bundle) -> list[Violation]:
             or not _link_stays_inside(target, path, file.link)
         ):
             found.append(Violation(file.path, file.link, f"is a link out of the target {target}"))
-        if bundle.kind == "files" and _in_dpkg_db(posixpath.join(target, path).lstrip("/")):
+        lands = posixpath.join(target, path).lstrip("/")
+        if bundle.kind == "files" and _in_dpkg_db(lands):
             found.append(Violation(file.path, None, "lands in /var/lib/dpkg"))
+        if bundle.kind == "files" and runtime_mount(lands) is not None:
+            found.append(Violation(file.path, None, f"lands in {runtime_mount(lands)}"))
     if found:
         return found
     return [Violation(p, None, r) for p, r in check_paths(bundle.kind, bundle.target, bundle.files)]
@@ -609,7 +637,16 @@ def _utf8(text: str) -> bool:
 
 
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+    return has_hidden(text)
+
+
+def runtime_mount(root_relative: str) -> str | None:
+    """The directory of :data:`RUNTIME_MOUNTS` that ``root_relative`` (``run/app``) is or lies
+    under (``/run``), else None."""
+    for mount in RUNTIME_MOUNTS:
+        if root_relative == mount or root_relative.startswith(mount + "/"):
+            return f"/{mount}"
+    return None
 
 
 def _in_dpkg_db(root_relative: str) -> bool:

@@ -19,6 +19,8 @@ from types import MappingProxyType
 from typing import Any
 
 from couturier.core.starter import Starter, load_starters
+from couturier.core.suggest import did_you_mean
+from couturier.core.text import HIDDEN_RULE, has_hidden
 from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
 from couturier.debian.relations import parse_request
 from couturier.errors import InputError
@@ -41,9 +43,10 @@ _BUNDLE = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9](?:@[1-9][0-9]{0,8})?")
 _SHOWN = 80  # characters of a value shown in a violation
 _SHOWN_FIELD = 600  # characters of its field (a path can be long)
 _LISTED = 50  # violations a SpecError's message lists (all are in its violations)
-_NO_CONTROL = "must not hold control characters (newline, tab, NUL...)"
+_NO_CONTROL = HIDDEN_RULE
 _FIELDS = ("name", "description", "starter", "packages", "env", "bundles")
 _REQUIRED = ("name", "starter")
+AUTO_SUFFIX = "-auto"  # as couturier.core.families names it (not imported: it loads the resolver)
 
 
 # A check that needs more than the spec itself (the catalog for ``-auto`` packages, the bundle
@@ -147,8 +150,10 @@ def parse_spec(
                 "ending with a lowercase letter",
             )
         )
-    description = raw.get("description") or ""
-    if not isinstance(description, str):
+    description = raw.get("description")
+    if description is None:
+        description = ""
+    elif not isinstance(description, str):
         found.append(Violation("description", description, "must be text"))
         description = ""
     elif _has_control(description.strip()):
@@ -159,7 +164,8 @@ def parse_spec(
         starter = starters.get(starter_name) if isinstance(starter_name, str) else None
         if starter is None:
             known = ", ".join(sorted(starters))
-            found.append(Violation("starter", starter_name, f"is not a starter ({known})"))
+            near = did_you_mean(starter_name, starters) if isinstance(starter_name, str) else ""
+            found.append(Violation("starter", starter_name, f"is not a starter{near} ({known})"))
 
     packages = _packages(raw.get("packages"), found)
     env = _env(raw.get("env"), starter, found)
@@ -190,9 +196,9 @@ def _key(key: Any) -> str:
 
 
 def _has_control(text: str) -> bool:
-    """Whether ``text`` holds a control character (below 0x20, or 0x7f): what an image's
-    configuration and labels must not carry."""
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    """Whether ``text`` holds a control or invisible character (:mod:`couturier.core.text`):
+    what an image's configuration and labels must not carry."""
+    return has_hidden(text)
 
 
 def _where(entries: Any, kind: str, entry: str) -> str:
@@ -228,12 +234,27 @@ def _packages(value: Any, found: list[Violation]) -> tuple[str, ...]:
             continue
         try:
             relation = parse_request(entry)
-        except InputError:
+        except InputError as error:
             relation = None
+            # A version that is not a Debian version says so; anything else is a shape.
+            if "=" in entry and "is not a Debian version" in error.message:
+                rule = f"must be NAME=VERSION with a Debian version: {error.hint}"
+                found.append(Violation(where, entry, rule))
+                continue
         if relation is None or relation.arch is not None:
             found.append(
                 Violation(
                     where, entry, "must be NAME or NAME=VERSION, e.g. curl or python3-rsa=4.9-2"
+                )
+            )
+            continue
+        if relation.version is not None and relation.name.endswith(AUTO_SUFFIX):
+            found.append(
+                Violation(
+                    where,
+                    entry,
+                    f"an {AUTO_SUFFIX} package takes no version: it picks the member that fits "
+                    f"each line; write {relation.name}, or NAME=VERSION for one member",
                 )
             )
             continue
@@ -273,14 +294,14 @@ def _env(value: Any, starter: Starter | None, found: list[Violation]) -> dict[st
         if text is None or text == "":
             found.append(Violation(where, text, "needs a non-empty value"))
             continue
-        if isinstance(text, bool) or not isinstance(text, str | int | float):
-            found.append(Violation(where, text, "must be a text value (quote it)"))
+        if not isinstance(text, str):
+            # YAML reads 010 as 8, 1.10 as 1.1, 12:30:00 as 45000, yes as True: only the text
+            # as written is the value, so numbers are refused as booleans and dates are.
+            found.append(
+                Violation(where, text, "must be a text value (quote it, numbers included)")
+            )
             continue
-        try:
-            value = str(text)
-        except ValueError:  # an int of more than 4300 digits
-            found.append(Violation(where, text, "is a number too long; quote it"))
-            continue
+        value = text
         if _has_control(value):
             found.append(Violation(where, text, _NO_CONTROL))
             continue

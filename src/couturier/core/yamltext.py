@@ -18,6 +18,8 @@ that the caller turns into its own error: a spec violation, a settings
 
 from __future__ import annotations
 
+import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "MAX_YAML_BYTES",
+    "PIPE_WAIT",
     "YamlDocument",
     "YamlProblem",
     "YamlUnreadable",
@@ -40,6 +43,7 @@ MAX_DEPTH = 64
 # each: a megabyte of [1,1,1,...] took 20 s and 350 MB. A spec of 100 packages and a few
 # hundred env entries holds under 2,000.
 MAX_NODES = 10_000
+PIPE_WAIT = 10.0  # seconds a pipe (couturier plan <(envsubst < spec.yaml)) may take to end
 
 
 class _Refused(Exception):  # noqa: N818 - a reason, turned into the caller's error
@@ -81,6 +85,18 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        # What a constructor raises on a value it cannot make (a date 2030-13-45, a number
+        # too large) is named by the value's line, as a syntax error is.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError, TypeError, RecursionError) as exc:
+            raise _Refused(
+                node.start_mark.line + 1,
+                f"holds a value YAML cannot read ({' '.join(str(exc).split())[:200]}); quote "
+                "it to keep it as text, or correct it",
+            ) from None
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
@@ -150,20 +166,58 @@ def parse_yaml(text: str) -> YamlDocument:
             loader.dispose()
 
 
+def _unreadable(exc: BaseException) -> YamlUnreadable:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return YamlUnreadable(reason)
+
+
+def _read(path: Path) -> bytes:
+    """At most :data:`MAX_YAML_BYTES` + 1 bytes of ``path``. Anything but a regular file (a
+    named pipe, ``<(...)``, a device) is read by a helper thread, waited for at most
+    :data:`PIPE_WAIT` seconds: a named pipe nobody writes to would block forever in ``open``.
+    """
+    try:
+        regular = stat.S_ISREG(path.stat().st_mode)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise _unreadable(exc) from None
+    if regular:
+        try:
+            with path.open("rb") as handle:
+                return handle.read(MAX_YAML_BYTES + 1)
+        except (OSError, ValueError) as exc:
+            raise _unreadable(exc) from None
+    read: list[bytes] = []
+    failed: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            with path.open("rb") as handle:
+                read.append(handle.read(MAX_YAML_BYTES + 1))
+        except (OSError, ValueError) as exc:
+            failed.append(exc)
+
+    # A daemon thread: one left waiting on a silent pipe does not keep the process alive.
+    thread = threading.Thread(target=reader, name=f"read {path.name}", daemon=True)
+    thread.start()
+    thread.join(PIPE_WAIT)
+    if failed:
+        raise _unreadable(failed[0]) from None
+    if not read:
+        raise YamlUnreadable(
+            f"no data came from it within {PIPE_WAIT:.0f} s (a named pipe nobody writes to?)",
+            "write the file first, or give a regular file",
+        )
+    return read[0]
+
+
 def load_yaml(path: Path) -> YamlDocument:
     """Read the YAML file at ``path`` (see :func:`parse_yaml`): a file, or a pipe, of at most
-    :data:`MAX_YAML_BYTES` bytes of UTF-8.
+    :data:`MAX_YAML_BYTES` bytes of UTF-8. A pipe or device that gives no end of data within
+    :data:`PIPE_WAIT` seconds is given up on (:func:`_read`).
 
     Raises :class:`YamlUnreadable` when it cannot be read, :class:`YamlProblem` otherwise.
     """
-    try:
-        # A pipe is read too (couturier plan <(envsubst < spec.yaml)); a device that never
-        # ends is cut by the bounded read.
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_YAML_BYTES + 1)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise YamlUnreadable(reason) from None
+    raw = _read(path)
     if len(raw) > MAX_YAML_BYTES:
         raise YamlProblem(f"has more than {MAX_YAML_BYTES:,} bytes", _SMALL)
     try:

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from couturier.core.text import shown
 from couturier.debian.version import compare
 from couturier.errors import InputError
 
@@ -104,14 +105,15 @@ def parse_relations(field: str) -> tuple[Dependency, ...]:
 def parse_request(text: str) -> Relation:
     """Parse a user's ``PKG``, ``PKG=VERSION`` or ``PKG:ARCH`` request into a relation.
 
-    Raises :class:`InputError` saying what a request looks like when it is malformed.
+    Raises :class:`InputError` saying what a request looks like when it is malformed, and
+    when its version is not a Debian version (``curl=1:``).
     """
     from couturier.debian.version import validate
 
     match = _REQUEST.fullmatch(text.strip())
     if match is None:
         raise InputError(
-            f"{text!r} is not a package request",
+            f"{shown(text)} is not a package request",
             "write NAME or NAME=VERSION, e.g. python3 or python3-rsa=4.9-2; names are lowercase "
             "letters, digits and + - .",
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from couturier.core.text import shown
 from couturier.errors import InputError
 
 __all__ = ["compare", "is_valid", "sort_key", "validate"]
@@ -22,8 +23,12 @@ __all__ = ["compare", "is_valid", "sort_key", "validate"]
 _Part = tuple[tuple[int, ...] | int, ...]
 
 _RUNS = re.compile(r"(\D*)(\d*)")
-# Upstream may hold hyphens only when a revision follows (Debian policy 5.6.12).
-_VALID = re.compile(r"^(?:\d+:)?(?:[0-9][A-Za-z0-9.+~:-]*-[A-Za-z0-9.+~]+|[0-9][A-Za-z0-9.+~:]*)$")
+# Upstream may hold hyphens only when a revision follows, and colons only after an epoch:
+# dpkg reads everything before the first colon as the epoch (Debian policy 5.6.12).
+_VALID = re.compile(
+    r"^(?:\d+:(?:[0-9][A-Za-z0-9.+~:-]*-[A-Za-z0-9.+~]+|[0-9][A-Za-z0-9.+~:]*)"
+    r"|(?:[0-9][A-Za-z0-9.+~-]*-[A-Za-z0-9.+~]+|[0-9][A-Za-z0-9.+~]*))$"
+)
 # The sentinel closes every part: compared against a longer part's next non-digit run it sorts
 # after "~" and before everything else, which is how dpkg treats the end of a string.
 _END = (0,)
@@ -88,7 +93,7 @@ def validate(version: str) -> str:
     """Return ``version`` unchanged, or raise :class:`InputError` saying why it is malformed."""
     if not is_valid(version):
         raise InputError(
-            f"{version!r} is not a Debian version",
+            f"{shown(version)} is not a Debian version",
             "a version looks like [epoch:]upstream[-revision], e.g. 3.11.2-6+deb12u1; "
             "upstream starts with a digit",
         )

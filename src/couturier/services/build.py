@@ -47,7 +47,7 @@ from couturier.core.starter import ImageLine, Starter, full_version
 from couturier.core.tags import CreatedLine, plan_tags
 from couturier.debian.index import IndexCatalog
 from couturier.debian.transport import Transport
-from couturier.errors import CouturierError, NotFoundError, ResolutionError
+from couturier.errors import CouturierError, InputError, NotFoundError, ResolutionError
 from couturier.oci.documents import (
     CYCLONEDX_MEDIA_TYPE,
     SPDX_MEDIA_TYPE,
@@ -72,6 +72,7 @@ __all__ = [
     "StageEvent",
     "StorageError",
     "build",
+    "check_output",
 ]
 
 Say = Callable[[str], None]
@@ -346,6 +347,7 @@ def build(
     unknown line labels or an ``output`` that is not an OCI layout.
     """
     archs = [settings.check_architecture(a) for a in (architectures or settings.architectures)]
+    check_output(output)
     now = now or dt.datetime.now(dt.UTC)
     result = BuildResult(trace_id=uuid.uuid4().hex, lines=[])
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]] = {}
@@ -383,6 +385,29 @@ def build(
         on_stage(StageEvent(line.version, line.release, "built", version))
     _publish(output, request, staged, now=now, trace_id=result.trace_id, on_stage=on_stage, say=say)
     return result
+
+
+def check_output(output: Path) -> None:
+    """Refuse, before anything is built, an ``output`` the layout could not be written to: a
+    file (or anything not a directory) or a directory holding other things than an OCI image
+    layout. A missing ``output`` and an existing layout are fine; the commit checks again.
+    Raises :class:`InputError` naming it."""
+    hint = "name a new directory, or an OCI image layout Couturier wrote, with --output"
+    try:
+        if not output.exists():
+            return
+        if not output.is_dir():
+            raise InputError(f"output {output} exists and is not a directory", hint)
+        if (output / "oci-layout").is_file():
+            return
+        if next(output.iterdir(), None) is not None:
+            raise InputError(
+                f"output {output} is a directory that holds other things than an OCI image "
+                "layout (no oci-layout file)",
+                hint,
+            )
+    except OSError as error:
+        raise InputError(f"output {output} cannot be used: {error.strerror}", hint) from None
 
 
 def _script_warnings(

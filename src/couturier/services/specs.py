@@ -1,10 +1,12 @@
 """Read a private image spec and check it against everything it names.
 
 :func:`load_image_spec` runs the spec's own rules (:mod:`couturier.core.spec`) together with the
-checks that need the outside world: every ``-auto`` request must name a family the starter's
-releases have that is neither blocked nor dependency-only (:mod:`couturier.services.families`),
-and every bundle must exist (:mod:`couturier.services.bundles`). All violations come back at
-once in one :class:`~couturier.core.spec.SpecError`, so a build never starts on a broken spec.
+checks that need the outside world: every package must be in at least one release of the
+starter's lines, every ``-auto`` request must name a family the starter's releases have that is
+neither blocked nor dependency-only (:mod:`couturier.services.families`), and every bundle must
+exist (:mod:`couturier.services.bundles`); a misspelt name is answered with the nearest ones.
+All violations come back at once in one :class:`~couturier.core.spec.SpecError`, so a build
+never starts on a broken spec.
 """
 
 from __future__ import annotations
@@ -12,11 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from couturier.core.families import auto_family
+from couturier.core.bundle import parse_ref
+from couturier.core.catalog import Catalog
+from couturier.core.families import AUTO_SUFFIX, auto_family, family_index, line_labels
 from couturier.core.spec import ImageSpec, SpecCheck, load_spec
 from couturier.core.starter import Starter
+from couturier.core.suggest import close_names, did_you_mean
+from couturier.debian.relations import parse_request
 from couturier.debian.transport import Transport
+from couturier.errors import InputError
 from couturier.services import bundles as bundle_service
+from couturier.services import catalog as catalog_service
 from couturier.services import families as family_service
 from couturier.services.starters import starters
 from couturier.settings import Settings
@@ -33,8 +41,42 @@ def spec_checks(
     say: Say = lambda message: None,
     transport: Transport | None = None,
 ) -> list[SpecCheck]:
-    """The checks of a spec that read the catalogs (``-auto`` requests) and the bundle store."""
+    """The checks of a spec that read the catalogs and the bundle store:
+
+    - a package (not ``-auto``) that no release of the starter's lines has, under its name or
+      as a virtual package, is refused, with the nearest names (``did you mean
+      python3-requests?``); one that only some releases lack is left to the plan, which skips
+      those lines;
+    - an ``-auto`` request must name a family the lines offer, neither blocked nor
+      dependency-only (:func:`couturier.services.families.check_autos`), an unknown one with
+      the nearest families;
+    - every bundle must exist, a misspelt one with the nearest names.
+    """
     arch = architecture or settings.architectures[0]
+
+    def packages_known(
+        starter: Starter, packages: Sequence[str], bundles: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
+        plain = [p for p in packages if auto_family(p) is None]
+        if not plain:
+            return []
+        catalogs = _release_catalogs(settings, starter, arch, say, transport)
+        problems = []
+        for request in plain:
+            name = parse_request(request).name
+            if any(c.versions(name) or c.providers(name) for c in catalogs):
+                continue
+            releases = ", ".join(c.release for c in catalogs)
+            near = did_you_mean(name, _names(catalogs))
+            problems.append(
+                (
+                    "packages",
+                    request,
+                    f"{name} is not in any release of the {starter.name} starter's lines "
+                    f"({releases}){near}",
+                )
+            )
+        return problems
 
     def autos(
         starter: Starter, packages: Sequence[str], bundles: Sequence[str]
@@ -45,6 +87,16 @@ def spec_checks(
         problems = family_service.check_autos(
             settings, starter, requests, arch, say=say, transport=transport
         )
+        if any(_UNKNOWN_FAMILY in problem for _, problem in problems):
+            catalogs = _release_catalogs(settings, starter, arch, say, transport)
+            labels = line_labels(starter)
+            known: set[str] = set()
+            for catalog in catalogs:
+                known |= family_index(catalog, labels).families("")
+            problems = [
+                (request, _with_family_suggestion(request, problem, known))
+                for request, problem in problems
+            ]
         return [("packages", request, problem) for request, problem in problems]
 
     def bundle_refs(
@@ -53,9 +105,53 @@ def spec_checks(
         if not bundles:
             return []
         problems = bundle_service.check_bundle_refs(settings, bundles)
+        if problems:
+            names = sorted({b.name for b in bundle_service.list_bundles(settings)})
+            problems = [(ref, _with_bundle_suggestion(ref, p, names)) for ref, p in problems]
         return [("bundles", ref, problem) for ref, problem in problems]
 
-    return [autos, bundle_refs]
+    return [packages_known, autos, bundle_refs]
+
+
+_UNKNOWN_FAMILY = "is not a package family"
+
+
+def _release_catalogs(
+    settings: Settings, starter: Starter, arch: str, say: Say, transport: Transport | None
+) -> list[Catalog]:
+    """The catalog of each release the starter's lines are built from, in line order."""
+    releases = dict.fromkeys(line.release for line in starter.lines)
+    return [catalog_service.catalog(settings, r, arch, say, transport) for r in releases]
+
+
+def _names(catalogs: Sequence[Catalog]) -> list[str]:
+    """Every package name of ``catalogs``, once each, for suggestions."""
+    return list(dict.fromkeys(name for catalog in catalogs for name in catalog.names()))
+
+
+def _with_family_suggestion(request: str, problem: str, known: set[str]) -> str:
+    """``problem`` with the nearest ``-auto`` requests added when it says the family is
+    unknown (``python3-requets-auto`` → ``did you mean python3-requests-auto?``)."""
+    family = auto_family(request)
+    if family is None or _UNKNOWN_FAMILY not in problem:
+        return problem
+    near = close_names(family, sorted(known))
+    if not near:
+        return problem
+    return problem + did_you_mean(request, [f"{name}{AUTO_SUFFIX}" for name in near])
+
+
+def _with_bundle_suggestion(ref: str, problem: str, names: Sequence[str]) -> str:
+    """``problem`` with the nearest bundle names when ``ref`` names no bundle."""
+    try:
+        name, _ = parse_ref(ref)
+    except InputError:
+        return problem
+    missing = f"there is no bundle {name}"
+    near = did_you_mean(name, names)
+    if not near or not problem.startswith(missing):
+        return problem
+    return missing + near + problem[len(missing) :]
 
 
 def load_image_spec(

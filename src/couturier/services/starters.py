@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from couturier.core.families import newest_line
 from couturier.core.starter import ImageLine, Starter, full_version, load_starters
 from couturier.core.suggest import did_you_mean
+from couturier.core.text import named, shown
 from couturier.debian.transport import Transport
 from couturier.errors import ConfigError, InputError, NotFoundError, SourceError
 from couturier.services import catalog as catalog_service
@@ -53,7 +54,8 @@ def get_starter(settings: Settings, name: str) -> Starter:
     except KeyError:
         listed = ", ".join(sorted(known))
         raise NotFoundError(
-            f"no starter image called {name!r}{did_you_mean(name, known)}", f"starters: {listed}"
+            f"no starter image called {shown(name)}{did_you_mean(name, known)}",
+            f"starters: {listed}",
         ) from None
 
 
@@ -68,7 +70,7 @@ def select_lines(starter: Starter, labels: Sequence[str] | None) -> list[ImageLi
     if missing:
         near = did_you_mean(missing[0], known) if len(missing) == 1 else ""
         raise InputError(
-            f"{starter.name} has no line {', '.join(missing)}{near}",
+            f"{starter.name} has no line {', '.join(named(m) for m in missing[:5])}{near}",
             f"its lines: {', '.join(known)}",
         )
     return [line for line in starter.lines if line.version in labels]
