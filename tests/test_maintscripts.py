@@ -660,6 +660,7 @@ def test_every_branch_s_value_counts_and_dpkg_s_variables_are_known() -> None:
     found = _postinst(
         'if [ "$1" = a ]; then dir=/var/lib/a; else dir=/var/lib/b; fi\nmkdir -p "$dir"\n'
         'ln -s /etc/foo "$DPKG_ROOT/etc/bar"\n'
+        'conf=/etc/foo.conf\nexport conf\ncp /usr/share/foo/default "$conf"\n'
         'touch "/var/lib/${DPKG_MAINTSCRIPT_PACKAGE}.stamp"\n'
         "sysusers() { systemd-sysusers ${DPKG_ROOT:+--root=$DPKG_ROOT} ${1:-x}.conf; }\n"
     )
@@ -667,6 +668,7 @@ def test_every_branch_s_value_counts_and_dpkg_s_variables_are_known() -> None:
         ("directories", "/var/lib/a"),
         ("directories", "/var/lib/b"),
         ("links", "/etc/bar"),
+        ("files", "/etc/foo.conf"),
         ("files", "/var/lib/pkg.stamp"),
         ("accounts", "${1:-x}.conf"),
     }

@@ -15,7 +15,7 @@ skipped, except a function that runs its arguments (``in_sysroot adduser ...``),
 are read as the command they wrap. What the script makes statically knowable is expanded
 (:class:`_Reader`): ``NAME=value`` assignments, ``for NAME in WORDS`` loops over literal words
 (``for binary in php phar``, ``for i in $jre_tools``), and dpkg's ``DPKG_ROOT`` (empty) and
-``DPKG_MAINTSCRIPT_PACKAGE`` (deb-postinst(5)); a detail that stays unknown (a command's
+``DPKG_MAINTSCRIPT_PACKAGE`` (dpkg(1), ENVIRONMENT); a detail that stays unknown (a command's
 output, the script's arguments) is said in words, "registers alternatives (names computed at
 install time)", never as ``$i``. Every branch counts (install, upgrade and abort paths alike,
 every value a variable is given), so the list says what a script *may* do. A command that
@@ -350,7 +350,13 @@ class _Reader:
     blanks, as sh does for unquoted words). A value from a command substitution, ``read`` or
     the script's arguments is unknown: the reference stays as written and the sentence says the
     detail is computed at install time. ``DPKG_ROOT`` is empty and ``DPKG_MAINTSCRIPT_PACKAGE``
-    the package, as dpkg sets them on a normal install (deb-postinst(5)).
+    the package, as dpkg sets them on a normal install (dpkg(1), ENVIRONMENT: "during normal
+    operation, this variable is empty").
+
+    Bounds, so that a hostile script stays cheap to read: a variable given more than
+    :data:`_MAX_VALUES` values, an expansion longer than :data:`_MAX_TEXT` characters and a
+    chain of variables deeper than :data:`_MAX_DEPTH` are unknown; at most
+    :data:`_MAX_BINDINGS` choices of values are tried per command.
 
     Functions: their bodies are read where they are defined and their calls are skipped; a
     function that runs its arguments (``"$@"``, also through ``chroot DIR "$@"``), as
@@ -418,7 +424,10 @@ class _Reader:
         words = command[index:]
         if words and words[0] in ("export", "local", "readonly", "declare", "typeset"):
             for word in words[1:]:
-                self._assign(word) if _ASSIGNMENT.match(word) else self._forget(word)
+                if _ASSIGNMENT.match(word):
+                    self._assign(word)
+                elif words[0] not in ("export", "readonly"):
+                    self._forget(word)  # "local x": a new variable, unset
             return
         if words and all(_ASSIGNMENT.match(word) for word in words):
             for word in words:
