@@ -4,7 +4,8 @@ that Couturier does not replay (``services/maintscripts.added_warnings``).
 The fixture repository is test_build's tiny starter plus three packages with real maintainer
 scripts built by ``dpkg-deb``: ``foo-daemon`` (its postinst adds the system user ``foo`` and
 enables a service), ``libbar`` (activates the ``ldconfig`` trigger: replayed natively) and
-``nojs`` (registers the alternative ``js``, which the build does not make).
+``nojs`` (registers the alternative ``js``, which the build does not make) and ``awkish``
+(registers ``awk``, ``nawk`` and ``awkish`` in a loop: only the last is not made).
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ set -e
 update-alternatives --install /usr/bin/js js /usr/bin/nojs 50
 """
 
+# A loop over literal words: awk and nawk are alternatives the build makes
+# (build/generated.py ALTERNATIVES), awkish is not.
+AWKISH_POSTINST = b"""#!/bin/sh
+set -e
+bindir=/usr/bin
+for name in awk nawk awkish; do
+    update-alternatives --install $bindir/$name $name $bindir/awkish 5
+done
+"""
+
 SCRIPTED: list[tuple[dict[str, str], dict[str, Content]]] = [
     (
         {"Package": "foo-daemon", "Version": "1.0-1", "Depends": "libbar"},
@@ -66,6 +77,13 @@ SCRIPTED: list[tuple[dict[str, str], dict[str, Content]]] = [
         {
             "usr/bin/nojs": File(b"#!/bin/sh\n", 0o755),
             "DEBIAN/postinst": File(NOJS_POSTINST, 0o755),
+        },
+    ),
+    (
+        {"Package": "awkish", "Version": "1.0-1"},
+        {
+            "usr/bin/awkish": File(b"#!/bin/sh\n", 0o755),
+            "DEBIAN/postinst": File(AWKISH_POSTINST, 0o755),
         },
     ),
 ]
@@ -189,3 +207,15 @@ def test_a_package_that_cannot_be_fetched_leaves_one_warning_saying_so(
     assert warning.action == "unchecked"
     assert warning.message.startswith("maintainer scripts of the added packages not checked: ")
     assert "foo-daemon" in warning.message or "libbar" in warning.message
+
+
+def test_a_loop_s_alternatives_are_judged_one_by_one(settings: Settings, starter: Starter) -> None:
+    plan = plan_image(settings, "tiny-awk", starter, ["awkish"]).to_json()
+    for line in plan["lines"]:
+        assert line["warnings"] == [
+            {
+                "package": "awkish",
+                "action": "alternatives",
+                "message": "awkish: postinst registers the alternative awkish; not replayed",
+            }
+        ]
