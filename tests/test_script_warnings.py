@@ -1,9 +1,9 @@
 """Plan and build warn, per line, about what an added package's maintainer scripts would do
 that Couturier does not replay (``services/maintscripts.added_warnings``).
 
-The fixture repository is test_build's tiny starter plus three packages with real maintainer
+The fixture repository is test_build's tiny starter plus four packages with real maintainer
 scripts built by ``dpkg-deb``: ``foo-daemon`` (its postinst adds the system user ``foo`` and
-enables a service), ``libbar`` (activates the ``ldconfig`` trigger: replayed natively) and
+enables a service), ``libbar`` (activates the ``ldconfig`` trigger: replayed natively),
 ``nojs`` (registers the alternative ``js``, which the build does not make) and ``awkish``
 (registers ``awk``, ``nawk`` and ``awkish`` in a loop: only the last is not made).
 """
