@@ -25,7 +25,7 @@ from couturier.core.text import has_hidden, named, shown
 from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml, parse_yaml
 from couturier.debian.relations import parse_request
 from couturier.debian.version import is_valid
-from couturier.errors import ConfigError, InputError
+from couturier.errors import ConfigError, InputError, StateError
 from couturier.services.build import check_output
 from couturier.settings import load_settings
 
@@ -80,6 +80,14 @@ def test_no_other_field_takes_a_number_for_text(field: str, value: Any) -> None:
     with pytest.raises(SpecError) as info:
         parse_spec(raw)
     assert any(v.field.startswith(field) for v in info.value.violations)
+
+
+def test_a_name_yaml_reads_as_a_decimal_number_is_refused(tmp_path: Path) -> None:
+    """``suite: 12.10`` would be the suite 12.1; a whole number (``12``) is the name it says."""
+    path = tmp_path / "couturier.yaml"
+    path.write_text("releases:\n  r:\n    suites:\n      - {mirror: debian, suite: 12.10}\n")
+    with pytest.raises(ConfigError, match=r"suite must be a suite name.*got the number 12\.1"):
+        load_settings(path, env={})
 
 
 @pytest.mark.parametrize("key", ["data_dir", "cache_dir", "starters_dir"])
@@ -377,9 +385,18 @@ def test_an_output_that_cannot_take_a_layout_is_refused_before_building(
         with pytest.raises(InputError, match=f"output {tmp_path / output}"):
             check_output(tmp_path / output)
     (tmp_path / "empty").mkdir()
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "oci-layout").write_text("{}")
+    (tmp_path / "damaged" / "index.json").write_text("{not json")
+    for output in ("file", "full", "empty"):
+        with pytest.raises(InputError, match=f"output {tmp_path / output}"):
+            check_output(tmp_path / output)
+    with pytest.raises(StateError, match=r"index\.json cannot be parsed"):
+        check_output(tmp_path / "damaged")
     (tmp_path / "layout").mkdir()
     (tmp_path / "layout" / "oci-layout").write_text("{}")
-    for fine in ("missing", "empty", "layout"):
+    (tmp_path / "layout" / "index.json").write_text('{"schemaVersion": 2, "manifests": []}')
+    for fine in ("missing", "layout"):
         check_output(tmp_path / fine)
     config = settings_file(tmp_path)
     command = ["--config", str(config), "-q", "build", "--starter", "base", "--json"]

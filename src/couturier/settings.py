@@ -187,8 +187,10 @@ def _default_release(name: str, mirrors: Mapping[str, Mirror]) -> Release:
 
 
 def _text(value: Any) -> Any:
-    """Names YAML reads as numbers (a release called ``12``) are text; nothing else is made so."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    """Names YAML reads as whole numbers (a release called ``12``) are text; nothing else is
+    made so. A number with a point is left a number, and refused: ``12.10`` would be read
+    as 12.1, a name nobody wrote."""
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
 

@@ -57,7 +57,7 @@ from couturier.oci.documents import (
     rfc3339,
 )
 from couturier.oci.layer import Layer
-from couturier.oci.layout import LayoutWriter
+from couturier.oci.layout import Layout, LayoutWriter
 from couturier.services import catalog as catalog_service
 from couturier.services.maintscripts import added_warnings
 from couturier.services.plan import line_plan, skip_reason
@@ -388,24 +388,30 @@ def build(
 
 
 def check_output(output: Path) -> None:
-    """Refuse, before anything is built, an ``output`` the layout could not be written to: a
-    file (or anything not a directory) or a directory holding other things than an OCI image
-    layout. A missing ``output`` and an existing layout are fine; the commit checks again.
-    Raises :class:`InputError` naming it."""
-    hint = "name a new directory, or an OCI image layout Couturier wrote, with --output"
+    """Refuse, before anything is built, an ``output`` the layout writer would refuse after
+    the build: anything that exists and is not an OCI image layout (a file, a directory of
+    other things, an empty directory: the layout is made as a new directory), or a layout
+    whose ``index.json`` cannot be read. A missing ``output`` is fine; the commit checks
+    again. Raises :class:`InputError` naming it, :class:`StateError` for a damaged layout."""
+    hint = "name a new directory (it is created), or an OCI image layout, with --output"
     try:
         if not output.exists():
             return
         if not output.is_dir():
             raise InputError(f"output {output} exists and is not a directory", hint)
         if (output / "oci-layout").is_file():
+            Layout(output).read_index()  # a damaged index.json: StateError, as at the commit
             return
-        if next(output.iterdir(), None) is not None:
+        if next(output.iterdir(), None) is None:
             raise InputError(
-                f"output {output} is a directory that holds other things than an OCI image "
-                "layout (no oci-layout file)",
-                hint,
+                f"output {output} is an empty directory, not an OCI image layout",
+                f"remove it (the layout is created as a new directory), or {hint}",
             )
+        raise InputError(
+            f"output {output} is a directory that holds other things than an OCI image layout "
+            "(no oci-layout file)",
+            hint,
+        )
     except OSError as error:
         raise InputError(f"output {output} cannot be used: {error.strerror}", hint) from None
 
