@@ -175,16 +175,20 @@ def test_plan_json_carries_every_violation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = settings_file(tmp_path)
-    spec = spec_file(tmp_path, "name: Bad_Name\nstarter: pyhton\nenv: {N: 1}\n")
+    spec = spec_file(
+        tmp_path, "name: Bad_Name\nstarter: pyhton\nenv: {N: 1, I: .inf, D: 2024-01-01}\n"
+    )
     assert main(["--config", str(config), "-q", "plan", str(spec), "--json"]) == 1
     captured = capsys.readouterr()
     assert len(captured.err.splitlines()) == 1
-    error = json.loads(captured.out)["error"]
+    error = json.loads(captured.out, parse_constant=pytest.fail)["error"]
     assert error["code"] == "spec"
     assert {v["field"]: v["value"] for v in error["violations"]} == {
         "name": "Bad_Name",
         "starter": "pyhton",
         "env.N": 1,
+        "env.I": "inf",
+        "env.D": "datetime.date(2024, 1, 1)",
     }
 
 

@@ -10,6 +10,7 @@ about a tenth of a second to start-up, which commands that print nothing should 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import threading
@@ -84,10 +85,12 @@ _VALUE_LIMIT = 1000  # characters of a violation's value the JSON carries
 
 
 def _json_value(value: Any) -> Any:
-    """A violation's value as JSON can carry it: text (cut), a number, a boolean, null; any
-    other value (a list, a mapping, a date) as its repr, cut."""
-    if value is None or isinstance(value, bool | float):
+    """A violation's value as JSON can carry it: text (cut), a finite number, a boolean, null;
+    any other value (inf, a list, a mapping, a date) as its repr, cut."""
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, float):  # inf and nan are not JSON
+        return value if math.isfinite(value) else repr(value)
     if isinstance(value, int):
         return value if abs(value) < 10**100 else "<a number too long to show>"
     if isinstance(value, str):
