@@ -5,6 +5,12 @@ and returns a frozen :class:`ImageSpec`; :func:`load_spec` reads a YAML file fir
 written twice (which YAML itself would silently collapse). Every violation is collected before
 anything is raised, so the user sees all of them at once in one :class:`SpecError`.
 
+Every value is text as the user wrote it: YAML turns unquoted ``010`` into 8, ``1.10`` into
+1.1, ``12:30:00`` into 45000, ``yes`` into true and ``2024-01-01`` into a date, so anything
+but a string where text belongs is refused ("quote it"), never converted back. Text holds no
+control or invisible character (:mod:`couturier.core.text`). A version after ``=`` is a Debian
+version; an ``-auto`` request carries none. A misspelt starter is answered with the nearest.
+
 Pure apart from :func:`load_spec` reading its file; the starters are handed in or read from the
 shipped package data.
 """
