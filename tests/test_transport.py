@@ -353,10 +353,8 @@ def test_a_body_over_the_limit_is_refused_without_reading_it(server: Server) -> 
             IntegrityError, match=r"announces 104,857,600 bytes, more than the 1,000"
         ):
             transport.get(f"{base}/announced", limit=1000)
-        started = time.monotonic()
         with pytest.raises(IntegrityError, match=r"sends more than the 1,000,000 bytes"):
             transport.get(f"{base}/endless", limit=1_000_000)
-        assert time.monotonic() - started < 5
         assert transport.get(f"{base}/files/fits", limit=len(body("/files/fits"))) == body(
             "/files/fits"
         )

@@ -88,7 +88,7 @@ class LayoutWriter:
     def __init__(self, root: Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = root
         self._warn = warn or (lambda message: None)
-        if root.exists():
+        if root.exists() and not _empty_directory(root):
             Layout(root).read_index()  # refused now, before anything is staged
         root.parent.mkdir(parents=True, exist_ok=True)
         prefix = f".{root.name}.partial-"
@@ -271,7 +271,8 @@ class LayoutWriter:
         self._check_open()
         try:
             with _locked(self.root.parent):
-                if not self.root.exists():
+                # rename(2) replaces an empty directory: `mkdir out` first is fine.
+                if not self.root.exists() or _empty_directory(self.root):
                     self._publish_new()
                 else:
                     self._publish_into_existing()
@@ -339,6 +340,11 @@ def _blob_problem(path: Path, digest: str) -> str | None:
         return file_problem(path, digest.removeprefix("sha256:"))
     except OSError as error:
         return f"cannot be read ({error.strerror})"
+
+
+def _empty_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory with nothing in it (a new layout may take its place)."""
+    return path.is_dir() and not path.is_symlink() and next(path.iterdir(), None) is None
 
 
 def _entry_key(descriptor: Descriptor) -> str:

@@ -390,7 +390,7 @@ def build(
 def check_output(output: Path) -> None:
     """Refuse, before anything is built, an ``output`` the layout writer would refuse after
     the build: anything that exists and is not an OCI image layout (a file, a directory of
-    other things, an empty directory: the layout is made as a new directory), or a layout
+    other things; an empty directory is fine and becomes the layout), or a layout
     whose ``index.json`` cannot be read. A missing ``output`` is fine; the commit checks
     again. Raises :class:`InputError` naming it, :class:`StateError` for a damaged layout."""
     hint = "name a new directory (it is created), or an OCI image layout, with --output"
@@ -403,10 +403,7 @@ def check_output(output: Path) -> None:
             Layout(output).read_index()  # a damaged index.json: StateError, as at the commit
             return
         if next(output.iterdir(), None) is None:
-            raise InputError(
-                f"output {output} is an empty directory, not an OCI image layout",
-                f"remove it (the layout is created as a new directory), or {hint}",
-            )
+            return  # an empty directory becomes the layout
         raise InputError(
             f"output {output} is a directory that holds other things than an OCI image layout "
             "(no oci-layout file)",
