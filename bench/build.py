@@ -57,10 +57,10 @@ from bench.engine import (
 )
 from bench.mmdebstrap import BASE_OPTIONS, Extracted, apt_lists, apt_names, extract
 from bench.report import RESULTS, machine, write_section
-from couturier.build.assemble import assemble
-from couturier.build.deb import read_deb
-from couturier.build.fetch import cache_path, fetch
-from couturier.build.image import newest_date
+from couturier.assembly.assemble import assemble
+from couturier.assembly.deb import read_deb
+from couturier.assembly.fetch import cache_path, fetch
+from couturier.assembly.image import newest_date
 from couturier.core.planner import LinePlan
 from couturier.core.starter import get_starter, load_starters
 from couturier.debian.index import load_catalog

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from bench.report import machine, median_ms, p95_ms, write_section
+from couturier.core.relations import parse_relations, parse_request
 from couturier.core.resolver import resolve
 from couturier.debian.index import IndexCatalog, load_catalog
 from couturier.debian.packages import parse_packages
 from couturier.debian.refresh import refresh
-from couturier.debian.relations import parse_relations, parse_request
 from couturier.settings import Settings, load_settings
 from tests.apt_oracle import TEN_PACKAGES, AptRoot, source_lines
 

@@ -33,9 +33,9 @@ from isal import igzip, igzip_threaded
 
 from couturier.core.catalog import Package
 from couturier.core.planner import LinePlan, plan_line
+from couturier.core.relations import parse_relations
 from couturier.core.starter import get_starter
 from couturier.debian.index import load_catalog
-from couturier.debian.relations import parse_relations
 from couturier.oci.layer import GZIP_BLOCK_SIZE, GZIP_LEVEL
 from couturier.services.build import BuildResult, ImageRequest, LineResult, StageEvent, build
 from couturier.settings import Settings, load_settings

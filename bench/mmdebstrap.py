@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from couturier.build.fetch import cache_path
+from couturier.assembly.fetch import cache_path
 from couturier.core.catalog import Package
 from couturier.settings import Release
 from tests.apt_oracle import source_lines

@@ -29,7 +29,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from couturier.build.bundles import bundle_entries
+from couturier.assembly.bundles import bundle_entries
 from couturier.core.links import inside
 from couturier.core.spec import load_spec, parse_spec
 from couturier.errors import CouturierError

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from couturier.build.assemble import (
+from couturier.assembly.assemble import (
     AssemblyOptions,
     assemble,
     matches,
@@ -21,11 +21,10 @@ from couturier.build.assemble import (
     split_layers,
     with_parents,
 )
-from couturier.build.deb import DebContents, read_deb
-from couturier.build.dpkgdb import dpkg_database
-from couturier.build.entries import Entry, EntryType
-from couturier.build.errors import FileConflictError
-from couturier.build.generated import (
+from couturier.assembly.deb import DebContents, read_deb
+from couturier.assembly.dpkgdb import dpkg_database
+from couturier.assembly.errors import FileConflictError
+from couturier.assembly.generated import (
     Account,
     accounts,
     alternatives,
@@ -36,7 +35,8 @@ from couturier.build.generated import (
     os_release,
     system_files,
 )
-from couturier.build.materialize import materialize
+from couturier.assembly.materialize import materialize
+from couturier.core.entries import Entry, EntryType
 from tests.debs import Content, Dir, File, Hardlink, Link, build_deb
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from couturier.build.fetch import cache_path
+from couturier.assembly.fetch import cache_path
 from couturier.cli.main import main
 from couturier.cli.output import LineProgress
 from couturier.core.starter import Starter, parse_starter

@@ -24,17 +24,17 @@ from typing import Any
 
 import pytest
 
-from couturier.build.entries import Entry, EntryType
-from couturier.build.errors import BuildError
-from couturier.build.fetch import fetch
-from couturier.build.image import LineImage, build_line_image
-from couturier.build.layercache import LayerCache
-from couturier.build.materialize import materialize
+from couturier.assembly.errors import BuildError
+from couturier.assembly.fetch import fetch
+from couturier.assembly.image import LineImage, build_line_image
+from couturier.assembly.layercache import LayerCache
+from couturier.assembly.materialize import materialize
 from couturier.core.bundle import Bundle, BundleFile
 from couturier.core.catalog import Package
+from couturier.core.entries import Entry, EntryType
 from couturier.core.planner import plan_line
+from couturier.core.relations import parse_request
 from couturier.core.starter import Starter, get_starter, parse_starter
-from couturier.debian.relations import parse_request
 from couturier.oci.documents import Platform
 from couturier.oci.layer import Layer
 from couturier.oci.layout import LayoutWriter

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from couturier.build.bundles import file_content
+from couturier.assembly.bundles import file_content
 from couturier.cli.main import main
 from couturier.core.bundle import MAX_FILE_SIZE, BundleError, parse_ref
 from couturier.errors import InputError, IntegrityError, NotFoundError

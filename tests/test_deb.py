@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from couturier.build.deb import read_deb, read_deb_bytes
-from couturier.build.entries import EntryType
+from couturier.assembly.deb import read_deb, read_deb_bytes
+from couturier.core.entries import EntryType
 from couturier.errors import IntegrityError
 from tests.debs import Dir, File, Link, build_deb
 

@@ -31,9 +31,9 @@ from couturier.core.families import (
     family_name,
     newest_line,
 )
+from couturier.core.relations import Relation
 from couturier.core.resolver import resolve
 from couturier.core.starter import Starter, parse_starter
-from couturier.debian.relations import Relation
 from couturier.services.families import check_autos, families, families_and_total, line_context
 from couturier.settings import Settings
 from tests.conftest import make_settings

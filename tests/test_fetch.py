@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import pytest
 
-from couturier.build.fetch import cache_path, fetch
+from couturier.assembly.fetch import cache_path, fetch
 from couturier.core.catalog import Package
 from couturier.debian.index import IndexCatalog, load_catalog
 from couturier.debian.refresh import refresh

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from couturier.build.bundles import bundle_entries
-from couturier.build.entries import Entry, EntryType
-from couturier.build.errors import BuildError
+from couturier.assembly.bundles import bundle_entries
+from couturier.assembly.errors import BuildError
 from couturier.cli.main import main
 from couturier.core.bundle import MAX_FILE_SIZE, BundleError
+from couturier.core.entries import Entry, EntryType
 from couturier.errors import CouturierError, IntegrityError
 from couturier.services.bundles import (
     MAX_ENTRIES,

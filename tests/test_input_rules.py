@@ -20,11 +20,11 @@ import yaml
 
 from couturier.cli.main import main
 from couturier.core.bundle import BundleError, check_target, member_path
+from couturier.core.relations import parse_request
 from couturier.core.spec import SpecError, load_spec, parse_spec
 from couturier.core.text import has_hidden, named, shown
+from couturier.core.version import is_valid
 from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml, parse_yaml
-from couturier.debian.relations import parse_request
-from couturier.debian.version import is_valid
 from couturier.errors import ConfigError, InputError, StateError
 from couturier.services.build import check_output
 from couturier.settings import load_settings

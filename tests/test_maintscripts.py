@@ -675,7 +675,7 @@ def test_every_branch_s_value_counts_and_dpkg_s_variables_are_known() -> None:
 
 
 def test_alternatives_are_judged_against_what_the_build_makes() -> None:
-    """By name (php, phar, java, keytool are in build/generated.py's ALTERNATIVES); by the
+    """By name (php, phar, java, keytool are in assembly/generated.py's ALTERNATIVES); by the
     package when the script computes the name; what is left is warned about in words."""
     policy = build_policy("amd64")
     computed_loop = (

@@ -62,7 +62,7 @@ def test_the_document_is_what_the_audit_generates_now(
 def test_warnings_of_added_packages_name_what_they_would_do(mirror_settings: Settings) -> None:
     """A python 3.13 image with packages whose scripts loop over names, set variables first,
     wrap adduser in a function and register alternatives the build makes: no warning prints
-    a shell variable, and php's and java's alternatives (made by build/generated.py) are not
+    a shell variable, and php's and java's alternatives (made by assembly/generated.py) are not
     warned about."""
     packages = ["python3-gi-auto", "dbus", "php-cli", "openjdk-21-jre-headless", "python3"]
     plan = plan_image(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from couturier.build.entries import Entry, EntryType
+from couturier.core.entries import Entry, EntryType
 from couturier.errors import InputError
 from couturier.oci.layer import LAYER_MEDIA_TYPE, Layer, write_layer
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from couturier.build.entries import Entry, EntryType
+from couturier.core.entries import Entry, EntryType
 from couturier.errors import InputError, IntegrityError, NotFoundError
 from couturier.oci.documents import (
     INDEX_MEDIA_TYPE,

@@ -1,16 +1,17 @@
 """What maintainer scripts would do, made natively from an assembled tree: PHP's module links
-and php.ini (build/php.py), nginx's default site and unprivileged configuration
-(build/nginx.py), the starter's writable directories, links and files (build/starterfiles.py)."""
+and php.ini (assembly/php.py), nginx's default site and unprivileged configuration
+(assembly/nginx.py), the starter's writable directories, links and files
+(assembly/starterfiles.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from couturier.build.entries import Entry, EntryType
-from couturier.build.generated import accounts
-from couturier.build.nginx import nginx_default_site, nginx_unprivileged, unprivileged_conf
-from couturier.build.php import php_configuration
-from couturier.build.starterfiles import starter_files, starter_key
+from couturier.assembly.generated import accounts
+from couturier.assembly.nginx import nginx_default_site, nginx_unprivileged, unprivileged_conf
+from couturier.assembly.php import php_configuration
+from couturier.assembly.starterfiles import starter_files, starter_key
+from couturier.core.entries import Entry, EntryType
 from couturier.core.starter import Starter, StarterFile, parse_starter
 
 

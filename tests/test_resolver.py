@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from couturier.core.catalog import Catalog, MemoryCatalog, Package
+from couturier.core.relations import parse_request
 from couturier.core.resolver import Resolution, resolve
-from couturier.debian.relations import parse_request
-from couturier.debian.version import compare
+from couturier.core.version import compare
 from couturier.errors import NotFoundError, ResolutionError
 from tests.scenarios import (
     ARCHITECTURE,

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from couturier.core.catalog import Catalog
+from couturier.core.relations import parse_request
 from couturier.core.resolver import resolve
-from couturier.debian.relations import parse_request
 from couturier.errors import NotFoundError, ResolutionError
 from couturier.settings import Settings
 from tests.apt_oracle import TEN_PACKAGES, AptRoot, source_lines

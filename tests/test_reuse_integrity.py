@@ -33,8 +33,8 @@ import pytest
 import yaml
 
 from couturier import integrity
-from couturier.build.fetch import PARTIAL_DIR, cache_path, fetch, sweep_downloads
-from couturier.build.layercache import LayerCache
+from couturier.assembly.fetch import PARTIAL_DIR, cache_path, fetch, sweep_downloads
+from couturier.assembly.layercache import LayerCache
 from couturier.cli import main as cli_main
 from couturier.cli.main import main
 from couturier.cli.output import Progress

@@ -24,14 +24,15 @@ from spdx_tools.common.spdx_licensing import spdx_licensing
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from couturier.build import licenses as licenses_module
-from couturier.build.assemble import Assembly, assemble
-from couturier.build.deb import DebContents, read_deb
-from couturier.build.dpkgdb import dpkg_database
-from couturier.build.entries import EntryType
-from couturier.build.licenses import copyright_license, package_licenses, spdx_license
+from couturier.assembly import licenses as licenses_module
+from couturier.assembly.assemble import Assembly, assemble
+from couturier.assembly.deb import DebContents, read_deb
+from couturier.assembly.dpkgdb import dpkg_database
+from couturier.assembly.licenses import copyright_license, package_licenses, spdx_license
 from couturier.core.catalog import MemoryCatalog, Package
+from couturier.core.entries import EntryType
 from couturier.core.planner import LinePlan, plan_line
+from couturier.core.relations import parse_request
 from couturier.core.sbom import (
     SbomImage,
     SbomPackage,
@@ -43,7 +44,6 @@ from couturier.core.sbom import (
     spdx_document,
 )
 from couturier.core.starter import Starter, full_version, parse_starter
-from couturier.debian.relations import parse_request
 from tests.debs import Content, Link, build_deb
 
 EPOCH = 1_700_000_000

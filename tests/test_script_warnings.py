@@ -17,7 +17,7 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from couturier.build.deb import read_deb_control
+from couturier.assembly.deb import read_deb_control
 from couturier.cli.main import main
 from couturier.core.catalog import Package
 from couturier.core.starter import Starter, parse_starter
@@ -51,7 +51,7 @@ update-alternatives --install /usr/bin/js js /usr/bin/nojs 50
 """
 
 # A loop over literal words: awk and nawk are alternatives the build makes
-# (build/generated.py ALTERNATIVES), awkish is not.
+# (assembly/generated.py ALTERNATIVES), awkish is not.
 AWKISH_POSTINST = b"""#!/bin/sh
 set -e
 bindir=/usr/bin

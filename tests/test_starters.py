@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from couturier.core.catalog import Catalog
+from couturier.core.relations import parse_request
 from couturier.core.resolver import resolve
 from couturier.core.starter import (
     Starter,
@@ -18,7 +19,6 @@ from couturier.core.starter import (
     load_starter_file,
     load_starters,
 )
-from couturier.debian.relations import parse_request
 from couturier.errors import ConfigError, NotFoundError
 
 EXPECTED = {

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from couturier.build.entries import Entry, EntryType
-from couturier.build.generated import JAVA_TRUSTSTORE, has_java, java_truststore, system_files
-from couturier.build.truststore import jks_truststore, modified_utf8
+from couturier.assembly.generated import JAVA_TRUSTSTORE, has_java, java_truststore, system_files
+from couturier.assembly.truststore import jks_truststore, modified_utf8
+from couturier.core.entries import Entry, EntryType
 from tests.certs import Issued, make_certificate
 
 EPOCH = 1_700_000_000

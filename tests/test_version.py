@@ -10,7 +10,7 @@ import pytest
 from debian.debian_support import NativeVersion
 
 from couturier.core.catalog import Catalog
-from couturier.debian.version import compare, is_valid, sort_key, validate
+from couturier.core.version import compare, is_valid, sort_key, validate
 from couturier.errors import InputError
 
 TRICKY = [

@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from couturier.build.image import source_date_epoch
+from couturier.assembly.image import source_date_epoch
 from couturier.cli import bundle as bundle_command
 from couturier.cli import cache as cache_command
 from couturier.cli import families as families_command
@@ -36,9 +36,9 @@ from couturier.cli.output import (
     print_table,
     print_warnings,
 )
+from couturier.core.relations import parse_request
 from couturier.core.resolver import resolve
 from couturier.core.text import shown
-from couturier.debian.relations import parse_request
 from couturier.errors import CouturierError, InputError, ResolutionError
 from couturier.services import build as build_service
 from couturier.services import catalog as catalog_service

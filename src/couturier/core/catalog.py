@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from couturier.debian.relations import Dependency, Relation, parse_relations
-from couturier.debian.version import sort_key
+from couturier.core.relations import Dependency, Relation, parse_relations
+from couturier.core.version import sort_key
 
 __all__ = ["Catalog", "MemoryCatalog", "Package", "matches_query", "newest_first"]
 

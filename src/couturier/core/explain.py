@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from couturier.core.catalog import Catalog, Package
-from couturier.debian.relations import Dependency, Relation
+from couturier.core.relations import Dependency, Relation
 
 __all__ = [
     "Step",

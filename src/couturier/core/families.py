@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from couturier.core.catalog import Catalog, Package
+from couturier.core.relations import Relation
 from couturier.core.resolver import resolve
 from couturier.core.starter import ImageLine, Starter
-from couturier.debian.relations import Relation
-from couturier.debian.version import sort_key
+from couturier.core.version import sort_key
 from couturier.errors import NotFoundError, ResolutionError
 
 __all__ = [

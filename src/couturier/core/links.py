@@ -9,7 +9,7 @@ well). Paths are root-relative and ``/``-separated; the root is ``""``.
 
 Used to check that a bundle's files and links stay inside its target, at creation
 (:mod:`couturier.core.bundle`, with :func:`placement_problems`) and again when its layer is
-made (:mod:`couturier.build.bundles`, over the image's links too).
+made (:mod:`couturier.assembly.bundles`, over the image's links too).
 Cost: linear in the components walked; at most :data:`MAX_HOPS` links are followed per path.
 """
 

@@ -1,7 +1,7 @@
 """Classify what a package's maintainer scripts and triggers would do, without running them.
 
 :func:`script_actions` reads the control members of one ``.deb`` (``preinst``, ``postinst`` and
-``triggers``; :attr:`couturier.build.deb.DebContents.scripts` holds them) and returns one
+``triggers``; :attr:`couturier.assembly.deb.DebContents.scripts` holds them) and returns one
 :class:`ScriptAction` per distinct thing they would change: an account, an alternative, a cache
 to regenerate, a service to enable... Couturier never runs these scripts (Debian Policy
 chapter 6 says when dpkg would); :mod:`couturier.core.replay` says, per action, whether the

@@ -22,9 +22,9 @@ from types import MappingProxyType
 
 from couturier.core.catalog import Catalog, Package
 from couturier.core.families import auto_family, choose_member
+from couturier.core.relations import Relation, parse_request
 from couturier.core.resolver import resolve
 from couturier.core.starter import ImageLine, Starter
-from couturier.debian.relations import Relation, parse_request
 from couturier.errors import ResolutionError
 
 __all__ = ["LinePlan", "plan_line", "split_requests", "starter_requests"]

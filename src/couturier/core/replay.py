@@ -85,7 +85,7 @@ class Rule:
         )
 
 
-_GENERATED = "build/generated.py"
+_GENERATED = "assembly/generated.py"
 # Every detail the script computes at install time holds a "$" (see maintscripts.computed).
 COMPUTED = "$"
 _NO_INIT = (
@@ -95,10 +95,10 @@ _NO_INIT = (
 
 # Whole classes, for any package (a package a user adds included).
 CLASS_RULES: tuple[Rule, ...] = (
-    Rule("ldconfig", handled("build/ldcache.py (/etc/ld.so.cache, via build/generated.py)")),
+    Rule("ldconfig", handled("assembly/ldcache.py (/etc/ld.so.cache, via assembly/generated.py)")),
     Rule("ca-certificates", handled(f"{_GENERATED} ca_bundle")),
-    Rule("java-truststore", handled("build/truststore.py (via build/generated.py)")),
-    Rule("php-modules", handled("build/php.py")),
+    Rule("java-truststore", handled("assembly/truststore.py (via assembly/generated.py)")),
+    Rule("php-modules", handled("assembly/php.py")),
     Rule(
         "debconf",
         waived(
@@ -187,7 +187,7 @@ def replay_policy(
     computes (``$i`` of a loop over a list the script reads at install time) by the package
     that registers it: ``registered_by`` maps an alternative's name to the ``fnmatch``
     patterns of the packages whose postinst registers it (``java`` → ``openjdk-*-jre-headless``,
-    from :data:`couturier.build.generated.ALTERNATIVES`), and a computed registration of such a
+    from :data:`couturier.assembly.generated.ALTERNATIVES`), and a computed registration of such a
     package is handled, the verdict naming what the build makes."""
     generated: list[Rule] = []
     for name in sorted(set(accounts)):

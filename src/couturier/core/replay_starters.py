@@ -28,8 +28,8 @@ _FRESH = (
 )
 _NO_INIT = "restarts or sets up services, but no init system runs in a container"
 _NO_LOGIN = "logins and interactive shells, which a container does not have"
-_ASSEMBLE = "build/assemble.py (the image is merged-/usr from the start)"
-_STARTER_DIRS = "build/starterfiles.py (the starter's writable directories, owned by its user)"
+_ASSEMBLE = "assembly/assemble.py (the image is merged-/usr from the start)"
+_STARTER_DIRS = "assembly/starterfiles.py (the starter's writable directories, owned by its user)"
 _POSTGRES_CLUSTER = (
     "belongs to clusters made with pg_createcluster (/etc/postgresql, /var/log/postgresql); "
     "the postgres starter's entrypoint runs initdb in $PGDATA and logs to stderr instead"
@@ -59,7 +59,7 @@ _RULES: tuple[Rule, ...] = (
     ),
     *_rules(
         "base-files",
-        handled(f"{_ASSEMBLE} and build/generated.py base_files_links (/var/run, /var/lock)"),
+        handled(f"{_ASSEMBLE} and assembly/generated.py base_files_links (/var/run, /var/lock)"),
         "links",
     ),
     *_rules(
@@ -88,13 +88,13 @@ _RULES: tuple[Rule, ...] = (
     # base-passwd, passwd, adduser, login.defs: accounts are written from the master files.
     *_rules(
         "base-passwd",
-        handled("build/generated.py accounts (from base-passwd's master files)"),
+        handled("assembly/generated.py accounts (from base-passwd's master files)"),
         "files",
         detail="*etc/passwd",
     ),
     *_rules(
         "base-passwd",
-        handled("build/generated.py accounts (from base-passwd's master files)"),
+        handled("assembly/generated.py accounts (from base-passwd's master files)"),
         "files",
         detail="*etc/group",
     ),
@@ -127,7 +127,7 @@ _RULES: tuple[Rule, ...] = (
     *_rules("adduser", waived(_FRESH), "files"),
     *_rules("login.defs", waived(_FRESH), "files"),
     # The C library and friends.
-    *_rules("libc-bin", handled("build/generated.py nsswitch"), "files"),
+    *_rules("libc-bin", handled("assembly/generated.py nsswitch"), "files"),
     *_rules("libc6", handled(_ASSEMBLE), "links", "directories"),
     *_rules("libc6", waived(_FRESH), "diversions", "files"),
     *_rules("libc6", waived(_NO_INIT), "triggers", "unknown"),
@@ -182,13 +182,15 @@ _RULES: tuple[Rule, ...] = (
         "dpkg",
         waived(
             "dpkg's own state and compatibility links; dpkg does not run in "
-            "images (build/dpkgdb.py writes the database scanners read)"
+            "images (assembly/dpkgdb.py writes the database scanners read)"
         ),
         "files",
         "links",
         "unknown",
     ),
-    *_rules("init-system-helpers", handled("build/generated.py os_release"), "diversions", "links"),
+    *_rules(
+        "init-system-helpers", handled("assembly/generated.py os_release"), "diversions", "links"
+    ),
     *_rules(
         "readline-common",
         waived("/etc/inputrc is optional; readline has built-in bindings"),
@@ -290,14 +292,14 @@ _RULES: tuple[Rule, ...] = (
     *_rules(
         "ca-certificates",
         handled(
-            "build/generated.py ca_bundle (every certificate, as "
+            "assembly/generated.py ca_bundle (every certificate, as "
             "the generated /etc/ca-certificates.conf selects)"
         ),
         "files",
     ),
     *_rules(
         "ca-certificates",
-        handled("build/bundles.py (a certificates bundle puts its files there)"),
+        handled("assembly/bundles.py (a certificates bundle puts its files there)"),
         "directories",
         detail="/usr/local/share/ca-certificates",
     ),
@@ -309,7 +311,7 @@ _RULES: tuple[Rule, ...] = (
     *_rules(
         "ca-certificates-java",
         handled(
-            "build/truststore.py (the JKS store is written "
+            "assembly/truststore.py (the JKS store is written "
             "directly; keytool's state files are not needed)"
         ),
         "files",
@@ -331,7 +333,7 @@ _RULES: tuple[Rule, ...] = (
         "openjdk-*-jre-headless",
         waived(
             "the jre starter's PATH names the JVM's bin directory, where these tools are; "
-            "/usr/bin/java and /usr/bin/keytool are made (build/generated.py ALTERNATIVES)"
+            "/usr/bin/java and /usr/bin/keytool are made (assembly/generated.py ALTERNATIVES)"
         ),
         "alternatives",
         detail="jpackage",
@@ -340,7 +342,7 @@ _RULES: tuple[Rule, ...] = (
         "openjdk-*-jre-headless",
         waived(
             "the jre starter's PATH names the JVM's bin directory, where these tools are; "
-            "/usr/bin/java and /usr/bin/keytool are made (build/generated.py ALTERNATIVES)"
+            "/usr/bin/java and /usr/bin/keytool are made (assembly/generated.py ALTERNATIVES)"
         ),
         "alternatives",
         detail="rmiregistry",
@@ -353,7 +355,7 @@ _RULES: tuple[Rule, ...] = (
     ),
     *_rules(
         "openjdk-*-jre-headless",
-        handled("build/truststore.py"),
+        handled("assembly/truststore.py"),
         "triggers",
         detail="update-ca-certificates-java",
     ),
@@ -405,7 +407,7 @@ _RULES: tuple[Rule, ...] = (
     # PHP.
     *_rules(
         "php8.*",
-        handled("build/php.py (mods-available files, php.ini, conf.d links)"),
+        handled("assembly/php.py (mods-available files, php.ini, conf.d links)"),
         "conffiles",
         "files",
     ),
@@ -413,7 +415,7 @@ _RULES: tuple[Rule, ...] = (
         "php*-cli",
         waived(
             "phar.phar is phar under its upstream name; /usr/bin/phar is made "
-            "(build/generated.py ALTERNATIVES)"
+            "(assembly/generated.py ALTERNATIVES)"
         ),
         "alternatives",
         detail="phar.phar",
@@ -427,14 +429,16 @@ _RULES: tuple[Rule, ...] = (
         "statoverride",
     ),
     # nginx.
-    *_rules("nginx-common", handled("build/nginx.py"), "links"),
+    *_rules("nginx-common", handled("assembly/nginx.py"), "links"),
     *_rules("nginx-common", waived(_NO_INIT), "directories", detail="/etc/init.d/*"),
     *_rules(
-        "nginx-common", handled(f"{_STARTER_DIRS}; build/nginx.py (/var/www/html)"), "directories"
+        "nginx-common",
+        handled(f"{_STARTER_DIRS}; assembly/nginx.py (/var/www/html)"),
+        "directories",
     ),
     *_rules(
         "nginx-common",
-        handled("build/nginx.py (the default page); nginx creates its log files itself"),
+        handled("assembly/nginx.py (the default page); nginx creates its log files itself"),
         "files",
     ),
     *_rules("nginx", waived(_NO_INIT), "triggers", "unknown"),

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 
 from couturier.core import explain
 from couturier.core.catalog import Catalog, Package
+from couturier.core.relations import Dependency, Relation
 from couturier.core.suggest import did_you_mean
-from couturier.debian.relations import Dependency, Relation
 from couturier.errors import NotFoundError, ResolutionError
 
 __all__ = ["Resolution", "resolve"]
@@ -479,7 +479,7 @@ def _request_options(
 def resolve(
     catalog: Catalog, requests: Sequence[Relation], *, max_steps: int = 100_000
 ) -> Resolution:
-    """Resolve ``requests`` (from :func:`~couturier.debian.relations.parse_request`) against
+    """Resolve ``requests`` (from :func:`~couturier.core.relations.parse_request`) against
     ``catalog`` with apt's semantics (see the module docstring).
 
     A request naming a purely virtual package installs its single provider. Returns the chosen

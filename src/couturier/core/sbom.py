@@ -13,7 +13,7 @@ gives the same bytes. Times come from the image's ``created`` (its ``SOURCE_DATE
 the clock, and the SPDX ``documentNamespace`` and CycloneDX ``serialNumber`` are derived from a
 sha256 of the rest of the document.
 
-Licenses are SPDX license expressions (as :mod:`couturier.build.licenses` makes them from the
+Licenses are SPDX license expressions (as :mod:`couturier.assembly.licenses` makes them from the
 packages' copyright files); a ``LicenseRef-*`` in one is declared in the SPDX document's
 ``hasExtractedLicensingInfos``, and anything that is not a well-formed expression is turned into
 one ``LicenseRef-*``, so both documents always validate.
@@ -241,7 +241,7 @@ def normalize_license(expression: str | None) -> str | None:
 
     Well-formed here means: balanced parentheses, operators ``AND``/``OR``/``WITH`` between
     license ids (``[A-Za-z0-9.+-]``) or ``LicenseRef-`` ids. Whether an id is on the SPDX list is
-    the caller's business (:mod:`couturier.build.licenses` only produces listed ids).
+    the caller's business (:mod:`couturier.assembly.licenses` only produces listed ids).
     """
     if expression is None or not expression.strip():
         return None

@@ -24,11 +24,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from couturier.core.relations import parse_request
 from couturier.core.starter import Starter, load_starters
 from couturier.core.suggest import did_you_mean
 from couturier.core.text import HIDDEN_RULE, has_hidden
 from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
-from couturier.debian.relations import parse_request
 from couturier.errors import InputError
 
 __all__ = [

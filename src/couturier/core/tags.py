@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from couturier.debian.version import sort_key
+from couturier.core.version import sort_key
 
 __all__ = ["CreatedLine", "plan_tags", "timestamp_tag"]
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from couturier.core.catalog import Catalog, Package, matches_query, newest_first
 from couturier.core.distro import DEBIAN, Distro, distro_of
+from couturier.core.relations import Relation
 from couturier.debian.listing import state_problems
-from couturier.debian.relations import Relation
 from couturier.debian.snapshots import (
     SnapshotIndex,
     SnapshotStore,

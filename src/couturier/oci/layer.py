@@ -1,4 +1,4 @@
-"""Deterministic image layers: a set of :class:`~couturier.build.entries.Entry` values → tar+gzip.
+"""Deterministic image layers: a set of :class:`~couturier.core.entries.Entry` values → tar+gzip.
 
 The same entries and ``source_date_epoch`` give the same bytes, bit for bit, whatever the input
 order, the machine's thread count or the Python version's tar buffering:
@@ -32,7 +32,7 @@ from typing import IO, BinaryIO, cast
 
 from isal import igzip_threaded
 
-from couturier.build.entries import Entry, EntryType
+from couturier.core.entries import Entry, EntryType
 from couturier.errors import InputError
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Build every line of a starter or a private image into one OCI image layout.
 
 For each line and architecture: load the release's catalog (refreshing it if needed), plan the
-line (:mod:`couturier.core.planner`), build or reuse its layers (:mod:`couturier.build.image`),
+line (:mod:`couturier.core.planner`), build or reuse its layers (:mod:`couturier.assembly.image`),
 and stage its image. A line that cannot be resolved is *skipped* with the reason; a line whose
 build fails (download, corrupt package, file conflict, a full disk) is *failed* with the error;
 the other lines go on. Created lines are tagged (:mod:`couturier.core.tags`) and the layout is
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from couturier.build.errors import BuildError
-from couturier.build.fetch import fetch
-from couturier.build.image import LineImage, build_line_image, source_date_epoch
-from couturier.build.layercache import LayerCache
+from couturier.assembly.errors import BuildError
+from couturier.assembly.fetch import fetch
+from couturier.assembly.image import LineImage, build_line_image, source_date_epoch
+from couturier.assembly.layercache import LayerCache
 from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
 from couturier.core.planner import LinePlan

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from couturier.build.fetch import sweep_downloads
-from couturier.build.layercache import sweep_layer_partials
+from couturier.assembly.fetch import sweep_downloads
+from couturier.assembly.layercache import sweep_layer_partials
 from couturier.debian.listing import reverify_state, state_problems
 from couturier.debian.snapshots import (
     SnapshotStore,

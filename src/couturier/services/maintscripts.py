@@ -1,7 +1,7 @@
 """Maintainer scripts of real packages: the audit of the starters and the warnings of a plan.
 
 Both read the control archives of ``.deb`` files fetched through the verified, content-addressed
-download cache (:mod:`couturier.build.fetch`; a build needs the same files, so nothing is
+download cache (:mod:`couturier.assembly.fetch`; a build needs the same files, so nothing is
 downloaded twice), classify them (:mod:`couturier.core.maintscripts`) and judge each action with
 the build's :class:`~couturier.core.replay.ReplayPolicy` (:func:`build_policy`).
 
@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from couturier.build.deb import read_deb_control
-from couturier.build.fetch import fetch
-from couturier.build.generated import (
+from couturier.assembly.deb import read_deb_control
+from couturier.assembly.fetch import fetch
+from couturier.assembly.generated import (
     ALTERNATIVES,
     MULTIARCH_TRIPLETS,
     NOBODY,
@@ -59,7 +59,7 @@ Say = Callable[[str], None]
 
 def build_policy(architecture: str = "amd64") -> ReplayPolicy:
     """The replay policy of the build: the accounts and alternatives it generates
-    (:mod:`couturier.build.generated`; alternatives by name, and by the packages that register
+    (:mod:`couturier.assembly.generated`; alternatives by name, and by the packages that register
     them when a script computes the name) first, then the starter and class rules."""
     triplet = MULTIARCH_TRIPLETS.get(architecture, f"{architecture}-linux-gnu")
     accounts = {a.name for a in (ROOT, NONROOT, NOBODY, WWW_DATA)}
@@ -79,7 +79,7 @@ def package_actions(
     """Package name → the actions of its maintainer scripts, for ``packages`` of ``catalog``.
 
     Fetches the ``.deb`` files into the download cache (in parallel, verified) and reads only
-    their control archives. Raises what :func:`couturier.build.fetch.fetch` raises and
+    their control archives. Raises what :func:`couturier.assembly.fetch.fetch` raises and
     :class:`IntegrityError` for a cached file that cannot be read.
     """
     if not packages:

@@ -17,10 +17,10 @@ from pathlib import Path
 from couturier.core.bundle import parse_ref
 from couturier.core.catalog import Catalog
 from couturier.core.families import AUTO_SUFFIX, auto_family, family_index, line_labels
+from couturier.core.relations import parse_request
 from couturier.core.spec import ImageSpec, SpecCheck, load_spec
 from couturier.core.starter import Starter
 from couturier.core.suggest import close_names, did_you_mean
-from couturier.debian.relations import parse_request
 from couturier.debian.transport import Transport
 from couturier.errors import InputError
 from couturier.services import bundles as bundle_service

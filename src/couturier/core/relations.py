@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from couturier.core.text import shown
-from couturier.debian.version import compare
+from couturier.core.version import compare
 from couturier.errors import InputError
 
 __all__ = ["Dependency", "Relation", "parse_relations", "parse_request"]
@@ -108,7 +108,7 @@ def parse_request(text: str) -> Relation:
     Raises :class:`InputError` saying what a request looks like when it is malformed, and
     when its version is not a Debian version (``curl=1:``).
     """
-    from couturier.debian.version import validate
+    from couturier.core.version import validate
 
     match = _REQUEST.fullmatch(text.strip())
     if match is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from couturier.build.entries import Entry, EntryType
+from couturier.core.entries import Entry, EntryType
 
 __all__ = ["php_configuration"]
 

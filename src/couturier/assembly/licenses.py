@@ -1,7 +1,7 @@
 """The licenses of installed packages, read from their Debian copyright files.
 
 Debian ships ``/usr/share/doc/<package>/copyright`` in every package, and the assembled tree keeps
-it (:data:`couturier.build.assemble.DEFAULT_INCLUDE`). When the file is machine-readable
+it (:data:`couturier.assembly.assemble.DEFAULT_INCLUDE`). When the file is machine-readable
 (`DEP-5 <https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/>`_: a first paragraph
 with a ``Format:`` field), the short names on the first line of its ``License:`` fields say the
 package's licenses: :func:`copyright_license` collects those of the header and ``Files``
@@ -12,7 +12,7 @@ already uses, maps each to an SPDX id (:func:`spdx_license`: ``GPL-2+`` → ``GP
 ``LicenseRef-unnamed``. A file in another format says nothing we can trust: None.
 
 :func:`package_licenses` does this for every package of an
-:class:`~couturier.build.assemble.Assembly`, following the symbolic links Debian uses between
+:class:`~couturier.assembly.assemble.Assembly`, following the symbolic links Debian uses between
 documentation directories. Pure: reads only the in-memory tree.
 """
 
@@ -22,9 +22,9 @@ import posixpath
 import re
 from collections.abc import Mapping
 
-from couturier.build.assemble import Assembly
-from couturier.build.entries import Entry, EntryType
-from couturier.build.ldcache import resolve
+from couturier.assembly.assemble import Assembly
+from couturier.assembly.ldcache import resolve
+from couturier.core.entries import Entry, EntryType
 
 __all__ = [
     "UNNAMED",

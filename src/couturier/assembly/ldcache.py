@@ -18,8 +18,8 @@ import posixpath
 import struct
 from collections.abc import Mapping
 
-from couturier.build.assemble import matches
-from couturier.build.entries import Entry, EntryType
+from couturier.assembly.assemble import matches
+from couturier.core.entries import Entry, EntryType
 
 __all__ = [
     "CACHE_ARCHITECTURES",

@@ -3,7 +3,7 @@
 A ``.deb`` is an ``ar`` archive of ``debian-binary`` (``2.0``), ``control.tar[.gz|.xz|.zst]`` and
 ``data.tar[.gz|.xz|.zst|.bz2]``. Nothing in it is executed; maintainer scripts are only read.
 Paths come back as the package writes them, normalized (``./bin/sh`` → ``bin/sh``), *before* any
-merged-/usr rewriting: :mod:`couturier.build.assemble` does that and the dpkg database records
+merged-/usr rewriting: :mod:`couturier.assembly.assemble` does that and the dpkg database records
 these original paths.
 
 Everything is held in memory (the packages of a minimal image are small). Cost: one decompression
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import zstandard
 
-from couturier.build.entries import Entry, EntryType
+from couturier.core.entries import Entry, EntryType
 from couturier.debian.packages import parse_stanza
 from couturier.errors import IntegrityError
 

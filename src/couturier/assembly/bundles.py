@@ -1,7 +1,7 @@
 """The entries of the file bundles layer: where each bundle's files land in one image.
 
 A ``certificates`` bundle's files land at ``/usr/local/share/ca-certificates/<bundle>/<path>``
-(``.crt``, mode 0644), where :func:`couturier.build.generated.ca_bundle` picks them up for the
+(``.crt``, mode 0644), where :func:`couturier.assembly.generated.ca_bundle` picks them up for the
 system CA bundle and the Java trust store. A ``files`` bundle's files land at
 ``<target>/<path>`` with their permission bits (setuid, setgid and sticky never survive). Every
 entry is owned by root and dated ``epoch``.
@@ -27,8 +27,7 @@ import posixpath
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 
-from couturier.build.entries import Entry, EntryType
-from couturier.build.errors import BuildError
+from couturier.assembly.errors import BuildError
 from couturier.core.bundle import (
     CERTIFICATES_DIR,
     MAX_FILE_SIZE,
@@ -37,6 +36,7 @@ from couturier.core.bundle import (
     check_stored,
     runtime_mount,
 )
+from couturier.core.entries import Entry, EntryType
 from couturier.core.links import LinkAt, LinkLoop, inside, resolve
 from couturier.errors import IntegrityError
 
@@ -135,7 +135,7 @@ def _real_target(view: Mapping[str, Entry], link: str, start: str, what: str) ->
 def bundle_entries(bundles: Sequence[Bundle], tree: Tree, epoch: int) -> list[Entry]:
     """The files and links of ``bundles`` as they land on top of ``tree`` (the packages'
     tree), sorted by path; parent directories are not included (see
-    :func:`couturier.build.assemble.with_parents`).
+    :func:`couturier.assembly.assemble.with_parents`).
 
     Raises :class:`BuildError` for a path clash, :class:`IntegrityError` for store files that
     changed.

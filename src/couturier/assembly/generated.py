@@ -2,15 +2,15 @@
 
 Each function is pure: it reads the assembled tree (image path → :class:`Entry`) and returns the
 entries to add, owned by nobody (``owner`` None). :func:`system_files` gathers them all;
-:mod:`couturier.build.dpkgdb` writes the dpkg database. Put the result on top of the packages'
-layers with :func:`couturier.build.assemble.with_parents`.
+:mod:`couturier.assembly.dpkgdb` writes the dpkg database. Put the result on top of the packages'
+layers with :func:`couturier.assembly.assemble.with_parents`.
 
 What is covered: accounts (``/etc/passwd``, ``/etc/group``, home directories), ``/tmp``,
 base-files' links (``/var/run`` → ``/run``, ``/var/lock`` → ``/run/lock``),
 ``/etc/os-release``, ``/etc/nsswitch.conf``, the CA bundle and its ``.pem`` links, the Java trust
-store when the image has Java (:mod:`couturier.build.truststore`), the
+store when the image has Java (:mod:`couturier.assembly.truststore`), the
 ``update-alternatives`` links of :data:`ALTERNATIVES`, ``/etc/ld.so.cache`` for every image
-(:mod:`couturier.build.ldcache`), PHP's modules and nginx's site and non-root configuration.
+(:mod:`couturier.assembly.ldcache`), PHP's modules and nginx's site and non-root configuration.
 """
 
 from __future__ import annotations
@@ -21,20 +21,20 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from couturier.build.assemble import matches
-from couturier.build.entries import Entry, EntryType
-from couturier.build.ldcache import (
+from couturier.assembly.assemble import matches
+from couturier.assembly.ldcache import (
     CACHE_ARCHITECTURES,
     conf_dirs,
     ld_so_cache,
     resolve,
     trusted_dirs,
 )
-from couturier.build.nginx import nginx_default_site, nginx_unprivileged
-from couturier.build.php import php_configuration
-from couturier.build.truststore import jks_truststore
+from couturier.assembly.nginx import nginx_default_site, nginx_unprivileged
+from couturier.assembly.php import php_configuration
+from couturier.assembly.truststore import jks_truststore
 from couturier.core.bundle import pem_blocks
 from couturier.core.distro import DEBIAN
+from couturier.core.entries import Entry, EntryType
 
 __all__ = [
     "ALTERNATIVES",
@@ -469,7 +469,7 @@ def library_dirs_needing_cache(tree: Tree, architecture: str) -> list[str]:
 
 def ld_so_cache_file(tree: Tree, architecture: str) -> list[Entry]:
     """``/etc/ld.so.cache`` listing every library of the configured and trusted directories
-    (the multiarch ones included), for every machine :mod:`couturier.build.ldcache` knows.
+    (the multiarch ones included), for every machine :mod:`couturier.assembly.ldcache` knows.
 
     The loader finds libraries of its built-in directories without it, but ``ldconfig -p``
     answers only from it, and that is what Python's ``ctypes.util.find_library`` (and others)

@@ -5,11 +5,11 @@ Input is a :class:`~couturier.core.planner.LinePlan` (what to install) and the c
 (when there are additions), the file bundles layer (when there are bundles) and the
 generated-files layer, plus the container configuration. Nothing from a package is executed: the
 ``.deb`` files are read, merged into one tree, and what maintainer scripts would have done is
-generated (:mod:`couturier.build.generated`, the dpkg database) over the packages *and* the
+generated (:mod:`couturier.assembly.generated`, the dpkg database) over the packages *and* the
 bundles, so bundled certificates join the CA bundle and the Java trust store. A bundle's file
 wins over a generated file at the same path (the generated one is left out).
 
-Every layer is cached by the sha256 of its inputs (:mod:`couturier.build.layercache`); the
+Every layer is cached by the sha256 of its inputs (:mod:`couturier.assembly.layercache`); the
 starter and added layers' keys do not depend on bundles, so they are shared with images without
 them. When every layer is cached the packages are not even fetched, which is what makes a warm
 rebuild cheap.
@@ -24,18 +24,18 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
 
-from couturier.build.assemble import Assembly, assemble, split_layers, with_parents
-from couturier.build.bundles import bundle_entries, check_generated
-from couturier.build.deb import DebContents, read_deb_bytes
-from couturier.build.dpkgdb import dpkg_database
-from couturier.build.entries import Entry
-from couturier.build.generated import system_files
-from couturier.build.layercache import LayerCache, layer_key
-from couturier.build.licenses import package_licenses
-from couturier.build.starterfiles import starter_files, starter_key
+from couturier.assembly.assemble import Assembly, assemble, split_layers, with_parents
+from couturier.assembly.bundles import bundle_entries, check_generated
+from couturier.assembly.deb import DebContents, read_deb_bytes
+from couturier.assembly.dpkgdb import dpkg_database
+from couturier.assembly.generated import system_files
+from couturier.assembly.layercache import LayerCache, layer_key
+from couturier.assembly.licenses import package_licenses
+from couturier.assembly.starterfiles import starter_files, starter_key
 from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
 from couturier.core.distro import DEBIAN, Distro
+from couturier.core.entries import Entry
 from couturier.core.planner import LinePlan
 from couturier.core.starter import Starter
 from couturier.errors import InputError, IntegrityError
@@ -58,7 +58,7 @@ NONROOT_UID = 65532
 # directories, links and files; 9: nsswitch.conf from libc-bin's template; 10: os-release from
 # the source's distribution), so that no cache serves the older files.
 GENERATED_FORMAT = "10"
-# Fetches the .deb files of packages; returns name → local path (see couturier.build.fetch).
+# Fetches the .deb files of packages; returns name → local path (see couturier.assembly.fetch).
 Fetcher = Callable[[Sequence[Package]], Mapping[str, Path]]
 
 
@@ -147,8 +147,8 @@ def build_line_image(
 
     Cost: on a miss, fetching and reading every package and compressing the tree; on a hit,
     a few small file reads. Raises what fetching and reading raise (:class:`SourceError`,
-    :class:`IntegrityError`), :class:`~couturier.build.errors.FileConflictError`, and
-    :class:`~couturier.build.errors.BuildError` for bundle paths that clash.
+    :class:`IntegrityError`), :class:`~couturier.assembly.errors.FileConflictError`, and
+    :class:`~couturier.assembly.errors.BuildError` for bundle paths that clash.
     """
     starter_keys = _package_keys(plan.starter)
     added_keys = _package_keys(plan.added)

@@ -12,8 +12,8 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from couturier.build.deb import normalize_member_path
-from couturier.build.entries import Entry, EntryType
+from couturier.assembly.deb import normalize_member_path
+from couturier.core.entries import Entry, EntryType
 from couturier.errors import InputError
 
 __all__ = ["materialize"]

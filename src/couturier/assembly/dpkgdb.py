@@ -14,9 +14,9 @@ Pure; cost linear in the number of entries.
 
 from __future__ import annotations
 
-from couturier.build.assemble import Assembly
-from couturier.build.deb import DebContents, md5_hex
-from couturier.build.entries import Entry, EntryType
+from couturier.assembly.assemble import Assembly
+from couturier.assembly.deb import DebContents, md5_hex
+from couturier.core.entries import Entry, EntryType
 
 __all__ = ["STATUS_FIELD_ORDER", "dpkg_database", "status_stanza"]
 
@@ -105,7 +105,7 @@ def dpkg_database(assembly: Assembly) -> list[Entry]:
 
     Files are 0644, root-owned; the empty ``updates`` and ``triggers`` directories dpkg needs are
     included when the tree lacks them, other parents are left to
-    :func:`~couturier.build.assemble.with_parents`.
+    :func:`~couturier.assembly.assemble.with_parents`.
     """
     files: dict[str, bytes] = {}
     stanzas: list[tuple[str, str, str]] = []

@@ -20,9 +20,9 @@ import hashlib
 import posixpath
 from collections.abc import Mapping
 
-from couturier.build.assemble import usr_merged
-from couturier.build.entries import Entry, EntryType
-from couturier.build.ldcache import resolve
+from couturier.assembly.assemble import usr_merged
+from couturier.assembly.ldcache import resolve
+from couturier.core.entries import Entry, EntryType
 from couturier.core.starter import Starter
 
 __all__ = ["image_path", "starter_files", "starter_key"]

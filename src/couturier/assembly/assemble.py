@@ -1,7 +1,7 @@
 """Merge the data of several packages into one merged-/usr filesystem tree, as dpkg would unpack it.
 
 :func:`assemble` takes the packages in install order and returns an :class:`Assembly`: every image
-path with its :class:`~couturier.build.entries.Entry`, and per package the original paths it owns
+path with its :class:`~couturier.core.entries.Entry`, and per package the original paths it owns
 (what the dpkg file lists record). The rules:
 
 - merged-/usr: ``bin``, ``sbin``, ``lib`` (and ``lib32``, ``lib64``, ``libx32`` when a package puts
@@ -29,10 +29,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
-from couturier.build.deb import DebContents
-from couturier.build.entries import Entry, EntryType
-from couturier.build.errors import BuildError, FileConflictError
+from couturier.assembly.deb import DebContents
+from couturier.assembly.errors import BuildError, FileConflictError
 from couturier.core.catalog import Package
+from couturier.core.entries import Entry, EntryType
 
 __all__ = [
     "DEFAULT_EXCLUDE",
