@@ -62,11 +62,11 @@ from couturier.assembly.deb import read_deb
 from couturier.assembly.fetch import cache_path, fetch
 from couturier.assembly.image import newest_date
 from couturier.core.planner import LinePlan
-from couturier.core.starter import get_starter, load_starters
 from couturier.debian.index import load_catalog
 from couturier.debian.refresh import refresh
 from couturier.integrity import file_problem
 from couturier.oci.layer import GZIP_BLOCK_SIZE, GZIP_LEVEL, write_layer
+from couturier.services.starters import get_starter, starters
 from couturier.settings import Settings
 
 WORK = BASE / "work"
@@ -239,7 +239,7 @@ def bench_warm(settings: Settings, cold_layers: list[dict[str, Any]] | None) -> 
     before = cache_files(settings)
     warm = [timed_build(settings, starter, work / "one", [label]) for _ in range(7)]
     after_one = cache_files(settings)
-    everything = len(get_starter(starter).lines)
+    everything = len(get_starter(settings, starter).lines)
     timed_build(settings, starter, work / "all", None)  # fetch and cache the other lines first
     before_all = cache_files(settings)
     whole = [timed_build(settings, starter, work / "all", None) for _ in range(5)]
@@ -450,7 +450,7 @@ def bench_sizes(settings: Settings) -> list[str]:
     lists: dict[str, Path] = {}
     rows = []
     problems = []
-    for starter in load_starters().values():
+    for starter in starters(settings).values():
         output = WORK / "sizes" / starter.name
         built = timed_build(settings, starter.name, output, None)
         for outcome in built.result.lines:

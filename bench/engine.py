@@ -34,10 +34,10 @@ from isal import igzip, igzip_threaded
 from couturier.core.catalog import Package
 from couturier.core.planner import LinePlan, plan_line
 from couturier.core.relations import parse_relations
-from couturier.core.starter import get_starter
 from couturier.debian.index import load_catalog
 from couturier.oci.layer import GZIP_BLOCK_SIZE, GZIP_LEVEL
 from couturier.services.build import BuildResult, ImageRequest, LineResult, StageEvent, build
+from couturier.services.starters import get_starter
 from couturier.settings import Settings, load_settings
 
 BASE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "couturier-bench"
@@ -55,7 +55,7 @@ def median(values: Sequence[float]) -> float:
 
 
 def line_plan(settings: Settings, starter: str, label: str) -> LinePlan:
-    image = get_starter(starter)
+    image = get_starter(settings, starter)
     line = next(line for line in image.lines if line.version == label)
     return plan_line(load_catalog(settings, line.release, ARCH), image, line)
 
@@ -131,7 +131,7 @@ def timed_build(
             if found:
                 built.fetched_mib = float(found[1])
 
-    request = ImageRequest(starter=get_starter(starter), name=starter)
+    request = ImageRequest(starter=get_starter(settings, starter), name=starter)
     built.result = build(settings, request, output, [ARCH], lines=lines, on_stage=on_stage)
     built.seconds = built.marks["done"] = time.perf_counter() - start
     return built

@@ -58,10 +58,12 @@ except BundleError:
 """
 
 OURS_SPEC = """
-from couturier.core.spec import load_spec
 from couturier.errors import InputError
+from couturier.services.specs import load_spec
+from couturier.services.starters import starters
+from couturier.settings import load_settings
 try:
-    load_spec(path)
+    load_spec(path, starters(load_settings(None, env={})))
     outcome = "accepted"
 except InputError:
     outcome = "refused"

@@ -21,8 +21,8 @@ import yaml
 
 from bench.catalog import _settings, _timed
 from bench.report import machine, median_ms, write_section
-from couturier.core.starter import get_starter
 from couturier.debian.refresh import refresh
+from couturier.services.starters import get_starter
 from tests.apt_oracle import AptRoot, source_lines
 
 ROUNDS = 5
@@ -61,7 +61,7 @@ def _spec(directory: Path) -> Path:
 
 def main() -> None:
     settings = _settings()
-    starter = get_starter(STARTER)
+    starter = get_starter(settings, STARTER)
     releases = sorted({line.release for line in starter.lines})
     refresh(settings, releases=releases, architectures=["amd64"])
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,10 +31,10 @@ from hypothesis import strategies as st
 
 from couturier.assembly.bundles import bundle_entries
 from couturier.core.links import inside
-from couturier.core.spec import load_spec, parse_spec
 from couturier.errors import CouturierError
 from couturier.services.bundles import create_bundle
 from couturier.settings import Settings, load_settings
+from tests.starters import check_spec, read_spec
 
 ADDRESS_SPACE = 768 << 20  # the child's cap: ~60 MiB is what the imports take
 EXAMPLES = int(os.environ.get("COUTURIER_FUZZ_EXAMPLES", "60"))  # more for a long local run
@@ -165,7 +165,7 @@ def spec_text(text: str) -> None:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "spec.yaml"
         path.write_text(text, errors="surrogatepass")
-        _expect_couturier(lambda: load_spec(path))
+        _expect_couturier(lambda: read_spec(path))
 
 
 _REFS = st.one_of(
@@ -198,11 +198,11 @@ def _bundle_refs(store: Settings) -> Any:
 def spec_values(raw: Any) -> None:
     with tempfile.TemporaryDirectory() as directory:
         checks = [_bundle_refs(_store(directory))]
-        _expect_couturier(lambda: parse_spec(raw, checks=checks))
+        _expect_couturier(lambda: check_spec(raw, checks=checks))
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "spec.yaml"
         path.write_text(_dumped(raw))
-        _expect_couturier(lambda: load_spec(path))
+        _expect_couturier(lambda: read_spec(path))
 
 
 # Settings

@@ -34,7 +34,7 @@ from couturier.core.catalog import Package
 from couturier.core.entries import Entry, EntryType
 from couturier.core.planner import plan_line
 from couturier.core.relations import parse_request
-from couturier.core.starter import Starter, get_starter, parse_starter
+from couturier.core.starter import Starter, parse_starter
 from couturier.oci.documents import Platform
 from couturier.oci.layer import Layer
 from couturier.oci.layout import LayoutWriter
@@ -45,6 +45,7 @@ from tests.certs import NOW, Issued, key_pem, make_certificate
 from tests.conftest import make_settings
 from tests.debs import Content, File, Link, build_suites
 from tests.fixture_repo import SigningKey, build_repo
+from tests.starters import starter_named
 from tests.test_truststore import parse_jks
 
 RELEASES = {"oldrel": ["oldrel"]}
@@ -486,7 +487,7 @@ def test_jre_image_trust_store_holds_the_bundle(
     conf.write_text('[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n')
     (tmp_path / "corp.pem").write_bytes(corp_ca.pem)
     bundle = create_bundle(store(tmp_path), "corp-ca", "certificates", [tmp_path / "corp.pem"])
-    starter = get_starter("jre")
+    starter = starter_named("jre")
     line = starter.lines[-1]
     catalog = catalog_service.catalog(mirror_settings, line.release, "amd64", lambda m: None)
     plan = plan_line(catalog, starter, line)

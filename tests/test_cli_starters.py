@@ -16,13 +16,13 @@ import pytest
 import yaml
 
 from couturier.cli.main import main
-from couturier.core.starter import load_starters
 from couturier.core.suggest import close_names, did_you_mean
 from couturier.errors import ConfigError, InputError, NotFoundError
 from couturier.services.starters import get_starter, select_lines
 from couturier.settings import Settings
 from tests.conftest import make_settings
 from tests.fixture_repo import SigningKey, build_repo
+from tests.starters import shipped
 
 RELEASES = {"oldrel": ["oldrel"], "newrel": ["newrel"]}
 TINY: dict[str, Any] = {
@@ -104,7 +104,7 @@ def test_starters_list_shows_shipped_and_site_starters(
     status, out, _ = run(capsys, "--config", config, "starters", "list")
     assert status == 0
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
-    assert set(rows) == {*load_starters(), "tiny"}
+    assert set(rows) == {*shipped(), "tiny"}
     assert rows["tiny"].split()[1:5] == ["1,", "2", "2", "A"]
     assert rows["python"].split()[1:5] == ["3.11,", "3.13,", "3.14", "3.14"]
 

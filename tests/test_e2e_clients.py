@@ -36,13 +36,13 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from couturier.core.planner import LinePlan, plan_line
-from couturier.core.starter import get_starter
 from couturier.oci.documents import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from couturier.oci.layout import Layout
 from couturier.services import catalog as catalog_service
 from couturier.services.build import ImageRequest, LineResult, build
 from couturier.settings import Settings
 from tests.oci_unpack import unpack
+from tests.starters import starter_named
 
 if TYPE_CHECKING:  # a conftest plugin: importing it twice defeats pytest's assert rewriting
     from tests.registry import Registry
@@ -65,7 +65,7 @@ class BuiltLine:
 def _build_line(
     settings: Settings, starter_name: str, label: str, output: Path, architectures: list[str]
 ) -> BuiltLine:
-    starter = get_starter(starter_name)
+    starter = starter_named(starter_name)
     result = build(
         settings,
         ImageRequest(starter=starter, name=starter_name),
@@ -298,7 +298,7 @@ def multiarch_line(
     mirror_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> BuiltLine:
     """The newest base line (small) for amd64 and arm64: one image index."""
-    label = get_starter("base").lines[-1].version
+    label = starter_named("base").lines[-1].version
     output = tmp_path_factory.mktemp("multiarch") / "layout"
     return _build_line(mirror_settings, "base", label, output, ["amd64", "arm64"])
 

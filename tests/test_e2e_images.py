@@ -36,10 +36,10 @@ from typing import TypeVar
 
 import pytest
 
-from couturier.core.starter import get_starter, load_starters
 from couturier.oci.layout import Layout
 from couturier.services.build import ImageRequest, build
 from couturier.settings import Settings
+from tests.starters import shipped, starter_named
 
 pytestmark = [pytest.mark.network, pytest.mark.e2e]
 T = TypeVar("T")
@@ -56,7 +56,7 @@ MAIN_COMMANDS: dict[str, tuple[list[str], str] | None] = {
     "postgres": (["postgres", "--version"], "PostgreSQL"),
     "jre": (["java", "-version"], "openjdk version"),
 }
-LINES = {name: [line.version for line in s.lines] for name, s in sorted(load_starters().items())}
+LINES = {name: [line.version for line in s.lines] for name, s in sorted(shipped().items())}
 ALL_LINES = [(name, version) for name, versions in LINES.items() for version in versions]
 
 
@@ -78,7 +78,7 @@ def layouts(
 
     def layout(name: str) -> Path:
         if name not in built:
-            starter = get_starter(name)
+            starter = starter_named(name)
             output = tmp_path_factory.mktemp(f"starter-{name}") / "layout"
             request = ImageRequest(starter=starter, name=starter.name)
             result = build(mirror_settings, request, output, ["amd64"])
@@ -156,7 +156,7 @@ def _image(layouts: Callable[[str], Path], name: str, version: str) -> str:
 def test_every_line_builds_runs_and_answers_ldconfig(
     starter_name: str, layouts: Callable[[str], Path], podman_env: dict[str, str]
 ) -> None:
-    starter = get_starter(starter_name)
+    starter = starter_named(starter_name)
     output = layouts(starter_name)
     layout = Layout(output)
     for version in LINES[starter_name]:
@@ -203,6 +203,23 @@ def test_python_writes_utf8_in_its_home_and_finds_libc(
     assert "cwd /home/nonroot ['héllo']" in out
     assert "run /run /run/lock True" in out
     assert f"Python {version}." in _podman_run(podman_env, image, "python", "--version")
+
+
+def test_a_secret_mounted_under_run_is_read_under_var_run(
+    layouts: Callable[[str], Path], podman_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Runtimes mount secrets at /run/secrets; programs written for Debian read /var/run,
+    which base-files makes a link to /run."""
+    secret = tmp_path / "db"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    image = _image(layouts, "python", LINES["python"][-1])
+    done = _podman(
+        podman_env,
+        *("run", "--rm", "-v", f"{secret}:/run/secrets/db:ro", "--entrypoint", '["python3"]'),
+        *(image, "-c", "print(open('/var/run/secrets/db').read().strip())"),
+    )
+    assert done.stdout.strip() == "s3cret"
 
 
 NODE_SERVER = (

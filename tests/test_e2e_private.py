@@ -29,12 +29,12 @@ from pathlib import Path
 
 import pytest
 
-from couturier.core.starter import get_starter
 from couturier.oci.layout import Layout
 from couturier.services.build import ImageRequest, build
 from couturier.services.bundles import Bundle, create_bundle
 from couturier.settings import Settings
 from tests.certs import key_pem, make_certificate
+from tests.starters import starter_named
 from tests.test_e2e_images import _podman_run, podman_env  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.network, pytest.mark.e2e]
@@ -45,7 +45,7 @@ def test_php_auto_packages_pick_each_lines_member(
     podman_env: dict[str, str],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    starter = get_starter("php")
+    starter = starter_named("php")
     output = tmp_path / "layout"
     request = ImageRequest(
         starter=starter,
@@ -70,7 +70,7 @@ def test_python_line_without_the_package_is_skipped_and_tags_move(
     podman_env: dict[str, str],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    starter = get_starter("python")
+    starter = starter_named("python")
     output = tmp_path / "layout"
     # python3-annotated-types is in trixie and forky, not in bookworm.
     request = ImageRequest(
@@ -101,7 +101,7 @@ def test_python_wand_finds_its_library_through_the_ld_so_cache(
 ) -> None:
     """Wand loads MagickWand with ctypes.util.find_library, which asks ``ldconfig -p``: the
     image needs ldconfig (libc-bin) and an ld.so.cache listing the multiarch directory."""
-    starter = get_starter("python")
+    starter = starter_named("python")
     output = tmp_path / "layout"
     request = ImageRequest(
         starter=starter, name="wand", packages=("python3-wand-auto",), private=True
@@ -196,7 +196,7 @@ def _check_trust(
     *,
     port: int,
 ) -> None:
-    starter = get_starter("python")
+    starter = starter_named("python")
     line = starter.lines[-2].version  # trixie: a released Debian
     url = f"https://localhost:{port}/"
     fetch = f"import urllib.request; print(urllib.request.urlopen({url!r}).read().decode())"
@@ -243,7 +243,7 @@ def test_nginx_serves_with_a_site_from_a_files_bundle(
         mirror_settings, name, "files", [site.parent], target="/etc/nginx/sites-enabled"
     )
     try:
-        starter = get_starter("nginx")
+        starter = starter_named("nginx")
         output = tmp_path / "layout"
         request = ImageRequest(starter=starter, name="web", bundles=(bundle,), private=True)
         result = build(

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from couturier.cli.main import main
-from couturier.core.spec import SpecError, Violation, load_spec, parse_spec
+from couturier.core.spec import SpecError, Violation
 from couturier.core.yamltext import MAX_DEPTH, MAX_YAML_BYTES
 from couturier.errors import InputError
 from tests.hostile import alias_bomb
+from tests.starters import check_spec, read_spec
 
 
 def write(tmp_path: Path, text: str | bytes) -> Path:
@@ -31,7 +32,7 @@ def test_alias_bomb_is_refused_naming_its_line(tmp_path: Path) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for levels in (9, 10):
         with pytest.raises(SpecError) as error:
-            load_spec(write(tmp_path, alias_bomb(levels)))
+            read_spec(write(tmp_path, alias_bomb(levels)))
         assert error.value.violations == [
             Violation("spec", None, "line 5 uses the YAML alias *a0; write the value out instead")
         ]
@@ -67,21 +68,21 @@ def test_plan_of_an_alias_bomb_is_one_line(
 )
 def test_unreadable_specs_are_one_error(tmp_path: Path, text: str | bytes, expected: str) -> None:
     with pytest.raises(InputError) as error:
-        load_spec(write(tmp_path, text))
+        read_spec(write(tmp_path, text))
     assert expected in str(error.value)
     assert "\n" not in str(error.value)
 
 
 def test_special_files_are_read_within_the_limit(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=f"has more than {MAX_YAML_BYTES:,} bytes"):
-        load_spec(Path("/dev/zero"))  # never ends: the read stops at the limit
+        read_spec(Path("/dev/zero"))  # never ends: the read stops at the limit
     with pytest.raises(InputError, match=r"cannot read spec file .*: Is a directory"):
-        load_spec(tmp_path)
+        read_spec(tmp_path)
     fifo = tmp_path / "spec.fifo"
     os.mkfifo(fifo)  # a pipe is read, as <(command) gives one
     writer = threading.Thread(target=lambda: fifo.write_text("name: ab\nstarter: base\n"))
     writer.start()
-    assert load_spec(fifo).name == "ab"
+    assert read_spec(fifo).name == "ab"
     writer.join()
 
 
@@ -108,7 +109,7 @@ def test_control_characters_and_trailing_newlines_are_refused(
 ) -> None:
     spec = {"name": "payments-api", "starter": "base", **raw}
     with pytest.raises(SpecError) as error:
-        parse_spec(spec)
+        check_spec(spec)
     assert [v.field for v in error.value.violations] == [field]
     assert "\n" not in error.value.message and "\0" not in error.value.message
 
@@ -126,19 +127,19 @@ def test_control_characters_and_trailing_newlines_are_refused(
 def test_numbers_too_long_to_print_are_violations(raw: dict[object, object]) -> None:
     # int() and repr() refuse more than 4300 digits: a JSON body may hold such a number.
     with pytest.raises(SpecError) as error:
-        parse_spec(raw)
+        check_spec(raw)
     assert "too long to show" in error.value.message
 
 
 def test_a_description_block_may_end_with_a_newline(tmp_path: Path) -> None:
     text = "name: ab\nstarter: base\ndescription: |\n  One line.\n"
-    assert load_spec(write(tmp_path, text)).description == "One line."
+    assert read_spec(write(tmp_path, text)).description == "One line."
 
 
 def test_long_values_and_many_violations_stay_short() -> None:
     env = {f"K{n}": "" for n in range(5000)}
     with pytest.raises(SpecError) as error:
-        parse_spec({"name": "x" * 100_000, "starter": "base", "env": env})
+        check_spec({"name": "x" * 100_000, "starter": "base", "env": env})
     assert len(error.value.violations) == 5001
     assert len(error.value.message) < 10_000
     assert "and 4951 more" in error.value.message

@@ -21,13 +21,15 @@ import yaml
 from couturier.cli.main import main
 from couturier.core.bundle import BundleError, check_target, member_path
 from couturier.core.relations import parse_request
-from couturier.core.spec import SpecError, load_spec, parse_spec
+from couturier.core.spec import SpecError
 from couturier.core.text import has_hidden, named, shown
 from couturier.core.version import is_valid
-from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml, parse_yaml
+from couturier.core.yamltext import YamlProblem, YamlUnreadable, parse_yaml
 from couturier.errors import ConfigError, InputError, StateError
 from couturier.services.build import check_output
 from couturier.settings import load_settings
+from couturier.yamlfile import load_yaml
+from tests.starters import DEFAULT_RELEASES, check_spec, read_spec
 
 
 def spec_file(tmp_path: Path, text: str) -> Path:
@@ -52,7 +54,7 @@ def test_env_values_yaml_would_convert_are_refused(tmp_path: Path, written: str)
     is not text as written is refused with the same words, numbers included."""
     text = f"name: my-image\nstarter: base\nenv:\n  VALUE: {written}\n"
     with pytest.raises(SpecError) as info:
-        load_spec(spec_file(tmp_path, text))
+        read_spec(spec_file(tmp_path, text))
     assert violations(info.value) == {
         "env.VALUE": "must be a text value (quote it, numbers included)"
     }
@@ -60,7 +62,7 @@ def test_env_values_yaml_would_convert_are_refused(tmp_path: Path, written: str)
 
 def test_quoted_values_are_kept_as_written(tmp_path: Path) -> None:
     text = 'name: my-image\nstarter: base\nenv: {OCT: "010", VER: "1.10", TIME: "12:30:00"}\n'
-    spec = load_spec(spec_file(tmp_path, text))
+    spec = read_spec(spec_file(tmp_path, text))
     assert dict(spec.env) == {"OCT": "010", "VER": "1.10", "TIME": "12:30:00"}
 
 
@@ -78,7 +80,7 @@ def test_quoted_values_are_kept_as_written(tmp_path: Path) -> None:
 def test_no_other_field_takes_a_number_for_text(field: str, value: Any) -> None:
     raw = {"name": "my-image", "starter": "base", field: value}
     with pytest.raises(SpecError) as info:
-        parse_spec(raw)
+        check_spec(raw)
     assert any(v.field.startswith(field) for v in info.value.violations)
 
 
@@ -104,7 +106,7 @@ def test_a_settings_path_must_be_text(tmp_path: Path, key: str) -> None:
 
 def test_a_misspelt_starter_gets_the_nearest_one() -> None:
     with pytest.raises(SpecError) as info:
-        parse_spec({"name": "my-image", "starter": "pyhton"})
+        check_spec({"name": "my-image", "starter": "pyhton"})
     assert "is not a starter; did you mean python?" in violations(info.value)["starter"]
 
 
@@ -140,7 +142,7 @@ def test_spec_refuses_bad_versions_and_versioned_auto_packages() -> None:
         "packages": ["curl=1:", "python3-requests-auto=1", "python3-rsa=4.9-2"],
     }
     with pytest.raises(SpecError) as info:
-        parse_spec(raw)
+        check_spec(raw)
     found = violations(info.value)
     assert set(found) == {"packages[0]", "packages[1]"}
     assert found["packages[0]"].startswith("must be NAME=VERSION with a Debian version")
@@ -242,7 +244,7 @@ def test_invisible_characters_are_refused_everywhere(tmp_path: Path, char: str) 
         "env": {"APP": f"x{char}y"},
     }
     with pytest.raises(SpecError) as info:
-        parse_spec(raw)
+        check_spec(raw)
     assert set(violations(info.value)) == {"description", "env.APP"}
     assert member_path(f"conf{char}.d/a")[0] is None
     assert check_target("files", f"/etc/a{char}b")
@@ -253,7 +255,7 @@ def test_invisible_characters_are_refused_everywhere(tmp_path: Path, char: str) 
 
 
 def test_plain_unicode_text_is_welcome() -> None:
-    spec = parse_spec(
+    spec = check_spec(
         {"name": "my-image", "starter": "base", "description": "Café 日本 — ok", "env": {"A": "é"}}
     )
     assert spec.description == "Café 日本 — ok"
@@ -347,13 +349,13 @@ def test_release_and_suite_names_and_mirror_urls_are_checked(
 def test_a_named_pipe_nobody_writes_to_is_given_up_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("couturier.core.yamltext.PIPE_WAIT", 0.3)
+    monkeypatch.setattr("couturier.yamlfile.PIPE_WAIT", 0.3)
     fifo = tmp_path / "spec.yaml"
     os.mkfifo(fifo)
     with pytest.raises(YamlUnreadable, match="no data came from it"):
         load_yaml(fifo)
     with pytest.raises(InputError, match="cannot read spec file"):
-        load_spec(fifo)
+        read_spec(fifo)
 
 
 def test_a_pipe_with_a_writer_is_read(tmp_path: Path) -> None:
@@ -368,7 +370,7 @@ def test_a_pipe_with_a_writer_is_read(tmp_path: Path) -> None:
     writer = threading.Thread(target=write)
     writer.start()
     try:
-        assert load_spec(fifo).name == "my-image"
+        assert read_spec(fifo).name == "my-image"
     finally:
         writer.join()
 
@@ -424,10 +426,10 @@ def test_impossible_dates_name_their_line(text: str, line: int) -> None:
 
 
 def test_an_impossible_date_in_a_spec_or_a_site_starter_is_one_violation(tmp_path: Path) -> None:
-    from couturier.core.starter import load_starters
+    from couturier.services.starters import load_starters
 
     with pytest.raises(SpecError) as info:
-        load_spec(spec_file(tmp_path, "name: my-image\nstarter: base\ndescription: 2024-02-30\n"))
+        read_spec(spec_file(tmp_path, "name: my-image\nstarter: base\ndescription: 2024-02-30\n"))
     assert "line 3 holds a value YAML cannot read" in str(info.value)
     site = tmp_path / "starters"
     site.mkdir()
@@ -435,4 +437,4 @@ def test_an_impossible_date_in_a_spec_or_a_site_starter_is_one_violation(tmp_pat
     text = shipped.read_text().replace("2028-06-30", "2030-13-45")
     (site / "base.yaml").write_text(text)
     with pytest.raises(ConfigError, match="line 14 holds a value YAML cannot read"):
-        load_starters(site)
+        load_starters(site, DEFAULT_RELEASES)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from couturier.core.starter import get_starter, load_starters
 from couturier.debian.refresh import refresh
 from couturier.services.maintscripts import (
     AuditedPackage,
@@ -24,6 +23,7 @@ from couturier.services.maintscripts import (
 )
 from couturier.services.plan import plan_image
 from couturier.settings import Settings
+from tests.starters import shipped, starter_named
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "maintainer-scripts.md"
 pytestmark = pytest.mark.network
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.network
 
 @pytest.fixture(scope="module")
 def audited(mirror_settings: Settings) -> tuple[AuditedPackage, ...]:
-    starters = load_starters().values()
+    starters = shipped().values()
     releases = sorted({line.release for starter in starters for line in starter.lines})
     refresh(mirror_settings, releases=releases, architectures=["amd64"])
     return audit_starters(mirror_settings, starters, "amd64")
@@ -66,7 +66,7 @@ def test_warnings_of_added_packages_name_what_they_would_do(mirror_settings: Set
     warned about."""
     packages = ["python3-gi-auto", "dbus", "php-cli", "openjdk-21-jre-headless", "python3"]
     plan = plan_image(
-        mirror_settings, "py-extra", get_starter("python"), packages, "amd64", lines=["3.13"]
+        mirror_settings, "py-extra", starter_named("python"), packages, "amd64", lines=["3.13"]
     ).to_json()
     (line,) = plan["lines"]
     messages = [warning["message"] for warning in line["warnings"]]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from couturier.core.starter import get_starter
+from tests.starters import starter_named
 
 pytestmark = pytest.mark.skipif(shutil.which("dash") is None, reason="needs dash")
 
@@ -38,7 +38,7 @@ fi
 
 
 def _script() -> bytes:
-    (entrypoint,) = get_starter("postgres").files
+    (entrypoint,) = starter_named("postgres").files
     assert entrypoint.path == "/usr/local/bin/docker-entrypoint.sh" and entrypoint.mode == 0o755
     return entrypoint.data
 

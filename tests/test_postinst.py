@@ -145,7 +145,7 @@ def _starter(**fields: object) -> Starter:
         "lines": [{"version": "1", "release": "bookworm", "primary": "demo", "eol": "2030-01-01"}],
         **fields,
     }
-    return parse_starter(doc, "test_postinst.py")
+    return parse_starter(doc, "test_postinst.py", ("bookworm",))
 
 
 def test_starter_writable_directories_links_and_files() -> None:

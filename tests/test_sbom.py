@@ -151,7 +151,7 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DebContents]:
 
 @pytest.fixture(scope="module")
 def starter() -> Starter:
-    return parse_starter(STARTER_DOC, "tiny.yaml")
+    return parse_starter(STARTER_DOC, "tiny.yaml", ("bookworm",))
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +179,7 @@ def image(plan: LinePlan, assembly: Assembly) -> SbomImage:
         created=EPOCH,
         packages=packages,
         starter="tiny",
+        tool_version="1.2.3",
     )
 
 
@@ -554,3 +555,21 @@ def test_every_mapped_license_is_on_the_spdx_list() -> None:
                 assert not spdx_license(name).startswith("LicenseRef-"), name
     for expression in produced:
         assert spdx_problems(expression) == [], expression
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1:2.36-9+deb12u4", "libx++1", "a b/c?d#e&f=g%h", "café~1.0_x", "日本", "sha256:ab", ""],
+)
+def test_purl_encoding_is_urllib_quote_with_the_purl_punctuation(text: str) -> None:
+    from urllib.parse import quote
+
+    from couturier.core.sbom import _purl_quote
+
+    assert _purl_quote(text) == quote(text, safe=".-_~:")
+
+
+def test_the_creator_tool_is_the_version_handed_in(image: SbomImage) -> None:
+    assert spdx_document(image)["creationInfo"]["creators"] == ["Tool: couturier-1.2.3"]
+    (tool,) = cyclonedx_document(image)["metadata"]["tools"]["components"]
+    assert tool == {"type": "application", "name": "couturier", "version": "1.2.3"}

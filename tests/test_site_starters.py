@@ -53,3 +53,18 @@ def test_the_environment_points_at_a_starters_dir(tmp_path: Path) -> None:
     settings = load_settings(None, env={"COUTURIER_STARTERS_DIR": str(tmp_path)})
     assert settings.starters_dir == tmp_path
     assert "python" in starters(settings)  # an empty directory adds nothing
+
+
+def test_a_spec_may_name_a_site_starter(tmp_path: Path) -> None:
+    """The spec checks take the deployment's starters: a site starter is one, everywhere."""
+    from couturier.core.spec import SpecError
+    from couturier.services.specs import load_spec
+    from couturier.services.starters import shipped_starters
+
+    tiny = {**SITE_PYTHON, "name": "tiny", "description": "A site starter"}
+    settings = settings_with(tmp_path, {"tiny": tiny})
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: my-tiny\nstarter: tiny\n")
+    assert load_spec(spec, starters(settings)).starter == "tiny"
+    with pytest.raises(SpecError, match="is not a starter"):
+        load_spec(spec, shipped_starters())

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from couturier.core.spec import ImageSpec, SpecError, Violation, load_spec, parse_spec
+from couturier.core.spec import ImageSpec, SpecError, Violation, parse_spec
 from couturier.errors import InputError
+from tests.starters import check_spec, read_spec
 
 GOOD = """\
 name: payments-api
@@ -33,7 +34,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_good_spec(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path, GOOD))
+    spec = read_spec(write(tmp_path, GOOD))
     assert spec == ImageSpec(
         name="payments-api",
         description="Python with requests and our internal CA",
@@ -47,19 +48,19 @@ def test_good_spec(tmp_path: Path) -> None:
 
 
 def test_minimal_spec() -> None:
-    spec = parse_spec({"name": "ab", "starter": "base"})
+    spec = check_spec({"name": "ab", "starter": "base"})
     assert (spec.packages, dict(spec.env), spec.bundles, spec.description) == ((), {}, (), "")
 
 
 @pytest.mark.parametrize("name", ["ab", "my-python", "a1-b", "x" * 40, "a--b"])
 def test_valid_names(name: str) -> None:
-    assert parse_spec({"name": name, "starter": "base"}).name == name
+    assert check_spec({"name": name, "starter": "base"}).name == name
 
 
 @pytest.mark.parametrize("name", ["a", "x" * 41, "1ab", "ab1", "-ab", "ab-", "My-python", "a_b", 7])
 def test_invalid_names(name: object) -> None:
     with pytest.raises(SpecError) as info:
-        parse_spec({"name": name, "starter": "base"})
+        check_spec({"name": name, "starter": "base"})
     assert [v.field for v in info.value.violations] == ["name"]
 
 
@@ -88,7 +89,7 @@ bundles:
   - ../etc
 """
     with pytest.raises(SpecError) as info:
-        load_spec(write(tmp_path, text))
+        read_spec(write(tmp_path, text))
     error = info.value
     assert isinstance(error, InputError)
     found = {(v.field, v.rule.split(" ")[0]) for v in error.violations}
@@ -120,7 +121,7 @@ bundles:
 
 def test_missing_required_fields() -> None:
     with pytest.raises(SpecError) as info:
-        parse_spec({"description": "nothing else"})
+        check_spec({"description": "nothing else"})
     assert info.value.violations == [
         Violation("name", None, "is required"),
         Violation("starter", None, "is required"),
@@ -130,11 +131,11 @@ def test_missing_required_fields() -> None:
 
 def test_env_may_not_repeat_a_starter_key() -> None:
     with pytest.raises(SpecError) as info:
-        parse_spec({"name": "pg", "starter": "postgres", "env": {"PATH": "/x", "PGDATA": "/d"}})
+        check_spec({"name": "pg", "starter": "postgres", "env": {"PATH": "/x", "PGDATA": "/d"}})
     assert {v.field for v in info.value.violations} == {"env.PATH", "env.PGDATA"}
     assert "set by the postgres starter" in info.value.message
     # a key the starter does not set is fine
-    assert parse_spec({"name": "pg", "starter": "postgres", "env": {"TZ": "UTC"}}).env == {
+    assert check_spec({"name": "pg", "starter": "postgres", "env": {"TZ": "UTC"}}).env == {
         "TZ": "UTC"
     }
 
@@ -142,37 +143,37 @@ def test_env_may_not_repeat_a_starter_key() -> None:
 def test_at_most_100_packages() -> None:
     names = [f"pkg{i}" for i in range(101)]
     with pytest.raises(SpecError) as info:
-        parse_spec({"name": "big", "starter": "base", "packages": names})
+        check_spec({"name": "big", "starter": "base", "packages": names})
     assert info.value.violations == [
         Violation("packages", 101, "at most 100 packages may be added")
     ]
     assert (
-        len(parse_spec({"name": "big", "starter": "base", "packages": names[:100]}).packages) == 100
+        len(check_spec({"name": "big", "starter": "base", "packages": names[:100]}).packages) == 100
     )
 
 
 def test_wrong_shapes() -> None:
     with pytest.raises(SpecError) as info:
-        parse_spec(
+        check_spec(
             {"name": "ab", "starter": "base", "packages": "curl", "env": ["A=b"], "bundles": "x"}
         )
     assert [v.field for v in info.value.violations] == ["packages", "env", "bundles"]
     with pytest.raises(SpecError, match="must be a mapping"):
-        parse_spec(["name"])
+        check_spec(["name"])
 
 
 def test_duplicate_top_level_key(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
-        load_spec(write(tmp_path, GOOD + "name: other-name\n"))
+        read_spec(write(tmp_path, GOOD + "name: other-name\n"))
     assert [v.field for v in info.value.violations] == ["name"]
     assert "more than once" in info.value.violations[0].rule
 
 
 def test_bad_yaml_and_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not valid YAML"):
-        load_spec(write(tmp_path, "name: [oops\n"))
+        read_spec(write(tmp_path, "name: [oops\n"))
     with pytest.raises(Exception, match="cannot read spec file"):
-        load_spec(tmp_path / "absent.yaml")
+        read_spec(tmp_path / "absent.yaml")
 
 
 def test_custom_starters_are_used() -> None:

@@ -12,14 +12,10 @@ import pytest
 from couturier.core.catalog import Catalog
 from couturier.core.relations import parse_request
 from couturier.core.resolver import resolve
-from couturier.core.starter import (
-    Starter,
-    full_version,
-    get_starter,
-    load_starter_file,
-    load_starters,
-)
+from couturier.core.starter import Starter, full_version
 from couturier.errors import ConfigError, NotFoundError
+from couturier.services.starters import load_starter_file, load_starters
+from tests.starters import DEFAULT_RELEASES, shipped, starter_named
 
 EXPECTED = {
     "base": ["12", "13", "14"],
@@ -66,7 +62,7 @@ def test_full_version(debian: str, label: str, expected: str) -> None:
 
 
 def test_shipped_starters_have_the_expected_lines() -> None:
-    starters = load_starters()
+    starters = shipped()
     assert {name: [line.version for line in s.lines] for name, s in starters.items()} == EXPECTED
     for starter in starters.values():
         assert "libc6" in starter.packages and "ca-certificates" in starter.packages
@@ -75,7 +71,7 @@ def test_shipped_starters_have_the_expected_lines() -> None:
 
 
 def test_python_starter_values() -> None:
-    python = get_starter("python")
+    python = starter_named("python")
     line = python.line("3.13")
     assert (line.release, line.primary, line.eol) == ("trixie", "python3.13", dt.date(2030, 6, 30))
     assert line.package_set(python)[-2:] == ("python3.13", "python3-minimal")
@@ -87,7 +83,7 @@ def test_python_starter_values() -> None:
 
 
 def test_postgres_line_puts_its_binaries_on_path() -> None:
-    postgres = get_starter("postgres")
+    postgres = starter_named("postgres")
     env = postgres.line_env(postgres.line("17"))
     assert env["PATH"].startswith("/usr/lib/postgresql/17/bin:")
     assert "PGDATA" in env
@@ -95,7 +91,7 @@ def test_postgres_line_puts_its_binaries_on_path() -> None:
 
 def test_get_starter_unknown_lists_known_names() -> None:
     with pytest.raises(NotFoundError, match="no starter image called 'cobol'") as info:
-        get_starter("cobol")
+        starter_named("cobol")
     assert "base, jre, nginx, node, php, postgres, python, ruby" in info.value.hint
 
 
@@ -106,14 +102,14 @@ def write(tmp_path: Path, text: str, name: str = "demo") -> Path:
 
 
 def test_loader_reads_a_good_file(tmp_path: Path) -> None:
-    starter = load_starter_file(write(tmp_path, GOOD))
+    starter = load_starter_file(write(tmp_path, GOOD), DEFAULT_RELEASES)
     assert isinstance(starter, Starter)
     # The working directory defaults to the user's home, which the user can write.
     assert starter.user == "nonroot" and starter.workdir == "/home/nonroot" and starter.cmd == ()
     assert (starter.ports, starter.writable, dict(starter.links), starter.files) == ((), (), {}, ())
     assert starter.lines[0].packages == ("extra",)
     assert starter.lines[0].eol == dt.date(2028, 6, 30)
-    assert load_starters(tmp_path) == {"demo": starter}
+    assert load_starters(tmp_path, DEFAULT_RELEASES) == {"demo": starter}
 
 
 @pytest.mark.parametrize(
@@ -161,7 +157,7 @@ def test_loader_reads_a_good_file(tmp_path: Path) -> None:
 def test_loader_names_file_and_field(tmp_path: Path, text: str, field: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        load_starter_file(path)
+        load_starter_file(path, DEFAULT_RELEASES)
     assert str(path) in str(info.value)
     assert field in str(info.value)
 
@@ -175,7 +171,7 @@ def test_loader_reads_ports_writable_links_and_files(tmp_path: Path) -> None:
         "links: {/usr/bin/demo3: demo}\n"
         'files: [{path: /usr/local/bin/start, source: start.sh, mode: "0755"}]\n'
     )
-    starter = load_starter_file(write(tmp_path, text))
+    starter = load_starter_file(write(tmp_path, text), DEFAULT_RELEASES)
     assert starter.ports == ("8080/tcp", "53/udp")
     assert starter.writable == ("/var/lib/demo", "/run/demo")
     assert starter.workdir == "/var/lib/demo/data"
@@ -189,41 +185,41 @@ def test_loader_reads_ports_writable_links_and_files(tmp_path: Path) -> None:
 
 
 def test_shipped_starters_run_unprivileged_in_a_directory_they_own() -> None:
-    for starter in load_starters().values():
+    for starter in shipped().values():
         assert starter.user == "nonroot", starter.name
         assert "libc-bin" in starter.packages, starter.name  # ldconfig, C.UTF-8 (Essential)
         assert starter.workdir == starter.home or any(
             starter.workdir.startswith(path) for path in starter.writable
         )
-    assert get_starter("nginx").ports == ("8080/tcp",)
-    postgres = get_starter("postgres")
+    assert starter_named("nginx").ports == ("8080/tcp",)
+    postgres = starter_named("postgres")
     assert postgres.ports == ("5432/tcp",) and "dash" in postgres.packages
     assert postgres.entrypoint == ("/usr/local/bin/docker-entrypoint.sh",)
     assert postgres.files[0].data.startswith(b"#!/bin/sh\n")
-    assert dict(get_starter("python").links) == {"/usr/bin/python": "python3"}
+    assert dict(starter_named("python").links) == {"/usr/bin/python": "python3"}
 
 
 def test_loader_rejects_bad_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, "name: [unclosed\n")
     with pytest.raises(ConfigError, match="is not valid YAML") as info:
-        load_starter_file(path)
+        load_starter_file(path, DEFAULT_RELEASES)
     assert str(path) in str(info.value)
 
 
 def test_loader_rejects_a_list_document(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must be a mapping"):
-        load_starter_file(write(tmp_path, "- a\n- b\n"))
+        load_starter_file(write(tmp_path, "- a\n- b\n"), DEFAULT_RELEASES)
 
 
 def test_loader_accepts_releases_from_settings(tmp_path: Path) -> None:
     text = GOOD.replace("release: bookworm", "release: noble")
     with pytest.raises(ConfigError, match="unknown release 'noble'"):
-        load_starter_file(write(tmp_path, text))
+        load_starter_file(write(tmp_path, text), DEFAULT_RELEASES)
     assert load_starter_file(write(tmp_path, text), releases=("noble",)).lines[0].release == "noble"
 
 
 SHIPPED_LINES = [
-    (starter.name, line.version) for starter in load_starters().values() for line in starter.lines
+    (starter.name, line.version) for starter in shipped().values() for line in starter.lines
 ]
 
 
@@ -233,7 +229,7 @@ SHIPPED_LINES = [
 def test_every_shipped_line_resolves(
     mirror_catalogs_all: dict[tuple[str, str], Catalog], starter_name: str, version: str, arch: str
 ) -> None:
-    starter = get_starter(starter_name)
+    starter = starter_named(starter_name)
     line = starter.line(version)
     catalog = mirror_catalogs_all[(line.release, arch)]
     resolution = resolve(catalog, [parse_request(name) for name in line.package_set(starter)])
@@ -264,13 +260,13 @@ def test_a_file_source_that_links_out_of_the_directory_is_refused(tmp_path: Path
     for source in ("shadowlink", "up/secret"):
         path = _with_file(site, source)
         with pytest.raises(ConfigError) as info:
-            load_starter_file(path)
+            load_starter_file(path, DEFAULT_RELEASES)
         text = str(info.value)
         assert str(path) in text and "files[0].source leads out of" in text, text
     # A link that stays inside the directory is followed.
     (site / "real.sh").write_text("#!/bin/sh\n")
     (site / "inside").symlink_to("real.sh")
-    (script,) = load_starter_file(_with_file(site, "inside")).files
+    (script,) = load_starter_file(_with_file(site, "inside"), DEFAULT_RELEASES).files
     assert script.data == b"#!/bin/sh\n"
 
 
@@ -290,13 +286,13 @@ def test_a_file_source_must_be_a_bounded_regular_file(
     make(tmp_path / "source")
     path = _with_file(tmp_path, "source")
     with pytest.raises(ConfigError) as info:
-        load_starter_file(path)
+        load_starter_file(path, DEFAULT_RELEASES)
     assert str(path) in str(info.value) and f"files[0].source {expected}" in str(info.value)
 
 
 def test_a_file_source_of_exactly_1_mib_is_read(tmp_path: Path) -> None:
     (tmp_path / "big").write_bytes(b"y" * (1024 * 1024))
-    (placed,) = load_starter_file(_with_file(tmp_path, "big")).files
+    (placed,) = load_starter_file(_with_file(tmp_path, "big"), DEFAULT_RELEASES).files
     assert len(placed.data) == 1024 * 1024
 
 
@@ -304,7 +300,48 @@ def test_a_stray_yaml_file_in_a_site_directory_is_named(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
     (tmp_path / "couturier.yaml").write_text("starters_dir: .\n")
     with pytest.raises(ConfigError) as info:
-        load_starters(tmp_path)
+        load_starters(tmp_path, DEFAULT_RELEASES)
     assert str(tmp_path / "couturier.yaml") in info.value.message
     assert "starters_dir is not a known field" in info.value.message
     assert "every *.yaml file in" in info.value.hint
+
+
+# -- the core only validates: file contents come from the caller -------------------------------
+
+
+def test_parse_starter_takes_file_contents_from_the_caller() -> None:
+    import yaml
+
+    from couturier.core.starter import SourceUnreadable, parse_starter
+
+    raw = yaml.safe_load(GOOD + 'files: [{path: /etc/x, source: x.conf, mode: "0600"}]\n')
+    given = {"x.conf": b"setting = 1\n"}
+
+    def read_source(name: str) -> bytes:
+        if name not in given:
+            raise SourceUnreadable("cannot be read (No such file or directory)")
+        return given[name]
+
+    (placed,) = parse_starter(raw, "demo.yaml", DEFAULT_RELEASES, read_source).files
+    assert (placed.path, placed.mode, placed.data) == ("/etc/x", 0o600, b"setting = 1\n")
+    given.clear()
+    with pytest.raises(ConfigError, match=r"demo.yaml: files\[0\].source cannot be read \(No"):
+        parse_starter(raw, "demo.yaml", DEFAULT_RELEASES, read_source)
+    with pytest.raises(ConfigError, match="the starter has no directory"):
+        parse_starter(raw, "demo.yaml", DEFAULT_RELEASES)
+
+
+def test_the_shipped_set_is_read_once_whatever_the_threads() -> None:
+    import threading
+
+    from couturier.services.starters import ShippedStarters
+
+    shelf = ShippedStarters()
+    seen: list[object] = []
+    threads = [threading.Thread(target=lambda: seen.append(shelf.get())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 8 and all(found is seen[0] for found in seen)
+    assert set(shelf.get()) == set(EXPECTED)

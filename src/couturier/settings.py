@@ -43,8 +43,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from couturier.core.suggest import did_you_mean
 from couturier.core.text import HIDDEN_RULE, has_hidden, shown
-from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
+from couturier.core.yamltext import YamlProblem, YamlUnreadable
 from couturier.errors import ConfigError
+from couturier.yamlfile import load_yaml
 
 __all__ = ["Mirror", "Release", "Settings", "Suite", "builtin_keyring", "load_settings"]
 
@@ -445,7 +446,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     """Build settings from the defaults, the YAML file at ``path`` (or ``$COUTURIER_CONFIG``) and
     the environment.
 
-    The file is read by :func:`couturier.core.yamltext.load_yaml` (a regular file of at most
+    The file is read by :func:`couturier.yamlfile.load_yaml` (a regular file of at most
     1 MiB, no aliases) and its shape checked before anything is made. Raises
     :class:`ConfigError`, one line naming the file, each bad key, the shape expected and the
     shape found (``settings file x.yaml: mirrors must be a mapping of name → mirror, got a

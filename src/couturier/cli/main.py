@@ -18,7 +18,6 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="settings file (YAML); else $COUTURIER_CONFIG")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    parser.add_argument("--version", action="version", version=f"couturier {_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"couturier {build_service.couturier_version()}"
+    )
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
     catalog = groups.add_parser("catalog", help="package sources and their index snapshots")
@@ -104,14 +105,6 @@ def _parser() -> argparse.ArgumentParser:
     cache_command.add_parser(groups)
     starters_command.add_parser(groups)
     return parser
-
-
-def _version() -> str:
-    """Couturier's version, from its installed metadata."""
-    try:
-        return metadata.version("couturier")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:

@@ -29,7 +29,6 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from couturier.core.catalog import Catalog, Package
 from couturier.core.relations import Relation
@@ -42,6 +41,7 @@ __all__ = [
     "AUTO_SUFFIX",
     "Family",
     "FamilyIndex",
+    "LabelFinder",
     "Member",
     "auto_description",
     "auto_family",
@@ -83,13 +83,13 @@ def auto_family(request: str) -> str | None:
 # Family names
 
 
-@lru_cache(maxsize=64)
-def _label_pattern(labels: tuple[str, ...]) -> re.Pattern[str] | None:
+def _label_pattern(labels: Sequence[str]) -> re.Pattern[str] | None:
     """A regex finding a line label not followed by another digit (longest label first).
 
     The other half of "a whole token", no digit or dot before it, is checked by
     :func:`_labels_in`: a lookbehind at the front of the pattern would make ``re`` try it at
-    every position and the scan over a release's names three times slower.
+    every position and the scan over a release's names three times slower. Not cached here:
+    code that names many packages makes one :class:`LabelFinder` and asks it each time.
     """
     if not labels:
         return None
@@ -120,20 +120,34 @@ def _strip(name: str, start: int, end: int) -> str:
     return (left + right).strip("-.")
 
 
+class LabelFinder:
+    """Finds the line label embedded in package names, for one set of line labels: the
+    pattern is made once, when the finder is, and used for every name asked about."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.labels = tuple(labels)
+        self.pattern = _label_pattern(self.labels)
+
+    def family_name(self, package: str) -> tuple[str, str | None]:
+        """See :func:`family_name`. Cost: one regex search."""
+        pattern = self.pattern
+        match = next(_labels_in(pattern, package), None) if pattern is not None else None
+        if match is None:
+            return package, None
+        family = _strip(package, match.start(), match.end())
+        return (family, match.group(0)) if family else (package, None)
+
+
 def family_name(package: str, labels: Sequence[str]) -> tuple[str, str | None]:
     """The family of ``package`` and the line label embedded in its name (None when none).
 
     ``labels`` are the starter's line labels; only one of them, as a whole version token, is an
     embedded version: ``php8.2-curl`` → (``php-curl``, ``8.2``), ``python3.13-venv`` →
     (``python-venv``, ``3.13``), ``postgresql-15-pgvector`` → (``postgresql-pgvector``, ``15``),
-    ``python3-rsa`` → (``python3-rsa``, None) with python's labels. Cost: one regex search.
+    ``python3-rsa`` → (``python3-rsa``, None) with python's labels. Cost: making the labels'
+    pattern and one regex search; for many names, ask one :class:`LabelFinder`.
     """
-    pattern = _label_pattern(tuple(labels))
-    match = next(_labels_in(pattern, package), None) if pattern is not None else None
-    if match is None:
-        return package, None
-    family = _strip(package, match.start(), match.end())
-    return (family, match.group(0)) if family else (package, None)
+    return LabelFinder(labels).family_name(package)
 
 
 def line_labels(starter: Starter) -> tuple[str, ...]:
@@ -149,10 +163,10 @@ def newest_line(starter: Starter) -> ImageLine:
 def ecosystem_stems(starter: Starter) -> tuple[str, ...]:
     """The words naming the starter's ecosystem: the leading letters of each line's primary
     package family (``php8.4-cli`` → ``php``, ``python3.13`` → ``python``)."""
-    labels = line_labels(starter)
+    finder = LabelFinder(line_labels(starter))
     stems: dict[str, None] = {}
     for line in starter.lines:
-        family, _ = family_name(line.primary, labels)
+        family, _ = finder.family_name(line.primary)
         match = re.match(r"[a-z]+", family)
         if match:
             stems[match.group(0)] = None
@@ -301,8 +315,10 @@ def _shipped_member(
     family: str, packages: Sequence[Package], labels: Sequence[str]
 ) -> Package | None:
     """The package of ``family`` among ``packages``; one with a label in its name first."""
-    found = [p for p in packages if family_name(p.name, labels)[0] == family]
-    found.sort(key=lambda p: (family_name(p.name, labels)[1] is None, p.name))
+    finder = LabelFinder(labels)
+    named = {p.name: finder.family_name(p.name) for p in packages}
+    found = [p for p in packages if named[p.name][0] == family]
+    found.sort(key=lambda p: (named[p.name][1] is None, p.name))
     return found[0] if found else None
 
 
@@ -421,8 +437,9 @@ def _fits(
         return False
     # A version-less metapackage (php-curl) that pulls in another line's member (php8.4-curl on
     # the 8.2 line) installs the wrong version: that is not a fit.
+    finder = LabelFinder(labels)
     for chosen in resolution.packages:
-        name, embedded = family_name(chosen.name, labels)
+        name, embedded = finder.family_name(chosen.name)
         if name == family and embedded not in (None, label):
             return False
     return True
@@ -538,6 +555,7 @@ def auto_problems(
     resolution, one index per catalog.
     """
     labels = line_labels(starter)
+    finder = LabelFinder(labels)
     problems: list[tuple[str, str]] = []
     for request in requests:
         family = auto_family(request)
@@ -565,7 +583,7 @@ def auto_problems(
         reason = dependency_only(family, packages)
         if reason is not None:
             # A member carrying a line label says best what to write instead (php8.4-dev).
-            pool = [p for p in packages if family_name(p.name, labels)[1] is not None]
+            pool = [p for p in packages if finder.family_name(p.name)[1] is not None]
             example = max(pool or packages, key=lambda p: sort_key(p.version)).name
             problems.append(
                 (

@@ -20,8 +20,8 @@ one ``LicenseRef-*``, so both documents always validate.
 
 Package URLs name the distribution the packages come from
 (:class:`~couturier.core.distro.Distro`: ``pkg:deb/ubuntu/...?distro=ubuntu-noble`` for an Ubuntu
-source); Debian when none is given. Pure: no I/O besides reading Couturier's own version from its
-installed metadata, once.
+source); Debian when none is given. Pure: Couturier's own version (the documents' creator tool)
+is the image's ``tool_version``, which the caller reads from the installed metadata.
 """
 
 from __future__ import annotations
@@ -29,14 +29,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from importlib import metadata
 from typing import Any
-from urllib.parse import quote
 
 from couturier.core.distro import DEBIAN, Distro
 from couturier.core.families import AUTO_SUFFIX, auto_description
@@ -73,6 +71,16 @@ _LICENSE_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 _NOT_ID = re.compile(r"[^A-Za-z0-9.-]+")
 # purl's "Punctuation Characters" plus ':' (which the spec says is never percent-encoded).
 _PURL_SAFE = ".-_~:"
+_PURL_KEPT = frozenset((string.ascii_letters + string.digits + _PURL_SAFE).encode("ascii"))
+
+
+def _purl_quote(text: str) -> str:
+    """``text`` percent-encoded as the purl specification says: ASCII letters, digits and
+    ``.-_~:`` kept, every other byte of its UTF-8 form written ``%XX`` (upper-case hex), so
+    ``1.2+dfsg`` → ``1.2%2Bdfsg`` and ``sha256:ab`` stays as it is."""
+    return "".join(
+        chr(byte) if byte in _PURL_KEPT else f"%{byte:02X}" for byte in text.encode("utf-8")
+    )
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,8 @@ class SbomImage:
     ``image_digest`` is the manifest digest (may be empty when not known yet); ``created`` the
     image's ``SOURCE_DATE_EPOCH``, so the SBOM's dates do not depend on when it was written.
     ``distro`` is where its packages come from (named in the image's description).
+    ``tool_version`` is Couturier's own version, named as the documents' creator tool
+    (``Tool: couturier-0.4.0``).
     """
 
     name: str
@@ -144,6 +154,7 @@ class SbomImage:
     packages: tuple[SbomPackage, ...]
     starter: str = ""
     distro: Distro = DEBIAN
+    tool_version: str = field(kw_only=True)
 
 
 def deb_purl(
@@ -156,13 +167,13 @@ def deb_purl(
     """The purl of a Debian-format package (``pkg:deb/<vendor>/...``), canonical as the spec
     defines; ``release`` (a codename) gives the ``distro`` qualifier ``<vendor>-<release>``
     (see :mod:`couturier.core.distro` for the rule and its source)."""
-    out = f"pkg:deb/{quote(vendor, safe=_PURL_SAFE)}/{quote(name, safe=_PURL_SAFE)}"
+    out = f"pkg:deb/{_purl_quote(vendor)}/{_purl_quote(name)}"
     if version:
-        out += "@" + quote(version, safe=_PURL_SAFE)
+        out += "@" + _purl_quote(version)
     qualifiers = {"arch": architecture}
     if release:
         qualifiers["distro"] = Distro(vendor, codename=release).purl_distro()
-    query = "&".join(f"{key}={quote(value, safe=_PURL_SAFE)}" for key, value in qualifiers.items())
+    query = "&".join(f"{key}={_purl_quote(value)}" for key, value in qualifiers.items())
     return f"{out}?{query}"
 
 
@@ -284,14 +295,6 @@ def license_refs(expression: str) -> list[str]:
 # -- shared helpers ------------------------------------------------------------------------------
 
 
-@cache
-def _tool_version() -> str:
-    try:
-        return metadata.version(_TOOL)
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
 def _timestamp(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -310,11 +313,11 @@ def _image_purl(image: SbomImage) -> str | None:
     if not image.image_digest:
         return None
     name = image.name.rsplit("/", 1)[-1].lower()
-    qualifiers = f"arch={quote(image.architecture, safe=_PURL_SAFE)}"
+    qualifiers = f"arch={_purl_quote(image.architecture)}"
     if image.full_version:
-        qualifiers += f"&tag={quote(image.full_version, safe=_PURL_SAFE)}"
-    digest = quote(image.image_digest, safe=_PURL_SAFE)
-    return f"pkg:oci/{quote(name, safe=_PURL_SAFE)}@{digest}?{qualifiers}"
+        qualifiers += f"&tag={_purl_quote(image.full_version)}"
+    digest = _purl_quote(image.image_digest)
+    return f"pkg:oci/{_purl_quote(name)}@{digest}?{qualifiers}"
 
 
 def _describe(package: SbomPackage) -> str:
@@ -456,7 +459,7 @@ def spdx_document(image: SbomImage) -> dict[str, Any]:
     status and pulled-in-by are annotations (``couturier:group=added``...), and its comment says
     the same in words. Cost: linear in the packages.
     """
-    tool = f"Tool: {_TOOL}-{_tool_version()}"
+    tool = f"Tool: {_TOOL}-{image.tool_version}"
     created = _timestamp(image.created)
     packages = _ordered(image.packages)
     ids = _spdx_ids(packages)
@@ -594,7 +597,9 @@ def cyclonedx_document(image: SbomImage) -> dict[str, Any]:
         "metadata": {
             "timestamp": _timestamp(image.created),
             "tools": {
-                "components": [{"type": "application", "name": _TOOL, "version": _tool_version()}]
+                "components": [
+                    {"type": "application", "name": _TOOL, "version": image.tool_version}
+                ]
             },
             "component": _cdx_image(image),
         },

@@ -1,9 +1,10 @@
 """The spec file: how a private image is declared (see DESIGN.md, "The spec file").
 
 :func:`parse_spec` checks a mapping (parsed YAML, or JSON from the API) against the product rules
-and returns a frozen :class:`ImageSpec`; :func:`load_spec` reads a YAML file first, noticing keys
-written twice (which YAML itself would silently collapse). Every violation is collected before
-anything is raised, so the user sees all of them at once in one :class:`SpecError`.
+and returns a frozen :class:`ImageSpec`; :func:`duplicate_violations` turns the keys a YAML
+document writes twice (which YAML itself would silently collapse) into violations reported with
+the rest. Every violation is collected before anything is raised, so the user sees all of them
+at once in one :class:`SpecError`.
 
 Every value is text as the user wrote it: YAML turns unquoted ``010`` into 8, ``1.10`` into
 1.1, ``12:30:00`` into 45000, ``yes`` into true and ``2024-01-01`` into a date, so anything
@@ -11,8 +12,8 @@ but a string where text belongs is refused ("quote it"), never converted back. T
 control or invisible character (:mod:`couturier.core.text`). A version after ``=`` is a Debian
 version; an ``-auto`` request carries none. A misspelt starter is answered with the nearest.
 
-Pure apart from :func:`load_spec` reading its file; the starters are handed in or read from the
-shipped package data.
+Pure: the caller reads the file (:func:`couturier.services.specs.load_spec`) and hands in the
+starters it offers, site starters included (:func:`couturier.services.starters.starters`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from couturier.core.relations import parse_request
-from couturier.core.starter import Starter, load_starters
+from couturier.core.starter import Starter
 from couturier.core.suggest import did_you_mean
 from couturier.core.text import HIDDEN_RULE, has_hidden
-from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
 from couturier.errors import InputError
 
 __all__ = [
@@ -37,7 +36,7 @@ __all__ = [
     "SpecCheck",
     "SpecError",
     "Violation",
-    "load_spec",
+    "duplicate_violations",
     "parse_spec",
 ]
 
@@ -120,7 +119,7 @@ class ImageSpec:
 
 def parse_spec(
     raw: Any,
-    starters: Mapping[str, Starter] | None = None,
+    starters: Mapping[str, Starter],
     *,
     source: str = "spec",
     duplicates: list[Violation] | None = None,
@@ -128,12 +127,13 @@ def parse_spec(
 ) -> ImageSpec:
     """Check ``raw`` against every rule of a spec and return it as an :class:`ImageSpec`.
 
-    ``starters`` defaults to the shipped ones. ``duplicates`` are violations found while reading
-    (keys written twice), reported together with the rest. ``checks`` run when the starter is
-    known, on the well-formed package and bundle entries; what they refuse is reported with the
-    rest. Raises :class:`SpecError` listing every violation.
+    ``starters`` are the ones the deployment offers, by name (the caller's: shipped and site
+    starters, :func:`couturier.services.starters.starters`). ``duplicates`` are violations
+    found while reading (keys written twice, :func:`duplicate_violations`), reported together
+    with the rest. ``checks`` run when the starter is known, on the well-formed package and
+    bundle entries; what they refuse is reported with the rest. Raises :class:`SpecError`
+    listing every violation.
     """
-    starters = load_starters() if starters is None else starters
     found: list[Violation] = list(duplicates or ())
     if not isinstance(raw, Mapping):
         raise SpecError([Violation("spec", None, "must be a mapping of fields")], source)
@@ -332,39 +332,16 @@ def _bundles(value: Any, found: list[Violation]) -> tuple[str, ...]:
     return tuple(result)
 
 
-def load_spec(
-    path: Path,
-    starters: Mapping[str, Starter] | None = None,
-    checks: Sequence[SpecCheck] = (),
-) -> ImageSpec:
-    """Read the YAML spec at ``path`` and check it (see :func:`parse_spec`).
-
-    Raises :class:`InputError` when the file cannot be read; :class:`SpecError` listing every
-    violation otherwise: one (field ``spec``, naming the line where it can) when the file is
-    larger than :data:`~couturier.core.yamltext.MAX_YAML_BYTES`, not UTF-8, not YAML, uses an
-    alias or nests too deep (:mod:`couturier.core.yamltext`); else every broken rule, keys
-    written twice included.
-    """
-    try:
-        document = load_yaml(path)
-    except YamlUnreadable as problem:
-        raise InputError(
-            f"cannot read spec file {path}: {problem.what}",
-            problem.hint or "check the spec file's path",
-        ) from None
-    except YamlProblem as problem:
-        rule = f"{problem.what}; {problem.hint}" if problem.hint else problem.what
-        raise SpecError([Violation("spec", None, rule)], f"spec file {path}") from None
-    raw = document.data
+def duplicate_violations(raw: Any, duplicates: Sequence[tuple[Any, int]]) -> list[Violation]:
+    """One violation per key written twice (``duplicates``: key and line, as
+    :class:`~couturier.core.yamltext.YamlDocument` records them) in the spec document ``raw``:
+    a key of ``env`` is named ``env.KEY``, any other by itself."""
     env = raw.get("env") if isinstance(raw, Mapping) else None
-    duplicates = [
+    return [
         Violation(
             f"env.{_key(key)}" if isinstance(env, Mapping) and key in env else _key(key),
             key,
             f"is written more than once (line {line})",
         )
-        for key, line in document.duplicates
+        for key, line in duplicates
     ]
-    return parse_spec(
-        raw, starters, source=f"spec file {path}", duplicates=duplicates, checks=checks
-    )

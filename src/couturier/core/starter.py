@@ -4,40 +4,37 @@ A :class:`Starter` is a frozen value read from ``couturier/starters/<name>.yaml`
 described in ``docs/starters.md``): a base package set, the OCI config (entrypoint, cmd, user,
 workdir, env, exposed ports), what the build adds for the starter's job (directories its user
 owns, links, files such as an entrypoint script) and one :class:`ImageLine` per maintained
-version. :func:`load_starters` reads and validates every shipped file; a malformed one raises
+version. :func:`parse_starter` validates one parsed document; a malformed one raises
 :class:`ConfigError` naming the file and the field, so a broken starter never reaches a build.
 
 :func:`full_version` turns the Debian version of a line's primary package into the version tag of
-the line (``3.11.2-6+deb12u6`` → ``3.11.2``). Reading the shipped files is the only I/O here.
+the line (``3.11.2-6+deb12u6`` → ``3.11.2``). Pure: reading the starter files, and the files
+their ``files`` entries name, is :mod:`couturier.services.starters`' job, which also looks
+starters up (shipped and site ones).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from couturier.core.suggest import did_you_mean
-from couturier.core.yamltext import YamlProblem, YamlUnreadable, load_yaml
 from couturier.errors import ConfigError, NotFoundError
-from couturier.settings import DEFAULT_RELEASES
 
 __all__ = [
     "HOMES",
+    "MAX_STARTER_FILE",
     "USERS",
     "ImageLine",
+    "ReadSource",
+    "SourceUnreadable",
     "Starter",
     "StarterFile",
     "full_version",
-    "get_starter",
-    "load_starter_file",
-    "load_starters",
     "parse_starter",
 ]
 
@@ -53,7 +50,7 @@ _UPSTREAM = re.compile(r"^[0-9]+(?:\.[0-9]+)*")
 _PORT = re.compile(r"^([0-9]{1,5})(?:/(tcp|udp))?$")
 _PATH = re.compile(r"^(?:/[A-Za-z0-9._+@-]+)+$")
 # A starter's file is read whole when the starter is loaded: bounded like a bundle's files.
-_MAX_FILE = 1024 * 1024
+MAX_STARTER_FILE = 1024 * 1024
 
 _STARTER_FIELDS = frozenset(
     {
@@ -267,9 +264,23 @@ def _links(value: Any, source: str) -> Mapping[str, str]:
     return MappingProxyType(links)
 
 
-def _files(value: Any, source: str, base_dir: Path | None) -> tuple[StarterFile, ...]:
-    """Each ``{path, source, mode}`` with its content read from ``base_dir / source`` (the
-    directory of the starter file), by :func:`_read_source`."""
+class SourceUnreadable(Exception):  # noqa: N818 - a reason, turned into a ConfigError
+    """Raised by a :data:`ReadSource` for a file it refuses or cannot read: ``problem`` follows
+    the field's name in the :class:`ConfigError` (``cannot be read (No such file or
+    directory)``, ``leads out of /srv/starters (to /etc/shadow): ...``)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+# The contents of the file a starter's ``files[].source`` names (a plain relative name, beside
+# the starter file): at most MAX_STARTER_FILE + 1 bytes; SourceUnreadable when it cannot be read.
+ReadSource = Callable[[str], bytes]
+
+
+def _files(value: Any, source: str, read_source: ReadSource | None) -> tuple[StarterFile, ...]:
+    """Each ``{path, source, mode}`` with its content from ``read_source(source)``."""
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -282,46 +293,21 @@ def _files(value: Any, source: str, base_dir: Path | None) -> tuple[StarterFile,
         name = raw["source"]
         if not isinstance(name, str) or not _PATH.fullmatch("/" + name) or ".." in name.split("/"):
             raise _fail(source, f"{where}.source", "must be a file name beside the starter file")
-        if base_dir is None:
+        if read_source is None:
             raise _fail(source, f"{where}.source", "cannot be read: the starter has no directory")
-        data = _read_source(base_dir, name, source, f"{where}.source")
+        try:
+            data = read_source(name)
+        except SourceUnreadable as unreadable:
+            raise _fail(source, f"{where}.source", unreadable.problem) from None
+        if len(data) > MAX_STARTER_FILE:
+            raise _fail(
+                source, f"{where}.source", f"is larger than {MAX_STARTER_FILE} bytes (1 MiB)"
+            )
         mode = raw.get("mode", "0644")
         if not isinstance(mode, str) or not re.fullmatch(r"0?[0-7]{3}", mode):
             raise _fail(source, f"{where}.mode", 'must be a quoted octal mode such as "0755"')
         files.append(StarterFile(path, data, int(mode, 8)))
     return tuple(files)
-
-
-def _read_source(base_dir: Path, name: str, source: str, field: str) -> bytes:
-    """The bytes of the file ``name`` beside the starter file, refused unless, with every link
-    followed, it is a regular file inside ``base_dir`` of at most :data:`_MAX_FILE` bytes.
-
-    A link in the starters directory to ``/etc/shadow`` (or to a directory above it) would
-    otherwise put a file of the machine that builds into every image of the starter; a FIFO
-    or a device would hang or never end the read. At most one byte more than the bound is read.
-    """
-    try:
-        root = base_dir.resolve(strict=True)
-        target = (base_dir / name).resolve(strict=True)
-    except (OSError, RuntimeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a link loop"
-        raise _fail(source, field, f"cannot be read ({reason})") from exc
-    if not target.is_relative_to(root):
-        raise _fail(
-            source,
-            field,
-            f"leads out of {root} (to {target}): it must stay beside the starter file",
-        )
-    if not target.is_file():
-        raise _fail(source, field, f"is not a regular file ({target})")
-    try:
-        with target.open("rb") as handle:
-            data = handle.read(_MAX_FILE + 1)
-    except OSError as exc:
-        raise _fail(source, field, f"cannot be read ({exc.strerror})") from exc
-    if len(data) > _MAX_FILE:
-        raise _fail(source, field, f"is larger than {_MAX_FILE} bytes (1 MiB)")
-    return data
 
 
 def _check_fields(
@@ -378,11 +364,12 @@ def _line(raw: Any, source: str, where: str, releases: Collection[str]) -> Image
 def parse_starter(
     raw: Any,
     source: str,
-    releases: Collection[str] = DEFAULT_RELEASES,
-    base_dir: Path | None = None,
+    releases: Collection[str],
+    read_source: ReadSource | None = None,
 ) -> Starter:
-    """Validate one starter document (already parsed YAML) read from ``source``; the sources of
-    its ``files`` are read from ``base_dir``.
+    """Validate one starter document (already parsed YAML) read from ``source``: its lines may
+    name ``releases`` (the settings' release names); the contents of the files its ``files``
+    name come from ``read_source`` (none can be named without it).
 
     Raises :class:`ConfigError` naming ``source`` and the first bad field: an unknown or missing
     field, a wrong type, an unknown release, a duplicate line label, an unknown user, a working
@@ -433,73 +420,5 @@ def parse_starter(
         ports=_ports(raw.get("ports"), source),
         writable=writable,
         links=_links(raw.get("links"), source),
-        files=_files(raw.get("files"), source, base_dir),
+        files=_files(raw.get("files"), source, read_source),
     )
-
-
-def load_starter_file(path: Path, releases: Collection[str] = DEFAULT_RELEASES) -> Starter:
-    """Read and validate the starter file at ``path``; its name must match the file's stem.
-
-    Raises :class:`ConfigError` naming the file (unreadable, not YAML, or invalid).
-    """
-    try:
-        raw = load_yaml(path).data  # bounded as specs and settings are: a site file is input
-    except YamlUnreadable as problem:
-        raise ConfigError(f"cannot read starter file {path}: {problem.what}") from None
-    except YamlProblem as problem:
-        raise ConfigError(f"starter file {path} {problem.what}", problem.hint) from None
-    starter = parse_starter(raw, str(path), releases, path.parent)
-    if starter.name != path.stem:
-        raise _fail(str(path), "name", f"is {starter.name!r} but the file is {path.name}")
-    return starter
-
-
-def load_starters(
-    directory: Path | None = None, releases: Collection[str] = DEFAULT_RELEASES
-) -> dict[str, Starter]:
-    """Every starter in ``directory`` (default: the ones shipped with Couturier), by name.
-
-    The shipped set is read once per process. Raises :class:`ConfigError` for a malformed file
-    (every ``*.yaml`` file of ``directory`` is read as a starter); for a site directory its hint
-    says so. Nothing else loads starters: commands that need none (``packages resolve``,
-    ``catalog refresh``) work whatever the directory holds.
-    """
-    if directory is None and tuple(releases) == DEFAULT_RELEASES:
-        return dict(_shipped())
-    if directory is None:
-        return _load_dir(_shipped_dir(), releases)
-    try:
-        return _load_dir(directory, releases)
-    except ConfigError as error:
-        # A stray YAML file (a settings file kept beside the starters) is no starter: say that
-        # every *.yaml file there is read as one. Only the commands that need starters load them.
-        raise ConfigError(
-            error.message,
-            f"every *.yaml file in {directory} is read as a starter image (docs/starters.md); "
-            "keep other YAML files, such as the settings file, elsewhere",
-        ) from None
-
-
-def get_starter(name: str) -> Starter:
-    """The shipped starter called ``name``; :class:`NotFoundError` listing the known ones."""
-    starters = _shipped()
-    try:
-        return starters[name]
-    except KeyError:
-        known = ", ".join(sorted(starters))
-        raise NotFoundError(f"no starter image called {name!r}", f"starters: {known}") from None
-
-
-def _shipped_dir() -> Path:
-    return Path(str(resources.files("couturier") / "starters"))
-
-
-@cache
-def _shipped() -> Mapping[str, Starter]:
-    return MappingProxyType(_load_dir(_shipped_dir(), DEFAULT_RELEASES))
-
-
-def _load_dir(directory: Path, releases: Collection[str]) -> dict[str, Starter]:
-    return {
-        path.stem: load_starter_file(path, releases) for path in sorted(directory.glob("*.yaml"))
-    }

@@ -14,13 +14,13 @@ bounds, so that no file makes Couturier use more than a little memory or time:
 Every failure is a :class:`YamlProblem` (what is wrong, to follow the file's name, and a hint)
 that the caller turns into its own error: a spec violation, a settings
 :class:`~couturier.errors.ConfigError`.
+
+Pure: :func:`parse_yaml` takes text. Reading a file or a pipe within the same bounds is
+:func:`couturier.yamlfile.load_yaml`'s job.
 """
 
 from __future__ import annotations
 
-import stat
-import threading
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -29,11 +29,10 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "MAX_YAML_BYTES",
-    "PIPE_WAIT",
+    "SMALL_HINT",
     "YamlDocument",
     "YamlProblem",
     "YamlUnreadable",
-    "load_yaml",
     "parse_yaml",
 ]
 
@@ -43,7 +42,6 @@ MAX_DEPTH = 64
 # each: a megabyte of [1,1,1,...] took 20 s and 350 MB. A spec of 100 packages and a few
 # hundred env entries holds under 2,000.
 MAX_NODES = 10_000
-PIPE_WAIT = 10.0  # seconds a pipe (couturier plan <(envsubst < spec.yaml)) may take to end
 
 
 class _Refused(Exception):  # noqa: N818 - a reason, turned into the caller's error
@@ -138,7 +136,7 @@ class YamlUnreadable(YamlProblem):
     """The file could not be read at all (missing, no permission, not a regular file)."""
 
 
-_SMALL = "a spec or settings file is a few lines; check that this is the right file"
+SMALL_HINT = "a spec or settings file is a few lines; check that this is the right file"
 
 
 def parse_yaml(text: str) -> YamlDocument:
@@ -148,7 +146,7 @@ def parse_yaml(text: str) -> YamlDocument:
     alias or nesting deeper than :data:`MAX_DEPTH`. Cost: linear in the text.
     """
     if len(text) > MAX_YAML_BYTES:
-        raise YamlProblem(f"has more than {MAX_YAML_BYTES:,} characters", _SMALL)
+        raise YamlProblem(f"has more than {MAX_YAML_BYTES:,} characters", SMALL_HINT)
     loader: _Loader | None = None
     try:
         loader = _Loader(text)  # its reader already refuses characters YAML does not allow
@@ -164,64 +162,3 @@ def parse_yaml(text: str) -> YamlDocument:
     finally:
         if loader is not None:
             loader.dispose()
-
-
-def _unreadable(exc: BaseException) -> YamlUnreadable:
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return YamlUnreadable(reason)
-
-
-def _read(path: Path) -> bytes:
-    """At most :data:`MAX_YAML_BYTES` + 1 bytes of ``path``. Anything but a regular file (a
-    named pipe, ``<(...)``, a device) is read by a helper thread, waited for at most
-    :data:`PIPE_WAIT` seconds: a named pipe nobody writes to would block forever in ``open``.
-    """
-    try:
-        regular = stat.S_ISREG(path.stat().st_mode)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
-        raise _unreadable(exc) from None
-    if regular:
-        try:
-            with path.open("rb") as handle:
-                return handle.read(MAX_YAML_BYTES + 1)
-        except (OSError, ValueError) as exc:
-            raise _unreadable(exc) from None
-    read: list[bytes] = []
-    failed: list[BaseException] = []
-
-    def reader() -> None:
-        try:
-            with path.open("rb") as handle:
-                read.append(handle.read(MAX_YAML_BYTES + 1))
-        except (OSError, ValueError) as exc:
-            failed.append(exc)
-
-    # A daemon thread: one left waiting on a silent pipe does not keep the process alive.
-    thread = threading.Thread(target=reader, name=f"read {path.name}", daemon=True)
-    thread.start()
-    thread.join(PIPE_WAIT)
-    if failed:
-        raise _unreadable(failed[0]) from None
-    if not read:
-        raise YamlUnreadable(
-            f"no data came from it within {PIPE_WAIT:.0f} s (a named pipe nobody writes to?)",
-            "write the file first, or give a regular file",
-        )
-    return read[0]
-
-
-def load_yaml(path: Path) -> YamlDocument:
-    """Read the YAML file at ``path`` (see :func:`parse_yaml`): a file, or a pipe, of at most
-    :data:`MAX_YAML_BYTES` bytes of UTF-8. A pipe or device that gives no end of data within
-    :data:`PIPE_WAIT` seconds is given up on (:func:`_read`).
-
-    Raises :class:`YamlUnreadable` when it cannot be read, :class:`YamlProblem` otherwise.
-    """
-    raw = _read(path)
-    if len(raw) > MAX_YAML_BYTES:
-        raise YamlProblem(f"has more than {MAX_YAML_BYTES:,} bytes", _SMALL)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise YamlProblem(f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8") from None
-    return parse_yaml(text)

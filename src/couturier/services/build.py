@@ -25,6 +25,7 @@ import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ __all__ = [
     "StorageError",
     "build",
     "check_output",
+    "couturier_version",
 ]
 
 Say = Callable[[str], None]
@@ -534,6 +536,15 @@ def _stage_line(
     )
 
 
+def couturier_version() -> str:
+    """Couturier's version, from its installed metadata (``0+unknown`` when it is not
+    installed): the SBOMs' creator tool."""
+    try:
+        return metadata.version("couturier")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
 def _attach_sboms(
     writer: LayoutWriter,
     manifest: Descriptor,
@@ -557,6 +568,7 @@ def _attach_sboms(
         packages=sbom_packages(plan, image.licenses, distro=image.distro),
         starter=request.starter.name,
         distro=image.distro,
+        tool_version=couturier_version(),
     )
     created = {"org.opencontainers.image.created": rfc3339(image.source_date_epoch)}
     for media_type, document, suffix in (

@@ -1,5 +1,7 @@
 """Read a private image spec and check it against everything it names.
 
+:func:`load_spec` reads a spec file (:func:`couturier.yamlfile.load_yaml`: bounded, keys written
+twice noticed) and checks it against the rules of :mod:`couturier.core.spec`.
 :func:`load_image_spec` runs the spec's own rules (:mod:`couturier.core.spec`) together with the
 checks that need the outside world: every package must be in at least one release of the
 starter's lines, every ``-auto`` request must name a family the starter's releases have that is
@@ -11,16 +13,24 @@ never starts on a broken spec.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from couturier.core.bundle import parse_ref
 from couturier.core.catalog import Catalog
 from couturier.core.families import AUTO_SUFFIX, auto_family, family_index, line_labels
 from couturier.core.relations import parse_request
-from couturier.core.spec import ImageSpec, SpecCheck, load_spec
+from couturier.core.spec import (
+    ImageSpec,
+    SpecCheck,
+    SpecError,
+    Violation,
+    duplicate_violations,
+    parse_spec,
+)
 from couturier.core.starter import Starter
 from couturier.core.suggest import close_names, did_you_mean
+from couturier.core.yamltext import YamlProblem, YamlUnreadable
 from couturier.debian.transport import Transport
 from couturier.errors import InputError
 from couturier.services import bundles as bundle_service
@@ -28,8 +38,9 @@ from couturier.services import catalog as catalog_service
 from couturier.services import families as family_service
 from couturier.services.starters import starters
 from couturier.settings import Settings
+from couturier.yamlfile import load_yaml
 
-__all__ = ["load_image_spec", "spec_checks"]
+__all__ = ["load_image_spec", "load_spec", "spec_checks"]
 
 Say = Callable[[str], None]
 
@@ -169,3 +180,38 @@ def load_image_spec(
     """
     checks = spec_checks(settings, architecture, say=say, transport=transport)
     return load_spec(path, starters(settings), checks=checks)
+
+
+def load_spec(
+    path: Path,
+    starters: Mapping[str, Starter],
+    checks: Sequence[SpecCheck] = (),
+) -> ImageSpec:
+    """Read the YAML spec at ``path`` and check it against ``starters`` (the deployment's, site
+    starters included: :func:`couturier.services.starters.starters`) and ``checks`` (see
+    :func:`couturier.core.spec.parse_spec`).
+
+    Raises :class:`InputError` when the file cannot be read; :class:`SpecError` listing every
+    violation otherwise: one (field ``spec``, naming the line where it can) when the file is
+    larger than :data:`~couturier.core.yamltext.MAX_YAML_BYTES`, not UTF-8, not YAML, uses an
+    alias or nests too deep (:mod:`couturier.core.yamltext`); else every broken rule, keys
+    written twice included.
+    """
+    try:
+        document = load_yaml(path)
+    except YamlUnreadable as problem:
+        raise InputError(
+            f"cannot read spec file {path}: {problem.what}",
+            problem.hint or "check the spec file's path",
+        ) from None
+    except YamlProblem as problem:
+        rule = f"{problem.what}; {problem.hint}" if problem.hint else problem.what
+        raise SpecError([Violation("spec", None, rule)], f"spec file {path}") from None
+    raw = document.data
+    return parse_spec(
+        raw,
+        starters,
+        source=f"spec file {path}",
+        duplicates=duplicate_violations(raw, document.duplicates),
+        checks=checks,
+    )

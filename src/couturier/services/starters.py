@@ -2,7 +2,14 @@
 
 A site adds starters (or replaces a shipped one of the same name) by putting ``<name>.yaml``
 files in the settings' ``starters_dir``; they are checked like the shipped ones
-(``docs/starters.md``), against the releases the settings configure.
+(``docs/starters.md``), against the releases the settings configure. :func:`starters` and
+:func:`get_starter` are the one lookup of starters: every command, check and build asks them.
+
+Reading a starter file is done here (:func:`load_starter_file`): the YAML through
+:func:`couturier.yamlfile.load_yaml`, the files its ``files`` entries name from beside it (a
+regular file inside the starter's directory, at most 1 MiB), the validation by
+:func:`couturier.core.starter.parse_starter`. The shipped set is read once per
+:class:`ShippedStarters` (20 ms for the eight files, asked for several times per command).
 
 :func:`line_versions` says, per line, which version of its primary package the line's release
 offers now and the full version a build would tag (``3.13.5``), from the catalog (refreshed
@@ -12,19 +19,42 @@ first when it has no snapshot yet, as every command does).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
 
 from couturier.core.families import newest_line
-from couturier.core.starter import ImageLine, Starter, full_version, load_starters
+from couturier.core.starter import (
+    MAX_STARTER_FILE,
+    ImageLine,
+    SourceUnreadable,
+    Starter,
+    full_version,
+    parse_starter,
+)
 from couturier.core.suggest import did_you_mean
 from couturier.core.text import named, shown
+from couturier.core.yamltext import YamlProblem, YamlUnreadable
 from couturier.debian.transport import Transport
 from couturier.errors import ConfigError, InputError, NotFoundError, SourceError
 from couturier.services import catalog as catalog_service
-from couturier.settings import Settings
+from couturier.settings import DEFAULT_RELEASES, Settings
+from couturier.yamlfile import load_yaml
 
-__all__ = ["LineVersion", "get_starter", "line_versions", "select_lines", "starters"]
+__all__ = [
+    "LineVersion",
+    "ShippedStarters",
+    "get_starter",
+    "line_versions",
+    "load_starter_file",
+    "load_starters",
+    "select_lines",
+    "shipped_starters",
+    "starters",
+]
 
 Say = Callable[[str], None]
 
@@ -33,12 +63,117 @@ def _quiet(message: str) -> None:
     """The default ``say``: no progress output."""
 
 
+def load_starter_file(path: Path, releases: Collection[str]) -> Starter:
+    """Read and validate the starter file at ``path``, whose lines may name ``releases``; its
+    name must match the file's stem.
+
+    Raises :class:`ConfigError` naming the file (unreadable, not YAML, or invalid).
+    """
+    try:
+        raw = load_yaml(path).data  # bounded as specs and settings are: a site file is input
+    except YamlUnreadable as problem:
+        raise ConfigError(f"cannot read starter file {path}: {problem.what}") from None
+    except YamlProblem as problem:
+        raise ConfigError(f"starter file {path} {problem.what}", problem.hint) from None
+    starter = parse_starter(raw, str(path), releases, lambda name: _read_source(path.parent, name))
+    if starter.name != path.stem:
+        raise ConfigError(
+            f"starter file {path}: name is {starter.name!r} but the file is {path.name}",
+            "see docs/starters.md for the format",
+        )
+    return starter
+
+
+def _read_source(base_dir: Path, name: str) -> bytes:
+    """The bytes of the file ``name`` beside a starter file, refused
+    (:class:`SourceUnreadable`) unless, with every link followed, it is a regular file inside
+    ``base_dir``; at most one byte more than :data:`MAX_STARTER_FILE` is read (the bound is
+    :func:`parse_starter`'s rule).
+
+    A link in the starters directory to ``/etc/shadow`` (or to a directory above it) would
+    otherwise put a file of the machine that builds into every image of the starter; a FIFO
+    or a device would hang or never end the read.
+    """
+    try:
+        root = base_dir.resolve(strict=True)
+        target = (base_dir / name).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a link loop"
+        raise SourceUnreadable(f"cannot be read ({reason})") from exc
+    if not target.is_relative_to(root):
+        raise SourceUnreadable(
+            f"leads out of {root} (to {target}): it must stay beside the starter file"
+        )
+    if not target.is_file():
+        raise SourceUnreadable(f"is not a regular file ({target})")
+    try:
+        with target.open("rb") as handle:
+            return handle.read(MAX_STARTER_FILE + 1)
+    except OSError as exc:
+        raise SourceUnreadable(f"cannot be read ({exc.strerror})") from exc
+
+
+def load_starters(directory: Path, releases: Collection[str]) -> dict[str, Starter]:
+    """Every starter in ``directory`` by name, whose lines may name ``releases``.
+
+    Raises :class:`ConfigError` for a malformed file (every ``*.yaml`` file of ``directory``
+    is read as a starter), its hint saying so. Nothing else loads starters: commands that need
+    none (``packages resolve``, ``catalog refresh``) work whatever the directory holds.
+    """
+    try:
+        return _load_dir(directory, releases)
+    except ConfigError as error:
+        # A stray YAML file (a settings file kept beside the starters) is no starter: say that
+        # every *.yaml file there is read as one. Only the commands that need starters load them.
+        raise ConfigError(
+            error.message,
+            f"every *.yaml file in {directory} is read as a starter image (docs/starters.md); "
+            "keep other YAML files, such as the settings file, elsewhere",
+        ) from None
+
+
+def _load_dir(directory: Path, releases: Collection[str]) -> dict[str, Starter]:
+    return {
+        path.stem: load_starter_file(path, releases) for path in sorted(directory.glob("*.yaml"))
+    }
+
+
+class ShippedStarters:
+    """The starters shipped with Couturier (``couturier/starters/*.yaml``), checked against the
+    default releases and read on first use only: they are package data, the same for the
+    whole life of a process. Safe to share between threads (a lock guards the first read).
+    """
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self._directory = directory
+        self._lock = threading.Lock()
+        self._starters: Mapping[str, Starter] | None = None
+
+    def get(self) -> Mapping[str, Starter]:
+        """Every shipped starter by name (read-only). Raises :class:`ConfigError` for a
+        malformed file (a broken installation)."""
+        with self._lock:
+            if self._starters is None:
+                directory = self._directory or Path(str(resources.files("couturier") / "starters"))
+                self._starters = MappingProxyType(_load_dir(directory, DEFAULT_RELEASES))
+            return self._starters
+
+
+# The shipped set of this installation: immutable data, read once.
+_SHIPPED = ShippedStarters()
+
+
+def shipped_starters() -> Mapping[str, Starter]:
+    """The starters shipped with Couturier, by name (see :class:`ShippedStarters`)."""
+    return _SHIPPED.get()
+
+
 def starters(settings: Settings) -> Mapping[str, Starter]:
     """Every starter by name: the shipped ones, then the site's (which win on a name).
 
     Raises :class:`ConfigError` naming the file and field of a malformed site starter.
     """
-    found = dict(load_starters())
+    found = dict(shipped_starters())
     if settings.starters_dir is not None and settings.starters_dir.is_dir():
         found.update(load_starters(settings.starters_dir, tuple(settings.releases)))
     return found
