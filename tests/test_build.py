@@ -146,8 +146,12 @@ def run(
     output: Path,
     transport: CountingTransport | None = None,
     architectures: Sequence[str] | None = None,
+    *,
+    epoch: int | None = None,
 ) -> BuildResult:
-    return build(settings, request, output, architectures, transport=transport, now=NOW)
+    return build(
+        settings, request, output, architectures, transport=transport, epoch=epoch, now=NOW
+    )
 
 
 def lines_of(result: BuildResult) -> dict[str, Any]:
@@ -241,12 +245,10 @@ def test_source_date_epoch_is_golden_too_and_changes_the_digest(
     machine: Callable[[Path], Settings],
     starter: Starter,
     starter_image: tuple[Settings, Path, BuildResult],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     epoch = STARTER_DATE - 86_400  # older than every package file: every date is clamped
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(epoch))
     results = [
-        run(machine(tmp_path / name), ImageRequest(starter, "tiny"), out)
+        run(machine(tmp_path / name), ImageRequest(starter, "tiny"), out, epoch=epoch)
         for name, out in (("a", tmp_path / "out-a"), ("b", tmp_path / "out-b"))
     ]
     digests = [{line.version: line.digest for line in r.lines} for r in results]

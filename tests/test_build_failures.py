@@ -292,6 +292,7 @@ def build_private(
     *,
     sleeps: Sleeps | None = None,
     stages: Stages | None = None,
+    epoch: int | None = None,
 ) -> BuildResult:
     request = ImageRequest(starter, "failing", packages=packages, private=bool(packages))
     return build(
@@ -299,6 +300,7 @@ def build_private(
         request,
         output,
         transport=transport(sleeps or Sleeps()),
+        epoch=epoch,
         now=NOW,
         on_stage=stages or Stages(),
     )
@@ -491,7 +493,6 @@ def test_full_disk_leaves_an_existing_layout_as_it_was(
     served: tuple[Path, HttpMirror],
     signing_key: SigningKey,
     starter: Starter,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repo, mirror = served
     settings = http_settings(tmp_path / "env", repo, signing_key, mirror.url)
@@ -501,8 +502,7 @@ def test_full_disk_leaves_an_existing_layout_as_it_was(
         assert first.status == "created", first.to_json()
         fill(disk)
         before = tree_snapshot(output)
-        monkeypatch.setenv("SOURCE_DATE_EPOCH", "1500000000")  # new layers: new blobs to write
-        result = build_private(settings, starter, output)
+        result = build_private(settings, starter, output, epoch=1_500_000_000)  # new blobs
         assert result.status == "image build failed"
         for line in result.lines:
             assert line.status == "failed"

@@ -80,15 +80,15 @@ class LineImage:
 MAX_SOURCE_DATE_EPOCH = 253_402_300_799
 
 
-def source_date_epoch(env: Mapping[str, str] | None = None) -> int | None:
-    """``SOURCE_DATE_EPOCH`` from the environment, or None (unset or empty) to take the newest
-    package date.
+def source_date_epoch(env: Mapping[str, str]) -> int | None:
+    """``SOURCE_DATE_EPOCH`` from the environment ``env``, or None (unset or empty) to take the
+    newest package date. Only the command line calls this (with its own environment) and hands
+    the date down: a server builds for many clients, each with its own date.
 
     The value is a whole number of seconds since 1970-01-01 UTC, as reproducible-builds.org's
     specification defines it; anything else (``abc``, ``-5``, ``1e9``, past year 9999) raises
     :class:`InputError` rather than being silently ignored.
     """
-    env = os.environ if env is None else env
     text = env.get("SOURCE_DATE_EPOCH", "").strip()
     if not text:
         return None

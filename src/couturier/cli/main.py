@@ -146,6 +146,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             say=display.note,
             on_stage=display,
             lines=args.line,
+            epoch=epoch,
             now=now,
         )
     finally:

@@ -31,7 +31,7 @@ from typing import Any
 
 from couturier.assembly.errors import BuildError
 from couturier.assembly.fetch import fetch
-from couturier.assembly.image import LineImage, build_line_image, source_date_epoch
+from couturier.assembly.image import LineImage, build_line_image
 from couturier.assembly.layercache import LayerCache
 from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
@@ -277,6 +277,7 @@ def _line_images(
     line: ImageLine,
     *,
     architectures: Sequence[str],
+    epoch: int | None,
     transport: Transport | None,
     say: Say,
     on_stage: OnStage,
@@ -286,7 +287,6 @@ def _line_images(
     Raises :class:`ResolutionError`/:class:`NotFoundError` (skip the line), another
     :class:`CouturierError` (the line failed) or :class:`OSError` (writing a cache failed).
     """
-    epoch = source_date_epoch()
     built: list[tuple[LinePlan, LineImage]] = []
     version = ""
     for arch in architectures:
@@ -335,12 +335,16 @@ def build(
     say: Say = lambda message: None,
     on_stage: OnStage = lambda event: None,
     transport: Transport | None = None,
+    epoch: int | None = None,
     now: dt.datetime | None = None,
     lines: Sequence[str] | None = None,
 ) -> BuildResult:
     """Build every line of ``request`` (or only the ``lines`` labels) into the OCI layout at
     ``output``.
 
+    ``epoch`` is the build date the layers' file dates are clamped to (the caller's
+    ``SOURCE_DATE_EPOCH``; None: each line's newest package date); ``now`` dates the tags.
+    Nothing here reads the environment, so builds with different dates can run side by side.
     ``on_stage`` gets a :class:`StageEvent` whenever a line changes stage (from the fetch worker
     threads too: it must be thread-safe); ``say`` gets catalog messages.
 
@@ -366,6 +370,7 @@ def build(
                     request,
                     line,
                     architectures=archs,
+                    epoch=epoch,
                     transport=transport,
                     say=say,
                     on_stage=on_stage,
