@@ -145,9 +145,10 @@ def bench_cold(settings: Settings, rounds: int) -> tuple[list[str], list[dict[st
         "apt sources derived from Couturier's settings as in `tests/apt_oracle.py`). "
         "**Cold** = Couturier's package and layer caches empty (its verified indexes already "
         "on disk); mmdebstrap in a fresh root, so its package cache is empty. Couturier is timed "
-        "in-process around the build service (`build(settings, ImageRequest(...), output, "
-        '["amd64"], lines=["3.11"])`: load indexes, plan, fetch, assemble, compress, write the '
-        "OCI layout; the `couturier build` command adds about 0.4 s of interpreter start-up, "
+        "in-process around the build service (`build(build_context(settings, output=output), "
+        'ImageRequest(...), architectures=["amd64"], lines=["3.11"])`: load indexes, plan, '
+        "fetch, assemble, compress, write the OCI layout; the `couturier build` command adds "
+        "about 0.4 s of interpreter start-up, "
         "see the warm table); mmdebstrap as a whole command writing an uncompressed tarball "
         "(the downloaded column quotes apt's own summary of its downloads). "
         "mmdebstrap needs no `--skip=check/empty` here (the output is a tarball); it ran with "

@@ -37,6 +37,7 @@ from couturier.core.relations import parse_relations
 from couturier.debian.index import load_catalog
 from couturier.oci.layer import GZIP_BLOCK_SIZE, GZIP_LEVEL
 from couturier.services.build import BuildResult, ImageRequest, LineResult, StageEvent, build
+from couturier.services.context import build_context
 from couturier.services.starters import get_starter
 from couturier.settings import Settings, load_settings
 
@@ -132,7 +133,8 @@ def timed_build(
                 built.fetched_mib = float(found[1])
 
     request = ImageRequest(starter=get_starter(settings, starter), name=starter)
-    built.result = build(settings, request, output, [ARCH], lines=lines, on_stage=on_stage)
+    context = build_context(settings, output=output, on_stage=on_stage)
+    built.result = build(context, request, architectures=[ARCH], lines=lines)
     built.seconds = built.marks["done"] = time.perf_counter() - start
     return built
 

@@ -19,6 +19,7 @@ import pytest
 from couturier.core.starter import Starter, parse_starter
 from couturier.oci.layout import Layout
 from couturier.services.build import BuildResult, ImageRequest, build
+from couturier.services.context import build_context
 from couturier.settings import Settings
 from tests.conftest import make_settings
 from tests.debs import Content, File, Link, build_suites
@@ -149,9 +150,8 @@ def run(
     *,
     epoch: int | None = None,
 ) -> BuildResult:
-    return build(
-        settings, request, output, architectures, transport=transport, epoch=epoch, now=NOW
-    )
+    context = build_context(settings, output=output, transport=transport, epoch=epoch, now=NOW)
+    return build(context, request, architectures=architectures)
 
 
 def lines_of(result: BuildResult) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from couturier.core.starter import Starter, parse_starter
 from couturier.debian.transport import HttpTransport
 from couturier.oci.layout import Layout
 from couturier.services.build import BuildResult, ImageRequest, StageEvent, build
+from couturier.services.context import build_context
 from couturier.settings import Settings, load_settings
 from tests.conftest import make_settings
 from tests.debs import Content, File, build_suites
@@ -295,15 +296,15 @@ def build_private(
     epoch: int | None = None,
 ) -> BuildResult:
     request = ImageRequest(starter, "failing", packages=packages, private=bool(packages))
-    return build(
+    context = build_context(
         settings,
-        request,
-        output,
+        output=output,
         transport=transport(sleeps or Sleeps()),
         epoch=epoch,
         now=NOW,
         on_stage=stages or Stages(),
     )
+    return build(context, request)
 
 
 # -- a. an unreachable mirror mid-download ------------------------------------------------------

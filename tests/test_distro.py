@@ -23,6 +23,7 @@ from couturier.core.starter import Starter, parse_starter
 from couturier.debian.index import release_distro
 from couturier.oci.layout import Layout
 from couturier.services.build import BuildResult, ImageRequest, build
+from couturier.services.context import build_context
 from couturier.settings import Settings, load_settings
 from tests.debs import Content, File, build_suites
 from tests.fixture_repo import SigningKey, build_repo
@@ -133,7 +134,7 @@ def starter() -> Starter:
 
 
 def _build(settings: Settings, starter: Starter, output: Path) -> BuildResult:
-    result = build(settings, ImageRequest(starter, "tiny"), output, now=NOW)
+    result = build(build_context(settings, output=output, now=NOW), ImageRequest(starter, "tiny"))
     assert result.status == "created", result.to_json()
     return result
 

@@ -40,6 +40,7 @@ from couturier.oci.documents import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from couturier.oci.layout import Layout
 from couturier.services import catalog as catalog_service
 from couturier.services.build import ImageRequest, LineResult, build
+from couturier.services.context import build_context
 from couturier.settings import Settings
 from tests.oci_unpack import unpack
 from tests.starters import starter_named
@@ -67,10 +68,9 @@ def _build_line(
 ) -> BuiltLine:
     starter = starter_named(starter_name)
     result = build(
-        settings,
+        build_context(settings, output=output),
         ImageRequest(starter=starter, name=starter_name),
-        output,
-        architectures,
+        architectures=architectures,
         lines=[label],
     )
     assert result.status == "created", result.to_json()

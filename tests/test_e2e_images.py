@@ -38,6 +38,7 @@ import pytest
 
 from couturier.oci.layout import Layout
 from couturier.services.build import ImageRequest, build
+from couturier.services.context import build_context
 from couturier.settings import Settings
 from tests.starters import shipped, starter_named
 
@@ -81,7 +82,9 @@ def layouts(
             starter = starter_named(name)
             output = tmp_path_factory.mktemp(f"starter-{name}") / "layout"
             request = ImageRequest(starter=starter, name=starter.name)
-            result = build(mirror_settings, request, output, ["amd64"])
+            result = build(
+                build_context(mirror_settings, output=output), request, architectures=["amd64"]
+            )
             assert result.status == "created", result.to_json()
             assert [line.version for line in result.lines] == LINES[name]
             built[name] = output

@@ -32,6 +32,7 @@ import pytest
 from couturier.oci.layout import Layout
 from couturier.services.build import ImageRequest, build
 from couturier.services.bundles import Bundle, create_bundle
+from couturier.services.context import build_context
 from couturier.settings import Settings
 from tests.certs import key_pem, make_certificate
 from tests.starters import starter_named
@@ -53,7 +54,7 @@ def test_php_auto_packages_pick_each_lines_member(
         packages=("php-imagick-auto", "php-curl-auto"),
         private=True,
     )
-    result = build(mirror_settings, request, output, ["amd64"])
+    result = build(build_context(mirror_settings, output=output), request, architectures=["amd64"])
     assert result.status == "created", result.to_json()
     assert [line.version for line in result.lines] == ["8.2", "8.4"]
     for line in result.lines:
@@ -76,7 +77,7 @@ def test_python_line_without_the_package_is_skipped_and_tags_move(
     request = ImageRequest(
         starter=starter, name="typed", packages=("python3-annotated-types",), private=True
     )
-    result = build(mirror_settings, request, output, ["amd64"])
+    result = build(build_context(mirror_settings, output=output), request, architectures=["amd64"])
     assert result.status == "some lines created", result.to_json()
     lines = {line.version: line for line in result.lines}
     assert lines["3.11"].status == "skipped"
@@ -107,7 +108,12 @@ def test_python_wand_finds_its_library_through_the_ld_so_cache(
         starter=starter, name="wand", packages=("python3-wand-auto",), private=True
     )
     line = starter.lines[-2].version  # trixie: a released Debian
-    result = build(mirror_settings, request, output, ["amd64"], lines=[line])
+    result = build(
+        build_context(mirror_settings, output=output),
+        request,
+        architectures=["amd64"],
+        lines=[line],
+    )
     assert result.status == "created", result.to_json()
     probe = "from wand.image import Image; from wand.version import MAGICK_VERSION as v; print(v)"
     out = _podman_run(podman_env, f"oci:{output}:{line}", "python3", "-c", probe)
@@ -204,7 +210,9 @@ def _check_trust(
     for name, bundles in (("with", (bundle,)), ("without", ())):
         output = tmp_path / f"layout-{name}"
         request = request_for(starter=starter, bundles=bundles)
-        result = build(settings, request, output, ["amd64"], lines=[line])
+        result = build(
+            build_context(settings, output=output), request, architectures=["amd64"], lines=[line]
+        )
         assert result.status == "created", result.to_json()
         images[name] = f"oci:{output}:{line}"
 
@@ -247,7 +255,10 @@ def test_nginx_serves_with_a_site_from_a_files_bundle(
         output = tmp_path / "layout"
         request = ImageRequest(starter=starter, name="web", bundles=(bundle,), private=True)
         result = build(
-            mirror_settings, request, output, ["amd64"], lines=[starter.lines[-1].version]
+            build_context(mirror_settings, output=output),
+            request,
+            architectures=["amd64"],
+            lines=[starter.lines[-1].version],
         )
         assert result.status == "created", result.to_json()
         image = f"oci:{output}:latest"

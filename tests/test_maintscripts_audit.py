@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from couturier.debian.refresh import refresh
+from couturier.services.context import build_context
 from couturier.services.maintscripts import (
     AuditedPackage,
     audit_markdown,
@@ -66,7 +67,12 @@ def test_warnings_of_added_packages_name_what_they_would_do(mirror_settings: Set
     warned about."""
     packages = ["python3-gi-auto", "dbus", "php-cli", "openjdk-21-jre-headless", "python3"]
     plan = plan_image(
-        mirror_settings, "py-extra", starter_named("python"), packages, "amd64", lines=["3.13"]
+        build_context(mirror_settings),
+        "py-extra",
+        starter_named("python"),
+        packages,
+        "amd64",
+        lines=["3.13"],
     ).to_json()
     (line,) = plan["lines"]
     messages = [warning["message"] for warning in line["warnings"]]

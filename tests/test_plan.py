@@ -17,6 +17,7 @@ import yaml
 
 from couturier.cli.main import main
 from couturier.core.starter import Starter, parse_starter
+from couturier.services.context import build_context
 from couturier.services.plan import plan_image
 from couturier.settings import Settings, load_settings
 from tests.debs import Content, build_suites
@@ -91,7 +92,7 @@ def lines_by_label(plan_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_plan_shows_each_line_with_auto_members_and_who_pulled_what(
     settings: Settings, starter: Starter
 ) -> None:
-    plan = plan_image(settings, "tiny-ext", starter, ["tool-ext-auto"]).to_json()
+    plan = plan_image(build_context(settings), "tiny-ext", starter, ["tool-ext-auto"]).to_json()
     lines = lines_by_label(plan)
     assert [line["status"] for line in plan["lines"]] == ["ready", "ready"]
     assert lines["1"]["autos"] == {"tool-ext-auto": "tool1-ext"}
@@ -111,7 +112,7 @@ def test_plan_shows_each_line_with_auto_members_and_who_pulled_what(
 def test_a_line_without_the_package_is_skipped_with_the_reason(
     settings: Settings, starter: Starter
 ) -> None:
-    plan = plan_image(settings, "tiny-gui", starter, ["tool-gui", "extra"]).to_json()
+    plan = plan_image(build_context(settings), "tiny-gui", starter, ["tool-gui", "extra"]).to_json()
     lines = lines_by_label(plan)
     assert lines["1"]["status"] == "ready"
     assert lines["2"]["status"] == "skipped"
@@ -122,7 +123,7 @@ def test_a_line_without_the_package_is_skipped_with_the_reason(
 def test_an_exact_version_the_line_lacks_names_what_the_release_has(
     settings: Settings, starter: Starter
 ) -> None:
-    plan = plan_image(settings, "tiny", starter, ["libext=1.1-1"]).to_json()
+    plan = plan_image(build_context(settings), "tiny", starter, ["libext=1.1-1"]).to_json()
     lines = lines_by_label(plan)
     assert lines["1"]["status"] == "skipped"
     assert lines["1"]["reason"] == "libext 1.1-1 is not in oldrel; oldrel has libext 1.0-1"

@@ -57,6 +57,7 @@ from couturier.oci.layer import Layer
 from couturier.oci.layout import Layout, LayoutWriter
 from couturier.services.build import BuildResult, ImageRequest, build
 from couturier.services.bundles import create_bundle, get_bundle, store_root
+from couturier.services.context import build_context
 from couturier.settings import Settings, load_settings
 from tests.conftest import make_settings
 from tests.debs import build_suites
@@ -119,15 +120,10 @@ def run(
     settings: Settings, starter: Starter, output: Path, said: list[str] | None = None
 ) -> BuildResult:
     messages = said if said is not None else []
-    return build(
-        settings,
-        ImageRequest(starter, "tiny"),
-        output,
-        lines=["1"],
-        now=NOW,
-        say=messages.append,
-        transport=CountingTransport(),
+    context = build_context(
+        settings, output=output, now=NOW, say=messages.append, transport=CountingTransport()
     )
+    return build(context, ImageRequest(starter, "tiny"), lines=["1"])
 
 
 def layer_digests(output: Path) -> list[str]:

@@ -25,6 +25,7 @@ from couturier.debian.index import IndexCatalog
 from couturier.errors import IntegrityError
 from couturier.services import catalog as catalog_service
 from couturier.services.build import ImageRequest, build
+from couturier.services.context import build_context
 from couturier.services.maintscripts import added_warnings
 from couturier.services.plan import line_plan, plan_image
 from couturier.settings import Settings, load_settings
@@ -133,7 +134,9 @@ def _by_label(document: dict[str, Any]) -> dict[str, Any]:
 def test_plan_warns_per_line_about_what_is_not_replayed(
     settings: Settings, starter: Starter
 ) -> None:
-    plan = plan_image(settings, "tiny-foo", starter, ["foo-daemon", "nojs"]).to_json()
+    plan = plan_image(
+        build_context(settings), "tiny-foo", starter, ["foo-daemon", "nojs"]
+    ).to_json()
     for line in plan["lines"]:
         # The service is waived (no init system), ldconfig is replayed: neither is a warning.
         assert line["warnings"] == [
@@ -146,7 +149,8 @@ def test_plan_warns_per_line_about_what_is_not_replayed(
         ]
     # Nothing added, nothing to warn about (the starter's packages are the audit's business).
     assert all(
-        line["warnings"] == [] for line in plan_image(settings, "t", starter, []).to_json()["lines"]
+        line["warnings"] == []
+        for line in plan_image(build_context(settings), "t", starter, []).to_json()["lines"]
     )
 
 
@@ -176,7 +180,9 @@ def test_plan_and_build_commands_show_the_warnings(
 def test_a_starter_build_has_no_warnings(
     settings: Settings, starter: Starter, tmp_path: Path
 ) -> None:
-    result = build(settings, ImageRequest(starter, "tiny"), tmp_path / "oci", now=NOW)
+    result = build(
+        build_context(settings, output=tmp_path / "oci", now=NOW), ImageRequest(starter, "tiny")
+    )
     assert [line.to_json()["warnings"] for line in result.lines] == [[], []]
 
 
@@ -210,7 +216,7 @@ def test_a_package_that_cannot_be_fetched_leaves_one_warning_saying_so(
 
 
 def test_a_loop_s_alternatives_are_judged_one_by_one(settings: Settings, starter: Starter) -> None:
-    plan = plan_image(settings, "tiny-awk", starter, ["awkish"]).to_json()
+    plan = plan_image(build_context(settings), "tiny-awk", starter, ["awkish"]).to_json()
     for line in plan["lines"]:
         assert line["warnings"] == [
             {

@@ -23,13 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
 from couturier.assembly.assemble import Assembly, assemble, split_layers, with_parents
 from couturier.assembly.bundles import bundle_entries, check_generated
 from couturier.assembly.deb import DebContents, read_deb_bytes
 from couturier.assembly.dpkgdb import dpkg_database
 from couturier.assembly.generated import system_files
-from couturier.assembly.layercache import LayerCache, layer_key
+from couturier.assembly.layercache import layer_key
 from couturier.assembly.licenses import package_licenses
 from couturier.assembly.starterfiles import starter_files, starter_key
 from couturier.core.bundle import Bundle
@@ -43,6 +44,7 @@ from couturier.oci.documents import RuntimeConfig
 from couturier.oci.layer import Layer, write_layer
 
 __all__ = [
+    "LayerSource",
     "LineImage",
     "build_line_image",
     "newest_date",
@@ -60,6 +62,19 @@ NONROOT_UID = 65532
 GENERATED_FORMAT = "10"
 # Fetches the .deb files of packages; returns name → local path (see couturier.assembly.fetch).
 Fetcher = Callable[[Sequence[Package]], Mapping[str, Path]]
+
+
+class LayerSource(Protocol):
+    """Layers by cache key: a :class:`~couturier.assembly.layercache.LayerCache`, or one that
+    wraps it (to report progress)."""
+
+    def get(self, key: str) -> Layer | None: ...
+
+    def note(self, key: str) -> dict[str, Any]: ...
+
+    def build(
+        self, key: str, make: Callable[[Path], Layer], note: dict[str, Any] | None = None
+    ) -> Layer: ...
 
 
 @dataclass(frozen=True)
@@ -135,7 +150,7 @@ def build_line_image(
     starter: Starter,
     env: Mapping[str, str],
     fetch: Fetcher,
-    cache: LayerCache,
+    cache: LayerSource,
     epoch: int | None = None,
     bundles: Sequence[Bundle] = (),
     distro: Distro = DEBIAN,

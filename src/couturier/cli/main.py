@@ -43,6 +43,7 @@ from couturier.services import build as build_service
 from couturier.services import catalog as catalog_service
 from couturier.services.build import ImageRequest
 from couturier.services.bundles import get_bundle
+from couturier.services.context import build_context
 from couturier.services.specs import load_image_spec
 from couturier.services.starters import get_starter
 from couturier.settings import Settings, load_settings
@@ -138,17 +139,10 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
     # One row per line while it builds; catalog messages go below the rows.
     display = LineProgress(sys.stderr, quiet=args.quiet)
     try:
-        result = build_service.build(
-            settings,
-            request,
-            args.output,
-            args.arch,
-            say=display.note,
-            on_stage=display,
-            lines=args.line,
-            epoch=epoch,
-            now=now,
+        context = build_context(
+            settings, output=args.output, epoch=epoch, now=now, say=display.note, on_stage=display
         )
+        result = build_service.build(context, request, architectures=args.arch, lines=args.line)
     finally:
         display.done()
     if args.json:

@@ -10,6 +10,7 @@ from pathlib import Path
 from couturier.cli.output import Progress, format_size, print_table, print_warnings
 from couturier.core.text import named
 from couturier.errors import InputError
+from couturier.services.context import build_context
 from couturier.services.plan import LinePreview, installed_size, plan_image
 from couturier.services.specs import load_image_spec
 from couturier.services.starters import get_starter
@@ -49,13 +50,12 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
     arch = arches[0] if arches else None
     spec = load_image_spec(settings, args.spec, arch, say=progress)
     plan = plan_image(
-        settings,
+        build_context(settings, say=progress),
         spec.name,
         get_starter(settings, spec.starter),
         spec.packages,
         arch,
         lines=args.line,
-        say=progress,
     )
     progress.done()
     if args.json:

@@ -14,15 +14,15 @@ created lines.
 
 Progress comes out as :class:`StageEvent` values, one whenever a line changes stage (and while
 fetching, after every downloaded package), so a terminal can draw one row per line; catalog
-messages (refreshing indexes) go to ``say``.
+messages (refreshing indexes) go to ``say``. What a build uses besides its request (catalogs,
+fetcher, caches, output, dates, reporters) comes from its :class:`~couturier.services.context.
+BuildContext`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -30,9 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from couturier.assembly.errors import BuildError
-from couturier.assembly.fetch import fetch
 from couturier.assembly.image import LineImage, build_line_image
-from couturier.assembly.layercache import LayerCache
 from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
 from couturier.core.planner import LinePlan
@@ -47,7 +45,6 @@ from couturier.core.sbom import (
 from couturier.core.starter import ImageLine, Starter, full_version
 from couturier.core.tags import CreatedLine, plan_tags
 from couturier.debian.index import IndexCatalog
-from couturier.debian.transport import Transport
 from couturier.errors import CouturierError, InputError, NotFoundError, ResolutionError
 from couturier.oci.documents import (
     CYCLONEDX_MEDIA_TYPE,
@@ -59,7 +56,7 @@ from couturier.oci.documents import (
 )
 from couturier.oci.layer import Layer
 from couturier.oci.layout import Layout, LayoutWriter
-from couturier.services import catalog as catalog_service
+from couturier.services.context import BuildContext
 from couturier.services.maintscripts import added_warnings
 from couturier.services.plan import line_plan, skip_reason
 from couturier.services.starters import select_lines
@@ -77,7 +74,6 @@ __all__ = [
     "couturier_version",
 ]
 
-Say = Callable[[str], None]
 ANNOTATION_PREFIX = "io.couturier."
 # The stages of a line, in order; the last three are final.
 STAGES = (
@@ -228,43 +224,37 @@ class _Reporter:
         )
 
 
-class _ReportingLayerCache(LayerCache):
-    """A :class:`LayerCache` that reports "compressing" before making a layer it lacks."""
+class _ReportingLayers:
+    """The context's layer cache, reporting "compressing" before making a layer it lacks."""
 
-    def __init__(self, root: Path, report: _Reporter, warn: Say) -> None:
-        super().__init__(root, warn)
-        self._report = report
+    def __init__(self, context: BuildContext, report: _Reporter) -> None:
+        self._layers, self._report = context.layers, report
+
+    def get(self, key: str) -> Layer | None:
+        return self._layers.get(key)
+
+    def note(self, key: str) -> dict[str, Any]:
+        return self._layers.note(key)
 
     def build(
         self, key: str, make: Callable[[Path], Layer], note: dict[str, Any] | None = None
     ) -> Layer:
-        if self.get(key) is None:
+        if self._layers.get(key) is None:
             self._report("compressing")
-        return super().build(key, make, note)
+        return self._layers.build(key, make, note)
 
 
 def _fetcher(
-    settings: Settings,
-    catalog: IndexCatalog,
-    transport: Transport | None,
-    report: _Reporter,
-    warn: Say,
+    context: BuildContext, catalog: IndexCatalog, report: _Reporter
 ) -> Callable[[Sequence[Package]], dict[str, Path]]:
-    """Fetch packages of ``catalog`` into the download cache, reporting progress."""
+    """Fetch packages of ``catalog`` with the context's fetcher, reporting progress."""
 
     def progress(done: int, total: int, size: int) -> None:
         report("fetching", f"{done}/{total} ({_mib(size)})")
 
     def run(packages: Sequence[Package]) -> dict[str, Path]:
         report("fetching", f"0/{len(packages)}")
-        paths = fetch(
-            packages,
-            catalog.url_of,
-            settings.cache_dir,
-            transport=transport,
-            progress=progress,
-            warn=warn,
-        )
+        paths = context.fetch(packages, catalog.url_of, progress)
         report("assembling")
         return paths
 
@@ -272,15 +262,10 @@ def _fetcher(
 
 
 def _line_images(
-    settings: Settings,
+    context: BuildContext,
     request: ImageRequest,
     line: ImageLine,
-    *,
     architectures: Sequence[str],
-    epoch: int | None,
-    transport: Transport | None,
-    say: Say,
-    on_stage: OnStage,
 ) -> tuple[list[tuple[LinePlan, LineImage]], str]:
     """Plan and build ``line`` for every architecture; returns the images and the full version.
 
@@ -290,28 +275,23 @@ def _line_images(
     built: list[tuple[LinePlan, LineImage]] = []
     version = ""
     for arch in architectures:
-        report = _Reporter(line, arch if len(architectures) > 1 else "", on_stage)
+        report = _Reporter(line, arch if len(architectures) > 1 else "", context.on_stage)
         report("resolving")
-        catalog = catalog_service.catalog(settings, line.release, arch, say, transport)
+        catalog = context.catalogs(line.release, arch)
         plan = line_plan(catalog, request.starter, line, request.packages)
         version = version or full_version(plan.primary().version, line.version)
         image = build_line_image(
             plan,
             starter=request.starter,
             env=request.env,
-            fetch=_fetcher(settings, catalog, transport, report, _warning(say)),
-            cache=_ReportingLayerCache(settings.cache_dir / "layers", report, _warning(say)),
-            epoch=epoch,
+            fetch=_fetcher(context, catalog, report),
+            cache=_ReportingLayers(context, report),
+            epoch=context.epoch,
             bundles=request.bundles,
             distro=catalog.distro,
         )
         built.append((plan, image))
     return built, version
-
-
-def _warning(say: Say) -> Say:
-    """``say`` for warnings: something damaged on disk was found and repaired on the way."""
-    return lambda message: say(f"warning: {message}")
 
 
 def _cache_error(error: OSError, settings: Settings) -> StorageError:
@@ -327,35 +307,32 @@ def _cache_error(error: OSError, settings: Settings) -> StorageError:
 
 
 def build(
-    settings: Settings,
+    context: BuildContext,
     request: ImageRequest,
-    output: Path,
-    architectures: Sequence[str] | None = None,
     *,
-    say: Say = lambda message: None,
-    on_stage: OnStage = lambda event: None,
-    transport: Transport | None = None,
-    epoch: int | None = None,
-    now: dt.datetime | None = None,
+    architectures: Sequence[str] | None = None,
     lines: Sequence[str] | None = None,
 ) -> BuildResult:
-    """Build every line of ``request`` (or only the ``lines`` labels) into the OCI layout at
-    ``output``.
+    """Build every line of ``request`` (or only the ``lines`` labels) for ``architectures``
+    (the settings' when None) into the OCI layout at ``context.output``.
 
-    ``epoch`` is the build date the layers' file dates are clamped to (the caller's
-    ``SOURCE_DATE_EPOCH``; None: each line's newest package date); ``now`` dates the tags.
-    Nothing here reads the environment, so builds with different dates can run side by side.
-    ``on_stage`` gets a :class:`StageEvent` whenever a line changes stage (from the fetch worker
-    threads too: it must be thread-safe); ``say`` gets catalog messages.
+    The layers' file dates are clamped to ``context.epoch`` (None: each line's newest package
+    date) and the tags dated by ``context.now``; nothing here reads the environment, so builds
+    with different dates can run side by side. ``context.on_stage`` gets a :class:`StageEvent`
+    whenever a line changes stage, ``context.say`` catalog messages.
 
-    Never raises for a line's own failure (it is in the result, with the trace id), nor for a
-    full disk; raises :class:`ConfigError` for unknown architectures, :class:`InputError` for
-    unknown line labels or an ``output`` that is not an OCI layout.
+    Never raises for a line's own failure (it is in the result, with the context's trace id),
+    nor for a full disk; raises :class:`ConfigError` for unknown architectures,
+    :class:`InputError` for unknown line labels, a context without an output, or an output
+    that is not an OCI layout.
     """
+    settings, on_stage = context.settings, context.on_stage
+    if context.output is None:
+        raise InputError("a build needs an output", "name the OCI image layout to write")
+    output = context.output
     archs = [settings.check_architecture(a) for a in (architectures or settings.architectures)]
     check_output(output)
-    now = now or dt.datetime.now(dt.UTC)
-    result = BuildResult(trace_id=uuid.uuid4().hex, lines=[])
+    result = BuildResult(trace_id=context.trace_id, lines=[])
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]] = {}
     selected = select_lines(request.starter, lines)
     for line in selected:
@@ -365,16 +342,7 @@ def build(
         result.lines.append(outcome)
         try:
             try:
-                images, version = _line_images(
-                    settings,
-                    request,
-                    line,
-                    architectures=archs,
-                    epoch=epoch,
-                    transport=transport,
-                    say=say,
-                    on_stage=on_stage,
-                )
+                images, version = _line_images(context, request, line, archs)
             except OSError as error:
                 if error.errno not in _STORAGE:
                     raise
@@ -387,10 +355,10 @@ def build(
             continue
         outcome.full_version = version
         outcome.packages = len(images[0][0].packages)
-        outcome.warnings = _script_warnings(settings, images[0][0], transport, say)
+        outcome.warnings = _script_warnings(context, images[0][0])
         staged[line.version] = (outcome, images)
         on_stage(StageEvent(line.version, line.release, "built", version))
-    _publish(output, request, staged, now=now, trace_id=result.trace_id, on_stage=on_stage, say=say)
+    _publish(context, output, request, staged)
     return result
 
 
@@ -420,17 +388,13 @@ def check_output(output: Path) -> None:
         raise InputError(f"output {output} cannot be used: {error.strerror}", hint) from None
 
 
-def _script_warnings(
-    settings: Settings, plan: LinePlan, transport: Transport | None, say: Say
-) -> tuple[ScriptWarning, ...]:
+def _script_warnings(context: BuildContext, plan: LinePlan) -> tuple[ScriptWarning, ...]:
     """The warnings of ``plan``'s added packages (their ``.deb`` files are in the download
     cache by now; maintainer scripts do not differ by architecture, so one plan is enough)."""
     if not plan.added:
         return ()
-    catalog = catalog_service.catalog(
-        settings, plan.line.release, plan.architecture, say, transport
-    )
-    return added_warnings(settings, catalog, plan, transport)
+    catalog = context.catalogs(plan.line.release, plan.architecture)
+    return added_warnings(context.settings, catalog, plan, context.transport)
 
 
 def _finish(outcome: LineResult, status: str, error: str, on_stage: OnStage) -> None:
@@ -439,14 +403,10 @@ def _finish(outcome: LineResult, status: str, error: str, on_stage: OnStage) -> 
 
 
 def _publish(
+    context: BuildContext,
     output: Path,
     request: ImageRequest,
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]],
-    *,
-    now: dt.datetime,
-    trace_id: str,
-    on_stage: OnStage,
-    say: Say = lambda message: None,
 ) -> None:
     """Write the staged lines into the layout at ``output`` and fill in their digests and tags.
 
@@ -454,13 +414,15 @@ def _publish(
     a failure that belongs to no line (creating the staging directory, committing) fails them
     all. Raises :class:`InputError` when ``output`` exists and is not an OCI layout.
     """
+    on_stage, trace_id = context.on_stage, context.trace_id
     pending = dict(staged)
     while pending:
-        tags = plan_tags([CreatedLine(v, o.full_version) for v, (o, _) in pending.items()], now)
+        created = [CreatedLine(v, o.full_version) for v, (o, _) in pending.items()]
+        tags = plan_tags(created, context.now)
         digests: dict[str, str] = {}
         current = ""  # the line being staged; empty while creating or committing the writer
         try:
-            with LayoutWriter(output, _warning(say)) as writer:
+            with LayoutWriter(output, context.warn) as writer:
                 for label, (outcome, images) in pending.items():
                     current = label
                     on_stage(StageEvent(label, outcome.release, "writing"))

@@ -9,19 +9,17 @@ what ``couturier build`` will do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from couturier.core.catalog import Catalog, Package
 from couturier.core.planner import LinePlan, plan_line, split_requests
 from couturier.core.replay import ScriptWarning
 from couturier.core.starter import ImageLine, Starter, full_version
-from couturier.debian.transport import Transport
 from couturier.errors import NotFoundError, ResolutionError
-from couturier.services import catalog as catalog_service
+from couturier.services.context import BuildContext
 from couturier.services.maintscripts import added_warnings
 from couturier.services.starters import select_lines
-from couturier.settings import Settings
 
 __all__ = [
     "ImagePlan",
@@ -31,9 +29,6 @@ __all__ = [
     "plan_image",
     "skip_reason",
 ]
-
-Say = Callable[[str], None]
-
 
 def line_plan(
     catalog: Catalog, starter: Starter, line: ImageLine, packages: Sequence[str]
@@ -125,17 +120,17 @@ class ImagePlan:
 
 
 def plan_image(
-    settings: Settings,
+    context: BuildContext,
     name: str,
     starter: Starter,
     packages: Sequence[str],
     architecture: str | None = None,
     *,
     lines: Sequence[str] | None = None,
-    say: Say = lambda message: None,
-    transport: Transport | None = None,
 ) -> ImagePlan:
-    """Plan every line of ``starter`` (or only the ``lines`` labels) with ``packages`` added.
+    """Plan every line of ``starter`` (or only the ``lines`` labels) with ``packages`` added,
+    with the catalogs, settings and transport of ``context`` (catalog messages go to its
+    ``say``; it needs no output).
 
     Each ready line carries the warnings of its added packages' maintainer scripts
     (:func:`couturier.services.maintscripts.added_warnings`: their ``.deb`` files are fetched
@@ -144,17 +139,18 @@ def plan_image(
     :class:`ConfigError` for an unknown architecture, :class:`InputError` for an unknown line
     label, and what loading a catalog raises.
     """
+    settings = context.settings
     arch = settings.check_architecture(architecture or settings.architectures[0])
     selected = select_lines(starter, lines)
     previews: list[LinePreview] = []
     for line in selected:
-        catalog = catalog_service.catalog(settings, line.release, arch, say, transport)
+        catalog = context.catalogs(line.release, arch)
         try:
             plan = line_plan(catalog, starter, line, packages)
         except (ResolutionError, NotFoundError) as error:
             previews.append(LinePreview(line, arch, reason=skip_reason(error)))
             continue
-        warnings = added_warnings(settings, catalog, plan, transport)
+        warnings = added_warnings(settings, catalog, plan, context.transport)
         previews.append(LinePreview(line, arch, plan, warnings=warnings))
     return ImagePlan(name, starter.name, arch, tuple(previews))
 
