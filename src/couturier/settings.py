@@ -32,26 +32,24 @@ Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_STARTE
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from typing import TYPE_CHECKING
 
 from couturier.core.suggest import did_you_mean
-from couturier.core.text import HIDDEN_RULE, has_hidden, shown
-from couturier.core.yamltext import YamlProblem, YamlUnreadable
+from couturier.core.text import shown
 from couturier.errors import ConfigError
-from couturier.yamlfile import load_yaml
+
+if TYPE_CHECKING:
+    from couturier.settingsfile import MirrorShape, ReleaseShape, SettingsShape
 
 __all__ = ["Mirror", "Release", "Settings", "Suite", "builtin_keyring", "load_settings"]
 
 DEFAULT_ARCHITECTURES = ("amd64", "arm64")
 DEFAULT_RELEASES = ("bookworm", "trixie", "forky")
-VALID_UNTIL_POLICIES = ("enforce", "warn", "ignore")  # the Literal of _MirrorShape
+VALID_UNTIL_POLICIES = ("enforce", "warn", "ignore")  # the Literal of MirrorShape
 KNOWN_ARCHITECTURES = frozenset(
     {
         "amd64",
@@ -183,209 +181,7 @@ def _default_release(name: str, mirrors: Mapping[str, Mirror]) -> Release:
     )
 
 
-# The settings file's shape, checked by pydantic before any value is made: every mistake is
-# named by its key, with the shape expected and the shape found.
-
-
-def _text(value: Any) -> Any:
-    """Names YAML reads as whole numbers (a release called ``12``) are text; nothing else is
-    made so. A number with a point is left a number, and refused: ``12.10`` would be read
-    as 12.1, a name nobody wrote."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def _listed(value: Any) -> Any:
-    """``architectures: amd64`` is the one-item list it means."""
-    return [value] if isinstance(value, str) else value
-
-
-def _plain(value: str) -> str:
-    """Names, URLs and paths end up in requests, file names and messages: no control or
-    invisible characters (:mod:`couturier.core.text`)."""
-    if has_hidden(value):
-        raise ValueError(HIDDEN_RULE)
-    return value
-
-
-# A release, suite or component becomes a URL path segment and a file name: Debian's own
-# names are lowercase letters, digits and . + - (bookworm, noble-updates, non-free-firmware).
-_DEBIAN_NAME = re.compile(r"[a-z0-9][a-z0-9.+-]*")
-_URL_SCHEMES = ("http://", "https://", "file://")
-
-
-def _debian_name(value: str) -> str:
-    if not _DEBIAN_NAME.fullmatch(value) or ".." in value or len(value) > 64:
-        raise ValueError(
-            "must be a name such as bookworm or noble-updates (lowercase letters, digits and "
-            ". + -, a letter or digit first, no '..', at most 64 characters)"
-        )
-    return value
-
-
-def _url(value: str) -> str:
-    if not value.lower().startswith(_URL_SCHEMES) or len(value) <= len("file://"):
-        raise ValueError("must be an http://, https:// or file:// URL")
-    return value
-
-
-Text = Annotated[str, BeforeValidator(_text), AfterValidator(_plain)]
-Name = Annotated[Text, AfterValidator(_debian_name)]
-Url = Annotated[Text, AfterValidator(_url)]
-Components = Annotated[list[Name] | None, BeforeValidator(_listed)]  # "main" is [main]
-# A path stays as written: ``data_dir: 5`` is a mistake, not the directory ./5.
-PathText = Annotated[str, AfterValidator(_plain)]
-
-
-class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _MirrorShape(_Shape):
-    url: Url
-    keyring: PathText = "builtin:debian"
-    arch_urls: dict[Text, Url] | None = None
-    valid_until: Literal["enforce", "warn", "ignore"] = "warn"
-    vendor: Text | None = None
-
-
-class _SuiteShape(_Shape):
-    mirror: Text
-    suite: Name
-    components: Components = None
-
-
-class _ReleaseShape(_Shape):
-    suites: Annotated[list[_SuiteShape], Field(min_length=1)]
-    components: Components = None
-
-
-class _SettingsShape(_Shape):
-    data_dir: PathText | None = None
-    cache_dir: PathText | None = None
-    starters_dir: PathText | None = None
-    architectures: Annotated[list[Text] | None, BeforeValidator(_listed)] = None
-    mirrors: dict[Text, _MirrorShape] | None = None
-    releases: dict[Name, _ReleaseShape] | None = None
-
-
-_PATH = "a directory path"
-_EXPECTED = {
-    "data_dir": _PATH,
-    "cache_dir": _PATH,
-    "starters_dir": _PATH,
-    "architectures": "a list of architecture names",
-    "architectures.*": "an architecture name",
-    "mirrors": "a mapping of name → mirror",
-    "mirrors.*": "a mapping with url (and keyring, arch_urls, valid_until)",
-    "mirrors.*.url": "a URL",
-    "mirrors.*.keyring": "the path of a keyring file, or builtin:debian",
-    "mirrors.*.arch_urls": "a mapping of architecture → URL",
-    "mirrors.*.arch_urls.*": "a URL",
-    "mirrors.*.valid_until": "one of enforce, warn, ignore",
-    "mirrors.*.vendor": "a vendor name such as debian or ubuntu",
-    "releases": "a mapping of release name → its suites",
-    "releases.*": "a mapping with suites (and components)",
-    "releases.*.suites": "a list of suites, each {mirror: NAME, suite: NAME}",
-    "releases.*.suites.*": "a mapping {mirror: NAME, suite: NAME}",
-    "releases.*.suites.*.mirror": "the name of a mirror",
-    "releases.*.suites.*.suite": "a suite name, its directory under dists/",
-    "releases.*.components": "a list of component names",
-    "releases.*.components.*": "a component name",
-    "releases.*.suites.*.components": "a list of component names",
-    "releases.*.suites.*.components.*": "a component name",
-}
-_FIELDS_AT: dict[str, type[_Shape]] = {
-    "": _SettingsShape,
-    "mirrors.*": _MirrorShape,
-    "releases.*": _ReleaseShape,
-    "releases.*.suites.*": _SuiteShape,
-}
-_NAMED = {("mirrors",), ("releases",), ("mirrors", "*", "arch_urls")}  # their keys are names
-
-
-def _pattern(loc: tuple[int | str, ...]) -> tuple[str, str]:
-    """(``releases.noble.suites[0].suite``, ``releases.*.suites.*.suite``) for a pydantic loc."""
-    shown = ""
-    general: list[str] = []
-    for part in loc:
-        if part == "[key]":
-            continue
-        if tuple(general) in _NAMED:
-            shown += f".{part}"
-            general.append("*")
-        elif isinstance(part, int):
-            shown += f"[{part}]"
-            general.append("*")
-        else:
-            shown += f".{part}" if shown else part
-            general.append("*" if tuple(general) in _NAMED else part)
-    return shown, ".".join(general)
-
-
-def _found(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a boolean)"
-    if isinstance(value, str):
-        return f"the text {value[:40]!r}"
-    if isinstance(value, int | float):
-        return f"the number {value}" if abs(value) < 10**100 else "a number too long"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return type(value).__name__
-
-
-def _problem(error: Mapping[str, Any]) -> str:
-    loc = tuple(error["loc"])
-    where, general = _pattern(loc)
-    kind = error["type"]
-    if "[key]" in loc:
-        parent, _ = _pattern(loc[: loc.index("[key]") - 1])
-        reason = str(error["ctx"]["error"]) if kind == "value_error" else "must be text"
-        return f"{parent}: the name {_found(error['input'])} {reason}"
-    if kind == "missing":
-        expected = _EXPECTED.get(general)
-        return f"{where} is required" + (f" ({expected})" if expected else "")
-    if kind == "extra_forbidden":
-        parent_where, parent = _pattern(loc[:-1])
-        shape = _FIELDS_AT.get(parent, _SettingsShape)
-        known = ", ".join(shape.model_fields)
-        place = f" in {parent_where}" if parent_where else ""
-        return f"{where} is not a setting{place} (known: {known})"
-    if kind == "value_error":
-        return f"{where} {error['ctx']['error']}, got {_found(error['input'])}"
-    if kind == "too_short":
-        return f"{where} must not be empty ({_EXPECTED.get(general, 'at least one entry')})"
-    expected = _EXPECTED.get(general, "text")
-    return f"{where} must be {expected}, got {_found(error['input'])}"
-
-
-def _shape(raw: Any, source: str) -> _SettingsShape:
-    """The settings file's content checked against its shape; :class:`ConfigError` naming
-    every mistake (the first ten) otherwise."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(
-            f"{source} must hold a mapping of settings, got {_found(raw)}",
-            "see the settings example in the README",
-        )
-    try:
-        return _SettingsShape.model_validate(dict(raw))
-    except ValidationError as invalid:
-        problems = [_problem(e) for e in invalid.errors()]
-        listed = "; ".join(problems[:10]) + (
-            f"; and {len(problems) - 10} more" * (len(problems) > 10)
-        )
-        raise ConfigError(f"{source}: {listed}", "see the settings example in the README") from None
-
-
-def _mirror_from(name: str, shape: _MirrorShape, base: Path, source: str) -> Mirror:
+def _mirror_from(name: str, shape: MirrorShape, base: Path, source: str) -> Mirror:
     keyring = base / shape.keyring
     try:
         if shape.keyring.startswith("builtin:"):
@@ -406,7 +202,7 @@ def _mirror_from(name: str, shape: _MirrorShape, base: Path, source: str) -> Mir
 
 
 def _releases_from(
-    shapes: Mapping[str, _ReleaseShape], mirrors: Mapping[str, Mirror], source: str
+    shapes: Mapping[str, ReleaseShape], mirrors: Mapping[str, Mirror], source: str
 ) -> dict[str, Release]:
     releases: dict[str, Release] = {}
     for name, body in shapes.items():
@@ -442,6 +238,30 @@ def _directory(path: Path, key: str, source: str) -> Path:
     return path
 
 
+def _file_shape(path: Path, source: str) -> SettingsShape:
+    """The settings file at ``path``, read and checked against its shape.
+
+    Imports the YAML reader and pydantic's models here, not at module level: with no settings
+    file (defaults and environment only) a command never pays for them."""
+    from couturier.core.yamltext import YamlProblem, YamlUnreadable
+    from couturier.settingsfile import settings_shape
+    from couturier.yamlfile import load_yaml
+
+    try:
+        document = load_yaml(path)
+    except YamlUnreadable as problem:
+        raise ConfigError(
+            f"cannot read {source}: {problem.what}",
+            problem.hint or "check --config or COUTURIER_CONFIG",
+        ) from None
+    except YamlProblem as problem:
+        raise ConfigError(f"{source} {problem.what}", problem.hint) from None
+    if document.duplicates:
+        key, line = document.duplicates[0]
+        raise ConfigError(f"{source}: {key} is written more than once (line {line})")
+    return settings_shape(document.data, source)
+
+
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from the defaults, the YAML file at ``path`` (or ``$COUTURIER_CONFIG``) and
     the environment.
@@ -456,32 +276,18 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     if path is None and env.get("COUTURIER_CONFIG"):
         path = Path(env["COUTURIER_CONFIG"])
     source = f"settings file {path}" if path is not None else "settings"
-    shape = _SettingsShape()
-    if path is not None:
-        try:
-            document = load_yaml(path)
-        except YamlUnreadable as problem:
-            raise ConfigError(
-                f"cannot read {source}: {problem.what}",
-                problem.hint or "check --config or COUTURIER_CONFIG",
-            ) from None
-        except YamlProblem as problem:
-            raise ConfigError(f"{source} {problem.what}", problem.hint) from None
-        if document.duplicates:
-            key, line = document.duplicates[0]
-            raise ConfigError(f"{source}: {key} is written more than once (line {line})")
-        shape = _shape(document.data, source)
+    shape = _file_shape(path, source) if path is not None else None
     base = path.parent if path is not None else Path.cwd()
 
     mirrors = _default_mirrors(env)
-    for name, body in (shape.mirrors or {}).items():
+    for name, body in ((shape and shape.mirrors) or {}).items():
         mirrors[name] = _mirror_from(name, body, base, source)
-    if shape.releases is not None:
+    if shape is not None and shape.releases is not None:
         releases = _releases_from(shape.releases, mirrors, source)
     else:
         releases = {name: _default_release(name, mirrors) for name in DEFAULT_RELEASES}
 
-    architectures = tuple(shape.architectures or DEFAULT_ARCHITECTURES)
+    architectures = tuple((shape and shape.architectures) or DEFAULT_ARCHITECTURES)
     for arch in architectures:
         if arch not in KNOWN_ARCHITECTURES:
             raise ConfigError(
@@ -491,12 +297,15 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
 
     # Relative paths in the file are taken from the file's directory, as the keyring's and
     # starters_dir's are, so the file means the same whatever directory Couturier runs in.
+    data_dir, cache_dir, starters_dir = (
+        (shape.data_dir, shape.cache_dir, shape.starters_dir) if shape else (None, None, None)
+    )
     settings = Settings(
-        data_dir=base / shape.data_dir if shape.data_dir else _xdg("XDG_DATA_HOME", ".local/share"),
-        cache_dir=base / shape.cache_dir if shape.cache_dir else _xdg("XDG_CACHE_HOME", ".cache"),
+        data_dir=base / data_dir if data_dir else _xdg("XDG_DATA_HOME", ".local/share"),
+        cache_dir=base / cache_dir if cache_dir else _xdg("XDG_CACHE_HOME", ".cache"),
         releases=releases,
         architectures=architectures,
-        starters_dir=base / shape.starters_dir if shape.starters_dir else None,
+        starters_dir=base / starters_dir if starters_dir else None,
     )
     if env.get("COUTURIER_STARTERS_DIR"):
         settings = replace(settings, starters_dir=Path(env["COUTURIER_STARTERS_DIR"]))
