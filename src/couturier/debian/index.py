@@ -24,6 +24,7 @@ from couturier.core.distro import DEBIAN, Distro, distro_of
 from couturier.core.relations import Relation
 from couturier.debian.listing import state_problems
 from couturier.debian.snapshots import (
+    SnapshotCache,
     SnapshotIndex,
     SnapshotStore,
     SuiteState,
@@ -202,10 +203,16 @@ def _merge_unique(streams: list[Iterator[str]]) -> Iterator[str]:
 
 
 def load_catalog(
-    settings: Settings, release: str, arch: str, warn: Callable[[str], None] | None = None
+    settings: Settings,
+    release: str,
+    arch: str,
+    warn: Callable[[str], None] | None = None,
+    *,
+    snapshots: SnapshotCache | None = None,
 ) -> IndexCatalog:
     """Open the catalog of ``release`` for ``arch`` over its current snapshots, each verified
     (see :meth:`SnapshotStore.open`; damaged derived files are rebuilt and reported to ``warn``).
+    Indexes already in ``snapshots`` are reused, those opened are kept there (none without it).
 
     Cost: one small JSON per suite, one ``.idx`` read and hashed per snapshot, and a full hash
     of a snapshot only when its stamp does not vouch for it; no index is parsed.
@@ -220,7 +227,7 @@ def load_catalog(
     """
     definition = settings.release(release)
     settings.check_architecture(arch)
-    store = SnapshotStore(settings.snapshot_dir, warn)
+    store = SnapshotStore(settings.snapshot_dir, warn, snapshots)
     parts: list[SnapshotPart] = []
     missing: list[str] = []
     first: SuiteState | None = None

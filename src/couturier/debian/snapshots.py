@@ -29,6 +29,7 @@ import marshal
 import mmap
 import os
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,7 @@ from couturier.integrity import (
 __all__ = [
     "DERIVED_SUFFIXES",
     "IndexState",
+    "SnapshotCache",
     "SnapshotDamagedError",
     "SnapshotIndex",
     "SnapshotStore",
@@ -258,15 +260,69 @@ def _search_text(data: bytes) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+class SnapshotCache:
+    """Snapshot indexes already opened, by path: the last ``limit`` of them, each kept while
+    its file's stamp (inode, size, mtime, ctime) stays the same.
+
+    Whoever loads catalogs owns one and hands it to :class:`SnapshotStore` (the catalog service
+    keeps one for its process). Safe to share between threads: a lock guards the table; an
+    index is opened outside it, so two threads may open the same snapshot at once (both get a
+    sound index; the later one is kept).
+    """
+
+    def __init__(self, limit: int = 32) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._opened: OrderedDict[Path, SnapshotIndex] = OrderedDict()
+
+    def get(self, path: Path) -> SnapshotIndex | None:
+        """The index opened from ``path`` if its file has not changed since; None otherwise."""
+        with self._lock:
+            opened = self._opened.get(path)
+            if opened is None:
+                return None
+            try:
+                unchanged = opened.stamp == FileStamp.of(path.stat())
+            except OSError:
+                unchanged = False
+            if unchanged:
+                self._opened.move_to_end(path)
+                return opened
+            del self._opened[path]
+            return None
+
+    def put(self, path: Path, index: SnapshotIndex) -> None:
+        """Keep ``index`` (opened from ``path``), forgetting the least recently used beyond the
+        limit."""
+        with self._lock:
+            self._opened[path] = index
+            self._opened.move_to_end(path)
+            while len(self._opened) > self._limit:
+                self._opened.popitem(last=False)
+
+    def drop(self, path: Path) -> None:
+        """Forget the index of ``path`` (its snapshot was removed)."""
+        with self._lock:
+            self._opened.pop(path, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._opened.clear()
+
+
 class SnapshotStore:
     """Content-addressed snapshots under ``root`` (``settings.snapshot_dir``).
 
-    ``warn`` receives one line for each damaged derived file rebuilt while opening snapshots.
+    ``warn`` receives one line for each damaged derived file rebuilt while opening snapshots;
+    ``cache`` keeps the indexes opened (none kept without one).
     """
 
-    def __init__(self, root: Path, warn: Warn | None = None) -> None:
+    def __init__(
+        self, root: Path, warn: Warn | None = None, cache: SnapshotCache | None = None
+    ) -> None:
         self.root = root
         self._warn = warn or (lambda message: None)
+        self._cache = cache
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256
@@ -303,7 +359,8 @@ class SnapshotStore:
     def drop(self, sha256: str) -> None:
         """Remove snapshot ``sha256`` and its derived files (e.g. once found damaged)."""
         path = self.path(sha256)
-        _OPENED.pop(path, None)
+        if self._cache is not None:
+            self._cache.drop(path)
         path.unlink(missing_ok=True)
         for suffix in DERIVED_SUFFIXES:
             path.with_name(sha256 + suffix).unlink(missing_ok=True)
@@ -345,27 +402,20 @@ class SnapshotStore:
     def open(self, sha256: str) -> SnapshotIndex:
         """Open snapshot ``sha256`` for lookups, verified, (re)building its ``.idx`` when needed.
 
-        Snapshots are immutable, so an index opened once is kept for the process (the last
-        :data:`_OPENED_LIMIT` of them) while its file's stamp (inode, size, mtime, ctime) stays
-        the same: a command that reads a release twice (checking a spec, then planning it)
-        loads it once. Raises :class:`NotFoundError` when the snapshot file is not in the store
-        and :class:`SnapshotDamagedError` when it no longer matches its sha256 (it is removed).
+        Snapshots are immutable, so an index opened once is kept in the store's
+        :class:`SnapshotCache` (when it has one) while its file's stamp stays the same: a
+        command that reads a release twice (checking a spec, then planning it) loads it once.
+        Raises :class:`NotFoundError` when the snapshot file is not in the store and
+        :class:`SnapshotDamagedError` when it no longer matches its sha256 (it is removed).
         """
         path = self.path(sha256)
-        opened = _OPENED.get(path)
+        if self._cache is None:
+            return self._open(path, sha256)
+        opened = self._cache.get(path)
         if opened is not None:
-            try:
-                unchanged = opened.stamp == FileStamp.of(path.stat())
-            except OSError:
-                unchanged = False
-            if unchanged:
-                _OPENED.move_to_end(path)
-                return opened
-            del _OPENED[path]
+            return opened
         index = self._open(path, sha256)
-        _OPENED[path] = index
-        while len(_OPENED) > _OPENED_LIMIT:
-            _OPENED.popitem(last=False)
+        self._cache.put(path, index)
         return index
 
     def _open(self, path: Path, sha256: str) -> SnapshotIndex:
@@ -435,11 +485,6 @@ def _load_index(path: Path, sha256: str) -> tuple[dict[str, Any] | None, str]:
     if data.get("snapshot") != sha256:
         return None, "belongs to another snapshot"
     return data, ""
-
-
-# Indexes opened by this process, by snapshot path, least recently used first.
-_OPENED: OrderedDict[Path, SnapshotIndex] = OrderedDict()
-_OPENED_LIMIT = 32
 
 
 def _load_marshal(body: bytes) -> Any:

@@ -4,6 +4,10 @@ A command that needs a release's indexes and has none yet refreshes them first, 
 ``couturier packages resolve`` on a fresh machine just works; later ones load the snapshots
 already verified and never touch the network, unless one of them, or a suite's state file, was
 found damaged on disk: it is then downloaded again (the state rebuilt), with a warning.
+
+The snapshot indexes opened are kept in a :class:`SnapshotCache`: the caller's (a job's
+context may bring its own) or else :data:`SNAPSHOTS`, the one this service keeps for the
+process, so a command that reads a release twice loads it once. It is thread-safe.
 """
 
 from __future__ import annotations
@@ -15,14 +19,20 @@ from couturier.core.catalog import Catalog
 from couturier.debian import refresh as refresh_module
 from couturier.debian.index import IndexCatalog, load_catalog
 from couturier.debian.refresh import ProgressEvent, RefreshReport
-from couturier.debian.snapshots import SnapshotDamagedError, SuiteStateDamagedError
+from couturier.debian.snapshots import (
+    SnapshotCache,
+    SnapshotDamagedError,
+    SuiteStateDamagedError,
+)
 from couturier.debian.transport import Transport
 from couturier.errors import NotFoundError
 from couturier.settings import Settings
 
-__all__ = ["catalog", "refresh", "report_lines", "search"]
+__all__ = ["SNAPSHOTS", "catalog", "refresh", "report_lines", "search"]
 
 Say = Callable[[str], None]
+# The snapshot indexes this process opened through the service (see the module docstring).
+SNAPSHOTS = SnapshotCache()
 
 
 def refresh(
@@ -65,22 +75,26 @@ def catalog(
     architecture: str,
     say: Say,
     transport: Transport | None = None,
+    *,
+    snapshots: SnapshotCache | None = None,
 ) -> IndexCatalog:
     """The catalog of ``release`` for ``architecture``, refreshing first if it has no snapshot,
     one of its snapshots was damaged on disk, or a suite's state file is damaged or disagrees
     with the verified InRelease kept beside it (both said to ``say`` as a warning).
 
+    Snapshot indexes are kept in ``snapshots`` (:data:`SNAPSHOTS` when None).
     Raises :class:`ConfigError` for unknown names and the refresh's own error when that refresh
     fails (there is nothing older to fall back to).
     """
+    opened = SNAPSHOTS if snapshots is None else snapshots
     settings.release(release)
     settings.check_architecture(architecture)
     warn = _warner(say)
     try:
-        loaded = load_catalog(settings, release, architecture, warn)
+        loaded = load_catalog(settings, release, architecture, warn, snapshots=opened)
         if not loaded.missing_suites:
             return loaded
-        return _with_missing_suites(settings, loaded, say, transport)
+        return _with_missing_suites(settings, loaded, say, transport, opened)
     except NotFoundError:
         say(f"no indexes for {release}/{architecture} yet: refreshing")
     except SnapshotDamagedError as error:
@@ -90,11 +104,15 @@ def catalog(
     report = refresh(settings, [release], [architecture], say, transport)
     if report.errors:
         raise report.errors[0] from None
-    return load_catalog(settings, release, architecture, warn)
+    return load_catalog(settings, release, architecture, warn, snapshots=opened)
 
 
 def _with_missing_suites(
-    settings: Settings, loaded: IndexCatalog, say: Say, transport: Transport | None
+    settings: Settings,
+    loaded: IndexCatalog,
+    say: Say,
+    transport: Transport | None,
+    snapshots: SnapshotCache,
 ) -> IndexCatalog:
     """``loaded`` once its secondary suites without any state (never refreshed, or a damaged
     state removed by ``cache verify``) were refreshed; when that refresh fails, ``loaded``
@@ -106,7 +124,7 @@ def _with_missing_suites(
     if report.errors:
         say(f"warning: {release}/{architecture} is used without {missing}: {report.errors[0]}")
         return loaded
-    return load_catalog(settings, release, architecture, _warner(say))
+    return load_catalog(settings, release, architecture, _warner(say), snapshots=snapshots)
 
 
 def _warner(say: Say) -> Say:

@@ -24,6 +24,7 @@ from couturier.assembly.layercache import LayerCache
 from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
 from couturier.debian.index import IndexCatalog
+from couturier.debian.snapshots import SnapshotCache
 from couturier.debian.transport import Transport
 from couturier.services import catalog as catalog_service
 from couturier.services.bundles import get_bundle
@@ -94,18 +95,22 @@ def build_context(
     say: Say = lambda message: None,
     on_stage: Callable[[StageEvent], None] = lambda event: None,
     trace_id: str | None = None,
+    snapshots: SnapshotCache | None = None,
 ) -> BuildContext:
     """The context of one job on ``settings``: catalogs through the catalog service, packages
     and layers in ``settings.cache_dir``, bundles from the bundle store, the image into
     ``output``. ``now`` defaults to ``epoch`` when one is given (a reproducible build dates its
     tags by it too), else to ``clock()``; ``trace_id`` to a new random id. Cost: nothing is
-    read or written until the job uses a port."""
+    read or written until the job uses a port. Snapshot indexes are shared through
+    ``snapshots`` (the catalog service's process-wide :class:`SnapshotCache` when None)."""
 
     def warn(message: str) -> None:
         say(f"warning: {message}")
 
     def catalogs(release: str, architecture: str) -> IndexCatalog:
-        return catalog_service.catalog(settings, release, architecture, say, transport)
+        return catalog_service.catalog(
+            settings, release, architecture, say, transport, snapshots=snapshots
+        )
 
     def fetch_packages(
         packages: Sequence[Package],
