@@ -1,10 +1,9 @@
 """``couturier bundle create`` and ``couturier bundle list``: the file bundle commands.
 
-:func:`add_parser` registers the ``bundle`` group on the main parser; :func:`create` and
-:func:`list_` are its handlers (settings, arguments, progress → exit status). A refused bundle
-prints each violation on its own line (stderr; with ``--json`` also the error document on
-stdout) and exits with 1; nothing is stored then. The name is quoted with its control
-characters escaped and cut when long.
+:func:`create` and :func:`list_` are the handlers (settings, arguments, progress → exit status;
+the options are in :mod:`couturier.cli.parser`). A refused bundle prints each violation on its
+own line (stderr; with ``--json`` also the error document on stdout) and exits with 1; nothing
+is stored then. The name is quoted with its control characters escaped and cut when long.
 """
 
 from __future__ import annotations
@@ -12,41 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import Any
 
 from couturier.cli.output import Progress, format_size, print_json_error, print_table
-from couturier.core.bundle import CERTIFICATES_DIR, KINDS, LISTED, BundleError
+from couturier.core.bundle import CERTIFICATES_DIR, LISTED, BundleError
 from couturier.core.text import named
 from couturier.services import bundles as bundle_service
 from couturier.settings import Settings
 
-__all__ = ["add_parser", "create", "list_"]
+__all__ = ["create", "list_"]
 
 EXIT_ERROR = 1
-
-
-def add_parser(groups: Any) -> None:
-    """Add the ``bundle`` command group to ``groups`` (argparse sub-parsers)."""
-    bundle = groups.add_parser("bundle", help="file bundles: CA certificates and other files")
-    commands = bundle.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    create_cmd = commands.add_parser(
-        "create",
-        help="make a new version of a bundle",
-        description="Make a new version of bundle NAME from files, directories (their contents) "
-        "and .tar, .tar.gz/.tgz, .tar.xz, .tar.bz2 or .zip archives. At most 20 files of 1 MiB; "
-        "archives are read no further than 32 MiB decompressed; a bad input refuses the whole "
-        "bundle.",
-    )
-    create_cmd.add_argument("name", help="bundle name, e.g. corp-ca")
-    create_cmd.add_argument("--type", dest="kind", required=True, choices=KINDS)
-    create_cmd.add_argument(
-        "--target", help="absolute directory the files land in (files bundles only)"
-    )
-    create_cmd.add_argument("--json", action="store_true", help="print JSON")
-    create_cmd.add_argument("inputs", nargs="+", type=Path, metavar="FILE|DIR|ARCHIVE")
-    list_cmd = commands.add_parser("list", help="every version of every bundle")
-    list_cmd.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _mode(mode: int, link: str) -> str:

@@ -27,28 +27,7 @@ from couturier.services import families as family_service
 from couturier.services.starters import get_starter
 from couturier.settings import Settings
 
-__all__ = ["DEFAULT_LIMIT", "add_arguments", "auto_cell", "family_json", "family_rows", "run"]
-
-DEFAULT_LIMIT = 200
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``packages families``."""
-    parser.add_argument("--starter", required=True, help="starter image, e.g. php or python")
-    parser.add_argument(
-        "query",
-        nargs="?",
-        help="only families whose name or package names contain this (default: the families "
-        "of the starter's ecosystem that carry a line version in their names)",
-    )
-    parser.add_argument("--arch", default=None, help="architecture (default: the first configured)")
-    parser.add_argument(
-        "--limit",
-        type=int,
-        default=DEFAULT_LIMIT,
-        help=f"at most this many (default {DEFAULT_LIMIT})",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON")
+__all__ = ["auto_cell", "family_json", "family_rows", "run"]
 
 
 def auto_cell(family: Family) -> str:

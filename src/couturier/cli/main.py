@@ -1,6 +1,7 @@
 """The ``couturier`` command line.
 
-Parses arguments, loads settings, calls the services and prints. Errors are caught once, here:
+Parses arguments (:mod:`couturier.cli.parser`), loads settings, imports the command's handler
+module, calls it and prints. Errors are caught once, here:
 a :class:`CouturierError` becomes one line on stderr and exit status 1 (3 for "no solution"),
 and with ``--json`` also ``{"error": {"code", "message", "hint", "violations"?}}`` on stdout
 (:func:`couturier.cli.output.print_json_error`);
@@ -12,103 +13,39 @@ status 1 as well, never a traceback; ``COUTURIER_DEBUG=1`` adds the traceback.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
+import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from couturier.assembly.image import source_date_epoch
-from couturier.cli import bundle as bundle_command
-from couturier.cli import cache as cache_command
-from couturier.cli import families as families_command
-from couturier.cli import plan as plan_command
-from couturier.cli import starters as starters_command
-from couturier.cli.output import (
-    LineProgress,
-    Progress,
-    format_size,
-    print_json_error,
-    print_table,
-    print_warnings,
-)
-from couturier.core.relations import parse_request
-from couturier.core.resolver import resolve
-from couturier.core.text import shown
-from couturier.errors import CouturierError, InputError, ResolutionError
-from couturier.services import build as build_service
-from couturier.services import catalog as catalog_service
-from couturier.services.build import ImageRequest
-from couturier.services.bundles import get_bundle
-from couturier.services.context import build_context
-from couturier.services.specs import load_image_spec
-from couturier.services.starters import get_starter
+from couturier.cli.output import Progress, print_json_error
+from couturier.cli.parser import parser
+from couturier.errors import CouturierError
 from couturier.settings import Settings, load_settings
 
 __all__ = ["main"]
 
 EXIT_ERROR = 1
-EXIT_NO_SOLUTION = 3
 
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="couturier",
-        description="Build private, minimal OCI images from Debian package sources.",
-    )
-    parser.add_argument("--config", type=Path, help="settings file (YAML); else $COUTURIER_CONFIG")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    parser.add_argument(
-        "--version", action="version", version=f"couturier {build_service.couturier_version()}"
-    )
-    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-
-    catalog = groups.add_parser("catalog", help="package sources and their index snapshots")
-    catalog_commands = catalog.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    refresh = catalog_commands.add_parser("refresh", help="fetch and verify the newest indexes")
-    refresh.add_argument("--release", action="append", help="only this release (repeatable)")
-    refresh.add_argument("--arch", action="append", help="only this architecture (repeatable)")
-
-    packages = groups.add_parser("packages", help="search and resolve packages")
-    package_commands = packages.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    search = package_commands.add_parser(
-        "search", help="find packages by name, description, version"
-    )
-    search.add_argument("query")
-    search.add_argument("--release", action="append", help="only this release (repeatable)")
-    search.add_argument("--arch", action="append", help="only this architecture (repeatable)")
-    search.add_argument("--limit", type=int, default=50, help="at most this many per release/arch")
-    search.add_argument("--json", action="store_true", help="print JSON")
-    resolve_cmd = package_commands.add_parser(
-        "resolve", help="the package set an empty system needs for the requests"
-    )
-    resolve_cmd.add_argument("--release", required=True)
-    resolve_cmd.add_argument("--arch", required=True)
-    resolve_cmd.add_argument("--json", action="store_true", help="print JSON")
-    resolve_cmd.add_argument("requests", nargs="+", metavar="PKG[=VERSION]")
-    families_command.add_arguments(
-        package_commands.add_parser(
-            "families", help="package families and their -auto packages across a starter's lines"
-        )
-    )
-    build = groups.add_parser("build", help="build every line of a starter or a private image")
-    build.add_argument("spec", nargs="?", type=Path, help="private image spec (YAML)")
-    build.add_argument("--starter", help="build this starter image instead of a spec")
-    build.add_argument("--output", required=True, type=Path, help="OCI image layout directory")
-    build.add_argument("--arch", action="append", help="only this architecture (repeatable)")
-    build.add_argument("--line", action="append", help="only this line, e.g. 3.13 (repeatable)")
-    build.add_argument("--json", action="store_true", help="print JSON")
-    plan_command.add_parser(groups)
-    bundle_command.add_parser(groups)
-    cache_command.add_parser(groups)
-    starters_command.add_parser(groups)
-    return parser
+Handler = Callable[[Settings, argparse.Namespace, Progress], int]
 
 
 def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    # Imported when a build runs, not with the command line (see _COMMANDS).
+    import datetime as dt
+    import json
+
+    from couturier.assembly.image import source_date_epoch
+    from couturier.cli.output import LineProgress, print_table, print_warnings
+    from couturier.errors import InputError
+    from couturier.services import build as build_service
+    from couturier.services.build import ImageRequest
+    from couturier.services.bundles import get_bundle
+    from couturier.services.context import build_context
+    from couturier.services.specs import load_image_spec
+    from couturier.services.starters import get_starter
+
     if (args.spec is None) == (args.starter is None):
         raise InputError(
             "build needs either a spec file or --starter NAME",
@@ -168,100 +105,39 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
     return 0 if result.status != "image build failed" else EXIT_ERROR
 
 
-def _refresh(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
-    report = catalog_service.refresh(settings, args.release, args.arch, progress)
-    progress.done()
-    for line in catalog_service.report_lines(report):
-        print(line)
-    return 0 if report.ok else EXIT_ERROR
-
-
-def _search(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
-    hits = catalog_service.search(
-        settings, args.query, args.release, args.arch, args.limit, say=progress
-    )
-    progress.done()
-    if args.json:
-        json.dump({"packages": hits}, sys.stdout, indent=2)
-        print()
-        return 0
-    rows = [
-        [h["name"], h["version"], h["release"], h["architecture"], h["summary"][:60]] for h in hits
-    ]
-    if not rows:
-        print(f"no package matches {shown(args.query)}", file=sys.stderr)
-        return 0
-    print_table(["name", "version", "release", "arch", "summary"], rows)
-    return 0
-
-
-def _package_json(package: Any) -> dict[str, Any]:
-    return {
-        "name": package.name,
-        "version": package.version,
-        "architecture": package.architecture,
-        "sha256": package.sha256,
-        "size": package.size,
-        "filename": package.filename,
-    }
-
-
-def _resolve(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
-    requests = [parse_request(text) for text in args.requests]
-    catalog = catalog_service.catalog(settings, args.release, args.arch, progress)
-    progress.done()
-    try:
-        resolution = resolve(catalog, requests)
-    except ResolutionError as error:
-        if args.json:
-            json.dump({"error": error.sentence, "explanation": error.explanation}, sys.stdout)
-            print()
-        else:
-            print(f"couturier: no solution: {error.sentence}", file=sys.stderr)
-        return EXIT_NO_SOLUTION
-    if args.json:
-        json.dump({"packages": [_package_json(p) for p in resolution.packages]}, sys.stdout)
-        print()
-        return 0
-    rows = [
-        [
-            p.name,
-            p.version,
-            p.architecture,
-            format_size(p.size),
-            resolution.reasons.get(p.name) or "requested",
-        ]
-        for p in resolution.packages
-    ]
-    print_table(["package", "version", "arch", "size", "pulled in by"], rows)
-    total = sum(p.size for p in resolution.packages)
-    print(f"\n{len(rows)} packages, {format_size(total)} to download ({args.release}/{args.arch})")
-    return 0
-
-
-_COMMANDS = {
-    ("build", None): _build,
-    ("bundle", "create"): bundle_command.create,
-    ("bundle", "list"): bundle_command.list_,
-    ("cache", "verify"): cache_command.verify,
-    ("plan", None): plan_command.run,
-    ("catalog", "refresh"): _refresh,
-    ("packages", "search"): _search,
-    ("packages", "resolve"): _resolve,
-    ("packages", "families"): families_command.run,
-    ("starters", "list"): starters_command.list_,
-    ("starters", "show"): starters_command.show,
+# (group, command) -> (module of couturier.cli, its handler). A command's module, and the
+# services it uses, are imported only when that command runs: `couturier --help` and
+# `couturier packages resolve` do not pay for the build engine's imports.
+_COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
+    ("build", None): ("main", "_build"),
+    ("bundle", "create"): ("bundle", "create"),
+    ("bundle", "list"): ("bundle", "list_"),
+    ("cache", "verify"): ("cache", "verify"),
+    ("plan", None): ("plan", "run"),
+    ("catalog", "refresh"): ("catalog", "refresh"),
+    ("packages", "search"): ("packages", "search"),
+    ("packages", "resolve"): ("packages", "resolve"),
+    ("packages", "families"): ("families", "run"),
+    ("starters", "list"): ("starters", "list_"),
+    ("starters", "show"): ("starters", "show"),
 }
+
+
+def _handler(group: str, command: str | None) -> Handler:
+    """The handler of ``group command``, its module imported now."""
+    module, name = _COMMANDS[(group, command)]
+    handler: Handler = getattr(importlib.import_module(f"couturier.cli.{module}"), name)
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     progress = Progress(quiet=args.quiet)
     try:
         settings = load_settings(args.config)
-        command = getattr(args, "command", None)
-        return _COMMANDS[(args.group, command)](settings, args, progress)
+        handler = _handler(args.group, getattr(args, "command", None))
+        return handler(settings, args, progress)
     except CouturierError as error:
         progress.done()
         print(f"couturier: error: {_one_line(str(error))}", file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from couturier.cli.output import Progress, format_size, print_table, print_warnings
 from couturier.core.text import named
@@ -16,22 +15,7 @@ from couturier.services.specs import load_image_spec
 from couturier.services.starters import get_starter
 from couturier.settings import Settings
 
-__all__ = ["add_parser", "run"]
-
-
-def add_parser(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``plan`` command to the top-level command parsers."""
-    parser = groups.add_parser(
-        "plan", help="show what each line of a private image would install, without building"
-    )
-    parser.add_argument("spec", type=Path, help="private image spec (YAML)")
-    parser.add_argument(
-        "--arch",
-        action="append",
-        help="plan for this architecture (default: the first one); one per plan",
-    )
-    parser.add_argument("--line", action="append", help="only this line, e.g. 3.13 (repeatable)")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+__all__ = ["run"]
 
 
 def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:

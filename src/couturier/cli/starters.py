@@ -26,21 +26,7 @@ from couturier.core.starter import Starter
 from couturier.services.starters import LineVersion, get_starter, line_versions, starters
 from couturier.settings import Settings
 
-__all__ = ["add_parser", "list_", "show", "starter_json"]
-
-
-def add_parser(groups: Any) -> None:
-    """Add the ``starters`` command group to ``groups`` (argparse sub-parsers)."""
-    group = groups.add_parser("starters", help="the starter images on offer and their lines")
-    commands = group.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    list_cmd = commands.add_parser("list", help="every starter image, its lines and newest line")
-    list_cmd.add_argument("--json", action="store_true", help="print JSON")
-    show_cmd = commands.add_parser(
-        "show", help="one starter: its lines with their full versions, packages and config"
-    )
-    show_cmd.add_argument("name", help="starter image, e.g. python")
-    show_cmd.add_argument("--arch", help="architecture (default: the first configured)")
-    show_cmd.add_argument("--json", action="store_true", help="print JSON")
+__all__ = ["list_", "show", "starter_json"]
 
 
 def list_(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:

@@ -1,0 +1,178 @@
+"""The ``couturier`` argument parser: every command, its options and their help texts.
+
+Kept apart from the commands' handlers and imports nothing but the standard library, so that
+``couturier --help`` and a usage error cost no more than Python's start-up, and a command pays
+for its own services only (:mod:`couturier.cli.main` imports a handler's module when it runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
+
+__all__ = ["BUNDLE_KINDS", "DEFAULT_FAMILY_LIMIT", "parser"]
+
+# couturier.core.bundle.KINDS, written out so that the parser does not import the bundle code
+# (tests/test_cli_startup.py checks that they agree).
+BUNDLE_KINDS = ("certificates", "files")
+DEFAULT_FAMILY_LIMIT = 200
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: reads the installed metadata only when asked (``importlib.metadata`` and
+    the build service are not needed to parse any other command)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, help="show program's version number and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from couturier.services.build import couturier_version
+
+        print(f"couturier {couturier_version()}")  # on stdout, as argparse's own action
+        parser.exit()
+
+
+def parser() -> argparse.ArgumentParser:
+    """The whole command line parser."""
+    top = argparse.ArgumentParser(
+        prog="couturier",
+        description="Build private, minimal OCI images from Debian package sources.",
+    )
+    top.add_argument("--config", type=Path, help="settings file (YAML); else $COUTURIER_CONFIG")
+    top.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    top.add_argument("--version", action=_VersionAction)
+    groups = top.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    _catalog(groups)
+    _packages(groups)
+    _build(groups)
+    _plan(groups)
+    _bundle(groups)
+    _cache(groups)
+    _starters(groups)
+    return top
+
+
+_Groups: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # add_subparsers()
+
+
+def _catalog(groups: _Groups) -> None:
+    catalog = groups.add_parser("catalog", help="package sources and their index snapshots")
+    commands = catalog.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    refresh = commands.add_parser("refresh", help="fetch and verify the newest indexes")
+    refresh.add_argument("--release", action="append", help="only this release (repeatable)")
+    refresh.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+
+
+def _packages(groups: _Groups) -> None:
+    packages = groups.add_parser("packages", help="search and resolve packages")
+    commands = packages.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    search = commands.add_parser("search", help="find packages by name, description, version")
+    search.add_argument("query")
+    search.add_argument("--release", action="append", help="only this release (repeatable)")
+    search.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+    search.add_argument("--limit", type=int, default=50, help="at most this many per release/arch")
+    search.add_argument("--json", action="store_true", help="print JSON")
+    resolve = commands.add_parser(
+        "resolve", help="the package set an empty system needs for the requests"
+    )
+    resolve.add_argument("--release", required=True)
+    resolve.add_argument("--arch", required=True)
+    resolve.add_argument("--json", action="store_true", help="print JSON")
+    resolve.add_argument("requests", nargs="+", metavar="PKG[=VERSION]")
+    families = commands.add_parser(
+        "families", help="package families and their -auto packages across a starter's lines"
+    )
+    families.add_argument("--starter", required=True, help="starter image, e.g. php or python")
+    families.add_argument(
+        "query",
+        nargs="?",
+        help="only families whose name or package names contain this (default: the families "
+        "of the starter's ecosystem that carry a line version in their names)",
+    )
+    families.add_argument(
+        "--arch", default=None, help="architecture (default: the first configured)"
+    )
+    families.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_FAMILY_LIMIT,
+        help=f"at most this many (default {DEFAULT_FAMILY_LIMIT})",
+    )
+    families.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _build(groups: _Groups) -> None:
+    build = groups.add_parser("build", help="build every line of a starter or a private image")
+    build.add_argument("spec", nargs="?", type=Path, help="private image spec (YAML)")
+    build.add_argument("--starter", help="build this starter image instead of a spec")
+    build.add_argument("--output", required=True, type=Path, help="OCI image layout directory")
+    build.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+    build.add_argument("--line", action="append", help="only this line, e.g. 3.13 (repeatable)")
+    build.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _plan(groups: _Groups) -> None:
+    plan = groups.add_parser(
+        "plan", help="show what each line of a private image would install, without building"
+    )
+    plan.add_argument("spec", type=Path, help="private image spec (YAML)")
+    plan.add_argument(
+        "--arch",
+        action="append",
+        help="plan for this architecture (default: the first one); one per plan",
+    )
+    plan.add_argument("--line", action="append", help="only this line, e.g. 3.13 (repeatable)")
+    plan.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _bundle(groups: _Groups) -> None:
+    bundle = groups.add_parser("bundle", help="file bundles: CA certificates and other files")
+    commands = bundle.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    create = commands.add_parser(
+        "create",
+        help="make a new version of a bundle",
+        description="Make a new version of bundle NAME from files, directories (their contents) "
+        "and .tar, .tar.gz/.tgz, .tar.xz, .tar.bz2 or .zip archives. At most 20 files of 1 MiB; "
+        "archives are read no further than 32 MiB decompressed; a bad input refuses the whole "
+        "bundle.",
+    )
+    create.add_argument("name", help="bundle name, e.g. corp-ca")
+    create.add_argument("--type", dest="kind", required=True, choices=BUNDLE_KINDS)
+    create.add_argument(
+        "--target", help="absolute directory the files land in (files bundles only)"
+    )
+    create.add_argument("--json", action="store_true", help="print JSON")
+    create.add_argument("inputs", nargs="+", type=Path, metavar="FILE|DIR|ARCHIVE")
+    listing = commands.add_parser("list", help="every version of every bundle")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _cache(groups: _Groups) -> None:
+    cache = groups.add_parser("cache", help="the package and layer caches and the index snapshots")
+    commands = cache.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verify = commands.add_parser(
+        "verify",
+        help="check every cached file against its sha256 and repair what can be",
+        description="Hash every cached package, cached layer, index snapshot (and its derived "
+        "files) and bundle file against what names or records it. Damaged packages, layers "
+        "and snapshots are removed: they are downloaded or rebuilt again when next needed. "
+        "Partial files that no running build holds are removed.",
+    )
+    verify.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _starters(groups: _Groups) -> None:
+    group = groups.add_parser("starters", help="the starter images on offer and their lines")
+    commands = group.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    listing = commands.add_parser("list", help="every starter image, its lines and newest line")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    show = commands.add_parser(
+        "show", help="one starter: its lines with their full versions, packages and config"
+    )
+    show.add_argument("name", help="starter image, e.g. python")
+    show.add_argument("--arch", help="architecture (default: the first configured)")
+    show.add_argument("--json", action="store_true", help="print JSON")
