@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make this machine ready for Couturier: the Debian tools it calls, uv, and the project's Python
-# environment. Idempotent and quiet when everything is already there. Sourced by ./couturier and
+# environment (in $venv_dir). Idempotent and quiet when everything is already there. Sourced by ./couturier and
 # ./run-tests; TOOLS_EXTRA may name more Debian packages (command:package pairs) to ensure.
 set -euo pipefail
 
@@ -37,4 +37,14 @@ if ! command -v uv >/dev/null 2>&1; then
     export PATH="$tools_venv/bin:$PATH"
 fi
 
-(cd "$root_dir" && uv sync --quiet --frozen 2>/dev/null || uv sync --quiet)
+# The project environment is synced only when uv.lock or pyproject.toml changed since the last
+# successful sync (their checksums are stamped into the environment after it): a `uv sync` that
+# finds nothing to do still costs a tenth of a second on every ./couturier command.
+venv_dir="${UV_PROJECT_ENVIRONMENT:-.venv}"
+case "$venv_dir" in /*) ;; *) venv_dir="$root_dir/$venv_dir" ;; esac
+sync_stamp="$venv_dir/.couturier-sync-stamp"
+sync_inputs() { (cd "$root_dir" && cksum pyproject.toml uv.lock 2>/dev/null || true); }
+if [ ! -x "$venv_dir/bin/couturier" ] || [ "$(cat "$sync_stamp" 2>/dev/null)" != "$(sync_inputs)" ]; then
+    (cd "$root_dir" && uv sync --quiet --frozen 2>/dev/null || uv sync --quiet)
+    sync_inputs >"$sync_stamp"  # after the sync, which may have written uv.lock
+fi
