@@ -35,9 +35,9 @@ from couturier.assembly.generated import (
     os_release,
     system_files,
 )
-from couturier.assembly.materialize import materialize
 from couturier.core.entries import Entry, EntryType
 from tests.debs import Content, Dir, File, Hardlink, Link, build_deb
+from tests.materialize import materialize
 
 
 def deb(

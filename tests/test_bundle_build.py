@@ -28,7 +28,6 @@ from couturier.assembly.errors import BuildError
 from couturier.assembly.fetch import fetch
 from couturier.assembly.image import LineImage, build_line_image
 from couturier.assembly.layercache import LayerCache
-from couturier.assembly.materialize import materialize
 from couturier.core.bundle import Bundle, BundleFile
 from couturier.core.catalog import Package
 from couturier.core.entries import Entry, EntryType
@@ -45,6 +44,7 @@ from tests.certs import NOW, Issued, key_pem, make_certificate
 from tests.conftest import make_settings
 from tests.debs import Content, File, Link, build_suites
 from tests.fixture_repo import SigningKey, build_repo
+from tests.materialize import materialize
 from tests.starters import starter_named
 from tests.test_truststore import parse_jks
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from couturier.debian.index import load_catalog
-from couturier.debian.inrelease import read_inrelease
+from couturier.debian.inrelease import parse_release, verify_inrelease
 from couturier.debian.refresh import ProgressEvent, refresh
 from couturier.debian.snapshots import load_suite_state
 from couturier.debian.transport import HttpTransport
@@ -268,7 +268,9 @@ def test_armored_keyring_and_one_architecture(
 
 
 def test_inrelease_fields(repo: Path, signing_key: SigningKey) -> None:
-    release = read_inrelease((repo / "dists/testing/InRelease").read_bytes(), signing_key.keyring)
+    raw = (repo / "dists/testing/InRelease").read_bytes()
+    release = parse_release(verify_inrelease(raw, signing_key.keyring), "InRelease")
+    release.check_fresh("InRelease", None)
     assert (release.suite, release.codename) == ("testing", "testing")
     assert release.architectures == ("amd64", "arm64")
     assert release.components == ("main",)

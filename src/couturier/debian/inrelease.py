@@ -24,7 +24,7 @@ from pathlib import Path
 from couturier.debian.packages import parse_stanza
 from couturier.errors import IntegrityError, SourceError
 
-__all__ = ["IndexEntry", "ReleaseFile", "parse_release", "read_inrelease", "verify_inrelease"]
+__all__ = ["IndexEntry", "ReleaseFile", "parse_release", "verify_inrelease"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,12 +223,3 @@ def _status(stdout: bytes) -> list[tuple[str, list[str]]]:
             kind, *fields = line[9:].split()
             lines.append((kind, fields))
     return lines
-
-
-def read_inrelease(
-    data: bytes, keyring: Path, source: str = "InRelease", now: dt.datetime | None = None
-) -> ReleaseFile:
-    """Verify, parse and check the freshness of an ``InRelease``; see :func:`verify_inrelease`."""
-    release = parse_release(verify_inrelease(data, keyring, source), source)
-    release.check_fresh(source, now)
-    return release

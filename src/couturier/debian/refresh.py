@@ -34,7 +34,6 @@ import lzma
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from couturier.debian.inrelease import IndexEntry, ReleaseFile, parse_release, verify_inrelease
@@ -566,8 +565,3 @@ def _decompress(
             "the mirror serves a corrupt file; run the refresh again later",
         ) from exc
     return text
-
-
-def snapshot_path(settings: Settings, sha256: str) -> Path:
-    """Where the snapshot ``sha256`` is stored."""
-    return SnapshotStore(settings.snapshot_dir).path(sha256)
