@@ -30,6 +30,7 @@ __all__ = [
     "skip_reason",
 ]
 
+
 def line_plan(
     catalog: Catalog, starter: Starter, line: ImageLine, packages: Sequence[str]
 ) -> LinePlan:
