@@ -33,7 +33,6 @@ Handler = Callable[[Settings, argparse.Namespace, Progress], int]
 
 def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     # Imported when a build runs, not with the command line (see _COMMANDS).
-    import datetime as dt
     import json
 
     from couturier.assembly.image import source_date_epoch
@@ -69,15 +68,15 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             bundles=tuple(get_bundle(settings, ref) for ref in spec.bundles),
         )
     progress.done()
-    # With SOURCE_DATE_EPOCH (reproducible mode) the timestamp tags come from it too, so two
-    # builds of the same inputs give the same layout, index.json included.
+    # With SOURCE_DATE_EPOCH (reproducible mode) the timestamp tags come from it too (the
+    # context dates them by it), so two builds of the same inputs give the same layout,
+    # index.json included.
     epoch = source_date_epoch(os.environ)
-    now = None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC)
     # One row per line while it builds; catalog messages go below the rows.
     display = LineProgress(sys.stderr, quiet=args.quiet)
     try:
         context = build_context(
-            settings, output=args.output, epoch=epoch, now=now, say=display.note, on_stage=display
+            settings, output=args.output, epoch=epoch, say=display.note, on_stage=display
         )
         result = build_service.build(context, request, architectures=args.arch, lines=args.line)
     finally:
