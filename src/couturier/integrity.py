@@ -22,6 +22,10 @@ process holds, so a killed build's leftovers go away while a running build's dow
 whichever process (or machine sharing the cache over a file system with ``flock``) runs it. A
 sweeper that locks a new file between its creation and its writer's lock is noticed by the
 writer (the name no longer refers to the inode it locked), which then starts over.
+
+**Atomic writes.** :func:`atomic_write` replaces a file by new bytes through a :class:`Partial`
+and a rename, so readers see the old file or the new one, never a part; by default the file and
+its directory are fsynced, so the new file also survives a crash once the call returns.
 """
 
 from __future__ import annotations
@@ -44,7 +48,10 @@ __all__ = [
     "RACY_SECONDS",
     "FileStamp",
     "Partial",
+    "atomic_write",
     "file_problem",
+    "fsync_directory",
+    "is_partial_of",
     "sha256_file",
     "sweep_partials",
     "verified_with_stamp",
@@ -215,6 +222,14 @@ class Partial:
         os.close(fd)
         return None
 
+    def write(self, data: bytes, *, durable: bool = True) -> None:
+        """Write ``data`` at the current offset of the file; with ``durable``, fsync it."""
+        with os.fdopen(os.dup(self.fd), "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+
     @property
     def fd(self) -> int:
         """The locked descriptor (opened read-write for a file)."""
@@ -248,6 +263,52 @@ class Partial:
         tb: TracebackType | None,
     ) -> None:
         self.remove()
+
+
+def fsync_directory(directory: Path) -> None:
+    """fsync ``directory``, so that the names created or renamed in it survive a crash.
+    Raises :class:`OSError`."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int | None = None,
+    durable: bool = True,
+    staging: Path | None = None,
+) -> None:
+    """Replace the file at ``path`` by ``data`` so that readers see the old file or the new
+    one, never a part.
+
+    The bytes go to a partial file ``.<name>.<random>.tmp`` in ``staging`` (default: beside
+    ``path``; it must be on the same file system), locked while it exists so that sweeps of
+    leftovers leave it alone, which is then renamed over ``path``. ``mode`` sets the file's
+    permissions regardless of the umask (default: 0644 less the umask). With ``durable`` the
+    file is fsynced before the rename and its directory after it (best effort: some file
+    systems refuse to fsync a directory). Raises :class:`OSError` (e.g. a full disk: ``path``
+    is then unchanged and no partial file is left).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with Partial.file(staging or path.parent, f".{path.name}.", ".tmp") as partial:
+        partial.write(data, durable=durable)
+        if mode is not None:
+            os.fchmod(partial.fd, mode)
+        partial.path.replace(path)
+    if durable:
+        with contextlib.suppress(OSError):
+            fsync_directory(path.parent)
+
+
+def is_partial_of(name: str, target: str = "") -> bool:
+    """Whether ``name`` is an :func:`atomic_write` partial file (of the file named ``target``,
+    when given)."""
+    return name.startswith(f".{target}." if target else ".") and name.endswith(".tmp")
 
 
 def sweep_partials(directory: Path, match: Callable[[str], bool]) -> list[Path]:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from couturier.integrity import FileStamp, Partial, file_problem, sweep_partials
+from couturier.integrity import FileStamp, Partial, atomic_write, file_problem, sweep_partials
 from couturier.oci.layer import Layer
 
 __all__ = ["LAYER_FORMAT", "PARTIAL_DIR", "LayerCache", "layer_key", "sweep_layer_partials"]
@@ -143,9 +143,9 @@ class LayerCache:
             "size": layer.size,
             "note": note or {},
         }
-        with Partial.file(partials, "") as partial:
-            with os.fdopen(os.dup(partial.fd), "w") as handle:
-                json.dump(meta, handle)
-            os.replace(partial.path, self._key_path(key))
+        # Not fsynced (nor is the blob): after a crash, get() verifies the blob and rebuilds it.
+        atomic_write(
+            self._key_path(key), json.dumps(meta).encode(), durable=False, staging=partials
+        )
         self._verified[final] = FileStamp.of(final.stat())
         return Layer(layer.digest, layer.diff_id, layer.size, path=final)

@@ -48,7 +48,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from couturier.core.links import placement_problems
-from couturier.core.spec import Violation
+from couturier.core.spec import (
+    BUNDLE_NAME,
+    LISTED,
+    Violation,
+    split_bundle_ref,
+    violations_message,
+)
 from couturier.core.text import has_hidden
 from couturier.errors import InputError
 
@@ -81,19 +87,14 @@ __all__ = [
 ]
 
 MAX_FILES = 20
-LISTED = 50  # violations a BundleError's message lists (all are in its violations)
 MAX_FILE_SIZE = 1024 * 1024  # 1 MiB
 KINDS = ("certificates", "files")
 CERTIFICATES_DIR = "usr/local/share/ca-certificates"
 
-# The spec's bundle entries use the same rule (couturier.core.spec): 2-40 characters, lowercase
-# letters, digits and hyphens, a letter first and a letter or digit last.
-_NAME = r"[a-z][a-z0-9-]{0,38}[a-z0-9]"
 _NAME_RULE = (
     "must be 2-40 characters, lowercase letters, digits and hyphens, starting with a letter and "
     "ending with a letter or digit"
 )
-_REF = re.compile(rf"({_NAME})(?:@([1-9][0-9]{{0,8}}))?")  # versions as the store names them
 # Lookaheads: markers may share their dashes (-----END A-----END B-----), as a regex over the
 # whole block would let them.
 _PEM_BEGIN = re.compile(rb"(?=-----BEGIN ([A-Z0-9 ]+)-----)")
@@ -209,13 +210,8 @@ class BundleError(InputError):
     """A bundle breaks one or more rules; ``violations`` lists every one. Nothing was stored."""
 
     def __init__(self, violations: Sequence[Violation], source: str = "bundle") -> None:
-        count = len(violations)
-        noun = "problem" if count == 1 else "problems"
-        listed = "; ".join(str(v) for v in violations[:LISTED])
-        if count > LISTED:
-            listed += f"; and {count - LISTED} more"
         super().__init__(
-            f"{source} has {count} {noun}: {listed}",
+            violations_message(source, violations),
             "fix each one and create the bundle again; nothing was stored",
         )
         self.violations = list(violations)
@@ -223,7 +219,7 @@ class BundleError(InputError):
 
 def check_name(name: str) -> list[Violation]:
     """The violations of a bundle name (empty when it is fine)."""
-    if re.fullmatch(_NAME, name):
+    if re.fullmatch(BUNDLE_NAME, name):
         return []
     return [Violation("name", name, _NAME_RULE)]
 
@@ -233,14 +229,13 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
     Raises :class:`InputError` for anything else.
     """
-    found = _REF.fullmatch(ref.strip())
+    found = split_bundle_ref(ref.strip())
     if found is None:
         shown = repr(ref) if len(ref) <= 60 else repr(ref[:59] + "…")
         raise InputError(
             f"{shown} is not a bundle reference", "write NAME for the newest version or NAME@N"
         )
-    name, version = found.groups()
-    return name, int(version) if version else None
+    return found
 
 
 def check_target(kind: str, target: str | None) -> list[Violation]:

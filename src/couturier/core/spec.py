@@ -31,6 +31,9 @@ from couturier.core.text import HIDDEN_RULE, has_hidden
 from couturier.errors import InputError
 
 __all__ = [
+    "BUNDLE_NAME",
+    "BUNDLE_VERSION",
+    "LISTED",
     "MAX_PACKAGES",
     "ImageSpec",
     "SpecCheck",
@@ -38,16 +41,22 @@ __all__ = [
     "Violation",
     "duplicate_violations",
     "parse_spec",
+    "split_bundle_ref",
+    "violations_message",
 ]
 
 MAX_PACKAGES = 100
 
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z]")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BUNDLE = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9](?:@[1-9][0-9]{0,8})?")
+# A bundle reference, NAME or NAME@VERSION; couturier.core.bundle checks names by the same rule:
+# 2-40 characters, lowercase letters, digits and hyphens, a letter first, a letter or digit last.
+BUNDLE_NAME = r"[a-z][a-z0-9-]{0,38}[a-z0-9]"
+BUNDLE_VERSION = r"[1-9][0-9]{0,8}"  # versions as the bundle store names them
+_BUNDLE_REF = re.compile(rf"({BUNDLE_NAME})(?:@({BUNDLE_VERSION}))?")
 _SHOWN = 80  # characters of a value shown in a violation
 _SHOWN_FIELD = 600  # characters of its field (a path can be long)
-_LISTED = 50  # violations a SpecError's message lists (all are in its violations)
+LISTED = 50  # violations an error's message lists (all are in its violations)
 _NO_CONTROL = HIDDEN_RULE
 _FIELDS = ("name", "description", "starter", "packages", "env", "bundles")
 _REQUIRED = ("name", "starter")
@@ -90,17 +99,23 @@ def _shown(value: Any, *, plain: bool = False) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def violations_message(source: str, violations: Sequence[Violation]) -> str:
+    """``<source> has N problems: <violation>; <violation>...``, listing the first
+    :data:`LISTED` violations and counting the rest."""
+    count = len(violations)
+    noun = "problem" if count == 1 else "problems"
+    listed = "; ".join(str(v) for v in violations[:LISTED])
+    if count > LISTED:
+        listed += f"; and {count - LISTED} more"
+    return f"{source} has {count} {noun}: {listed}"
+
+
 class SpecError(InputError):
     """A spec breaks one or more rules; ``violations`` lists every one of them."""
 
     def __init__(self, violations: list[Violation], source: str = "spec") -> None:
-        count = len(violations)
-        noun = "problem" if count == 1 else "problems"
-        listed = "; ".join(str(v) for v in violations[:_LISTED])
-        if count > _LISTED:
-            listed += f"; and {count - _LISTED} more"
         super().__init__(
-            f"{source} has {count} {noun}: {listed}", "fix each one and apply the spec again"
+            violations_message(source, violations), "fix each one and apply the spec again"
         )
         self.violations = violations
 
@@ -315,15 +330,26 @@ def _env(value: Any, starter: Starter | None, found: list[Violation]) -> dict[st
     return env
 
 
+def split_bundle_ref(ref: str) -> tuple[str, int | None] | None:
+    """``corp-ca`` → (``corp-ca``, None: the newest); ``corp-ca@3`` → (``corp-ca``, 3); None
+    when ``ref`` is not a bundle reference."""
+    found = _BUNDLE_REF.fullmatch(ref)
+    if found is None:
+        return None
+    name, version = found.groups()
+    return name, int(version) if version else None
+
+
 def _bundles(value: Any, found: list[Violation]) -> tuple[str, ...]:
     result: list[str] = []
     seen: set[str] = set()
     for position, entry in enumerate(_list(value, "bundles", found)):
         where = f"bundles[{position}]"
-        if not isinstance(entry, str) or not _BUNDLE.fullmatch(entry):
+        ref = split_bundle_ref(entry) if isinstance(entry, str) else None
+        if ref is None:
             found.append(Violation(where, entry, "must be a bundle name, optionally @VERSION"))
             continue
-        name = entry.partition("@")[0]
+        name = ref[0]
         if name in seen:
             found.append(Violation(where, entry, f"repeats bundle {name}"))
             continue

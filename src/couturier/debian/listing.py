@@ -29,12 +29,11 @@ from pathlib import Path
 from couturier.debian.inrelease import ReleaseFile, parse_release, verify_inrelease
 from couturier.debian.snapshots import (
     SuiteState,
-    atomic_write,
     sha256_of,
     suite_state_path,
 )
 from couturier.errors import CouturierError
-from couturier.integrity import FileStamp
+from couturier.integrity import FileStamp, atomic_write
 
 __all__ = [
     "Listed",

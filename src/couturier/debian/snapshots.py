@@ -42,7 +42,10 @@ from couturier.errors import IntegrityError, NotFoundError, StateError
 from couturier.integrity import (
     FileStamp,
     Partial,
+    atomic_write,
     file_problem,
+    fsync_directory,
+    is_partial_of,
     sweep_partials,
     verified_with_stamp,
 )
@@ -57,7 +60,6 @@ __all__ = [
     "StagedSnapshot",
     "SuiteState",
     "SuiteStateDamagedError",
-    "atomic_write",
     "load_suite_state",
     "save_suite_state",
     "suite_state_path",
@@ -71,43 +73,10 @@ Warn = Callable[[str], None]
 _PROVIDES_NAME = re.compile(rb"(?:^|,)\s*([a-z0-9][a-z0-9+.\-]*)")
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _partial_beside(path: Path) -> Partial:
-    """A locked temporary file ``.<name>.<random>.tmp`` beside ``path``."""
-    return Partial.file(path.parent, f".{path.name}.", ".tmp")
-
-
-def _is_partial(name: str) -> bool:
-    return name.startswith(".") and name.endswith(".tmp")
-
-
 def sweep_snapshot_partials(directory: Path) -> list[Path]:
     """Remove the temporary files in ``directory`` (the snapshot store, a state directory) that
     no running process holds; return them. Cost: one ``listdir`` and a lock attempt each."""
-    return sweep_partials(directory, _is_partial)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
-
-    The temporary file is locked while it exists, so sweeps of leftovers leave it alone.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _partial_beside(path) as partial:
-        with os.fdopen(os.dup(partial.fd), "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.path.replace(path)
-    _fsync_dir(path.parent)
+    return sweep_partials(directory, is_partial_of)
 
 
 class SnapshotDamagedError(IntegrityError):
@@ -370,12 +339,9 @@ class SnapshotStore:
         if self.has(sha256):
             return StagedSnapshot(sha256, len(data), None)
         self.root.mkdir(parents=True, exist_ok=True)
-        partial = _partial_beside(self.path(sha256))
+        partial = Partial.file(self.root, f".{sha256}.", ".tmp")
         try:
-            with os.fdopen(os.dup(partial.fd), "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            partial.write(data)
         except BaseException:
             partial.remove()
             raise
@@ -388,7 +354,8 @@ class SnapshotStore:
             staged.temp.replace(target)
             if staged.partial is not None:
                 staged.partial.close()
-            _fsync_dir(self.root)
+            with contextlib.suppress(OSError):
+                fsync_directory(self.root)
         self.open(staged.sha256)
         return target
 

@@ -46,7 +46,7 @@ from types import TracebackType
 from typing import Any
 
 from couturier.errors import InputError, IntegrityError, NotFoundError, StateError
-from couturier.integrity import Partial, file_problem, sweep_partials
+from couturier.integrity import Partial, atomic_write, file_problem, is_partial_of, sweep_partials
 from couturier.oci.documents import (
     EMPTY_BLOB,
     INDEX_MEDIA_TYPE,
@@ -303,7 +303,7 @@ class LayoutWriter:
         blobs = self.root / "blobs" / "sha256"
         blobs.mkdir(parents=True, exist_ok=True)
         # Only commits write these, under the lock held here: any left is a killed commit's.
-        sweep_partials(self.root, lambda name: name.startswith(".index.json.tmp-"))
+        sweep_partials(self.root, _is_commit_partial)
         for staged in sorted((self._stage / "blobs" / "sha256").iterdir()):
             target = blobs / staged.name
             if not target.exists():
@@ -374,19 +374,18 @@ def _index_json(kept: Mapping[str, Descriptor], added: Mapping[str, Descriptor])
     return canonical_json(body)
 
 
+def _is_commit_partial(name: str) -> bool:
+    """A partial ``index.json`` or ``oci-layout`` (``.index.json.tmp-<pid>``: older versions')."""
+    return (
+        is_partial_of(name, "index.json")
+        or is_partial_of(name, "oci-layout")
+        or name.startswith(".index.json.tmp-")
+    )
+
+
 def _write_file(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` atomically (temporary file, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # e.g. ENOSPC: leave the old index.json and nothing else
-        raise
+    """Replace ``path`` by ``data`` atomically (mode 0644; see :func:`atomic_write`)."""
+    atomic_write(path, data, mode=0o644)
 
 
 @contextlib.contextmanager

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from couturier.core.bundle import Bundle, BundleFile, check_bundle, parse_ref
+from couturier.core.spec import BUNDLE_VERSION
 from couturier.errors import InputError, IntegrityError, NotFoundError, StateError
-from couturier.integrity import Partial, file_problem, sweep_partials
+from couturier.integrity import Partial, file_problem, fsync_directory, sweep_partials
 from couturier.services.bundle_inputs import (
     MAX_ENTRIES,
     MAX_READ_BYTES,
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 _FORMAT = 1
-_VERSION = re.compile(r"[1-9][0-9]{0,8}")  # a version directory (ASCII digits only)
+_VERSION = re.compile(BUNDLE_VERSION)  # a version directory (ASCII digits only)
 _RECORD_MAX = 1024 * 1024  # bytes of a bundle.json: 20 files take a few KiB
 _STAGING = ".staging-"
 
@@ -137,14 +138,6 @@ def sweep_staging(settings: Settings) -> list[Path]:
     return [path for d in directories for path in sweep_partials(d, _is_staging)]
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def create_bundle(
     settings: Settings,
     name: str,
@@ -211,9 +204,9 @@ def _store(  # noqa: PLR0917 - the parts of one bundle, as check_bundle returns 
                 handle.write("\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            _fsync(blobs)
+            fsync_directory(blobs)
             os.rename(staging, directory / str(version))
-            _fsync(directory)
+            fsync_directory(directory)
     except BaseException:
         partial.remove()
         raise
