@@ -27,6 +27,7 @@ import posixpath
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 
+from couturier.assembly.assemble import parents
 from couturier.assembly.errors import BuildError
 from couturier.core.bundle import (
     CERTIFICATES_DIR,
@@ -37,7 +38,7 @@ from couturier.core.bundle import (
     runtime_mount,
 )
 from couturier.core.entries import Entry, EntryType
-from couturier.core.links import LinkAt, LinkLoop, inside, resolve
+from couturier.core.links import LinkLoop, inside, resolve, tree_links
 from couturier.errors import IntegrityError
 
 __all__ = ["bundle_entries", "check_generated", "file_content"]
@@ -68,20 +69,12 @@ def file_content(file: BundleFile) -> bytes:
     return data
 
 
-def _link_at(view: Mapping[str, Entry]) -> LinkAt:
-    def link_at(path: str) -> str | None:
-        entry = view.get(path)
-        return entry.target if entry is not None and entry.type is EntryType.SYMLINK else None
-
-    return link_at
-
-
 def _real(view: Mapping[str, Entry], path: str, what: str, *, start: str = "") -> str:
     """``path`` with every link of ``view`` on its way followed (root-relative); directories
     that do not exist yet are kept as written. Raises :class:`BuildError` for a loop or a file
     of the image where a directory is needed."""
     try:
-        real = resolve(path, _link_at(view), start=start)
+        real = resolve(path, tree_links(view), start=start)
     except LinkLoop:
         raise BuildError(f"{what}: /{path} loops through symbolic links") from None
     ends = [at for at, c in enumerate(real) if c == "/"] + [len(real)] if real else []
@@ -127,7 +120,7 @@ def _checked(bundle: Bundle) -> None:
 
 def _real_target(view: Mapping[str, Entry], link: str, start: str, what: str) -> str:
     try:
-        return resolve(link, _link_at(view), start=start)
+        return resolve(link, tree_links(view), start=start)
     except LinkLoop:
         raise BuildError(f"{what}, a link to {link!r} that loops") from None
 
@@ -184,12 +177,6 @@ def bundle_entries(bundles: Sequence[Bundle], tree: Tree, epoch: int) -> list[En
     return [placed[path] for path in sorted(placed)]
 
 
-def _parents(path: str) -> list[str]:
-    """The directories on the way to ``path`` (``a/b/c`` → ``a``, ``a/b``)."""
-    parts = path.split("/")
-    return ["/".join(parts[:end]) for end in range(1, len(parts))]
-
-
 def _placed_by(bundles: Sequence[Bundle], path: str) -> str:
     """The bundle that places ``path`` (root-relative, as it lands), for an error."""
     for bundle in bundles:
@@ -219,25 +206,34 @@ def check_generated(
     bundle overrides ``nsswitch.conf``), so that is no clash. Cost: linear in the entries and
     their path depth.
     """
-    made = {entry.path: entry for entry in generated}
-    for entry in bundled:
-        for parent in _parents(entry.path):
-            found = made.get(parent)
+    clash = _below_non_directory(bundled, generated)
+    if clash is not None:
+        entry, parent, found = clash
+        raise BuildError(
+            f"{_placed_by(bundles, entry.path)} places /{entry.path}, but /{parent} is "
+            f"{_kind(found)} that Couturier generates in every image, so the bundle's "
+            "files below it would be lost",
+            "give the bundle a --target that is a directory in the image (and create it again)",
+        )
+    clash = _below_non_directory(generated, bundled)
+    if clash is not None:
+        entry, parent, found = clash
+        raise BuildError(
+            f"{_placed_by(bundles, parent)} places {_kind(found)} at /{parent}, where "
+            f"Couturier generates /{entry.path} in every image",
+            "leave that path out of the bundle (and create it again)",
+        )
+
+
+def _below_non_directory(
+    entries: Sequence[Entry], over: Sequence[Entry]
+) -> tuple[Entry, str, Entry] | None:
+    """The first of ``entries`` that lies below a path where ``over`` has a file or a link:
+    that entry, the path and what ``over`` has there; None when there is no such entry."""
+    at = {entry.path: entry for entry in over}
+    for entry in entries:
+        for parent in parents(entry.path):
+            found = at.get(parent)
             if found is not None and found.type is not EntryType.DIRECTORY:
-                raise BuildError(
-                    f"{_placed_by(bundles, entry.path)} places /{entry.path}, but /{parent} is "
-                    f"{_kind(found)} that Couturier generates in every image, so the bundle's "
-                    "files below it would be lost",
-                    "give the bundle a --target that is a directory in the image (and create "
-                    "it again)",
-                )
-    placed = {entry.path: entry for entry in bundled}
-    for entry in generated:
-        for parent in _parents(entry.path):
-            found = placed.get(parent)
-            if found is not None and found.type is not EntryType.DIRECTORY:
-                raise BuildError(
-                    f"{_placed_by(bundles, parent)} places {_kind(found)} at /{parent}, where "
-                    f"Couturier generates /{entry.path} in every image",
-                    "leave that path out of the bundle (and create it again)",
-                )
+                return entry, parent, found
+    return None

@@ -33,13 +33,13 @@ from couturier.assembly.nginx import nginx_default_site, nginx_unprivileged
 from couturier.assembly.php import php_configuration
 from couturier.assembly.truststore import jks_truststore
 from couturier.core.bundle import pem_blocks
-from couturier.core.distro import DEBIAN
+from couturier.core.distro import DEBIAN, multiarch_triplet
 from couturier.core.entries import Entry, EntryType
+from couturier.core.starter import HOMES, NONROOT_ID, USERS
 
 __all__ = [
     "ALTERNATIVES",
     "JAVA_TRUSTSTORE",
-    "MULTIARCH_TRIPLETS",
     "Account",
     "Alternative",
     "accounts",
@@ -57,18 +57,6 @@ __all__ = [
 ]
 
 Tree = Mapping[str, Entry]
-
-MULTIARCH_TRIPLETS = {
-    "amd64": "x86_64-linux-gnu",
-    "arm64": "aarch64-linux-gnu",
-    "armhf": "arm-linux-gnueabihf",
-    "i386": "i386-linux-gnu",
-    "ppc64el": "powerpc64le-linux-gnu",
-    "s390x": "s390x-linux-gnu",
-    "riscv64": "riscv64-linux-gnu",
-}
-
-NONROOT_ID = 65532
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +77,8 @@ class Account:
         return f"{self.group or self.name}:x:{self.uid}:\n"
 
 
-ROOT = Account("root", 0, "/root")
-NONROOT = Account("nonroot", NONROOT_ID, "/home/nonroot")
+ROOT = Account("root", USERS["root"], HOMES["root"])
+NONROOT = Account("nonroot", NONROOT_ID, HOMES["nonroot"])
 NOBODY = Account("nobody", 65534, group="nogroup")
 # Debian's static account for web servers (base-passwd reserves uid/gid 33): nginx's and
 # Apache's default configurations run their workers as it, and refuse to start without it.
@@ -435,7 +423,7 @@ def alternatives(
     """The links ``update-alternatives`` would make in auto mode for each group of ``table``
     whose link is missing and of which a candidate exists: ``link`` → ``/etc/alternatives/NAME``
     → the best candidate."""
-    triplet = MULTIARCH_TRIPLETS.get(architecture, f"{architecture}-linux-gnu")
+    triplet = multiarch_triplet(architecture)
     entries: list[Entry] = []
     for alternative in table:
         link = alternative.link.format(triplet=triplet)

@@ -19,7 +19,10 @@ import struct
 from collections.abc import Mapping
 
 from couturier.assembly.assemble import matches
+from couturier.core.distro import multiarch_triplet
 from couturier.core.entries import Entry, EntryType
+from couturier.core.links import MAX_HOPS, LinkLoop, tree_links
+from couturier.core.links import resolve as resolve_link
 
 __all__ = [
     "CACHE_ARCHITECTURES",
@@ -42,48 +45,35 @@ _MACHINE_FLAGS = {
     (2, 183): _FLAG_ELF_LIBC6 | 0x0A00,  # aarch64
     (1, 40): _FLAG_ELF_LIBC6 | 0x0900,  # armhf
 }
-_TRIPLETS = {
-    "amd64": "x86_64-linux-gnu",
-    "arm64": "aarch64-linux-gnu",
-    "i386": "i386-linux-gnu",
-    "armhf": "arm-linux-gnueabihf",
-}
 # Little-endian machines whose libraries' cache flags are known.
-CACHE_ARCHITECTURES = frozenset(_TRIPLETS)
+CACHE_ARCHITECTURES = frozenset({"amd64", "arm64", "i386", "armhf"})
 
 
 def trusted_dirs(architecture: str) -> list[str]:
     """The directories ``ldconfig`` always scans on Debian, after the configured ones."""
-    triplet = _TRIPLETS.get(architecture, f"{architecture}-linux-gnu")
+    triplet = multiarch_triplet(architecture)
     return [f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib", "/usr/lib"]
 
 
-def resolve(tree: Tree, path: str, hops: int = 40) -> str | None:
+class _MissingError(Exception):
+    """A component of a path is not in the tree."""
+
+
+def resolve(tree: Tree, path: str, hops: int = MAX_HOPS) -> str | None:
     """The root-relative path ``path`` names once every symlink in it is followed; ``None`` when
-    it does not exist or loops."""
-    parts = [p for p in path.strip("/").split("/") if p and p != "."]
-    done: list[str] = []
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        current = "/".join([*done, part])
-        entry = tree.get(current)
-        if entry is None:
-            return None
-        if entry.type is EntryType.SYMLINK:
-            hops -= 1
-            if hops < 0:
-                return None
-            target = entry.target
-            base = [] if target.startswith("/") else done
-            parts = [*base, *[p for p in target.split("/") if p and p != "."], *parts]
-            done = []
-            continue
-        done.append(part)
-    return "/".join(done)
+    it does not exist or loops (more than ``hops`` links; see
+    :func:`couturier.core.links.resolve`)."""
+    links = tree_links(tree)
+
+    def link_at(candidate: str) -> str | None:
+        if candidate not in tree:
+            raise _MissingError(candidate)
+        return links(candidate)
+
+    try:
+        return resolve_link(path.lstrip("/"), link_at, hops=hops)
+    except (_MissingError, LinkLoop):
+        return None
 
 
 def conf_dirs(tree: Tree) -> list[str]:

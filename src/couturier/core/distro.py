@@ -14,6 +14,9 @@ Rules and their sources:
   specification's examples give the codename alone (``distro=jessie``); the vendor prefix is the
   practice of syft and trivy (``distro=debian-12``), which lets one qualifier say both. The
   codename (not the numeric version) is kept because every Debian-format source has one.
+- multiarch triplets: Debian's ``dpkg-architecture -qDEB_HOST_MULTIARCH`` per architecture
+  (``/usr/lib/x86_64-linux-gnu``); an architecture not in the table is taken as
+  ``<arch>-linux-gnu``.
 - os-release fields: ``os-release(5)`` (``NAME``, ``ID`` lowercase, ``ID_LIKE``, ``VERSION_ID``,
   ``VERSION_CODENAME``, ``PRETTY_NAME``).
 
@@ -23,9 +26,29 @@ Pure: values in, values out.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
-__all__ = ["DEBIAN", "Distro", "distro_of", "vendor_of"]
+__all__ = ["DEBIAN", "MULTIARCH_TRIPLETS", "Distro", "distro_of", "multiarch_triplet", "vendor_of"]
+
+MULTIARCH_TRIPLETS: Mapping[str, str] = MappingProxyType(
+    {
+        "amd64": "x86_64-linux-gnu",
+        "arm64": "aarch64-linux-gnu",
+        "armhf": "arm-linux-gnueabihf",
+        "i386": "i386-linux-gnu",
+        "ppc64el": "powerpc64le-linux-gnu",
+        "s390x": "s390x-linux-gnu",
+        "riscv64": "riscv64-linux-gnu",
+    }
+)
+
+
+def multiarch_triplet(architecture: str) -> str:
+    """The multiarch directory name of a Debian architecture (``amd64`` → ``x86_64-linux-gnu``)."""
+    return MULTIARCH_TRIPLETS.get(architecture, f"{architecture}-linux-gnu")
+
 
 _NOT_VENDOR = re.compile(r"[^a-z0-9.+-]+")
 _DEFAULT_VENDOR = "debian"

@@ -9,7 +9,8 @@ well). Paths are root-relative and ``/``-separated; the root is ``""``.
 
 Used to check that a bundle's files and links stay inside its target, at creation
 (:mod:`couturier.core.bundle`, with :func:`placement_problems`) and again when its layer is
-made (:mod:`couturier.assembly.bundles`, over the image's links too).
+made (:mod:`couturier.assembly.bundles`, over the image's links too), and to find files in an
+image tree (:func:`couturier.assembly.ldcache.resolve`, with :func:`tree_links`).
 Cost: linear in the components walked; at most :data:`MAX_HOPS` links are followed per path.
 """
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+from couturier.core.entries import Entry, EntryType
 
 __all__ = [
     "MAX_HOPS",
@@ -26,6 +29,7 @@ __all__ = [
     "inside",
     "placement_problems",
     "resolve",
+    "tree_links",
     "unpacked_links",
 ]
 
@@ -43,19 +47,36 @@ def _parts(path: str) -> list[str]:
     return [p for p in path.split("/") if p not in ("", ".")]
 
 
-def resolve(path: str, link_at: LinkAt, *, start: str = "", follow_last: bool = True) -> str:
+def tree_links(tree: Mapping[str, Entry]) -> LinkAt:
+    """The ``link_at`` of an image tree (entries by root-relative path): the target of the
+    symbolic link entry at a path."""
+
+    def link_at(path: str) -> str | None:
+        entry = tree.get(path)
+        return entry.target if entry is not None and entry.type is EntryType.SYMLINK else None
+
+    return link_at
+
+
+def resolve(
+    path: str,
+    link_at: LinkAt,
+    *,
+    start: str = "",
+    follow_last: bool = True,
+    hops: int = MAX_HOPS,
+) -> str:
     """The real root-relative path ``path`` names: relative paths start at ``start``
     (root-relative), absolute ones at the root. The last component is followed when it is a link
     only if ``follow_last`` (as ``stat`` does; ``lstat`` and file creation do not).
 
-    Raises :class:`LinkLoop` after :data:`MAX_HOPS` links.
+    Raises :class:`LinkLoop` after ``hops`` links (:data:`MAX_HOPS` unless told).
     """
     # ``done`` is kept as one string: each step costs the length of the path, not the square
     # of its depth (a path of 4096 bytes may have 2048 components).
     done = "" if path.startswith("/") else "/".join(_parts(start))
     pending = _parts(path)
     pending.reverse()  # a stack: the next component is at the end
-    hops = MAX_HOPS
     while pending:
         part = pending.pop()
         if part == "..":

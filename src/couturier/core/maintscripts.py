@@ -682,14 +682,15 @@ def _strip_prefix(words: list[str]) -> list[str]:
 _VALUE_OPTIONS = frozenset({"-m", "-o", "-g", "--mode", "--owner", "--group", "-t", "-S"})
 
 
-def _operands(args: Sequence[str]) -> list[str]:
-    """The arguments that are not options nor the values of :data:`_VALUE_OPTIONS`."""
+def _operands(args: Sequence[str], value_options: frozenset[str] = _VALUE_OPTIONS) -> list[str]:
+    """The arguments that are not options nor the values of ``value_options`` (``-``, standard
+    input, is an operand)."""
     found: list[str] = []
     skip = False
     for arg in args:
         if skip:
             skip = False
-        elif arg in _VALUE_OPTIONS:
+        elif arg in value_options:
             skip = True
         elif not arg.startswith("-") or arg == "-":
             found.append(arg)
@@ -843,15 +844,11 @@ def _service_name(base: str, args: Sequence[str]) -> str:
 def _account_action(script: str, base: str, args: Sequence[str]) -> ScriptAction:
     """``adduser --system ... NAME`` → the system user NAME; ``adduser USER GROUP`` → USER
     joins GROUP; ``addgroup``/``groupadd``/``adduser --group`` alone → a group."""
-    operands: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in _ACCOUNT_VALUE_OPTIONS:
-            skip = True
-        elif not arg.startswith("-") and not _OPTION_VARIABLE.match(arg):
-            operands.append(arg)
+    operands = [
+        arg
+        for arg in _operands(args, _ACCOUNT_VALUE_OPTIONS)
+        if arg != "-" and not _OPTION_VARIABLE.match(arg)
+    ]
     group_only = base in ("addgroup", "groupadd", "groupmod") or (
         base == "adduser" and "--group" in args and "--system" not in args
     )

@@ -28,6 +28,7 @@ from couturier.errors import ConfigError, NotFoundError
 __all__ = [
     "HOMES",
     "MAX_STARTER_FILE",
+    "NONROOT_ID",
     "USERS",
     "ImageLine",
     "ReadSource",
@@ -38,8 +39,10 @@ __all__ = [
     "parse_starter",
 ]
 
+# The uid and gid of the user without privileges images run as, as in distroless.
+NONROOT_ID = 65532
 # The users an image can run as (the build writes both into /etc/passwd) and their homes.
-USERS: Mapping[str, int] = MappingProxyType({"root": 0, "nonroot": 65532})
+USERS: Mapping[str, int] = MappingProxyType({"root": 0, "nonroot": NONROOT_ID})
 HOMES: Mapping[str, str] = MappingProxyType({"root": "/root", "nonroot": "/home/nonroot"})
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")

@@ -26,13 +26,13 @@ from couturier.assembly.deb import read_deb_control
 from couturier.assembly.fetch import fetch
 from couturier.assembly.generated import (
     ALTERNATIVES,
-    MULTIARCH_TRIPLETS,
     NOBODY,
     NONROOT,
     ROOT,
     WWW_DATA,
 )
 from couturier.core.catalog import Package
+from couturier.core.distro import multiarch_triplet
 from couturier.core.maintscripts import CLASSES, ScriptAction, script_actions
 from couturier.core.planner import LinePlan, plan_line
 from couturier.core.replay import ReplayPolicy, ScriptWarning, replay_policy, script_warnings
@@ -61,7 +61,7 @@ def build_policy(architecture: str = "amd64") -> ReplayPolicy:
     """The replay policy of the build: the accounts and alternatives it generates
     (:mod:`couturier.assembly.generated`; alternatives by name, and by the packages that register
     them when a script computes the name) first, then the starter and class rules."""
-    triplet = MULTIARCH_TRIPLETS.get(architecture, f"{architecture}-linux-gnu")
+    triplet = multiarch_triplet(architecture)
     accounts = {a.name for a in (ROOT, NONROOT, NOBODY, WWW_DATA)}
     accounts |= {a.group for a in (ROOT, NONROOT, NOBODY, WWW_DATA) if a.group}
     alternatives = {a.name.format(triplet=triplet): a.registered_by for a in ALTERNATIVES}
