@@ -38,7 +38,7 @@ from couturier.core.catalog import Package
 from couturier.core.distro import DEBIAN, Distro
 from couturier.core.entries import Entry
 from couturier.core.planner import LinePlan
-from couturier.core.starter import Starter
+from couturier.core.starter import NONROOT_ID, Starter
 from couturier.errors import InputError, IntegrityError
 from couturier.oci.documents import RuntimeConfig
 from couturier.oci.layer import Layer, write_layer
@@ -52,7 +52,7 @@ __all__ = [
     "source_date_epoch",
 ]
 
-NONROOT_UID = 65532
+NONROOT_UID = NONROOT_ID
 # Part of the generated layer's cache key: bumped whenever what is generated from the same tree
 # changes (2: the Java trust store; 3: the packages' licenses kept in its note; 4, 5: PHP's
 # modules and php.ini; 6, 7: the www-data account and nginx's default site; 8: ld.so.cache
