@@ -37,6 +37,7 @@ from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
 from couturier.core.distro import DEBIAN, Distro
 from couturier.core.entries import Entry
+from couturier.core.maintscripts import SCRIPTS
 from couturier.core.planner import LinePlan
 from couturier.core.starter import NONROOT_ID, Starter
 from couturier.errors import InputError, IntegrityError
@@ -89,6 +90,9 @@ class LineImage:
     history: tuple[str, ...]
     licenses: Mapping[str, str | None] = field(default_factory=dict)
     distro: Distro = DEBIAN
+    # Added package name → its maintainer scripts (member name → bytes; those of
+    # core.maintscripts.SCRIPTS), so warnings need neither the .deb files nor a second read.
+    scripts: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)
 
 
 # The last second of year 9999: later dates cannot be written as RFC 3339 timestamps.
@@ -196,19 +200,26 @@ def build_line_image(
     cached = {kind: cache.get(keys[kind]) for kind in wanted}
     layers: dict[str, Layer] = {k: v for k, v in cached.items() if v is not None}
     # The generated layer's note keeps what a warm build cannot learn without the packages:
-    # the date the layers were clamped to and the licenses their copyright files declare.
+    # the date the layers were clamped to, the licenses their copyright files declare and the
+    # added packages' maintainer scripts (latin-1 text: bytes that survive JSON unchanged).
     note = cache.note(keys["generated"])
-    used, licenses = note.get("epoch"), note.get("licenses")
-    if len(layers) < len(wanted) or not isinstance(used, int) or not isinstance(licenses, dict):
+    used, licenses, scripts = note.get("epoch"), note.get("licenses"), note.get("scripts")
+    if (
+        len(layers) < len(wanted)
+        or not isinstance(used, int)
+        or not isinstance(licenses, dict)
+        or not isinstance(scripts, dict)
+    ):
         assembly = _assemble(plan, fetch)
         used = newest_date(assembly) if epoch is None else epoch
         licenses = package_licenses(assembly)
+        scripts = _added_scripts(plan, assembly)
         made = _layer_entries(plan, assembly, bundles, used, starter, os_release=os_release)
         for kind in wanted:
             layers[kind] = cache.build(
                 keys[kind],
                 partial(_write, made[kind], used),
-                note={"epoch": used, "licenses": licenses},
+                note={"epoch": used, "licenses": licenses, "scripts": scripts},
             )
     history = {
         "starter": f"{starter.name} {plan.line.version} packages ({len(plan.starter)})",
@@ -223,7 +234,22 @@ def build_line_image(
         history=tuple(history[kind] for kind in wanted),
         licenses=licenses,
         distro=distro,
+        scripts={
+            name: {member: text.encode("latin-1") for member, text in members.items()}
+            for name, members in scripts.items()
+        },
     )
+
+
+def _added_scripts(plan: LinePlan, assembly: Assembly) -> dict[str, dict[str, str]]:
+    """The maintainer scripts (:data:`~couturier.core.maintscripts.SCRIPTS`) of the packages
+    ``plan`` adds, as latin-1 text for the cache note: package → member → text."""
+    added = {package.name for package in plan.added}
+    return {
+        deb.name: {m: deb.scripts[m].decode("latin-1") for m in SCRIPTS if m in deb.scripts}
+        for deb in assembly.packages
+        if deb.name in added
+    }
 
 
 def _write(entries: Sequence[Entry], epoch: int, dest: Path) -> Layer:

@@ -33,8 +33,9 @@ from couturier.assembly.errors import BuildError
 from couturier.assembly.image import LineImage, build_line_image
 from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
+from couturier.core.maintscripts import script_actions
 from couturier.core.planner import LinePlan
-from couturier.core.replay import ScriptWarning
+from couturier.core.replay import ScriptWarning, script_warnings
 from couturier.core.sbom import (
     SbomImage,
     cyclonedx_document,
@@ -57,7 +58,7 @@ from couturier.oci.documents import (
 from couturier.oci.layer import Layer
 from couturier.oci.layout import Layout, LayoutWriter
 from couturier.services.context import BuildContext
-from couturier.services.maintscripts import added_warnings
+from couturier.services.maintscripts import build_policy
 from couturier.services.plan import line_plan, skip_reason
 from couturier.services.starters import select_lines
 from couturier.settings import Settings
@@ -355,7 +356,7 @@ def build(
             continue
         outcome.full_version = version
         outcome.packages = len(images[0][0].packages)
-        outcome.warnings = _script_warnings(context, images[0][0])
+        outcome.warnings = _script_warnings(*images[0])
         staged[line.version] = (outcome, images)
         on_stage(StageEvent(line.version, line.release, "built", version))
     _publish(context, output, request, staged)
@@ -388,13 +389,11 @@ def check_output(output: Path) -> None:
         raise InputError(f"output {output} cannot be used: {error.strerror}", hint) from None
 
 
-def _script_warnings(context: BuildContext, plan: LinePlan) -> tuple[ScriptWarning, ...]:
-    """The warnings of ``plan``'s added packages (their ``.deb`` files are in the download
-    cache by now; maintainer scripts do not differ by architecture, so one plan is enough)."""
-    if not plan.added:
-        return ()
-    catalog = context.catalogs(plan.line.release, plan.architecture)
-    return added_warnings(context.settings, catalog, plan, context.transport)
+def _script_warnings(plan: LinePlan, image: LineImage) -> tuple[ScriptWarning, ...]:
+    """The warnings of ``plan``'s added packages, from the scripts the build read with them
+    (maintainer scripts do not differ by architecture, so one architecture's image is enough)."""
+    actions = {name: script_actions(name, members) for name, members in image.scripts.items()}
+    return script_warnings(actions, build_policy(plan.architecture))
 
 
 def _finish(outcome: LineResult, status: str, error: str, on_stage: OnStage) -> None:

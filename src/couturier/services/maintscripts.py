@@ -7,7 +7,8 @@ the build's :class:`~couturier.core.replay.ReplayPolicy` (:func:`build_policy`).
 
 - :func:`added_warnings`: for the packages a user adds to a line (not the starter's: those are
   the audit's), one :class:`~couturier.core.replay.ScriptWarning` per action that is not
-  replayed. Plan and build show them per line.
+  replayed, for ``plan``. A build judges the scripts it read while assembling instead (kept in
+  the generated layer's cache note, so a warm build reads no package), with the same policy.
 - :func:`audit_starters`: every package of every line of every starter (one architecture:
   maintainer scripts do not differ by architecture), with its actions; :func:`audit_markdown`
   renders ``docs/maintainer-scripts.md`` from it and :func:`unjudged` lists what the policy
