@@ -51,6 +51,10 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             "e.g. couturier build --starter python --output ./python-oci",
         )
     build_service.check_output(args.output)  # before the spec's catalogs are read
+    # With SOURCE_DATE_EPOCH (reproducible mode) the timestamp tags come from it too (the
+    # context dates them by it), so two builds of the same inputs give the same layout,
+    # index.json included. A bad value is refused before anything is read.
+    epoch = source_date_epoch(os.environ)
     if args.starter:
         starter = get_starter(settings, args.starter)
         request = ImageRequest(starter=starter, name=starter.name)
@@ -68,10 +72,6 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             bundles=tuple(get_bundle(settings, ref) for ref in spec.bundles),
         )
     progress.done()
-    # With SOURCE_DATE_EPOCH (reproducible mode) the timestamp tags come from it too (the
-    # context dates them by it), so two builds of the same inputs give the same layout,
-    # index.json included.
-    epoch = source_date_epoch(os.environ)
     # One row per line while it builds; catalog messages go below the rows.
     display = LineProgress(sys.stderr, quiet=args.quiet)
     try:
