@@ -390,7 +390,9 @@ def test_added_package_missing_from_a_release_skips_that_line(
     assert result.status == "some lines created"
     assert lines["1"].status == "created"
     assert lines["2"].status == "skipped"
-    assert "extra" in lines["2"].error
+    error = lines["2"].error
+    assert error is not None and error.code == "package-not-found"
+    assert error.fields["package"] == "extra" and error.fields["release"] == "newrel"
     assert lines["2"].tags == () and lines["2"].digest == ""
     assert "latest" in lines["1"].tags
     layout = Layout(output)
@@ -423,7 +425,9 @@ def test_all_lines_unresolvable_writes_no_layout(
     result = run(settings, request, tmp_path / "out")
     assert result.status == "image build failed"
     assert all(line.status == "skipped" for line in result.lines)
-    assert all("no-such-package" in line.error for line in result.lines)
+    for line in result.lines:
+        assert line.error is not None and line.error.code == "package-not-found"
+        assert line.error.fields["package"] == "no-such-package"
     assert not (tmp_path / "out").exists()
 
     # An existing layout is left untouched.
@@ -445,9 +449,16 @@ def test_file_conflict_fails_the_line_naming_packages_path_and_trace(
     assert result.status == "image build failed"
     for line in result.lines:
         assert line.status == "failed", line
-        assert "tool" in line.error and "clash" in line.error
-        assert "/usr/bin/tool" in line.error
-        assert result.trace_id in line.error
+        error = line.error
+        assert error is not None and error.code == "file-conflict"
+        assert error.fields["path"] == "/usr/bin/tool"
+        assert set(error.fields["packages"]) == {"tool", "clash"}
+        assert error.fields["trace_id"] == result.trace_id
+        assert line.to_json()["error"] == {
+            "code": "file-conflict",
+            "message": error.message,
+            "fields": {**error.fields, "packages": list(error.fields["packages"])},
+        }
     assert not (tmp_path / "out").exists()
 
 

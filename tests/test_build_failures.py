@@ -38,6 +38,7 @@ from couturier.cli.main import main
 from couturier.cli.output import LineProgress
 from couturier.core.starter import Starter, parse_starter
 from couturier.debian.transport import HttpTransport
+from couturier.errors import Problem
 from couturier.oci.layout import Layout
 from couturier.services.build import BuildResult, ImageRequest, StageEvent, build
 from couturier.services.context import build_context
@@ -231,14 +232,16 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def assert_one_line_failed(result: BuildResult, reason: str, label: str = "2") -> str:
-    """Line ``label`` failed and every other line was created; returns the failed line's error."""
+def assert_one_line_failed(result: BuildResult, code: str, label: str = "2") -> Problem:
+    """Line ``label`` failed with an error of ``code`` (its fields carrying the build's trace
+    id) and every other line was created; returns the failed line's error."""
     lines = {line.version: line for line in result.lines}
     assert result.status == "some lines created", result.to_json()
     failed = lines[label]
     assert failed.status == "failed", result.to_json()
-    assert reason in failed.error
-    assert f"trace {result.trace_id}" in failed.error
+    assert failed.error is not None and failed.error.code == code, failed.error
+    assert failed.error.fields["trace_id"] == result.trace_id
+    assert failed.to_json()["error"]["code"] == code
     assert failed.digest == "" and failed.tags == ()
     assert all(line.status == "created" for v, line in lines.items() if v != label)
     return failed.error
@@ -333,8 +336,10 @@ def test_mirror_dropping_a_download_fails_that_line_only(
     sleeps, stages = Sleeps(), Stages()
     result = build_private(settings, starter, tmp_path / "out", sleeps=sleeps, stages=stages)
     url = f"{mirror.url}/pool/main/tool_2.1-1_all.deb"
-    error = assert_one_line_failed(result, f"cannot download tool 2.1-1 from {url}")
-    assert "3 attempts" in error
+    error = assert_one_line_failed(result, "source-unreachable")
+    assert error.fields["url"] == url and error.fields["package"] == "tool"
+    assert error.fields["version"] == "2.1-1" and error.fields["attempts"] == 3
+    assert error.retryable
     assert sleeps.waits == [0.25, 0.5]  # backoff doubles between the three attempts
     assert stages.of("2")[-2:] == ["fetching", "failed"]
     assert_complete_or_absent(tmp_path / "out", result)
@@ -355,8 +360,9 @@ def test_mirror_gone_between_indexes_and_downloads_fails_that_line_only(
     result = build_private(settings, starter, tmp_path / "out", sleeps=sleeps, stages=stages)
     assert not mirror.running
     url = f"{mirror.url}/pool/main/tool_2.1-1_all.deb"
-    error = assert_one_line_failed(result, f"cannot download tool 2.1-1 from {url}")
-    assert "after 3 attempts" in error
+    error = assert_one_line_failed(result, "source-unreachable")
+    assert (error.fields["url"], error.fields["package"]) == (url, "tool")
+    assert error.fields["attempts"] == 3 and error.retryable
     # base-files and libfoo are shared with line 1 and already cached: only tool is retried.
     assert sleeps.waits == [0.25, 0.5]
     line_1 = ["waiting", "resolving", "fetching", "assembling", "compressing", "built"]
@@ -380,8 +386,8 @@ def test_corrupt_deb_that_matches_its_index_fails_that_line(
     repo, mirror = served
     settings = http_settings(tmp_path / "env", repo, signing_key, mirror.url)
     result = build_private(settings, starter, tmp_path / "out", (package,))
-    error = assert_one_line_failed(result, "")
-    assert "is truncated" in error or "is corrupt" in error or "corrupt control.tar" in error
+    error = assert_one_line_failed(result, "package-corrupt")
+    assert error.fields["file"] == f"{package}_2.0-1_all.deb"
     assert_complete_or_absent(tmp_path / "out", result)
     # The verified download stays cached: it is what the signed index describes.
     assert_cache_whole(settings.cache_dir)
@@ -398,7 +404,8 @@ def test_corrupt_deb_error_names_the_package(
     repo, mirror = served
     settings = http_settings(tmp_path / "env", repo, signing_key, mirror.url)
     result = build_private(settings, starter, tmp_path / "out", (package,))
-    assert_one_line_failed(result, f"{package}_2.0-1_all.deb")
+    error = assert_one_line_failed(result, "package-corrupt")
+    assert f"{package}_2.0-1_all.deb" in error.message
 
 
 def test_tampered_download_fails_that_line_and_is_not_cached(
@@ -412,8 +419,11 @@ def test_tampered_download_fails_that_line_and_is_not_cached(
     log = io.StringIO()
     result = build_private(settings, starter, tmp_path / "out", stages=Stages(LineProgress(log)))
     url = f"{mirror.url}/pool/main/tool_2.1-1_all.deb"
-    error = assert_one_line_failed(result, f"tool 2.1-1 from {url} has sha256")
-    assert hashlib.sha256(original).hexdigest() in error  # what the index says
+    error = assert_one_line_failed(result, "download-hash-mismatch")
+    assert (error.fields["package"], error.fields["url"]) == ("tool", url)
+    assert error.fields["expected_sha256"] == hashlib.sha256(original).hexdigest()  # the index's
+    assert error.fields["actual_sha256"] == hashlib.sha256(deb.read_bytes()).hexdigest()
+    assert error.fields["expected_size"] == error.fields["actual_size"] == len(original)
     assert mirror.requests.count("/pool/main/tool_2.1-1_all.deb") == 2  # fetched once more
     assert not cache_path(settings.cache_dir, hashlib.sha256(original).hexdigest()).exists()
     assert_complete_or_absent(tmp_path / "out", result)
@@ -427,7 +437,7 @@ def test_tampered_download_fails_that_line_and_is_not_cached(
         "1: built 1.4",
         "2: resolving",
         "2: fetching 0/3",
-        f"2: failed: {error}",
+        f"2: failed: {error.message}",
         "1: writing",
         "1: created 1.4",
     ]
@@ -467,8 +477,8 @@ def test_full_output_disk_fails_the_line_that_does_not_fit(
     with small_disk(tmp_path / "disk") as disk:
         output = disk / "out"
         result = build_private(settings, starter, output, ("payload",))
-        error = assert_one_line_failed(result, f"no space left on {output}")
-        assert "free space or choose another --output" in error
+        error = assert_one_line_failed(result, "storage-full")
+        assert error.fields["path"] == str(output) and error.fields["setting"] == ""
         assert_complete_or_absent(output, result)
         assert Layout(output).tags() == sorted(lines_of(result)["1"].tags)
         assert "latest" in lines_of(result)["1"].tags  # tags are planned over created lines
@@ -507,8 +517,9 @@ def test_full_disk_leaves_an_existing_layout_as_it_was(
         assert result.status == "image build failed"
         for line in result.lines:
             assert line.status == "failed"
-            assert f"no space left on {output}" in line.error
-            assert result.trace_id in line.error
+            assert line.error is not None and line.error.code == "storage-full"
+            assert line.error.fields["path"] == str(output)
+            assert line.error.fields["trace_id"] == result.trace_id
         assert tree_snapshot(output) == before
         assert [p.name for p in disk.iterdir() if ".partial-" in p.name] == []
         assert Layout(output).verify() > 0
@@ -521,8 +532,8 @@ def test_full_cache_disk_fails_the_line_that_does_not_fit(
     settings = http_settings(tmp_path / "env", repo, signing_key, mirror.url)
     with small_disk(settings.cache_dir) as cache:
         result = build_private(settings, starter, tmp_path / "out", ("payload",))
-        error = assert_one_line_failed(result, f"no space left on {cache}")
-        assert "cache_dir" in error
+        error = assert_one_line_failed(result, "storage-full")
+        assert error.fields["path"] == str(cache) and error.fields["setting"] == "cache_dir"
         assert_complete_or_absent(tmp_path / "out", result)
         assert_cache_whole(cache)
 
@@ -541,7 +552,8 @@ def test_full_layer_cache_leaves_no_broken_entry(
     # Downloads fit (they are on the big disk); the 1.5 MiB layer of payload 2.0 does not.
     with small_disk(settings.cache_dir / "layers") as layers:
         result = build_private(settings, starter, tmp_path / "out", ("payload",))
-        assert_one_line_failed(result, f"no space left on {settings.cache_dir}")
+        error = assert_one_line_failed(result, "storage-full")
+        assert error.fields["path"] == str(settings.cache_dir)
         assert_complete_or_absent(tmp_path / "out", result)
         assert_cache_whole(settings.cache_dir)
 
@@ -579,7 +591,9 @@ def test_missing_package_skips_only_the_lines_without_it(
     assert result.status == "some lines created"
     assert lines["1"].status == "created"
     assert lines["2"].status == "skipped"
-    assert lines["2"].error.startswith("extra is not in newrel"), lines["2"].error
+    error = lines["2"].error
+    assert error is not None and error.code == "package-not-found", error
+    assert (error.fields["package"], error.fields["release"]) == ("extra", "newrel")
     assert stages.of("2") == ["waiting", "resolving", "skipped"]
     assert stages.events[-1].text.startswith("created")
     assert_complete_or_absent(tmp_path / "out", result)

@@ -463,7 +463,7 @@ def test_check_autos_names_every_auto_request_that_cannot_be_used(
     assert "lang1.4-dev" in problems["lang-dev-auto"]  # a member to name instead
     nosuch = problems["lang-nosuch-auto"]
     assert "not a package family" in nosuch and "oldrel, newrel" in nosuch
-    assert "couturier packages families --starter tinylang lang-nosuch" in nosuch
+    assert "package families of the tinylang starter for lang-nosuch" in nosuch
 
 
 def test_check_autos_reads_nothing_without_auto_requests(

@@ -159,7 +159,8 @@ def test_packages_resolve_refuses_a_bad_version_with_json(
     captured = capsys.readouterr()
     assert captured.err.startswith("couturier: error: '1:' is not a Debian version")
     error = json.loads(captured.out)["error"]
-    assert error["code"] == "input"
+    assert error["code"] == "input-invalid" and error["retryable"] is False
+    assert error["fields"] == {"kind": "version", "value": "1:"}
     assert error["message"] == "'1:' is not a Debian version"
     assert "upstream" in error["hint"]
 
@@ -184,7 +185,7 @@ def test_plan_json_carries_every_violation(
     captured = capsys.readouterr()
     assert len(captured.err.splitlines()) == 1
     error = json.loads(captured.out, parse_constant=pytest.fail)["error"]
-    assert error["code"] == "spec"
+    assert error["code"] == "spec-invalid"
     assert {v["field"]: v["value"] for v in error["violations"]} == {
         "name": "Bad_Name",
         "starter": "pyhton",
@@ -407,7 +408,10 @@ def test_an_output_that_cannot_take_a_layout_is_refused_before_building(
     assert main([*command, "--output", str(tmp_path / "file")]) == 1
     captured = capsys.readouterr()
     assert "exists and is not a directory" in captured.err
-    assert json.loads(captured.out)["error"]["code"] == "input"
+    error = json.loads(captured.out)["error"]
+    assert error["code"] == "output-unusable"
+    assert error["fields"] == {"path": str(tmp_path / "file")}
+    assert "--output" in error["hint"]  # the CLI's advice names its flag
     assert not (tmp_path / "data" / "snapshots").exists()
 
 

@@ -117,7 +117,11 @@ def test_a_line_without_the_package_is_skipped_with_the_reason(
     assert lines["1"]["status"] == "ready"
     assert lines["2"]["status"] == "skipped"
     assert lines["2"]["packages"] == []
-    assert "tool-gui is not in newrel" in lines["2"]["reason"]
+    reason = lines["2"]["reason"]
+    assert reason["code"] == "package-not-found"
+    assert reason["fields"]["package"] == "tool-gui" and reason["fields"]["release"] == "newrel"
+    assert reason["message"] == "tool-gui is not in newrel"
+    assert lines["1"]["reason"] is None
 
 
 def test_an_exact_version_the_line_lacks_names_what_the_release_has(
@@ -126,7 +130,16 @@ def test_an_exact_version_the_line_lacks_names_what_the_release_has(
     plan = plan_image(build_context(settings), "tiny", starter, ["libext=1.1-1"]).to_json()
     lines = lines_by_label(plan)
     assert lines["1"]["status"] == "skipped"
-    assert lines["1"]["reason"] == "libext 1.1-1 is not in oldrel; oldrel has libext 1.0-1"
+    reason = lines["1"]["reason"]
+    assert reason["code"] == "version-not-in-release"
+    assert reason["fields"] == {
+        "package": "libext",
+        "release": "oldrel",
+        "architecture": "amd64",
+        "operator": "=",
+        "version": "1.1-1",
+        "available": ["1.0-1"],
+    }
     assert lines["2"]["status"] == "ready"
 
 
@@ -205,7 +218,8 @@ def test_misspelt_names_in_a_spec_get_the_nearest_ones(
     assert "did you mean tool-ext-auto?" in captured.err
     assert "there is no bundle corp-c; did you mean corp-ca?" in captured.err
     error = json.loads(captured.out)["error"]
-    assert error["code"] == "spec"
+    assert error["code"] == "spec-invalid" and error["retryable"] is False
+    assert error["fields"] == {"source": f"spec file {spec}", "violations": 3}
     assert [v["field"] for v in error["violations"]] == ["packages[0]", "packages[1]", "bundles[0]"]
     assert error["violations"][0]["value"] == "libex"
     assert error["hint"]
@@ -234,5 +248,5 @@ def test_plan_refuses_more_than_one_architecture(
     assert main([*command, "--arch", "arm64", "--json"]) == 1
     captured = capsys.readouterr()
     assert "plan takes one --arch, got amd64, arm64" in captured.err
-    assert json.loads(captured.out)["error"]["code"] == "input"
+    assert json.loads(captured.out)["error"]["code"] == "input-invalid"
     assert main([*command, "--arch", "amd64"]) == 0  # the same one twice is one

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from couturier.cli.hints import error_hint
 from couturier.debian.index import load_catalog
 from couturier.debian.inrelease import parse_release, verify_inrelease
 from couturier.debian.refresh import ProgressEvent, refresh
@@ -247,10 +248,15 @@ def test_missing_main_suite_is_an_error(
     tmp_path: Path, repo: Path, signing_key: SigningKey
 ) -> None:
     settings = make_settings(tmp_path, repo, signing_key.keyring, {"nope": ["nope"]})
-    with pytest.raises(SourceError, match="nope: InRelease not found"):
+    with pytest.raises(SourceError, match="nope: InRelease not found") as gone:
         refresh(settings)
-    with pytest.raises(NotFoundError, match="couturier catalog refresh --release nope"):
+    assert gone.value.code == "suite-not-found" and gone.value.fields["suite"] == "nope"
+    with pytest.raises(NotFoundError) as missing:
         load_catalog(settings, "nope", "amd64")
+    assert missing.value.code == "index-missing"
+    assert missing.value.fields["release"] == "nope"
+    assert missing.value.fields["architecture"] == "amd64"
+    assert error_hint(missing.value) == "run `couturier catalog refresh --release nope`"
 
 
 def test_armored_keyring_and_one_architecture(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from couturier.cli.hints import error_hint
 from couturier.core.catalog import Catalog, MemoryCatalog, Package
 from couturier.core.relations import parse_request
 from couturier.core.resolver import Resolution, resolve
@@ -94,7 +95,12 @@ def test_several_providers_error_lists_them(scenario_catalog: Catalog) -> None:
 def test_unknown_name_hint(scenario_catalog: Catalog) -> None:
     with pytest.raises(NotFoundError) as caught:
         _resolve(scenario_catalog, ["no-such-package"])
-    assert caught.value.hint == "check the spelling or search with `couturier packages search`"
+    assert caught.value.code == "package-not-found"
+    assert caught.value.fields["package"] == "no-such-package"
+    assert caught.value.hint == "check the spelling"  # no command below the CLI
+    assert error_hint(caught.value) == (
+        "check the spelling or search with `couturier packages search`"
+    )
 
 
 def test_step_budget_raises_resolution_error(scenario_catalog: Catalog) -> None:

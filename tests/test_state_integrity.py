@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from couturier.cli import main as cli_main
+from couturier.cli.hints import error_hint
 from couturier.cli.main import main
 from couturier.cli.output import Progress
 from couturier.debian import listing
@@ -96,7 +97,9 @@ def test_misstated_state_is_damage_when_a_catalog_is_loaded(settings: Settings) 
     with pytest.raises(SuiteStateDamagedError, match="main/amd64: the state names index") as e:
         load_catalog(settings, "newrel", "amd64")
     assert str(state_file(settings, "newrel")) in e.value.message
-    assert "catalog refresh" in e.value.hint
+    assert e.value.code == "suite-state-damaged"
+    assert e.value.fields["path"] == str(state_file(settings, "newrel"))
+    assert "catalog refresh" in error_hint(e.value)
 
 
 def test_resolve_never_answers_from_another_releases_index(

@@ -1,9 +1,15 @@
-"""The one exception tree of Couturier.
+"""The one exception tree of Couturier, and the codes its errors carry.
 
-Every error a user can meet is a :class:`CouturierError`. Its message is one line that names the
-thing that was wrong and what to do about it; ``hint`` carries the "what to do" part separately so
-interfaces can lay it out. HTTP status codes and exit statuses are chosen by the interfaces, never
-here.
+Every error a user can meet is a :class:`CouturierError`. It is data: a stable ``code`` (one of
+:data:`CODES`, a kebab-case string a client may branch on), ``fields`` (the structured facts:
+package, release, url, path, expected and actual sha256, ...), ``retryable`` (whether the same
+request may succeed later: an unreachable mirror, an HTTP 5xx) and ``message``, one line that
+names what was wrong. ``hint`` is generic advice that names no command; an interface renders
+its own advice from the code and fields (the CLI's may name CLI commands,
+:mod:`couturier.cli.hints`). :attr:`CouturierError.problem` is the value a result carries when
+one line of a build fails or is skipped (:class:`Problem`, JSON ``{"code", "message",
+"fields"}``). HTTP status codes and exit statuses are chosen by the interfaces, never here;
+``docs/errors.md`` lists every code.
 
     CouturierError
     ├── ConfigError          settings, release, architecture or source names that are unknown
@@ -17,19 +23,225 @@ here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
+
+__all__ = [
+    "CODES",
+    "Code",
+    "ConfigError",
+    "CouturierError",
+    "FieldValue",
+    "InputError",
+    "IntegrityError",
+    "NotFoundError",
+    "Problem",
+    "ResolutionError",
+    "SourceError",
+    "StateError",
+]
+
+# A field's value: what JSON carries (a step of a resolver's explanation is a mapping).
+FieldValue = str | int | float | bool | None | Sequence["FieldValue"] | Mapping[str, "FieldValue"]
+
+
+class Code(StrEnum):
+    """Every error code. A code names what a client would branch on, not a sentence: the
+    facts that differ between two errors of one code are in their fields."""
+
+    # settings and input
+    SETTINGS_INVALID = "settings-invalid"
+    RELEASE_UNKNOWN = "release-unknown"
+    ARCHITECTURE_UNKNOWN = "architecture-unknown"
+    INPUT_INVALID = "input-invalid"
+    SPEC_INVALID = "spec-invalid"
+    BUNDLE_INVALID = "bundle-invalid"
+    OUTPUT_UNUSABLE = "output-unusable"
+    STARTER_INVALID = "starter-invalid"
+    # things that do not exist
+    NOT_FOUND = "not-found"
+    STARTER_NOT_FOUND = "starter-not-found"
+    LINE_NOT_FOUND = "line-not-found"
+    PACKAGE_NOT_FOUND = "package-not-found"
+    VERSION_NOT_IN_RELEASE = "version-not-in-release"
+    BUNDLE_NOT_FOUND = "bundle-not-found"
+    INDEX_MISSING = "index-missing"
+    # resolution
+    NO_INSTALLABLE_SET = "no-installable-set"
+    # the package source
+    SOURCE_UNREACHABLE = "source-unreachable"
+    SOURCE_HTTP_ERROR = "source-http-error"
+    SOURCE_URL_INVALID = "source-url-invalid"
+    REMOTE_FILE_MISSING = "remote-file-missing"
+    SUITE_NOT_FOUND = "suite-not-found"
+    TOOL_MISSING = "tool-missing"
+    # verification
+    INTEGRITY_FAILED = "integrity-failed"
+    INDEX_SIGNATURE_INVALID = "index-signature-invalid"
+    INDEX_EXPIRED = "index-expired"
+    INDEX_MALFORMED = "index-malformed"
+    KEYRING_UNUSABLE = "keyring-unusable"
+    DOWNLOAD_TOO_LARGE = "download-too-large"
+    DOWNLOAD_HASH_MISMATCH = "download-hash-mismatch"
+    DOWNLOAD_CORRUPT = "download-corrupt"
+    PACKAGE_CORRUPT = "package-corrupt"
+    BLOB_DAMAGED = "blob-damaged"
+    # Couturier's own files
+    STATE_UNUSABLE = "state-unusable"
+    SNAPSHOT_DAMAGED = "snapshot-damaged"
+    SUITE_STATE_DAMAGED = "suite-state-damaged"
+    CACHE_DAMAGED = "cache-damaged"
+    BUNDLE_DAMAGED = "bundle-damaged"
+    STORAGE_FULL = "storage-full"
+    STORAGE_UNWRITABLE = "storage-unwritable"
+    # assembly
+    ASSEMBLY_FAILED = "assembly-failed"
+    FILE_CONFLICT = "file-conflict"
+    BUNDLE_PLACEMENT = "bundle-placement"
+    # interfaces (the CLI's own errors: local files it did not expect, a bug)
+    LOCAL_FILES = "local-files"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """What a code means and whether a retry of the same request can help."""
+
+    retryable: bool
+    meaning: str
+
+
+# The registry: every code, documented again (with its fields) in docs/errors.md.
+CODES: Mapping[Code, CodeInfo] = MappingProxyType(
+    {
+        Code.SETTINGS_INVALID: CodeInfo(False, "the settings file or a setting is malformed"),
+        Code.RELEASE_UNKNOWN: CodeInfo(False, "a release the settings do not define"),
+        Code.ARCHITECTURE_UNKNOWN: CodeInfo(False, "an architecture not configured or known"),
+        Code.INPUT_INVALID: CodeInfo(False, "a value of the request has the wrong shape"),
+        Code.SPEC_INVALID: CodeInfo(False, "a spec breaks rules (see violations)"),
+        Code.BUNDLE_INVALID: CodeInfo(False, "a bundle breaks rules (see violations)"),
+        Code.OUTPUT_UNUSABLE: CodeInfo(False, "the output cannot hold an OCI image layout"),
+        Code.STARTER_INVALID: CodeInfo(False, "a starter file is malformed"),
+        Code.NOT_FOUND: CodeInfo(False, "a named thing does not exist"),
+        Code.STARTER_NOT_FOUND: CodeInfo(False, "no starter image has that name"),
+        Code.LINE_NOT_FOUND: CodeInfo(False, "the starter has no line with that label"),
+        Code.PACKAGE_NOT_FOUND: CodeInfo(False, "no package (or provider) of that name"),
+        Code.VERSION_NOT_IN_RELEASE: CodeInfo(False, "the package exists, not that version"),
+        Code.BUNDLE_NOT_FOUND: CodeInfo(False, "no bundle (or bundle version) of that name"),
+        Code.INDEX_MISSING: CodeInfo(False, "the catalog of a release was not refreshed yet"),
+        Code.NO_INSTALLABLE_SET: CodeInfo(False, "no set of packages satisfies the request"),
+        Code.SOURCE_UNREACHABLE: CodeInfo(True, "the package source did not answer"),
+        Code.SOURCE_HTTP_ERROR: CodeInfo(False, "the package source answered with an error"),
+        Code.SOURCE_URL_INVALID: CodeInfo(False, "a source URL cannot be fetched as written"),
+        Code.REMOTE_FILE_MISSING: CodeInfo(False, "the source has no such file"),
+        Code.SUITE_NOT_FOUND: CodeInfo(False, "the mirror has no such suite"),
+        Code.TOOL_MISSING: CodeInfo(False, "a program Couturier runs is not installed"),
+        Code.INTEGRITY_FAILED: CodeInfo(False, "data failed verification"),
+        Code.INDEX_SIGNATURE_INVALID: CodeInfo(False, "an InRelease signature does not verify"),
+        Code.INDEX_EXPIRED: CodeInfo(False, "an InRelease is past its Valid-Until date"),
+        Code.INDEX_MALFORMED: CodeInfo(False, "a signed index lacks or garbles a field"),
+        Code.KEYRING_UNUSABLE: CodeInfo(False, "a mirror's keyring cannot be read"),
+        Code.DOWNLOAD_TOO_LARGE: CodeInfo(False, "a download is larger than its index says"),
+        Code.DOWNLOAD_HASH_MISMATCH: CodeInfo(False, "a download's size or sha256 is wrong"),
+        Code.DOWNLOAD_CORRUPT: CodeInfo(False, "a download does not decompress"),
+        Code.PACKAGE_CORRUPT: CodeInfo(False, "a .deb file is not a valid package"),
+        Code.BLOB_DAMAGED: CodeInfo(False, "a blob of an OCI layout has the wrong digest"),
+        Code.STATE_UNUSABLE: CodeInfo(False, "Couturier's own files cannot be used"),
+        Code.SNAPSHOT_DAMAGED: CodeInfo(False, "a stored index snapshot is missing or damaged"),
+        Code.SUITE_STATE_DAMAGED: CodeInfo(False, "a suite's state file is damaged"),
+        Code.CACHE_DAMAGED: CodeInfo(False, "a file of the download cache cannot be read"),
+        Code.BUNDLE_DAMAGED: CodeInfo(False, "a stored bundle is damaged"),
+        Code.STORAGE_FULL: CodeInfo(False, "no space left on a disk Couturier writes to"),
+        Code.STORAGE_UNWRITABLE: CodeInfo(False, "a directory Couturier writes to fails"),
+        Code.ASSEMBLY_FAILED: CodeInfo(False, "the packages cannot be assembled into an image"),
+        Code.FILE_CONFLICT: CodeInfo(False, "two packages ship one path"),
+        Code.BUNDLE_PLACEMENT: CodeInfo(False, "a bundle's files cannot be placed there"),
+        Code.LOCAL_FILES: CodeInfo(False, "a local file could not be used (CLI only)"),
+        Code.INTERNAL: CodeInfo(False, "a bug in Couturier"),
+    }
+)
+
+
+def _frozen(value: Any) -> FieldValue:
+    """``value`` as a field holds it: sequences as tuples, mappings read-only, scalars as they
+    are, anything else (a path, a date) as its text."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): _frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return tuple(_frozen(v) for v in items)
+    return str(value)
+
+
+def _json(value: FieldValue) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_json(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why something failed, as data: a code, one line of text and the structured facts.
+
+    What a line of a build or plan carries as its failure or skip reason; an interface renders
+    its own sentence and advice from it. ``fields`` is read-only (lists as tuples)."""
+
+    code: Code
+    message: str
+    fields: Mapping[str, FieldValue] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        frozen = MappingProxyType({str(k): _frozen(v) for k, v in self.fields.items()})
+        object.__setattr__(self, "fields", frozen)
+
+    @property
+    def retryable(self) -> bool:
+        return CODES[self.code].retryable
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"code", "message", "fields"}``."""
+        return {"code": str(self.code), "message": self.message, "fields": _json(self.fields)}
 
 
 class CouturierError(Exception):
     """Root of every error Couturier raises on purpose.
 
-    ``message`` says what was wrong, ``hint`` what the user can do about it (may be empty).
+    ``message`` says what was wrong; ``code`` (default: the class's), ``fields`` and
+    ``retryable`` (default: the code's) say it as data; ``hint`` is generic advice that names
+    no command (may be empty).
     """
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    default_code = Code.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        code: Code | None = None,
+        fields: Mapping[str, Any] | None = None,
+        retryable: bool | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code or self.default_code
+        self.fields: Mapping[str, FieldValue] = MappingProxyType(
+            {k: _frozen(v) for k, v in (fields or {}).items()}
+        )
+        self.retryable = CODES[self.code].retryable if retryable is None else retryable
+
+    @property
+    def problem(self) -> Problem:
+        """This error as a :class:`Problem` value (code, message, fields)."""
+        return Problem(self.code, self.message, self.fields)
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -38,29 +250,50 @@ class CouturierError(Exception):
 class ConfigError(CouturierError):
     """Settings refer to something that does not exist or is malformed."""
 
+    default_code = Code.SETTINGS_INVALID
+
 
 class InputError(CouturierError):
     """User input does not have the expected shape."""
+
+    default_code = Code.INPUT_INVALID
 
 
 class NotFoundError(CouturierError):
     """A named thing (package, version, release, snapshot) does not exist."""
 
+    default_code = Code.NOT_FOUND
+
 
 class SourceError(CouturierError):
     """A package source could not be reached or answered with an error."""
+
+    default_code = Code.SOURCE_UNREACHABLE
 
 
 class IntegrityError(SourceError):
     """Downloaded data failed verification: bad signature, unknown key, wrong size or hash."""
 
+    default_code = Code.INTEGRITY_FAILED
+
 
 class StateError(CouturierError):
     """Couturier's own files cannot be read or written: a data or cache directory that is a
-    file, a store directory without write permission, a full disk. ``path`` names the file."""
+    file, a store directory without write permission, a full disk. ``path`` names the file
+    (also the field ``path``)."""
 
-    def __init__(self, message: str, hint: str = "", path: str = "") -> None:
-        super().__init__(message, hint)
+    default_code = Code.STATE_UNUSABLE
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        path: str = "",
+        *,
+        code: Code | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, hint, code=code, fields={"path": path, **(fields or {})})
         self.path = path
 
 
@@ -68,10 +301,13 @@ class ResolutionError(CouturierError):
     """No set of packages satisfies the request.
 
     ``explanation`` is the structured reason: a list of steps, each a dict with at least ``kind``
-    and ``text``; ``sentence`` joins them into words a user understands.
+    and ``text``; ``sentence`` joins them into words a user understands. The field
+    ``explanation`` carries the steps too.
     """
 
+    default_code = Code.NO_INSTALLABLE_SET
+
     def __init__(self, sentence: str, explanation: list[dict[str, Any]]) -> None:
-        super().__init__(sentence)
+        super().__init__(sentence, fields={"explanation": explanation})
         self.sentence = sentence
         self.explanation = explanation

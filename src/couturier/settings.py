@@ -38,9 +38,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from couturier.core.suggest import did_you_mean
+from couturier.core.suggest import close_names, did_you_mean
 from couturier.core.text import shown
-from couturier.errors import ConfigError
+from couturier.errors import Code, ConfigError
 
 if TYPE_CHECKING:
     from couturier.settingsfile import MirrorShape, ReleaseShape, SettingsShape
@@ -129,6 +129,12 @@ class Settings:
             raise ConfigError(
                 f"unknown release {shown(name)}{did_you_mean(name, self.releases)}",
                 f"known releases: {known}; add one in the settings",
+                code=Code.RELEASE_UNKNOWN,
+                fields={
+                    "release": name,
+                    "suggestions": close_names(name, self.releases),
+                    "known": list(self.releases),
+                },
             ) from None
 
     def check_architecture(self, name: str) -> str:
@@ -138,6 +144,12 @@ class Settings:
             raise ConfigError(
                 f"unknown architecture {shown(name)}{did_you_mean(name, self.architectures)}",
                 f"configured architectures: {known}",
+                code=Code.ARCHITECTURE_UNKNOWN,
+                fields={
+                    "architecture": name,
+                    "suggestions": close_names(name, self.architectures),
+                    "known": list(self.architectures),
+                },
             )
         return name
 
@@ -252,7 +264,8 @@ def _file_shape(path: Path, source: str) -> SettingsShape:
     except YamlUnreadable as problem:
         raise ConfigError(
             f"cannot read {source}: {problem.what}",
-            problem.hint or "check --config or COUTURIER_CONFIG",
+            problem.hint or "check the settings file's path (COUTURIER_CONFIG)",
+            fields={"path": str(source), "unreadable": True},
         ) from None
     except YamlProblem as problem:
         raise ConfigError(f"{source} {problem.what}", problem.hint) from None

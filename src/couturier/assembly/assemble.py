@@ -134,7 +134,10 @@ class _Assembler:
     def add(self, deb: DebContents) -> None:
         package = Package(deb.control)
         if deb.name in self.packages:
-            raise BuildError(f"{deb.name} is installed twice ({deb.filename})")
+            raise BuildError(
+                f"{deb.name} is installed twice ({deb.filename})",
+                fields={"package": deb.name, "file": deb.filename},
+            )
         self.packages[deb.name] = package
         self.owned[deb.name] = {}
         files = {e.path: e for e in deb.entries if e.type is EntryType.FILE}

@@ -28,7 +28,7 @@ from collections import ChainMap
 from collections.abc import Mapping, Sequence
 
 from couturier.assembly.assemble import parents
-from couturier.assembly.errors import BuildError
+from couturier.assembly.errors import BuildError, BundlePlacementError
 from couturier.core.bundle import (
     CERTIFICATES_DIR,
     MAX_FILE_SIZE,
@@ -39,7 +39,7 @@ from couturier.core.bundle import (
 )
 from couturier.core.entries import Entry, EntryType
 from couturier.core.links import LinkLoop, inside, resolve, tree_links
-from couturier.errors import IntegrityError
+from couturier.errors import Code, IntegrityError
 
 __all__ = ["bundle_entries", "check_generated", "file_content"]
 
@@ -52,7 +52,12 @@ def file_content(file: BundleFile) -> bytes:
     if file.data is not None:
         return file.data
     if file.source is None:
-        raise IntegrityError(f"bundle file {file.path} has no content", "create the bundle again")
+        raise IntegrityError(
+            f"bundle file {file.path} has no content",
+            "create the bundle again",
+            code=Code.BUNDLE_DAMAGED,
+            fields={"file": file.path},
+        )
     try:
         with file.source.open("rb") as handle:
             data = handle.read(MAX_FILE_SIZE + 1)  # a store file replaced by a huge one
@@ -60,11 +65,15 @@ def file_content(file: BundleFile) -> bytes:
         raise IntegrityError(
             f"bundle file {file.path} cannot be read from {file.source} ({error.strerror})",
             "create the bundle again",
+            code=Code.BUNDLE_DAMAGED,
+            fields={"file": file.path, "path": str(file.source)},
         ) from error
     if hashlib.sha256(data).hexdigest() != file.sha256:
         raise IntegrityError(
             f"bundle file {file.path} changed in the store ({file.source})",
             "create the bundle again",
+            code=Code.BUNDLE_DAMAGED,
+            fields={"file": file.path, "path": str(file.source)},
         )
     return data
 
@@ -76,13 +85,13 @@ def _real(view: Mapping[str, Entry], path: str, what: str, *, start: str = "") -
     try:
         real = resolve(path, tree_links(view), start=start)
     except LinkLoop:
-        raise BuildError(f"{what}: /{path} loops through symbolic links") from None
+        raise BundlePlacementError(f"{what}: /{path} loops through symbolic links") from None
     ends = [at for at, c in enumerate(real) if c == "/"] + [len(real)] if real else []
     for end in ends:
         current = real[:end]
         entry = view.get(current)
         if entry is not None and entry.type is not EntryType.DIRECTORY:
-            raise BuildError(
+            raise BundlePlacementError(
                 f"{what}: /{current} is a file in the image, not a directory",
                 "change the bundle's target or paths",
             )
@@ -98,10 +107,11 @@ def _root(bundle: Bundle, view: Mapping[str, Entry]) -> str:
     real = _real(view, directory.strip("/"), f"bundle {bundle.ref}")
     mounted = runtime_mount(real)
     if mounted is not None:
-        raise BuildError(
+        raise BundlePlacementError(
             f"bundle {bundle.ref} places its files in /{real}, under {mounted}, which container "
             "runtimes mount over: the files would never be seen",
-            "give the bundle another --target (under /etc or /opt, say)",
+            "give the bundle another target (under /etc or /opt, say)",
+            fields={"bundle": bundle.ref, "path": f"/{real}", "mount": mounted},
         )
     return real
 
@@ -114,7 +124,9 @@ def _checked(bundle: Bundle) -> None:
         listed = "; ".join(str(v) for v in violations[:5])
         raise BuildError(
             f"bundle {bundle.ref} in the store breaks the bundle rules: {listed}",
-            f"create the bundle again (couturier bundle create {bundle.name} ...)",
+            "create the bundle again",
+            code=Code.BUNDLE_DAMAGED,
+            fields={"bundle": bundle.name, "version": bundle.version},
         )
 
 
@@ -122,7 +134,7 @@ def _real_target(view: Mapping[str, Entry], link: str, start: str, what: str) ->
     try:
         return resolve(link, tree_links(view), start=start)
     except LinkLoop:
-        raise BuildError(f"{what}, a link to {link!r} that loops") from None
+        raise BundlePlacementError(f"{what}, a link to {link!r} that loops") from None
 
 
 def bundle_entries(bundles: Sequence[Bundle], tree: Tree, epoch: int) -> list[Entry]:
@@ -146,27 +158,34 @@ def bundle_entries(bundles: Sequence[Bundle], tree: Tree, epoch: int) -> list[En
             real_parent = _real(view, parent, what)
             path = posixpath.join(real_parent, base)
             if not inside(path, root):
-                raise BuildError(
+                raise BundlePlacementError(
                     f"{what}, which lands at /{path} through links, out of /{root}",
                     "remove the links the bundle's paths go through and create it again",
+                    fields={"bundle": bundle.ref, "path": f"/{wanted}"},
                 )
             if file.link:
                 reached = _real_target(view, file.link, real_parent, what)
                 if not inside(reached, root):
-                    raise BuildError(
+                    raise BundlePlacementError(
                         f"{what}, a link to {file.link!r} that reaches /{reached}, out of /{root}",
                         "replace the link with the file itself and create the bundle again",
+                        fields={"bundle": bundle.ref, "path": f"/{wanted}"},
                     )
             if path in owner:
-                raise BuildError(
+                raise BundlePlacementError(
                     f"bundles {owner[path]} and {bundle.ref} both place /{path}",
                     "leave one of them out or change one's target",
+                    fields={"bundles": [owner[path], bundle.ref], "path": f"/{path}"},
                 )
             existing = tree.get(path)
             below = any(other.startswith(path + "/") for other in placed)
             if below or (existing is not None and existing.type is EntryType.DIRECTORY):
                 where = "another bundle places files below it" if below else "it is a directory"
-                raise BuildError(f"{what}, but {where}", "change the bundle's target or paths")
+                raise BundlePlacementError(
+                    f"{what}, but {where}",
+                    "change the bundle's target or paths",
+                    fields={"bundle": bundle.ref, "path": f"/{path}"},
+                )
             if file.link:
                 entry = Entry(path, EntryType.SYMLINK, 0o777, mtime=epoch, target=file.link)
             else:
@@ -209,19 +228,21 @@ def check_generated(
     clash = _below_non_directory(bundled, generated)
     if clash is not None:
         entry, parent, found = clash
-        raise BuildError(
+        raise BundlePlacementError(
             f"{_placed_by(bundles, entry.path)} places /{entry.path}, but /{parent} is "
             f"{_kind(found)} that Couturier generates in every image, so the bundle's "
             "files below it would be lost",
-            "give the bundle a --target that is a directory in the image (and create it again)",
+            "give the bundle a target that is a directory in the image (and create it again)",
+            fields={"path": f"/{entry.path}", "generated": f"/{parent}"},
         )
     clash = _below_non_directory(generated, bundled)
     if clash is not None:
         entry, parent, found = clash
-        raise BuildError(
+        raise BundlePlacementError(
             f"{_placed_by(bundles, parent)} places {_kind(found)} at /{parent}, where "
             f"Couturier generates /{entry.path} in every image",
             "leave that path out of the bundle (and create it again)",
+            fields={"path": f"/{parent}", "generated": f"/{entry.path}"},
         )
 
 

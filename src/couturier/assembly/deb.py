@@ -30,7 +30,7 @@ import zstandard
 
 from couturier.core.entries import Entry, EntryType
 from couturier.debian.packages import parse_stanza
-from couturier.errors import IntegrityError
+from couturier.errors import Code, IntegrityError
 
 __all__ = [
     "DebContents",
@@ -76,12 +76,22 @@ class DebContents:
         return self.control.get("Architecture", "all")
 
 
+def _corrupt(filename: str, message: str) -> IntegrityError:
+    """The error for a ``.deb`` that is not a valid package: ``package-corrupt``, its file named
+    in the field ``file``."""
+    return IntegrityError(message, code=Code.PACKAGE_CORRUPT, fields={"file": filename})
+
+
 def read_deb(path: Path) -> DebContents:
     """Read the ``.deb`` at ``path``; see the module docstring for what is raised."""
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise IntegrityError(f"cannot read {path.name}: {error.strerror}") from error
+        raise IntegrityError(
+            f"cannot read {path.name}: {error.strerror}",
+            code=Code.CACHE_DAMAGED,
+            fields={"file": path.name, "path": str(path), "reason": error.strerror or ""},
+        ) from error
     return read_deb_bytes(data, path.name)
 
 
@@ -90,15 +100,17 @@ def read_deb_bytes(data: bytes, filename: str) -> DebContents:
     members = _ar_members(data, filename)
     version = members.get("debian-binary", b"")
     if not version.startswith(b"2."):
-        raise IntegrityError(f"{filename} is not a Debian binary package (no debian-binary 2.x)")
+        raise _corrupt(
+            filename, f"{filename} is not a Debian binary package (no debian-binary 2.x)"
+        )
     control_tar = _member_tar(members, "control.tar", filename)
     data_tar = _member_tar(members, "data.tar", filename)
     control_files = _control_files(control_tar, filename)
     if "control" not in control_files:
-        raise IntegrityError(f"{filename} has no control file")
+        raise _corrupt(filename, f"{filename} has no control file")
     control = parse_stanza(control_files.pop("control"))
     if "Package" not in control or "Version" not in control:
-        raise IntegrityError(f"{filename} has a control file without Package or Version")
+        raise _corrupt(filename, f"{filename} has a control file without Package or Version")
     conffiles = tuple(
         line.strip()
         for line in control_files.pop("conffiles", b"").decode("utf-8", "replace").splitlines()
@@ -119,33 +131,35 @@ def read_deb_control(data: bytes, filename: str) -> DebContents:
     :class:`IntegrityError` as :func:`read_deb_bytes` does for the parts it reads."""
     members = _ar_members(data, filename)
     if not members.get("debian-binary", b"").startswith(b"2."):
-        raise IntegrityError(f"{filename} is not a Debian binary package (no debian-binary 2.x)")
+        raise _corrupt(
+            filename, f"{filename} is not a Debian binary package (no debian-binary 2.x)"
+        )
     files = _control_files(_member_tar(members, "control.tar", filename), filename)
     if "control" not in files:
-        raise IntegrityError(f"{filename} has no control file")
+        raise _corrupt(filename, f"{filename} has no control file")
     control = parse_stanza(files.pop("control"))
     if "Package" not in control or "Version" not in control:
-        raise IntegrityError(f"{filename} has a control file without Package or Version")
+        raise _corrupt(filename, f"{filename} has a control file without Package or Version")
     return DebContents(filename, control, (), scripts=files)
 
 
 def _ar_members(data: bytes, filename: str) -> dict[str, bytes]:
     if not data.startswith(_AR_MAGIC):
-        raise IntegrityError(f"{filename} is not an ar archive")
+        raise _corrupt(filename, f"{filename} is not an ar archive")
     members: dict[str, bytes] = {}
     offset = len(_AR_MAGIC)
     while offset < len(data):
         header = data[offset : offset + _AR_HEADER]
         if len(header) < _AR_HEADER or header[58:60] != b"`\n":
-            raise IntegrityError(f"{filename} is truncated or corrupt (bad ar header)")
+            raise _corrupt(filename, f"{filename} is truncated or corrupt (bad ar header)")
         name = header[:16].decode("ascii", "replace").strip().rstrip("/")
         try:
             size = int(header[48:58].decode("ascii").strip())
         except ValueError:
-            raise IntegrityError(f"{filename} is corrupt (bad ar member size)") from None
+            raise _corrupt(filename, f"{filename} is corrupt (bad ar member size)") from None
         start = offset + _AR_HEADER
         if start + size + (size & 1) > len(data):  # odd members are padded to even
-            raise IntegrityError(f"{filename} is truncated ({name} ends past the end of file)")
+            raise _corrupt(filename, f"{filename} is truncated ({name} ends past the end of file)")
         members[name] = data[start : start + size]
         offset = start + size + (size & 1)
     return members
@@ -167,20 +181,20 @@ def _decompress(name: str, blob: bytes, filename: str) -> bytes:
             return out
         return blob
     except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error, zstandard.ZstdError) as e:
-        raise IntegrityError(f"{filename} is truncated or corrupt ({name}: {e})") from e
+        raise _corrupt(filename, f"{filename} is truncated or corrupt ({name}: {e})") from e
 
 
 def _member_tar(members: Mapping[str, bytes], stem: str, filename: str) -> tarfile.TarFile:
     for name, blob in members.items():
         if name == stem or (name.startswith(stem + ".") and name.count(".") == 2):
             if not name.endswith((".tar", ".gz", ".xz", ".zst", ".bz2")):
-                raise IntegrityError(f"{filename} uses an unknown compression ({name})")
+                raise _corrupt(filename, f"{filename} uses an unknown compression ({name})")
             raw = _decompress(name, blob, filename)
             try:
                 return tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
             except tarfile.TarError as error:
-                raise IntegrityError(f"{filename} has a corrupt {name} ({error})") from error
-    raise IntegrityError(f"{filename} has no {stem} member")
+                raise _corrupt(filename, f"{filename} has a corrupt {name} ({error})") from error
+    raise _corrupt(filename, f"{filename} has no {stem} member")
 
 
 def _control_files(tar: tarfile.TarFile, filename: str) -> dict[str, bytes]:
@@ -192,7 +206,7 @@ def _control_files(tar: tarfile.TarFile, filename: str) -> dict[str, bytes]:
                 if handle is not None:
                     files[posixpath.basename(info.name)] = handle.read()
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise IntegrityError(f"{filename} has a corrupt control.tar ({error})") from error
+        raise _corrupt(filename, f"{filename} has a corrupt control.tar ({error})") from error
     return files
 
 
@@ -219,7 +233,7 @@ def _data_entries(tar: tarfile.TarFile, package: str, filename: str) -> tuple[En
             if entry is not None:
                 entries.append(entry)
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise IntegrityError(f"{filename} has a corrupt data.tar ({error})") from error
+        raise _corrupt(filename, f"{filename} has a corrupt data.tar ({error})") from error
     return tuple(entries)
 
 
@@ -228,7 +242,7 @@ def _entry(
 ) -> Entry | None:
     path = normalize_member_path(info.name)
     if path is None:
-        raise IntegrityError(f"{filename} ships {info.name!r}, a path outside the root")
+        raise _corrupt(filename, f"{filename} ships {info.name!r}, a path outside the root")
     if path == "":
         return None  # the root directory itself
 
@@ -252,15 +266,17 @@ def _entry(
     if info.islnk():
         target = normalize_member_path(info.linkname)
         if not target:
-            raise IntegrityError(f"{filename} hard-links {path} to {info.linkname!r}, outside root")
+            raise _corrupt(
+                filename, f"{filename} hard-links {path} to {info.linkname!r}, outside root"
+            )
         return make(EntryType.HARDLINK, target=target)
     if info.isfile():
         handle = tar.extractfile(info)
         data = handle.read() if handle is not None else b""
         if len(data) != info.size:
-            raise IntegrityError(f"{filename} is truncated ({path} is short)")
+            raise _corrupt(filename, f"{filename} is truncated ({path} is short)")
         return make(EntryType.FILE, data=data)
-    raise IntegrityError(f"{filename} ships {path}, a device node or fifo; packages may not")
+    raise _corrupt(filename, f"{filename} ships {path}, a device node or fifo; packages may not")
 
 
 def md5_hex(data: bytes) -> str:

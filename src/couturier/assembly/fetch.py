@@ -31,8 +31,8 @@ from pathlib import Path
 
 from couturier.core.catalog import Package
 from couturier.debian.transport import HttpTransport, Transport
-from couturier.errors import IntegrityError, SourceError
-from couturier.integrity import Partial, file_problem, sweep_partials
+from couturier.errors import Code, IntegrityError, SourceError
+from couturier.integrity import Partial, file_problem, sha256_file, sweep_partials
 
 __all__ = ["PARTIAL_DIR", "Progress", "Warn", "cache_path", "fetch", "sweep_downloads"]
 
@@ -135,6 +135,8 @@ def _ensure(
         raise IntegrityError(
             f"{package.name} {package.version} has no SHA256 or Size in its index",
             "the package source must publish SHA256 sums; refresh the catalog",
+            code=Code.INDEX_MALFORMED,
+            fields={"package": package.name, "version": package.version},
         )
     path = cache_path(cache_dir, sha256)
     problem = file_problem(path, sha256, size)
@@ -151,22 +153,38 @@ def _ensure(
                     handle.flush()
                     os.fsync(handle.fileno())
             except SourceError as exc:
-                reason = exc.message.removeprefix(f"cannot fetch {url}: ")  # the URL is said once
+                reason = str(exc.fields.get("reason") or exc.message)  # the URL is said once
                 kind = IntegrityError if isinstance(exc, IntegrityError) else SourceError
                 raise kind(
                     f"cannot download {package.name} {package.version} from {url}: {reason}",
                     exc.hint,
+                    code=exc.code,
+                    fields={**exc.fields, "package": package.name, "version": package.version},
+                    retryable=exc.retryable,
                 ) from exc
             problem = file_problem(partial.path, sha256, size)
             if problem is None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(partial.path, path)
                 return path, size
+            actual = sha256_file(partial.path) if attempt == _INTEGRITY_ATTEMPTS else ("", 0)
         if attempt == _INTEGRITY_ATTEMPTS:
             said = problem.replace("expected", "the index says")
             raise IntegrityError(
                 f"{package.name} {package.version} from {url} {said}",
                 "the mirror serves a file that differs from its signed index; refresh the "
                 "catalog or use another mirror",
+                code=Code.DOWNLOAD_HASH_MISMATCH,
+                fields={
+                    "package": package.name,
+                    "version": package.version,
+                    "url": url,
+                    "expected_sha256": sha256,
+                    "expected_size": size,
+                    "actual_sha256": actual[0],
+                    "actual_size": actual[1],
+                    "problem": problem,
+                    "attempts": attempt,
+                },
             )
     raise AssertionError("unreachable")  # pragma: no cover

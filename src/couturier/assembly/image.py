@@ -40,7 +40,7 @@ from couturier.core.entries import Entry
 from couturier.core.maintscripts import SCRIPTS
 from couturier.core.planner import LinePlan
 from couturier.core.starter import NONROOT_ID, Starter
-from couturier.errors import InputError, IntegrityError
+from couturier.errors import Code, InputError, IntegrityError
 from couturier.oci.documents import RuntimeConfig
 from couturier.oci.layer import Layer, write_layer
 
@@ -117,6 +117,7 @@ def source_date_epoch(env: Mapping[str, str]) -> int | None:
         raise InputError(
             f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970, got {shown!r}",
             f"set it to 0..{MAX_SOURCE_DATE_EPOCH} (e.g. $(git log -1 --format=%ct)) or unset it",
+            fields={"name": "SOURCE_DATE_EPOCH", "value": shown},
         )
     return int(text)
 
@@ -275,7 +276,9 @@ def _read_deb(package: Package, path: Path) -> DebContents:
         data = path.read_bytes()
     except OSError as error:
         raise IntegrityError(
-            f"cannot read {name} from the download cache: {error.strerror}"
+            f"cannot read {name} from the download cache: {error.strerror}",
+            code=Code.CACHE_DAMAGED,
+            fields={"file": name, "path": str(path), "reason": error.strerror or ""},
         ) from error
     return read_deb_bytes(data, name)
 

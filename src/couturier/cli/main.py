@@ -2,9 +2,10 @@
 
 Parses arguments (:mod:`couturier.cli.parser`), loads settings, imports the command's handler
 module, calls it and prints. Errors are caught once, here:
-a :class:`CouturierError` becomes one line on stderr and exit status 1 (3 for "no solution"),
-and with ``--json`` also ``{"error": {"code", "message", "hint", "violations"?}}`` on stdout
-(:func:`couturier.cli.output.print_json_error`);
+a :class:`CouturierError` becomes one line on stderr (its message and the CLI's hint for its
+code, :mod:`couturier.cli.hints`) and exit status 1 (3 for "no solution"), and with ``--json``
+also ``{"error": {"code", "message", "fields", "retryable", "hint", "violations"?}}`` on stdout
+(:func:`couturier.cli.output.print_json_error`; the codes are listed in ``docs/errors.md``);
 argparse's usage errors exit with 2. An :class:`OSError` the services did not turn into an
 error of their own (bad local state) and any other exception (a bug) are one line and exit
 status 1 as well, never a traceback; ``COUTURIER_DEBUG=1`` adds the traceback.
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from couturier.cli.output import Progress, print_json_error
 from couturier.cli.parser import parser
-from couturier.errors import CouturierError
+from couturier.errors import Code, CouturierError
 from couturier.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -36,6 +37,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
     import json
 
     from couturier.assembly.image import source_date_epoch
+    from couturier.cli.hints import line_reason
     from couturier.cli.output import LineProgress, print_table, print_warnings
     from couturier.errors import InputError
     from couturier.services import build as build_service
@@ -49,6 +51,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
         raise InputError(
             "build needs either a spec file or --starter NAME",
             "e.g. couturier build --starter python --output ./python-oci",
+            fields={"kind": "build-source"},
         )
     build_service.check_output(args.output)  # before the spec's catalogs are read
     # With SOURCE_DATE_EPOCH (reproducible mode) the timestamp tags come from it too (the
@@ -98,7 +101,9 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
         print_table(["line", "release", "status", "tags", "digest"], rows)
         for line in result.lines:
             if line.error:
-                print(f"{line.version}: {line.error}")
+                trace = line.error.fields.get("trace_id")
+                traced = f" (trace {trace})" if trace else ""
+                print(f"{line.version}: {line_reason(line.error)}{traced}")
             print_warnings(line.version, line.warnings)
         print(f"\n{request.name}: {result.status} (trace {result.trace_id}) -> {args.output}")
     return 0 if result.status != "image build failed" else EXIT_ERROR
@@ -139,7 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(settings, args, progress)
     except CouturierError as error:
         progress.done()
-        print(f"couturier: error: {_one_line(str(error))}", file=sys.stderr)
+        from couturier.cli.hints import error_hint
+
+        hint = error_hint(error)
+        said = f"{error.message} ({hint})" if hint else error.message
+        print(f"couturier: error: {_one_line(said)}", file=sys.stderr)
         if getattr(args, "json", False):
             print_json_error(error)
         return EXIT_ERROR
@@ -163,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"couturier: error: {message} ({hint})", file=sys.stderr)
         if getattr(args, "json", False):
-            print_json_error(CouturierError(message, hint), code="local-files")
+            print_json_error(CouturierError(message, hint, code=Code.LOCAL_FILES))
         _traceback()
         return EXIT_ERROR
     except Exception as error:  # a bug: one line and where to report it, never a traceback
@@ -175,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"couturier: internal error: {message} ({hint})", file=sys.stderr)
         if getattr(args, "json", False):
-            print_json_error(CouturierError(message, hint), code="internal")
+            print_json_error(CouturierError(message, hint, code=Code.INTERNAL))
         _traceback()
         return EXIT_ERROR
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 import threading
 import time
@@ -102,19 +101,20 @@ def _json_value(value: Any) -> Any:
     return text if len(text) <= _VALUE_LIMIT else text[:_VALUE_LIMIT] + "…"
 
 
-def error_json(error: CouturierError, code: str | None = None) -> dict[str, Any]:
-    """``{"error": {"code", "message", "hint", "violations"?}}`` for an exit-status-1 error.
+def error_json(error: CouturierError) -> dict[str, Any]:
+    """``{"error": {"code", "message", "fields", "retryable", "hint", "violations"?}}``.
 
-    ``code`` is the kind of error, from its class unless given (``SpecError`` → ``spec``,
-    ``NotFoundError`` → ``not-found``, ``ConfigError`` → ``config``); ``violations``, for a
-    spec or a bundle, lists each as ``{"field", "value", "rule"}``. The top-level key is the
-    one the exit status 3 document (``{"error", "explanation"}``) has too.
+    ``code``, ``message`` and ``fields`` are the error's (:class:`~couturier.errors.Problem`;
+    codes in ``docs/errors.md``), ``hint`` the CLI's advice (:func:`couturier.cli.hints.
+    error_hint`, which may name CLI commands); ``violations``, for a spec or a bundle, lists
+    each as ``{"field", "value", "rule"}``.
     """
-    name = type(error).__name__.removesuffix("Error") or "error"
+    from couturier.cli.hints import error_hint
+
     body: dict[str, Any] = {
-        "code": code or re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(),
-        "message": error.message,
-        "hint": error.hint,
+        **error.problem.to_json(),
+        "retryable": error.retryable,
+        "hint": error_hint(error),
     }
     violations = getattr(error, "violations", None)
     if isinstance(violations, list):
@@ -129,12 +129,10 @@ def error_json(error: CouturierError, code: str | None = None) -> dict[str, Any]
     return {"error": body}
 
 
-def print_json_error(
-    error: CouturierError, code: str | None = None, out: TextIO | None = None
-) -> None:
+def print_json_error(error: CouturierError, out: TextIO | None = None) -> None:
     """Print :func:`error_json` of ``error`` on ``out`` (default stdout), one document."""
     out = out or sys.stdout
-    json.dump(error_json(error, code), out, indent=2)
+    json.dump(error_json(error), out, indent=2)
     out.write("\n")
     out.flush()
 

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from couturier.cli.output import Progress, format_size, print_table
+from couturier.cli.output import Progress, error_json, format_size, print_table
 from couturier.core.relations import parse_request
 from couturier.core.resolver import resolve as resolve_requests
 from couturier.core.text import shown
@@ -67,7 +67,8 @@ def resolve(settings: Settings, args: argparse.Namespace, progress: Progress) ->
         resolution = resolve_requests(catalog, requests)
     except ResolutionError as error:
         if args.json:
-            json.dump({"error": error.sentence, "explanation": error.explanation}, sys.stdout)
+            document = error_json(error) | {"explanation": error.explanation}
+            json.dump(document, sys.stdout)
             print()
         else:
             print(f"couturier: no solution: {error.sentence}", file=sys.stderr)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from couturier.cli.hints import line_reason
 from couturier.cli.output import Progress, format_size, print_table, print_warnings
 from couturier.core.text import named
 from couturier.errors import InputError
@@ -58,7 +59,8 @@ def _print_line(preview: LinePreview) -> None:
     print()
     plan = preview.plan
     if plan is None:
-        print(f"{line.version} ({line.release}): skipped: {preview.reason}")
+        reason = line_reason(preview.reason) if preview.reason else ""
+        print(f"{line.version} ({line.release}): skipped: {reason}")
         return
     size = installed_size(plan.packages)
     download = sum(p.size for p in plan.packages)

@@ -56,7 +56,7 @@ from couturier.core.spec import (
     violations_message,
 )
 from couturier.core.text import has_hidden
-from couturier.errors import InputError
+from couturier.errors import Code, InputError
 
 if TYPE_CHECKING:
     # cryptography takes ~170 ms to import: it is imported where certificates are read, so the
@@ -209,10 +209,13 @@ class Bundle:
 class BundleError(InputError):
     """A bundle breaks one or more rules; ``violations`` lists every one. Nothing was stored."""
 
+    default_code = Code.BUNDLE_INVALID
+
     def __init__(self, violations: Sequence[Violation], source: str = "bundle") -> None:
         super().__init__(
             violations_message(source, violations),
             "fix each one and create the bundle again; nothing was stored",
+            fields={"source": source, "violations": len(violations)},
         )
         self.violations = list(violations)
 
@@ -233,7 +236,9 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     if found is None:
         shown = repr(ref) if len(ref) <= 60 else repr(ref[:59] + "…")
         raise InputError(
-            f"{shown} is not a bundle reference", "write NAME for the newest version or NAME@N"
+            f"{shown} is not a bundle reference",
+            "write NAME for the newest version or NAME@N",
+            fields={"kind": "bundle-reference", "value": ref[:200]},
         )
     return found
 

@@ -571,8 +571,8 @@ def auto_problems(
                 (
                     request,
                     f"{family} is not a package family of the {starter.name} starter's lines "
-                    f"(no package of it in {releases or 'any release'}); search with "
-                    f"`couturier packages families --starter {starter.name} {family}`",
+                    f"(no package of it in {releases or 'any release'}); search the package "
+                    f"families of the {starter.name} starter for {family}",
                 )
             )
             continue

@@ -88,7 +88,10 @@ def parse_relations(field: str) -> tuple[Dependency, ...]:
         for term in group.split("|"):
             match = _RELATION.fullmatch(term)
             if match is None:
-                raise InputError(f"cannot parse the relation {term.strip()!r} in {field!r}")
+                raise InputError(
+                    f"cannot parse the relation {term.strip()!r} in {field!r}",
+                    fields={"kind": "relation", "value": term.strip()[:200], "field": field},
+                )
             op = match["op"]
             alternatives.append(
                 Relation(
@@ -116,6 +119,7 @@ def parse_request(text: str) -> Relation:
             f"{shown(text)} is not a package request",
             "write NAME or NAME=VERSION, e.g. python3 or python3-rsa=4.9-2; names are lowercase "
             "letters, digits and + - .",
+            fields={"kind": "package-request", "value": text[:200]},
         )
     version = match["version"]
     if version is None:

@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 from couturier.core import explain
 from couturier.core.catalog import Catalog, Package
 from couturier.core.relations import Dependency, Relation
-from couturier.core.suggest import did_you_mean
-from couturier.errors import NotFoundError, ResolutionError
+from couturier.core.suggest import close_names, did_you_mean
+from couturier.errors import Code, NotFoundError, ResolutionError
 
 __all__ = ["Resolution", "resolve"]
 
-_SEARCH_HINT = "check the spelling or search with `couturier packages search`"
+_SPELLING_HINT = "check the spelling"
 
 
 @dataclass(frozen=True)
@@ -426,19 +426,30 @@ def _request_options(
     (apt asks the user to pick one).
     """
     release = catalog.release
+    facts = {"package": relation.name, "release": release, "architecture": catalog.architecture}
     if relation.arch not in (None, "native", "any", "all", catalog.architecture):
         raise NotFoundError(
             f"{relation} is not available: {release} is read for {catalog.architecture}",
-            _SEARCH_HINT,
+            _SPELLING_HINT,
+            code=Code.PACKAGE_NOT_FOUND,
+            fields={**facts, "requested_architecture": relation.arch, "suggestions": []},
         )
     plain = Relation(relation.name, relation.op, relation.version)
     versions = catalog.versions(relation.name)
     if versions:
         fitting = tuple(p for p in versions if plain.allows(p.version))
         if not fitting:
+            available = [p.version for p in versions]
             raise NotFoundError(
                 f"{relation.name} {relation.version} is not in {release}",
-                f"{release} has {relation.name} " + ", ".join(p.version for p in versions),
+                f"{release} has {relation.name} " + ", ".join(available),
+                code=Code.VERSION_NOT_IN_RELEASE,
+                fields={
+                    **facts,
+                    "operator": relation.op,
+                    "version": relation.version,
+                    "available": available,
+                },
             )
         return fitting, None
     providers = [(p, prov) for p, prov in catalog.providers(relation.name)]
@@ -446,15 +457,29 @@ def _request_options(
         # A misspelt name gets the nearest real names in the hint ("did you mean python3?"):
         # one pass over the names, on this error path only. The hint, not the message: a line
         # skipped for a package its release lacks is not told about other names.
-        near = did_you_mean(relation.name, catalog.names()).removeprefix("; ")
-        hint = f"{near} {_SEARCH_HINT}" if near else _SEARCH_HINT
-        raise NotFoundError(f"{relation.name} is not in {release}", hint)
+        near = close_names(relation.name, catalog.names())
+        said = did_you_mean(relation.name, near).removeprefix("; ")
+        hint = f"{said} {_SPELLING_HINT}" if said else _SPELLING_HINT
+        raise NotFoundError(
+            f"{relation.name} is not in {release}",
+            hint,
+            code=Code.PACKAGE_NOT_FOUND,
+            fields={**facts, "suggestions": near},
+        )
     fitting_providers = [p for p, prov in providers if plain.allows(prov.version)]
     names = sorted({p.name for p in fitting_providers})
     if not names:
+        offered = sorted({f"{p.name} ({prov})" for p, prov in providers})
         raise NotFoundError(
             f"{relation} is not in {release}: no package provides that version",
-            "providers: " + ", ".join(sorted({f"{p.name} ({prov})" for p, prov in providers})),
+            "providers: " + ", ".join(offered),
+            code=Code.VERSION_NOT_IN_RELEASE,
+            fields={
+                **facts,
+                "operator": relation.op,
+                "version": relation.version,
+                "providers": offered,
+            },
         )
     if len(names) > 1:
         text = (

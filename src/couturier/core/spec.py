@@ -28,7 +28,7 @@ from couturier.core.relations import parse_request
 from couturier.core.starter import Starter
 from couturier.core.suggest import did_you_mean
 from couturier.core.text import HIDDEN_RULE, has_hidden
-from couturier.errors import InputError
+from couturier.errors import Code, InputError
 
 __all__ = [
     "BUNDLE_NAME",
@@ -113,9 +113,13 @@ def violations_message(source: str, violations: Sequence[Violation]) -> str:
 class SpecError(InputError):
     """A spec breaks one or more rules; ``violations`` lists every one of them."""
 
+    default_code = Code.SPEC_INVALID
+
     def __init__(self, violations: list[Violation], source: str = "spec") -> None:
         super().__init__(
-            violations_message(source, violations), "fix each one and apply the spec again"
+            violations_message(source, violations),
+            "fix each one and apply the spec again",
+            fields={"source": source, "violations": len(violations)},
         )
         self.violations = violations
 

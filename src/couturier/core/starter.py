@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from couturier.core.suggest import did_you_mean
-from couturier.errors import ConfigError, NotFoundError
+from couturier.core.suggest import close_names, did_you_mean
+from couturier.errors import Code, ConfigError, NotFoundError
 
 __all__ = [
     "HOMES",
@@ -160,6 +160,13 @@ class Starter:
         raise NotFoundError(
             f"starter {self.name} has no line {version!r}{did_you_mean(version, labels)}",
             f"lines: {', '.join(labels)}",
+            code=Code.LINE_NOT_FOUND,
+            fields={
+                "starter": self.name,
+                "lines": [version],
+                "suggestions": close_names(version, labels),
+                "known": labels,
+            },
         )
 
 

@@ -96,5 +96,6 @@ def validate(version: str) -> str:
             f"{shown(version)} is not a Debian version",
             "a version looks like [epoch:]upstream[-revision], e.g. 3.11.2-6+deb12u1; "
             "upstream starts with a digit",
+            fields={"kind": "version", "value": version[:200]},
         )
     return version

@@ -32,7 +32,7 @@ from couturier.debian.snapshots import (
     load_suite_state,
     suite_state_path,
 )
-from couturier.errors import NotFoundError
+from couturier.errors import Code, NotFoundError
 from couturier.settings import Settings
 
 __all__ = ["IndexCatalog", "SnapshotPart", "load_catalog", "release_distro", "versions_across"]
@@ -96,7 +96,14 @@ class IndexCatalog:
         raise NotFoundError(
             f"{package.name} {package.version} ({package.origin or 'no origin'}) has no download "
             f"URL in the {self._release}/{self._architecture} catalog",
-            f"run `couturier catalog refresh --release {self._release}`",
+            "refresh the release's catalog",
+            code=Code.INDEX_MISSING,
+            fields={
+                "release": self._release,
+                "architecture": self._architecture,
+                "package": package.name,
+                "version": package.version,
+            },
         )
 
     def versions(self, name: str) -> Sequence[Package]:
@@ -231,7 +238,6 @@ def load_catalog(
     parts: list[SnapshotPart] = []
     missing: list[str] = []
     first: SuiteState | None = None
-    hint = f"run `couturier catalog refresh --release {release}`"
     for position, suite in enumerate(definition.suites):
         state = load_suite_state(settings.state_dir, suite.mirror.name, suite.name)
         if position == 0:
@@ -247,7 +253,14 @@ def load_catalog(
                     raise NotFoundError(
                         f"release {release} has no {component}/{arch} index snapshot of suite "
                         f"{suite.name} yet",
-                        hint,
+                        "refresh the release's catalog",
+                        code=Code.INDEX_MISSING,
+                        fields={
+                            "release": release,
+                            "architecture": arch,
+                            "suite": suite.name,
+                            "component": component,
+                        },
                     )
                 missing.append(f"{suite.name}/{component}")
                 continue

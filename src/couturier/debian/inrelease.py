@@ -22,7 +22,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from couturier.debian.packages import parse_stanza
-from couturier.errors import IntegrityError, SourceError
+from couturier.errors import Code, IntegrityError, SourceError
 
 __all__ = ["IndexEntry", "ReleaseFile", "parse_release", "verify_inrelease"]
 
@@ -65,6 +65,12 @@ class ReleaseFile:
                 f"(Valid-Until; now {now:%Y-%m-%d %H:%M} UTC)",
                 "the mirror serves stale data or the clock is wrong; use an up-to-date mirror "
                 "or fix the system clock",
+                code=Code.INDEX_EXPIRED,
+                fields={
+                    "source": source,
+                    "valid_until": self.valid_until.isoformat(),
+                    "now": now.isoformat(),
+                },
             )
 
 
@@ -74,7 +80,11 @@ def _date(text: str | None, source: str, name: str) -> dt.datetime | None:
     try:
         value = parsedate_to_datetime(text)
     except (TypeError, ValueError) as exc:
-        raise IntegrityError(f"{source} has a malformed {name}: {text!r}") from exc
+        raise IntegrityError(
+            f"{source} has a malformed {name}: {text!r}",
+            code=Code.INDEX_MALFORMED,
+            fields={"source": source, "field": name},
+        ) from exc
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value
@@ -89,11 +99,18 @@ def parse_release(content: bytes | str, source: str = "Release") -> ReleaseFile:
         if not parts:
             continue
         if len(parts) != 3 or not parts[1].isdigit() or len(parts[0]) != 64:
-            raise IntegrityError(f"{source} has a malformed SHA256 line: {line.strip()!r}")
+            raise IntegrityError(
+                f"{source} has a malformed SHA256 line: {line.strip()!r}",
+                code=Code.INDEX_MALFORMED,
+                fields={"source": source, "field": "SHA256"},
+            )
         entries[parts[2]] = IndexEntry(parts[2], int(parts[1]), parts[0].lower())
     if not entries:
         raise IntegrityError(
-            f"{source} lists no SHA256 checksums", "the repository must publish SHA256 sums"
+            f"{source} lists no SHA256 checksums",
+            "the repository must publish SHA256 sums",
+            code=Code.INDEX_MALFORMED,
+            fields={"source": source, "field": "SHA256"},
         )
     return ReleaseFile(
         suite=fields.get("Suite", ""),
@@ -116,6 +133,8 @@ def _keyring_file(keyring: Path, workdir: Path) -> Path:
         raise IntegrityError(
             f"cannot read keyring {keyring}: {exc.strerror}",
             "point the mirror's keyring at the repository's public key file in the settings",
+            code=Code.KEYRING_UNUSABLE,
+            fields={"keyring": str(keyring), "reason": exc.strerror or str(exc)},
         ) from exc
     if not head.lstrip().startswith(b"-----BEGIN PGP"):
         return keyring
@@ -139,6 +158,8 @@ def _keyring_file(keyring: Path, workdir: Path) -> Path:
         raise IntegrityError(
             f"cannot dearmor keyring {keyring}: {result.stderr.decode(errors='replace').strip()}",
             "the keyring must be an OpenPGP public key, binary or ASCII-armored",
+            code=Code.KEYRING_UNUSABLE,
+            fields={"keyring": str(keyring), "reason": result.stderr.decode(errors="replace")},
         )
     return target
 
@@ -152,7 +173,10 @@ def verify_inrelease(data: bytes, keyring: Path, source: str = "InRelease") -> b
     """
     if b"-----BEGIN PGP SIGNED MESSAGE-----" not in data[:200]:
         raise IntegrityError(
-            f"{source} is not clear-signed", "the mirror must serve a signed InRelease file"
+            f"{source} is not clear-signed",
+            "the mirror must serve a signed InRelease file",
+            code=Code.INDEX_SIGNATURE_INVALID,
+            fields={"source": source, "keyring": str(keyring), "reason": "unsigned", "keys": []},
         )
     with tempfile.TemporaryDirectory(prefix="couturier-gpgv-") as tmp:
         workdir = Path(tmp)
@@ -181,7 +205,10 @@ def verify_inrelease(data: bytes, keyring: Path, source: str = "InRelease") -> b
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SourceError(
-                f"cannot run gpgv to verify {source}: {exc}", "install gpgv (Debian package gpgv)"
+                f"cannot run gpgv to verify {source}: {exc}",
+                "install gpgv (Debian package gpgv)",
+                code=Code.TOOL_MISSING,
+                fields={"tool": "gpgv", "reason": str(exc)},
             ) from exc
         status = _status(result.stdout)
         good = {fields[0] for kind, fields in status if kind == "GOODSIG" and fields}
@@ -192,6 +219,8 @@ def verify_inrelease(data: bytes, keyring: Path, source: str = "InRelease") -> b
                 f"{source} has a BAD signature by key {bad[0]}: its content was modified",
                 "the mirror or a proxy serves tampered or corrupted data; try again or use "
                 "another mirror",
+                code=Code.INDEX_SIGNATURE_INVALID,
+                fields={"source": source, "keyring": str(keyring), "reason": "bad", "keys": bad},
             )
         trusted = [fpr for fpr in valid if any(fpr.upper().endswith(k.upper()) for k in good)]
         if trusted and output.is_file():
@@ -203,6 +232,13 @@ def verify_inrelease(data: bytes, keyring: Path, source: str = "InRelease") -> b
                 f"{keyring}",
                 "if you trust this repository, add its public key to that keyring file (or "
                 "point the mirror's keyring at the right key in the settings)",
+                code=Code.INDEX_SIGNATURE_INVALID,
+                fields={
+                    "source": source,
+                    "keyring": str(keyring),
+                    "reason": "unknown-key",
+                    "keys": missing,
+                },
             )
         unusable = [
             f"{kind} {' '.join(fields)}"
@@ -213,6 +249,8 @@ def verify_inrelease(data: bytes, keyring: Path, source: str = "InRelease") -> b
         raise IntegrityError(
             f"{source} has no valid signature from the keyring {keyring}: {detail}",
             "update the keyring in the settings to the repository's current key",
+            code=Code.INDEX_SIGNATURE_INVALID,
+            fields={"source": source, "keyring": str(keyring), "reason": "no-valid", "keys": []},
         )
 
 

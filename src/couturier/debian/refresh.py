@@ -59,7 +59,14 @@ from couturier.debian.snapshots import (
     sweep_snapshot_partials,
 )
 from couturier.debian.transport import HttpTransport, RemoteNotFoundError, Transport
-from couturier.errors import ConfigError, CouturierError, IntegrityError, SourceError, StateError
+from couturier.errors import (
+    Code,
+    ConfigError,
+    CouturierError,
+    IntegrityError,
+    SourceError,
+    StateError,
+)
 from couturier.settings import Settings, Suite
 
 __all__ = ["INRELEASE_LIMIT", "ProgressEvent", "RefreshReport", "SuiteResult", "refresh"]
@@ -244,12 +251,16 @@ class _SuiteRefresh:
         try:
             data = self.transport.get(url, limit)
         except IntegrityError as exc:
-            reason = exc.message.removeprefix(f"cannot fetch {url}: ")
+            if exc.code is not Code.DOWNLOAD_TOO_LARGE:
+                raise
+            reason = exc.fields.get("reason") or exc.message
             allowed = "InRelease lists" if file != "InRelease" else "Couturier accepts"
             raise IntegrityError(
                 f"{self.suite.name}: {file} has more than the {limit:,} bytes {allowed} "
                 f"({reason}; {url})",
                 exc.hint,
+                code=exc.code,
+                fields={**exc.fields, "suite": self.suite.name, "file": file},
             ) from None
         self.result.bytes += len(data)
         self.emit(ProgressEvent(self.suite.name, "fetch", file, len(data)))
@@ -277,6 +288,8 @@ class _SuiteRefresh:
                             f"{suite.name}: InRelease not found at {url}",
                             f"check that suite {suite.name} exists on mirror {suite.mirror.name} "
                             "and that the mirror URL in the settings is right",
+                            code=Code.SUITE_NOT_FOUND,
+                            fields={"suite": suite.name, "mirror": suite.mirror.name, "url": url},
                         ) from exc
                     self._absent(previous, url)
                     return
@@ -459,6 +472,13 @@ class _SuiteRefresh:
                     f"{' '.join(release.components)}; architectures "
                     f"{' '.join(release.architectures)})",
                     "remove that component or architecture from the settings",
+                    fields={
+                        "suite": suite,
+                        "component": component,
+                        "architecture": arch,
+                        "components": list(release.components),
+                        "architectures": list(release.architectures),
+                    },
                 )
             self.result.warnings.append(f"{suite}: InRelease lists no {base}; taken as empty")
             return self._stage(b"", sha256_of(b""))
@@ -520,18 +540,30 @@ def _facts(release: ReleaseFile, sha256: str) -> dict[str, str]:
 
 
 def _check(data: bytes, entry: IndexEntry, suite: str, what: str) -> None:
+    actual = sha256_of(data)
+    fields = {
+        "suite": suite,
+        "file": what,
+        "expected_size": entry.size,
+        "actual_size": len(data),
+        "expected_sha256": entry.sha256,
+        "actual_sha256": actual,
+    }
     if len(data) != entry.size:
         raise IntegrityError(
             f"{suite}: {what} has {len(data)} bytes, InRelease lists {entry.size} "
             "(truncated or modified)",
             "the mirror may be mid-update or corrupt; run the refresh again later",
+            code=Code.DOWNLOAD_HASH_MISMATCH,
+            fields=fields,
         )
-    actual = sha256_of(data)
     if actual != entry.sha256:
         raise IntegrityError(
             f"{suite}: {what} has sha256 {actual}, InRelease lists {entry.sha256} (tampered or "
             "corrupt)",
             "the mirror or a proxy serves wrong data; run the refresh again or use another mirror",
+            code=Code.DOWNLOAD_HASH_MISMATCH,
+            fields=fields,
         )
 
 
@@ -563,5 +595,7 @@ def _decompress(
         raise IntegrityError(
             f"{suite}: {entry.path} does not decompress: {exc}",
             "the mirror serves a corrupt file; run the refresh again later",
+            code=Code.DOWNLOAD_CORRUPT,
+            fields={"suite": suite, "file": entry.path, "reason": str(exc)},
         ) from exc
     return text

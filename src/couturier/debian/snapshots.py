@@ -38,7 +38,7 @@ from typing import Any
 
 from couturier.core.catalog import Package
 from couturier.debian.packages import iter_stanzas, parse_stanza, stanza_core
-from couturier.errors import IntegrityError, NotFoundError, StateError
+from couturier.errors import Code, IntegrityError, NotFoundError, StateError
 from couturier.integrity import (
     FileStamp,
     Partial,
@@ -82,10 +82,13 @@ def sweep_snapshot_partials(directory: Path) -> list[Path]:
 class SnapshotDamagedError(IntegrityError):
     """A stored snapshot no longer matches its sha256; it was removed from the store."""
 
+    default_code = Code.SNAPSHOT_DAMAGED
+
     def __init__(self, sha256: str, problem: str, root: Path) -> None:
         super().__init__(
             f"index snapshot {sha256} in {root} {problem}: it was damaged and was removed",
-            "run `couturier catalog refresh` to download it again",
+            "refresh the catalog to download it again",
+            fields={"sha256": sha256, "path": str(root), "problem": problem},
         )
         self.sha256 = sha256
 
@@ -396,7 +399,9 @@ class SnapshotStore:
         if problem == "is missing":
             raise NotFoundError(
                 f"index snapshot {sha256} is missing from {self.root}",
-                "run `couturier catalog refresh` to download it again",
+                "refresh the catalog to download it again",
+                code=Code.SNAPSHOT_DAMAGED,
+                fields={"sha256": sha256, "path": str(self.root), "problem": "is missing"},
             )
         if problem is not None:
             self.drop(sha256)
@@ -502,15 +507,18 @@ def suite_state_path(state_dir: Path, mirror: str, suite: str) -> Path:
 
 class SuiteStateDamagedError(StateError):
     """A suite's state file cannot be parsed, or disagrees with the verified InRelease kept
-    beside it (:mod:`couturier.debian.listing`); a refresh rebuilds it."""
+    beside it (:mod:`couturier.debian.listing`); a refresh rebuilds it. ``damage`` says what is
+    wrong with it (the field ``problem``)."""
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(
             f"suite state {path} is damaged: {problem}",
-            "run `couturier catalog refresh` to rebuild it from the signed InRelease",
+            "refresh the catalog to rebuild it from the signed InRelease",
             str(path),
+            code=Code.SUITE_STATE_DAMAGED,
+            fields={"problem": problem},
         )
-        self.problem = problem
+        self.damage = problem
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")

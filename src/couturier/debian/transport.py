@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
-from couturier.errors import IntegrityError, SourceError
+from couturier.errors import Code, IntegrityError, SourceError
 
 if TYPE_CHECKING:  # imported when the first HTTP request is made: httpx is slow to import
     import httpx
@@ -51,10 +51,13 @@ _ERROR_BODY = 1 << 16
 class RemoteNotFoundError(SourceError):
     """The source answered, but the requested file does not exist (HTTP 404/410, no such file)."""
 
+    default_code = Code.REMOTE_FILE_MISSING
+
     def __init__(self, url: str, hint: str = "") -> None:
         super().__init__(
             f"{url} does not exist on the source",
             hint or "check the mirror URL and suite name in the settings",
+            fields={"url": url},
         )
         self.url = url
 
@@ -152,6 +155,8 @@ class HttpTransport:
                 raise SourceError(
                     f"cannot fetch {url}: unsupported URL scheme {scheme!r}",
                     "use an http://, https:// or file:// mirror URL",
+                    code=Code.SOURCE_URL_INVALID,
+                    fields={"url": url, "reason": f"unsupported URL scheme {scheme!r}"},
                 )
             self._fetch_http_retried(url, sink, limit)
         except _LocalWriteError as exc:
@@ -168,6 +173,13 @@ class HttpTransport:
                 f"cannot fetch {url}: the source {sends} than the {limit or 0:,} bytes expected",
                 "the mirror serves something other than its signed index lists; use another "
                 "mirror or check any proxy in between",
+                code=Code.DOWNLOAD_TOO_LARGE,
+                fields={
+                    "url": url,
+                    "reason": f"the source {sends} than the {limit or 0:,} bytes expected",
+                    "limit": limit,
+                    "announced": exc.announced,
+                },
             ) from None
 
     def _fetch_http_retried(self, url: str, sink: _Sink, limit: int | None) -> None:
@@ -181,6 +193,13 @@ class HttpTransport:
                     raise SourceError(
                         f"cannot fetch {url}: {exc} (after {attempt + 1} attempts)",
                         "check that the mirror is reachable (network, proxy, URL in the settings)",
+                        code=Code.SOURCE_UNREACHABLE,
+                        fields={
+                            "url": url,
+                            "reason": f"{exc} (after {attempt + 1} attempts)",
+                            "status": exc.status,
+                            "attempts": attempt + 1,
+                        },
                     ) from exc
                 self._sleep(self.backoff * (2**attempt))
                 attempt += 1
@@ -206,7 +225,10 @@ class HttpTransport:
                 status, reason, location = _exchange(client, url, sink, limit)
             except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
                 raise SourceError(
-                    f"cannot fetch {url}: {exc}", "check the mirror URL in the settings"
+                    f"cannot fetch {url}: {exc}",
+                    "check the mirror URL in the settings",
+                    code=Code.SOURCE_URL_INVALID,
+                    fields={"url": url, "reason": str(exc)},
                 ) from exc
             except httpx.TransportError as exc:
                 # Refused, reset or timed out, or a body cut short (RemoteProtocolError).
@@ -217,16 +239,20 @@ class HttpTransport:
             if status in _NOT_FOUND:
                 raise RemoteNotFoundError(url)
             if status in _TRANSIENT:
-                raise _TransientError(f"HTTP {status} {reason}")
+                raise _TransientError(f"HTTP {status} {reason}", status)
             if status != 200:
                 raise SourceError(
                     f"cannot fetch {url}: HTTP {status} {reason}",
                     "check the mirror URL and any proxy in between",
+                    code=Code.SOURCE_HTTP_ERROR,
+                    fields={"url": url, "reason": f"HTTP {status} {reason}", "status": status},
                 )
             return
         raise SourceError(
             f"cannot fetch {url}: more than {_MAX_REDIRECTS} redirects",
             "check the mirror URL in the settings",
+            code=Code.SOURCE_URL_INVALID,
+            fields={"url": url, "reason": f"more than {_MAX_REDIRECTS} redirects"},
         )
 
 
@@ -335,7 +361,12 @@ def _write(action: Callable[..., None], *args: bytes) -> None:
 
 
 class _TransientError(Exception):
-    """A failure worth retrying; never leaves this module."""
+    """A failure worth retrying; never leaves this module. ``status``: the HTTP status, if
+    the source answered (a 5xx)."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 def _read_file(url: str, sink: _Sink, limit: int | None) -> None:
@@ -349,5 +380,8 @@ def _read_file(url: str, sink: _Sink, limit: int | None) -> None:
         raise RemoteNotFoundError(url) from exc
     except OSError as exc:
         raise SourceError(
-            f"cannot read {url}: {exc.strerror}", "check the mirror path in the settings"
+            f"cannot read {url}: {exc.strerror}",
+            "check the mirror path in the settings",
+            code=Code.SOURCE_HTTP_ERROR,
+            fields={"url": url, "reason": exc.strerror or str(exc), "status": None},
         ) from exc

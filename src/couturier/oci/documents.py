@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from couturier.errors import ConfigError, InputError
+from couturier.errors import Code, ConfigError, InputError
 from couturier.oci.layer import Layer, sha256_digest
 
 __all__ = [
@@ -103,7 +103,10 @@ class Platform:
         except KeyError:
             known = ", ".join(sorted(_PLATFORMS))
             raise ConfigError(
-                f"architecture {arch!r} has no OCI platform", f"use one of {known}"
+                f"architecture {arch!r} has no OCI platform",
+                f"use one of {known}",
+                code=Code.ARCHITECTURE_UNKNOWN,
+                fields={"architecture": arch, "suggestions": [], "known": known.split(", ")},
             ) from None
         return cls(goarch, "linux", variant)
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from couturier.errors import InputError, IntegrityError, NotFoundError, StateError
+from couturier.errors import Code, InputError, IntegrityError, NotFoundError, StateError
 from couturier.integrity import Partial, atomic_write, file_problem, is_partial_of, sweep_partials
 from couturier.oci.documents import (
     EMPTY_BLOB,
@@ -420,7 +420,9 @@ class Layout:
         """
         if not (self.root / "oci-layout").is_file():
             if not self.root.exists():
-                raise NotFoundError(f"no OCI layout at {self.root}")
+                raise NotFoundError(
+                    f"no OCI layout at {self.root}", fields={"path": str(self.root)}
+                )
             raise InputError(f"{self.root} is not an OCI image layout (no oci-layout file)")
         path = self.root / "index.json"
         try:
@@ -456,7 +458,11 @@ class Layout:
         for entry in self.read_index():
             if _ref(entry) == tag:
                 return entry
-        raise NotFoundError(f"tag {tag!r} is not in {self.root}", f"tags: {', '.join(self.tags())}")
+        raise NotFoundError(
+            f"tag {tag!r} is not in {self.root}",
+            f"tags: {', '.join(self.tags())}",
+            fields={"tag": tag, "path": str(self.root)},
+        )
 
     def blob_path(self, digest: str) -> Path:
         """Where the blob ``digest`` lives; raises :class:`InputError` for a non-sha256 digest."""
@@ -470,12 +476,23 @@ class Layout:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise NotFoundError(f"blob {descriptor.digest} is missing from {self.root}") from None
+            raise NotFoundError(
+                f"blob {descriptor.digest} is missing from {self.root}",
+                fields={"digest": descriptor.digest, "path": str(self.root)},
+            ) from None
         actual = "sha256:" + hashlib.sha256(data).hexdigest()
         if actual != descriptor.digest or len(data) != descriptor.size:
             raise IntegrityError(
                 f"blob {descriptor.digest} in {self.root} has digest {actual} and size {len(data)}"
-                f" (expected size {descriptor.size})"
+                f" (expected size {descriptor.size})",
+                code=Code.BLOB_DAMAGED,
+                fields={
+                    "path": str(self.root),
+                    "expected_digest": descriptor.digest,
+                    "actual_digest": actual,
+                    "expected_size": descriptor.size,
+                    "actual_size": len(data),
+                },
             )
         return data
 
@@ -580,12 +597,23 @@ class Layout:
                     digest.update(chunk)
                     size += len(chunk)
         except FileNotFoundError:
-            raise NotFoundError(f"blob {descriptor.digest} is missing from {self.root}") from None
+            raise NotFoundError(
+                f"blob {descriptor.digest} is missing from {self.root}",
+                fields={"digest": descriptor.digest, "path": str(self.root)},
+            ) from None
         actual = "sha256:" + digest.hexdigest()
         if actual != descriptor.digest or size != descriptor.size:
             raise IntegrityError(
                 f"blob {descriptor.digest} in {self.root} has digest {actual} and size {size}"
-                f" (expected size {descriptor.size})"
+                f" (expected size {descriptor.size})",
+                code=Code.BLOB_DAMAGED,
+                fields={
+                    "path": str(self.root),
+                    "expected_digest": descriptor.digest,
+                    "actual_digest": actual,
+                    "expected_size": descriptor.size,
+                    "actual_size": size,
+                },
             )
 
 

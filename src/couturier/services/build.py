@@ -46,7 +46,14 @@ from couturier.core.sbom import (
 from couturier.core.starter import ImageLine, Starter, full_version
 from couturier.core.tags import CreatedLine, plan_tags
 from couturier.debian.index import IndexCatalog
-from couturier.errors import CouturierError, InputError, NotFoundError, ResolutionError
+from couturier.errors import (
+    Code,
+    CouturierError,
+    InputError,
+    NotFoundError,
+    Problem,
+    ResolutionError,
+)
 from couturier.oci.documents import (
     CYCLONEDX_MEDIA_TYPE,
     SPDX_MEDIA_TYPE,
@@ -59,7 +66,7 @@ from couturier.oci.layer import Layer
 from couturier.oci.layout import Layout, LayoutWriter
 from couturier.services.context import BuildContext
 from couturier.services.maintscripts import build_policy
-from couturier.services.plan import line_plan, skip_reason
+from couturier.services.plan import line_plan
 from couturier.services.starters import select_lines
 from couturier.settings import Settings
 
@@ -132,16 +139,24 @@ OnStage = Callable[[StageEvent], None]
 
 
 class StorageError(BuildError):
-    """Writing to ``directory`` failed; ``no_space`` when its disk (or quota) is full."""
+    """Writing to ``directory`` failed; ``no_space`` when its disk (or quota) is full (code
+    ``storage-full``, else ``storage-unwritable``); the fields are ``path`` (the directory),
+    ``setting`` (the setting that names it, empty for the output) and ``reason``."""
 
-    def __init__(self, directory: Path, error: OSError, hint: str) -> None:
+    def __init__(self, directory: Path, error: OSError, setting: str = "") -> None:
         self.directory = directory
         self.no_space = error.errno in _NO_SPACE
+        reason = error.strerror or str(error)
+        fields = {"path": str(directory), "setting": setting, "reason": reason}
+        where = f"point {setting} in the settings at another disk" if setting else ""
         if self.no_space:
-            super().__init__(f"no space left on {directory}", f"free space or {hint}")
+            hint = f"free space or {where}" if where else "free space"
+            message = f"no space left on {directory}"
+            super().__init__(message, hint, code=Code.STORAGE_FULL, fields=fields)
         else:
-            reason = error.strerror or str(error)
-            super().__init__(f"cannot write to {directory}: {reason}", f"fix it or {hint}")
+            hint = f"fix it or {where}" if where else "fix it"
+            message = f"cannot write to {directory}: {reason}"
+            super().__init__(message, hint, code=Code.STORAGE_UNWRITABLE, fields=fields)
 
 
 @dataclass(frozen=True)
@@ -168,7 +183,7 @@ class LineResult:
     status: str = "created"
     tags: tuple[str, ...] = ()
     digest: str = ""
-    error: str = ""
+    error: Problem | None = None
     full_version: str = ""
     packages: int = 0
     warnings: tuple[ScriptWarning, ...] = ()
@@ -180,7 +195,7 @@ class LineResult:
             "status": self.status,
             "tags": list(self.tags),
             "digest": self.digest,
-            "error": self.error or None,
+            "error": self.error.to_json() if self.error else None,
             "full_version": self.full_version,
             "packages": self.packages,
             "warnings": [warning.to_json() for warning in self.warnings],
@@ -304,7 +319,7 @@ def _cache_error(error: OSError, settings: Settings) -> StorageError:
         if path.is_relative_to(settings.data_dir):
             directory = settings.data_dir
     setting = "cache_dir" if directory == settings.cache_dir else "data_dir"
-    return StorageError(directory, error, f"point {setting} in the settings at another disk")
+    return StorageError(directory, error, setting)
 
 
 def build(
@@ -329,7 +344,12 @@ def build(
     """
     settings, on_stage = context.settings, context.on_stage
     if context.output is None:
-        raise InputError("a build needs an output", "name the OCI image layout to write")
+        raise InputError(
+            "a build needs an output",
+            "name the OCI image layout to write",
+            code=Code.OUTPUT_UNUSABLE,
+            fields={"path": None},
+        )
     output = context.output
     archs = [settings.check_architecture(a) for a in (architectures or settings.architectures)]
     check_output(output)
@@ -349,10 +369,10 @@ def build(
                     raise
                 raise _cache_error(error, settings) from error
         except (ResolutionError, NotFoundError) as error:
-            _finish(outcome, "skipped", skip_reason(error), on_stage)
+            _finish(outcome, "skipped", error.problem, on_stage)
             continue
         except CouturierError as error:
-            _finish(outcome, "failed", f"{error} (trace {result.trace_id})", on_stage)
+            _finish(outcome, "failed", _traced(error, context.trace_id), on_stage)
             continue
         outcome.full_version = version
         outcome.packages = len(images[0][0].packages)
@@ -369,12 +389,14 @@ def check_output(output: Path) -> None:
     other things; an empty directory is fine and becomes the layout), or a layout
     whose ``index.json`` cannot be read. A missing ``output`` is fine; the commit checks
     again. Raises :class:`InputError` naming it, :class:`StateError` for a damaged layout."""
-    hint = "name a new directory (it is created), or an OCI image layout, with --output"
+    hint = "name a new directory (it is created) or an OCI image layout"
+    code, fields = Code.OUTPUT_UNUSABLE, {"path": str(output)}
     try:
         if not output.exists():
             return
         if not output.is_dir():
-            raise InputError(f"output {output} exists and is not a directory", hint)
+            message = f"output {output} exists and is not a directory"
+            raise InputError(message, hint, code=code, fields=fields)
         if (output / "oci-layout").is_file():
             Layout(output).read_index()  # a damaged index.json: StateError, as at the commit
             return
@@ -384,9 +406,12 @@ def check_output(output: Path) -> None:
             f"output {output} is a directory that holds other things than an OCI image layout "
             "(no oci-layout file)",
             hint,
+            code=code,
+            fields=fields,
         )
     except OSError as error:
-        raise InputError(f"output {output} cannot be used: {error.strerror}", hint) from None
+        message = f"output {output} cannot be used: {error.strerror}"
+        raise InputError(message, hint, code=code, fields=fields) from None
 
 
 def _script_warnings(plan: LinePlan, image: LineImage) -> tuple[ScriptWarning, ...]:
@@ -396,9 +421,15 @@ def _script_warnings(plan: LinePlan, image: LineImage) -> tuple[ScriptWarning, .
     return script_warnings(actions, build_policy(plan.architecture))
 
 
-def _finish(outcome: LineResult, status: str, error: str, on_stage: OnStage) -> None:
-    outcome.status, outcome.error = status, error
-    on_stage(StageEvent(outcome.version, outcome.release, status, error))
+def _traced(error: CouturierError, trace_id: str) -> Problem:
+    """``error`` as a failed line's problem: its fields and the build's ``trace_id`` (what a
+    person quotes when reporting the failure)."""
+    return Problem(error.code, error.message, {**error.fields, "trace_id": trace_id})
+
+
+def _finish(outcome: LineResult, status: str, problem: Problem, on_stage: OnStage) -> None:
+    outcome.status, outcome.error = status, problem
+    on_stage(StageEvent(outcome.version, outcome.release, status, problem.message))
 
 
 def _publish(
@@ -413,7 +444,7 @@ def _publish(
     a failure that belongs to no line (creating the staging directory, committing) fails them
     all. Raises :class:`InputError` when ``output`` exists and is not an OCI layout.
     """
-    on_stage, trace_id = context.on_stage, context.trace_id
+    on_stage = context.on_stage
     pending = dict(staged)
     while pending:
         created = [CreatedLine(v, o.full_version) for v, (o, _) in pending.items()]
@@ -431,10 +462,9 @@ def _publish(
                         writer.tag(tag, descriptor)
                 current = ""
         except OSError as error:
-            failure = StorageError(output, error, "choose another --output")
-            message = f"{failure} (trace {trace_id})"
+            failure = _traced(StorageError(output, error), context.trace_id)
             for label in [current] if current else list(pending):
-                _finish(pending.pop(label)[0], "failed", message, on_stage)
+                _finish(pending.pop(label)[0], "failed", failure, on_stage)
             continue
         for label, (outcome, _) in pending.items():
             outcome.digest, outcome.tags = digests[label], tags[label]

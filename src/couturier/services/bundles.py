@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import json
 import os
@@ -32,7 +33,8 @@ from typing import Any
 
 from couturier.core.bundle import Bundle, BundleFile, check_bundle, parse_ref
 from couturier.core.spec import BUNDLE_VERSION
-from couturier.errors import InputError, IntegrityError, NotFoundError, StateError
+from couturier.core.suggest import close_names
+from couturier.errors import Code, InputError, IntegrityError, NotFoundError, StateError
 from couturier.integrity import Partial, file_problem, fsync_directory, sweep_partials
 from couturier.services.bundle_inputs import (
     MAX_ENTRIES,
@@ -167,6 +169,8 @@ def create_bundle(
             f"check that {store_root(settings)} is a writable directory (data_dir in the "
             "settings, or COUTURIER_DATA_DIR)",
             str(where),
+            code=Code.STORAGE_FULL if error.errno in (errno.ENOSPC, errno.EDQUOT) else None,
+            fields={"bundle": name, "reason": error.strerror or str(error)},
         ) from error
     return _load(directory / str(version), name, version)
 
@@ -246,11 +250,15 @@ def _load(directory: Path, name: str, version: int) -> Bundle:
         raise IntegrityError(
             f"bundle {name}@{version} is damaged in the store ({error})",
             f"remove {directory} and create the bundle again",
+            code=Code.BUNDLE_DAMAGED,
+            fields={"bundle": name, "version": version, "path": str(directory)},
         ) from error
     if (bundle.name, bundle.version) != (name, version):
         raise IntegrityError(
             f"bundle {name}@{version} in the store records itself as {bundle.ref}",
             f"remove {directory} and create the bundle again",
+            code=Code.BUNDLE_DAMAGED,
+            fields={"bundle": name, "version": version, "path": str(directory)},
         )
     return bundle
 
@@ -282,14 +290,32 @@ def get_bundle(settings: Settings, ref: str) -> Bundle:
         known = _names(settings)
         hint = f"known bundles: {', '.join(known)}" if known else "no bundle exists yet"
         raise NotFoundError(
-            f"there is no bundle {name}", f"{hint}; create one with couturier bundle create"
+            f"there is no bundle {name}",
+            hint,
+            code=Code.BUNDLE_NOT_FOUND,
+            fields={
+                "bundle": name,
+                "version": version,
+                "what": "bundle",
+                "suggestions": close_names(name, known),
+                "known": known,
+            },
         )
     if version is None:
         version = versions[-1]
     elif version not in versions:
         listed = ", ".join(str(v) for v in versions)
         raise NotFoundError(
-            f"bundle {name} has no version {version}", f"its versions: {listed}; or write {name}"
+            f"bundle {name} has no version {version}",
+            f"its versions: {listed}; or write {name}",
+            code=Code.BUNDLE_NOT_FOUND,
+            fields={
+                "bundle": name,
+                "version": version,
+                "what": "version",
+                "suggestions": [],
+                "known": versions,
+            },
         )
     return _verified(_load(directory / str(version), name, version))
 
@@ -312,7 +338,14 @@ def _verified(bundle: Bundle) -> Bundle:
             raise IntegrityError(
                 f"bundle {bundle.ref}: file {file.path} changed in the store ({file.source} "
                 f"{problem})",
-                f"create the bundle again (couturier bundle create {bundle.name} ...)",
+                "create the bundle again",
+                code=Code.BUNDLE_DAMAGED,
+                fields={
+                    "bundle": bundle.name,
+                    "version": bundle.version,
+                    "file": file.path,
+                    "path": str(file.source),
+                },
             )
     return bundle
 

@@ -224,7 +224,7 @@ def _check_states(settings: Settings, report: CacheReport) -> set[str]:
         try:
             state = load_suite_state(settings.state_dir, mirror, suite)
         except SuiteStateDamagedError as error:
-            _removed(report, "state", state_path, error.problem, then)
+            _removed(report, "state", state_path, error.damage, then)
             continue
         if state is None or state.absent:
             continue
@@ -265,7 +265,7 @@ def _check_snapshots(settings: Settings, report: CacheReport) -> None:
                         "snapshot",
                         str(path),
                         f"{problem}, and it cannot be removed ({error.strerror})",
-                        hint=f"remove {path} by hand, then run `couturier catalog refresh`",
+                        hint=f"remove {path} by hand, then refresh the catalog",
                     )
                 )
             continue
@@ -277,7 +277,7 @@ def _check_snapshots(settings: Settings, report: CacheReport) -> None:
 def _check_bundles(settings: Settings, report: CacheReport) -> None:
     root = store_root(settings)
     for stored in bundle_versions(settings):
-        hint = f"create bundle {stored.name} again (couturier bundle create)"
+        hint = f"create bundle {stored.name} again"
         report.checked += 1
         if stored.bundle is None:
             where = root / stored.name / str(stored.version) / "bundle.json"

@@ -41,7 +41,7 @@ from couturier.core.replay_starters import STARTER_RULES
 from couturier.core.starter import Starter
 from couturier.debian.index import IndexCatalog
 from couturier.debian.transport import Transport
-from couturier.errors import CouturierError, IntegrityError
+from couturier.errors import Code, CouturierError, IntegrityError
 from couturier.services import catalog as catalog_service
 from couturier.settings import Settings
 
@@ -93,7 +93,9 @@ def package_actions(
             data = paths[package.name].read_bytes()
         except OSError as error:
             raise IntegrityError(
-                f"cannot read {name} from the download cache: {error.strerror}"
+                f"cannot read {name} from the download cache: {error.strerror}",
+                code=Code.CACHE_DAMAGED,
+                fields={"file": name, "path": str(paths[package.name]), "reason": error.strerror},
             ) from error
         members = read_deb_control(data, name).scripts
         return package.name, script_actions(package.name, members)

@@ -16,7 +16,7 @@ from couturier.core.catalog import Catalog, Package
 from couturier.core.planner import LinePlan, plan_line, split_requests
 from couturier.core.replay import ScriptWarning
 from couturier.core.starter import ImageLine, Starter, full_version
-from couturier.errors import NotFoundError, ResolutionError
+from couturier.errors import NotFoundError, Problem, ResolutionError
 from couturier.services.context import BuildContext
 from couturier.services.maintscripts import added_warnings
 from couturier.services.starters import select_lines
@@ -27,7 +27,6 @@ __all__ = [
     "installed_size",
     "line_plan",
     "plan_image",
-    "skip_reason",
 ]
 
 
@@ -58,7 +57,7 @@ class LinePreview:
     line: ImageLine
     architecture: str
     plan: LinePlan | None = None
-    reason: str = ""
+    reason: Problem | None = None
     warnings: tuple[ScriptWarning, ...] = ()
 
     @property
@@ -90,7 +89,7 @@ class LinePreview:
             "release": self.line.release,
             "architecture": self.architecture,
             "status": self.status,
-            "reason": self.reason or None,
+            "reason": self.reason.to_json() if self.reason else None,
             "full_version": self.full_version or None,
             "packages": packages,
             "autos": dict(plan.autos) if plan is not None else {},
@@ -136,7 +135,7 @@ def plan_image(
     Each ready line carries the warnings of its added packages' maintainer scripts
     (:func:`couturier.services.maintscripts.added_warnings`: their ``.deb`` files are fetched
     into the download cache the build uses). Never raises for a line that cannot be resolved
-    (it is skipped with the reason); raises
+    (it is skipped with the reason as a :class:`~couturier.errors.Problem`); raises
     :class:`ConfigError` for an unknown architecture, :class:`InputError` for an unknown line
     label, and what loading a catalog raises.
     """
@@ -149,19 +148,8 @@ def plan_image(
         try:
             plan = line_plan(catalog, starter, line, packages)
         except (ResolutionError, NotFoundError) as error:
-            previews.append(LinePreview(line, arch, reason=skip_reason(error)))
+            previews.append(LinePreview(line, arch, reason=error.problem))
             continue
         warnings = added_warnings(settings, catalog, plan, context.transport)
         previews.append(LinePreview(line, arch, plan, warnings=warnings))
     return ImagePlan(name, starter.name, arch, tuple(previews))
-
-
-def skip_reason(error: ResolutionError | NotFoundError) -> str:
-    """Why a line is skipped, in words: the resolver's sentence, or what is missing with what
-    the release has instead ("python3-rsa 4.9-2 is not in bookworm; bookworm has python3-rsa
-    4.8-2"). Command-line advice (search hints) is left out: the line cannot act on it."""
-    if isinstance(error, ResolutionError):
-        return error.sentence
-    if error.hint and "couturier" not in error.hint:
-        return f"{error.message}; {error.hint}"
-    return error.message

@@ -203,6 +203,7 @@ def load_spec(
         raise InputError(
             f"cannot read spec file {path}: {problem.what}",
             problem.hint or "check the spec file's path",
+            fields={"path": str(path), "reason": problem.what},
         ) from None
     except YamlProblem as problem:
         rule = f"{problem.what}; {problem.hint}" if problem.hint else problem.what

@@ -35,11 +35,11 @@ from couturier.core.starter import (
     full_version,
     parse_starter,
 )
-from couturier.core.suggest import did_you_mean
+from couturier.core.suggest import close_names, did_you_mean
 from couturier.core.text import named, shown
 from couturier.core.yamltext import YamlProblem, YamlUnreadable
 from couturier.debian.transport import Transport
-from couturier.errors import ConfigError, InputError, NotFoundError, SourceError
+from couturier.errors import Code, ConfigError, InputError, NotFoundError, SourceError
 from couturier.services import catalog as catalog_service
 from couturier.settings import DEFAULT_RELEASES, Settings
 from couturier.yamlfile import load_yaml
@@ -72,14 +72,25 @@ def load_starter_file(path: Path, releases: Collection[str]) -> Starter:
     try:
         raw = load_yaml(path).data  # bounded as specs and settings are: a site file is input
     except YamlUnreadable as problem:
-        raise ConfigError(f"cannot read starter file {path}: {problem.what}") from None
+        raise ConfigError(
+            f"cannot read starter file {path}: {problem.what}",
+            code=Code.STARTER_INVALID,
+            fields={"path": str(path)},
+        ) from None
     except YamlProblem as problem:
-        raise ConfigError(f"starter file {path} {problem.what}", problem.hint) from None
+        raise ConfigError(
+            f"starter file {path} {problem.what}",
+            problem.hint,
+            code=Code.STARTER_INVALID,
+            fields={"path": str(path)},
+        ) from None
     starter = parse_starter(raw, str(path), releases, lambda name: _read_source(path.parent, name))
     if starter.name != path.stem:
         raise ConfigError(
             f"starter file {path}: name is {starter.name!r} but the file is {path.name}",
             "see docs/starters.md for the format",
+            code=Code.STARTER_INVALID,
+            fields={"path": str(path), "name": starter.name},
         )
     return starter
 
@@ -129,6 +140,8 @@ def load_starters(directory: Path, releases: Collection[str]) -> dict[str, Start
             error.message,
             f"every *.yaml file in {directory} is read as a starter image (docs/starters.md); "
             "keep other YAML files, such as the settings file, elsewhere",
+            code=Code.STARTER_INVALID,
+            fields={"directory": str(directory), **error.fields},
         ) from None
 
 
@@ -191,6 +204,12 @@ def get_starter(settings: Settings, name: str) -> Starter:
         raise NotFoundError(
             f"no starter image called {shown(name)}{did_you_mean(name, known)}",
             f"starters: {listed}",
+            code=Code.STARTER_NOT_FOUND,
+            fields={
+                "starter": name,
+                "suggestions": close_names(name, known),
+                "known": sorted(known),
+            },
         ) from None
 
 
@@ -207,6 +226,13 @@ def select_lines(starter: Starter, labels: Sequence[str] | None) -> list[ImageLi
         raise InputError(
             f"{starter.name} has no line {', '.join(named(m) for m in missing[:5])}{near}",
             f"its lines: {', '.join(known)}",
+            code=Code.LINE_NOT_FOUND,
+            fields={
+                "starter": starter.name,
+                "lines": missing,
+                "suggestions": close_names(missing[0], known) if len(missing) == 1 else [],
+                "known": known,
+            },
         )
     return [line for line in starter.lines if line.version in labels]
 
