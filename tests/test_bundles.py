@@ -510,7 +510,7 @@ BAD: dict[str, Bad] = {
         "files",
         "etc/app",
         lambda d, ca: [_write(d / "a.conf", b"x\n")],
-        ("--target 'etc/app': must be absolute",),
+        ("target 'etc/app': must be absolute",),
     ),
     "target-with-dots-and-backslash": Bad(
         "files",
@@ -534,13 +534,13 @@ BAD: dict[str, Bad] = {
         "files",
         None,
         lambda d, ca: [_write(d / "a.conf", b"x\n")],
-        ("--target: a files bundle needs an absolute target directory",),
+        ("target: a files bundle needs an absolute target directory",),
     ),
     "certificates-with-target": Bad(
         "certificates",
         "/etc/ssl",
         lambda d, ca: [_write(d / "ca.pem", ca.pem)],
-        ("--target '/etc/ssl': certificates always land in /usr/local/share/ca-certificates",),
+        ("target '/etc/ssl': certificates always land in /usr/local/share/ca-certificates",),
     ),
     "bad-name": Bad(
         "certificates",
@@ -636,7 +636,7 @@ def test_many_mistakes_are_reported_together(
     assert len(refused.value.violations) == 10, refused.value.violations
     for expected in (
         "name 'Bad Name'",
-        "--target 'app'",
+        "target 'app'",
         "c.tar:../escape.conf",
         "c.tar:/abs.conf",
         "c.tar:link",

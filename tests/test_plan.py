@@ -250,3 +250,61 @@ def test_plan_refuses_more_than_one_architecture(
     assert "plan takes one --arch, got amd64, arm64" in captured.err
     assert json.loads(captured.out)["error"]["code"] == "input-invalid"
     assert main([*command, "--arch", "amd64"]) == 0  # the same one twice is one
+
+
+def test_plan_json_gives_a_skipped_line_its_reason_as_code_message_fields(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``plan --json``: a skipped line's ``reason`` is ``{"code", "message", "fields"}`` (the
+    README documents it), a ready line's is null; the human output words the same reason with
+    the facts beside it (what the release has instead)."""
+    config = tmp_path / "env" / "couturier.yaml"
+    spec = write_spec(
+        tmp_path / "spec.yaml", {"name": "tiny", "starter": "tiny", "packages": ["libext=1.1-1"]}
+    )
+    assert main(["--config", str(config), "-q", "plan", str(spec), "--json"]) == 0
+    lines = lines_by_label(json.loads(capsys.readouterr().out))
+    assert lines["2"]["reason"] is None
+    assert lines["1"]["reason"] == {
+        "code": "version-not-in-release",
+        "message": "libext 1.1-1 is not in oldrel",
+        "fields": {
+            "package": "libext",
+            "release": "oldrel",
+            "architecture": "amd64",
+            "operator": "=",
+            "version": "1.1-1",
+            "available": ["1.0-1"],
+        },
+    }
+    assert main(["--config", str(config), "-q", "plan", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "1 (oldrel): skipped: libext 1.1-1 is not in oldrel; oldrel has libext 1.0-1" in out
+
+
+def test_build_json_gives_a_skipped_line_its_error_as_code_message_fields(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``build --json``: a line's ``error`` is ``{"code", "message", "fields"}`` (null for a
+    created line), as the README documents; the table below words it."""
+    config = tmp_path / "env" / "couturier.yaml"
+    spec = write_spec(
+        tmp_path / "spec.yaml", {"name": "tiny-gui", "starter": "tiny", "packages": ["tool-gui"]}
+    )
+    command = ["--config", str(config), "-q", "build", str(spec), "--arch", "amd64"]
+    assert main([*command, "--output", str(tmp_path / "a"), "--json"]) == 0
+    lines = lines_by_label(json.loads(capsys.readouterr().out))
+    assert lines["1"]["status"] == "created" and lines["1"]["error"] is None
+    assert lines["2"]["status"] == "skipped"
+    assert lines["2"]["error"] == {
+        "code": "package-not-found",
+        "message": "tool-gui is not in newrel",
+        "fields": {
+            "package": "tool-gui",
+            "release": "newrel",
+            "architecture": "amd64",
+            "suggestions": [],
+        },
+    }
+    assert main([*command, "--output", str(tmp_path / "b")]) == 0
+    assert "\n2: tool-gui is not in newrel\n" in capsys.readouterr().out

@@ -9,6 +9,7 @@ is stored then. The name is quoted with its control characters escaped and cut w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -43,7 +44,11 @@ def create(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             file=sys.stderr,
         )
         for violation in error.violations[:LISTED]:
-            print(f"  {violation}", file=sys.stderr)
+            # The bundle's target is this command's --target option.
+            shown = violation
+            if violation.field == "target":
+                shown = dataclasses.replace(violation, field="--target")
+            print(f"  {shown}", file=sys.stderr)
         if count > LISTED:
             print(f"  and {count - LISTED} more", file=sys.stderr)
         if args.json:

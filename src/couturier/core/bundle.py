@@ -244,16 +244,17 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 
 def check_target(kind: str, target: str | None) -> list[Violation]:
-    """The violations of ``--target`` for a bundle of ``kind`` (an unknown kind included)."""
+    """The violations of the target directory of a bundle of ``kind`` (an unknown kind
+    included)."""
     if kind not in KINDS:
         return [Violation("type", kind, f"must be one of {', '.join(KINDS)}")]
     if kind == "certificates":
         if target is None:
             return []
-        rule = f"certificates always land in /{CERTIFICATES_DIR}/<bundle>/; leave out --target"
-        return [Violation("--target", target, rule)]
+        rule = f"certificates always land in /{CERTIFICATES_DIR}/<bundle>/; leave out the target"
+        return [Violation("target", target, rule)]
     if target is None or target == "":
-        return [Violation("--target", None, "a files bundle needs an absolute target directory")]
+        return [Violation("target", None, "a files bundle needs an absolute target directory")]
     problems = []
     if not target.startswith("/"):
         problems.append(f"must be absolute, e.g. /{target.lstrip('/')}")
@@ -278,7 +279,7 @@ def check_target(kind: str, target: str | None) -> list[Violation]:
     mounted = runtime_mount(root_relative)
     if mounted is not None:
         problems.append(_MOUNTED_RULE.format(mounted))
-    return [Violation("--target", target, rule) for rule in problems]
+    return [Violation("target", target, rule) for rule in problems]
 
 
 def member_path(name: str) -> tuple[str | None, str]:
