@@ -459,7 +459,9 @@ def bench_sizes(settings: Settings) -> list[str]:
             head = f"| {starter.name} | {line.version} | {line.release} |"
             if outcome.status != "created":
                 rows.append(f"{head} {outcome.status} | | | | | |")
-                problems.append(f"- {starter.name} {line.version}: {outcome.error}")
+                problems.append(
+                    f"- {starter.name} {line.version}: {outcome.error and outcome.error.message}"
+                )
                 continue
             layers = layer_descriptors(output, outcome.digest)
             packed = sum(layer["size"] for layer in layers)

@@ -91,7 +91,7 @@ class Built:
     def line(self, label: str) -> LineResult:
         found = next(line for line in self.result.lines if line.version == label)
         if found.status != "created":
-            raise SystemExit(f"{label}: {found.status}: {found.error}")
+            raise SystemExit(f"{label}: {found.status}: {found.error and found.error.message}")
         return found
 
     def phases(self) -> str:

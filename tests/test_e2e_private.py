@@ -81,7 +81,12 @@ def test_python_line_without_the_package_is_skipped_and_tags_move(
     assert result.status == "some lines created", result.to_json()
     lines = {line.version: line for line in result.lines}
     assert lines["3.11"].status == "skipped"
-    assert lines["3.11"].error == "python3-annotated-types is not in bookworm"
+    error = lines["3.11"].error
+    assert error is not None and error.code == "package-not-found"
+    assert (error.fields["package"], error.fields["release"]) == (
+        "python3-annotated-types",
+        "bookworm",
+    )
     assert lines["3.11"].tags == ()
     newest = starter.lines[-1].version
     assert lines[newest].status == "created"

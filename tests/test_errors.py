@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from couturier.cli.hints import error_hint, line_reason
+from couturier.cli.hints import error_hint, failure_hint, line_reason
 from couturier.cli.output import error_json
 from couturier.cli.parser import parser
 from couturier.core.catalog import MemoryCatalog, Package
@@ -256,3 +256,17 @@ def test_the_cli_renders_advice_naming_its_commands_from_the_code() -> None:
     assert error_hint(damaged) == "create the bundle again (`couturier bundle create NAME ...`)"
     plain = CouturierError("x", "a generic hint", code=Code.FILE_CONFLICT)
     assert error_hint(plain) == "a generic hint"
+
+
+def test_a_failed_line_gets_the_clis_advice_from_its_code_and_fields() -> None:
+    full = Problem(Code.STORAGE_FULL, "no space left on /out", {"path": "/out", "setting": ""})
+    assert failure_hint(full) == "free space or choose another --output"
+    cache = Problem(Code.STORAGE_FULL, "no space left on /c", {"setting": "cache_dir"})
+    assert failure_hint(cache) == "free space or point cache_dir in the settings at another disk"
+    damaged = Problem(
+        Code.BUNDLE_DAMAGED, "bundle corp-ca@2: file x changed", {"bundle": "corp-ca"}
+    )
+    assert (
+        failure_hint(damaged) == "create the bundle again (`couturier bundle create corp-ca ...`)"
+    )
+    assert failure_hint(Problem(Code.FILE_CONFLICT, "a and b both ship /x")) == ""

@@ -207,6 +207,7 @@ def _mirror_from(name: str, shape: MirrorShape, base: Path, source: str) -> Mirr
         raise ConfigError(
             f"{source}: keyring {keyring} of mirror {name!r} does not exist",
             "point keyring at the repository's public key file (binary or armored)",
+            fields={"source": source, "key": f"mirrors.{name}.keyring", "value": str(keyring)},
         )
     return Mirror(
         name, shape.url, keyring, dict(shape.arch_urls or {}), shape.valid_until, shape.vendor or ""
@@ -226,6 +227,12 @@ def _releases_from(
                     f"{source}: releases.{name}.suites[{position}] names unknown mirror "
                     f"{entry.mirror!r}",
                     f"known mirrors: {', '.join(mirrors)}",
+                    fields={
+                        "source": source,
+                        "key": f"releases.{name}.suites[{position}].mirror",
+                        "value": entry.mirror,
+                        "known": list(mirrors),
+                    },
                 )
             suite_components = tuple(entry.components or components)
             suites.append(Suite(mirrors[entry.mirror], entry.suite, suite_components))
@@ -241,11 +248,13 @@ def _directory(path: Path, key: str, source: str) -> Path:
         raise ConfigError(
             f"{source}: {key} {path} cannot be used ({error})",
             f"point {key} (or COUTURIER_{key.upper()}) at a directory",
+            fields={"source": source, "key": key, "value": str(path)},
         ) from None
     if wrong:
         raise ConfigError(
             f"{source}: {key} {path} is not a directory",
             f"point {key} (or COUTURIER_{key.upper()}) at a directory",
+            fields={"source": source, "key": key, "value": str(path)},
         )
     return path
 
@@ -265,13 +274,18 @@ def _file_shape(path: Path, source: str) -> SettingsShape:
         raise ConfigError(
             f"cannot read {source}: {problem.what}",
             problem.hint or "check the settings file's path (COUTURIER_CONFIG)",
-            fields={"path": str(source), "unreadable": True},
+            fields={"source": source, "unreadable": True},
         ) from None
     except YamlProblem as problem:
-        raise ConfigError(f"{source} {problem.what}", problem.hint) from None
+        raise ConfigError(
+            f"{source} {problem.what}", problem.hint, fields={"source": source}
+        ) from None
     if document.duplicates:
         key, line = document.duplicates[0]
-        raise ConfigError(f"{source}: {key} is written more than once (line {line})")
+        raise ConfigError(
+            f"{source}: {key} is written more than once (line {line})",
+            fields={"source": source, "key": key, "line": line},
+        )
     return settings_shape(document.data, source)
 
 
@@ -306,6 +320,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             raise ConfigError(
                 f"{source}: architectures: {arch[:40]!r} is not an architecture Debian builds",
                 f"known architectures: {', '.join(sorted(KNOWN_ARCHITECTURES))}",
+                fields={"source": source, "key": "architectures", "value": arch[:40]},
             )
 
     # Relative paths in the file are taken from the file's directory, as the keyring's and

@@ -207,6 +207,7 @@ def settings_shape(raw: Any, source: str) -> SettingsShape:
         raise ConfigError(
             f"{source} must hold a mapping of settings, got {_found(raw)}",
             "see the settings example in the README",
+            fields={"source": source},
         )
     try:
         return SettingsShape.model_validate(dict(raw))
@@ -215,4 +216,8 @@ def settings_shape(raw: Any, source: str) -> SettingsShape:
         listed = "; ".join(problems[:10]) + (
             f"; and {len(problems) - 10} more" * (len(problems) > 10)
         )
-        raise ConfigError(f"{source}: {listed}", "see the settings example in the README") from None
+        raise ConfigError(
+            f"{source}: {listed}",
+            "see the settings example in the README",
+            fields={"source": source, "problems": problems[:10]},
+        ) from None

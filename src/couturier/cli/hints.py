@@ -5,7 +5,8 @@ Below the interfaces an error carries a code, fields and at most generic advice 
 command (:mod:`couturier.errors`); here a code becomes "run `couturier catalog refresh
 --release bookworm`". :func:`error_hint` is the advice for an error that stops a command;
 :func:`line_reason` is the sentence for a line of a plan or build that is skipped or failed
-(what is missing and the facts beside it, never a command: the line cannot act on it).
+(what is missing and the facts beside it, never a command: the line cannot act on it), and
+:func:`failure_hint` the advice for a failed one (a bundle to create again, another --output).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 from couturier.errors import Code, CouturierError, FieldValue, Problem
 
-__all__ = ["error_hint", "line_reason"]
+__all__ = ["error_hint", "failure_hint", "line_reason"]
 
 Fields = Mapping[str, FieldValue]
 
@@ -44,7 +45,8 @@ def _package_not_found(fields: Fields, generic: str) -> str:
 def _bundle_not_found(fields: Fields, generic: str) -> str:
     if fields.get("what") == "version":
         return generic
-    return f"{generic}; create one with `couturier bundle create`" if generic else generic
+    create = "create one with `couturier bundle create`"
+    return f"{generic}; {create}" if generic else create
 
 
 def _bundle_damaged(fields: Fields, generic: str) -> str:
@@ -53,11 +55,19 @@ def _bundle_damaged(fields: Fields, generic: str) -> str:
     return f"create the bundle again (`couturier bundle create {name} ...`)"
 
 
-def _storage(fields: Fields, generic: str) -> str:
-    if fields.get("setting"):
-        return generic
-    first = "free space" if generic.startswith("free space") else "fix it"
-    return f"{first} or choose another --output"
+def _elsewhere(fields: Fields) -> str:
+    setting = fields.get("setting")
+    if setting:
+        return f"point {setting} in the settings at another disk"
+    return "choose another --output"
+
+
+def _storage_full(fields: Fields, generic: str) -> str:
+    return f"free space or {_elsewhere(fields)}"
+
+
+def _storage_unwritable(fields: Fields, generic: str) -> str:
+    return f"fix it or {_elsewhere(fields)}"
 
 
 def _settings(fields: Fields, generic: str) -> str:
@@ -81,8 +91,8 @@ _HINTS: Mapping[Code, _Render] = {
     Code.OUTPUT_UNUSABLE: lambda fields, generic: (
         "name a new directory (it is created), or an OCI image layout, with --output"
     ),
-    Code.STORAGE_FULL: _storage,
-    Code.STORAGE_UNWRITABLE: _storage,
+    Code.STORAGE_FULL: _storage_full,
+    Code.STORAGE_UNWRITABLE: _storage_unwritable,
     Code.SETTINGS_INVALID: _settings,
 }
 
@@ -92,6 +102,13 @@ def error_hint(error: CouturierError) -> str:
     has something better to say (a command to run), else the error's own hint."""
     render = _HINTS.get(error.code)
     return render(error.fields, error.hint) if render else error.hint
+
+
+def failure_hint(problem: Problem) -> str:
+    """The CLI's advice for a failed line, from its code and fields alone (a line carries no
+    generic hint): empty for codes the CLI has nothing to add to."""
+    render = _HINTS.get(problem.code)
+    return render(problem.fields, "") if render else ""
 
 
 def _line_facts(problem: Problem) -> str:

@@ -37,7 +37,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
     import json
 
     from couturier.assembly.image import source_date_epoch
-    from couturier.cli.hints import line_reason
+    from couturier.cli.hints import failure_hint, line_reason
     from couturier.cli.output import LineProgress, print_table, print_warnings
     from couturier.errors import InputError
     from couturier.services import build as build_service
@@ -102,8 +102,10 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
         for line in result.lines:
             if line.error:
                 trace = line.error.fields.get("trace_id")
+                hint = failure_hint(line.error) if line.status == "failed" else ""
+                said = f" ({hint})" if hint else ""
                 traced = f" (trace {trace})" if trace else ""
-                print(f"{line.version}: {line_reason(line.error)}{traced}")
+                print(f"{line.version}: {line_reason(line.error)}{said}{traced}")
             print_warnings(line.version, line.warnings)
         print(f"\n{request.name}: {result.status} (trace {result.trace_id}) -> {args.output}")
     return 0 if result.status != "image build failed" else EXIT_ERROR

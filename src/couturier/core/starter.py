@@ -195,7 +195,10 @@ def full_version(debian_version: str, label: str) -> str:
 
 def _fail(source: str, field: str, problem: str) -> ConfigError:
     return ConfigError(
-        f"starter file {source}: {field} {problem}", "see docs/starters.md for the format"
+        f"starter file {source}: {field} {problem}",
+        "see docs/starters.md for the format",
+        code=Code.STARTER_INVALID,
+        fields={"path": source, "field": field, "rule": problem},
     )
 
 
