@@ -308,3 +308,17 @@ def test_build_json_gives_a_skipped_line_its_error_as_code_message_fields(
     }
     assert main([*command, "--output", str(tmp_path / "b")]) == 0
     assert "\n2: tool-gui is not in newrel\n" in capsys.readouterr().out
+
+
+def test_resolve_json_without_a_solution_is_the_typed_error_and_its_explanation(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit status 3: ``{"error": {"code": "no-installable-set", ...}, "explanation"}``."""
+    config = tmp_path / "env" / "couturier.yaml"
+    command = ["--config", str(config), "-q", "packages", "resolve", "--release", "oldrel"]
+    assert main([*command, "--arch", "amd64", "tool2-ext", "--json"]) == 3
+    document = json.loads(capsys.readouterr().out)
+    error = document["error"]
+    assert error["code"] == "no-installable-set" and error["retryable"] is False
+    assert error["fields"]["explanation"] == document["explanation"]
+    assert any(step.get("package") == "tool2-ext" for step in document["explanation"])

@@ -394,6 +394,7 @@ class _SuiteRefresh:
                 f"{self.settings.state_dir}: {error.strerror or error}",
                 "check that the data directory (data_dir in the settings) is writable",
                 str(error.filename or self.settings.state_dir),
+                fields={"suite": suite.name, "reason": error.strerror or str(error)},
             ) from error
 
     def _misstated(self, current: IndexState | None, listed: Listed | None, key: str) -> bool:

@@ -253,6 +253,7 @@ class LayoutWriter:
             raise InputError(
                 f"tag {ref!r} is not a valid image tag",
                 "use letters, digits, '_', '.', '-' (at most 128, not starting with '.' or '-')",
+                fields={"kind": "tag", "value": ref[:200]},
             )
         annotations = {**descriptor.annotations, REF_NAME: ref}
         self._tags[ref] = Descriptor(
@@ -331,6 +332,7 @@ def _damaged_index(path: Path, problem: str) -> StateError:
         f"move {path.parent} aside (or restore {path.name} from a backup) and build again; "
         "Couturier does not overwrite it",
         str(path),
+        fields={"problem": problem},
     )
 
 
@@ -423,7 +425,10 @@ class Layout:
                 raise NotFoundError(
                     f"no OCI layout at {self.root}", fields={"path": str(self.root)}
                 )
-            raise InputError(f"{self.root} is not an OCI image layout (no oci-layout file)")
+            raise InputError(
+                f"{self.root} is not an OCI image layout (no oci-layout file)",
+                fields={"path": str(self.root)},
+            )
         path = self.root / "index.json"
         try:
             body = json.loads(path.read_bytes())
@@ -516,7 +521,10 @@ class Layout:
             candidates = [c for c in candidates if _matches(c.platform, platform)]
         if len(candidates) != 1:
             wanted = f"platform {platform}" if platform else "one platform"
-            raise NotFoundError(f"tag {tag!r} has {len(candidates)} manifests for {wanted}")
+            raise NotFoundError(
+                f"tag {tag!r} has {len(candidates)} manifests for {wanted}",
+                fields={"tag": tag, "path": str(self.root), "manifests": len(candidates)},
+            )
         return candidates[0]
 
     def manifest(self, tag: str, platform: Platform | None = None) -> dict[str, Any]:

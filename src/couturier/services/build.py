@@ -3,9 +3,10 @@
 For each line and architecture: load the release's catalog (refreshing it if needed), plan the
 line (:mod:`couturier.core.planner`), build or reuse its layers (:mod:`couturier.assembly.image`),
 and stage its image. A line that cannot be resolved is *skipped* with the reason; a line whose
-build fails (download, corrupt package, file conflict, a full disk) is *failed* with the error;
-the other lines go on. Created lines are tagged (:mod:`couturier.core.tags`) and the layout is
-committed once at the end, so an interrupted build never leaves a layout that looks complete.
+build fails (download, corrupt package, file conflict, a full disk) is *failed* with the error
+(both a :class:`~couturier.errors.Problem`: code, message, fields); the other lines go on.
+Created lines are tagged (:mod:`couturier.core.tags`) and the layout is committed once at the
+end, so an interrupted build never leaves a layout that looks complete.
 
 Writing the layout can fail for one line (its blobs do not fit on the disk): that line is failed,
 the staging directory is dropped, and the layout is staged again without it, with tags planned
@@ -175,8 +176,10 @@ class ImageRequest:
 
 @dataclass
 class LineResult:
-    """The outcome of one line: ``status`` is created, skipped or failed; ``warnings`` name
-    each action of an added package's maintainer scripts that the build does not replay."""
+    """The outcome of one line: ``status`` is created, skipped or failed, ``error`` why it was
+    skipped or failed (a :class:`~couturier.errors.Problem`, JSON ``{"code", "message",
+    "fields"}``; a failure's fields carry the build's ``trace_id``); ``warnings`` name each
+    action of an added package's maintainer scripts that the build does not replay."""
 
     version: str
     release: str

@@ -2,9 +2,10 @@
 
 :func:`plan_image` loads the catalog of each line's release (refreshing it when needed), plans the
 line (:func:`couturier.core.planner.plan_line`: starter packages, added packages and the member
-each ``-auto`` request picks) and keeps, per line, either the plan or the reason in words. The
-build service plans its lines with the same :func:`line_plan`, so ``couturier plan`` shows exactly
-what ``couturier build`` will do.
+each ``-auto`` request picks) and keeps, per line, either the plan or the reason it is skipped
+(a :class:`~couturier.errors.Problem`: code, message, fields). The build service plans its
+lines with the same :func:`line_plan`, so ``couturier plan`` shows exactly what ``couturier
+build`` will do.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def installed_size(packages: Sequence[Package]) -> int:
 
 @dataclass(frozen=True)
 class LinePreview:
-    """One line's plan (``status`` "ready") or the reason it is skipped; ``warnings`` name each
-    action of an added package's maintainer scripts that the build does not replay."""
+    """One line's plan (``status`` "ready") or the reason it is skipped (``reason``, a
+    :class:`~couturier.errors.Problem`; JSON ``{"code", "message", "fields"}``); ``warnings``
+    name each action of an added package's maintainer scripts that the build does not replay."""
 
     line: ImageLine
     architecture: str
