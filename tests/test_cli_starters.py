@@ -186,7 +186,10 @@ def test_a_line_whose_release_is_not_configured_still_shows(
     assert status == 0
     lines = json.loads(out)["lines"]
     assert [line["full_version"] for line in lines] == [None, None, None]
-    assert "unknown release 'bookworm'" in lines[0]["problem"]
+    problem = lines[0]["problem"]
+    assert problem["code"] == "release-unknown"
+    assert problem["fields"]["release"] == "bookworm"
+    assert problem["message"].startswith("unknown release 'bookworm'")
 
 
 # -- did you mean ----------------------------------------------------------------------------------

@@ -132,5 +132,5 @@ def show(settings: Settings, args: argparse.Namespace, progress: Progress) -> in
             pairs = " ".join(f"{key}={value}" for key, value in line.line.env.items())
             print(f"{line.line.version}: env {pairs}", file=out)
         if line.problem:
-            print(f"{line.line.version}: {line.problem}", file=out)
+            print(f"{line.line.version}: {line.problem.message}", file=out)
     return 0

@@ -39,7 +39,14 @@ from couturier.core.suggest import close_names, did_you_mean
 from couturier.core.text import named, shown
 from couturier.core.yamltext import YamlProblem, YamlUnreadable
 from couturier.debian.transport import Transport
-from couturier.errors import Code, ConfigError, InputError, NotFoundError, SourceError
+from couturier.errors import (
+    Code,
+    ConfigError,
+    InputError,
+    NotFoundError,
+    Problem,
+    SourceError,
+)
 from couturier.services import catalog as catalog_service
 from couturier.settings import DEFAULT_RELEASES, Settings
 from couturier.yamlfile import load_yaml
@@ -243,9 +250,9 @@ class LineVersion:
 
     ``package_version`` is the newest version of the line's primary package in its release
     (None when the release does not have it, or its catalog cannot be read: ``problem`` says
-    why); ``full_version`` the version a build would tag (``3.13.5``, see
-    :func:`couturier.core.starter.full_version`). ``newest`` marks the starter's most advanced
-    line; ``ended`` a line past its end of life on ``today``.
+    why, a :class:`~couturier.errors.Problem`); ``full_version`` the version a build would tag
+    (``3.13.5``, see :func:`couturier.core.starter.full_version`). ``newest`` marks the
+    starter's most advanced line; ``ended`` a line past its end of life on ``today``.
     """
 
     line: ImageLine
@@ -253,12 +260,13 @@ class LineVersion:
     full_version: str | None
     newest: bool
     ended: bool
-    problem: str = ""
+    problem: Problem | None = None
 
     def to_json(self) -> dict[str, object]:
         """``{"label", "release", "primary", "packages", "env", "primary_version",
         "full_version", "eol", "ended", "newest", "problem"}`` (``packages`` and ``env`` the
-        line's own; ``eol`` as ``YYYY-MM-DD``; ``problem`` None when there is none)."""
+        line's own; ``eol`` as ``YYYY-MM-DD``; ``problem`` ``{"code", "message", "fields"}``,
+        None when there is none)."""
         return {
             "label": self.line.version,
             "release": self.line.release,
@@ -270,7 +278,7 @@ class LineVersion:
             "eol": self.line.eol.isoformat(),
             "ended": self.ended,
             "newest": self.newest,
-            "problem": self.problem or None,
+            "problem": self.problem.to_json() if self.problem else None,
         }
 
 
@@ -297,16 +305,25 @@ def line_versions(
     out: list[LineVersion] = []
     for line in starter.lines:
         package_version: str | None = None
-        problem = ""
+        problem: Problem | None = None
         try:
             catalog = catalog_service.catalog(settings, line.release, arch, say, transport)
             versions = catalog.versions(line.primary)
             if versions:
                 package_version = versions[0].version
             else:
-                problem = f"{line.primary} is not in {line.release} for {arch}"
+                problem = Problem(
+                    Code.PACKAGE_NOT_FOUND,
+                    f"{line.primary} is not in {line.release} for {arch}",
+                    {
+                        "package": line.primary,
+                        "release": line.release,
+                        "architecture": arch,
+                        "suggestions": [],
+                    },
+                )
         except (ConfigError, NotFoundError, SourceError) as error:
-            problem = error.message
+            problem = error.problem
         version = full_version(package_version, line.version) if package_version else None
         out.append(
             LineVersion(
