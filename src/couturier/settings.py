@@ -32,6 +32,7 @@ Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_STARTE
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -162,8 +163,14 @@ class Settings:
         return self.data_dir / "state"
 
 
-def _xdg(variable: str, fallback: str) -> Path:
-    base = os.environ.get(variable) or str(Path.home() / fallback)
+def _xdg(env: Mapping[str, str], variable: str, fallback: str) -> Path:
+    """``$variable/couturier`` of ``env``, else ``fallback`` (``.cache``) under ``env``'s
+    ``HOME``, else under the home directory the password database gives the user: the
+    environment handed to :func:`load_settings` decides, never the process's own."""
+    base = env.get(variable)
+    if not base:
+        home = env.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+        base = str(Path(home) / fallback)
     return Path(base) / "couturier"
 
 
@@ -329,8 +336,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         (shape.data_dir, shape.cache_dir, shape.starters_dir) if shape else (None, None, None)
     )
     settings = Settings(
-        data_dir=base / data_dir if data_dir else _xdg("XDG_DATA_HOME", ".local/share"),
-        cache_dir=base / cache_dir if cache_dir else _xdg("XDG_CACHE_HOME", ".cache"),
+        data_dir=base / data_dir if data_dir else _xdg(env, "XDG_DATA_HOME", ".local/share"),
+        cache_dir=base / cache_dir if cache_dir else _xdg(env, "XDG_CACHE_HOME", ".cache"),
         releases=releases,
         architectures=architectures,
         starters_dir=base / starters_dir if starters_dir else None,
