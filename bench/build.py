@@ -148,8 +148,10 @@ def bench_cold(settings: Settings, rounds: int) -> tuple[list[str], list[dict[st
         "in-process around the build service (`build(build_context(settings, output=output), "
         'ImageRequest(...), architectures=["amd64"], lines=["3.11"])`: load indexes, plan, '
         "fetch, assemble, compress, write the OCI layout; the `couturier build` command adds "
-        "about 0.4 s of interpreter start-up, "
-        "see the warm table); mmdebstrap as a whole command writing an uncompressed tarball "
+        "about 0.3 s of start-up: the interpreter and the command line, about 0.1 s as "
+        "`./couturier --help` in the start-up section, then some 0.2 s importing the build "
+        "engine; the whole command is in the warm table); mmdebstrap as a whole command "
+        "writing an uncompressed tarball "
         "(the downloaded column quotes apt's own summary of its downloads). "
         "mmdebstrap needs no `--skip=check/empty` here (the output is a tarball); it ran with "
         f"`{' '.join(BASE_OPTIONS)}` (apt refuses an expired InRelease, which Couturier "
