@@ -37,6 +37,7 @@ from couturier.core.starter import Starter, parse_starter
 from couturier.oci.documents import Platform
 from couturier.oci.layer import Layer
 from couturier.oci.layout import LayoutWriter
+from couturier.oci.sink import write_image
 from couturier.services import catalog as catalog_service
 from couturier.services.bundles import create_bundle
 from couturier.settings import Settings, load_settings
@@ -500,7 +501,8 @@ def test_jre_image_trust_store_holds_the_bundle(
         bundles=[bundle],
     )
     with LayoutWriter(tmp_path / "layout") as writer:
-        descriptor = writer.add_image(
+        descriptor = write_image(
+            writer,
             Platform.for_debian("amd64"),
             image.layers,
             runtime=image.runtime,

@@ -11,7 +11,9 @@ pinned, not against an empty system.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +24,19 @@ from couturier.core.catalog import MemoryCatalog, Package
 from couturier.core.families import (
     Family,
     FamilyIndex,
+    FamilyIndexes,
     auto_description,
     auto_family,
     choose_member,
     dependency_only,
     ecosystem_stems,
-    family_index,
     family_name,
     newest_line,
 )
 from couturier.core.relations import Relation
 from couturier.core.resolver import resolve
 from couturier.core.starter import Starter, parse_starter
+from couturier.services.context import catalog_context
 from couturier.services.families import check_autos, families, families_and_total, line_context
 from couturier.settings import Settings
 from tests.conftest import make_settings
@@ -183,11 +186,37 @@ def test_newest_line_compares_labels_as_versions() -> None:
 
 
 def test_the_index_is_built_once_per_catalog() -> None:
+    indexes = FamilyIndexes()
     catalog = MemoryCatalog([_package("php8.2-curl")], "r", "amd64")
-    assert family_index(catalog, PHP) is family_index(catalog, list(PHP))
-    assert family_index(catalog, PHP) is not family_index(catalog, PYTHON)
+    assert indexes.get(catalog, PHP) is indexes.get(catalog, list(PHP))
+    assert indexes.get(catalog, PHP) is not indexes.get(catalog, PYTHON)
     other = MemoryCatalog([_package("php8.2-curl")], "r", "amd64")
-    assert family_index(other, PHP) is not family_index(catalog, PHP)
+    assert indexes.get(other, PHP) is not indexes.get(catalog, PHP)
+    # Owned, not process-wide: another owner builds its own.
+    assert FamilyIndexes().get(catalog, PHP) is not indexes.get(catalog, PHP)
+
+
+def test_the_indexes_are_shared_between_threads() -> None:
+    """Threads asking one owner for the indexes of the same catalogs at once all get the same
+    index per (catalog, labels), whichever built it first, and each matches a fresh one."""
+    names = [f"php{label}-ext{n}" for label in PHP for n in range(300)] + ["php-common"]
+    catalogs = [MemoryCatalog([_package(name) for name in names], "r", "amd64") for _ in range(3)]
+    indexes = FamilyIndexes()
+    start = threading.Barrier(8)
+
+    def ask(worker: int) -> list[FamilyIndex]:
+        start.wait()
+        order = catalogs if worker % 2 else catalogs[::-1]
+        return [indexes.get(catalog, PHP) for catalog in order for _ in range(20)]
+
+    with ThreadPoolExecutor(8) as pool:
+        seen = [index for found in pool.map(ask, range(8)) for index in found]
+    by_catalog = {id(catalog): indexes.get(catalog, PHP) for catalog in catalogs}
+    assert {id(index) for index in seen} == {id(index) for index in by_catalog.values()}
+    expected = FamilyIndex(names, PHP)
+    for index in by_catalog.values():
+        assert index.candidates("php-ext7") == expected.candidates("php-ext7")
+        assert index.families("ext1") == expected.families("ext1")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +306,7 @@ def starter() -> Starter:
 @pytest.fixture(scope="module")
 def listed(settings: Settings, starter: Starter) -> dict[str, Family]:
     """Every family matching "lang" (all of the fixture's but base-files), by name."""
-    return {f.name: f for f in families(settings, starter, "lang")}
+    return {f.name: f for f in families(catalog_context(settings), starter, "lang")}
 
 
 def members(family: Family) -> dict[str, tuple[str, str]]:
@@ -306,7 +335,7 @@ def test_the_newest_member_that_fits_the_starters_pinned_versions(
     }
     # 3.8.0-1 does install on oldrel (with lang1.2-common 1.2.9-1), only not next to the
     # starter's lang1.2-common 1.2.5-1: the pins are what rules it out.
-    context = line_context(settings, starter, "amd64")
+    context = line_context(catalog_context(settings), starter, "amd64")
     catalog = context.catalogs["1.2"]
     alone = resolve(catalog, [Relation("lang1.2-imagick", "=", "3.8.0-1")])
     assert {p.name: p.version for p in alone.packages}["lang1.2-common"] == "1.2.9-1"
@@ -390,7 +419,7 @@ def test_a_line_where_no_member_fits_has_none(listed: Mapping[str, Family]) -> N
 def test_the_default_lists_the_ecosystems_families_with_a_line_label(
     settings: Settings, starter: Starter
 ) -> None:
-    names = [f.name for f in families(settings, starter)]
+    names = [f.name for f in families(catalog_context(settings), starter)]
     assert names == [
         "lang-cli",
         "lang-common",
@@ -418,15 +447,15 @@ def test_the_default_lists_the_ecosystems_families_with_a_line_label(
 def test_a_query_matches_family_and_package_names(
     settings: Settings, starter: Starter, query: str, expected: list[str]
 ) -> None:
-    assert [f.name for f in families(settings, starter, query)] == expected
+    assert [f.name for f in families(catalog_context(settings), starter, query)] == expected
 
 
 def test_a_limit_keeps_the_closest_families_sorted_by_name(
     settings: Settings, starter: Starter
 ) -> None:
-    names = [f.name for f in families(settings, starter, "curl", limit=1)]
+    names = [f.name for f in families(catalog_context(settings), starter, "curl", limit=1)]
     assert names == ["lang-curl"]
-    found, total = families_and_total(settings, starter, "lang", limit=3)
+    found, total = families_and_total(catalog_context(settings), starter, "lang", limit=3)
     # The closest (shortest) names, then by name; returned sorted by name.
     assert [f.name for f in found] == ["lang-cli", "lang-curl", "lang-dev"]
     assert total == 12  # every family of the fixture but base-files
@@ -447,7 +476,7 @@ def test_check_autos_names_every_auto_request_that_cannot_be_used(
         "lang-common-auto",
         "lang1.2-curl",
     ]
-    problems = dict(check_autos(settings, starter, requests, "amd64"))
+    problems = dict(check_autos(catalog_context(settings), starter, requests, "amd64"))
     assert set(problems) == {
         "lang-cli-auto",
         "lang-dev-auto",
@@ -471,7 +500,9 @@ def test_check_autos_reads_nothing_without_auto_requests(
 ) -> None:
     # Settings over a repository that does not exist: any catalog read would fail.
     settings = make_settings(tmp_path, tmp_path / "no-repo", signing_key.keyring, RELEASES)
-    assert check_autos(settings, starter, ["lang1.2-curl", "lang3-rsa=4.8-1"]) == []
+    assert (
+        check_autos(catalog_context(settings), starter, ["lang1.2-curl", "lang3-rsa=4.8-1"]) == []
+    )
 
 
 # The command's table and JSON

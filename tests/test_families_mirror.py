@@ -13,6 +13,7 @@ import pytest
 
 from couturier.cli.main import main
 from couturier.core.families import Family
+from couturier.services.context import catalog_context
 from couturier.services.families import check_autos, families, line_context
 from couturier.settings import Settings
 from tests.mirror import mirror_cache
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.network
 @pytest.fixture(scope="module")
 def php(mirror_settings: Settings) -> dict[str, Family]:
     """The php starter's default listing (its families with a line version in their names)."""
-    return {f.name: f for f in families(mirror_settings, "php")}
+    return {f.name: f for f in families(catalog_context(mirror_settings), "php")}
 
 
 def member_names(family: Family) -> dict[str, str]:
@@ -42,7 +43,7 @@ def test_php_extensions_get_each_lines_own_member(php: dict[str, Family]) -> Non
 def test_php_families_the_starter_ships_are_blocked_with_the_newest_lines_version(
     mirror_settings: Settings, php: dict[str, Family]
 ) -> None:
-    context = line_context(mirror_settings, starter_named("php"), "amd64")
+    context = line_context(catalog_context(mirror_settings), starter_named("php"), "amd64")
     shipped = {p.name: p.version for p in context.starter_packages["8.4"]}
     for family, member in (("php-common", "php8.4-common"), ("php-cli", "php8.4-cli")):
         assert php[family].blocked == (
@@ -60,7 +61,9 @@ def test_php_dependency_only_families_offer_no_auto(php: dict[str, Family]) -> N
 
 
 def test_python3_requests_has_a_member_on_every_python_line(mirror_settings: Settings) -> None:
-    found = {f.name: f for f in families(mirror_settings, "python", "python3-requests")}
+    found = {
+        f.name: f for f in families(catalog_context(mirror_settings), "python", "python3-requests")
+    }
     requests = found["python3-requests"]
     assert member_names(requests) == {
         "3.11": "python3-requests",
@@ -80,7 +83,7 @@ def test_check_autos_on_the_php_starter(mirror_settings: Settings) -> None:
         "php-dev-auto",
         "php-x-auto",
     ]
-    problems = dict(check_autos(mirror_settings, "php", requests))
+    problems = dict(check_autos(catalog_context(mirror_settings), "php", requests))
     assert set(problems) == {"php-common-auto", "php-dev-auto", "php-x-auto"}
     assert problems["php-common-auto"].startswith(
         "php-common is blocked: the php starter already ships php8.4-common "

@@ -26,7 +26,7 @@ from couturier.core.text import has_hidden, named, shown
 from couturier.core.version import is_valid
 from couturier.core.yamltext import YamlProblem, YamlUnreadable, parse_yaml
 from couturier.errors import ConfigError, InputError, StateError
-from couturier.services.build import check_output
+from couturier.oci.layout import LayoutSink
 from couturier.settings import load_settings
 from couturier.yamlfile import load_yaml
 from tests.starters import DEFAULT_RELEASES, check_spec, read_spec
@@ -388,21 +388,21 @@ def test_an_output_that_cannot_take_a_layout_is_refused_before_building(
     (tmp_path / "full" / "notes.txt").write_text("x")
     for output in ("file", "full"):
         with pytest.raises(InputError, match=f"output {tmp_path / output}"):
-            check_output(tmp_path / output)
+            LayoutSink(tmp_path / output).check()
     (tmp_path / "empty").mkdir()
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / "oci-layout").write_text("{}")
     (tmp_path / "damaged" / "index.json").write_text("{not json")
     for output in ("file", "full"):
         with pytest.raises(InputError, match=f"output {tmp_path / output}"):
-            check_output(tmp_path / output)
+            LayoutSink(tmp_path / output).check()
     with pytest.raises(StateError, match=r"index\.json cannot be parsed"):
-        check_output(tmp_path / "damaged")
+        LayoutSink(tmp_path / "damaged").check()
     (tmp_path / "layout").mkdir()
     (tmp_path / "layout" / "oci-layout").write_text("{}")
     (tmp_path / "layout" / "index.json").write_text('{"schemaVersion": 2, "manifests": []}')
     for fine in ("missing", "empty", "layout"):  # an empty directory becomes the layout
-        check_output(tmp_path / fine)
+        LayoutSink(tmp_path / fine).check()
     config = settings_file(tmp_path)
     command = ["--config", str(config), "-q", "build", "--starter", "base", "--json"]
     assert main([*command, "--output", str(tmp_path / "file")]) == 1

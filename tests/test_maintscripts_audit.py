@@ -35,7 +35,7 @@ def audited(mirror_settings: Settings) -> tuple[AuditedPackage, ...]:
     starters = shipped().values()
     releases = sorted({line.release for starter in starters for line in starter.lines})
     refresh(mirror_settings, releases=releases, architectures=["amd64"])
-    return audit_starters(mirror_settings, starters, "amd64")
+    return audit_starters(build_context(mirror_settings), starters, "amd64")
 
 
 def test_every_action_of_a_starter_package_is_handled_or_waived(

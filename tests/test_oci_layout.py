@@ -23,6 +23,7 @@ from couturier.oci.documents import (
 )
 from couturier.oci.layer import Layer, write_layer
 from couturier.oci.layout import Layout, LayoutWriter
+from couturier.oci.sink import write_image, write_index
 
 EPOCH = 1_700_000_000
 RUNTIME = RuntimeConfig(
@@ -70,7 +71,8 @@ def write_release(root: Path, version: str, tags: list[str], greeting: str = "he
     with LayoutWriter(root) as writer:
         manifests: list[Descriptor] = []
         for arch in ("arm64", "amd64"):
-            manifest = writer.add_image(
+            manifest = write_image(
+                writer,
                 Platform.for_debian(arch),
                 [base_layer(), arch_layer(arch, greeting)],
                 runtime=RUNTIME,
@@ -80,7 +82,7 @@ def write_release(root: Path, version: str, tags: list[str], greeting: str = "he
             )
             writer.tag(f"{version}-{arch}", manifest)
             manifests.append(manifest)
-        index = writer.add_index(manifests, annotations)
+        index = write_index(writer, manifests, annotations)
         for tag in tags:
             writer.tag(tag, index)
 
@@ -219,7 +221,8 @@ def test_file_backed_layers(tmp_path: Path) -> None:
     )
     root = tmp_path / "layout"
     with LayoutWriter(root) as writer:
-        manifest = writer.add_image(
+        manifest = write_image(
+            writer,
             Platform.for_debian("amd64"),
             [layer],
             runtime=RuntimeConfig(),

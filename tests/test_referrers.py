@@ -29,6 +29,7 @@ from couturier.oci.documents import (
     rfc3339,
 )
 from couturier.oci.layout import Layout, LayoutWriter
+from couturier.oci.sink import write_image, write_referrer
 from tests.test_oci_layout import EPOCH, arch_layer, ensure_tool, run, write_release
 
 EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
@@ -39,10 +40,18 @@ CREATED = {"org.opencontainers.image.created": rfc3339(EPOCH)}
 
 def attach_sboms(root: Path, subject: Descriptor) -> tuple[Descriptor, Descriptor]:
     with LayoutWriter(root) as writer:
-        spdx = writer.add_referrer(
-            subject, SPDX_MEDIA_TYPE, SPDX, SPDX_MEDIA_TYPE, CREATED, title="sbom.spdx.json"
+        spdx = write_referrer(
+            writer,
+            subject,
+            SPDX_MEDIA_TYPE,
+            SPDX,
+            SPDX_MEDIA_TYPE,
+            annotations=CREATED,
+            title="sbom.spdx.json",
         )
-        cdx = writer.add_referrer(subject, CYCLONEDX_MEDIA_TYPE, CDX, CYCLONEDX_MEDIA_TYPE, CREATED)
+        cdx = write_referrer(
+            writer, subject, CYCLONEDX_MEDIA_TYPE, CDX, CYCLONEDX_MEDIA_TYPE, annotations=CREATED
+        )
     return spdx, cdx
 
 
@@ -133,14 +142,17 @@ def test_images_and_their_referrers_in_one_commit(tmp_path: Path) -> None:
 
     def write(root: Path) -> Descriptor:
         with LayoutWriter(root) as writer:
-            image = writer.add_image(
+            image = write_image(
+                writer,
                 Platform.for_debian("amd64"),
                 [arch_layer("amd64")],
                 runtime=RuntimeConfig(),
                 source_date_epoch=EPOCH,
                 annotations={},
             )
-            writer.add_referrer(image, SPDX_MEDIA_TYPE, SPDX, SPDX_MEDIA_TYPE, CREATED)
+            write_referrer(
+                writer, image, SPDX_MEDIA_TYPE, SPDX, SPDX_MEDIA_TYPE, annotations=CREATED
+            )
             writer.tag("1.0", image)
         return image
 
@@ -157,13 +169,15 @@ def test_bad_referrers_are_refused(layout: Path) -> None:
     blobs = sorted(os.listdir(layout / "blobs/sha256"))
     with LayoutWriter(layout) as writer:
         with pytest.raises(InputError, match="artifact type"):
-            writer.add_referrer(subject, "spdx", SPDX, SPDX_MEDIA_TYPE)
+            write_referrer(writer, subject, "spdx", SPDX, SPDX_MEDIA_TYPE)
         with pytest.raises(InputError, match="payload media type"):
-            writer.add_referrer(subject, SPDX_MEDIA_TYPE, SPDX, "json")
+            write_referrer(writer, subject, SPDX_MEDIA_TYPE, SPDX, "json")
         with pytest.raises(InputError, match="subject"):
-            writer.add_referrer(layer, SPDX_MEDIA_TYPE, SPDX, SPDX_MEDIA_TYPE)
+            write_referrer(writer, layer, SPDX_MEDIA_TYPE, SPDX, SPDX_MEDIA_TYPE)
         with pytest.raises(InputError, match="tag name"):
-            writer.add_referrer(subject, SPDX_MEDIA_TYPE, SPDX, SPDX_MEDIA_TYPE, {REF_NAME: "x"})
+            write_referrer(
+                writer, subject, SPDX_MEDIA_TYPE, SPDX, SPDX_MEDIA_TYPE, annotations={REF_NAME: "x"}
+            )
     assert Layout(layout).referrers(subject.digest) == []
     assert sorted(os.listdir(layout / "blobs/sha256")) == blobs  # nothing half-written
 

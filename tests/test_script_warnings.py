@@ -209,7 +209,8 @@ def test_a_package_that_cannot_be_fetched_leaves_one_warning_saying_so(
 ) -> None:
     catalog = catalog_service.catalog(settings, "oldrel", "amd64", lambda message: None)
     plan = line_plan(catalog, starter, starter.lines[0], ["foo-daemon"])
-    (warning,) = added_warnings(settings, cast(IndexCatalog, _Unreachable()), plan)
+    context = build_context(settings)
+    (warning,) = added_warnings(context, cast(IndexCatalog, _Unreachable()), plan)
     assert warning.action == "unchecked"
     assert warning.message.startswith("maintainer scripts of the added packages not checked: ")
     assert "foo-daemon" in warning.message or "libbar" in warning.message

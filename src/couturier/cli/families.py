@@ -22,8 +22,8 @@ from couturier.core.families import Family
 from couturier.core.starter import Starter
 from couturier.core.suggest import did_you_mean
 from couturier.core.text import shown
-from couturier.services import catalog as catalog_service
 from couturier.services import families as family_service
+from couturier.services.context import CatalogContext, catalog_context
 from couturier.services.starters import get_starter
 from couturier.settings import Settings
 
@@ -65,13 +65,13 @@ def family_json(family: Family) -> dict[str, Any]:
 
 
 def _near_names(
-    settings: Settings, starter: Starter, query: str, arch: str, progress: Progress
+    context: CatalogContext, starter: Starter, query: str, arch: str, progress: Progress
 ) -> str:
     """``"; did you mean curl?"``: the package names of the starter's releases nearest to a
     query that matched nothing (empty when none is near). The catalogs are loaded already."""
     names: set[str] = set()
     for release in dict.fromkeys(line.release for line in starter.lines):
-        names.update(catalog_service.catalog(settings, release, arch, progress).names())
+        names.update(context.catalogs(release, arch).names())
     progress.done()
     return did_you_mean(query, sorted(names))
 
@@ -82,8 +82,9 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
     labels = [line.version for line in starter.lines]
     arch = args.arch or settings.architectures[0]
     limit = max(args.limit, 0)
+    context = catalog_context(settings, say=progress)
     found, total = family_service.families_and_total(
-        settings, starter, args.query, arch, say=progress, limit=limit
+        context, starter, args.query, arch, limit=limit
     )
     progress.done()
     if args.json:
@@ -98,7 +99,7 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
         return 0
     if not found:
         what = f"matching {shown(args.query)}" if args.query else "with a line version in its names"
-        near = _near_names(settings, starter, args.query, arch, progress) if args.query else ""
+        near = _near_names(context, starter, args.query, arch, progress) if args.query else ""
         advice = (
             near
             or "; try a query, e.g. "

@@ -40,12 +40,10 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
     from couturier.cli.hints import failure_hint, line_reason
     from couturier.cli.output import LineProgress, print_table, print_warnings
     from couturier.errors import InputError
+    from couturier.oci.layout import LayoutSink
     from couturier.services import build as build_service
-    from couturier.services.build import ImageRequest
-    from couturier.services.bundles import get_bundle
-    from couturier.services.context import build_context
+    from couturier.services.context import build_context, catalog_context
     from couturier.services.specs import load_image_spec
-    from couturier.services.starters import get_starter
 
     if (args.spec is None) == (args.starter is None):
         raise InputError(
@@ -53,34 +51,25 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             "e.g. couturier build --starter python --output ./python-oci",
             fields={"kind": "build-source"},
         )
-    build_service.check_output(args.output)  # before the spec's catalogs are read
+    sink = LayoutSink(args.output)
+    sink.check()  # before the spec's catalogs are read
     # With SOURCE_DATE_EPOCH (reproducible mode) the timestamp tags come from it too (the
     # context dates them by it), so two builds of the same inputs give the same layout,
     # index.json included. A bad value is refused before anything is read.
     epoch = source_date_epoch(os.environ)
-    if args.starter:
-        starter = get_starter(settings, args.starter)
-        request = ImageRequest(starter=starter, name=starter.name)
-    else:
-        # The whole spec is checked (catalogs and bundles included) before anything is built.
-        arch = args.arch[0] if args.arch else None
-        spec = load_image_spec(settings, args.spec, arch, say=progress)
-        request = ImageRequest(
-            starter=get_starter(settings, spec.starter),
-            name=spec.name,
-            description=spec.description,
-            packages=spec.packages,
-            env=dict(spec.env),
-            private=True,
-            bundles=tuple(get_bundle(settings, ref) for ref in spec.bundles),
-        )
-    progress.done()
     # One row per line while it builds; catalog messages go below the rows.
     display = LineProgress(sys.stderr, quiet=args.quiet)
+    context = build_context(settings, sink=sink, epoch=epoch, say=display.note, on_stage=display)
+    if args.starter:
+        request = build_service.starter_request(context, args.starter)
+    else:
+        # The whole spec is checked (catalogs and bundles included) before anything is built,
+        # its catalog messages shown as the checks' progress.
+        arch = args.arch[0] if args.arch else None
+        spec = load_image_spec(catalog_context(settings, say=progress), args.spec, arch)
+        request = build_service.image_request(context, spec)
+    progress.done()
     try:
-        context = build_context(
-            settings, output=args.output, epoch=epoch, say=display.note, on_stage=display
-        )
         result = build_service.build(context, request, architectures=args.arch, lines=args.line)
     finally:
         display.done()

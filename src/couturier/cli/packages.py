@@ -15,11 +15,10 @@ import sys
 from typing import Any
 
 from couturier.cli.output import Progress, error_json, format_size, print_table
-from couturier.core.relations import parse_request
-from couturier.core.resolver import resolve as resolve_requests
 from couturier.core.text import shown
 from couturier.errors import ResolutionError
 from couturier.services import catalog as catalog_service
+from couturier.services.context import catalog_context
 from couturier.settings import Settings
 
 __all__ = ["EXIT_NO_SOLUTION", "resolve", "search"]
@@ -29,9 +28,8 @@ EXIT_NO_SOLUTION = 3
 
 def search(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """Handle ``packages search``."""
-    hits = catalog_service.search(
-        settings, args.query, args.release, args.arch, args.limit, say=progress
-    )
+    context = catalog_context(settings, say=progress)
+    hits = catalog_service.search(context, args.query, args.release, args.arch, args.limit)
     progress.done()
     if args.json:
         json.dump({"packages": hits}, sys.stdout, indent=2)
@@ -60,12 +58,13 @@ def _package_json(package: Any) -> dict[str, Any]:
 
 def resolve(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """Handle ``packages resolve``."""
-    requests = [parse_request(text) for text in args.requests]
-    catalog = catalog_service.catalog(settings, args.release, args.arch, progress)
-    progress.done()
+    context = catalog_context(settings, say=progress)
     try:
-        resolution = resolve_requests(catalog, requests)
+        resolution = catalog_service.resolve_requests(
+            context, args.release, args.arch, args.requests
+        )
     except ResolutionError as error:
+        progress.done()
         if args.json:
             document = error_json(error) | {"explanation": error.explanation}
             json.dump(document, sys.stdout)
@@ -73,6 +72,7 @@ def resolve(settings: Settings, args: argparse.Namespace, progress: Progress) ->
         else:
             print(f"couturier: no solution: {error.sentence}", file=sys.stderr)
         return EXIT_NO_SOLUTION
+    progress.done()
     if args.json:
         json.dump({"packages": [_package_json(p) for p in resolution.packages]}, sys.stdout)
         print()

@@ -11,9 +11,8 @@ from couturier.cli.output import Progress, format_size, print_table, print_warni
 from couturier.core.text import named
 from couturier.errors import InputError
 from couturier.services.context import build_context
-from couturier.services.plan import LinePreview, installed_size, plan_image
+from couturier.services.plan import LinePreview, installed_size, spec_plan
 from couturier.services.specs import load_image_spec
-from couturier.services.starters import get_starter
 from couturier.settings import Settings
 
 __all__ = ["run"]
@@ -33,15 +32,9 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
             f"(couturier plan SPEC --arch {named(arches[0])})",
         )
     arch = arches[0] if arches else None
-    spec = load_image_spec(settings, args.spec, arch, say=progress)
-    plan = plan_image(
-        build_context(settings, say=progress),
-        spec.name,
-        get_starter(settings, spec.starter),
-        spec.packages,
-        arch,
-        lines=args.line,
-    )
+    context = build_context(settings, say=progress)
+    spec = load_image_spec(context, args.spec, arch)
+    plan = spec_plan(context, spec, arch, lines=args.line)
     progress.done()
     if args.json:
         json.dump(plan.to_json(), sys.stdout, indent=2)

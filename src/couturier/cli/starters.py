@@ -23,6 +23,7 @@ from typing import Any
 from couturier.cli.output import Progress, print_table
 from couturier.core.families import newest_line
 from couturier.core.starter import Starter
+from couturier.services.context import catalog_context
 from couturier.services.starters import LineVersion, get_starter, line_versions, starters
 from couturier.settings import Settings
 
@@ -87,7 +88,7 @@ def show(settings: Settings, args: argparse.Namespace, progress: Progress) -> in
     ``-`` and why)."""
     starter = get_starter(settings, args.name)
     arch = args.arch or settings.architectures[0]
-    lines = line_versions(settings, starter, arch, say=progress)
+    lines = line_versions(catalog_context(settings, say=progress), starter, arch)
     progress.done()
     if args.json:
         json.dump(starter_json(starter, lines, arch), sys.stdout, indent=2)

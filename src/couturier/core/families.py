@@ -18,13 +18,15 @@ family ``python3-rsa``. Only the starter's *line labels* count as embedded versi
 4. a line where no member fits gets none (a :class:`Family` simply has no :class:`Member` for it).
 
 Finding the candidates of a family needs every package name of a catalog; :class:`FamilyIndex`
-groups them once per catalog and label set (a few ms for a Debian release) and
-:func:`family_index` memoizes it per catalog object, so the core stays free of I/O.
+groups them once per catalog and label set (a few ms for a Debian release). The indexes are kept
+by a :class:`FamilyIndexes` that a caller owns (a job's context), never in module state; the
+functions here take one (``indexes``) and make their own for the call when given none.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -41,6 +43,7 @@ __all__ = [
     "AUTO_SUFFIX",
     "Family",
     "FamilyIndex",
+    "FamilyIndexes",
     "LabelFinder",
     "Member",
     "auto_description",
@@ -50,7 +53,6 @@ __all__ = [
     "choose_member",
     "dependency_only",
     "ecosystem_stems",
-    "family_index",
     "family_name",
     "line_labels",
     "list_families",
@@ -225,23 +227,38 @@ class FamilyIndex:
         return found
 
 
-# Catalog object -> {labels: index}. Weak keys: an index lives as long as its catalog.
-_INDEXES: weakref.WeakKeyDictionary[object, dict[tuple[str, ...], FamilyIndex]] = (
-    weakref.WeakKeyDictionary()
-)
+class FamilyIndexes:
+    """The :class:`FamilyIndex` of each catalog and label set, built on first use and kept as
+    long as its catalog (weakly keyed: dropping the catalog drops its indexes).
 
+    An owned cache: a job's context holds one (:class:`couturier.services.context.
+    CatalogContext`), and the functions below that look families up take it, building their
+    own for the call when given none. Safe to share between threads: a lock guards the table,
+    and two threads asking for one index at once both get the one stored first (the index is
+    built outside the lock, so one slow build holds no other catalog's lookups).
+    """
 
-def family_index(catalog: Catalog, labels: Sequence[str]) -> FamilyIndex:
-    """The :class:`FamilyIndex` of ``catalog``, built on first use and kept with the catalog."""
-    key = tuple(labels)
-    try:
-        per_catalog = _INDEXES.setdefault(catalog, {})
-    except TypeError:  # a catalog that cannot be weakly referenced: build every time
-        return FamilyIndex(catalog.names(), key)
-    index = per_catalog.get(key)
-    if index is None:
-        index = per_catalog[key] = FamilyIndex(catalog.names(), key)
-    return index
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Catalog object -> {labels: index}.
+        self._indexes: weakref.WeakKeyDictionary[object, dict[tuple[str, ...], FamilyIndex]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, catalog: Catalog, labels: Sequence[str]) -> FamilyIndex:
+        """The index of ``catalog`` for ``labels``. Cost: a dict lookup once built; building
+        scans every name of the catalog once (a few ms for a Debian release)."""
+        key = tuple(labels)
+        try:
+            with self._lock:
+                index = self._indexes.setdefault(catalog, {}).get(key)
+        except TypeError:  # a catalog that cannot be weakly referenced: build every time
+            return FamilyIndex(catalog.names(), key)
+        if index is not None:
+            return index
+        built = FamilyIndex(catalog.names(), key)
+        with self._lock:
+            return self._indexes.setdefault(catalog, {}).setdefault(key, built)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,10 +424,12 @@ class Family:
         return None
 
 
-def _candidates(catalog: Catalog, family: str, label: str, labels: Sequence[str]) -> list[Package]:
+def _candidates(
+    catalog: Catalog, family: str, label: str, labels: Sequence[str], indexes: FamilyIndexes
+) -> list[Package]:
     """Every version of every candidate of ``family`` for the line ``label``, best first:
     names carrying the line's label before version-less names, then newest version first."""
-    index = family_index(catalog, labels)
+    index = indexes.get(catalog, labels)
     labelled: list[Package] = []
     plain: list[Package] = []
     for name, embedded in index.candidates(family):
@@ -451,6 +470,8 @@ def choose_member(
     line: ImageLine,
     labels: Sequence[str],
     starter_packages: Sequence[Package],
+    *,
+    indexes: FamilyIndexes | None = None,
 ) -> Package | None:
     """The newest member of ``family`` that fits ``line`` on ``catalog``, None when none fits.
 
@@ -458,10 +479,12 @@ def choose_member(
     embedded label, if any, is the line's; names carrying the label come before version-less
     ones (``php8.2-curl`` before the ``php-curl`` metapackage), then newer versions first. A
     candidate fits when it resolves together with ``starter_packages`` pinned to their versions.
-    Cost: one resolution per candidate tried, stopping at the first fit.
+    Cost: one resolution per candidate tried, stopping at the first fit (and building the
+    catalog's family index when ``indexes`` has none, or is None).
     """
+    indexes = indexes or FamilyIndexes()
     pins = [Relation(p.name, "=", p.version) for p in starter_packages]
-    for package in _candidates(catalog, family, line.version, labels):
+    for package in _candidates(catalog, family, line.version, labels, indexes):
         if _fits(catalog, pins, package, family=family, label=line.version, labels=labels):
             return package
     return None
@@ -473,6 +496,8 @@ def _family(
     catalogs: Mapping[str, Catalog],
     starter_packages: Mapping[str, Sequence[Package]],
     labels: Sequence[str],
+    *,
+    indexes: FamilyIndexes,
 ) -> Family:
     blocked = _blocked(name, starter, starter_packages, labels)
     members: list[Member] = []
@@ -481,17 +506,21 @@ def _family(
         catalog = catalogs.get(line.version)
         if catalog is None:
             continue
-        for candidate, _ in family_index(catalog, labels).candidates(name):
+        for candidate, _ in indexes.get(catalog, labels).candidates(name):
             for package in catalog.versions(candidate)[:1]:
                 seen.setdefault(package.key, package)
-        member = choose_member(catalog, name, line, labels, starter_packages.get(line.version, ()))
+        packages = starter_packages.get(line.version, ())
+        member = choose_member(catalog, name, line, labels, packages, indexes=indexes)
         if member is not None:
             members.append(Member(line.version, member))
     return Family(name, tuple(members), blocked, dependency_only(name, list(seen.values())))
 
 
 def matching_families(
-    starter: Starter, catalogs: Mapping[str, Catalog], query: str | None = None
+    starter: Starter,
+    catalogs: Mapping[str, Catalog],
+    query: str | None = None,
+    indexes: FamilyIndexes | None = None,
 ) -> list[str]:
     """Names of the families of ``starter``'s lines matching ``query``, most relevant first.
 
@@ -500,8 +529,10 @@ def matching_families(
     in a package name whose name contains the ecosystem's word (``php``, ``python``...), see
     :meth:`FamilyIndex.families`. Most relevant: the query in the family's own name, then the
     ecosystem's word, then the closest (shortest) names, so ``python3-requests`` comes before
-    ``python-requests-mock-doc``; then by name. Cost: one index per catalog, no resolution.
+    ``python-requests-mock-doc``; then by name. Cost: one index per catalog (kept in
+    ``indexes``), no resolution.
     """
+    indexes = indexes or FamilyIndexes()
     labels = line_labels(starter)
     needle = (query or "").strip().lower() or None
     if needle is not None:
@@ -509,7 +540,7 @@ def matching_families(
     stems = ecosystem_stems(starter)
     names: set[str] = set()
     for catalog in catalogs.values():
-        names |= family_index(catalog, labels).families(needle, stems)
+        names |= indexes.get(catalog, labels).families(needle, stems)
 
     def relevance(name: str) -> tuple[bool, bool, int, str]:
         return (
@@ -529,6 +560,7 @@ def list_families(
     query: str | None = None,
     *,
     limit: int | None = None,
+    indexes: FamilyIndexes | None = None,
 ) -> list[Family]:
     """The families of ``starter``'s lines matching ``query`` (see :func:`matching_families`),
     the ``limit`` most relevant ones, sorted by name.
@@ -537,11 +569,15 @@ def list_families(
     gets no members); ``starter_packages`` maps a label to the starter's resolved packages there.
     Cost: :func:`matching_families`, then up to one resolution per candidate, line and family.
     """
+    indexes = indexes or FamilyIndexes()
     labels = line_labels(starter)
-    names = matching_families(starter, catalogs, query)
+    names = matching_families(starter, catalogs, query, indexes)
     if limit is not None:
         names = names[: max(limit, 0)]
-    return [_family(name, starter, catalogs, starter_packages, labels) for name in sorted(names)]
+    return [
+        _family(name, starter, catalogs, starter_packages, labels, indexes=indexes)
+        for name in sorted(names)
+    ]
 
 
 def auto_problems(
@@ -549,11 +585,13 @@ def auto_problems(
     catalogs: Mapping[str, Catalog],
     starter_packages: Mapping[str, Sequence[Package]],
     requests: Sequence[str],
+    indexes: FamilyIndexes | None = None,
 ) -> list[tuple[str, str]]:
     """(request, problem) for every ``-auto`` request whose family is unknown, blocked or
     dependency-only, the problem saying how to fix it; other requests are ignored. Cost: no
-    resolution, one index per catalog.
+    resolution, one index per catalog (kept in ``indexes``).
     """
+    indexes = indexes or FamilyIndexes()
     labels = line_labels(starter)
     finder = LabelFinder(labels)
     problems: list[tuple[str, str]] = []
@@ -563,7 +601,7 @@ def auto_problems(
             continue
         packages: list[Package] = []
         for catalog in catalogs.values():
-            for candidate, _ in family_index(catalog, labels).candidates(family):
+            for candidate, _ in indexes.get(catalog, labels).candidates(family):
                 packages.extend(catalog.versions(candidate)[:1])
         if not packages:
             releases = ", ".join(dict.fromkeys(c.release for c in catalogs.values()))

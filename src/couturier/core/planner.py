@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from couturier.core.catalog import Catalog, Package
-from couturier.core.families import auto_family, choose_member
+from couturier.core.families import FamilyIndexes, auto_family, choose_member
 from couturier.core.relations import Relation, parse_request
 from couturier.core.resolver import resolve
 from couturier.core.starter import ImageLine, Starter
@@ -112,22 +112,27 @@ def plan_line(
     line: ImageLine,
     added: Sequence[Relation] = (),
     autos: Sequence[str] = (),
+    *,
+    indexes: FamilyIndexes | None = None,
 ) -> LinePlan:
     """Resolve ``line`` of ``starter`` with the ``added`` requests and the ``autos``
     (``<family>-auto`` names) on ``catalog``.
 
-    Cost: two resolutions, plus one per auto member tried. Raises :class:`ResolutionError` /
-    :class:`NotFoundError` when the starter set or the additions cannot be installed; the message
-    names the package.
+    ``indexes`` keeps the catalog's family index for the autos (the caller's, else one made
+    for this call). Cost: two resolutions, plus one per auto member tried. Raises
+    :class:`ResolutionError` / :class:`NotFoundError` when the starter set or the additions
+    cannot be installed; the message names the package.
     """
     base = resolve(catalog, starter_requests(starter, line))
     labels = [other.version for other in starter.lines]
     chosen: dict[str, str | None] = {}
     members: list[Relation] = []
+    if autos and indexes is None:
+        indexes = FamilyIndexes()  # one for every auto of this line
     for request in autos:
         family = auto_family(request)
         assert family is not None  # split_requests sorted it here
-        member = choose_member(catalog, family, line, labels, base.packages)
+        member = choose_member(catalog, family, line, labels, base.packages, indexes=indexes)
         chosen[request] = member.name if member is not None else None
         if member is not None:
             members.append(Relation(member.name, "=", member.version))

@@ -24,11 +24,15 @@ Commits are serialized with an ``flock`` on the target's parent directory, so tw
 lines to one layout do not lose each other's tags. :class:`Layout` reads a layout and verifies
 blobs against their digests.
 
-Documents about an image (SBOMs) are stored as OCI 1.1 *referrers*:
-:meth:`LayoutWriter.add_referrer` writes an artifact manifest whose ``subject`` is the image's
-manifest and lists it in ``index.json`` without a tag (with its ``artifactType``), so it survives
-later commits and clients that look images up by tag (skopeo, podman) pass over it;
-:meth:`Layout.referrers` finds them again by subject, as a registry's referrers API would.
+Documents about an image (SBOMs) are stored as OCI 1.1 *referrers*
+(:func:`couturier.oci.sink.write_referrer`): an artifact manifest whose ``subject`` is the
+image's manifest, listed in ``index.json`` without a tag (with its ``artifactType``,
+:meth:`LayoutWriter.list_referrer`), so it survives later commits and clients that look images
+up by tag (skopeo, podman) pass over it; :meth:`Layout.referrers` finds them again by subject,
+as a registry's referrers API would.
+
+:class:`LayoutSink` is a layout directory as the build's image sink
+(:class:`couturier.oci.sink.ImageSink`); :class:`LayoutWriter` is its writer.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -48,31 +52,70 @@ from typing import Any
 from couturier.errors import Code, InputError, IntegrityError, NotFoundError, StateError
 from couturier.integrity import Partial, atomic_write, file_problem, is_partial_of, sweep_partials
 from couturier.oci.documents import (
-    EMPTY_BLOB,
     INDEX_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
     REF_NAME,
-    TITLE,
     Blob,
     Descriptor,
     Platform,
-    RuntimeConfig,
-    artifact_manifest,
     canonical_json,
-    check_media_type,
-    image_config,
-    image_index,
-    image_manifest,
 )
 from couturier.oci.layer import Layer
 
-__all__ = ["LAYOUT_VERSION", "Layout", "LayoutWriter"]
+__all__ = ["LAYOUT_VERSION", "Layout", "LayoutSink", "LayoutWriter"]
 
 LAYOUT_VERSION = "1.0.0"
 # Docker/OCI distribution tag grammar: what registries accept, so a layout tag can be pushed as is.
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _LAYOUT_FILE = canonical_json({"imageLayoutVersion": LAYOUT_VERSION})
+
+
+class LayoutSink:
+    """The OCI image layout directory at ``root`` as an image sink
+    (:class:`couturier.oci.sink.ImageSink`): each writer is a :class:`LayoutWriter`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def check(self) -> None:
+        """Refuse, before anything is built, a ``root`` the layout writer would refuse after
+        the build: anything that exists and is not an OCI image layout (a file, a directory of
+        other things; an empty directory is fine and becomes the layout), or a layout whose
+        ``index.json`` cannot be read. A missing ``root`` is fine; the commit checks again.
+        Raises :class:`InputError` naming it, :class:`StateError` for a damaged layout."""
+        output = self.root
+        hint = "name a new directory (it is created) or an OCI image layout"
+        code, fields = Code.OUTPUT_UNUSABLE, {"path": str(output)}
+        try:
+            if not output.exists():
+                return
+            if not output.is_dir():
+                message = f"output {output} exists and is not a directory"
+                raise InputError(message, hint, code=code, fields=fields)
+            if (output / "oci-layout").is_file():
+                Layout(output).read_index()  # a damaged index.json: StateError, as at the commit
+                return
+            if next(output.iterdir(), None) is None:
+                return  # an empty directory becomes the layout
+            raise InputError(
+                f"output {output} is a directory that holds other things than an OCI image "
+                "layout (no oci-layout file)",
+                hint,
+                code=code,
+                fields=fields,
+            )
+        except OSError as error:
+            message = f"output {output} cannot be used: {error.strerror}"
+            raise InputError(message, hint, code=code, fields=fields) from None
+
+    def writer(self, warn: Callable[[str], None]) -> LayoutWriter:
+        """A :class:`LayoutWriter` staging beside ``root``."""
+        return LayoutWriter(self.root, warn)
 
 
 class LayoutWriter:
@@ -169,80 +212,10 @@ class LayoutWriter:
                 raise
         return Descriptor.of_layer(layer)
 
-    def add_image(
-        self,
-        platform: Platform,
-        layers: Sequence[Layer],
-        *,
-        runtime: RuntimeConfig,
-        source_date_epoch: int,
-        annotations: Mapping[str, str],
-        history: Sequence[str] = (),
-    ) -> Descriptor:
-        """Stage one single-platform image: its layers, config and manifest.
-
-        Returns the manifest's descriptor carrying ``platform`` (ready for :meth:`add_index`) and
-        no annotations (tags are added by :meth:`tag`). Raises what :func:`image_config` raises.
-        """
-        config = self.add_blob(image_config(platform, layers, runtime, source_date_epoch, history))
-        layer_descriptors = [self.add_layer(layer) for layer in layers]
-        manifest = image_manifest(config, layer_descriptors, annotations)
-        return self.add_blob(manifest, platform=platform)
-
-    def add_index(
-        self, manifests: Sequence[Descriptor], annotations: Mapping[str, str]
-    ) -> Descriptor:
-        """Stage a multi-platform image index over already staged manifests.
-
-        Manifests are sorted by platform, so the index digest does not depend on build order.
-        """
-        ordered = sorted(manifests, key=_platform_key)
-        return self.add_blob(image_index(ordered, annotations))
-
-    def add_referrer(
-        self,
-        subject: Descriptor,
-        artifact_type: str,
-        payload: bytes,
-        payload_media_type: str,
-        annotations: Mapping[str, str] | None = None,
-        *,
-        title: str = "",
-    ) -> Descriptor:
-        """Stage an artifact (e.g. an SBOM) about the manifest or index ``subject``.
-
-        Writes the empty config blob, ``payload`` as the one layer (annotated with ``title``, a
-        file name, when given) and an artifact manifest with ``artifactType`` and ``subject``
-        (:func:`~couturier.oci.documents.artifact_manifest`), listed untagged in ``index.json``.
-        ``annotations`` go on the manifest and its ``index.json`` entry; pass
-        ``org.opencontainers.image.created`` from the image's epoch to keep the digest stable.
-        Returns the manifest's descriptor (with ``artifact_type``). Staging the same artifact
-        twice stores it once. Raises :class:`InputError` for a bad media type or subject, or
-        annotations holding a tag name.
-        """
-        check_media_type(payload_media_type, "payload media type")
-        annotations = dict(annotations or {})
-        if REF_NAME in annotations:
-            raise InputError(
-                "a referrer cannot carry a tag name annotation",
-                f"drop {REF_NAME}; tag the image instead",
-            )
-        blob = Blob(payload_media_type, payload)
-        layer = blob.descriptor({TITLE: title} if title else None)
-        document = artifact_manifest(subject, artifact_type, [layer], annotations)
-        # Staged only once the manifest is known to be valid: no stray blob after a refusal.
-        self.add_blob(EMPTY_BLOB)
-        self.add_blob(blob)
-        manifest = self.add_blob(document)
-        entry = Descriptor(
-            manifest.media_type,
-            manifest.digest,
-            manifest.size,
-            annotations,
-            artifact_type=artifact_type,
-        )
-        self._untagged[entry.digest] = entry
-        return entry
+    def list_referrer(self, manifest: Descriptor) -> None:
+        """List the staged artifact manifest ``manifest`` in ``index.json`` without a tag (with
+        its ``artifactType`` and annotations): :meth:`Layout.referrers` finds it by subject."""
+        self._untagged[manifest.digest] = manifest
 
     def tag(self, ref: str, descriptor: Descriptor) -> None:
         """Point tag ``ref`` at a staged manifest or index; a later call for ``ref`` wins.
@@ -352,11 +325,6 @@ def _empty_directory(path: Path) -> bool:
 def _entry_key(descriptor: Descriptor) -> str:
     """What identifies an ``index.json`` entry: its tag, or for an untagged one its digest."""
     return _ref(descriptor) or f"\0{descriptor.digest}"
-
-
-def _platform_key(descriptor: Descriptor) -> tuple[str, str, str, str]:
-    platform = descriptor.platform or Platform("")
-    return (platform.os, platform.architecture, platform.variant, descriptor.digest)
 
 
 def _ref(descriptor: Descriptor) -> str:

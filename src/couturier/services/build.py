@@ -1,17 +1,17 @@
-"""Build every line of a starter or a private image into one OCI image layout.
+"""Build every line of a starter or a private image into one image sink (an OCI image layout).
 
 For each line and architecture: load the release's catalog (refreshing it if needed), plan the
 line (:mod:`couturier.core.planner`), build or reuse its layers (:mod:`couturier.assembly.image`),
 and stage its image. A line that cannot be resolved is *skipped* with the reason; a line whose
 build fails (download, corrupt package, file conflict, a full disk) is *failed* with the error
 (both a :class:`~couturier.errors.Problem`: code, message, fields); the other lines go on.
-Created lines are tagged (:mod:`couturier.core.tags`) and the layout is committed once at the
-end, so an interrupted build never leaves a layout that looks complete.
+Created lines are tagged (:mod:`couturier.core.tags`) and written to the context's image sink
+(:class:`couturier.oci.sink.ImageSink`, the only way this module writes an image) in one commit
+at the end, so an interrupted build never leaves a layout that looks complete.
 
-Writing the layout can fail for one line (its blobs do not fit on the disk): that line is failed,
-the staging directory is dropped, and the layout is staged again without it, with tags planned
-over the lines that remain. So the output is either absent or a complete layout of exactly the
-created lines.
+Writing can fail for one line (its blobs do not fit on the disk): that line is failed, the
+writer aborted, and the lines that remain are written again without it, with tags planned over
+them. So the output is either absent or a complete layout of exactly the created lines.
 
 Progress comes out as :class:`StageEvent` values, one whenever a line changes stage (and while
 fetching, after every downloaded package), so a terminal can draw one row per line; catalog
@@ -44,6 +44,7 @@ from couturier.core.sbom import (
     sbom_packages,
     spdx_document,
 )
+from couturier.core.spec import ImageSpec
 from couturier.core.starter import ImageLine, Starter, full_version
 from couturier.core.tags import CreatedLine, plan_tags
 from couturier.debian.index import IndexCatalog
@@ -64,11 +65,11 @@ from couturier.oci.documents import (
     rfc3339,
 )
 from couturier.oci.layer import Layer
-from couturier.oci.layout import Layout, LayoutWriter
+from couturier.oci.sink import ImageSink, ImageWriter, write_image, write_index, write_referrer
 from couturier.services.context import BuildContext
 from couturier.services.maintscripts import build_policy
 from couturier.services.plan import line_plan
-from couturier.services.starters import select_lines
+from couturier.services.starters import get_starter, select_lines
 from couturier.settings import Settings
 
 __all__ = [
@@ -79,8 +80,9 @@ __all__ = [
     "StageEvent",
     "StorageError",
     "build",
-    "check_output",
     "couturier_version",
+    "image_request",
+    "starter_request",
 ]
 
 ANNOTATION_PREFIX = "io.couturier."
@@ -140,11 +142,12 @@ OnStage = Callable[[StageEvent], None]
 
 
 class StorageError(BuildError):
-    """Writing to ``directory`` failed; ``no_space`` when its disk (or quota) is full (code
-    ``storage-full``, else ``storage-unwritable``); the fields are ``path`` (the directory),
-    ``setting`` (the setting that names it, empty for the output) and ``reason``."""
+    """Writing to ``directory`` (a path, or where an image sink writes) failed; ``no_space``
+    when its disk (or quota) is full (code ``storage-full``, else ``storage-unwritable``); the
+    fields are ``path`` (the directory), ``setting`` (the setting that names it, empty for the
+    output) and ``reason``."""
 
-    def __init__(self, directory: Path, error: OSError, setting: str = "") -> None:
+    def __init__(self, directory: Path | str, error: OSError, setting: str = "") -> None:
         self.directory = directory
         self.no_space = error.errno in _NO_SPACE
         reason = error.strerror or str(error)
@@ -172,6 +175,29 @@ class ImageRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     private: bool = False
     bundles: tuple[Bundle, ...] = ()
+
+
+def starter_request(context: BuildContext, name: str) -> ImageRequest:
+    """The request to build the starter image called ``name`` (site starters included) as it
+    is. Raises :class:`NotFoundError` for an unknown starter, naming the nearest ones."""
+    starter = get_starter(context.settings, name)
+    return ImageRequest(starter=starter, name=starter.name)
+
+
+def image_request(context: BuildContext, spec: ImageSpec) -> ImageRequest:
+    """The request to build the private image ``spec`` declares: its starter (site starters
+    included), packages and env, and its bundles read through the context's bundle store.
+    Raises :class:`NotFoundError` for a starter or bundle that does not exist (a spec checked
+    by :func:`couturier.services.specs.load_image_spec` names none)."""
+    return ImageRequest(
+        starter=get_starter(context.settings, spec.starter),
+        name=spec.name,
+        description=spec.description,
+        packages=spec.packages,
+        env=dict(spec.env),
+        private=True,
+        bundles=tuple(context.bundles(ref) for ref in spec.bundles),
+    )
 
 
 @dataclass
@@ -297,7 +323,7 @@ def _line_images(
         report = _Reporter(line, arch if len(architectures) > 1 else "", context.on_stage)
         report("resolving")
         catalog = context.catalogs(line.release, arch)
-        plan = line_plan(catalog, request.starter, line, request.packages)
+        plan = line_plan(catalog, request.starter, line, request.packages, context.families)
         version = version or full_version(plan.primary().version, line.version)
         image = build_line_image(
             plan,
@@ -333,7 +359,7 @@ def build(
     lines: Sequence[str] | None = None,
 ) -> BuildResult:
     """Build every line of ``request`` (or only the ``lines`` labels) for ``architectures``
-    (the settings' when None) into the OCI layout at ``context.output``.
+    (the settings' when None) into the image sink ``context.sink``.
 
     The layers' file dates are clamped to ``context.epoch`` (None: each line's newest package
     date) and the tags dated by ``context.now``; nothing here reads the environment, so builds
@@ -342,20 +368,21 @@ def build(
 
     Never raises for a line's own failure (it is in the result, with the context's trace id),
     nor for a full disk; raises :class:`ConfigError` for unknown architectures,
-    :class:`InputError` for unknown line labels, a context without an output, or an output
-    that is not an OCI layout.
+    :class:`InputError` for unknown line labels, a context without a sink, or a sink that
+    refuses its target (:meth:`~couturier.oci.sink.ImageSink.check`: an output that is not an
+    OCI layout).
     """
     settings, on_stage = context.settings, context.on_stage
-    if context.output is None:
+    if context.sink is None:
         raise InputError(
             "a build needs an output",
             "name the OCI image layout to write",
             code=Code.OUTPUT_UNUSABLE,
             fields={"path": None},
         )
-    output = context.output
+    sink = context.sink
     archs = [settings.check_architecture(a) for a in (architectures or settings.architectures)]
-    check_output(output)
+    sink.check()
     result = BuildResult(trace_id=context.trace_id, lines=[])
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]] = {}
     selected = select_lines(request.starter, lines)
@@ -382,39 +409,8 @@ def build(
         outcome.warnings = _script_warnings(*images[0])
         staged[line.version] = (outcome, images)
         on_stage(StageEvent(line.version, line.release, "built", version))
-    _publish(context, output, request, staged)
+    _publish(context, sink, request, staged)
     return result
-
-
-def check_output(output: Path) -> None:
-    """Refuse, before anything is built, an ``output`` the layout writer would refuse after
-    the build: anything that exists and is not an OCI image layout (a file, a directory of
-    other things; an empty directory is fine and becomes the layout), or a layout
-    whose ``index.json`` cannot be read. A missing ``output`` is fine; the commit checks
-    again. Raises :class:`InputError` naming it, :class:`StateError` for a damaged layout."""
-    hint = "name a new directory (it is created) or an OCI image layout"
-    code, fields = Code.OUTPUT_UNUSABLE, {"path": str(output)}
-    try:
-        if not output.exists():
-            return
-        if not output.is_dir():
-            message = f"output {output} exists and is not a directory"
-            raise InputError(message, hint, code=code, fields=fields)
-        if (output / "oci-layout").is_file():
-            Layout(output).read_index()  # a damaged index.json: StateError, as at the commit
-            return
-        if next(output.iterdir(), None) is None:
-            return  # an empty directory becomes the layout
-        raise InputError(
-            f"output {output} is a directory that holds other things than an OCI image layout "
-            "(no oci-layout file)",
-            hint,
-            code=code,
-            fields=fields,
-        )
-    except OSError as error:
-        message = f"output {output} cannot be used: {error.strerror}"
-        raise InputError(message, hint, code=code, fields=fields) from None
 
 
 def _script_warnings(plan: LinePlan, image: LineImage) -> tuple[ScriptWarning, ...]:
@@ -437,15 +433,15 @@ def _finish(outcome: LineResult, status: str, problem: Problem, on_stage: OnStag
 
 def _publish(
     context: BuildContext,
-    output: Path,
+    sink: ImageSink,
     request: ImageRequest,
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]],
 ) -> None:
-    """Write the staged lines into the layout at ``output`` and fill in their digests and tags.
+    """Write the staged lines into ``sink`` and fill in their digests and tags.
 
     A line whose blobs cannot be written is failed and the others are written again without it;
-    a failure that belongs to no line (creating the staging directory, committing) fails them
-    all. Raises :class:`InputError` when ``output`` exists and is not an OCI layout.
+    a failure that belongs to no line (opening the writer, committing) fails them all. Raises
+    what :meth:`~couturier.oci.sink.ImageSink.writer` raises besides :class:`OSError`.
     """
     on_stage = context.on_stage
     pending = dict(staged)
@@ -455,7 +451,8 @@ def _publish(
         digests: dict[str, str] = {}
         current = ""  # the line being staged; empty while creating or committing the writer
         try:
-            with LayoutWriter(output, context.warn) as writer:
+            writer = sink.writer(context.warn)
+            try:
                 for label, (outcome, images) in pending.items():
                     current = label
                     on_stage(StageEvent(label, outcome.release, "writing"))
@@ -464,8 +461,11 @@ def _publish(
                     for tag in tags[label]:
                         writer.tag(tag, descriptor)
                 current = ""
+                writer.commit()
+            finally:
+                writer.abort()  # after a commit: nothing left to drop
         except OSError as error:
-            failure = _traced(StorageError(output, error), context.trace_id)
+            failure = _traced(StorageError(sink.location, error), context.trace_id)
             for label in [current] if current else list(pending):
                 _finish(pending.pop(label)[0], "failed", failure, on_stage)
             continue
@@ -476,7 +476,7 @@ def _publish(
 
 
 def _stage_line(
-    writer: LayoutWriter,
+    writer: ImageWriter,
     request: ImageRequest,
     label: str,
     version: str,
@@ -509,7 +509,8 @@ def _stage_line(
             labels=labels,
             exposed_ports=runtime.exposed_ports,
         )
-        manifest = writer.add_image(
+        manifest = write_image(
+            writer,
             Platform.for_debian(plan.architecture),
             image.layers,
             runtime=runtime,
@@ -530,8 +531,10 @@ def _stage_line(
     if len(manifests) == 1:
         return manifests[0]
     epoch = images[0][1].source_date_epoch
-    return writer.add_index(
-        manifests, image_annotations(epoch, title=request.name, version=version, extra=extra)
+    return write_index(
+        writer,
+        manifests,
+        image_annotations(epoch, title=request.name, version=version, extra=extra),
     )
 
 
@@ -545,7 +548,7 @@ def couturier_version() -> str:
 
 
 def _attach_sboms(
-    writer: LayoutWriter,
+    writer: ImageWriter,
     manifest: Descriptor,
     *,
     request: ImageRequest,
@@ -574,11 +577,12 @@ def _attach_sboms(
         (SPDX_MEDIA_TYPE, spdx_document(sbom), "spdx.json"),
         (CYCLONEDX_MEDIA_TYPE, cyclonedx_document(sbom), "cdx.json"),
     ):
-        writer.add_referrer(
+        write_referrer(
+            writer,
             manifest,
             media_type,
             sbom_json(document),
             media_type,
-            created,
+            annotations=created,
             title=f"{request.name}-{label}-{plan.architecture}.{suffix}",
         )

@@ -1,4 +1,8 @@
-"""Catalog services for the interfaces: refresh with progress, load on demand, search.
+"""Catalog services for the interfaces: refresh with progress, load on demand, search, resolve.
+
+:func:`refresh`, :func:`search` and :func:`resolve_requests` take a job's
+:class:`~couturier.services.context.CatalogContext` and a request; :func:`catalog` is what a
+context's catalog source calls (:func:`couturier.services.context.catalog_context`).
 
 A command that needs a release's indexes and has none yet refreshes them first, so the first
 ``couturier packages resolve`` on a fresh machine just works; later ones load the snapshots
@@ -13,9 +17,11 @@ process, so a command that reads a release twice loads it once. It is thread-saf
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from couturier.core.catalog import Catalog
+from couturier.core.relations import parse_request
+from couturier.core.resolver import Resolution, resolve
 from couturier.debian import refresh as refresh_module
 from couturier.debian.index import IndexCatalog, load_catalog
 from couturier.debian.refresh import ProgressEvent, RefreshReport
@@ -28,7 +34,10 @@ from couturier.debian.transport import Transport
 from couturier.errors import NotFoundError
 from couturier.settings import Settings
 
-__all__ = ["SNAPSHOTS", "catalog", "refresh", "report_lines", "search"]
+if TYPE_CHECKING:
+    from couturier.services.context import CatalogContext
+
+__all__ = ["SNAPSHOTS", "catalog", "refresh", "report_lines", "resolve_requests", "search"]
 
 Say = Callable[[str], None]
 # The snapshot indexes this process opened through the service (see the module docstring).
@@ -36,16 +45,25 @@ SNAPSHOTS = SnapshotCache()
 
 
 def refresh(
+    context: CatalogContext,
+    releases: Sequence[str] | None,
+    architectures: Sequence[str] | None,
+) -> RefreshReport:
+    """Refresh the named releases and architectures (all when None) of the context's settings
+    with its transport, reporting progress to its ``say``. Every suite is attempted; failures
+    are in the report, not raised, except unknown release or architecture names
+    (:class:`ConfigError`).
+    """
+    return _refresh(context.settings, releases, architectures, context.say, context.transport)
+
+
+def _refresh(
     settings: Settings,
     releases: Sequence[str] | None,
     architectures: Sequence[str] | None,
     say: Say,
-    transport: Transport | None = None,
+    transport: Transport | None,
 ) -> RefreshReport:
-    """Refresh the named releases and architectures (all when None), reporting progress to
-    ``say``. Every suite is attempted; failures are in the report, not raised, except unknown
-    release or architecture names (:class:`ConfigError`).
-    """
     for name in releases or ():
         settings.release(name)
 
@@ -101,7 +119,7 @@ def catalog(
         warn(f"{error.message}; downloading it again")
     except SuiteStateDamagedError as error:
         warn(f"{error.message}; refreshing to repair it")
-    report = refresh(settings, [release], [architecture], say, transport)
+    report = _refresh(settings, [release], [architecture], say, transport)
     if report.errors:
         raise report.errors[0] from None
     return load_catalog(settings, release, architecture, warn, snapshots=opened)
@@ -120,7 +138,7 @@ def _with_missing_suites(
     release, architecture = loaded.release, loaded.architecture
     missing = ", ".join(loaded.missing_suites)
     say(f"no indexes for {missing} ({release}/{architecture}) yet: refreshing")
-    report = refresh(settings, [release], [architecture], say, transport)
+    report = _refresh(settings, [release], [architecture], say, transport)
     if report.errors:
         say(f"warning: {release}/{architecture} is used without {missing}: {report.errors[0]}")
         return loaded
@@ -135,21 +153,21 @@ def _warner(say: Say) -> Say:
 
 
 def search(
-    settings: Settings,
+    context: CatalogContext,
     query: str,
     releases: Sequence[str] | None,
     architectures: Sequence[str] | None,
     limit: int,
-    *,
-    say: Say,
 ) -> list[dict[str, Any]]:
-    """Search every named release and architecture (all configured when None); newest version of
-    each matching package per release and architecture, as plain dicts.
+    """Search every named release and architecture (all configured when None) through the
+    context's catalogs; newest version of each matching package per release and architecture,
+    as plain dicts.
     """
+    settings = context.settings
     hits: list[dict[str, Any]] = []
     for release in releases or list(settings.releases):
         for arch in architectures or list(settings.architectures):
-            found: Catalog = catalog(settings, release, arch, say)
+            found: Catalog = context.catalogs(release, arch)
             hits.extend(
                 {
                     "name": p.name,
@@ -162,3 +180,18 @@ def search(
                 for p in found.search(query, limit)
             )
     return hits
+
+
+def resolve_requests(
+    context: CatalogContext, release: str, architecture: str, requests: Sequence[str]
+) -> Resolution:
+    """What installing ``requests`` (``name``, ``name=version``, ``name:arch``) into an empty
+    system of ``release`` on ``architecture`` needs, with the package that pulled each in: the
+    one resolver (:func:`couturier.core.resolver.resolve`) on the context's catalog, as plans
+    and builds use it.
+
+    Raises :class:`InputError` for a malformed request (before any catalog is read),
+    :class:`ResolutionError` when there is no solution, and what loading the catalog raises.
+    """
+    relations = [parse_request(text) for text in requests]
+    return resolve(context.catalogs(release, architecture), relations)

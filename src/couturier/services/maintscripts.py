@@ -1,9 +1,10 @@
 """Maintainer scripts of real packages: the audit of the starters and the warnings of a plan.
 
-Both read the control archives of ``.deb`` files fetched through the verified, content-addressed
-download cache (:mod:`couturier.assembly.fetch`; a build needs the same files, so nothing is
-downloaded twice), classify them (:mod:`couturier.core.maintscripts`) and judge each action with
-the build's :class:`~couturier.core.replay.ReplayPolicy` (:func:`build_policy`).
+Both read the control archives of ``.deb`` files fetched through the job's context (its
+fetcher: the verified, content-addressed download cache of :mod:`couturier.assembly.fetch`; a
+build needs the same files, so nothing is downloaded twice), classify them
+(:mod:`couturier.core.maintscripts`) and judge each action with the build's
+:class:`~couturier.core.replay.ReplayPolicy` (:func:`build_policy`).
 
 - :func:`added_warnings`: for the packages a user adds to a line (not the starter's: those are
   the audit's), one :class:`~couturier.core.replay.ScriptWarning` per action that is not
@@ -18,13 +19,12 @@ the build's :class:`~couturier.core.replay.ReplayPolicy` (:func:`build_policy`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from couturier.assembly.deb import read_deb_control
-from couturier.assembly.fetch import fetch
 from couturier.assembly.generated import (
     ALTERNATIVES,
     NOBODY,
@@ -40,10 +40,8 @@ from couturier.core.replay import ReplayPolicy, ScriptWarning, replay_policy, sc
 from couturier.core.replay_starters import STARTER_RULES
 from couturier.core.starter import Starter
 from couturier.debian.index import IndexCatalog
-from couturier.debian.transport import Transport
 from couturier.errors import Code, CouturierError, IntegrityError
-from couturier.services import catalog as catalog_service
-from couturier.settings import Settings
+from couturier.services.context import BuildContext
 
 __all__ = [
     "AuditedPackage",
@@ -54,8 +52,6 @@ __all__ = [
     "package_actions",
     "unjudged",
 ]
-
-Say = Callable[[str], None]
 
 
 def build_policy(architecture: str = "amd64") -> ReplayPolicy:
@@ -72,20 +68,18 @@ def build_policy(architecture: str = "amd64") -> ReplayPolicy:
 
 
 def package_actions(
-    settings: Settings,
-    catalog: IndexCatalog,
-    packages: Sequence[Package],
-    transport: Transport | None = None,
+    context: BuildContext, catalog: IndexCatalog, packages: Sequence[Package]
 ) -> dict[str, tuple[ScriptAction, ...]]:
     """Package name → the actions of its maintainer scripts, for ``packages`` of ``catalog``.
 
-    Fetches the ``.deb`` files into the download cache (in parallel, verified) and reads only
-    their control archives. Raises what :func:`couturier.assembly.fetch.fetch` raises and
-    :class:`IntegrityError` for a cached file that cannot be read.
+    Fetches the ``.deb`` files with the context's fetcher (into the download cache, in
+    parallel, verified) and reads only their control archives. Raises what the fetcher
+    (:func:`couturier.assembly.fetch.fetch`) raises and :class:`IntegrityError` for a cached
+    file that cannot be read.
     """
     if not packages:
         return {}
-    paths = fetch(packages, catalog.url_of, settings.cache_dir, transport=transport)
+    paths = context.fetch(packages, catalog.url_of)
 
     def one(package: Package) -> tuple[str, tuple[ScriptAction, ...]]:
         name = PurePosixPath(package.filename).name or f"{package.name}.deb"
@@ -105,10 +99,7 @@ def package_actions(
 
 
 def added_warnings(
-    settings: Settings,
-    catalog: IndexCatalog,
-    plan: LinePlan,
-    transport: Transport | None = None,
+    context: BuildContext, catalog: IndexCatalog, plan: LinePlan
 ) -> tuple[ScriptWarning, ...]:
     """The warnings of ``plan``'s added packages: each action the build does not replay.
 
@@ -117,7 +108,7 @@ def added_warnings(
     the one warning returned then says the scripts were not checked (action ``unchecked``).
     """
     try:
-        actions = package_actions(settings, catalog, plan.added, transport)
+        actions = package_actions(context, catalog, plan.added)
     except CouturierError as error:
         # The plan stays useful without them; say that they were not checked, and why.
         message = f"maintainer scripts of the added packages not checked: {error}"
@@ -137,16 +128,12 @@ class AuditedPackage:
 
 
 def audit_starters(
-    settings: Settings,
-    starters: Iterable[Starter],
-    architecture: str = "amd64",
-    *,
-    say: Say = lambda message: None,
-    transport: Transport | None = None,
+    context: BuildContext, starters: Iterable[Starter], architecture: str = "amd64"
 ) -> tuple[AuditedPackage, ...]:
     """Every package of every line of ``starters`` on ``architecture``, with its actions,
-    sorted by name. One package name seen in several releases is listed once; its actions are
-    the union over its versions (each version's scripts are read).
+    sorted by name (the context's catalogs and fetcher; progress to its ``say``). One package
+    name seen in several releases is listed once; its actions are the union over its versions
+    (each version's scripts are read).
 
     Raises what loading catalogs, resolving a starter line and fetching raise: a starter line
     that cannot be resolved is a broken starter, not something to skip.
@@ -154,10 +141,10 @@ def audit_starters(
     found: dict[str, tuple[set[str], set[ScriptAction]]] = {}
     for starter in sorted(starters, key=lambda s: s.name):
         for line in starter.lines:
-            say(f"auditing {starter.name} {line.version} ({line.release})")
-            catalog = catalog_service.catalog(settings, line.release, architecture, say, transport)
+            context.say(f"auditing {starter.name} {line.version} ({line.release})")
+            catalog = context.catalogs(line.release, architecture)
             plan = plan_line(catalog, starter, line)
-            actions = package_actions(settings, catalog, plan.starter, transport)
+            actions = package_actions(context, catalog, plan.starter)
             for package in plan.starter:
                 labels, seen = found.setdefault(package.name, (set(), set()))
                 labels.add(f"{starter.name} {line.version}")

@@ -14,13 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from couturier.core.catalog import Catalog, Package
+from couturier.core.families import FamilyIndexes
 from couturier.core.planner import LinePlan, plan_line, split_requests
 from couturier.core.replay import ScriptWarning
+from couturier.core.spec import ImageSpec
 from couturier.core.starter import ImageLine, Starter, full_version
 from couturier.errors import NotFoundError, Problem, ResolutionError
 from couturier.services.context import BuildContext
 from couturier.services.maintscripts import added_warnings
-from couturier.services.starters import select_lines
+from couturier.services.starters import get_starter, select_lines
 
 __all__ = [
     "ImagePlan",
@@ -28,16 +30,22 @@ __all__ = [
     "installed_size",
     "line_plan",
     "plan_image",
+    "spec_plan",
 ]
 
 
 def line_plan(
-    catalog: Catalog, starter: Starter, line: ImageLine, packages: Sequence[str]
+    catalog: Catalog,
+    starter: Starter,
+    line: ImageLine,
+    packages: Sequence[str],
+    indexes: FamilyIndexes | None = None,
 ) -> LinePlan:
     """Plan ``line`` of ``starter`` with a spec's ``packages`` entries (plain, ``=version`` and
-    ``-auto``) on ``catalog``. Raises what :func:`plan_line` raises."""
+    ``-auto``) on ``catalog``, the family indexes kept in ``indexes`` (a job's context's).
+    Raises what :func:`plan_line` raises."""
     plain, autos = split_requests(packages)
-    return plan_line(catalog, starter, line, plain, autos)
+    return plan_line(catalog, starter, line, plain, autos, indexes=indexes)
 
 
 def installed_size(packages: Sequence[Package]) -> int:
@@ -148,10 +156,24 @@ def plan_image(
     for line in selected:
         catalog = context.catalogs(line.release, arch)
         try:
-            plan = line_plan(catalog, starter, line, packages)
+            plan = line_plan(catalog, starter, line, packages, context.families)
         except (ResolutionError, NotFoundError) as error:
             previews.append(LinePreview(line, arch, reason=error.problem))
             continue
-        warnings = added_warnings(settings, catalog, plan, context.transport)
+        warnings = added_warnings(context, catalog, plan)
         previews.append(LinePreview(line, arch, plan, warnings=warnings))
     return ImagePlan(name, starter.name, arch, tuple(previews))
+
+
+def spec_plan(
+    context: BuildContext,
+    spec: ImageSpec,
+    architecture: str | None = None,
+    *,
+    lines: Sequence[str] | None = None,
+) -> ImagePlan:
+    """:func:`plan_image` of the private image ``spec`` declares (its starter looked up among
+    the deployment's, site starters included). Raises what :func:`plan_image` raises and
+    :class:`NotFoundError` for an unknown starter."""
+    starter = get_starter(context.settings, spec.starter)
+    return plan_image(context, spec.name, starter, spec.packages, architecture, lines=lines)

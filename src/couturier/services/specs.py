@@ -13,12 +13,13 @@ never starts on a broken spec.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from couturier.core.bundle import parse_ref
 from couturier.core.catalog import Catalog
-from couturier.core.families import AUTO_SUFFIX, auto_family, family_index, line_labels
+from couturier.core.families import AUTO_SUFFIX, auto_family, line_labels
 from couturier.core.relations import parse_request
 from couturier.core.spec import (
     ImageSpec,
@@ -31,28 +32,20 @@ from couturier.core.spec import (
 from couturier.core.starter import Starter
 from couturier.core.suggest import close_names, did_you_mean
 from couturier.core.yamltext import YamlProblem, YamlUnreadable
-from couturier.debian.transport import Transport
 from couturier.errors import InputError
 from couturier.services import bundles as bundle_service
-from couturier.services import catalog as catalog_service
 from couturier.services import families as family_service
 from couturier.services.starters import starters
-from couturier.settings import Settings
 from couturier.yamlfile import load_yaml
+
+if TYPE_CHECKING:
+    from couturier.services.context import CatalogContext
 
 __all__ = ["load_image_spec", "load_spec", "spec_checks"]
 
-Say = Callable[[str], None]
 
-
-def spec_checks(
-    settings: Settings,
-    architecture: str | None = None,
-    *,
-    say: Say = lambda message: None,
-    transport: Transport | None = None,
-) -> list[SpecCheck]:
-    """The checks of a spec that read the catalogs and the bundle store:
+def spec_checks(context: CatalogContext, architecture: str | None = None) -> list[SpecCheck]:
+    """The checks of a spec that read the catalogs (the context's) and the bundle store:
 
     - a package (not ``-auto``) that no release of the starter's lines has, under its name or
       as a virtual package, is refused, with the nearest names (``did you mean
@@ -63,6 +56,7 @@ def spec_checks(
       the nearest families;
     - every bundle must exist, a misspelt one with the nearest names.
     """
+    settings = context.settings
     arch = architecture or settings.architectures[0]
 
     def packages_known(
@@ -71,7 +65,7 @@ def spec_checks(
         plain = [p for p in packages if auto_family(p) is None]
         if not plain:
             return []
-        catalogs = _release_catalogs(settings, starter, arch, say, transport)
+        catalogs = _release_catalogs(context, starter, arch)
         problems = []
         for request in plain:
             name = parse_request(request).name
@@ -95,15 +89,13 @@ def spec_checks(
         requests = [p for p in packages if auto_family(p) is not None]
         if not requests:
             return []
-        problems = family_service.check_autos(
-            settings, starter, requests, arch, say=say, transport=transport
-        )
+        problems = family_service.check_autos(context, starter, requests, arch)
         if any(_UNKNOWN_FAMILY in problem for _, problem in problems):
-            catalogs = _release_catalogs(settings, starter, arch, say, transport)
+            catalogs = _release_catalogs(context, starter, arch)
             labels = line_labels(starter)
             known: set[str] = set()
             for catalog in catalogs:
-                known |= family_index(catalog, labels).families("")
+                known |= context.families.get(catalog, labels).families("")
             problems = [
                 (request, _with_family_suggestion(request, problem, known))
                 for request, problem in problems
@@ -127,12 +119,10 @@ def spec_checks(
 _UNKNOWN_FAMILY = "is not a package family"
 
 
-def _release_catalogs(
-    settings: Settings, starter: Starter, arch: str, say: Say, transport: Transport | None
-) -> list[Catalog]:
+def _release_catalogs(context: CatalogContext, starter: Starter, arch: str) -> list[Catalog]:
     """The catalog of each release the starter's lines are built from, in line order."""
     releases = dict.fromkeys(line.release for line in starter.lines)
-    return [catalog_service.catalog(settings, r, arch, say, transport) for r in releases]
+    return [context.catalogs(release, arch) for release in releases]
 
 
 def _names(catalogs: Sequence[Catalog]) -> list[str]:
@@ -166,20 +156,16 @@ def _with_bundle_suggestion(ref: str, problem: str, names: Sequence[str]) -> str
 
 
 def load_image_spec(
-    settings: Settings,
-    path: Path,
-    architecture: str | None = None,
-    *,
-    say: Say = lambda message: None,
-    transport: Transport | None = None,
+    context: CatalogContext, path: Path, architecture: str | None = None
 ) -> ImageSpec:
-    """Read the spec at ``path`` and check it, the catalogs and bundles included.
+    """Read the spec at ``path`` and check it, the catalogs (through ``context``) and bundles
+    included, against the deployment's starters (site starters included).
 
     Raises :class:`~couturier.core.spec.SpecError` listing every violation, and what reading
     the file or a catalog raises.
     """
-    checks = spec_checks(settings, architecture, say=say, transport=transport)
-    return load_spec(path, starters(settings), checks=checks)
+    checks = spec_checks(context, architecture)
+    return load_spec(path, starters(context.settings), checks=checks)
 
 
 def load_spec(

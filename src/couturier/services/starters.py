@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from couturier.core.families import newest_line
 from couturier.core.starter import (
@@ -38,7 +39,6 @@ from couturier.core.starter import (
 from couturier.core.suggest import close_names, did_you_mean
 from couturier.core.text import named, shown
 from couturier.core.yamltext import YamlProblem, YamlUnreadable
-from couturier.debian.transport import Transport
 from couturier.errors import (
     Code,
     ConfigError,
@@ -47,9 +47,11 @@ from couturier.errors import (
     Problem,
     SourceError,
 )
-from couturier.services import catalog as catalog_service
 from couturier.settings import DEFAULT_RELEASES, Settings
 from couturier.yamlfile import load_yaml
+
+if TYPE_CHECKING:
+    from couturier.services.context import CatalogContext
 
 __all__ = [
     "LineVersion",
@@ -62,12 +64,6 @@ __all__ = [
     "shipped_starters",
     "starters",
 ]
-
-Say = Callable[[str], None]
-
-
-def _quiet(message: str) -> None:
-    """The default ``say``: no progress output."""
 
 
 def load_starter_file(path: Path, releases: Collection[str]) -> Starter:
@@ -283,22 +279,21 @@ class LineVersion:
 
 
 def line_versions(
-    settings: Settings,
+    context: CatalogContext,
     starter: Starter,
     arch: str | None = None,
     *,
     today: dt.date | None = None,
-    say: Say = _quiet,
-    transport: Transport | None = None,
 ) -> list[LineVersion]:
     """Every line of ``starter``, in its order, with what its release offers on ``arch`` (the
-    first configured architecture by default).
+    first configured architecture by default), through the context's catalogs.
 
     Cost: one catalog load per release (a refresh the first time) and one lookup per line. A
     release the settings do not configure, or whose catalog cannot be read or refreshed, gives
     its lines no version and the reason in ``problem``, so the others are still shown. Raises
     :class:`ConfigError` for an unknown architecture.
     """
+    settings = context.settings
     arch = settings.check_architecture(arch or settings.architectures[0])
     today = today or dt.datetime.now(dt.UTC).date()
     newest = newest_line(starter).version
@@ -307,7 +302,7 @@ def line_versions(
         package_version: str | None = None
         problem: Problem | None = None
         try:
-            catalog = catalog_service.catalog(settings, line.release, arch, say, transport)
+            catalog = context.catalogs(line.release, arch)
             versions = catalog.versions(line.primary)
             if versions:
                 package_version = versions[0].version
