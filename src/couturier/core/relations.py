@@ -6,7 +6,11 @@ architecture qualifier (``:any``, ``:native``) and an optional version constrain
 restrictions (``[amd64]``) and build profiles (``<!nocheck>``) belong to source packages; they are
 accepted and dropped so that a stray one in a binary index does not break parsing.
 
-Pure and cached: the same field text is parsed once per process.
+Pure and cached: the same field text is parsed once per process. The cache
+(:func:`parse_relations`) is the memo of a pure function of a string, the same for every job and
+tenant, bounded (:data:`_PARSED_FIELDS` entries, least recently used dropped) and thread-safe
+(``functools.lru_cache`` locks its table); the parsed values are immutable tuples, and a
+malformed field raises every time (exceptions are not cached).
 """
 
 from __future__ import annotations
@@ -74,7 +78,11 @@ class Relation:
 Dependency = tuple[Relation, ...]
 
 
-@lru_cache(maxsize=1 << 16)
+# 65,536 field texts: the order of the distinct relationship fields of one release's index.
+_PARSED_FIELDS = 1 << 16
+
+
+@lru_cache(maxsize=_PARSED_FIELDS)
 def parse_relations(field: str) -> tuple[Dependency, ...]:
     """Parse a relationship field into dependencies, each a tuple of alternatives.
 

@@ -6,7 +6,10 @@ by character, ``~`` before the end of the string before letters before everythin
 run (compared as a number).
 
 ``compare`` is the public entry point; ``sort_key`` gives a key usable by ``sorted`` and is cached,
-so repeated comparisons of the same strings cost one dict lookup each.
+so repeated comparisons of the same strings cost one dict lookup each. That cache is the one piece
+of process-wide state here, on purpose: the memo of a pure function of a string (no job's data,
+the same answer for every tenant), bounded (:data:`_SORT_KEYS` entries, least recently used
+dropped) and thread-safe (``functools.lru_cache`` locks its table).
 """
 
 from __future__ import annotations
@@ -60,7 +63,11 @@ def _part_key(text: str) -> _Part:
     return tuple(flat)
 
 
-@lru_cache(maxsize=1 << 17)
+# 131,072 keys (a few MiB): more distinct versions than one Debian release's index holds.
+_SORT_KEYS = 1 << 17
+
+
+@lru_cache(maxsize=_SORT_KEYS)
 def sort_key(version: str) -> tuple[int, _Part, _Part]:
     """Return a key such that ``sort_key(a) < sort_key(b)`` exactly when dpkg says ``a < b``.
 
