@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,10 @@ from couturier.debian.snapshots import (
 )
 from couturier.integrity import file_problem, sweep_partials
 from couturier.services.bundles import bundle_versions, store_root, sweep_staging
+from couturier.services.catalog import Say
 from couturier.settings import Settings
 
 __all__ = ["CacheReport", "Finding", "verify_cache"]
-
-Say = Callable[[str], None]
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 

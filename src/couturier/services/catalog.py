@@ -37,8 +37,9 @@ from couturier.settings import Settings
 if TYPE_CHECKING:
     from couturier.services.context import CatalogContext
 
-__all__ = ["SNAPSHOTS", "catalog", "refresh", "report_lines", "resolve_requests", "search"]
+__all__ = ["SNAPSHOTS", "Say", "catalog", "refresh", "report_lines", "resolve_requests", "search"]
 
+# What takes a job's messages (progress and warnings, one line each): the one alias of it.
 Say = Callable[[str], None]
 # The snapshot indexes this process opened through the service (see the module docstring).
 SNAPSHOTS = SnapshotCache()

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from couturier.core.families import FamilyIndexes
 from couturier.services import catalog as catalog_service
+from couturier.services.catalog import Say
 from couturier.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,8 +52,6 @@ __all__ = [
     "build_context",
     "catalog_context",
 ]
-
-Say = Callable[[str], None]
 
 
 class CatalogSource(Protocol):
