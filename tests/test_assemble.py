@@ -30,14 +30,32 @@ from couturier.assembly.generated import (
     alternatives,
     base_files_links,
     ca_bundle,
-    library_dirs_needing_cache,
     nsswitch,
     os_release,
     system_files,
 )
+from couturier.assembly.ldcache import Tree, conf_dirs, tree_real_path, trusted_dirs
 from couturier.core.entries import Entry, EntryType
 from tests.debs import Content, Dir, File, Hardlink, Link, build_deb
 from tests.materialize import materialize
+
+
+def library_dirs_needing_cache(tree: Tree, architecture: str) -> list[str]:
+    """Directories that ``/etc/ld.so.conf`` (and what it includes) adds beyond the dynamic
+    loader's built-in ones and that hold a shared library: the loader finds those only through
+    ``/etc/ld.so.cache``. Root-relative real paths (symlinks followed), sorted. What the tests
+    check an assembled tree against (moved here from assembly/generated.py: only tests used
+    it)."""
+    defaults = {tree_real_path(tree, d) for d in trusted_dirs(architecture)}
+    dirs: set[str] = set()
+    for directory in conf_dirs(tree):
+        real = tree_real_path(tree, directory)
+        if real is None or real in defaults:
+            continue
+        prefix = real + "/"
+        if any(p.startswith(prefix) and ".so" in p[len(prefix) :] for p in tree):
+            dirs.add(real)
+    return sorted(dirs)
 
 
 def deb(

@@ -274,7 +274,7 @@ def test_two_architectures_build_the_same_index(
         result = run(settings, ImageRequest(starter, "tiny"), tmp_path / f"out-{name}")
         assert result.status == "created"
         digests.append([line.digest for line in result.lines])
-        index = Layout(tmp_path / f"out-{name}").resolve("1")
+        index = Layout(tmp_path / f"out-{name}").tagged("1")
         assert index.media_type == "application/vnd.oci.image.index.v1+json"
     assert digests[0] == digests[1]
 
@@ -396,7 +396,7 @@ def test_added_package_missing_from_a_release_skips_that_line(
     assert lines["2"].tags == () and lines["2"].digest == ""
     assert "latest" in lines["1"].tags
     layout = Layout(output)
-    assert layout.resolve("latest").digest == lines["1"].digest
+    assert layout.tagged("latest").digest == lines["1"].digest
     assert "2" not in layout.tags()
 
 
@@ -408,9 +408,9 @@ def test_latest_points_at_the_most_advanced_line(
     assert lines["1"].full_version == "1.4" and lines["2"].full_version == "2.1"
     assert "latest" in lines["2"].tags and "latest" not in lines["1"].tags
     layout = Layout(output)
-    assert layout.resolve("latest").digest == lines["2"].digest
-    assert layout.resolve("2.1").digest == lines["2"].digest
-    assert layout.resolve("1.4-20300102030405").digest == lines["1"].digest
+    assert layout.tagged("latest").digest == lines["2"].digest
+    assert layout.tagged("2.1").digest == lines["2"].digest
+    assert layout.tagged("1.4-20300102030405").digest == lines["1"].digest
     assert layout.verify() > 0
 
 

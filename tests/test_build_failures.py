@@ -265,8 +265,8 @@ def assert_complete_or_absent(output: Path, result: BuildResult) -> None:
             "application/spdx+json",
             "application/vnd.cyclonedx+json",
         }
-        assert layout.resolve(line.version).digest == line.digest
-        assert "latest" not in line.tags or layout.resolve("latest").digest == line.digest
+        assert layout.tagged(line.version).digest == line.digest
+        assert "latest" not in line.tags or layout.tagged("latest").digest == line.digest
     # Not even an unreferenced blob may be a fragment.
     for blob in (output / "blobs" / "sha256").iterdir():
         assert _sha256(blob) == blob.name, blob

@@ -179,7 +179,7 @@ def test_every_line_builds_runs_and_answers_ldconfig(
     inspected = subprocess.run(
         ["skopeo", "inspect", f"oci:{output}:latest"], capture_output=True, text=True, check=True
     )
-    assert layout.resolve("latest").digest in inspected.stdout
+    assert layout.tagged("latest").digest in inspected.stdout
 
 
 PYTHON_JOB = """\

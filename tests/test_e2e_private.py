@@ -92,8 +92,8 @@ def test_python_line_without_the_package_is_skipped_and_tags_move(
     assert lines[newest].status == "created"
     assert {"latest", "3", newest} <= set(lines[newest].tags)
     layout = Layout(output)
-    assert layout.resolve("latest").digest == lines[newest].digest
-    assert layout.resolve("3").digest == lines[newest].digest
+    assert layout.tagged("latest").digest == lines[newest].digest
+    assert layout.tagged("3").digest == lines[newest].digest
     assert "3.11" not in layout.tags()
     probe = "import annotated_types, sys; print(sys.version_info[:2])"
     out = _podman_run(podman_env, f"oci:{output}:3", "python3", "-c", probe)

@@ -100,8 +100,8 @@ def test_layout_files_and_tags(layout: Path) -> None:
     assert index["schemaVersion"] == 2
     reader = Layout(layout)
     assert reader.tags() == ["1.0", "1.0-amd64", "1.0-arm64", "latest"]
-    assert reader.resolve("latest").media_type == INDEX_MEDIA_TYPE
-    assert reader.resolve("1.0-arm64").media_type == MANIFEST_MEDIA_TYPE
+    assert reader.tagged("latest").media_type == INDEX_MEDIA_TYPE
+    assert reader.tagged("1.0-arm64").media_type == MANIFEST_MEDIA_TYPE
     assert not [p for p in layout.parent.iterdir() if p.name.startswith(".")]
 
 
@@ -138,7 +138,7 @@ def test_config_and_manifest_content(layout: Path) -> None:
     assert annotations["org.opencontainers.image.base.name"] == "python"
     amd = reader.config("1.0-amd64")
     assert amd["architecture"] == "amd64" and "variant" not in amd
-    index = reader.read_json(reader.resolve("latest"))
+    index = reader.read_json(reader.tagged("latest"))
     assert [m["platform"] for m in index["manifests"]] == [
         {"architecture": "amd64", "os": "linux"},
         {"architecture": "arm64", "os": "linux", "variant": "v8"},
@@ -146,7 +146,7 @@ def test_config_and_manifest_content(layout: Path) -> None:
     with pytest.raises(NotFoundError):
         reader.manifest("latest")  # two platforms: the caller must choose
     with pytest.raises(NotFoundError, match="nope"):
-        reader.resolve("nope")
+        reader.tagged("nope")
 
 
 def test_same_inputs_give_the_same_layout(tmp_path: Path, layout: Path) -> None:
@@ -157,13 +157,13 @@ def test_same_inputs_give_the_same_layout(tmp_path: Path, layout: Path) -> None:
 
 
 def test_adding_lines_into_an_existing_layout(layout: Path) -> None:
-    before = Layout(layout).resolve("1.0")
+    before = Layout(layout).tagged("1.0")
     write_release(layout, "2.0", ["2.0", "latest"], greeting="hi")
     reader = Layout(layout)
     lines = ["1.0", "1.0-amd64", "1.0-arm64", "2.0", "2.0-amd64", "2.0-arm64"]
     assert reader.tags() == [*lines, "latest"]
-    assert reader.resolve("1.0") == before
-    assert reader.resolve("latest").digest == reader.resolve("2.0").digest != before.digest
+    assert reader.tagged("1.0") == before
+    assert reader.tagged("latest").digest == reader.tagged("2.0").digest != before.digest
     # the base layer is shared by both lines and still stored once
     assert len(list((layout / "blobs" / "sha256").iterdir())) == 8 + 7
     assert reader.verify() == 15

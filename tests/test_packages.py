@@ -54,7 +54,8 @@ def test_parser_fields_continuations_and_spacing() -> None:
     )
     assert alpha.summary == "the first letter"
     assert alpha.fields["Tag"] == "role::program,\n use::testing"
-    assert [[r.name for r in dep] for dep in alpha.depends] == [["libc6"], ["beta", "gamma"]]
+    depends = alpha.relations("Pre-Depends") + alpha.relations("Depends")
+    assert [[r.name for r in dep] for dep in depends] == [["libc6"], ["beta", "gamma"]]
     assert beta.fields["Description"] == "spaced out summary"
     assert beta.fields["Odd"] == "value without space"
     assert beta.fields["Trailing"] == "value"

@@ -119,7 +119,7 @@ def test_referrers_are_found_by_subject_and_type(layout: Path) -> None:
     assert reader.referrers(amd.digest) == []
     assert reader.referrers(subject.digest, "application/vnd.example+json") == []
     with pytest.raises(InputError, match="layers"):
-        reader.read_artifact(reader.resolve("1.0-arm64"))  # an image has two layers
+        reader.read_artifact(reader.tagged("1.0-arm64"))  # an image has two layers
 
 
 def test_referrers_survive_later_commits_and_are_stored_once(layout: Path) -> None:
@@ -131,8 +131,8 @@ def test_referrers_survive_later_commits_and_are_stored_once(layout: Path) -> No
     assert [d.digest for d in reader.referrers(subject.digest)] == sorted([spdx.digest, cdx.digest])
     entries = reader.read_index()
     assert len(entries) == 7 + 2  # 7 tags, 2 artifacts
-    assert reader.resolve("1.0-arm64").digest == subject.digest
-    assert reader.resolve("latest").digest == reader.resolve("2.0").digest
+    assert reader.tagged("1.0-arm64").digest == subject.digest
+    assert reader.tagged("latest").digest == reader.tagged("2.0").digest
     assert not [p for p in layout.parent.iterdir() if p.name.startswith(".")]
 
 
@@ -201,7 +201,7 @@ def test_skopeo_still_reads_and_copies_tagged_images(layout: Path, tmp_path: Pat
     # a whole-layout copy to a fresh layout keeps the tag working there too
     again = tmp_path / "again"
     run(skopeo, "copy", f"oci:{layout}:1.0-amd64", f"oci:{again}:amd")
-    assert Layout(again).resolve("amd").media_type == MANIFEST_MEDIA_TYPE
+    assert Layout(again).tagged("amd").media_type == MANIFEST_MEDIA_TYPE
 
 
 def test_podman_pulls_tagged_images_from_a_layout_with_referrers(

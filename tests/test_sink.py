@@ -155,7 +155,7 @@ def test_a_memory_sink_gets_what_a_layout_gets(
     # The same tags on the same digests, and every blob the layout holds, byte for byte.
     assert sorted(memory.tags) == layout.tags()
     for tag, descriptor in memory.tags.items():
-        assert layout.resolve(tag).digest == descriptor.digest
+        assert layout.tagged(tag).digest == descriptor.digest
     stored = {path.name for path in (tmp_path / "out" / "blobs" / "sha256").iterdir()}
     assert {digest.removeprefix("sha256:") for digest in memory.blobs} == stored
     for digest, data in memory.blobs.items():

@@ -38,7 +38,7 @@ from couturier.core.bundle import (
     runtime_mount,
 )
 from couturier.core.entries import Entry, EntryType
-from couturier.core.links import LinkLoop, inside, resolve, tree_links
+from couturier.core.links import LinkLoop, inside, real_path, tree_links
 from couturier.errors import Code, IntegrityError
 
 __all__ = ["bundle_entries", "check_generated", "file_content"]
@@ -83,7 +83,7 @@ def _real(view: Mapping[str, Entry], path: str, what: str, *, start: str = "") -
     that do not exist yet are kept as written. Raises :class:`BuildError` for a loop or a file
     of the image where a directory is needed."""
     try:
-        real = resolve(path, tree_links(view), start=start)
+        real = real_path(path, tree_links(view), start=start)
     except LinkLoop:
         raise BundlePlacementError(f"{what}: /{path} loops through symbolic links") from None
     ends = [at for at, c in enumerate(real) if c == "/"] + [len(real)] if real else []
@@ -132,7 +132,7 @@ def _checked(bundle: Bundle) -> None:
 
 def _real_target(view: Mapping[str, Entry], link: str, start: str, what: str) -> str:
     try:
-        return resolve(link, tree_links(view), start=start)
+        return real_path(link, tree_links(view), start=start)
     except LinkLoop:
         raise BundlePlacementError(f"{what}, a link to {link!r} that loops") from None
 

@@ -22,13 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from couturier.assembly.assemble import matches
-from couturier.assembly.ldcache import (
-    CACHE_ARCHITECTURES,
-    conf_dirs,
-    ld_so_cache,
-    resolve,
-    trusted_dirs,
-)
+from couturier.assembly.ldcache import CACHE_ARCHITECTURES, ld_so_cache, tree_real_path
 from couturier.assembly.nginx import nginx_default_site, nginx_unprivileged
 from couturier.assembly.php import php_configuration
 from couturier.assembly.truststore import jks_truststore
@@ -49,7 +43,6 @@ __all__ = [
     "has_java",
     "java_truststore",
     "ld_so_cache_file",
-    "library_dirs_needing_cache",
     "nsswitch",
     "os_release",
     "system_files",
@@ -287,7 +280,7 @@ def _truststore_paths(tree: Tree) -> list[str]:
         if entry.type is EntryType.SYMLINK and matches(_JRE_CACERTS, path):
             base = "/" if entry.target.startswith("/") else "/" + posixpath.dirname(path)
             target = posixpath.normpath(posixpath.join(base, entry.target)).lstrip("/")
-            directory = resolve(tree, posixpath.dirname(target))
+            directory = tree_real_path(tree, posixpath.dirname(target))
             if directory is not None:
                 target = posixpath.join(directory, posixpath.basename(target))
             wanted.add(target)
@@ -437,22 +430,6 @@ def alternatives(
                 entries.append(_link(link, f"/etc/alternatives/{name}"))
                 break
     return entries
-
-
-def library_dirs_needing_cache(tree: Tree, architecture: str) -> list[str]:
-    """Directories that ``/etc/ld.so.conf`` (and what it includes) adds beyond the dynamic
-    loader's built-in ones and that hold a shared library: the loader finds those only through
-    ``/etc/ld.so.cache``. Root-relative real paths (symlinks followed), sorted."""
-    defaults = {resolve(tree, d) for d in trusted_dirs(architecture)}
-    dirs: set[str] = set()
-    for directory in conf_dirs(tree):
-        real = resolve(tree, directory)
-        if real is None or real in defaults:
-            continue
-        prefix = real + "/"
-        if any(p.startswith(prefix) and ".so" in p[len(prefix) :] for p in tree):
-            dirs.add(real)
-    return sorted(dirs)
 
 
 def ld_so_cache_file(tree: Tree, architecture: str) -> list[Entry]:

@@ -21,15 +21,14 @@ from collections.abc import Mapping
 from couturier.assembly.assemble import matches
 from couturier.core.distro import multiarch_triplet
 from couturier.core.entries import Entry, EntryType
-from couturier.core.links import MAX_HOPS, LinkLoop, tree_links
-from couturier.core.links import resolve as resolve_link
+from couturier.core.links import MAX_HOPS, LinkLoop, real_path, tree_links
 
 __all__ = [
     "CACHE_ARCHITECTURES",
     "conf_dirs",
     "elf_library",
     "ld_so_cache",
-    "resolve",
+    "tree_real_path",
     "trusted_dirs",
 ]
 
@@ -59,10 +58,10 @@ class _MissingError(Exception):
     """A component of a path is not in the tree."""
 
 
-def resolve(tree: Tree, path: str, hops: int = MAX_HOPS) -> str | None:
+def tree_real_path(tree: Tree, path: str, hops: int = MAX_HOPS) -> str | None:
     """The root-relative path ``path`` names once every symlink in it is followed; ``None`` when
     it does not exist or loops (more than ``hops`` links; see
-    :func:`couturier.core.links.resolve`)."""
+    :func:`couturier.core.links.real_path`)."""
     links = tree_links(tree)
 
     def link_at(candidate: str) -> str | None:
@@ -71,7 +70,7 @@ def resolve(tree: Tree, path: str, hops: int = MAX_HOPS) -> str | None:
         return links(candidate)
 
     try:
-        return resolve_link(path.lstrip("/"), link_at, hops=hops)
+        return real_path(path.lstrip("/"), link_at, hops=hops)
     except (_MissingError, LinkLoop):
         return None
 
@@ -85,7 +84,7 @@ def conf_dirs(tree: Tree) -> list[str]:
         if path in seen:
             return
         seen.add(path)
-        real = resolve(tree, path)
+        real = tree_real_path(tree, path)
         entry = tree.get(real) if real is not None else None
         if entry is None or entry.type is not EntryType.FILE:
             return
@@ -204,7 +203,7 @@ def _scan(
         if not _is_dso(name):
             continue
         path = f"{real}/{name}"
-        target = resolve(tree, path)
+        target = tree_real_path(tree, path)
         entry = tree.get(target) if target is not None else None
         if target is None or entry is None or entry.type is not EntryType.FILE:
             continue
@@ -232,7 +231,7 @@ def ld_so_cache(tree: Tree, architecture: str) -> bytes:
     entries: list[tuple[str, int, str]] = []
     scanned: set[str] = set()
     for directory in [*conf_dirs(tree), *trusted_dirs(architecture)]:
-        real = resolve(tree, directory)
+        real = tree_real_path(tree, directory)
         if real is None or real in scanned or tree.get(real, None) is None:
             continue
         scanned.add(real)

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 
 from couturier.assembly.assemble import Assembly
-from couturier.assembly.ldcache import resolve
+from couturier.assembly.ldcache import tree_real_path
 from couturier.core.entries import Entry, EntryType
 
 __all__ = [
@@ -321,7 +321,7 @@ def _and_units(expression: str) -> list[str]:
 def _lookup(entries: Mapping[str, Entry], path: str) -> Entry | None:
     """The entry at ``path`` in the tree, following symbolic links (also in parent dirs) and a
     hard link to its original."""
-    real = resolve(entries, path, hops=_MAX_LINKS)
+    real = tree_real_path(entries, path, hops=_MAX_LINKS)
     entry = entries.get(real) if real is not None else None
     if entry is not None and entry.type is EntryType.HARDLINK:
         entry = entries.get(entry.target)

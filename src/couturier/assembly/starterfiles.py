@@ -21,7 +21,7 @@ import posixpath
 from collections.abc import Mapping
 
 from couturier.assembly.assemble import usr_merged
-from couturier.assembly.ldcache import resolve
+from couturier.assembly.ldcache import tree_real_path
 from couturier.core.entries import Entry, EntryType
 from couturier.core.starter import Starter
 
@@ -44,7 +44,7 @@ def image_path(path: str) -> str:
 
 def _target_exists(tree: Tree, link: str, target: str) -> bool:
     base = "/" if target.startswith("/") else "/" + posixpath.dirname(link)
-    return resolve(tree, posixpath.join(base, target)) is not None
+    return tree_real_path(tree, posixpath.join(base, target)) is not None
 
 
 def starter_files(tree: Tree, starter: Starter) -> list[Entry]:

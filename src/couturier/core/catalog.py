@@ -59,11 +59,6 @@ class Package:
         return cached
 
     @property
-    def depends(self) -> tuple[Dependency, ...]:
-        """Pre-Depends then Depends: both must hold before the package is usable."""
-        return self.relations("Pre-Depends") + self.relations("Depends")
-
-    @property
     def conflicts(self) -> tuple[Relation, ...]:
         return tuple(alt for dep in self.relations("Conflicts") for alt in dep)
 

@@ -10,7 +10,7 @@ well). Paths are root-relative and ``/``-separated; the root is ``""``.
 Used to check that a bundle's files and links stay inside its target, at creation
 (:mod:`couturier.core.bundle`, with :func:`placement_problems`) and again when its layer is
 made (:mod:`couturier.assembly.bundles`, over the image's links too), and to find files in an
-image tree (:func:`couturier.assembly.ldcache.resolve`, with :func:`tree_links`).
+image tree (:func:`couturier.assembly.ldcache.tree_real_path`, with :func:`tree_links`).
 Cost: linear in the components walked; at most :data:`MAX_HOPS` links are followed per path.
 """
 
@@ -28,7 +28,7 @@ __all__ = [
     "LinkLoop",
     "inside",
     "placement_problems",
-    "resolve",
+    "real_path",
     "tree_links",
     "unpacked_links",
 ]
@@ -58,7 +58,7 @@ def tree_links(tree: Mapping[str, Entry]) -> LinkAt:
     return link_at
 
 
-def resolve(
+def real_path(
     path: str,
     link_at: LinkAt,
     *,
@@ -109,7 +109,7 @@ def unpacked_links(root: str, entries: Sequence[tuple[str, str]]) -> dict[str, s
     for path, link in sorted(entries):
         if link:
             with contextlib.suppress(LinkLoop):
-                links[resolve(posixpath.join(root, path), links.get, follow_last=False)] = link
+                links[real_path(posixpath.join(root, path), links.get, follow_last=False)] = link
     return links
 
 
@@ -135,7 +135,7 @@ def placement_problems(root: str, entries: Sequence[tuple[str, str]]) -> list[tu
             continue
         written = posixpath.join(root, path)
         try:
-            real = resolve(written, links.get, follow_last=False)
+            real = real_path(written, links.get, follow_last=False)
         except LinkLoop:
             problems.append((path, "is placed through symbolic links of the bundle that loop"))
             continue
@@ -157,7 +157,7 @@ def placement_problems(root: str, entries: Sequence[tuple[str, str]]) -> list[tu
             )
         elif link:
             try:
-                reached = resolve(link, links.get, start=posixpath.dirname(written))
+                reached = real_path(link, links.get, start=posixpath.dirname(written))
             except LinkLoop:
                 problems.append((path, f"is a link to {link!r}, which loops"))
                 continue

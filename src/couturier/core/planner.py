@@ -89,8 +89,7 @@ class LinePlan:
 
 def starter_requests(starter: Starter, line: ImageLine) -> list[Relation]:
     """What the starter asks for on ``line``: base packages, primary package, line packages."""
-    names = [*starter.packages, line.primary, *line.packages]
-    return [parse_request(name) for name in dict.fromkeys(names)]
+    return [parse_request(name) for name in line.package_set(starter)]
 
 
 def split_requests(packages: Sequence[str]) -> tuple[list[Relation], list[str]]:

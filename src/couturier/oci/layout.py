@@ -426,7 +426,7 @@ class Layout:
         """The tags of the layout, sorted."""
         return sorted(ref for entry in self.read_index() if (ref := _ref(entry)))
 
-    def resolve(self, tag: str) -> Descriptor:
+    def tagged(self, tag: str) -> Descriptor:
         """The descriptor (manifest or index) that ``tag`` points to."""
         for entry in self.read_index():
             if _ref(entry) == tag:
@@ -479,7 +479,7 @@ class Layout:
 
         With an index and no ``platform``, the index must hold exactly one manifest.
         """
-        descriptor = self.resolve(tag)
+        descriptor = self.tagged(tag)
         if descriptor.media_type == MANIFEST_MEDIA_TYPE:
             return descriptor
         candidates = [
