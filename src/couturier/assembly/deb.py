@@ -24,16 +24,18 @@ import tarfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import zstandard
 
+from couturier.core.catalog import Package
 from couturier.core.entries import Entry, EntryType
 from couturier.debian.packages import parse_stanza
 from couturier.errors import Code, IntegrityError
 
 __all__ = [
     "DebContents",
+    "fetched_deb",
     "md5_hex",
     "normalize_member_path",
     "read_deb",
@@ -93,6 +95,21 @@ def read_deb(path: Path) -> DebContents:
             fields={"file": path.name, "path": str(path), "reason": error.strerror or ""},
         ) from error
     return read_deb_bytes(data, path.name)
+
+
+def fetched_deb(package: Package, path: Path) -> tuple[str, bytes]:
+    """The file name of ``package`` in its pool (what errors name: ``path``, in the download
+    cache, is named by a sha256) and the bytes of its fetched ``.deb`` at ``path``. Raises
+    :class:`IntegrityError` (``cache-damaged``) when the file cannot be read."""
+    name = PurePosixPath(package.filename).name or f"{package.name}_{package.version}.deb"
+    try:
+        return name, path.read_bytes()
+    except OSError as error:
+        raise IntegrityError(
+            f"cannot read {name} from the download cache: {error.strerror}",
+            code=Code.CACHE_DAMAGED,
+            fields={"file": name, "path": str(path), "reason": error.strerror or ""},
+        ) from error
 
 
 def read_deb_bytes(data: bytes, filename: str) -> DebContents:

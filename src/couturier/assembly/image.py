@@ -22,12 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 from couturier.assembly.assemble import Assembly, assemble, split_layers, with_parents
 from couturier.assembly.bundles import bundle_entries, check_generated
-from couturier.assembly.deb import DebContents, read_deb_bytes
+from couturier.assembly.deb import DebContents, fetched_deb, read_deb_bytes
 from couturier.assembly.dpkgdb import dpkg_database
 from couturier.assembly.generated import system_files
 from couturier.assembly.layercache import layer_key
@@ -40,7 +40,7 @@ from couturier.core.entries import Entry
 from couturier.core.maintscripts import SCRIPTS
 from couturier.core.planner import LinePlan
 from couturier.core.starter import NONROOT_ID, Starter
-from couturier.errors import Code, InputError, IntegrityError
+from couturier.errors import InputError
 from couturier.oci.documents import RuntimeConfig
 from couturier.oci.layer import Layer, write_layer
 
@@ -271,15 +271,7 @@ def _assemble(plan: LinePlan, fetch: Fetcher) -> Assembly:
 
 def _read_deb(package: Package, path: Path) -> DebContents:
     """Read a fetched ``.deb``; errors name its file in the pool, not its cache name (a sha256)."""
-    name = PurePosixPath(package.filename).name or f"{package.name}_{package.version}.deb"
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise IntegrityError(
-            f"cannot read {name} from the download cache: {error.strerror}",
-            code=Code.CACHE_DAMAGED,
-            fields={"file": name, "path": str(path), "reason": error.strerror or ""},
-        ) from error
+    name, data = fetched_deb(package, path)
     return read_deb_bytes(data, name)
 
 

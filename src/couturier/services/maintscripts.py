@@ -22,9 +22,8 @@ import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
-from couturier.assembly.deb import read_deb_control
+from couturier.assembly.deb import fetched_deb, read_deb_control
 from couturier.assembly.generated import (
     ALTERNATIVES,
     NOBODY,
@@ -40,7 +39,7 @@ from couturier.core.replay import ReplayPolicy, ScriptWarning, replay_policy, sc
 from couturier.core.replay_starters import STARTER_RULES
 from couturier.core.starter import Starter
 from couturier.debian.index import IndexCatalog
-from couturier.errors import Code, CouturierError, IntegrityError
+from couturier.errors import CouturierError
 from couturier.services.context import BuildContext
 
 __all__ = [
@@ -82,15 +81,7 @@ def package_actions(
     paths = context.fetch(packages, catalog.url_of)
 
     def one(package: Package) -> tuple[str, tuple[ScriptAction, ...]]:
-        name = PurePosixPath(package.filename).name or f"{package.name}.deb"
-        try:
-            data = paths[package.name].read_bytes()
-        except OSError as error:
-            raise IntegrityError(
-                f"cannot read {name} from the download cache: {error.strerror}",
-                code=Code.CACHE_DAMAGED,
-                fields={"file": name, "path": str(paths[package.name]), "reason": error.strerror},
-            ) from error
+        name, data = fetched_deb(package, paths[package.name])
         members = read_deb_control(data, name).scripts
         return package.name, script_actions(package.name, members)
 
