@@ -26,7 +26,7 @@ Paths are resolved through all of the bundle's links together, as the filesystem
 loop, and a file or link placed through another link of the bundle are refused, so no set of
 links that each look harmless carries a file out of the target.
 
-Pure: :func:`check_bundle` works on :class:`Member` values already read from the user's files,
+Pure: :func:`check_bundle` works on :class:`InputEntry` values already read from the user's files,
 directories and archives (see :mod:`couturier.services.bundle_inputs`); certificates are parsed with
 ``cryptography``.
 """
@@ -73,8 +73,8 @@ __all__ = [
     "Bundle",
     "BundleError",
     "BundleFile",
-    "Member",
-    "MemberType",
+    "InputEntry",
+    "InputEntryType",
     "check_bundle",
     "check_name",
     "check_paths",
@@ -118,7 +118,7 @@ _PATH_MAX = 4096  # bytes of a path or a link's target, as Linux allows
 _NAME_MAX = 255  # bytes of one path component
 
 
-class MemberType(Enum):
+class InputEntryType(Enum):
     """What an input entry is; ``SPECIAL`` covers devices, FIFOs and sockets (never accepted)."""
 
     FILE = "file"
@@ -129,7 +129,7 @@ class MemberType(Enum):
 
 
 @dataclass(frozen=True)
-class Member:
+class InputEntry:
     """One entry read from an input, before any rule is applied.
 
     ``origin`` is the input as the user named it (``certs.tar``, ``conf/``), ``name`` the entry's
@@ -142,7 +142,7 @@ class Member:
 
     origin: str
     name: str
-    type: MemberType
+    type: InputEntryType
     mode: int = 0o644
     size: int = 0
     data: bytes | None = None
@@ -340,7 +340,7 @@ def check_bundle(
     name: str,
     kind: str,
     target: str | None,
-    members: Sequence[Member],
+    members: Sequence[InputEntry],
     *,
     now: dt.datetime,
     found: Sequence[Violation] = (),
@@ -374,21 +374,21 @@ class _Checker:
         self.warnings: list[str] = []
         self.files: dict[str, BundleFile] = {}
         self.where: dict[str, str] = {}  # bundle path → the input entry it came from
-        self.originals: dict[tuple[str, str], Member] = {}  # (origin, path) → regular file
-        self.hardlinks: list[tuple[Member, str]] = []
+        self.originals: dict[tuple[str, str], InputEntry] = {}  # (origin, path) → regular file
+        self.hardlinks: list[tuple[InputEntry, str]] = []
         self.count = 0
 
-    def refuse(self, member: Member, rule: str) -> None:
+    def refuse(self, member: InputEntry, rule: str) -> None:
         self.violations.append(Violation(_where(member), None, rule))
 
-    def add(self, member: Member) -> None:
+    def add(self, member: InputEntry) -> None:
         path, rule = member_path(member.name)
         if path is None:
             self.refuse(member, rule)
             return
-        if member.type is MemberType.DIRECTORY:
+        if member.type is InputEntryType.DIRECTORY:
             return  # directories are only structure; those a file needs are made in the image
-        if member.type is MemberType.SPECIAL:
+        if member.type is InputEntryType.SPECIAL:
             what = member.detail or "a special file"
             self.refuse(member, f"is {what}; a bundle holds regular files only")
             return
@@ -396,15 +396,15 @@ class _Checker:
             self.refuse(member, "has an empty name")
             return
         self.count += 1
-        if member.type is MemberType.HARDLINK:
+        if member.type is InputEntryType.HARDLINK:
             self.hardlinks.append((member, path))
-        elif member.type is MemberType.SYMLINK:
+        elif member.type is InputEntryType.SYMLINK:
             self._symlink(member, path)
         else:
             self.originals[(member.origin, path)] = member
             self._file(member, path, member.data)
 
-    def _symlink(self, member: Member, path: str) -> None:
+    def _symlink(self, member: InputEntry, path: str) -> None:
         if self.kind == "certificates":
             self.refuse(member, "is a symbolic link; a certificates bundle holds PEM files only")
             return
@@ -428,7 +428,7 @@ class _Checker:
         digest = hashlib.sha256(member.link.encode()).hexdigest()
         self._place(member, path, BundleFile(path, digest, 0o777, 0, link=member.link))
 
-    def _file(self, member: Member, path: str, data: bytes | None) -> None:
+    def _file(self, member: InputEntry, path: str, data: bytes | None) -> None:
         size = member.size if data is None else len(data)
         if size > MAX_FILE_SIZE:
             has = f"more than {MAX_FILE_SIZE:,}" if member.truncated else f"{size:,}"
@@ -463,7 +463,7 @@ class _Checker:
         digest = hashlib.sha256(data).hexdigest()
         self._place(member, path, BundleFile(path, digest, mode, len(data), data=data))
 
-    def _place(self, member: Member, path: str, file: BundleFile) -> None:
+    def _place(self, member: InputEntry, path: str, file: BundleFile) -> None:
         lands = posixpath.join(self.target, path).lstrip("/")
         if self.kind == "files" and _in_dpkg_db(lands):
             self.refuse(member, "would land in /var/lib/dpkg, which describes the packages")
@@ -478,7 +478,7 @@ class _Checker:
         self.files[path] = file
         self.where[path] = _where(member)
 
-    def _certificates(self, member: Member, data: bytes) -> bytes | None:
+    def _certificates(self, member: InputEntry, data: bytes) -> bytes | None:
         blocks = pem_blocks(data)
         if not blocks:
             if data[:1] == b"\x30":
@@ -521,7 +521,7 @@ class _Checker:
         return b"".join(pems) if not problems else None
 
     def _certificate_warnings(
-        self, member: Member, position: int, certificate: x509.Certificate
+        self, member: InputEntry, position: int, certificate: x509.Certificate
     ) -> None:
         from cryptography import x509
 
@@ -622,7 +622,7 @@ def check_stored(bundle: Bundle) -> list[Violation]:
     return [Violation(p, None, r) for p, r in check_paths(bundle.kind, bundle.target, bundle.files)]
 
 
-def _where(member: Member) -> str:
+def _where(member: InputEntry) -> str:
     if member.name and member.name != posixpath.basename(member.origin):
         return f"{member.origin}:{member.name}"
     return member.origin

@@ -2,7 +2,7 @@
 
 :func:`read_inputs` turns what a user names (files, directories walked without following links,
 ``.tar``, ``.tar.gz``/``.tgz``, ``.tar.xz``, ``.tar.bz2`` and ``.zip`` archives) into
-:class:`~couturier.core.bundle.Member` values, without extracting anything. Whatever an input
+:class:`~couturier.core.bundle.InputEntry` values, without extracting anything. Whatever an input
 holds or its headers declare, reading stops early: archive members are read as streams, no
 further than a bundle file may be (:data:`~couturier.core.bundle.MAX_FILE_SIZE` + 1 bytes),
 within a budget of decompressed bytes, time and entries for the whole bundle, so a decompression
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol, Self
 
-from couturier.core.bundle import MAX_FILE_SIZE, MAX_FILES, Member, MemberType
+from couturier.core.bundle import MAX_FILE_SIZE, MAX_FILES, InputEntry, InputEntryType
 from couturier.core.spec import Violation
 
 __all__ = ["MAX_ENTRIES", "MAX_READ_BYTES", "MAX_READ_SECONDS", "read_inputs"]
@@ -217,7 +217,7 @@ class _Reader:
     spent."""
 
     def __init__(self, budget: _Budget) -> None:
-        self.members: list[Member] = []
+        self.members: list[InputEntry] = []
         self.found: list[Violation] = []
         self.read = 0
         self.budget = budget
@@ -246,21 +246,21 @@ class _Reader:
         *,
         exact: bool,
         charged: bool = False,
-    ) -> Member:
+    ) -> InputEntry:
         """A regular file's member, its content read from ``handle`` while contents are still
         wanted. ``size`` is what the file system (``exact``) or an archive header says; a
         header's size is never used as the member's size. ``charged``: the bytes of ``handle``
         are charged to the budget by the stream it reads (a tar's)."""
         if handle is None or not self.wanted():
-            return Member(origin, name, MemberType.FILE, mode, size if exact else 0)
+            return InputEntry(origin, name, InputEntryType.FILE, mode, size if exact else 0)
         data, more = self.content(handle, charged=charged)
         if more:
             known = exact and size > MAX_FILE_SIZE
             shown = size if known else len(data)
-            return Member(origin, name, MemberType.FILE, mode, shown, truncated=not known)
-        return Member(origin, name, MemberType.FILE, mode, len(data), data)
+            return InputEntry(origin, name, InputEntryType.FILE, mode, shown, truncated=not known)
+        return InputEntry(origin, name, InputEntryType.FILE, mode, len(data), data)
 
-    def add(self, member: Member) -> None:
+    def add(self, member: InputEntry) -> None:
         self.members.append(member)
 
     def input(self, path: Path) -> None:
@@ -276,7 +276,7 @@ class _Reader:
                 self.directory(path, origin)
             elif not stat.S_ISREG(info.st_mode):
                 kind = _special_kind(info.st_mode)
-                self.add(Member(origin, path.name, MemberType.SPECIAL, detail=kind))
+                self.add(InputEntry(origin, path.name, InputEntryType.SPECIAL, detail=kind))
             elif lowered.endswith((".zip", *_TAR_SUFFIXES)) and info.st_size > MAX_READ_BYTES:
                 self.found.append(
                     Violation(
@@ -335,14 +335,14 @@ class _Reader:
         name = Path(item.path).relative_to(root).as_posix()
         info = item.stat(follow_symlinks=False)
         if stat.S_ISDIR(info.st_mode):
-            self.add(Member(origin, name, MemberType.DIRECTORY, info.st_mode))
+            self.add(InputEntry(origin, name, InputEntryType.DIRECTORY, info.st_mode))
             pending.append(Path(item.path))
         elif stat.S_ISLNK(info.st_mode):
             link = os.readlink(item.path)
-            self.add(Member(origin, name, MemberType.SYMLINK, link=link))
+            self.add(InputEntry(origin, name, InputEntryType.SYMLINK, link=link))
         elif stat.S_ISREG(info.st_mode):
             if not self.wanted():
-                self.add(Member(origin, name, MemberType.FILE, info.st_mode, info.st_size))
+                self.add(InputEntry(origin, name, InputEntryType.FILE, info.st_mode, info.st_size))
                 return
             fd = os.open(item.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             with os.fdopen(fd, "rb") as handle:
@@ -351,7 +351,7 @@ class _Reader:
                 )
         else:
             kind = _special_kind(info.st_mode)
-            self.add(Member(origin, name, MemberType.SPECIAL, detail=kind))
+            self.add(InputEntry(origin, name, InputEntryType.SPECIAL, detail=kind))
 
     def too_many(self, origin: str) -> None:
         self.found.append(
@@ -390,16 +390,18 @@ class _Reader:
                 Violation(origin, None, f"is not a readable tar archive ({error or 'corrupt'})")
             )
 
-    def tar_member(self, archive: tarfile.TarFile, info: tarfile.TarInfo, origin: str) -> Member:
+    def tar_member(
+        self, archive: tarfile.TarFile, info: tarfile.TarInfo, origin: str
+    ) -> InputEntry:
         name = info.name
         if info.size < 0:  # base-256 lets a header say so; tarfile would then read garbage
             raise tarfile.ReadError(f"{name} declares a negative size")
         if info.isdir():
-            return Member(origin, name, MemberType.DIRECTORY, info.mode)
+            return InputEntry(origin, name, InputEntryType.DIRECTORY, info.mode)
         if info.issym():
-            return Member(origin, name, MemberType.SYMLINK, link=info.linkname)
+            return InputEntry(origin, name, InputEntryType.SYMLINK, link=info.linkname)
         if info.islnk():
-            return Member(origin, name, MemberType.HARDLINK, info.mode, link=info.linkname)
+            return InputEntry(origin, name, InputEntryType.HARDLINK, info.mode, link=info.linkname)
         if info.isreg():
             handle = archive.extractfile(info) if self.wanted() else None
             member = self.file_member(
@@ -415,7 +417,7 @@ class _Reader:
             tarfile.FIFOTYPE: "a FIFO",
         }
         detail = kinds.get(info.type, "an entry of an unsupported type")
-        return Member(origin, name, MemberType.SPECIAL, detail=detail)
+        return InputEntry(origin, name, InputEntryType.SPECIAL, detail=detail)
 
     def zip(self, path: Path, origin: str) -> None:
         """Walk a zip archive: its entry count checked before they are listed, each member
@@ -440,40 +442,45 @@ class _Reader:
         except _ARCHIVE_ERRORS as error:
             self.found.append(Violation(origin, None, f"is not a readable zip archive ({error})"))
 
-    def zip_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, origin: str) -> Member:
+    def zip_member(
+        self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, origin: str
+    ) -> InputEntry:
         # Unix zip tools keep st_mode in the high half of the external attributes; others put 0.
         mode = info.external_attr >> 16 if info.create_system == 3 else 0
         name = info.filename
         if info.is_dir() or stat.S_ISDIR(mode):
-            return Member(origin, name, MemberType.DIRECTORY, mode)
+            return InputEntry(origin, name, InputEntryType.DIRECTORY, mode)
         if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFLNK):
-            return Member(origin, name, MemberType.SPECIAL, detail=_special_kind(mode))
+            return InputEntry(origin, name, InputEntryType.SPECIAL, detail=_special_kind(mode))
         if info.flag_bits & 0x1:
             detail = "it is encrypted; add it without a password"
-            return Member(origin, name, MemberType.FILE, size=info.file_size, detail=detail)
+            return InputEntry(origin, name, InputEntryType.FILE, size=info.file_size, detail=detail)
         if info.compress_type not in _ZIP_METHODS:
             detail = (
                 f"it is compressed with method {info.compress_type}; write the zip with "
                 "deflate (the default) or no compression"
             )
-            return Member(origin, name, MemberType.FILE, size=info.file_size, detail=detail)
+            return InputEntry(origin, name, InputEntryType.FILE, size=info.file_size, detail=detail)
         try:
             if stat.S_ISLNK(mode):
                 with archive.open(info) as handle:
                     raw = _read_at_most(handle, _LINK_MAX)  # longer: refused, not cut
                 self.budget.spend(len(raw))
-                return Member(
-                    origin, name, MemberType.SYMLINK, link=raw.decode("utf-8", "surrogateescape")
+                return InputEntry(
+                    origin,
+                    name,
+                    InputEntryType.SYMLINK,
+                    link=raw.decode("utf-8", "surrogateescape"),
                 )
             if not self.wanted():
-                return Member(origin, name, MemberType.FILE, mode or 0o644)
+                return InputEntry(origin, name, InputEntryType.FILE, mode or 0o644)
             with archive.open(info) as handle:
                 return self.file_member(origin, name, mode or 0o644, 0, handle, exact=False)
         except _Spent:
             raise
         except _ARCHIVE_ERRORS as error:
             detail = f"it is damaged: {error}"
-            return Member(origin, name, MemberType.FILE, size=0, detail=detail)
+            return InputEntry(origin, name, InputEntryType.FILE, size=0, detail=detail)
 
 
 def _special_kind(mode: int) -> str:
@@ -488,7 +495,7 @@ def _special_kind(mode: int) -> str:
     return "a special file"
 
 
-def read_inputs(inputs: Sequence[Path]) -> tuple[list[Member], list[Violation]]:
+def read_inputs(inputs: Sequence[Path]) -> tuple[list[InputEntry], list[Violation]]:
     """The members of every input, and the violations met while reading them (an input that
     does not exist, a corrupt archive, too many entries, a reading budget spent).
 
