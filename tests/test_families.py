@@ -37,7 +37,13 @@ from couturier.core.relations import Relation
 from couturier.core.resolver import resolve
 from couturier.core.starter import Starter, parse_starter
 from couturier.services.context import catalog_context
-from couturier.services.families import check_autos, families, families_and_total, line_context
+from couturier.services.families import (
+    check_autos,
+    families,
+    families_and_total,
+    line_context,
+    near_package_names,
+)
 from couturier.settings import Settings
 from tests.conftest import make_settings
 from tests.fixture_repo import SigningKey, build_repo
@@ -535,3 +541,12 @@ def test_json_lists_name_auto_reasons_and_members(listed: Mapping[str, Family]) 
     assert body[1]["auto"] is None
     assert body[1]["blocked"].startswith("the tinylang starter already ships lang1.4-cli")
     assert set(body[1]["members"]) == {"1.2", "1.4"}
+
+
+def test_a_query_that_matches_no_family_gets_the_nearest_package_names(
+    settings: Settings, starter: Starter
+) -> None:
+    context = catalog_context(settings)
+    assert families(context, starter, "lang1.4-curk") == []
+    assert near_package_names(context, starter, "lang1.4-curk", "amd64")[0] == "lang1.4-curl"
+    assert near_package_names(context, starter, "zzzzzzzz", "amd64") == []

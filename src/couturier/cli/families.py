@@ -19,11 +19,10 @@ from typing import Any
 
 from couturier.cli.output import Progress, print_table
 from couturier.core.families import Family
-from couturier.core.starter import Starter
 from couturier.core.suggest import did_you_mean
 from couturier.core.text import shown
 from couturier.services import families as family_service
-from couturier.services.context import CatalogContext, catalog_context
+from couturier.services.context import catalog_context
 from couturier.services.starters import get_starter
 from couturier.settings import Settings
 
@@ -64,18 +63,6 @@ def family_json(family: Family) -> dict[str, Any]:
     }
 
 
-def _near_names(
-    context: CatalogContext, starter: Starter, query: str, arch: str, progress: Progress
-) -> str:
-    """``"; did you mean curl?"``: the package names of the starter's releases nearest to a
-    query that matched nothing (empty when none is near). The catalogs are loaded already."""
-    names: set[str] = set()
-    for release in dict.fromkeys(line.release for line in starter.lines):
-        names.update(context.catalogs(release, arch).names())
-    progress.done()
-    return did_you_mean(query, sorted(names))
-
-
 def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """Run ``packages families``; exit status 0 (an empty result is not an error)."""
     starter = get_starter(settings, args.starter)
@@ -99,7 +86,11 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
         return 0
     if not found:
         what = f"matching {shown(args.query)}" if args.query else "with a line version in its names"
-        near = _near_names(context, starter, args.query, arch, progress) if args.query else ""
+        near = ""
+        if args.query:
+            names = family_service.near_package_names(context, starter, args.query, arch)
+            progress.done()
+            near = did_you_mean(args.query, names)
         advice = (
             near
             or "; try a query, e.g. "

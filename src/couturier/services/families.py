@@ -24,13 +24,21 @@ from couturier.core.families import (
 )
 from couturier.core.planner import plan_line
 from couturier.core.starter import Starter
+from couturier.core.suggest import close_names
 from couturier.errors import NotFoundError, ResolutionError
 from couturier.services.starters import get_starter
 
 if TYPE_CHECKING:
     from couturier.services.context import CatalogContext
 
-__all__ = ["LineContext", "check_autos", "families", "families_and_total", "line_context"]
+__all__ = [
+    "LineContext",
+    "check_autos",
+    "families",
+    "families_and_total",
+    "line_context",
+    "near_package_names",
+]
 
 
 @dataclass(frozen=True)
@@ -128,3 +136,16 @@ def check_autos(
     return auto_problems(
         lines.starter, lines.catalogs, lines.starter_packages, requests, context.families
     )
+
+
+def near_package_names(
+    context: CatalogContext, starter: Starter, query: str, arch: str
+) -> list[str]:
+    """The package names of the releases of ``starter``'s lines nearest to ``query`` (a query
+    that matched no family), at most three, nearest first; [] when none is near. Cost: one
+    catalog per release (already loaded by the families query) and a scan of its names, a few
+    tens of milliseconds."""
+    names: set[str] = set()
+    for release in dict.fromkeys(line.release for line in starter.lines):
+        names.update(context.catalogs(release, arch).names())
+    return close_names(query, sorted(names))
