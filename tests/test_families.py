@@ -41,8 +41,8 @@ from couturier.services.families import (
     check_autos,
     families,
     families_and_total,
-    line_context,
     near_package_names,
+    starter_lines,
 )
 from couturier.settings import Settings
 from tests.conftest import make_settings
@@ -341,11 +341,11 @@ def test_the_newest_member_that_fits_the_starters_pinned_versions(
     }
     # 3.8.0-1 does install on oldrel (with lang1.2-common 1.2.9-1), only not next to the
     # starter's lang1.2-common 1.2.5-1: the pins are what rules it out.
-    context = line_context(catalog_context(settings), starter, "amd64")
-    catalog = context.catalogs["1.2"]
+    resolved = starter_lines(catalog_context(settings), starter, "amd64")
+    catalog = resolved.catalogs["1.2"]
     alone = resolve(catalog, [Relation("lang1.2-imagick", "=", "3.8.0-1")])
     assert {p.name: p.version for p in alone.packages}["lang1.2-common"] == "1.2.9-1"
-    starter_versions = {p.name: p.version for p in context.starter_packages["1.2"]}
+    starter_versions = {p.name: p.version for p in resolved.starter_packages["1.2"]}
     assert starter_versions["lang1.2-common"] == "1.2.5-1"
     line = starter.line("1.2")
     chosen = choose_member(catalog, "lang-imagick", line, ["1.2", "1.4"], [])

@@ -14,7 +14,7 @@ import pytest
 from couturier.cli.main import main
 from couturier.core.families import Family
 from couturier.services.context import catalog_context
-from couturier.services.families import check_autos, families, line_context
+from couturier.services.families import check_autos, families, starter_lines
 from couturier.settings import Settings
 from tests.mirror import mirror_cache
 from tests.starters import starter_named
@@ -43,8 +43,8 @@ def test_php_extensions_get_each_lines_own_member(php: dict[str, Family]) -> Non
 def test_php_families_the_starter_ships_are_blocked_with_the_newest_lines_version(
     mirror_settings: Settings, php: dict[str, Family]
 ) -> None:
-    context = line_context(catalog_context(mirror_settings), starter_named("php"), "amd64")
-    shipped = {p.name: p.version for p in context.starter_packages["8.4"]}
+    resolved = starter_lines(catalog_context(mirror_settings), starter_named("php"), "amd64")
+    shipped = {p.name: p.version for p in resolved.starter_packages["8.4"]}
     for family, member in (("php-common", "php8.4-common"), ("php-cli", "php8.4-cli")):
         assert php[family].blocked == (
             f"the php starter already ships {member} {shipped[member]} on its newest line 8.4"

@@ -32,17 +32,17 @@ if TYPE_CHECKING:
     from couturier.services.context import CatalogContext
 
 __all__ = [
-    "LineContext",
+    "StarterLines",
     "check_autos",
     "families",
     "families_and_total",
-    "line_context",
     "near_package_names",
+    "starter_lines",
 ]
 
 
 @dataclass(frozen=True)
-class LineContext:
+class StarterLines:
     """What the family rules need of a starter: per line label, the catalog of the line's
     release and the starter's resolved packages there (lines that could not be resolved are
     absent from both)."""
@@ -52,7 +52,7 @@ class LineContext:
     starter_packages: Mapping[str, Sequence[Package]]
 
 
-def line_context(context: CatalogContext, starter: Starter, arch: str) -> LineContext:
+def starter_lines(context: CatalogContext, starter: Starter, arch: str) -> StarterLines:
     """Load each line's catalog (one per release) and resolve the starter on each line.
 
     Cost: one catalog load per release (a refresh the first time), one resolution per line.
@@ -74,7 +74,7 @@ def line_context(context: CatalogContext, starter: Starter, arch: str) -> LineCo
             continue
         catalogs[line.version] = catalog
         packages[line.version] = plan.starter
-    return LineContext(starter, catalogs, packages)
+    return StarterLines(starter, catalogs, packages)
 
 
 def _starter(context: CatalogContext, starter: str | Starter) -> Starter:
@@ -93,7 +93,7 @@ def families(
     :func:`couturier.core.families.list_families`): the ``limit`` most relevant, sorted by name.
 
     ``starter_name`` is a starter's name, site starters included (or a :class:`Starter`).
-    Raises :class:`NotFoundError` for an unknown starter and what :func:`line_context` raises.
+    Raises :class:`NotFoundError` for an unknown starter and what :func:`starter_lines` raises.
     """
     found, _ = families_and_total(context, starter_name, query, arch, limit=limit)
     return found
@@ -108,7 +108,7 @@ def families_and_total(
     limit: int | None = None,
 ) -> tuple[list[Family], int]:
     """:func:`families`, and how many families match in all (to say that some were left out)."""
-    lines = line_context(context, _starter(context, starter_name), arch)
+    lines = starter_lines(context, _starter(context, starter_name), arch)
     context.say(f"matching families of {lines.starter.name}")
     indexes = context.families
     total = len(matching_families(lines.starter, lines.catalogs, query, indexes))
@@ -128,11 +128,11 @@ def check_autos(
     releases, blocked or dependency-only, the problem saying how to fix it; [] when all are fine.
 
     Reads no catalog when ``requests`` holds no ``-auto`` entry. Raises what
-    :func:`line_context` raises.
+    :func:`starter_lines` raises.
     """
     if not any(auto_family(request) is not None for request in requests):
         return []
-    lines = line_context(context, _starter(context, starter), arch)
+    lines = starter_lines(context, _starter(context, starter), arch)
     return auto_problems(
         lines.starter, lines.catalogs, lines.starter_packages, requests, context.families
     )
