@@ -18,6 +18,8 @@ one line of a build fails or is skipped (:class:`Problem`, JSON ``{"code", "mess
     ├── SourceError          a package source that could not be read (network, HTTP status)
     │   └── IntegrityError   a download that failed verification (signature, size, sha256)
     ├── StateError           Couturier's own files (data, cache, bundle store) cannot be used
+    ├── ConflictError        a name already taken (a tenant, later an image)
+    ├── AccessError          a request without a valid token, or with too low a scope
     └── ResolutionError      no installable set exists; carries the structured explanation
 """
 
@@ -27,12 +29,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "CODES",
+    "AccessError",
     "Code",
     "ConfigError",
+    "ConflictError",
     "CouturierError",
     "FieldValue",
     "InputError",
@@ -101,6 +105,17 @@ class Code(StrEnum):
     ASSEMBLY_FAILED = "assembly-failed"
     FILE_CONFLICT = "file-conflict"
     BUNDLE_PLACEMENT = "bundle-placement"
+    # the service: names, tokens, its database and installation key
+    NAME_TAKEN = "name-taken"
+    TOKEN_MISSING = "token-missing"
+    TOKEN_INVALID = "token-invalid"
+    TOKEN_EXPIRED = "token-expired"
+    TOKEN_REVOKED = "token-revoked"
+    SCOPE_TOO_LOW = "scope-too-low"
+    DATABASE_UNAVAILABLE = "database-unavailable"
+    DATABASE_TOO_NEW = "database-too-new"
+    INSTALLATION_KEY_UNUSABLE = "installation-key-unusable"
+    SECRET_UNREADABLE = "secret-unreadable"
     # interfaces (the CLI's own errors: local files it did not expect, a bug)
     LOCAL_FILES = "local-files"
     INTERNAL = "internal"
@@ -159,6 +174,16 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.ASSEMBLY_FAILED: CodeInfo(False, "the packages cannot be assembled into an image"),
         Code.FILE_CONFLICT: CodeInfo(False, "two packages ship one path"),
         Code.BUNDLE_PLACEMENT: CodeInfo(False, "a bundle's files cannot be placed there"),
+        Code.NAME_TAKEN: CodeInfo(False, "the name is taken (a tenant's; later an image's)"),
+        Code.TOKEN_MISSING: CodeInfo(False, "the request carries no token"),
+        Code.TOKEN_INVALID: CodeInfo(False, "the token is not one of this installation"),
+        Code.TOKEN_EXPIRED: CodeInfo(False, "the token is past its expiry"),
+        Code.TOKEN_REVOKED: CodeInfo(False, "the token was revoked"),
+        Code.SCOPE_TOO_LOW: CodeInfo(False, "the token's scope does not allow this"),
+        Code.DATABASE_UNAVAILABLE: CodeInfo(True, "the database is busy or cannot be reached"),
+        Code.DATABASE_TOO_NEW: CodeInfo(False, "a newer Couturier migrated the database"),
+        Code.INSTALLATION_KEY_UNUSABLE: CodeInfo(False, "installation.key cannot be trusted"),
+        Code.SECRET_UNREADABLE: CodeInfo(False, "a stored secret does not open with the key"),
         Code.LOCAL_FILES: CodeInfo(False, "a local file could not be used (CLI only)"),
         Code.INTERNAL: CodeInfo(False, "a bug in Couturier"),
     }
@@ -295,6 +320,36 @@ class StateError(CouturierError):
     ) -> None:
         super().__init__(message, hint, code=code, fields={"path": path, **(fields or {})})
         self.path = path
+
+
+class ConflictError(CouturierError):
+    """The thing to create exists already (a tenant name; later an image name)."""
+
+    default_code = Code.NAME_TAKEN
+
+
+class AccessError(CouturierError):
+    """A request's token is missing, not valid, expired or revoked, or its scope is too low.
+
+    ``reason`` is one of ``missing``, ``invalid``, ``expired``, ``revoked`` (who is asking is
+    not known: HTTP 401) or ``scope`` (known, but not allowed: HTTP 403); the code says the
+    same (``token-expired``, ``scope-too-low``)."""
+
+    REASONS: ClassVar[Mapping[str, Code]] = MappingProxyType(
+        {
+            "missing": Code.TOKEN_MISSING,
+            "invalid": Code.TOKEN_INVALID,
+            "expired": Code.TOKEN_EXPIRED,
+            "revoked": Code.TOKEN_REVOKED,
+            "scope": Code.SCOPE_TOO_LOW,
+        }
+    )
+
+    def __init__(
+        self, message: str, reason: str, hint: str = "", fields: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, hint, code=self.REASONS[reason], fields=fields)
+        self.reason = reason
 
 
 class ResolutionError(CouturierError):

@@ -23,8 +23,10 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
           - {mirror: ubuntu, suite: noble-updates}
           - {mirror: ubuntu, suite: noble-security}
     starters_dir: starters      # site-local starter images, beside the shipped ones
+    database_url: postgresql://couturier@db.example/couturier   # default: SQLite in data_dir
 
 Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_STARTERS_DIR``,
+``COUTURIER_DATABASE_URL``,
 ``COUTURIER_MIRROR`` (replaces the ``debian`` mirror URL) and ``COUTURIER_SECURITY_MIRROR``
 (replaces ``debian-security``).
 """
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from couturier.core.suggest import close_names, did_you_mean
-from couturier.core.text import shown
+from couturier.core.text import has_hidden, shown
 from couturier.errors import Code, ConfigError
 
 if TYPE_CHECKING:
@@ -119,6 +121,8 @@ class Settings:
     architectures: tuple[str, ...]
     # Site-local starter images (``<name>.yaml``), beside and over the shipped ones.
     starters_dir: Path | None = None
+    # The service's database (SQLAlchemy URL): None for SQLite in the data directory.
+    database_url: str | None = None
 
     def release(self, name: str) -> Release:
         """The release called ``name``; :class:`ConfigError` naming the nearest ones (``did you
@@ -161,6 +165,12 @@ class Settings:
     @property
     def state_dir(self) -> Path:
         return self.data_dir / "state"
+
+    @property
+    def database(self) -> str:
+        """The database URL the service uses: ``database_url``, or SQLite's
+        ``couturier.db`` in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'couturier.db'}"
 
 
 def _xdg(env: Mapping[str, str], variable: str, fallback: str) -> Path:
@@ -266,6 +276,23 @@ def _directory(path: Path, key: str, source: str) -> Path:
     return path
 
 
+_DATABASE_SCHEMES = ("sqlite", "postgresql")
+
+
+def _database_url(url: str, source: str) -> str:
+    """``url`` if it names a database Couturier supports: ``sqlite:///PATH`` or
+    ``postgresql://...`` (any ``+driver`` suffix is replaced by psycopg, the driver shipped)."""
+    scheme, separator, rest = url.partition("://")
+    dialect = scheme.split("+", 1)[0]
+    if not separator or dialect not in _DATABASE_SCHEMES or has_hidden(url):
+        raise ConfigError(
+            f"{source}: database_url must be a sqlite:///PATH or postgresql://USER@HOST/NAME "
+            f"URL, got {shown(url[:80])}",
+            "leave it out for SQLite in the data directory",
+        )
+    return f"postgresql+psycopg://{rest}" if dialect == "postgresql" else url
+
+
 def _file_shape(path: Path, source: str) -> SettingsShape:
     """The settings file at ``path``, read and checked against its shape.
 
@@ -348,6 +375,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         settings = replace(settings, data_dir=Path(env["COUTURIER_DATA_DIR"]))
     if env.get("COUTURIER_CACHE_DIR"):
         settings = replace(settings, cache_dir=Path(env["COUTURIER_CACHE_DIR"]))
+    database_url = env.get("COUTURIER_DATABASE_URL") or (shape and shape.database_url)
+    if database_url:
+        settings = replace(settings, database_url=_database_url(database_url, source))
     _directory(settings.data_dir, "data_dir", source)
     _directory(settings.cache_dir, "cache_dir", source)
     return settings

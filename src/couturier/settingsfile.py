@@ -101,6 +101,7 @@ class SettingsShape(_Shape):
     architectures: Annotated[list[Text] | None, BeforeValidator(_listed)] = None
     mirrors: dict[Text, MirrorShape] | None = None
     releases: dict[Name, ReleaseShape] | None = None
+    database_url: Text | None = None
 
 
 _PATH = "a directory path"
@@ -108,6 +109,7 @@ _EXPECTED = {
     "data_dir": _PATH,
     "cache_dir": _PATH,
     "starters_dir": _PATH,
+    "database_url": "a database URL (sqlite:///PATH or postgresql://USER@HOST/NAME)",
     "architectures": "a list of architecture names",
     "architectures.*": "an architecture name",
     "mirrors": "a mapping of name → mirror",

@@ -115,6 +115,11 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("packages", "families"): ("families", "run"),
     ("starters", "list"): ("starters", "list_"),
     ("starters", "show"): ("starters", "show"),
+    ("serve", None): ("serve", "run"),
+    ("admin", "tenant create"): ("admin", "tenant_create"),
+    ("admin", "tenant list"): ("admin", "tenant_list"),
+    ("admin", "token create"): ("admin", "token_create"),
+    ("admin", "entitle"): ("admin", "entitle"),
 }
 
 

@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
-__all__ = ["BUNDLE_KINDS", "DEFAULT_FAMILY_LIMIT", "parser"]
+__all__ = ["BUNDLE_KINDS", "DEFAULT_FAMILY_LIMIT", "TOKEN_SCOPES", "parser"]
 
 # couturier.core.bundle.KINDS, written out so that the parser does not import the bundle code
 # (tests/test_cli_startup.py checks that they agree).
 BUNDLE_KINDS = ("certificates", "files")
 DEFAULT_FAMILY_LIMIT = 200
+# couturier.core.tokens.SCOPES, written out for the same reason.
+TOKEN_SCOPES = ("pull", "write", "admin")
 
 
 class _VersionAction(argparse.Action):
@@ -53,6 +55,8 @@ def parser() -> argparse.ArgumentParser:
     _bundle(groups)
     _cache(groups)
     _starters(groups)
+    _serve(groups)
+    _admin(groups)
     return top
 
 
@@ -176,3 +180,68 @@ def _starters(groups: _Groups) -> None:
     show.add_argument("name", help="starter image, e.g. python")
     show.add_argument("--arch", help="architecture (default: the first configured)")
     show.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return port
+
+
+def _serve(groups: _Groups) -> None:
+    serve = groups.add_parser(
+        "serve",
+        help="run the service: the REST API over the settings' database",
+        description="Run the REST API (/v1, OpenAPI at /v1/openapi.json). The first start makes "
+        "the installation key and the database in the data directory, tenant 1 (default) "
+        "entitled to every starter, and prints a write token for it once, on stderr.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8080, help="port (8080; 0 picks a free one)")
+
+
+def _tenant_id(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a tenant ID (a whole number)")
+    return int(text)
+
+
+def _days(text: str) -> int:
+    if not text.isdigit() or len(text) > 6:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of days")
+    return int(text)
+
+
+def _admin(groups: _Groups) -> None:
+    admin = groups.add_parser(
+        "admin",
+        help="manage the installation: tenants, their tokens and entitlements",
+        description="Work on the settings' database directly (with or without serve running); "
+        "the first use sets the installation up as serve's first start does.",
+    )
+    commands = admin.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    tenant = commands.add_parser("tenant", help="tenants")
+    actions = tenant.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="make a tenant; prints its ID alone")
+    create.add_argument("name", help="the organization's name")
+    create.set_defaults(command="tenant create")
+    listing = actions.add_parser("list", help="every tenant and its starters")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(command="tenant list")
+
+    token = commands.add_parser("token", help="tokens")
+    actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="make a token; prints it alone, this once")
+    create.add_argument("--tenant", type=_tenant_id, required=True, metavar="ID")
+    create.add_argument("--scope", required=True, choices=TOKEN_SCOPES)
+    create.add_argument("--expires", type=_days, metavar="DAYS", help="days (default: never)")
+    create.add_argument("--description", default="", help="what the token is for")
+    create.set_defaults(command="token create")
+
+    entitle = commands.add_parser("entitle", help="let a tenant build on starters")
+    entitle.add_argument("--tenant", type=_tenant_id, required=True, metavar="ID")
+    entitle.add_argument("starters", nargs="+", metavar="STARTER")

@@ -10,7 +10,8 @@ version a build would tag, the end of life (``ended`` once past), and the starte
 packages, entrypoint, cmd, user, workdir, ports and env. ``--json`` prints ``{"name",
 "description", "packages", "entrypoint", "cmd", "user", "uid", "workdir", "ports", "env",
 "newest", "architecture", "lines": [...]}``, each line as
-:meth:`couturier.services.starters.LineVersion.to_json` says.
+:meth:`couturier.services.starters.LineVersion.to_json` says
+(:func:`couturier.services.starters.starter_document`, which the API answers too).
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from couturier.cli.output import Progress, print_table
 from couturier.core.families import newest_line
-from couturier.core.starter import Starter
 from couturier.services.context import catalog_context
-from couturier.services.starters import LineVersion, get_starter, line_versions, starters
+from couturier.services.starters import (
+    get_starter,
+    line_versions,
+    starter_document,
+    starter_summary,
+    starters,
+)
 from couturier.settings import Settings
 
-__all__ = ["list_", "show", "starter_json"]
+__all__ = ["list_", "show"]
 
 
 def list_(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
@@ -35,15 +40,7 @@ def list_(settings: Settings, args: argparse.Namespace, progress: Progress) -> i
     found = sorted(starters(settings).values(), key=lambda s: s.name)
     progress.done()
     if args.json:
-        body = [
-            {
-                "name": s.name,
-                "description": s.description,
-                "lines": [line.version for line in s.lines],
-                "newest": newest_line(s).version,
-            }
-            for s in found
-        ]
+        body = [starter_summary(s) for s in found]
         json.dump({"starters": body}, sys.stdout, indent=2)
         print()
         return 0
@@ -60,25 +57,6 @@ def list_(settings: Settings, args: argparse.Namespace, progress: Progress) -> i
     return 0
 
 
-def starter_json(starter: Starter, lines: list[LineVersion], arch: str) -> dict[str, Any]:
-    """The ``show --json`` document of ``starter`` with its ``lines`` read for ``arch``."""
-    return {
-        "name": starter.name,
-        "description": starter.description,
-        "packages": list(starter.packages),
-        "entrypoint": list(starter.entrypoint),
-        "cmd": list(starter.cmd),
-        "user": starter.user,
-        "uid": starter.uid,
-        "workdir": starter.workdir,
-        "ports": list(starter.ports),
-        "env": dict(starter.env),
-        "newest": newest_line(starter).version,
-        "architecture": arch,
-        "lines": [line.to_json() for line in lines],
-    }
-
-
 def _words(items: tuple[str, ...] | list[str]) -> str:
     return " ".join(items) if items else "-"
 
@@ -91,7 +69,7 @@ def show(settings: Settings, args: argparse.Namespace, progress: Progress) -> in
     lines = line_versions(catalog_context(settings, say=progress), starter, arch)
     progress.done()
     if args.json:
-        json.dump(starter_json(starter, lines, arch), sys.stdout, indent=2)
+        json.dump(starter_document(starter, lines, arch), sys.stdout, indent=2)
         print()
         return 0
     out = sys.stdout

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from couturier.core.families import newest_line
 from couturier.core.starter import (
@@ -62,6 +62,8 @@ __all__ = [
     "load_starters",
     "select_lines",
     "shipped_starters",
+    "starter_document",
+    "starter_summary",
     "starters",
 ]
 
@@ -326,3 +328,35 @@ def line_versions(
             )
         )
     return out
+
+
+def starter_summary(starter: Starter) -> dict[str, Any]:
+    """``{"name", "description", "lines", "newest"}``: a starter as lists show it."""
+    return {
+        "name": starter.name,
+        "description": starter.description,
+        "lines": [line.version for line in starter.lines],
+        "newest": newest_line(starter).version,
+    }
+
+
+def starter_document(starter: Starter, lines: Sequence[LineVersion], arch: str) -> dict[str, Any]:
+    """``starter`` with its ``lines`` read for ``arch``, as ``starters show --json`` prints it
+    and ``GET /v1/starters/{starter}`` answers: ``{"name", "description", "packages",
+    "entrypoint", "cmd", "user", "uid", "workdir", "ports", "env", "newest", "architecture",
+    "lines": [...]}``, each line as :meth:`LineVersion.to_json` says."""
+    return {
+        "name": starter.name,
+        "description": starter.description,
+        "packages": list(starter.packages),
+        "entrypoint": list(starter.entrypoint),
+        "cmd": list(starter.cmd),
+        "user": starter.user,
+        "uid": starter.uid,
+        "workdir": starter.workdir,
+        "ports": list(starter.ports),
+        "env": dict(starter.env),
+        "newest": newest_line(starter).version,
+        "architecture": arch,
+        "lines": [line.to_json() for line in lines],
+    }

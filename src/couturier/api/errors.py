@@ -1,0 +1,216 @@
+"""Errors as HTTP answers: every :class:`CouturierError` gets a status here and nowhere else.
+
+- a request that breaks rules is ``422`` with ``{"errors": [{"field", "value", "rule",
+  "message"}]}``, every violation at once; FastAPI's own request validation (malformed JSON, a
+  wrong type, a missing field, a query parameter out of range) answers the same shape;
+- a missing, invalid, expired or revoked token is ``401`` (with ``WWW-Authenticate: Bearer``),
+  a scope too low ``403``; a thing that does not exist, or is another tenant's, ``404``; a
+  name taken ``409``; the database busy or gone ``503`` (retry); anything else the service
+  refuses, ``400``;
+- every other error body is ``{"error": {"code", "message", "hint"}}``.
+
+A bug (any other exception) is a ``500`` naming a trace id that the server log repeats with
+the traceback; input never leads there.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from couturier.errors import (
+    AccessError,
+    ConfigError,
+    ConflictError,
+    CouturierError,
+    InputError,
+    NotFoundError,
+    ResolutionError,
+    SourceError,
+    StateError,
+)
+
+__all__ = ["ErrorBody", "ValidationErrors", "install_handlers", "status_of"]
+
+log = logging.getLogger("couturier.api")
+_VALUE_LIMIT = 200  # characters of an offending value echoed back
+
+
+class Problem(BaseModel):
+    code: str
+    message: str
+    hint: str = ""
+
+
+class ErrorBody(BaseModel):
+    """``{"error": {"code", "message", "hint"}}``"""
+
+    error: Problem
+
+
+class FieldError(BaseModel):
+    field: str
+    value: Any = None
+    rule: str
+    message: str
+
+
+class ValidationErrors(BaseModel):
+    """``{"errors": [{"field", "value", "rule", "message"}]}``: every violation at once."""
+
+    errors: list[FieldError]
+
+
+# What each documented status answers (the routes' OpenAPI ``responses``).
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing, invalid, expired or revoked token"},
+    403: {"model": ErrorBody, "description": "the token's scope is too low"},
+    422: {"model": ValidationErrors, "description": "the request breaks rules: every one"},
+    503: {"model": ErrorBody, "description": "the database is busy or unreachable: retry"},
+}
+
+# Most specific first: the first class an error is an instance of gives its status.
+_STATUSES: tuple[tuple[type[CouturierError], int], ...] = (
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (InputError, 422),
+    (ConfigError, 422),
+    (ResolutionError, 422),
+    (StateError, 503),
+    (SourceError, 502),
+)
+
+
+def status_of(error: CouturierError) -> int:
+    """The HTTP status of ``error``."""
+    if isinstance(error, AccessError):
+        return 403 if error.reason == "scope" else 401
+    for kind, status in _STATUSES:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def _code(error: CouturierError) -> str:
+    """The error's stable code: its own ``code`` when it has one, else from its class
+    (``NotFoundError`` → ``not-found``)."""
+    code = getattr(error, "code", None)
+    if isinstance(code, str) and code:
+        return code
+    name = type(error).__name__.removesuffix("Error") or "error"
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def _value(value: Any) -> Any:
+    """An offending value as JSON can carry it back: short text, a finite number, a boolean or
+    null; anything else by its repr, cut."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if abs(value) < 10**15 else str(value)[:_VALUE_LIMIT]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= _VALUE_LIMIT else text[:_VALUE_LIMIT] + "…"
+
+
+def _field_errors(rows: Iterable[tuple[str, Any, str]]) -> dict[str, Any]:
+    errors = []
+    for field, value, rule in rows:
+        message = f"{field}: {rule}" if field else rule
+        errors.append({"field": field, "value": _value(value), "rule": rule, "message": message})
+    return {"errors": errors}
+
+
+def _location(loc: Iterable[int | str]) -> str:
+    """``body.scope`` → ``scope``; ``query.limit`` → ``limit``; ``body`` → ``body``."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _request_errors(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    rows = []
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "")
+            rows.append(("body", None, f"must be a JSON document ({reason})"))
+            continue
+        field = _location(error.get("loc", ()))
+        value = error.get("input") if error.get("type") != "missing" else None
+        rows.append((field, value, str(error.get("msg", "is not valid"))))
+    return _field_errors(rows)
+
+
+def _couturier(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, CouturierError)
+    status = status_of(error)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="couturier"'
+        if isinstance(error, AccessError) and error.reason != "missing":
+            headers["WWW-Authenticate"] += ', error="invalid_token"'
+    if status == 503:
+        headers["Retry-After"] = "1"
+    if status == 422:
+        violations = getattr(error, "violations", None)
+        if isinstance(violations, list) and violations:
+            rows = [
+                (
+                    str(getattr(v, "field", "")),
+                    getattr(v, "value", None),
+                    str(getattr(v, "rule", v)),
+                )
+                for v in violations
+            ]
+        else:
+            rows = [("", None, error.message)]
+        return JSONResponse(_field_errors(rows), status, headers)
+    body = {"error": {"code": _code(error), "message": error.message, "hint": error.hint}}
+    return JSONResponse(body, status, headers)
+
+
+def _validation(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse(_request_errors(error.errors()), 422)
+
+
+def _http(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    codes = {404: "not-found", 405: "method-not-allowed"}
+    code = codes.get(error.status_code, f"http-{error.status_code}")
+    message = str(error.detail) if error.detail else code
+    body = {"error": {"code": code, "message": message, "hint": ""}}
+    return JSONResponse(body, error.status_code, dict(error.headers or {}))
+
+
+def _bug(request: Request, error: Exception) -> JSONResponse:
+    trace = uuid.uuid4().hex
+    log.error("internal error %s on %s %s", trace, request.method, request.url.path, exc_info=error)
+    body = {
+        "error": {
+            "code": "internal",
+            "message": f"internal error (trace {trace})",
+            "hint": "a bug in Couturier: please report it with the trace id",
+        }
+    }
+    return JSONResponse(body, 500)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Answer every error as this module says."""
+    app.add_exception_handler(CouturierError, _couturier)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _bug)

@@ -1,0 +1,114 @@
+"""The routes of this first part of ``/v1``: health, the tenant's starters, its tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+
+from couturier.api.auth import installation_of, needs
+from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.models import (
+    StarterDetail,
+    StarterList,
+    TokenCreated,
+    TokenList,
+    TokenOut,
+    TokenRequest,
+)
+from couturier.errors import StateError
+from couturier.services import entitled
+from couturier.services import tokens as token_service
+from couturier.services.installation import Installation, ready
+from couturier.services.paging import DEFAULT_LIMIT, MAX_LIMIT
+from couturier.services.tokens import Principal
+
+__all__ = ["health", "v1"]
+
+health = APIRouter(tags=["health"])
+v1 = APIRouter(prefix="/v1", responses=RESPONSES)
+
+Inst = Annotated[Installation, Depends(installation_of)]
+Reader = Annotated[Principal, Depends(needs("pull"))]
+Admin = Annotated[Principal, Depends(needs("admin"))]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
+Cursor = Annotated[
+    str | None, Query(max_length=400, description="the 'next' value of the previous page")
+]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+
+
+@health.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@health.get("/readyz", responses={503: {"model": ErrorBody}})
+def readyz(installation: Inst) -> Any:
+    """The database answers (503 otherwise)."""
+    try:
+        ready(installation)
+    except StateError as error:
+        body = {"error": {"code": "not-ready", "message": error.message, "hint": error.hint}}
+        return JSONResponse(body, 503, {"Retry-After": "1"})
+    return {"status": "ready"}
+
+
+@v1.get("/starters", response_model=StarterList, tags=["starters"])
+def list_starters(
+    installation: Inst, principal: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> dict[str, Any]:
+    """The starters the tenant is entitled to, by name."""
+    items, after = entitled.starter_page(installation, principal, limit, cursor)
+    return {"items": items, "next": after}
+
+
+@v1.get("/starters/{starter}", response_model=StarterDetail, responses=NOT_FOUND, tags=["starters"])
+def get_starter(
+    installation: Inst,
+    principal: Reader,
+    starter: Annotated[str, Path(max_length=100)],
+    arch: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
+    """One starter: each line with its release, the full version a build would tag, its end
+    of life and whether it is the newest."""
+    return entitled.starter_detail(installation, principal, starter, arch)
+
+
+@v1.post("/tokens", status_code=201, response_model=TokenCreated, tags=["tokens"])
+def create_token(installation: Inst, principal: Admin, body: TokenRequest) -> dict[str, Any]:
+    """A new token of the tenant; its text (``token``) is in this answer only."""
+    issued = token_service.issue_token(
+        installation,
+        principal.tenant_id,
+        body.scope,
+        expires_days=body.expires_days,
+        description=body.description,
+    )
+    return {**issued.info.to_json(), "token": issued.token}
+
+
+@v1.get("/tokens", response_model=TokenList, tags=["tokens"])
+def list_tokens(
+    installation: Inst, principal: Admin, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> dict[str, Any]:
+    """The tenant's tokens, oldest first, revoked ones included; never a secret."""
+    items, after = token_service.token_page(installation, principal, limit, cursor)
+    return {"items": [item.to_json() for item in items], "next": after}
+
+
+TokenId = Annotated[str, Path(max_length=40)]
+
+
+@v1.get("/tokens/{token_id}", response_model=TokenOut, responses=NOT_FOUND, tags=["tokens"])
+def get_token(installation: Inst, principal: Admin, token_id: TokenId) -> dict[str, Any]:
+    """One of the tenant's tokens."""
+    return token_service.get_token(installation, principal, token_id).to_json()
+
+
+@v1.delete("/tokens/{token_id}", response_model=TokenOut, responses=NOT_FOUND, tags=["tokens"])
+def revoke_token(installation: Inst, principal: Admin, token_id: TokenId) -> dict[str, Any]:
+    """Revoke one of the tenant's tokens: refused from the next request on."""
+    return token_service.revoke_token(installation, principal, token_id).to_json()

@@ -1,0 +1,82 @@
+"""``couturier serve [--host H] [--port P]``: the REST API over the settings' database.
+
+Opens the installation first (key, migrations, and on the first start tenant 1 and its
+``write`` token, printed once on stderr), binds the address itself (so a port in use is one
+line and exit status 1, and ``--port 0`` takes a free port, which the "serving on" line
+names), then hands the socket to uvicorn. SIGINT and SIGTERM stop it gracefully.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+
+from couturier.cli.admin import say_first_start
+from couturier.cli.output import Progress
+from couturier.errors import StateError
+from couturier.services.installation import open_installation
+from couturier.settings import Settings
+
+__all__ = ["run"]
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port``; :class:`StateError` (one line) otherwise."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as error:
+        raise StateError(f"cannot listen on {host}:{port}: {error}", "check --host") from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as error:
+        listener.close()
+        raise StateError(
+            f"cannot listen on {host}:{port}: {error.strerror}",
+            "is another server on that port? pick another with --port",
+        ) from None
+    return listener
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    """Run the service until interrupted; exit status 0 after a graceful stop."""
+    import uvicorn
+
+    from couturier.api.app import create_app
+
+    installation, first = open_installation(settings)
+    try:
+        say_first_start(first)  # before anything else can fail: it is shown only this once
+        listener = _listen(args.host, args.port)
+        host, port = listener.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(
+            f"couturier: serving on http://{shown}:{port} (OpenAPI at /v1/openapi.json; "
+            f"data in {settings.data_dir})",
+            file=sys.stderr,
+            flush=True,
+        )
+        config = uvicorn.Config(
+            create_app(installation),
+            log_level="info",
+            server_header=False,
+            proxy_headers=False,
+        )
+        # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler
+        # that was there before it: this one makes that a normal exit (status 0), as a
+        # service manager stopping the server expects.
+        signal.signal(signal.SIGTERM, _stop)
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        installation.close()
+    return 0

@@ -1,0 +1,21 @@
+"""The service's database adapter (SQLAlchemy: SQLite or PostgreSQL) and the installation key.
+
+- :mod:`~couturier.store.database`: :func:`open_store`, migrations, units of work;
+- :mod:`~couturier.store.repositories`: the installation's and each tenant's queries;
+- :mod:`~couturier.store.models`: the tables; :mod:`~couturier.store.migrations`: their history;
+- :mod:`~couturier.store.key`: the installation key that seals secrets at rest.
+"""
+
+from couturier.store.database import Store, open_store
+from couturier.store.key import KEY_FILE, InstallationKey, load_or_create_key
+from couturier.store.repositories import Page, UnitOfWork
+
+__all__ = [
+    "KEY_FILE",
+    "InstallationKey",
+    "Page",
+    "Store",
+    "UnitOfWork",
+    "load_or_create_key",
+    "open_store",
+]

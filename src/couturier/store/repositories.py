@@ -1,0 +1,137 @@
+"""Repositories over one transaction: the installation's and one tenant's.
+
+:class:`UnitOfWork` is what :meth:`couturier.store.database.Store.unit` yields. Its
+:attr:`~UnitOfWork.installation` repository manages tenants and entitlements (what
+``couturier admin`` does) and finds a token by id (how a request learns its tenant);
+:meth:`~UnitOfWork.tenant` gives a :class:`TenantRepository` bound to one tenant, whose every
+query filters on that tenant: a row of another tenant is not found, exactly as a row that does
+not exist. Lists are pages in keyset order (:class:`Page`), never an offset.
+
+Rows are returned as the models of :mod:`couturier.store.models`; they stay readable after the
+unit ends (nothing is expired on commit) but changes to them are saved only inside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from couturier.store.models import Entitlement, Tenant, Token
+
+__all__ = ["InstallationRepository", "Page", "TenantRepository", "UnitOfWork"]
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class Page(Generic[Row]):
+    """At most ``limit`` rows, and the key after which the next page starts (None on the last
+    page)."""
+
+    items: Sequence[Row]
+    after: tuple[str, ...] | None
+
+
+class InstallationRepository:
+    """Tenants and entitlements: the installation's own rows (no tenant scope)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def has_tenants(self) -> bool:
+        return self._session.scalars(select(Tenant.id).limit(1)).first() is not None
+
+    def add_tenant(self, name: str, now: dt.datetime) -> Tenant:
+        tenant = Tenant(name=name, created_at=now)
+        self._session.add(tenant)
+        self._session.flush()  # gives it its id
+        return tenant
+
+    def tenant(self, tenant_id: int) -> Tenant | None:
+        return self._session.get(Tenant, tenant_id)
+
+    def tenant_named(self, name: str) -> Tenant | None:
+        return self._session.scalars(select(Tenant).where(Tenant.name == name)).first()
+
+    def tenants(self) -> list[Tenant]:
+        return list(self._session.scalars(select(Tenant).order_by(Tenant.id)))
+
+    def entitle(self, tenant_id: int, starters: Iterable[str], now: dt.datetime) -> list[str]:
+        """Entitle the tenant to ``starters``; the ones it was not entitled to yet."""
+        held = set(self.entitlements(tenant_id))
+        added = [name for name in dict.fromkeys(starters) if name not in held]
+        self._session.add_all(
+            Entitlement(tenant_id=tenant_id, starter=name, created_at=now) for name in added
+        )
+        self._session.flush()
+        return added
+
+    def entitlements(self, tenant_id: int) -> list[str]:
+        query = select(Entitlement.starter).where(Entitlement.tenant_id == tenant_id)
+        return sorted(self._session.scalars(query))
+
+    def token(self, token_id: str) -> Token | None:
+        """The token ``token_id`` of whatever tenant: how a request finds its tenant. Nothing
+        else reads across tenants."""
+        return self._session.get(Token, token_id)
+
+
+class TenantRepository:
+    """One tenant's rows; every query is filtered on :attr:`tenant_id`."""
+
+    def __init__(self, session: Session, tenant_id: int) -> None:
+        self._session = session
+        self.tenant_id = tenant_id
+
+    def entitlements(self) -> list[str]:
+        query = select(Entitlement.starter).where(Entitlement.tenant_id == self.tenant_id)
+        return sorted(self._session.scalars(query))
+
+    def add_token(self, token: Token) -> Token:
+        if token.tenant_id != self.tenant_id:
+            raise ValueError("a token is added by its own tenant's repository")
+        self._session.add(token)
+        self._session.flush()
+        return token
+
+    def token(self, token_id: str) -> Token | None:
+        query = select(Token).where(Token.tenant_id == self.tenant_id, Token.id == token_id)
+        return self._session.scalars(query).first()
+
+    def tokens(self, limit: int, after: tuple[str, ...] | None = None) -> Page[Token]:
+        """A page of the tenant's tokens, oldest first (revoked ones included), after the key
+        ``(created ISO timestamp, id)`` of the previous page."""
+        query = select(Token).where(Token.tenant_id == self.tenant_id)
+        if after is not None:
+            created, token_id = dt.datetime.fromisoformat(after[0]), after[1]
+            query = query.where(
+                or_(
+                    Token.created_at > created,
+                    and_(Token.created_at == created, Token.id > token_id),
+                )
+            )
+        rows = list(
+            self._session.scalars(query.order_by(Token.created_at, Token.id).limit(limit + 1))
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        key = (rows[-1].created_at.isoformat(), rows[-1].id) if more and rows else None
+        return Page(rows, key)
+
+
+class UnitOfWork:
+    """The repositories of one transaction (see :meth:`couturier.store.database.Store.unit`)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.installation = InstallationRepository(session)
+
+    def tenant(self, tenant_id: int) -> TenantRepository:
+        """The repository of tenant ``tenant_id`` (which need not exist: it then finds
+        nothing)."""
+        return TenantRepository(self.session, tenant_id)
