@@ -160,7 +160,7 @@ def test_malformed_requests_are_422_with_every_violation(
     answer = client.post("/v1/tokens", headers=admin, content=b'{"scope": "pull",')
     assert answer.status_code == 422
     assert_errors(answer.json(), "body")
-    for content in (b"\xff\xfe", b"[]", b"null", b'"x"', b"1e999999"):
+    for content in (b"\xff\xfe", b"\x147\xff", b"[]", b"null", b'"x"', b"1e999999"):
         answer = client.post("/v1/tokens", headers=admin, content=content)
         assert answer.status_code == 422, (content, answer.text)
         assert_errors(answer.json(), *[e["field"] for e in answer.json()["errors"]])
@@ -276,3 +276,44 @@ def test_a_starter_shows_its_lines_with_versions_and_the_newest_marked(
         assert "did you mean python" in answer.json()["error"]["message"]
         listed = client.get("/v1/starters", headers=theirs).json()
         assert [s["name"] for s in listed["items"]] == ["python"]
+
+
+# Path parameters that name a tenant's resource, and how to make one of tenant A's: every route
+# of the OpenAPI document that takes one must answer 404 to tenant B. A new route with a new
+# parameter fails here until its resource is added.
+def _a_resource(installation: Installation, parameter: str) -> str:
+    if parameter == "token_id":
+        return token_service.issue_token(installation, 1, "pull").info.id
+    if parameter == "starter":
+        return "ruby"  # tenant 1 is entitled to every starter, tenant B only to python
+    raise AssertionError(f"no resource of tenant A for the path parameter {parameter!r}")
+
+
+def test_every_route_taking_a_resource_of_tenant_a_is_404_to_tenant_b(
+    client: TestClient, installed: Installed
+) -> None:
+    installation, _ = installed
+    other = create_tenant(installation, "other")
+    entitle(installation, other.id, ["python"])
+    theirs = bearer(admin_token(installation, other.id))
+    mine = bearer(admin_token(installation))
+    document = client.get("/v1/openapi.json").json()
+    checked = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+            if not names:
+                continue
+            url = path
+            for name in names:
+                url = url.replace(f"{{{name}}}", _a_resource(installation, name))
+            body = {} if "requestBody" in operation else None
+            if method == "get" and "starter" not in names:
+                # tenant A reaches it (a starter's lines would read Debian's mirror here)
+                assert client.request(method, url, headers=mine).status_code == 200, url
+            answer = client.request(method, url, headers=theirs, json=body)
+            assert answer.status_code == 404, (method, url, answer.text)
+            checked.append((method, path))
+    assert ("get", "/v1/tokens/{token_id}") in checked
+    assert ("delete", "/v1/tokens/{token_id}") in checked
+    assert ("get", "/v1/starters/{starter}") in checked

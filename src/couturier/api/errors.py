@@ -188,6 +188,11 @@ def _validation(request: Request, error: Exception) -> JSONResponse:
 
 def _http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    if error.status_code == 400:
+        # FastAPI's only 400: a body it could not read (not UTF-8, a broken form); the
+        # routes raise no HTTPException of their own. Malformed input is a 422 like the rest.
+        rule = "must be a JSON document in UTF-8"
+        return JSONResponse(_field_errors([("body", None, rule)]), 422)
     codes = {404: "not-found", 405: "method-not-allowed"}
     code = codes.get(error.status_code, f"http-{error.status_code}")
     message = str(error.detail) if error.detail else code

@@ -34,7 +34,12 @@ Reader = Annotated[Principal, Depends(needs("pull"))]
 Admin = Annotated[Principal, Depends(needs("admin"))]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
 Cursor = Annotated[
-    str | None, Query(max_length=400, description="the 'next' value of the previous page")
+    str | None,
+    Query(
+        max_length=400,
+        pattern="^[A-Za-z0-9_-]+$",
+        description="the 'next' value of the previous page",
+    ),
 ]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 
