@@ -4,6 +4,7 @@ real process is tests/test_serve.py."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,8 @@ import yaml
 from fastapi.testclient import TestClient
 
 from couturier.api.app import create_app
+from couturier.api.errors import HTTP_STATUS
+from couturier.errors import Code
 from couturier.services import tokens as token_service
 from couturier.services.installation import (
     FirstStart,
@@ -142,10 +145,10 @@ def test_another_tenants_token_is_404(client: TestClient, installed: Installed) 
         answer = client.request(method, f"/v1/tokens/{mine.info.id}", headers=theirs)
         assert answer.status_code == 404, (method, answer.text)
         missing = client.request(method, f"/v1/tokens/{'0' * 16}", headers=theirs)
-        assert missing.json() == {
-            **answer.json(),
-            "error": {**answer.json()["error"], "message": missing.json()["error"]["message"]},
-        }  # the same answer as for a token that does not exist
+        # the same answer as for a token that does not exist, but for the id it names
+        assert answer.json()["error"]["fields"] == {"token": mine.info.id}
+        mentioned = answer.text.replace(mine.info.id, "0" * 16)
+        assert (missing.status_code, missing.text) == (404, mentioned)
     listed = client.get("/v1/tokens?limit=500", headers=theirs).json()
     assert mine.info.id not in {item["id"] for item in listed["items"]}
     assert client.get("/v1/starters", headers=theirs).json() == {"items": [], "next": None}
@@ -317,3 +320,15 @@ def test_every_route_taking_a_resource_of_tenant_a_is_404_to_tenant_b(
     assert ("get", "/v1/tokens/{token_id}") in checked
     assert ("delete", "/v1/tokens/{token_id}") in checked
     assert ("get", "/v1/starters/{starter}") in checked
+
+
+def test_every_code_answers_the_http_status_docs_errors_md_gives_it() -> None:
+    table = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
+    documented = {
+        code: status
+        for code, status in re.findall(r"^\| `([a-z-]+)` \|.*\| (\d{3}|—) \|$", table, re.M)
+    }
+    assert set(documented) == {str(code) for code in Code}
+    for code, status in HTTP_STATUS.items():
+        expected = 500 if documented[str(code)] == "—" else int(documented[str(code)])
+        assert status == expected, code

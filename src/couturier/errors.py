@@ -107,6 +107,7 @@ class Code(StrEnum):
     BUNDLE_PLACEMENT = "bundle-placement"
     # the service: names, tokens, its database and installation key
     NAME_TAKEN = "name-taken"
+    TENANT_NOT_FOUND = "tenant-not-found"
     TOKEN_MISSING = "token-missing"
     TOKEN_INVALID = "token-invalid"
     TOKEN_EXPIRED = "token-expired"
@@ -175,6 +176,7 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.FILE_CONFLICT: CodeInfo(False, "two packages ship one path"),
         Code.BUNDLE_PLACEMENT: CodeInfo(False, "a bundle's files cannot be placed there"),
         Code.NAME_TAKEN: CodeInfo(False, "the name is taken (a tenant's; later an image's)"),
+        Code.TENANT_NOT_FOUND: CodeInfo(False, "no tenant has that ID"),
         Code.TOKEN_MISSING: CodeInfo(False, "the request carries no token"),
         Code.TOKEN_INVALID: CodeInfo(False, "the token is not one of this installation"),
         Code.TOKEN_EXPIRED: CodeInfo(False, "the token is past its expiry"),

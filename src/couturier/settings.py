@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -279,6 +280,11 @@ def _directory(path: Path, key: str, source: str) -> Path:
 _DATABASE_SCHEMES = ("sqlite", "postgresql")
 
 
+def _safe_url(url: str) -> str:
+    """``url`` without the password it may hold (for messages and fields)."""
+    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
 def _database_url(url: str, source: str) -> str:
     """``url`` if it names a database Couturier supports: ``sqlite:///PATH`` or
     ``postgresql://...`` (any ``+driver`` suffix is replaced by psycopg, the driver shipped)."""
@@ -287,8 +293,9 @@ def _database_url(url: str, source: str) -> str:
     if not separator or dialect not in _DATABASE_SCHEMES or has_hidden(url):
         raise ConfigError(
             f"{source}: database_url must be a sqlite:///PATH or postgresql://USER@HOST/NAME "
-            f"URL, got {shown(url[:80])}",
+            f"URL, got {shown(_safe_url(url)[:80])}",
             "leave it out for SQLite in the data directory",
+            fields={"source": source, "key": "database_url", "value": _safe_url(url[:200])},
         )
     return f"postgresql+psycopg://{rest}" if dialect == "postgresql" else url
 

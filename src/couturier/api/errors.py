@@ -3,11 +3,13 @@
 - a request that breaks rules is ``422`` with ``{"errors": [{"field", "value", "rule",
   "message"}]}``, every violation at once; FastAPI's own request validation (malformed JSON, a
   wrong type, a missing field, a query parameter out of range) answers the same shape;
-- a missing, invalid, expired or revoked token is ``401`` (with ``WWW-Authenticate: Bearer``),
-  a scope too low ``403``; a thing that does not exist, or is another tenant's, ``404``; a
-  name taken ``409``; the database busy or gone ``503`` (retry); anything else the service
-  refuses, ``400``;
-- every other error body is ``{"error": {"code", "message", "hint"}}``.
+- every other error's status comes from its code (:data:`HTTP_STATUS`, the HTTP column of
+  ``docs/errors.md``): a missing, invalid, expired or revoked token is ``401`` (with
+  ``WWW-Authenticate: Bearer``), a scope too low ``403``; a thing that does not exist, or is
+  another tenant's, ``404``; a name taken ``409``; the database busy or gone ``503`` (with
+  ``Retry-After``); the server's own trouble (its settings, files, key) ``500``;
+- every other error body is ``{"error": {"code", "message", "hint", "fields", "retryable"}}``
+  (``docs/errors.md`` lists the codes and their fields).
 
 A bug (any other exception) is a ``500`` naming a trace id that the server log repeats with
 the traceback; input never leads there.
@@ -17,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import uuid
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,19 +30,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from couturier.errors import (
-    AccessError,
-    ConfigError,
-    ConflictError,
-    CouturierError,
-    InputError,
-    NotFoundError,
-    ResolutionError,
-    SourceError,
-    StateError,
-)
+from couturier.errors import AccessError, Code, CouturierError
 
-__all__ = ["ErrorBody", "ValidationErrors", "install_handlers", "status_of"]
+__all__ = ["HTTP_STATUS", "ErrorBody", "ValidationErrors", "install_handlers", "status_of"]
 
 log = logging.getLogger("couturier.api")
 _VALUE_LIMIT = 200  # characters of an offending value echoed back
@@ -50,10 +42,12 @@ class Problem(BaseModel):
     code: str
     message: str
     hint: str = ""
+    fields: dict[str, Any] = {}
+    retryable: bool = False
 
 
 class ErrorBody(BaseModel):
-    """``{"error": {"code", "message", "hint"}}``"""
+    """``{"error": {"code", "message", "hint", "fields", "retryable"}}``"""
 
     error: Problem
 
@@ -79,36 +73,62 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "the database is busy or unreachable: retry"},
 }
 
-# Most specific first: the first class an error is an instance of gives its status.
-_STATUSES: tuple[tuple[type[CouturierError], int], ...] = (
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (InputError, 422),
-    (ConfigError, 422),
-    (ResolutionError, 422),
-    (StateError, 503),
-    (SourceError, 502),
+_4XX: dict[int, tuple[Code, ...]] = {
+    401: (Code.TOKEN_MISSING, Code.TOKEN_INVALID, Code.TOKEN_EXPIRED, Code.TOKEN_REVOKED),
+    403: (Code.SCOPE_TOO_LOW,),
+    404: (
+        Code.NOT_FOUND,
+        Code.STARTER_NOT_FOUND,
+        Code.LINE_NOT_FOUND,
+        Code.PACKAGE_NOT_FOUND,
+        Code.VERSION_NOT_IN_RELEASE,
+        Code.BUNDLE_NOT_FOUND,
+        Code.TENANT_NOT_FOUND,
+    ),
+    409: (Code.INDEX_MISSING, Code.NAME_TAKEN),
+    422: (
+        Code.RELEASE_UNKNOWN,
+        Code.ARCHITECTURE_UNKNOWN,
+        Code.INPUT_INVALID,
+        Code.SPEC_INVALID,
+        Code.BUNDLE_INVALID,
+        Code.OUTPUT_UNUSABLE,
+        Code.NO_INSTALLABLE_SET,
+        Code.ASSEMBLY_FAILED,
+        Code.FILE_CONFLICT,
+        Code.BUNDLE_PLACEMENT,
+    ),
+    502: (
+        Code.SOURCE_HTTP_ERROR,
+        Code.REMOTE_FILE_MISSING,
+        Code.SUITE_NOT_FOUND,
+        Code.INTEGRITY_FAILED,
+        Code.INDEX_SIGNATURE_INVALID,
+        Code.INDEX_EXPIRED,
+        Code.INDEX_MALFORMED,
+        Code.DOWNLOAD_TOO_LARGE,
+        Code.DOWNLOAD_HASH_MISMATCH,
+        Code.DOWNLOAD_CORRUPT,
+        Code.PACKAGE_CORRUPT,
+    ),
+    503: (Code.SOURCE_UNREACHABLE, Code.DATABASE_UNAVAILABLE),
+    507: (Code.STORAGE_FULL,),
+}
+# The HTTP status of every code (docs/errors.md's HTTP column): the ones above, and 500 for the
+# rest, which are the server's own trouble (its settings, files, database or a bug), never the
+# request's.
+HTTP_STATUS: Mapping[Code, int] = MappingProxyType(
+    {code: next((s for s, codes in _4XX.items() if code in codes), 500) for code in Code}
 )
 
 
 def status_of(error: CouturierError) -> int:
-    """The HTTP status of ``error``."""
-    if isinstance(error, AccessError):
-        return 403 if error.reason == "scope" else 401
-    for kind, status in _STATUSES:
-        if isinstance(error, kind):
-            return status
-    return 400
+    """The HTTP status of ``error``, by its code."""
+    return HTTP_STATUS[Code(error.code)]
 
 
 def _code(error: CouturierError) -> str:
-    """The error's stable code: its own ``code`` when it has one, else from its class
-    (``NotFoundError`` → ``not-found``)."""
-    code = getattr(error, "code", None)
-    if isinstance(code, str) and code:
-        return code
-    name = type(error).__name__.removesuffix("Error") or "error"
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+    return str(error.code)
 
 
 def _value(value: Any) -> Any:
@@ -177,7 +197,16 @@ def _couturier(request: Request, error: Exception) -> JSONResponse:
         else:
             rows = [("", None, error.message)]
         return JSONResponse(_field_errors(rows), status, headers)
-    body = {"error": {"code": _code(error), "message": error.message, "hint": error.hint}}
+    problem = error.problem.to_json()
+    body = {
+        "error": {
+            "code": _code(error),
+            "message": error.message,
+            "hint": error.hint,
+            "fields": problem["fields"],
+            "retryable": error.retryable,
+        }
+    }
     return JSONResponse(body, status, headers)
 
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from couturier.core.spec import SpecError, Violation
 from couturier.core.starter import Starter
-from couturier.core.suggest import did_you_mean
+from couturier.core.suggest import close_names, did_you_mean
 from couturier.core.text import shown
-from couturier.errors import NotFoundError
+from couturier.errors import Code, NotFoundError
 from couturier.services.context import catalog_context
 from couturier.services.paging import check_limit, decode_cursor, encode_cursor
 from couturier.services.starters import line_versions, starter_document, starter_summary, starters
@@ -56,6 +56,12 @@ def entitled_starter(installation: Installation, principal: Principal, name: str
         raise NotFoundError(
             f"no starter image called {shown(name)}{did_you_mean(name, entitled)}",
             f"your starters: {', '.join(sorted(entitled)) or 'none (ask an admin)'}",
+            code=Code.STARTER_NOT_FOUND,
+            fields={
+                "starter": name,
+                "suggestions": close_names(name, entitled),
+                "known": sorted(entitled),
+            },
         )
     return entitled[name]
 

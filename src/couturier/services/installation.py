@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from couturier.core.suggest import did_you_mean
+from couturier.core.suggest import close_names, did_you_mean
 from couturier.core.text import has_hidden, shown
-from couturier.errors import ConflictError, InputError, NotFoundError
+from couturier.errors import Code, ConflictError, InputError, NotFoundError
 from couturier.services import tokens as token_service
 from couturier.services.starters import get_starter, starters
 from couturier.settings import Settings
@@ -120,6 +120,7 @@ def _tenant_name(name: str) -> str:
         raise InputError(
             f"tenant name {shown(name)} cannot be used",
             f"a tenant name is 1 to {MAX_TENANT_NAME} visible characters",
+            fields={"kind": "tenant-name", "value": name[:200]},
         )
     return name
 
@@ -135,6 +136,7 @@ def create_tenant(installation: Installation, name: str) -> TenantInfo:
             raise ConflictError(
                 f"a tenant called {shown(name)} exists already (ID {existing.id})",
                 "choose another name, or use that tenant's ID",
+                fields={"tenant": name, "id": existing.id},
             )
         tenant = uow.installation.add_tenant(name, installation.clock())
         return TenantInfo(tenant.id, tenant.name, tenant.created_at, ())
@@ -145,7 +147,9 @@ def _known_tenant(uow: UnitOfWork, tenant_id: int) -> None:
         known = [str(t.id) for t in uow.installation.tenants()]
         raise NotFoundError(
             f"no tenant {tenant_id}{did_you_mean(str(tenant_id), known)}",
-            "couturier admin tenant list shows them; admin tenant create NAME makes one",
+            "",
+            code=Code.TENANT_NOT_FOUND,
+            fields={"tenant": tenant_id, "suggestions": close_names(str(tenant_id), known)},
         )
 
 

@@ -191,12 +191,17 @@ def authenticate(installation: Installation, text: str | None, needed: str) -> P
         raise AccessError(
             f"this needs a token of scope {needed} (or higher); this one is {row.scope}",
             "scope",
+            fields={"needed": needed, "scope": row.scope},
         )
     return Principal(row.tenant_id, row.id, row.scope)
 
 
 def _missing(token_id: str) -> NotFoundError:
-    return NotFoundError(f"no token {token_id[:40]!r}", "GET /v1/tokens lists yours")
+    return NotFoundError(
+        f"no token {token_id[:40]!r}",
+        "the tenant's token list has them",
+        fields={"token": token_id[:40]},
+    )
 
 
 def token_page(

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from couturier.errors import StateError
+from couturier.errors import Code, StateError
 from couturier.store.repositories import UnitOfWork
 
 __all__ = ["Store", "open_store"]
@@ -109,6 +109,8 @@ class Store:
             f"the database {_safe_url(str(self.engine.url))} is busy or cannot be reached "
             f"({reason})",
             "try again in a moment; check database_url and that the database runs",
+            code=Code.DATABASE_UNAVAILABLE,
+            fields={"database": _safe_url(str(self.engine.url)), "reason": reason},
         )
 
     def prepare(self, first_start: Callable[[UnitOfWork], T]) -> T:
@@ -138,6 +140,8 @@ class Store:
                 f"the database {_safe_url(str(self.engine.url))} was migrated by a newer "
                 f"Couturier (schema {current})",
                 "run the Couturier version that made it, or restore a backup",
+                code=Code.DATABASE_TOO_NEW,
+                fields={"database": _safe_url(str(self.engine.url)), "revision": current},
             )
 
     def revision(self) -> str | None:
@@ -155,6 +159,8 @@ class Store:
                 f"the database {_safe_url(str(self.engine.url))} cannot be reached: "
                 f"{type(getattr(error, 'orig', None) or error).__name__}",
                 "check database_url in the settings and that the database is running",
+                code=Code.DATABASE_UNAVAILABLE,
+                fields={"database": _safe_url(str(self.engine.url))},
             ) from None
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from couturier.errors import StateError
+from couturier.errors import Code, StateError
 
 __all__ = ["KEY_FILE", "InstallationKey", "load_or_create_key"]
 
@@ -69,11 +69,18 @@ class InstallationKey:
             raise StateError(
                 f"a stored secret ({purpose}) cannot be decrypted with the installation key",
                 "was installation.key replaced? restore the one the secrets were sealed with",
+                code=Code.SECRET_UNREADABLE,
+                fields={"purpose": purpose},
             ) from None
 
 
 def _refuse(path: Path, problem: str, hint: str) -> StateError:
-    return StateError(f"installation key {path} {problem}", hint, path=str(path))
+    return StateError(
+        f"installation key {path} {problem}",
+        hint,
+        path=str(path),
+        code=Code.INSTALLATION_KEY_UNUSABLE,
+    )
 
 
 def _text(material: bytes) -> str:
