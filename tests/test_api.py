@@ -332,3 +332,39 @@ def test_every_code_answers_the_http_status_docs_errors_md_gives_it() -> None:
     for code, status in HTTP_STATUS.items():
         expected = 500 if documented[str(code)] == "—" else int(documented[str(code)])
         assert status == expected, code
+
+
+def test_a_database_locked_past_the_busy_timeout_is_503_and_nothing_is_half_written(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from couturier.store import open_store
+    from tests.service import plain_settings
+
+    settings = plain_settings(tmp_path)
+    opened, _ = open_installation(settings)
+    opened.close()
+    installation = replace(opened, store=open_store(settings.database, busy_timeout_ms=100))
+    admin = bearer(admin_token(installation))
+    with TestClient(create_app(installation)) as client:
+        before = len(client.get("/v1/tokens?limit=500", headers=admin).json()["items"])
+    holder = sqlite3.connect(tmp_path / "data" / "couturier.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer (an admin command) holds the lock
+        with TestClient(create_app(installation)) as client:
+            answer = client.post("/v1/tokens", headers=admin, json={"scope": "pull"})
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["retry-after"] == "1"
+            error = answer.json()["error"]
+            assert (error["code"], error["retryable"]) == ("database-unavailable", True)
+            assert client.get("/v1/tokens", headers=admin).status_code == 200  # reads go on
+            holder.execute("ROLLBACK")
+            assert (
+                client.post("/v1/tokens", headers=admin, json={"scope": "pull"}).status_code == 201
+            )
+            listed = client.get("/v1/tokens?limit=500", headers=admin).json()["items"]
+    finally:
+        holder.close()
+        installation.close()
+    assert len(listed) == before + 1  # the retried one only

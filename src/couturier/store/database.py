@@ -58,13 +58,13 @@ def _sqlite_path(url: str) -> Path | None:
     return None if path in ("", ":memory:") else Path(path)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         # The driver's own transaction handling is off: SQLAlchemy's "begin" event says how.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints, safe in WAL
@@ -167,11 +167,12 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Store:
     """The store at ``url`` (``sqlite:///PATH`` or ``postgresql+psycopg://...``). A new SQLite
     file is made with mode 0600 (it holds token digests and encrypted secrets). Nothing is
-    migrated here: see :meth:`Store.prepare`. Raises :class:`StateError` when the SQLite file
-    cannot be made."""
+    migrated here: see :meth:`Store.prepare`. On SQLite a writer waits up to
+    ``busy_timeout_ms`` for another one before its unit fails. Raises :class:`StateError`
+    when the SQLite file cannot be made."""
     path = _sqlite_path(url)
     if path is not None:
         try:
@@ -185,5 +186,5 @@ def open_store(url: str) -> Store:
             ) from None
     engine = create_engine(url, pool_pre_ping=path is None)
     if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, busy_timeout_ms)
     return Store(engine)
