@@ -70,7 +70,8 @@ def test_readiness_fails_when_the_database_is_gone(installed: Installed) -> None
     with TestClient(create_app(gone)) as test_client:
         answer = test_client.get("/readyz")
     assert answer.status_code == 503
-    assert answer.json()["error"]["code"] == "not-ready"
+    assert answer.json()["error"]["code"] == "database-unavailable"
+    assert answer.json()["error"]["retryable"] is True
 
 
 def _broken_engine() -> Any:

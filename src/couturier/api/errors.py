@@ -225,7 +225,9 @@ def _http(request: Request, error: Exception) -> JSONResponse:
     codes = {404: "not-found", 405: "method-not-allowed"}
     code = codes.get(error.status_code, f"http-{error.status_code}")
     message = str(error.detail) if error.detail else code
-    body = {"error": {"code": code, "message": message, "hint": ""}}
+    body = {
+        "error": {"code": code, "message": message, "hint": "", "fields": {}, "retryable": False}
+    }
     return JSONResponse(body, error.status_code, dict(error.headers or {}))
 
 
@@ -237,6 +239,8 @@ def _bug(request: Request, error: Exception) -> JSONResponse:
             "code": "internal",
             "message": f"internal error (trace {trace})",
             "hint": "a bug in Couturier: please report it with the trace id",
+            "fields": {"trace_id": trace},
+            "retryable": False,
         }
     }
     return JSONResponse(body, 500)

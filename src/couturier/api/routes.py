@@ -56,7 +56,15 @@ def readyz(installation: Inst) -> Any:
     try:
         ready(installation)
     except StateError as error:
-        body = {"error": {"code": "not-ready", "message": error.message, "hint": error.hint}}
+        body = {
+            "error": {
+                "code": str(error.code),
+                "message": error.message,
+                "hint": error.hint,
+                "fields": error.problem.to_json()["fields"],
+                "retryable": error.retryable,
+            }
+        }
         return JSONResponse(body, 503, {"Retry-After": "1"})
     return {"status": "ready"}
 
