@@ -25,6 +25,8 @@ from couturier.services.installation import (
     entitle,
     open_installation,
 )
+from couturier.store.images import TenantImages
+from couturier.store.models import Build, Image
 from tests.conftest import make_settings
 from tests.fixture_repo import SigningKey, build_repo
 from tests.service import Clock
@@ -290,7 +292,49 @@ def _a_resource(installation: Installation, parameter: str) -> str:
         return token_service.issue_token(installation, 1, "pull").info.id
     if parameter == "starter":
         return "ruby"  # tenant 1 is entitled to every starter, tenant B only to python
+    if parameter == "tenant":
+        return "1"
+    if parameter in ("name", "trace_id"):
+        image, trace = _an_image(installation)
+        return image if parameter == "name" else trace
     raise AssertionError(f"no resource of tenant A for the path parameter {parameter!r}")
+
+
+def _an_image(installation: Installation) -> tuple[str, str]:
+    """Tenant 1's image ``isolated`` with a finished build (made in the database: a build
+    would read Debian's mirror with these settings); its name and the build's trace id."""
+    now = installation.clock()
+    with installation.store.unit(write=True) as uow:
+        images = TenantImages(uow.session, 1)
+        image = images.image("isolated")
+        if image is None:
+            spec = {"name": "isolated", "starter": "python", "description": ""}
+            image = images.add_image(
+                Image(
+                    tenant_id=1,
+                    name="isolated",
+                    starter="python",
+                    description="",
+                    spec=spec,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            images.add_build(
+                Build(
+                    tenant_id=1,
+                    image_id=image.id,
+                    trace_id="f" * 32,
+                    status="created",
+                    trigger="create",
+                    attempts=1,
+                    spec=spec,
+                    created_at=now,
+                    started_at=now,
+                    finished_at=now,
+                )
+            )
+    return "isolated", "f" * 32
 
 
 def test_every_route_taking_a_resource_of_tenant_a_is_404_to_tenant_b(
@@ -321,6 +365,16 @@ def test_every_route_taking_a_resource_of_tenant_a_is_404_to_tenant_b(
     assert ("get", "/v1/tokens/{token_id}") in checked
     assert ("delete", "/v1/tokens/{token_id}") in checked
     assert ("get", "/v1/starters/{starter}") in checked
+    for route in [
+        ("get", "/v1/images/{tenant}/{name}"),
+        ("put", "/v1/images/{tenant}/{name}"),
+        ("delete", "/v1/images/{tenant}/{name}"),
+        ("get", "/v1/images/{tenant}/{name}/spec"),
+        ("post", "/v1/images/{tenant}/{name}/builds"),
+        ("get", "/v1/builds/{trace_id}"),
+        ("get", "/v1/builds/{trace_id}/events"),
+    ]:
+        assert route in checked
 
 
 def test_every_code_answers_the_http_status_docs_errors_md_gives_it() -> None:

@@ -117,6 +117,9 @@ class Code(StrEnum):
     DATABASE_TOO_NEW = "database-too-new"
     INSTALLATION_KEY_UNUSABLE = "installation-key-unusable"
     SECRET_UNREADABLE = "secret-unreadable"
+    IMAGE_NOT_FOUND = "image-not-found"
+    BUILD_NOT_FOUND = "build-not-found"
+    BUILD_INTERRUPTED = "build-interrupted"
     # interfaces (the CLI's own errors: local files it did not expect, a bug)
     LOCAL_FILES = "local-files"
     INTERNAL = "internal"
@@ -175,7 +178,7 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.ASSEMBLY_FAILED: CodeInfo(False, "the packages cannot be assembled into an image"),
         Code.FILE_CONFLICT: CodeInfo(False, "two packages ship one path"),
         Code.BUNDLE_PLACEMENT: CodeInfo(False, "a bundle's files cannot be placed there"),
-        Code.NAME_TAKEN: CodeInfo(False, "the name is taken (a tenant's; later an image's)"),
+        Code.NAME_TAKEN: CodeInfo(False, "the name is taken (a tenant's or an image's)"),
         Code.TENANT_NOT_FOUND: CodeInfo(False, "no tenant has that ID"),
         Code.TOKEN_MISSING: CodeInfo(False, "the request carries no token"),
         Code.TOKEN_INVALID: CodeInfo(False, "the token is not one of this installation"),
@@ -186,6 +189,9 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.DATABASE_TOO_NEW: CodeInfo(False, "a newer Couturier migrated the database"),
         Code.INSTALLATION_KEY_UNUSABLE: CodeInfo(False, "installation.key cannot be trusted"),
         Code.SECRET_UNREADABLE: CodeInfo(False, "a stored secret does not open with the key"),
+        Code.IMAGE_NOT_FOUND: CodeInfo(False, "the tenant has no private image of that name"),
+        Code.BUILD_NOT_FOUND: CodeInfo(False, "the tenant has no build of that trace ID"),
+        Code.BUILD_INTERRUPTED: CodeInfo(False, "a build's worker died too many times"),
         Code.LOCAL_FILES: CodeInfo(False, "a local file could not be used (CLI only)"),
         Code.INTERNAL: CodeInfo(False, "a bug in Couturier"),
     }

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import metadata
 
 from fastapi import FastAPI
 
 from couturier.api.errors import install_handlers
+from couturier.api.images import images
 from couturier.api.routes import health, v1
+from couturier.services.builds import start_builds
 from couturier.services.installation import Installation
 
 __all__ = ["create_app"]
@@ -20,10 +24,23 @@ def _version() -> str:
         return "0+unknown"
 
 
-def create_app(installation: Installation) -> FastAPI:
+def create_app(installation: Installation, *, workers: int = 0, lease: float = 30.0) -> FastAPI:
     """The REST API over ``installation`` (which the caller closes). OpenAPI at
-    ``/v1/openapi.json``, its browsable form at ``/v1/docs``."""
+    ``/v1/openapi.json``, its browsable form at ``/v1/docs``. ``workers`` threads run the
+    queued builds while the application runs (0: builds are queued and run by another
+    process); ``lease`` is the seconds after which a silent worker's job is taken up again."""
+    builds = start_builds(installation, workers, lease=lease)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        builds.start()
+        try:
+            yield
+        finally:
+            builds.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Couturier",
         version=_version(),
         summary="A self-hosted image creator: private, minimal OCI images from Debian packages",
@@ -32,7 +49,9 @@ def create_app(installation: Installation) -> FastAPI:
         redoc_url=None,
     )
     app.state.installation = installation
+    app.state.builds = builds
     install_handlers(app)
     app.include_router(health)
     app.include_router(v1)
+    app.include_router(images)
     return app

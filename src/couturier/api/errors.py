@@ -84,6 +84,8 @@ _4XX: dict[int, tuple[Code, ...]] = {
         Code.VERSION_NOT_IN_RELEASE,
         Code.BUNDLE_NOT_FOUND,
         Code.TENANT_NOT_FOUND,
+        Code.IMAGE_NOT_FOUND,
+        Code.BUILD_NOT_FOUND,
     ),
     409: (Code.INDEX_MISSING, Code.NAME_TAKEN),
     422: (

@@ -202,6 +202,18 @@ def _serve(groups: _Groups) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8080, help="port (8080; 0 picks a free one)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=2,
+        help="threads that run builds (2; 0 runs none: another process does)",
+    )
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) > 64:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of workers (0 to 64)")
+    return int(text)
 
 
 def _tenant_id(text: str) -> int:

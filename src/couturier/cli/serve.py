@@ -1,4 +1,5 @@
-"""``couturier serve [--host H] [--port P]``: the REST API over the settings' database.
+"""``couturier serve [--host H] [--port P] [--workers N]``: the REST API over the settings'
+database, and N threads running the queued builds (default 2).
 
 Opens the installation first (key, migrations, and on the first start tenant 1 and its
 ``write`` token, printed once on stderr), binds the address itself (so a port in use is one
@@ -67,7 +68,7 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
             flush=True,
         )
         config = uvicorn.Config(
-            create_app(installation),
+            create_app(installation, workers=args.workers),
             log_level="info",
             server_header=False,
             proxy_headers=False,

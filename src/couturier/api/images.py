@@ -1,0 +1,227 @@
+"""``/v1/images``: a tenant's private images (the gallery, one image, its spec) and
+``/v1/builds``: their builds, one build, and a build's live progress as server-sent events.
+
+Request bodies are specs as JSON (the spec file's shape, plus ``architectures``); the checks
+and the work are :mod:`couturier.services.images` and :mod:`couturier.services.builds`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from couturier.api.auth import installation_of, needs
+from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.images_models import (
+    Accepted,
+    BuildList,
+    BuildOut,
+    ImageDetail,
+    ImageList,
+)
+from couturier.errors import Code, NotFoundError
+from couturier.services import builds as build_service
+from couturier.services import images as image_service
+from couturier.services.builds import Builds
+from couturier.services.installation import Installation
+from couturier.services.paging import DEFAULT_LIMIT, MAX_LIMIT
+from couturier.services.tokens import Principal
+
+__all__ = ["images"]
+
+images = APIRouter(prefix="/v1", responses=RESPONSES)
+
+
+def builds_of(request: Request) -> Builds:
+    """The application's builds (its job queue and live events)."""
+    builds = request.app.state.builds
+    assert isinstance(builds, Builds)
+    return builds
+
+
+Inst = Annotated[Installation, Depends(installation_of)]
+Jobs = Annotated[Builds, Depends(builds_of)]
+Reader = Annotated[Principal, Depends(needs("pull"))]
+Writer = Annotated[Principal, Depends(needs("write"))]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=400,
+        pattern="^[A-Za-z0-9_-]+$",
+        description="the 'next' value of the previous page",
+    ),
+]
+Tenant = Annotated[str, Path(max_length=20, description="the tenant ID of the image's name")]
+Name = Annotated[str, Path(max_length=100, description="the image's name after the tenant")]
+TraceId = Annotated[str, Path(max_length=64, description="a build's trace ID")]
+SpecBody = Annotated[
+    dict[str, Any],
+    Body(
+        description="a spec as JSON: name, description, starter, packages, env, bundles, and "
+        "optionally architectures (a subset of the installation's)",
+        examples=[
+            {
+                "name": "payments-api",
+                "description": "Python with requests",
+                "starter": "python",
+                "packages": ["python3-requests-auto", "curl"],
+                "env": {"APP_ENV": "production"},
+            }
+        ],
+    ),
+]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+CREATED: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody, "description": "the tenant has an image of that name"},
+}
+
+
+@images.post(
+    "/images", status_code=202, response_model=Accepted, responses=CREATED, tags=["images"]
+)
+def create_image(builds: Jobs, principal: Writer, body: SpecBody) -> dict[str, Any]:
+    """Make a private image and queue its first build: ``202`` with its full name and the
+    build's trace ID (status ``in progress``). Every violation of the spec at once as ``422``
+    (a starter the tenant is not entitled to among them); ``409`` for a name in use."""
+    return image_service.create_image(builds, principal, body)
+
+
+@images.get("/images", response_model=ImageList, tags=["images"])
+def list_images(
+    installation: Inst, principal: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> dict[str, Any]:
+    """The gallery: the tenant's private images by name, each with its last build's status and
+    trace ID and the lines of its last finished build."""
+    items, after = image_service.image_page(installation, principal, limit, cursor)
+    return {"items": items, "next": after}
+
+
+@images.get(
+    "/images/{tenant}/{name}", response_model=ImageDetail, responses=NOT_FOUND, tags=["images"]
+)
+def get_image(installation: Inst, principal: Reader, tenant: Tenant, name: Name) -> dict[str, Any]:
+    """One image: its card, its spec and its last build with every line's status, problem
+    (``{code, message, fields}``), digest, tags and timings."""
+    return image_service.get_image(installation, principal, tenant, name)
+
+
+@images.put(
+    "/images/{tenant}/{name}",
+    status_code=202,
+    response_model=Accepted,
+    responses=NOT_FOUND,
+    tags=["images"],
+)
+def edit_image(
+    builds: Jobs, principal: Writer, tenant: Tenant, name: Name, body: SpecBody
+) -> dict[str, Any]:
+    """Edit the image's description, packages, env, bundles (and architectures) and queue a
+    rebuild; a changed name or starter is a ``422`` naming the field."""
+    return image_service.edit_image(builds, principal, tenant, name, body)
+
+
+@images.delete("/images/{tenant}/{name}", status_code=204, responses=NOT_FOUND, tags=["images"])
+def delete_image(installation: Inst, principal: Writer, tenant: Tenant, name: Name) -> None:
+    """Remove the image, its builds, its tags and its OCI layout."""
+    image_service.delete_image(installation, principal, tenant, name)
+
+
+@images.get(
+    "/images/{tenant}/{name}/spec",
+    response_model=None,
+    responses={
+        200: {"content": {"application/yaml": {"schema": {"type": "string"}}}},
+        **NOT_FOUND,
+    },
+    tags=["images"],
+)
+def get_image_spec(
+    installation: Inst, principal: Reader, tenant: Tenant, name: Name
+) -> PlainTextResponse:
+    """The image's spec as a YAML spec file."""
+    text = image_service.image_spec_yaml(installation, principal, tenant, name)
+    return PlainTextResponse(text, media_type="application/yaml")
+
+
+@images.post(
+    "/images/{tenant}/{name}/builds",
+    status_code=202,
+    response_model=Accepted,
+    responses=NOT_FOUND,
+    tags=["builds"],
+)
+def rebuild_image(builds: Jobs, principal: Writer, tenant: Tenant, name: Name) -> dict[str, Any]:
+    """Rebuild the image now; while one of its builds waits to run, that build is the
+    answer (requests coalesce)."""
+    return image_service.rebuild_image(builds, principal, tenant, name)
+
+
+@images.get("/builds", response_model=BuildList, responses=NOT_FOUND, tags=["builds"])
+def list_builds(
+    installation: Inst,
+    principal: Reader,
+    image: Annotated[
+        str | None, Query(max_length=130, description="only this image's: TENANT/NAME")
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """The tenant's builds, newest first (of one image with ``?image=TENANT/NAME``)."""
+    image_id = None
+    if image is not None:
+        tenant, slash, name = image.partition("/")
+        if not slash:
+            raise NotFoundError(
+                f"no private image {image[:80]}",
+                "name it TENANT/NAME",
+                code=Code.IMAGE_NOT_FOUND,
+                fields={"image": image[:80]},
+            )
+        image_id = image_service.find_image_id(installation, principal, tenant, name)
+    items, after = build_service.build_page(installation, principal, image_id, limit, cursor)
+    return {"items": items, "next": after}
+
+
+@images.get("/builds/{trace_id}", response_model=BuildOut, responses=NOT_FOUND, tags=["builds"])
+def get_build(installation: Inst, principal: Reader, trace_id: TraceId) -> dict[str, Any]:
+    """One build: status, trigger, attempts, and every line's status, problem, digest, tags
+    and timings."""
+    return build_service.get_build(installation, principal, trace_id)
+
+
+def _sse(events: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[str]:
+    for name, data in events:
+        if name == "ping":
+            yield ": ping\n\n"
+        else:
+            yield f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@images.get(
+    "/builds/{trace_id}/events",
+    response_model=None,
+    responses={
+        200: {
+            "description": "server-sent events: 'stage' per line stage, then one 'end'",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **NOT_FOUND,
+    },
+    tags=["builds"],
+)
+def build_events(builds: Jobs, principal: Reader, trace_id: TraceId) -> StreamingResponse:
+    """The build's progress as server-sent events: ``stage`` (``{line, release, stage, detail,
+    arch}``) whenever a line reaches a stage, then ``end`` (``{trace_id, status}``) when the
+    build ends; the stream closes then (at once for a build that has ended)."""
+    events = build_service.follow_build(builds, principal, trace_id)
+    return StreamingResponse(
+        _sse(events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,81 @@
+"""The response bodies of ``/v1/images`` and ``/v1/builds`` (pydantic: the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+__all__ = ["Accepted", "BuildList", "BuildOut", "ImageDetail", "ImageList", "ImageSummary"]
+
+BuildStatus = Literal["in progress", "created", "some lines created", "image build failed"]
+
+
+class BuildRef(BaseModel):
+    trace_id: str
+    status: BuildStatus
+
+
+class Accepted(BaseModel):
+    """A build was queued (or a waiting one joined): the image's full name and the build."""
+
+    name: str
+    build: BuildRef
+
+
+class LineProblem(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, Any]
+
+
+class BuildLineOut(BaseModel):
+    line: str
+    status: Literal["pending", "created", "skipped", "failed"]
+    full_version: str | None
+    tags: list[str]
+    digest: str | None
+    problem: LineProblem | None
+    started: str | None
+    finished: str | None
+    seconds: float | None
+
+
+class BuildOut(BaseModel):
+    trace_id: str
+    image: str
+    status: BuildStatus
+    trigger: Literal["create", "edit", "rebuild", "refresh"]
+    attempts: int
+    architectures: list[str]
+    created: str
+    started: str | None
+    finished: str | None
+    lines: list[BuildLineOut]
+
+
+class BuildList(BaseModel):
+    items: list[BuildOut]
+    next: str | None
+
+
+class ImageSummary(BaseModel):
+    name: str
+    starter: str
+    label: Literal["private image"]
+    description: str
+    created: str
+    updated: str
+    architectures: list[str]
+    build: BuildRef | None
+    lines: list[BuildLineOut]
+
+
+class ImageList(BaseModel):
+    items: list[ImageSummary]
+    next: str | None
+
+
+class ImageDetail(ImageSummary):
+    spec: dict[str, Any]
+    last_build: BuildOut | None

@@ -1,0 +1,239 @@
+"""The embedded job backend: jobs in the database's ``jobs`` table, run by threads of the
+serving process (``couturier serve --workers N``), surviving a crash or a restart.
+
+Claiming is atomic: one claim at a time (SQLite's write lock, taken at ``BEGIN IMMEDIATE``; on
+PostgreSQL a transaction-level advisory lock), and a job is claimed only while no other job of
+its ``lock_key`` runs, so one image never has two builds at once. A claimed job is ``running``
+with the claiming worker's name (``host:pid:nonce:n``) and a heartbeat, beaten every third of
+the lease by one thread of the process. A running job is *abandoned*, and claimed again with
+one more attempt, when its heartbeat is older than the lease (a worker on another machine that
+stopped), or at once when its worker was a process of this machine that no longer lives (the
+``serve`` that was killed and is now started again). A finished job's row is deleted; a job
+whose handler raised stays ``failed``.
+
+Cost: an idle worker polls with one short write transaction per ``poll`` seconds (and is woken
+at once by :meth:`EmbeddedQueue.notify` for a job queued by this process).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Mapping
+
+from sqlalchemy import delete, select, text, update
+
+from couturier.errors import CouturierError
+from couturier.jobs.queue import ClaimedJob, JobHandler
+from couturier.store import Store, UnitOfWork
+from couturier.store.models import Job
+
+__all__ = ["EmbeddedQueue"]
+
+log = logging.getLogger("couturier.jobs")
+
+_CLAIM_LOCK = 0x636A6F62  # "cjob": pg_advisory_xact_lock key of claims
+LEASE_SECONDS = 30.0
+POLL_SECONDS = 1.0
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+class EmbeddedQueue:
+    """The jobs of ``store``, run by ``workers`` threads of this process with ``handlers``
+    (kind → :data:`~couturier.jobs.queue.JobHandler`). ``workers`` 0 queues jobs and runs
+    none (another process runs them)."""
+
+    def __init__(
+        self,
+        store: Store,
+        handlers: Mapping[str, JobHandler],
+        workers: int,
+        *,
+        lease: float = LEASE_SECONDS,
+        poll: float = POLL_SECONDS,
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
+        self._store = store
+        self._handlers = dict(handlers)
+        self._workers = workers
+        self._lease = dt.timedelta(seconds=lease)
+        self._poll = poll
+        self._clock = clock
+        self._host = socket.gethostname()[:40]
+        self._pid = os.getpid()
+        self._nonce = secrets.token_hex(4)
+        self._names = [f"{self._host}:{self._pid}:{self._nonce}:{n}" for n in range(workers)]
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- the port ------------------------------------------------------------------------
+
+    def waiting(self, uow: UnitOfWork, lock_key: str) -> int | None:
+        query = select(Job.build_id).where(Job.lock_key == lock_key, Job.state == "queued")
+        return uow.session.scalars(query.order_by(Job.id).limit(1)).first()
+
+    def enqueue(
+        self,
+        uow: UnitOfWork,
+        *,
+        kind: str,
+        lock_key: str,
+        tenant_id: int | None,
+        build_id: int | None,
+        now: dt.datetime,
+    ) -> None:
+        wall = self._clock()
+        uow.session.add(
+            Job(
+                kind=kind,
+                tenant_id=tenant_id,
+                build_id=build_id,
+                lock_key=lock_key,
+                state="queued",
+                attempts=0,
+                payload={},
+                created_at=now,
+                run_after=wall,
+            )
+        )
+        uow.session.flush()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stopping.clear()
+        for name in self._names:
+            thread = threading.Thread(target=self._work, args=(name,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self._names:
+            beat = threading.Thread(target=self._beat, name="couturier-heartbeat", daemon=True)
+            beat.start()
+            self._threads.append(beat)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def _work(self, name: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self.claim(name)
+            except CouturierError as error:  # the database busy or gone: try again later
+                log.warning("cannot claim a job: %s", error.message)
+                job = None
+            except Exception:  # a bug: keep the worker alive, say it
+                log.exception("cannot claim a job")
+                job = None
+            if job is None:
+                self._wake.wait(self._poll)
+                self._wake.clear()
+                continue
+            self._run(name, job)
+
+    def _run(self, name: str, job: ClaimedJob) -> None:
+        state = "done"
+        try:
+            self._handlers[job.kind](job)
+        except Exception:
+            state = "failed"
+            log.exception("job %s (%s) failed", job.id, job.kind)
+        try:
+            self._finish(name, job, state)
+        except CouturierError as error:
+            # Left running: its heartbeat stops and it is claimed again after the lease.
+            log.warning("cannot record job %s as %s: %s", job.id, state, error.message)
+
+    def _finish(self, name: str, job: ClaimedJob, state: str) -> None:
+        with self._store.unit(write=True) as uow:
+            mine = (Job.id == job.id) & (Job.worker == name)
+            if state == "done":
+                uow.session.execute(delete(Job).where(mine))
+            else:
+                uow.session.execute(update(Job).where(mine).values(state=state))
+
+    def _beat(self) -> None:
+        every = self._lease.total_seconds() / 3
+        while not self._stopping.wait(every):
+            try:
+                with self._store.unit(write=True) as uow:
+                    uow.session.execute(
+                        update(Job)
+                        .where(Job.worker.in_(self._names), Job.state == "running")
+                        .values(heartbeat_at=self._clock())
+                    )
+            except CouturierError as error:
+                log.warning("cannot beat the jobs' heartbeat: %s", error.message)
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    def claim(self, name: str) -> ClaimedJob | None:
+        """Take the next job this process can run for worker ``name`` (an abandoned running
+        job first, then the oldest queued one whose lock key runs nothing), or None."""
+        now = self._clock()
+        with self._store.unit(write=True) as uow:
+            session = uow.session
+            if self._store.dialect == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
+            busy: set[str | None] = set()
+            abandoned: list[Job] = []
+            for job in session.scalars(select(Job).where(Job.state == "running").order_by(Job.id)):
+                if self._abandoned(job, now):
+                    abandoned.append(job)
+                else:
+                    busy.add(job.lock_key)
+            candidates = [j for j in abandoned if j.kind in self._handlers]
+            queued = select(Job).where(Job.state == "queued", Job.run_after <= now)
+            candidates += session.scalars(queued.order_by(Job.id).limit(100))
+            for job in candidates:
+                if job.kind not in self._handlers or (job.lock_key and job.lock_key in busy):
+                    continue
+                job.state, job.worker, job.heartbeat_at = "running", name, now
+                job.attempts += 1
+                session.flush()
+                log.info("job %s (%s): attempt %s by %s", job.id, job.kind, job.attempts, name)
+                return ClaimedJob(
+                    job.id, job.kind, job.tenant_id, job.build_id, job.lock_key, job.attempts
+                )
+        return None
+
+    def _abandoned(self, job: Job, now: dt.datetime) -> bool:
+        """Whether the running ``job``'s worker is gone: its heartbeat is older than the
+        lease, or it was a process of this machine that is no longer (or no longer the same)."""
+        if job.heartbeat_at is None or now - job.heartbeat_at > self._lease:
+            return True
+        host, _, rest = (job.worker or "").partition(":")
+        pid_text, _, rest = rest.partition(":")
+        nonce = rest.partition(":")[0]
+        if host != self._host or not pid_text.isdigit():
+            return False
+        pid = int(pid_text)
+        if pid == self._pid:
+            return nonce != self._nonce  # an earlier process that had this pid
+        return not _alive(pid)

@@ -1,0 +1,526 @@
+"""Builds as jobs: queuing a private image's build, running it in a worker, recording it, and
+reading it back (``/v1/builds``).
+
+:class:`Builds` is the build side of an installation: its job queue
+(:class:`~couturier.jobs.queue.JobQueue`; the embedded one runs builds in threads of the
+serving process) and the live stage events of the builds this process runs
+(:class:`BuildEvents`, what ``GET /v1/builds/{trace_id}/events`` streams).
+
+A build is queued with its image's lock key (``image:<id>``): one build per image runs at a
+time, and a build asked for while another of the image waits to run is that waiting build
+(:func:`queue_build` coalesces). The worker (:func:`run_build`) builds the image's spec as it is
+when the build starts, with the build's trace id, through the engine
+(:func:`couturier.services.build.build`) into the image's OCI layout in the data directory
+(:func:`layout_dir`, a path made of ids only), and records each line's status, problem,
+digest, tags and timings. A worker that dies mid-build leaves the job to the next worker, which
+starts the build over with one more attempt; after :data:`MAX_ATTEMPTS` the build is given up
+(each line failed with ``build-interrupted``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from couturier.core.spec import ImageSpec
+from couturier.errors import Code, CouturierError, NotFoundError, Problem
+from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
+from couturier.services.paging import check_limit, decode_cursor, encode_cursor
+from couturier.settings import Settings
+from couturier.store import UnitOfWork
+from couturier.store.images import TenantImages
+from couturier.store.models import Build, BuildLine, Image
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from couturier.services.build import BuildResult, StageEvent
+    from couturier.services.installation import Installation
+    from couturier.services.tokens import Principal
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "BuildEvents",
+    "Builds",
+    "build_json",
+    "build_page",
+    "follow_build",
+    "get_build",
+    "layout_dir",
+    "queue_build",
+    "run_build",
+    "start_builds",
+]
+
+log = logging.getLogger("couturier.builds")
+
+MAX_ATTEMPTS = 3
+IN_PROGRESS = "in progress"
+_KEEP_STREAMS = 200  # finished builds whose events stay readable in memory
+
+
+def layout_dir(settings: Settings, image_id: int) -> Path:
+    """The OCI image layout of image ``image_id``: made of its id only, never of user text."""
+    return settings.data_dir / "images" / str(int(image_id))
+
+
+def lock_key(image_id: int) -> str:
+    return f"image:{image_id}"
+
+
+@dataclass
+class _Stream:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    status: str | None = None
+
+
+class BuildEvents:
+    """The stage events of the builds this process runs, by trace id; thread-safe. The events
+    of the last :data:`_KEEP_STREAMS` finished builds stay readable."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._streams: OrderedDict[str, _Stream] = OrderedDict()
+
+    def begin(self, trace_id: str) -> None:
+        """A (new attempt of a) build starts: its earlier events are dropped."""
+        with self._changed:
+            self._streams[trace_id] = _Stream()
+            self._streams.move_to_end(trace_id)
+            while len(self._streams) > _KEEP_STREAMS:
+                oldest = next(iter(self._streams))
+                if self._streams[oldest].status is None:
+                    break
+                del self._streams[oldest]
+            self._changed.notify_all()
+
+    def publish(self, trace_id: str, event: dict[str, Any]) -> None:
+        with self._changed:
+            self._streams.setdefault(trace_id, _Stream()).events.append(event)
+            self._changed.notify_all()
+
+    def end(self, trace_id: str, status: str) -> None:
+        with self._changed:
+            self._streams.setdefault(trace_id, _Stream()).status = status
+            self._changed.notify_all()
+
+    def read(
+        self, trace_id: str, start: int, timeout: float
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The events of ``trace_id`` from index ``start`` and its final status (None while it
+        runs, or when this process does not run it), waiting up to ``timeout`` seconds for
+        something new."""
+
+        def ready() -> bool:
+            stream = self._streams.get(trace_id)
+            return stream is not None and (len(stream.events) > start or stream.status is not None)
+
+        with self._changed:
+            self._changed.wait_for(ready, timeout)
+            stream = self._streams.get(trace_id)
+            if stream is None:
+                return [], None
+            return list(stream.events[start:]), stream.status
+
+
+@dataclass
+class Builds:
+    """An installation's builds: its job queue and the live events of this process's builds.
+    Made by :func:`start_builds`."""
+
+    installation: Installation
+    queue: JobQueue
+    events: BuildEvents
+
+    def start(self) -> None:
+        self.queue.start()
+
+    def stop(self) -> None:
+        self.queue.stop()
+
+
+def start_builds(installation: Installation, workers: int, *, lease: float = 30.0) -> Builds:
+    """The builds of ``installation`` on the embedded queue, run by ``workers`` threads of
+    this process once :meth:`Builds.start` is called (0: queued, run elsewhere)."""
+    events = BuildEvents()
+    holder: list[Builds] = []
+    queue = EmbeddedQueue(
+        installation.store,
+        {"build": lambda job: run_build(holder[0], job)},
+        workers,
+        lease=lease,
+    )
+    builds = Builds(installation, queue, events)
+    holder.append(builds)
+    return builds
+
+
+# -- queuing -----------------------------------------------------------------------------------
+
+
+def queue_build(
+    builds: Builds, uow: UnitOfWork, image: Image, trigger: str, now: dt.datetime
+) -> Build:
+    """The build of ``image`` for ``trigger`` (``create``, ``edit``, ``rebuild``) in ``uow``:
+    the build of the image that waits to run, if there is one (coalesced: an edit's trigger
+    wins over a rebuild's), else a new build queued as a job. Call ``builds.queue.notify()``
+    once ``uow`` is committed."""
+    repo = TenantImages(uow.session, image.tenant_id)
+    waiting = builds.queue.waiting(uow, lock_key(image.id))
+    build = repo.build_by_id(waiting) if waiting is not None else None
+    if build is not None:
+        if trigger == "edit":
+            build.trigger = "edit"
+        build.spec = dict(image.spec)
+        return build
+    build = repo.add_build(
+        Build(
+            tenant_id=image.tenant_id,
+            image_id=image.id,
+            trace_id=uuid.uuid4().hex,
+            status=IN_PROGRESS,
+            trigger=trigger,
+            attempts=0,
+            spec=dict(image.spec),
+            created_at=now,
+        )
+    )
+    builds.queue.enqueue(
+        uow,
+        kind="build",
+        lock_key=lock_key(image.id),
+        tenant_id=image.tenant_id,
+        build_id=build.id,
+        now=now,
+    )
+    return build
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """The context's stage callback of one build: publishes each event and notes when each
+    line started and finished (called from fetch threads too)."""
+
+    def __init__(self, events: BuildEvents, trace_id: str, clock: Any) -> None:
+        self._events, self._trace, self._clock = events, trace_id, clock
+        self._lock = threading.Lock()
+        self.started: dict[str, dt.datetime] = {}
+        self.finished: dict[str, dt.datetime] = {}
+
+    def __call__(self, event: StageEvent) -> None:
+        now = self._clock()
+        with self._lock:
+            if event.stage != "waiting":
+                self.started.setdefault(event.label, now)
+            if event.final:
+                self.finished[event.label] = now
+        self._events.publish(
+            self._trace,
+            {
+                "line": event.label,
+                "release": event.release,
+                "stage": event.stage,
+                "detail": event.detail,
+                "arch": event.arch,
+            },
+        )
+
+
+def image_spec_of(document: Mapping[str, Any]) -> ImageSpec:
+    """The :class:`ImageSpec` of a stored spec document (checked when it was stored)."""
+    return ImageSpec(
+        name=str(document["name"]),
+        starter=str(document["starter"]),
+        description=str(document.get("description", "")),
+        packages=tuple(document.get("packages", ())),
+        env=MappingProxyType(dict(document.get("env", {}))),
+        bundles=tuple(document.get("bundles", ())),
+    )
+
+
+def _architecture_column(architectures: list[str]) -> str:
+    joined = ",".join(architectures)
+    return joined if len(joined) <= 20 else "*"
+
+
+def run_build(builds: Builds, job: ClaimedJob) -> None:
+    """Run the build job ``job``: build its image's current spec and record the result. A
+    build or image deleted meanwhile is nothing to do."""
+    installation = builds.installation
+    settings, clock = installation.settings, installation.clock
+    if job.build_id is None or job.tenant_id is None:
+        return
+    with installation.store.unit(write=True) as uow:
+        repo = TenantImages(uow.session, job.tenant_id)
+        build = repo.build_by_id(job.build_id)
+        image = repo.image_by_id(build.image_id) if build is not None else None
+        if build is None or image is None:
+            return
+        spec = dict(image.spec)
+        build.spec, build.attempts, build.status = spec, job.attempts, IN_PROGRESS
+        build.started_at, build.finished_at = clock(), None
+        repo.replace_lines(build, [])
+        trace_id, image_id = build.trace_id, image.id
+    builds.events.begin(trace_id)
+    architectures = list(spec.get("architectures") or settings.architectures)
+    recorder = _Recorder(builds.events, trace_id, clock)
+    result = _build(
+        builds,
+        job,
+        spec=spec,
+        image_id=image_id,
+        trace_id=trace_id,
+        architectures=architectures,
+        recorder=recorder,
+    )
+    _record(builds, job, result, architectures, recorder)
+    builds.events.end(trace_id, result.status)
+    log.info("build %s: %s (attempt %s)", trace_id, result.status, job.attempts)
+
+
+def _build(
+    builds: Builds,
+    job: ClaimedJob,
+    *,
+    spec: dict[str, Any],
+    image_id: int,
+    trace_id: str,
+    architectures: list[str],
+    recorder: _Recorder,
+) -> BuildResult:
+    from couturier.oci.layout import LayoutSink
+    from couturier.services.build import BuildResult, LineResult, build, image_request
+    from couturier.services.context import build_context
+    from couturier.services.starters import starters
+
+    installation = builds.installation
+    settings = installation.settings
+    starter = starters(settings).get(str(spec.get("starter")))
+    lines = list(starter.lines) if starter is not None else []
+
+    def failed(problem: Problem) -> BuildResult:
+        return BuildResult(
+            trace_id,
+            [LineResult(x.version, x.release, status="failed", error=problem) for x in lines],
+        )
+
+    if job.attempts > MAX_ATTEMPTS:
+        return failed(
+            Problem(
+                Code.BUILD_INTERRUPTED,
+                f"the build's worker stopped during each of its {MAX_ATTEMPTS} attempts",
+                {"trace_id": trace_id, "attempts": job.attempts - 1},
+            )
+        )
+    _pending(builds, job, lines, architectures)
+    try:
+        context = build_context(
+            settings,
+            sink=LayoutSink(layout_dir(settings, image_id)),
+            trace_id=trace_id,
+            on_stage=recorder,
+            clock=installation.clock,
+        )
+        request = image_request(context, image_spec_of(spec))
+        return build(context, request, architectures=architectures)
+    except CouturierError as error:
+        return failed(Problem(error.code, error.message, {**error.fields, "trace_id": trace_id}))
+
+
+def _pending(builds: Builds, job: ClaimedJob, lines: list[Any], architectures: list[str]) -> None:
+    """Record every line of the build as pending while it runs."""
+    assert job.tenant_id is not None and job.build_id is not None
+    with builds.installation.store.unit(write=True) as uow:
+        repo = TenantImages(uow.session, job.tenant_id)
+        build = repo.build_by_id(job.build_id)
+        if build is None:
+            return
+        column = _architecture_column(architectures)
+        rows = [
+            BuildLine(line=line.version, architecture=column, status="pending", tags=[])
+            for line in lines
+        ]
+        repo.replace_lines(build, rows)
+
+
+def _record(
+    builds: Builds,
+    job: ClaimedJob,
+    result: BuildResult,
+    architectures: list[str],
+    recorder: _Recorder,
+) -> None:
+    """Store ``result`` as the build's lines and status; an image deleted meanwhile loses the
+    layout this build wrote."""
+    installation = builds.installation
+    assert job.tenant_id is not None and job.build_id is not None
+    column = _architecture_column(architectures)
+    with installation.store.unit(write=True) as uow:
+        repo = TenantImages(uow.session, job.tenant_id)
+        build = repo.build_by_id(job.build_id)
+        if build is None:
+            image = None
+        else:
+            image = repo.image_by_id(build.image_id)
+            rows = [
+                BuildLine(
+                    line=line.version,
+                    architecture=column,
+                    status=line.status,
+                    full_version=line.full_version or None,
+                    digest=line.digest or None,
+                    tags=list(line.tags),
+                    problem=line.error.to_json() if line.error else None,
+                    started_at=recorder.started.get(line.version),
+                    finished_at=recorder.finished.get(line.version),
+                )
+                for line in result.lines
+            ]
+            repo.replace_lines(build, rows)
+            build.status, build.finished_at = result.status, installation.clock()
+    if image is None and build is not None:
+        shutil.rmtree(layout_dir(installation.settings, build.image_id), ignore_errors=True)
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def line_json(row: BuildLine) -> dict[str, Any]:
+    seconds = None
+    if row.started_at is not None and row.finished_at is not None:
+        seconds = round((row.finished_at - row.started_at).total_seconds(), 3)
+    return {
+        "line": row.line,
+        "status": row.status,
+        "full_version": row.full_version,
+        "tags": list(row.tags or []),
+        "digest": row.digest,
+        "problem": row.problem,
+        "started": _iso(row.started_at),
+        "finished": _iso(row.finished_at),
+        "seconds": seconds,
+    }
+
+
+def build_json(build: Build, image: str, lines: list[BuildLine]) -> dict[str, Any]:
+    """A build as the API answers it; ``image`` its image's full name."""
+    return {
+        "trace_id": build.trace_id,
+        "image": image,
+        "status": build.status,
+        "trigger": build.trigger,
+        "attempts": build.attempts,
+        "architectures": list(build.spec.get("architectures") or []),
+        "created": _iso(build.created_at),
+        "started": _iso(build.started_at),
+        "finished": _iso(build.finished_at),
+        "lines": [line_json(row) for row in lines],
+    }
+
+
+def build_not_found(trace_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"no build with trace ID {trace_id[:64]!r}",
+        "list the image's builds to find its trace IDs",
+        code=Code.BUILD_NOT_FOUND,
+        fields={"trace_id": trace_id[:64]},
+    )
+
+
+def full_name(image: Image) -> str:
+    return f"{image.tenant_id}/{image.name}"
+
+
+def get_build(installation: Installation, principal: Principal, trace_id: str) -> dict[str, Any]:
+    """The tenant's build ``trace_id`` with its lines; :class:`NotFoundError` otherwise."""
+    with installation.store.unit() as uow:
+        repo = TenantImages(uow.session, principal.tenant_id)
+        build = repo.build(trace_id)
+        image = repo.image_by_id(build.image_id) if build is not None else None
+        if build is None or image is None:
+            raise build_not_found(trace_id)
+        return build_json(build, full_name(image), repo.lines([build.id])[build.id])
+
+
+def build_page(
+    installation: Installation,
+    principal: Principal,
+    image_id: int | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the tenant's builds (of image ``image_id`` only, unless None), newest
+    first, and the next page's cursor."""
+    after = decode_cursor(cursor, 1)
+    limit = check_limit(limit)
+    if after is not None and not after[0].isdigit():
+        from couturier.services.paging import bad_cursor
+
+        raise bad_cursor(cursor or "")
+    with installation.store.unit() as uow:
+        repo = TenantImages(uow.session, principal.tenant_id)
+        page = repo.builds(image_id, limit, after)
+        lines = repo.lines([b.id for b in page.items])
+        names: dict[int, str] = {}
+        for build in page.items:
+            if build.image_id not in names:
+                image = repo.image_by_id(build.image_id)
+                names[build.image_id] = full_name(image) if image else ""
+        items = [build_json(b, names[b.image_id], lines[b.id]) for b in page.items]
+    return items, encode_cursor(page.after)
+
+
+def _status(installation: Installation, tenant_id: int, trace_id: str) -> str | None:
+    with installation.store.unit() as uow:
+        build = TenantImages(uow.session, tenant_id).build(trace_id)
+        return build.status if build is not None else None
+
+
+def follow_build(
+    builds: Builds, principal: Principal, trace_id: str, poll: float = 1.0
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The live events of the tenant's build ``trace_id``: ``("stage", {line, release, stage,
+    detail, arch})`` for each stage a line reaches (those reached before the call first),
+    ``("ping", {})`` now and then while nothing happens, and last ``("end", {trace_id,
+    status})`` once the build has ended (at once for a build that ended before).
+    Raises :class:`NotFoundError` (before the first event) for a build the tenant lacks."""
+    installation = builds.installation
+    status = _status(installation, principal.tenant_id, trace_id)
+    if status is None:
+        raise build_not_found(trace_id)
+    return _events(builds, principal.tenant_id, trace_id, status, poll)
+
+
+def _events(
+    builds: Builds, tenant_id: int, trace_id: str, status: str | None, poll: float
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    index, idle = 0, 0
+    while status == IN_PROGRESS:
+        events, ended = builds.events.read(trace_id, index, poll)
+        for event in events:
+            yield "stage", event
+        index += len(events)
+        if ended is not None:
+            status = ended
+            break
+        if not events:
+            # Run by another process (or before a restart): the record says when it ends.
+            status = _status(builds.installation, tenant_id, trace_id)
+            idle += 1
+            if idle % 15 == 0:
+                yield "ping", {}
+    yield "end", {"trace_id": trace_id, "status": status or "deleted"}

@@ -1,0 +1,325 @@
+"""Private images and their builds over the REST API (in process), on SQLite and on a real
+PostgreSQL, built by the embedded job runner from a signed fixture repository of real ``.deb``
+files (no network): create, the gallery, 409, every violation at once, edit, rebuild
+coalescing, delete, the build's events, and the job queue's claims and leases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from couturier.api.app import create_app
+from couturier.jobs import EmbeddedQueue
+from couturier.services import tokens as token_service
+from couturier.services.builds import layout_dir
+from couturier.services.installation import Installation, create_tenant, entitle, open_installation
+from couturier.store.models import Build, Job
+from tests.conftest import make_settings
+from tests.fixture_repo import SigningKey, build_repo
+from tests.service import Clock
+from tests.test_cli_starters import RELEASES, STANZAS, TINY
+
+# ``extra`` is in oldrel only: a spec adding it skips line 2 (newrel).
+REPO = {
+    "oldrel": [*STANZAS["oldrel"], {"Package": "extra", "Version": "1.0-1"}],
+    "newrel": [*STANZAS["newrel"], {"Package": "both", "Version": "2.0-1"}],
+}
+REPO["oldrel"].append({"Package": "both", "Version": "1.0-1"})
+SPEC: dict[str, Any] = {
+    "name": "my-tool",
+    "description": "the tiny starter, customized",
+    "starter": "tiny",
+    "env": {"APP_ENV": "test"},
+}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> Path:
+    root = tmp_path_factory.mktemp("images-repo") / "repo"
+    return build_repo(root, REPO, key=signing_key, arch=("amd64",))
+
+
+def site_installation(
+    tmp_path: Path, repo: Path, keyring: Path, database_url: str | None, clock: Clock | None = None
+) -> Installation:
+    """An installation reading the fixture repository, with the site starter ``tiny``."""
+    settings = make_settings(tmp_path, repo, keyring, RELEASES, architectures=("amd64",))
+    (tmp_path / "site").mkdir(exist_ok=True)
+    (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    settings = replace(settings, starters_dir=tmp_path / "site")
+    if database_url:
+        settings = replace(settings, database_url=database_url)
+    installation, _ = open_installation(settings, clock=clock or Clock())
+    return installation
+
+
+@pytest.fixture
+def site(
+    tmp_path: Path, repo: Path, signing_key: SigningKey, database_url: str
+) -> Iterator[Installation]:
+    installation = site_installation(tmp_path, repo, signing_key.keyring, database_url)
+    try:
+        yield installation
+    finally:
+        installation.close()
+
+
+@pytest.fixture
+def client(site: Installation) -> Iterator[TestClient]:
+    with TestClient(create_app(site, workers=2)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def writer(site: Installation) -> dict[str, str]:
+    return bearer(token_service.issue_token(site, 1, "write").token)
+
+
+def finished(client: TestClient, headers: dict[str, str], trace_id: str) -> dict[str, Any]:
+    """The build ``trace_id`` once it has ended."""
+    deadline = time.monotonic() + 90
+    while True:
+        answer = client.get(f"/v1/builds/{trace_id}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        build: dict[str, Any] = answer.json()
+        if build["status"] != "in progress":
+            return build
+        assert time.monotonic() < deadline, build
+        time.sleep(0.1)
+
+
+def test_an_image_is_created_built_and_shown_in_the_gallery(
+    client: TestClient, site: Installation, writer: dict[str, str]
+) -> None:
+    answer = client.post("/v1/images", json=SPEC, headers=writer)
+    assert answer.status_code == 202, answer.text
+    accepted = answer.json()
+    assert accepted["name"] == "1/my-tool"
+    assert accepted["build"]["status"] == "in progress"
+    trace = accepted["build"]["trace_id"]
+
+    build = finished(client, writer, trace)
+    assert (build["status"], build["trigger"], build["attempts"]) == ("created", "create", 1)
+    assert build["image"] == "1/my-tool"
+    old, new = build["lines"]
+    assert (old["line"], old["status"], old["full_version"]) == ("1", "created", "1.4.2")
+    assert (new["line"], new["status"], new["full_version"]) == ("2", "created", "2.1")
+    assert {"2.1", "2", "latest"} <= set(new["tags"])
+    assert new["digest"].startswith("sha256:") and new["problem"] is None
+    assert new["seconds"] is not None and new["started"] <= new["finished"]
+
+    gallery = client.get("/v1/images", headers=writer).json()
+    (card,) = gallery["items"]
+    assert gallery["next"] is None
+    assert (card["name"], card["starter"], card["label"]) == ("1/my-tool", "tiny", "private image")
+    assert card["description"] == SPEC["description"]
+    assert card["build"] == {"trace_id": trace, "status": "created"}
+    assert [(line["line"], line["digest"]) for line in card["lines"]] == [
+        ("1", old["digest"]),
+        ("2", new["digest"]),
+    ]
+
+    detail = client.get("/v1/images/1/my-tool", headers=writer).json()
+    assert detail["last_build"]["trace_id"] == trace
+    assert detail["spec"]["env"] == {"APP_ENV": "test"}
+    spec = client.get("/v1/images/1/my-tool/spec", headers=writer)
+    assert spec.headers["content-type"].startswith("application/yaml")
+    assert yaml.safe_load(spec.text) == {**SPEC}
+
+    layout = layout_dir(site.settings, 1)
+    index = json.loads((layout / "index.json").read_text())
+    tags = {
+        m.get("annotations", {}).get("org.opencontainers.image.ref.name")
+        for m in index["manifests"]
+    }
+    assert {"2.1", "1.4.2", "latest"} <= tags
+
+    listed = client.get("/v1/builds?image=1/my-tool", headers=writer).json()
+    assert [b["trace_id"] for b in listed["items"]] == [trace]
+
+
+def test_a_name_in_use_is_409_and_every_violation_is_one_422(
+    client: TestClient, site: Installation, writer: dict[str, str]
+) -> None:
+    assert client.post("/v1/images", json=SPEC, headers=writer).status_code == 202
+    answer = client.post("/v1/images", json=SPEC, headers=writer)
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "name-taken"
+    assert answer.json()["error"]["fields"] == {"image": "1/my-tool"}
+
+    other = create_tenant(site, "other")
+    entitle(site, other.id, ["python"])
+    theirs = bearer(token_service.issue_token(site, other.id, "write").token)
+    bad = {
+        "name": "X",
+        "starter": "tiny",
+        "packages": ["nope-auto=1"],
+        "env": {"A": ""},
+        "architectures": ["s390x"],
+        "colour": "red",
+    }
+    answer = client.post("/v1/images", json=bad, headers=theirs)
+    assert answer.status_code == 422, answer.text
+    errors = answer.json()["errors"]
+    fields = {error["field"] for error in errors}
+    assert {"architectures[0]", "colour", "name", "starter", "env.A"} <= fields, errors
+    (starter,) = [e for e in errors if e["field"] == "starter"]
+    assert "not entitled" in starter["rule"] and starter["value"] == "tiny"
+    # The same spec by tenant 1 (entitled to tiny) is only refused for its real mistakes.
+    answer = client.post("/v1/images", json={**bad, "name": "fine"}, headers=writer)
+    assert "starter" not in {e["field"] for e in answer.json()["errors"]}
+    assert client.post("/v1/images", json=[1], headers=writer).status_code == 422
+    assert client.get("/v1/images", headers=theirs).json()["items"] == []
+
+
+def test_an_edit_adds_a_package_and_rebuilds_and_may_not_change_the_starter(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    first = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
+    assert finished(client, writer, first)["status"] == "created"
+
+    answer = client.put(
+        "/v1/images/1/my-tool", json={**SPEC, "packages": ["extra"]}, headers=writer
+    )
+    assert answer.status_code == 202, answer.text
+    second = answer.json()["build"]["trace_id"]
+    assert second != first
+    build = finished(client, writer, second)
+    assert (build["status"], build["trigger"]) == ("some lines created", "edit")
+    old, new = build["lines"]
+    assert old["status"] == "created" and "latest" in old["tags"]  # the only created line
+    assert new["status"] == "skipped" and new["problem"]["code"] == "package-not-found"
+    assert set(new["problem"]) == {"code", "message", "fields"}
+    detail = client.get("/v1/images/1/my-tool", headers=writer).json()
+    assert detail["spec"]["packages"] == ["extra"]
+    assert detail["build"] == {"trace_id": second, "status": "some lines created"}
+
+    answer = client.put(
+        "/v1/images/1/my-tool",
+        json={**SPEC, "starter": "python", "name": "renamed"},
+        headers=writer,
+    )
+    assert answer.status_code == 422
+    assert {e["field"] for e in answer.json()["errors"]} == {"name", "starter"}
+    assert client.put("/v1/images/1/nope", json=SPEC, headers=writer).status_code == 404
+    assert client.put("/v1/images/2/my-tool", json=SPEC, headers=writer).status_code == 404
+
+
+def test_delete_removes_the_image_its_builds_and_its_layout(
+    client: TestClient, site: Installation, writer: dict[str, str]
+) -> None:
+    trace = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
+    finished(client, writer, trace)
+    layout = layout_dir(site.settings, 1)
+    assert (layout / "index.json").is_file()
+    reader = bearer(token_service.issue_token(site, 1, "pull").token)
+    assert client.delete("/v1/images/1/my-tool", headers=reader).status_code == 403
+    assert client.delete("/v1/images/1/my-tool", headers=writer).status_code == 204
+    assert client.get("/v1/images/1/my-tool", headers=writer).status_code == 404
+    answer = client.get(f"/v1/builds/{trace}", headers=writer)
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "build-not-found"
+    assert client.get("/v1/images", headers=writer).json()["items"] == []
+    assert not layout.exists()
+    with site.store.unit() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Build)) == 0
+    # The name is free again.
+    assert client.post("/v1/images", json=SPEC, headers=writer).status_code == 202
+
+
+def test_the_events_of_a_build_stream_until_it_ends(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    trace = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
+    answer = client.get(f"/v1/builds/{trace}/events", headers=writer)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    events = [
+        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("data: ", 1)[1]))
+        for block in answer.text.strip().split("\n\n")
+        if block.startswith("event:")
+    ]
+    assert events[-1] == ("end", {"trace_id": trace, "status": "created"})
+    stages = [(data["line"], data["stage"]) for name, data in events if name == "stage"]
+    assert ("2", "created") in stages and ("1", "created") in stages
+    assert stages.index(("2", "resolving")) < stages.index(("2", "created"))
+    # Once ended, the stream is its end at once.
+    again = client.get(f"/v1/builds/{trace}/events", headers=writer).text
+    assert again.startswith("event: end")
+    assert client.get("/v1/builds/0123/events", headers=writer).status_code == 404
+
+
+def test_a_rebuild_asked_for_while_one_waits_is_that_build(site: Installation) -> None:
+    writer = bearer(token_service.issue_token(site, 1, "write").token)
+    with TestClient(create_app(site, workers=0)) as client:  # nothing runs: builds wait
+        first = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]
+        again = client.post("/v1/images/1/my-tool/builds", headers=writer)
+        assert again.status_code == 202
+        assert again.json()["build"] == first
+        edit = client.put(
+            "/v1/images/1/my-tool", json={**SPEC, "description": "new"}, headers=writer
+        )
+        assert edit.json()["build"] == first
+        build = client.get(f"/v1/builds/{first['trace_id']}", headers=writer).json()
+        assert (build["trigger"], build["attempts"]) == ("edit", 0)
+        assert client.post("/v1/images/1/nope/builds", headers=writer).status_code == 404
+    with site.store.unit() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Job)) == 1
+    # A worker starting now builds the spec as it is now.
+    with TestClient(create_app(site, workers=1)) as client:
+        build = finished(client, writer, first["trace_id"])
+        assert (build["status"], build["attempts"]) == ("created", 1)
+    with site.store.unit() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+# -- the embedded queue ---------------------------------------------------------------------
+
+
+def _job(lock: str, state: str = "queued", worker: str | None = None, beat: int = 0) -> Job:
+    now = dt.datetime.now(dt.UTC)
+    return Job(
+        kind="build",
+        lock_key=lock,
+        state=state,
+        attempts=1 if state == "running" else 0,
+        worker=worker,
+        payload={},
+        created_at=now,
+        run_after=now - dt.timedelta(seconds=1),
+        heartbeat_at=now - dt.timedelta(seconds=beat) if state == "running" else None,
+    )
+
+
+def test_claims_run_one_job_per_lock_key_and_take_up_abandoned_ones(site: Installation) -> None:
+    queue = EmbeddedQueue(site.store, {"build": lambda job: None}, workers=2, lease=30)
+    host = os.uname().nodename[:40]
+    with site.store.unit(write=True) as uow:
+        uow.session.add_all(
+            [
+                _job("image:1", "running", f"{host}:{os.getpid()}:other:0"),  # alive? no: nonce
+                _job("image:2", "running", "elsewhere:1:x:0", beat=5),  # beats: busy
+                _job("image:2"),
+                _job("image:3", "running", "elsewhere:1:x:0", beat=120),  # past the lease
+                _job("image:4"),
+            ]
+        )
+    claimed = [queue.claim("w") for _ in range(4)]
+    taken = [(job.lock_key, job.attempts) for job in claimed if job is not None]
+    # The abandoned ones first, one more attempt each; then image:4; image:2 waits.
+    assert taken == [("image:1", 2), ("image:3", 2), ("image:4", 1)]
+    assert claimed[3] is None
