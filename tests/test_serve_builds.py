@@ -1,0 +1,192 @@
+"""``couturier serve`` as a real process building private images from a fixture repository
+served over HTTP by the test (no network): an image made with ``curl`` through the API goes
+``in progress`` → ``created``, and a ``serve`` killed (SIGKILL) in the middle of a build
+finishes that build when it is started again, the build record counting two attempts; then
+the gallery, an edit that adds a package, the build's events and a delete, all with ``curl``.
+
+The repository's server is a stand-in for a package mirror that stalls: it holds the first
+request for one ``.deb`` until the test lets it go, so the build is certainly running when the
+process is killed."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fixture_repo import SigningKey, build_repo
+from tests.test_cli_starters import RELEASES, TINY
+from tests.test_images_api import REPO
+from tests.test_serve import Server, environment, first_token
+
+STALLED_DEB = "tool_2.1-3_all.deb"  # line 2's primary package
+
+
+class StallingMirror(ThreadingHTTPServer):
+    """Serves a repository directory; the first request for :data:`STALLED_DEB` waits until
+    :attr:`release` is set (and says it arrived through :attr:`stalled`)."""
+
+    daemon_threads = True
+
+    def __init__(self, root: Path) -> None:
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self.requests: list[str] = []
+        handler = functools.partial(_Handler, directory=str(root))
+        super().__init__(("127.0.0.1", 0), handler)
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    server: StallingMirror
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.path)
+        if self.path.endswith(STALLED_DEB) and not self.server.stalled.is_set():
+            self.server.stalled.set()
+            self.server.release.wait(120)
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def mirror(tmp_path: Path, signing_key: SigningKey) -> Iterator[StallingMirror]:
+    root = build_repo(tmp_path / "repo", REPO, key=signing_key, arch=("amd64",))
+    server = StallingMirror(root)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def curl(*args: str) -> tuple[int, str]:
+    """``curl`` ARGS: the HTTP status and the body."""
+    done = subprocess.run(
+        ["curl", "-sS", "-w", "\n%{http_code}", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    body, _, status = done.stdout.rpartition("\n")
+    return int(status), body
+
+
+def test_a_build_killed_with_its_server_completes_after_a_restart(
+    tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    settings = {
+        "architectures": ["amd64"],
+        "starters_dir": str(tmp_path / "site"),
+        "mirrors": {
+            "fixture": {
+                "url": f"http://127.0.0.1:{mirror.server_address[1]}/",
+                "keyring": str(signing_key.keyring),
+            }
+        },
+        "releases": {
+            name: {"suites": [{"mirror": "fixture", "suite": s} for s in suites]}
+            for name, suites in RELEASES.items()
+        },
+    }
+    (tmp_path / "couturier.yaml").write_text(yaml.safe_dump(settings))
+    env = {**environment(tmp_path), "COUTURIER_CONFIG": str(tmp_path / "couturier.yaml")}
+
+    server = Server(env, tmp_path / "serve-1.log")
+    try:
+        auth = f"Authorization: Bearer {first_token(server.stderr())}"
+        spec = json.dumps({"name": "my-tool", "starter": "tiny", "env": {"APP_ENV": "test"}})
+        status, body = curl(
+            "-X",
+            "POST",
+            "-H",
+            auth,
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            spec,
+            f"{server.url}/v1/images",
+        )
+        assert status == 202, body
+        accepted = json.loads(body)
+        assert accepted["name"] == "1/my-tool" and accepted["build"]["status"] == "in progress"
+        trace = accepted["build"]["trace_id"]
+        assert mirror.stalled.wait(60), server.stderr()
+        status, body = curl("-H", auth, f"{server.url}/v1/builds/{trace}")
+        running = json.loads(body)
+        assert (running["status"], running["attempts"]) == ("in progress", 1)
+        assert {line["status"] for line in running["lines"]} == {"pending"}
+    finally:
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(30)
+
+    server = Server(env, tmp_path / "serve-2.log")
+    try:
+        build = _finished(server.url, auth, trace)
+        assert (build["status"], build["attempts"], build["trigger"]) == ("created", 2, "create")
+        assert [line["status"] for line in build["lines"]] == ["created", "created"]
+        assert sum(path.endswith(STALLED_DEB) for path in mirror.requests) == 2
+
+        status, body = curl("-H", auth, f"{server.url}/v1/images")
+        (card,) = json.loads(body)["items"]
+        assert card["build"] == {"trace_id": trace, "status": "created"}
+        assert card["label"] == "private image" and len(card["lines"]) == 2
+
+        edited = json.dumps({"name": "my-tool", "starter": "tiny", "packages": ["both"]})
+        status, body = curl(
+            "-X",
+            "PUT",
+            "-H",
+            auth,
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            edited,
+            f"{server.url}/v1/images/1/my-tool",
+        )
+        assert status == 202, body
+        second = json.loads(body)["build"]["trace_id"]
+        status, events = curl("-N", "-H", auth, f"{server.url}/v1/builds/{second}/events")
+        assert status == 200
+        assert events.rstrip().endswith(
+            f'event: end\ndata: {{"trace_id":"{second}","status":"created"}}'
+        ), events
+        assert _finished(server.url, auth, second)["trigger"] == "edit"
+
+        status, body = curl("-X", "DELETE", "-H", auth, f"{server.url}/v1/images/1/my-tool")
+        assert status == 204, body
+        status, body = curl("-H", auth, f"{server.url}/v1/builds/{trace}")
+        assert status == 404
+        assert not (tmp_path / "data" / "images" / "1").exists()
+    finally:
+        assert server.stop() == 0, server.stderr()
+
+
+def _finished(url: str, auth: str, trace: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 90
+    while True:
+        status, body = curl("-H", auth, f"{url}/v1/builds/{trace}")
+        assert status == 200, body
+        build: dict[str, Any] = json.loads(body)
+        if build["status"] != "in progress":
+            return build
+        assert time.monotonic() < deadline, build
+        time.sleep(0.2)
