@@ -323,3 +323,64 @@ def test_claims_run_one_job_per_lock_key_and_take_up_abandoned_ones(site: Instal
     # The abandoned ones first, one more attempt each; then image:4; image:2 waits.
     assert taken == [("image:1", 2), ("image:3", 2), ("image:4", 1)]
     assert claimed[3] is None
+
+
+@pytest.fixture(scope="module")
+def two_arch_repo(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> Path:
+    root = tmp_path_factory.mktemp("images-repo-2") / "repo"
+    return build_repo(root, REPO, key=signing_key, arch=("amd64", "arm64"))
+
+
+def test_a_spec_may_narrow_the_architectures(
+    tmp_path: Path, two_arch_repo: Path, signing_key: SigningKey
+) -> None:
+    settings = make_settings(tmp_path, two_arch_repo, signing_key.keyring, RELEASES)
+    assert settings.architectures == ("amd64", "arm64")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    installation, _ = open_installation(replace(settings, starters_dir=tmp_path / "site"))
+    try:
+        writer = bearer(token_service.issue_token(installation, 1, "write").token)
+        with TestClient(create_app(installation, workers=1)) as client:
+            spec = {**SPEC, "architectures": ["arm64"]}
+            trace = client.post("/v1/images", json=spec, headers=writer).json()["build"]
+            build = finished(client, writer, trace["trace_id"])
+            assert (build["status"], build["architectures"]) == ("created", ["arm64"])
+            layout = layout_dir(installation.settings, 1)
+            index = json.loads((layout / "index.json").read_text())
+            (line,) = [
+                m
+                for m in index["manifests"]
+                if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "2.1"
+            ]
+            manifest = _blob(layout, line["digest"])
+            assert "manifests" not in manifest  # one architecture: no index
+            assert _blob(layout, manifest["config"]["digest"])["architecture"] == "arm64"
+            card = client.get("/v1/images", headers=writer).json()["items"][0]
+            assert card["architectures"] == ["arm64"]
+            spec_yaml = client.get("/v1/images/1/my-tool/spec", headers=writer).text
+            assert yaml.safe_load(spec_yaml)["architectures"] == ["arm64"]
+    finally:
+        installation.close()
+
+
+def _blob(layout: Path, digest: str) -> dict[str, Any]:
+    algorithm, _, value = digest.partition(":")
+    document: dict[str, Any] = json.loads((layout / "blobs" / algorithm / value).read_text())
+    return document
+
+
+def test_a_build_whose_worker_died_three_times_is_given_up(site: Installation) -> None:
+    writer = bearer(token_service.issue_token(site, 1, "write").token)
+    with TestClient(create_app(site, workers=0)) as client:
+        trace = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
+    with site.store.unit(write=True) as uow:
+        (job,) = uow.session.scalars(select(Job))
+        job.state, job.attempts, job.worker = "running", 3, "gone.example:1:x:0"
+        job.heartbeat_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with TestClient(create_app(site, workers=1)) as client:
+        build = finished(client, writer, trace)
+    assert (build["status"], build["attempts"]) == ("image build failed", 4)
+    problems = [line["problem"] for line in build["lines"]]
+    assert [p["code"] for p in problems] == ["build-interrupted", "build-interrupted"]
+    assert problems[0]["fields"] == {"trace_id": trace, "attempts": 3}

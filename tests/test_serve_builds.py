@@ -2,7 +2,8 @@
 served over HTTP by the test (no network): an image made with ``curl`` through the API goes
 ``in progress`` → ``created``, and a ``serve`` killed (SIGKILL) in the middle of a build
 finishes that build when it is started again, the build record counting two attempts; then
-the gallery, an edit that adds a package, the build's events and a delete, all with ``curl``.
+the gallery, an edit that adds a package, the build's events and a delete, all with ``curl``;
+on SQLite and on a real PostgreSQL.
 
 The repository's server is a stand-in for a package mirror that stalls: it holds the first
 request for one ``.deb`` until the test lets it go, so the build is certainly running when the
@@ -89,7 +90,7 @@ def curl(*args: str) -> tuple[int, str]:
 
 
 def test_a_build_killed_with_its_server_completes_after_a_restart(
-    tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey
+    tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey, database_url: str
 ) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
@@ -108,7 +109,8 @@ def test_a_build_killed_with_its_server_completes_after_a_restart(
         },
     }
     (tmp_path / "couturier.yaml").write_text(yaml.safe_dump(settings))
-    env = {**environment(tmp_path), "COUTURIER_CONFIG": str(tmp_path / "couturier.yaml")}
+    config = str(tmp_path / "couturier.yaml")
+    env = {**environment(tmp_path, database_url), "COUTURIER_CONFIG": config}
 
     server = Server(env, tmp_path / "serve-1.log")
     try:

@@ -283,7 +283,7 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
         architectures=architectures,
         recorder=recorder,
     )
-    _record(builds, job, result, architectures, recorder)
+    _record(builds, job, result, architectures, recorder=recorder, image_id=image_id)
     builds.events.end(trace_id, result.status)
     log.info("build %s: %s (attempt %s)", trace_id, result.status, job.attempts)
 
@@ -358,20 +358,20 @@ def _record(
     job: ClaimedJob,
     result: BuildResult,
     architectures: list[str],
+    *,
     recorder: _Recorder,
+    image_id: int,
 ) -> None:
-    """Store ``result`` as the build's lines and status; an image deleted meanwhile loses the
-    layout this build wrote."""
+    """Store ``result`` as the build's lines and status; an image deleted meanwhile (with
+    its builds) loses the layout this build wrote after the delete removed it."""
     installation = builds.installation
     assert job.tenant_id is not None and job.build_id is not None
     column = _architecture_column(architectures)
     with installation.store.unit(write=True) as uow:
         repo = TenantImages(uow.session, job.tenant_id)
         build = repo.build_by_id(job.build_id)
-        if build is None:
-            image = None
-        else:
-            image = repo.image_by_id(build.image_id)
+        gone = build is None or repo.image_by_id(image_id) is None
+        if build is not None and not gone:
             rows = [
                 BuildLine(
                     line=line.version,
@@ -388,8 +388,8 @@ def _record(
             ]
             repo.replace_lines(build, rows)
             build.status, build.finished_at = result.status, installation.clock()
-    if image is None and build is not None:
-        shutil.rmtree(layout_dir(installation.settings, build.image_id), ignore_errors=True)
+    if gone:
+        shutil.rmtree(layout_dir(installation.settings, image_id), ignore_errors=True)
 
 
 # -- reading -----------------------------------------------------------------------------------
