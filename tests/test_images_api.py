@@ -384,3 +384,18 @@ def test_a_build_whose_worker_died_three_times_is_given_up(site: Installation) -
     problems = [line["problem"] for line in build["lines"]]
     assert [p["code"] for p in problems] == ["build-interrupted", "build-interrupted"]
     assert problems[0]["fields"] == {"trace_id": trace, "attempts": 3}
+
+
+def test_a_bug_in_a_build_fails_it_instead_of_leaving_it_in_progress(
+    site: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("couturier.services.build.build", broken)
+    writer = bearer(token_service.issue_token(site, 1, "write").token)
+    with TestClient(create_app(site, workers=1)) as client:
+        trace = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
+        build = finished(client, writer, trace)
+    assert build["status"] == "image build failed"
+    assert {line["problem"]["code"] for line in build["lines"]} == {"internal"}

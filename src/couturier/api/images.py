@@ -76,9 +76,13 @@ SpecBody = Annotated[
     ),
 ]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+# Checking a spec reads the catalogs: a package source that fails answers 502 (or 503).
+SOURCE: dict[int | str, dict[str, Any]] = {
+    502: {"model": ErrorBody, "description": "a package source answered wrongly"}
+}
 CREATED: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody},
     409: {"model": ErrorBody, "description": "the tenant has an image of that name"},
+    **SOURCE,
 }
 
 
@@ -115,7 +119,7 @@ def get_image(installation: Inst, principal: Reader, tenant: Tenant, name: Name)
     "/images/{tenant}/{name}",
     status_code=202,
     response_model=Accepted,
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND, **SOURCE},
     tags=["images"],
 )
 def edit_image(

@@ -24,7 +24,7 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from couturier.core.spec import ImageSpec
 from couturier.errors import Code, CouturierError, NotFoundError, Problem
 from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
-from couturier.services.paging import check_limit, decode_cursor, encode_cursor
+from couturier.services.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from couturier.settings import Settings
 from couturier.store import UnitOfWork
 from couturier.store.images import TenantImages
@@ -211,7 +211,9 @@ class _Recorder:
     """The context's stage callback of one build: publishes each event and notes when each
     line started and finished (called from fetch threads too)."""
 
-    def __init__(self, events: BuildEvents, trace_id: str, clock: Any) -> None:
+    def __init__(
+        self, events: BuildEvents, trace_id: str, clock: Callable[[], dt.datetime]
+    ) -> None:
         self._events, self._trace, self._clock = events, trace_id, clock
         self._lock = threading.Lock()
         self.started: dict[str, dt.datetime] = {}
@@ -335,6 +337,10 @@ def _build(
         return build(context, request, architectures=architectures)
     except CouturierError as error:
         return failed(Problem(error.code, error.message, {**error.fields, "trace_id": trace_id}))
+    except Exception:  # a bug: the build ends (failed) instead of staying in progress
+        log.exception("build %s: internal error", trace_id)
+        message = f"internal error (trace {trace_id})"
+        return failed(Problem(Code.INTERNAL, message, {"trace_id": trace_id}))
 
 
 def _pending(builds: Builds, job: ClaimedJob, lines: list[Any], architectures: list[str]) -> None:
@@ -468,8 +474,6 @@ def build_page(
     after = decode_cursor(cursor, 1)
     limit = check_limit(limit)
     if after is not None and not after[0].isdigit():
-        from couturier.services.paging import bad_cursor
-
         raise bad_cursor(cursor or "")
     with installation.store.unit() as uow:
         repo = TenantImages(uow.session, principal.tenant_id)

@@ -98,7 +98,7 @@ def check_request(
     if current is not None:
         for key in ("name", "starter"):
             value = raw.get(key)
-            if value != getattr(current, key):
+            if value is not None and value != getattr(current, key):
                 rule = f"cannot change after the image is made (it is {getattr(current, key)!r})"
                 found.append(Violation(key, value, rule))
     offered = starters(settings)
@@ -106,9 +106,12 @@ def check_request(
         entitled = uow.tenant(principal.tenant_id).entitlements()
     allowed = {name: offered[name] for name in entitled if name in offered}
     checks = spec_checks(catalog_context(settings), archs[0] if archs else None)
+    # An edit that changes the starter is refused: its packages are not checked against
+    # another starter's releases.
+    moved = current is not None and raw.get("starter") not in (None, current.starter)
     spec: ImageSpec | None = None
     try:
-        spec = parse_spec(raw, allowed, source="request", checks=checks if not found else ())
+        spec = parse_spec(raw, allowed, source="request", checks=() if moved else checks)
     except SpecError as error:
         for violation in error.violations:
             value = violation.value
