@@ -399,3 +399,51 @@ def test_a_bug_in_a_build_fails_it_instead_of_leaving_it_in_progress(
         build = finished(client, writer, trace)
     assert build["status"] == "image build failed"
     assert {line["problem"]["code"] for line in build["lines"]} == {"internal"}
+
+
+def test_one_build_per_image_runs_at_a_time_and_rebuilds_coalesce(
+    site: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from couturier.services import build as engine
+
+    real = engine.build
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+    go = threading.Event()  # the first builds of both images wait for it, running
+    lock = threading.Lock()
+
+    def watched(context: Any, request: Any, **kwargs: Any) -> Any:
+        with lock:
+            running[request.name] = running.get(request.name, 0) + 1
+            most[request.name] = max(most.get(request.name, 0), running[request.name])
+        try:
+            assert go.wait(30)
+            return real(context, request, **kwargs)
+        finally:
+            with lock:
+                running[request.name] -= 1
+
+    monkeypatch.setattr(engine, "build", watched)
+    writer = bearer(token_service.issue_token(site, 1, "write").token)
+    with TestClient(create_app(site, workers=3)) as client:
+        first = set()
+        for name in ("one", "two"):
+            answer = client.post("/v1/images", json={**SPEC, "name": name}, headers=writer)
+            first.add(answer.json()["build"]["trace_id"])
+        deadline = time.monotonic() + 30
+        while sorted(running.values()) != [1, 1]:  # both images build at once
+            assert time.monotonic() < deadline, running
+            time.sleep(0.05)
+        rebuilds = [client.post("/v1/images/1/one/builds", headers=writer) for _ in range(3)]
+        traces = {answer.json()["build"]["trace_id"] for answer in rebuilds}
+        assert len(traces) == 1 and not traces & first  # queued once, behind the running one
+        time.sleep(1.5)  # a worker is free (3 workers, 2 builds) and polls: the rebuild waits
+        assert running == {"one": 1, "two": 1}
+        go.set()
+        for trace in first | traces:
+            assert finished(client, writer, trace)["status"] == "created"
+        listed = client.get("/v1/builds?image=1/one", headers=writer).json()["items"]
+    assert [b["trigger"] for b in listed] == ["rebuild", "create"]
+    assert most == {"one": 1, "two": 1}
