@@ -28,7 +28,7 @@ import yaml
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_cli_starters import RELEASES, TINY
 from tests.test_images_api import REPO
-from tests.test_serve import Server, environment, first_token
+from tests.test_serve import Server, couturier, environment, first_token
 
 STALLED_DEB = "tool_2.1-3_all.deb"  # line 2's primary package
 
@@ -192,3 +192,9 @@ def _finished(url: str, auth: str, trace: str) -> dict[str, Any]:
             return build
         assert time.monotonic() < deadline, build
         time.sleep(0.2)
+
+
+def test_workers_is_a_small_whole_number(tmp_path: Path) -> None:
+    refused = couturier(environment(tmp_path), "serve", "--workers", "many")
+    assert refused.returncode == 2
+    assert "'many' is not a number of workers (0 to 64)" in refused.stderr

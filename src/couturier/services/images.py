@@ -71,13 +71,19 @@ def _architectures(value: Any, configured: tuple[str, ...], found: list[Violatio
     if value is None:
         return []
     rule = f"must be a list of configured architectures, each once ({', '.join(configured)})"
-    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+    if (
+        not isinstance(value, list)
+        or len(value) > len(configured)
+        or not all(isinstance(a, str) for a in value)
+    ):
         found.append(Violation("architectures", value, rule))
         return []
+    seen: set[str] = set()
     for index, arch in enumerate(value):
-        if arch not in configured or value.index(arch) != index:
+        if arch not in configured or arch in seen:
             found.append(Violation(f"architectures[{index}]", arch, rule))
-    return [a for a in configured if a in value]
+        seen.add(arch)
+    return [a for a in configured if a in seen]
 
 
 def check_request(
