@@ -152,6 +152,21 @@ def test_an_image_is_created_built_and_shown_in_the_gallery(
     listed = client.get("/v1/builds?image=1/my-tool", headers=writer).json()
     assert [b["trace_id"] for b in listed["items"]] == [trace]
 
+    # The SBOMs of each created line, linked from the card.
+    links = card["lines"][1]["sbom"]
+    spdx = client.get(links["spdx"], headers=writer)
+    assert spdx.headers["content-type"] == "application/spdx+json"
+    assert spdx.json()["spdxVersion"] == "SPDX-2.3"
+    names = {package["name"] for package in spdx.json()["packages"]}
+    assert {"tool", "base-files"} <= names
+    cdx = client.get(links["cyclonedx"], headers=writer)
+    assert cdx.headers["content-type"] == "application/vnd.cyclonedx+json"
+    assert cdx.json()["bomFormat"] == "CycloneDX"
+    answer = client.get("/v1/images/1/my-tool/lines/3/sbom", headers=writer)
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "line-not-found"
+    answer = client.get("/v1/images/1/my-tool/lines/2/sbom?arch=arm64", headers=writer)
+    assert answer.status_code == 422
+
 
 def test_a_name_in_use_is_409_and_every_violation_is_one_422(
     client: TestClient, site: Installation, writer: dict[str, str]
@@ -358,6 +373,10 @@ def test_a_spec_may_narrow_the_architectures(
             assert _blob(layout, manifest["config"]["digest"])["architecture"] == "arm64"
             card = client.get("/v1/images", headers=writer).json()["items"][0]
             assert card["architectures"] == ["arm64"]
+            sbom = client.get(card["lines"][1]["sbom"]["spdx"], headers=writer).json()
+            assert "arm64" in json.dumps(sbom)
+            answer = client.get("/v1/images/1/my-tool/lines/2/sbom?arch=amd64", headers=writer)
+            assert answer.status_code == 422
             spec_yaml = client.get("/v1/images/1/my-tool/spec", headers=writer).text
             assert yaml.safe_load(spec_yaml)["architectures"] == ["arm64"]
     finally:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from couturier.api.auth import installation_of, needs
 from couturier.api.errors import RESPONSES, ErrorBody
@@ -25,6 +25,7 @@ from couturier.api.images_models import (
 )
 from couturier.errors import Code, NotFoundError
 from couturier.services import builds as build_service
+from couturier.services import image_sboms as sbom_service
 from couturier.services import images as image_service
 from couturier.services.builds import Builds
 from couturier.services.installation import Installation
@@ -151,6 +152,39 @@ def get_image_spec(
     """The image's spec as a YAML spec file."""
     text = image_service.image_spec_yaml(installation, principal, tenant, name)
     return PlainTextResponse(text, media_type="application/yaml")
+
+
+@images.get(
+    "/images/{tenant}/{name}/lines/{line}/sbom",
+    response_model=None,
+    responses={
+        200: {
+            "description": "the line's SBOM: SPDX 2.3 or CycloneDX JSON",
+            "content": {
+                media_type: {"schema": {"type": "object"}}
+                for media_type in sbom_service.FORMATS.values()
+            },
+        },
+        **NOT_FOUND,
+    },
+    tags=["images"],
+)
+def get_line_sbom(
+    installation: Inst,
+    principal: Reader,
+    *,
+    tenant: Tenant,
+    name: Name,
+    line: Annotated[str, Path(max_length=40, description="a line's label, e.g. 3.13")],
+    format: Annotated[Literal["spdx", "cyclonedx"], Query(description="the SBOM format")] = "spdx",
+    arch: Annotated[str | None, Query(max_length=20, description="default: the first")] = None,
+) -> Response:
+    """The SBOM of one created line of the image, for one architecture, as its last finished
+    build made it."""
+    document, media_type = sbom_service.line_sbom(
+        installation, principal, (tenant, name), line, format=format, arch=arch
+    )
+    return Response(document, media_type=media_type)
 
 
 @images.post(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 __all__ = ["Accepted", "BuildList", "BuildOut", "ImageDetail", "ImageList", "ImageSummary"]
 
@@ -59,6 +59,12 @@ class BuildList(BaseModel):
     next: str | None
 
 
+class CardLine(BuildLineOut):
+    sbom: dict[str, str] | None = Field(
+        description="the API paths of a created line's SBOMs, by format (spdx, cyclonedx)"
+    )
+
+
 class ImageSummary(BaseModel):
     name: str
     starter: str
@@ -68,7 +74,7 @@ class ImageSummary(BaseModel):
     updated: str
     architectures: list[str]
     build: BuildRef | None
-    lines: list[BuildLineOut]
+    lines: list[CardLine]
 
 
 class ImageList(BaseModel):

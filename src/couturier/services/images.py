@@ -40,11 +40,13 @@ from couturier.store.models import Image
 if TYPE_CHECKING:
     from couturier.services.installation import Installation
     from couturier.services.tokens import Principal
+    from couturier.store import UnitOfWork
 
 __all__ = [
     "create_image",
     "delete_image",
     "edit_image",
+    "find_image",
     "find_image_id",
     "get_image",
     "image_page",
@@ -53,6 +55,13 @@ __all__ = [
 ]
 
 LABEL = "private image"
+SBOM_FORMATS = ("spdx", "cyclonedx")
+
+
+def sbom_links(full_name: str, line: str) -> dict[str, str]:
+    """The API paths of a created line's SBOMs, by format."""
+    base = f"/v1/images/{full_name}/lines/{line}/sbom"
+    return {name: f"{base}?format={name}" for name in SBOM_FORMATS}
 
 
 def image_not_found(tenant: str, name: str) -> NotFoundError:
@@ -184,6 +193,12 @@ def create_image(builds: Builds, principal: Principal, raw: Any) -> dict[str, An
     return answer
 
 
+def find_image(uow: UnitOfWork, principal: Principal, tenant: str, name: str) -> Image:
+    """The tenant's image ``tenant/name`` in ``uow``; :class:`NotFoundError` otherwise (for
+    another tenant's too)."""
+    return _image(TenantImages(uow.session, principal.tenant_id), principal, tenant, name)
+
+
 def _image(uow_repo: TenantImages, principal: Principal, tenant: str, name: str) -> Image:
     if tenant != str(principal.tenant_id):
         raise image_not_found(tenant, name)
@@ -257,7 +272,13 @@ def _card(image: Image, last: Any, done: Any, lines: Mapping[int, list[Any]]) ->
         "updated": image.updated_at.isoformat(),
         "architectures": list(image.spec.get("architectures") or []),
         "build": ({"trace_id": last.trace_id, "status": last.status} if last is not None else None),
-        "lines": [line_json(row) for row in shown],
+        "lines": [
+            {
+                **line_json(row),
+                "sbom": sbom_links(full_name(image), row.line) if row.status == "created" else None,
+            }
+            for row in shown
+        ],
     }
 
 

@@ -1,0 +1,106 @@
+"""The SBOMs of a private image's created lines, read from its OCI layout.
+
+Each created line carries an SPDX and a CycloneDX document per architecture, stored as OCI
+referrers of the line's image manifest (:func:`couturier.services.build.build` writes them).
+:func:`line_sbom` finds the line's image by the digest its last finished build recorded (not by
+a tag, which a later build may have moved), the manifest of the architecture asked for, and the
+document of the format asked for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from couturier.core.spec import SpecError, Violation
+from couturier.core.suggest import close_names, did_you_mean
+from couturier.errors import Code, NotFoundError
+from couturier.oci.documents import (
+    CYCLONEDX_MEDIA_TYPE,
+    INDEX_MEDIA_TYPE,
+    SPDX_MEDIA_TYPE,
+    Descriptor,
+    Platform,
+)
+from couturier.oci.layout import Layout
+from couturier.services.builds import layout_dir
+from couturier.services.images import SBOM_FORMATS, find_image
+from couturier.store.images import TenantImages
+
+if TYPE_CHECKING:
+    from couturier.services.installation import Installation
+    from couturier.services.tokens import Principal
+
+__all__ = ["FORMATS", "line_sbom"]
+
+FORMATS = {"spdx": SPDX_MEDIA_TYPE, "cyclonedx": CYCLONEDX_MEDIA_TYPE}
+assert tuple(FORMATS) == SBOM_FORMATS
+
+
+def line_sbom(
+    installation: Installation,
+    principal: Principal,
+    image: tuple[str, str],
+    line: str,
+    *,
+    format: str,
+    arch: str | None,
+) -> tuple[bytes, str]:
+    """The SBOM document (its bytes and media type) of line ``line`` of the tenant's image
+    ``image`` (``(tenant, name)``) on ``arch`` (the image's first architecture by default),
+    as its last finished build made it. Raises :class:`NotFoundError` for an image the tenant
+    lacks or a line it has not created, :class:`SpecError` for an architecture the image is
+    not built for."""
+    settings = installation.settings
+    with installation.store.unit() as uow:
+        found = find_image(uow, principal, *image)
+        repo = TenantImages(uow.session, principal.tenant_id)
+        done = repo.latest_builds([found.id], finished=True).get(found.id)
+        rows = repo.lines([done.id])[done.id] if done is not None else []
+        archs = list(found.spec.get("architectures") or settings.architectures)
+        image_id, starter = found.id, found.starter
+    if arch is not None and arch not in archs:
+        rule = f"must be an architecture the image is built for: {', '.join(archs)}"
+        raise SpecError([Violation("arch", arch, rule)], source="request")
+    created = {row.line: row.digest for row in rows if row.status == "created" and row.digest}
+    digest = created.get(line)
+    if digest is None:
+        known = sorted(created)
+        raise NotFoundError(
+            f"the image has no created line {line[:40]!r}{did_you_mean(line, known)}",
+            f"its created lines: {', '.join(known) or 'none yet'}",
+            code=Code.LINE_NOT_FOUND,
+            fields={
+                "starter": starter,
+                "lines": [line[:40]],
+                "suggestions": close_names(line, known),
+                "known": known,
+            },
+        )
+    layout = Layout(layout_dir(settings, image_id))
+    manifest = _manifest(layout, digest, Platform.for_debian(arch or archs[0]))
+    media_type = FORMATS[format]
+    documents = layout.referrers(manifest.digest, media_type) if manifest else []
+    if not documents:
+        raise NotFoundError(
+            f"the image's line {line} has no {format} SBOM for {arch or archs[0]}",
+            "rebuild the image",
+            fields={"path": str(layout.root), "digest": digest},
+        )
+    return layout.read_artifact(documents[0]), media_type
+
+
+def _manifest(layout: Layout, digest: str, platform: Platform) -> Descriptor | None:
+    """The image manifest of ``platform`` under the line's ``digest`` (a manifest, or an index
+    of one per architecture)."""
+    entry = next((e for e in layout.read_index() if e.digest == digest), None)
+    if entry is None or entry.media_type != INDEX_MEDIA_TYPE:
+        return entry
+    for item in layout.read_json(entry)["manifests"]:
+        candidate = Descriptor.from_json(item)
+        have = candidate.platform
+        if have is not None and (have.architecture, have.variant) == (
+            platform.architecture,
+            platform.variant,
+        ):
+            return candidate
+    return None
