@@ -76,6 +76,27 @@ def mirror(tmp_path: Path, signing_key: SigningKey) -> Iterator[StallingMirror]:
         server.server_close()
 
 
+def _environment(
+    tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey, database_url: str | None
+) -> dict[str, str]:
+    """The environment of a ``serve`` reading ``mirror``, with the site starter ``tiny``."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    url = f"http://127.0.0.1:{mirror.server_address[1]}/"
+    settings = {
+        "architectures": ["amd64"],
+        "starters_dir": str(tmp_path / "site"),
+        "mirrors": {"fixture": {"url": url, "keyring": str(signing_key.keyring)}},
+        "releases": {
+            name: {"suites": [{"mirror": "fixture", "suite": s} for s in suites]}
+            for name, suites in RELEASES.items()
+        },
+    }
+    (tmp_path / "couturier.yaml").write_text(yaml.safe_dump(settings))
+    config = str(tmp_path / "couturier.yaml")
+    return {**environment(tmp_path, database_url), "COUTURIER_CONFIG": config}
+
+
 def curl(*args: str) -> tuple[int, str]:
     """``curl`` ARGS: the HTTP status and the body."""
     done = subprocess.run(
@@ -92,26 +113,7 @@ def curl(*args: str) -> tuple[int, str]:
 def test_a_build_killed_with_its_server_completes_after_a_restart(
     tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey, database_url: str
 ) -> None:
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    settings = {
-        "architectures": ["amd64"],
-        "starters_dir": str(tmp_path / "site"),
-        "mirrors": {
-            "fixture": {
-                "url": f"http://127.0.0.1:{mirror.server_address[1]}/",
-                "keyring": str(signing_key.keyring),
-            }
-        },
-        "releases": {
-            name: {"suites": [{"mirror": "fixture", "suite": s} for s in suites]}
-            for name, suites in RELEASES.items()
-        },
-    }
-    (tmp_path / "couturier.yaml").write_text(yaml.safe_dump(settings))
-    config = str(tmp_path / "couturier.yaml")
-    env = {**environment(tmp_path, database_url), "COUTURIER_CONFIG": config}
-
+    env = _environment(tmp_path, mirror, signing_key, database_url)
     server = Server(env, tmp_path / "serve-1.log")
     try:
         auth = f"Authorization: Bearer {first_token(server.stderr())}"
@@ -198,3 +200,47 @@ def test_workers_is_a_small_whole_number(tmp_path: Path) -> None:
     refused = couturier(environment(tmp_path), "serve", "--workers", "many")
     assert refused.returncode == 2
     assert "'many' is not a number of workers (0 to 64)" in refused.stderr
+
+
+def test_sigterm_stops_serve_while_a_build_runs_and_is_followed(
+    tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey
+) -> None:
+    env = _environment(tmp_path, mirror, signing_key, None)
+    server = Server(env, tmp_path / "serve-1.log")
+    try:
+        auth = f"Authorization: Bearer {first_token(server.stderr())}"
+        spec = json.dumps({"name": "my-tool", "starter": "tiny"})
+        status, body = curl(
+            "-X",
+            "POST",
+            "-H",
+            auth,
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            spec,
+            f"{server.url}/v1/images",
+        )
+        assert status == 202, body
+        trace = json.loads(body)["build"]["trace_id"]
+        assert mirror.stalled.wait(60), server.stderr()
+        follower = subprocess.Popen(
+            ["curl", "-sSN", "-H", auth, f"{server.url}/v1/builds/{trace}/events"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1)  # the stream is open, the build stalled
+        started = time.monotonic()
+        assert server.stop() == 0, server.stderr()
+        assert time.monotonic() - started < 25
+        follower.wait(10)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+    # The build the stop interrupted runs again at the next start.
+    server = Server(env, tmp_path / "serve-2.log")
+    try:
+        build = _finished(server.url, auth, trace)
+        assert (build["status"], build["attempts"]) == ("created", 2)
+    finally:
+        assert server.stop() == 0, server.stderr()

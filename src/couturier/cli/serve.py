@@ -10,6 +10,7 @@ names), then hands the socket to uvicorn. SIGINT and SIGTERM stop it gracefully.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import sys
@@ -21,6 +22,8 @@ from couturier.services.installation import open_installation
 from couturier.settings import Settings
 
 __all__ = ["run"]
+
+GRACE_SECONDS = 5
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -56,6 +59,7 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
     from couturier.api.app import create_app
 
     installation, first = open_installation(settings)
+    app = None
     try:
         say_first_start(first)  # before anything else can fail: it is shown only this once
         listener = _listen(args.host, args.port)
@@ -67,11 +71,15 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
             file=sys.stderr,
             flush=True,
         )
+        app = create_app(installation, workers=args.workers)
         config = uvicorn.Config(
-            create_app(installation, workers=args.workers),
+            app,
             log_level="info",
             server_header=False,
             proxy_headers=False,
+            # A client following a build's events keeps its response open until the build
+            # ends: a stop waits this long for open responses, then closes them.
+            timeout_graceful_shutdown=GRACE_SECONDS,
         )
         # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler
         # that was there before it: this one makes that a normal exit (status 0), as a
@@ -80,4 +88,15 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         installation.close()
+        stopping = sys.exc_info()[1]
+        graceful = stopping is None or (isinstance(stopping, SystemExit) and not stopping.code)
+        if app is not None and not app.state.builds.stopped and graceful:
+            # A build still runs (a download in flight waits for its timeout): its job stays
+            # claimed and the next start takes it up at once; waiting here could take minutes.
+            print(
+                "couturier: stopped; the builds still running start over at the next start",
+                file=sys.stderr,
+                flush=True,
+            )
+            os._exit(0)
     return 0

@@ -133,13 +133,15 @@ class EmbeddedQueue:
             beat.start()
             self._threads.append(beat)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> bool:
         self._stopping.set()
         self._wake.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        stopped = not any(thread.is_alive() for thread in self._threads)
         self._threads = []
+        return stopped
 
     # -- workers ---------------------------------------------------------------------------
 

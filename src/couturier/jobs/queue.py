@@ -71,7 +71,7 @@ class JobQueue(Protocol):
         """Start this process's workers (none for a backend whose workers run elsewhere)."""
         ...
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop taking jobs and wait up to ``timeout`` seconds for running ones; a job still
-        running then is taken up again by the next worker to start."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop taking jobs and wait up to ``timeout`` seconds for running ones; whether every
+        one ended. A job still running then is taken up again by the next worker to start."""
         ...

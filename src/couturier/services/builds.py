@@ -139,12 +139,14 @@ class Builds:
     installation: Installation
     queue: JobQueue
     events: BuildEvents
+    stopped: bool = True  # no build of this process runs (False after a stop that left one)
 
     def start(self) -> None:
+        self.stopped = False
         self.queue.start()
 
     def stop(self) -> None:
-        self.queue.stop()
+        self.stopped = self.queue.stop()
 
 
 def start_builds(installation: Installation, workers: int, *, lease: float = 30.0) -> Builds:
