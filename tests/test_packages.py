@@ -220,6 +220,8 @@ def test_versions_across_releases(catalog_settings: Settings, amd64: IndexCatalo
 def test_derived_index_is_rebuilt_when_corrupt(catalog_settings: Settings) -> None:
     catalog = load_catalog(catalog_settings, "next", "amd64")
     sha = catalog.snapshots[0]
+    assert not (catalog_settings.snapshot_dir / f"{sha}.search").exists()  # made by a search
+    assert [p.name for p in catalog.search("rsa")] == ["python3-rsa"]
     index_file = catalog_settings.snapshot_dir / f"{sha}.idx"
     index_file.write_bytes(b"garbage")
     (catalog_settings.snapshot_dir / f"{sha}.search").unlink()

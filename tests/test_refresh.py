@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import lzma
+import gzip
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,8 +79,8 @@ def test_refresh_stores_verified_snapshots(settings: Settings) -> None:
         assert (settings.snapshot_dir / sha).is_file()
         assert (settings.snapshot_dir / f"{sha}.idx").is_file()
     assert not [p for p in settings.snapshot_dir.iterdir() if p.name.endswith(".tmp")]
-    assert any(e.file.endswith("Packages.xz") and e.bytes > 0 for e in events)
-    assert "testing: fetch InRelease" in str(events[0])
+    assert any(e.file.endswith("Packages.gz") and e.bytes > 0 for e in events)
+    assert any("testing: fetch InRelease" in str(e) for e in events)
     catalog = load_catalog(settings, "testing", "amd64")
     assert [p.version for p in catalog.versions("hello")] == ["2.10-3+deb1", "2.10-3"]
 
@@ -124,10 +124,10 @@ def test_tampered_index_is_refused(
     build_repo(
         repo, {"testing": [*SUITES["testing"], {"Package": "new", "Version": "1"}]}, key=signing_key
     )
-    index = repo / "dists/testing/main/binary-amd64/Packages.xz"
-    text = lzma.decompress(index.read_bytes()).replace(b"new", b"evil")
-    index.write_bytes(lzma.compress(text))
-    with pytest.raises(IntegrityError, match=r"testing: main/binary-amd64/Packages\.xz has") as e:
+    index = repo / "dists/testing/main/binary-amd64/Packages.gz"
+    text = gzip.decompress(index.read_bytes()).replace(b"new", b"evil")
+    index.write_bytes(gzip.compress(text))
+    with pytest.raises(IntegrityError, match=r"testing: main/binary-amd64/Packages\.gz has") as e:
         refresh(refreshed, transport=HttpTransport(retries=0))
     assert e.value.hint
     assert_unchanged(refreshed, state, files)
@@ -140,9 +140,9 @@ def test_truncated_index_is_refused(
     build_repo(
         repo, {"testing": [*SUITES["testing"], {"Package": "new", "Version": "1"}]}, key=signing_key
     )
-    index = repo / "dists/testing/main/binary-arm64/Packages.xz"
+    index = repo / "dists/testing/main/binary-arm64/Packages.gz"
     index.write_bytes(index.read_bytes()[:40])
-    with pytest.raises(IntegrityError, match=r"Packages\.xz has 40 bytes.*truncated"):
+    with pytest.raises(IntegrityError, match=r"Packages\.gz has 40 bytes.*truncated"):
         refresh(refreshed)
     assert_unchanged(refreshed, state, files)
 
@@ -269,7 +269,7 @@ def test_armored_keyring_and_one_architecture(
         load_catalog(settings, "testing", "amd64")
     transport = CountingTransport()
     refresh(settings, transport=transport)  # adds amd64, InRelease unchanged
-    assert any(u.endswith("binary-amd64/Packages.xz") for u in transport.urls)
+    assert any(u.endswith("binary-amd64/Packages.gz") for u in transport.urls)
     assert not any("arm64" in u for u in transport.urls)
 
 

@@ -11,6 +11,7 @@ real second one here) holds them. ``couturier cache verify`` checks and repairs 
 from __future__ import annotations
 
 import fcntl
+import gzip
 import hashlib
 import http.server
 import io
@@ -25,7 +26,7 @@ import textwrap
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -312,7 +313,7 @@ def test_refresh_repairs_an_edited_snapshot_though_inrelease_is_unchanged(
     report = refresh(index_settings, transport=transport)
     assert report.suites[0].status == "repaired"
     assert any(f"index snapshot {path.name} of main/amd64" in w for w in report.warnings)
-    assert any(u.endswith("binary-amd64/Packages.xz") for u in transport.urls)
+    assert any(u.endswith("binary-amd64/Packages.gz") for u in transport.urls)
     assert not file_problem(path, path.name)
     again = refresh(index_settings, transport=CountingTransport())
     assert [s.status for s in again.suites] == ["unchanged", "unchanged"]
@@ -327,6 +328,7 @@ def test_damaged_derived_index_is_rebuilt_and_said(index_settings: Settings) -> 
     assert [p.version for p in catalog.versions("hello")] == ["2.10-3"]
     assert len(said) == 1 and f"derived index {idx}" in said[0] and "rebuilt" in said[0]
     search = index_settings.snapshot_dir / f"{sha}.search"
+    assert [p.name for p in catalog.search("hello")] == ["hello", "hello-doc"]  # makes it
     flip_byte(search, 0)
     catalog = load_catalog(index_settings, "testing", "amd64", said.append)
     assert [p.name for p in catalog.search("hello")] == ["hello", "hello-doc"]
@@ -423,7 +425,9 @@ def test_huge_inrelease_is_refused_quickly_with_bounded_memory(
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < INRELEASE_LIMIT + (8 << 20)
+    # The suites of a release are refreshed at once: at most one capped InRelease each.
+    suites = len(settings.release("testing").suites)
+    assert peak < suites * INRELEASE_LIMIT + (8 << 20)
 
 
 def test_transport_limit_on_get_and_get_to(tmp_path: Path) -> None:
@@ -681,28 +685,44 @@ def test_old_index_format_is_rebuilt_silently(index_settings: Settings) -> None:
     assert catalog.versions("hello") and said == []
 
 
+@pytest.mark.parametrize(
+    ("suffix", "compress"),
+    [
+        (".gz", lambda data: gzip.compress(data, 1)),
+        (".xz", lambda data: lzma.compress(data, preset=0)),
+    ],
+)
 def test_index_that_decompresses_past_its_listed_size_is_refused_unread(
-    tmp_path: Path, index_repo: Path, signing_key: SigningKey
+    tmp_path: Path,
+    index_repo: Path,
+    signing_key: SigningKey,
+    suffix: str,
+    compress: Callable[[bytes], bytes],
 ) -> None:
-    """A signed but hostile Release lists a small plain index and an ``.xz`` that expands to
-    256 MiB: decompression stops one byte past the listed size."""
+    """A signed but hostile Release lists a small plain index and a compressed one that expands
+    to 256 MiB (the only compressed variant listed): decompression, as the bytes arrive, stops
+    one byte past the listed size."""
     copy = tmp_path / "mirror"
     shutil.copytree(index_repo, copy)
     suite = copy / "dists" / "testing"
-    bomb = lzma.compress(bytes(256 << 20), preset=0)
-    xz = suite / "main" / "binary-amd64" / "Packages.xz"
-    xz.write_bytes(bomb)
+    bomb = compress(bytes(256 << 20))
+    (suite / "main" / "binary-amd64" / f"Packages{suffix}").write_bytes(bomb)
     release = (suite / "Release").read_text().splitlines()
-    entry = f" {hashlib.sha256(bomb).hexdigest()} {len(bomb):8d} main/binary-amd64/Packages.xz"
+    name = f"main/binary-amd64/Packages{suffix}"
+    entry = f" {hashlib.sha256(bomb).hexdigest()} {len(bomb):8d} {name}"
     release = [
-        entry if line.endswith(" main/binary-amd64/Packages.xz") else line for line in release
+        entry if line.endswith(f" {name}") else line
+        for line in release
+        if not line.endswith((" main/binary-amd64/Packages.gz", " main/binary-amd64/Packages.xz"))
+        or line.endswith(f" {name}")
     ]
     (suite / "Release").write_text("\n".join(release) + "\n")
     sign_release(suite, signing_key)
     settings = make_settings(tmp_path, copy, signing_key.keyring)
     tracemalloc.start()
     try:
-        with pytest.raises(IntegrityError, match=r"Packages\.xz \(decompressed\) has \d+ bytes"):
+        pattern = rf"Packages\{suffix} \(decompressed\) has \d+ bytes"
+        with pytest.raises(IntegrityError, match=pattern):
             refresh(settings, ["testing"], ["amd64"], HttpTransport(retries=0))
         _, peak = tracemalloc.get_traced_memory()
     finally:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from couturier.core.catalog import Catalog, Package, matches_query, newest_first
 from couturier.core.distro import DEBIAN, Distro, distro_of
 from couturier.core.relations import Relation
-from couturier.debian.listing import state_problems
+from couturier.debian.listing import ReleaseCache, state_problems
 from couturier.debian.snapshots import (
     SnapshotCache,
     SnapshotIndex,
@@ -53,7 +53,8 @@ class IndexCatalog:
     ``parts`` are in suite order; a (name, version, architecture) present in several is taken from
     the first. ``missing_suites`` names secondary suites that have no snapshot (never refreshed or
     failed): the catalog works without them, interfaces should warn. ``distro`` is where the
-    release's packages come from (see :func:`release_distro`).
+    release's packages come from (see :func:`release_distro`); ``warn`` hears of damaged
+    derived files this catalog's searches rebuilt.
     """
 
     def __init__(
@@ -63,8 +64,11 @@ class IndexCatalog:
         parts: Sequence[SnapshotPart],
         missing_suites: Sequence[str] = (),
         distro: Distro = DEBIAN,
+        *,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self._release = release
+        self._warn = warn
         self._architecture = architecture
         self.parts = tuple(parts)
         self.missing_suites = tuple(missing_suites)
@@ -194,7 +198,7 @@ class IndexCatalog:
                     return
                 position = text.find(raw, end + 1) if raw else end + 1
 
-        return [scan(part.index.search_text) for part in self.parts]
+        return [scan(part.index.search_text(self._warn)) for part in self.parts]
 
     def __repr__(self) -> str:
         return f"<IndexCatalog {self._release}/{self._architecture} {len(self.parts)} snapshots>"
@@ -216,10 +220,12 @@ def load_catalog(
     warn: Callable[[str], None] | None = None,
     *,
     snapshots: SnapshotCache | None = None,
+    releases: ReleaseCache | None = None,
 ) -> IndexCatalog:
     """Open the catalog of ``release`` for ``arch`` over its current snapshots, each verified
     (see :meth:`SnapshotStore.open`; damaged derived files are rebuilt and reported to ``warn``).
-    Indexes already in ``snapshots`` are reused, those opened are kept there (none without it).
+    Indexes already in ``snapshots`` are reused, those opened are kept there (none without it);
+    the kept InReleases the states are checked against are parsed once while in ``releases``.
 
     Cost: one small JSON per suite, one ``.idx`` read and hashed per snapshot, and a full hash
     of a snapshot only when its stamp does not vouch for it; no index is parsed.
@@ -245,7 +251,7 @@ def load_catalog(
         if state is not None and state.absent:
             continue
         if state is not None:
-            _check_state(settings, state, [f"{c}/{arch}" for c in suite.components])
+            _check_state(settings, state, [f"{c}/{arch}" for c in suite.components], releases)
         for component in suite.components:
             current = state.index(component, arch) if state is not None else None
             if current is None:
@@ -267,13 +273,15 @@ def load_catalog(
             index = store.open(current.sha256)
             parts.append(SnapshotPart(f"{suite.name}/{component}", index, current.root))
     distro = release_distro(settings, release, arch, first)
-    return IndexCatalog(release, arch, parts, missing, distro)
+    return IndexCatalog(release, arch, parts, missing, distro, warn=warn)
 
 
-def _check_state(settings: Settings, state: SuiteState, keys: list[str]) -> None:
+def _check_state(
+    settings: Settings, state: SuiteState, keys: list[str], releases: ReleaseCache | None
+) -> None:
     """Raise :class:`SuiteStateDamagedError` when entries ``keys`` of ``state`` disagree with
     the verified InRelease kept beside it (see :func:`state_problems`)."""
-    problems = state_problems(settings.state_dir, state, keys)
+    problems = state_problems(settings.state_dir, state, keys, releases)
     if problems:
         path = suite_state_path(settings.state_dir, state.mirror, state.suite)
         raise SuiteStateDamagedError(path, problems[0])

@@ -13,14 +13,15 @@ it verified the snapshots against, in ``state/suites/<mirror>/<suite>.inrelease/
 The *listing* of an InRelease is, per ``component/arch``, the sha256 and size of the plain
 ``Packages`` index: from the Release when it lists it, else from ``.unpacked``.
 :func:`state_problems` compares a state with the listings of the InReleases its entries name
-(cheap: no gpg; one parse per InRelease, 2 ms for Debian's bookworm, cached per process while
-the file is unchanged);
+(cheap: no gpg; one parse per InRelease, 2 ms for Debian's bookworm, kept by the caller's
+:class:`ReleaseCache` while the file is unchanged);
 :func:`reverify_state` first checks each kept InRelease's signature again with ``gpgv``.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from couturier.integrity import FileStamp, atomic_write
 
 __all__ = [
     "Listed",
+    "ReleaseCache",
     "inrelease_dir",
     "keep_inrelease",
     "keep_unpacked",
@@ -111,20 +113,51 @@ def listed_index(release: ReleaseFile, unpacked: Mapping[str, Listed], key: str)
     return unpacked.get(key)
 
 
-# Releases parsed by this process, by path, while the file's stamp is unchanged.
-_PARSED: OrderedDict[Path, tuple[FileStamp, ReleaseFile]] = OrderedDict()
-_PARSED_LIMIT = 32
+class ReleaseCache:
+    """Kept InReleases already parsed, by path: the last ``limit`` of them, each kept while its
+    file's stamp (inode, size, mtime, ctime) stays the same.
+
+    Whoever checks states often owns one (the catalog service keeps one for its process, next
+    to its :class:`~couturier.debian.snapshots.SnapshotCache`). Safe to share between threads:
+    a lock guards the table; a file is parsed outside it (two threads may parse one file at
+    once; both get the same answer, the later one is kept).
+    """
+
+    def __init__(self, limit: int = 32) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._parsed: OrderedDict[Path, tuple[FileStamp, ReleaseFile]] = OrderedDict()
+
+    def get(self, path: Path, stamp: FileStamp) -> ReleaseFile | None:
+        """The release parsed from ``path`` when its file had ``stamp``; None otherwise."""
+        with self._lock:
+            cached = self._parsed.get(path)
+            if cached is None or cached[0] != stamp:
+                return None
+            self._parsed.move_to_end(path)
+            return cached[1]
+
+    def put(self, path: Path, stamp: FileStamp, release: ReleaseFile) -> None:
+        with self._lock:
+            self._parsed[path] = (stamp, release)
+            self._parsed.move_to_end(path)
+            while len(self._parsed) > self._limit:
+                self._parsed.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._parsed.clear()
 
 
-def _kept_release(directory: Path, inrelease: str) -> ReleaseFile | str:
-    """The kept signed content of InRelease ``inrelease``, parsed; or what is wrong with it."""
+def _kept_release(directory: Path, inrelease: str, cache: ReleaseCache | None) -> ReleaseFile | str:
+    """The kept signed content of InRelease ``inrelease``, parsed (or taken from ``cache``);
+    or what is wrong with it."""
     path = directory / f"{inrelease}.release"
     try:
         stamp = FileStamp.of(path.stat())
-        cached = _PARSED.get(path)
-        if cached is not None and cached[0] == stamp:
-            _PARSED.move_to_end(path)
-            return cached[1]
+        cached = cache.get(path, stamp) if cache is not None else None
+        if cached is not None:
+            return cached
         release = parse_release(path.read_bytes(), str(path))
     except FileNotFoundError:
         return (
@@ -135,20 +168,22 @@ def _kept_release(directory: Path, inrelease: str) -> ReleaseFile | str:
         return f"{path} cannot be read ({error.strerror})"
     except CouturierError as error:
         return f"{path} is damaged ({error.message})"
-    _PARSED[path] = (stamp, release)
-    while len(_PARSED) > _PARSED_LIMIT:
-        _PARSED.popitem(last=False)
+    if cache is not None:
+        cache.put(path, stamp, release)
     return release
 
 
 def state_problems(
-    state_dir: Path, state: SuiteState, keys: Iterable[str] | None = None
+    state_dir: Path,
+    state: SuiteState,
+    keys: Iterable[str] | None = None,
+    cache: ReleaseCache | None = None,
 ) -> list[str]:
     """How the entries ``keys`` (default: all) of ``state`` differ from the listings of the
     verified InReleases they name, one line each; empty when they agree.
 
-    Cost: per InRelease named, a ``stat`` and (first time in a process, or once changed) one
-    read and parse of its signed content (~150 KB for Debian); no gpg. Never raises.
+    Cost: per InRelease named, a ``stat`` and (unless ``cache`` holds it unchanged) one read
+    and parse of its signed content (~150 KB for Debian); no gpg. Never raises.
     """
     directory = inrelease_dir(state_dir, state.mirror, state.suite)
     problems: list[str] = []
@@ -156,7 +191,7 @@ def state_problems(
         index = state.indexes.get(key)
         if index is None:
             continue
-        release = _kept_release(directory, index.inrelease_sha256)
+        release = _kept_release(directory, index.inrelease_sha256, cache)
         if isinstance(release, str):
             problems.append(f"{key}: {release}")
             continue

@@ -3,8 +3,18 @@
 Per suite: fetch ``InRelease``, verify it against the mirror's pinned keyring, and when every
 requested component/architecture was already verified against this very ``InRelease`` stop there
 (an incremental refresh costs one request per suite). Otherwise fetch each ``Packages`` index
-(``.xz``, else ``.gz``, else plain; through ``by-hash`` when the suite offers it), check the
-compressed and the decompressed size and sha256 against ``InRelease``, and store the snapshot.
+(``.gz``, else ``.xz``, else ``.bz2``, else plain; through ``by-hash`` when the suite offers it)
+and read it as its bytes arrive (:mod:`couturier.debian.indexing`): hashed, decompressed, hashed
+again, written to a partial file and indexed, chunk by chunk; then check the compressed and the
+decompressed size and sha256 against ``InRelease`` before the snapshot joins the store.
+
+``.gz`` comes first because, read while it arrives, it costs less time than ``.xz`` on any link
+faster than about 10 MB/s: bookworm's main index is 12.1 MB as ``.gz`` and 8.8 MB as ``.xz``,
+and inflating its 50 MB takes 0.15 s with ISA-L against 0.53 s for ``xz`` on this machine
+(measured 2026-11-29; deb.debian.org sends about 45 MB/s here, so the extra 3.3 MB cost 0.07 s).
+
+The suites are refreshed in parallel, one thread each (the releases named, and the suites of
+each release): a first run waits for the slowest suite, not for their sum.
 
 Every download is capped: ``InRelease`` at :data:`INRELEASE_LIMIT`, an index at the size
 ``InRelease`` lists for it (and its decompressed text at the size listed for the plain index),
@@ -31,11 +41,13 @@ from __future__ import annotations
 import bz2
 import datetime as dt
 import lzma
-import zlib
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import BinaryIO, cast
 
+from couturier.debian.indexing import Decompressor, IndexDownload, gzip_decompressor
 from couturier.debian.inrelease import IndexEntry, ReleaseFile, parse_release, verify_inrelease
 from couturier.debian.listing import (
     Listed,
@@ -75,23 +87,15 @@ __all__ = ["INRELEASE_LIMIT", "ProgressEvent", "RefreshReport", "SuiteResult", "
 INRELEASE_LIMIT = 16 << 20
 
 
-class _Decompressor(Protocol):
-    @property
-    def eof(self) -> bool: ...
-
-    @property
-    def unused_data(self) -> bytes: ...
-
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
-
-
-# Preferred first; only variants listed in InRelease are tried.
-_VARIANTS: tuple[tuple[str, Callable[[], _Decompressor] | None], ...] = (
+# Preferred first (see the module docstring); only variants listed in InRelease are tried.
+_VARIANTS: tuple[tuple[str, Callable[[], Decompressor] | None], ...] = (
+    (".gz", gzip_decompressor),
     (".xz", lzma.LZMADecompressor),
-    (".gz", lambda: zlib.decompressobj(wbits=31)),
     (".bz2", bz2.BZ2Decompressor),
     ("", None),
 )
+# Suites refreshed at once: enough for every suite of the three default releases.
+_SUITE_THREADS = 9
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,7 @@ def refresh(
             )
     names = list(releases) if releases is not None else list(settings.releases)
     archs = tuple(settings.check_architecture(a) for a in (architectures or settings.architectures))
-    emit = progress or (lambda event: None)
+    emit = _serialized(progress or (lambda event: None))
     store = SnapshotStore(settings.snapshot_dir)
     sweep_snapshot_partials(settings.snapshot_dir)
     for directory in (settings.state_dir / "suites").glob("*"):
@@ -189,6 +193,7 @@ def refresh(
         for kept in directory.glob("*.inrelease"):
             sweep_snapshot_partials(kept)
     report = RefreshReport()
+    jobs: list[tuple[_SuiteRefresh, bool]] = []
     seen: set[tuple[str, str]] = set()
     for release_name in names:
         release = settings.release(release_name)
@@ -207,16 +212,40 @@ def refresh(
                 result=result,
                 now=now,
             )
-            try:
-                job.run(optional=position > 0)
-            except CouturierError as exc:
-                result.status = "failed"
-                result.error = exc
-                emit(ProgressEvent(suite.name, "failed", str(exc)))
+            jobs.append((job, position > 0))
             report.suites.append(result)
+    if len(jobs) == 1:
+        _run(*jobs[0])
+    else:
+        with ThreadPoolExecutor(min(len(jobs), _SUITE_THREADS), "refresh") as pool:
+            # Each job catches its own CouturierError; anything else (a bug, a full disk) is
+            # raised here once every suite has finished.
+            for done in [pool.submit(_run, job, optional) for job, optional in jobs]:
+                done.result()
     if raise_errors and report.errors:
         raise report.errors[0]
     return report
+
+
+def _run(job: _SuiteRefresh, optional: bool) -> None:
+    """Refresh one suite; its failure goes into its result."""
+    try:
+        job.run(optional=optional)
+    except CouturierError as exc:
+        job.result.status = "failed"
+        job.result.error = exc
+        job.emit(ProgressEvent(job.suite.name, "failed", str(exc)))
+
+
+def _serialized(progress: Progress) -> Progress:
+    """``progress`` called by one suite's thread at a time."""
+    lock = threading.Lock()
+
+    def emit(event: ProgressEvent) -> None:
+        with lock:
+            progress(event)
+
+    return emit
 
 
 class _SuiteRefresh:
@@ -485,41 +514,68 @@ class _SuiteRefresh:
             return self._stage(b"", sha256_of(b""))
         for number, (entry, unpack) in enumerate(candidates):
             try:
-                compressed = self._download(root, release, entry)
+                return self._stream(root, release, entry, unpack, plain)
             except RemoteNotFoundError:
                 if number + 1 < len(candidates):
                     continue
                 raise
-            limit = plain.size if plain is not None else None
-            data = (
-                compressed
-                if unpack is None
-                else _decompress(unpack, compressed, suite, entry, limit)
-            )
-            expected = plain or IndexEntry(base, len(data), sha256_of(data))
-            _check(data, expected, suite, f"{entry.path} (decompressed)")
-            return self._stage(data, expected.sha256)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _download(self, root: str, release: ReleaseFile, entry: IndexEntry) -> bytes:
+    def _stream(
+        self,
+        root: str,
+        release: ReleaseFile,
+        entry: IndexEntry,
+        unpack: Callable[[], Decompressor] | None,
+        plain: IndexEntry | None,
+    ) -> StagedSnapshot:
+        """Download ``entry`` into a partial file of the store, decompressed, hashed and
+        indexed as it arrives; stage it once every check against InRelease passed."""
         suite = self.suite.name
         directory = entry.path.rpartition("/")[0]
-        url = f"{root}/dists/{suite}/{entry.path}"
-        data: bytes | None = None
-        if release.acquire_by_hash:
-            # by-hash names the content, so a mirror updating mid-refresh cannot mix versions.
-            try:
-                data = self._get(
-                    f"{root}/dists/{suite}/{directory}/by-hash/SHA256/{entry.sha256}",
-                    entry.path,
-                    entry.size,
-                )
-            except RemoteNotFoundError:
-                data = None
-        if data is None:
-            data = self._get(url, entry.path, entry.size)
-        _check(data, entry, suite, entry.path)
-        return data
+        limit = plain.size if plain is not None else None
+        partial = self.store.partial()
+        try:
+            sink = IndexDownload(partial.fd, unpack, limit, suite)
+            fetched = False
+            if release.acquire_by_hash:
+                # by-hash names the content, so a mirror updating mid-refresh cannot mix versions.
+                by_hash = f"{root}/dists/{suite}/{directory}/by-hash/SHA256/{entry.sha256}"
+                try:
+                    self._get_to(by_hash, entry, sink)
+                    fetched = True
+                except RemoteNotFoundError:
+                    fetched = False
+            if not fetched:
+                self._get_to(f"{root}/dists/{suite}/{entry.path}", entry, sink)
+            sink.check(entry, plain)
+            sha256 = plain.sha256 if plain is not None else sink.text.hexdigest()
+            staged = self.store.staged(partial, sha256, sink.text_size, sink.index.finish())
+        except BaseException:
+            partial.remove()
+            raise
+        self.staged.append(staged)
+        return staged
+
+    def _get_to(self, url: str, entry: IndexEntry, sink: IndexDownload) -> None:
+        """Stream the body at ``url`` (``entry`` of the suite) into ``sink``, at most the
+        size InRelease lists."""
+        self.result.requests += 1
+        try:
+            size = self.transport.get_to(url, cast(BinaryIO, sink), entry.size)
+        except IntegrityError as exc:
+            if exc.code is not Code.DOWNLOAD_TOO_LARGE:
+                raise
+            reason = exc.fields.get("reason") or exc.message
+            raise IntegrityError(
+                f"{self.suite.name}: {entry.path} has more than the {entry.size:,} bytes "
+                f"InRelease lists ({reason}; {url})",
+                exc.hint,
+                code=exc.code,
+                fields={**exc.fields, "suite": self.suite.name, "file": entry.path},
+            ) from None
+        self.result.bytes += size
+        self.emit(ProgressEvent(self.suite.name, "fetch", entry.path, size))
 
     def _stage(self, data: bytes, sha256: str) -> StagedSnapshot:
         staged = self.store.stage(data, sha256)
@@ -538,65 +594,3 @@ def _facts(release: ReleaseFile, sha256: str) -> dict[str, str]:
         "origin": release.fields.get("Origin", ""),
         "version": release.fields.get("Version", ""),
     }
-
-
-def _check(data: bytes, entry: IndexEntry, suite: str, what: str) -> None:
-    actual = sha256_of(data)
-    fields = {
-        "suite": suite,
-        "file": what,
-        "expected_size": entry.size,
-        "actual_size": len(data),
-        "expected_sha256": entry.sha256,
-        "actual_sha256": actual,
-    }
-    if len(data) != entry.size:
-        raise IntegrityError(
-            f"{suite}: {what} has {len(data)} bytes, InRelease lists {entry.size} "
-            "(truncated or modified)",
-            "the mirror may be mid-update or corrupt; run the refresh again later",
-            code=Code.DOWNLOAD_HASH_MISMATCH,
-            fields=fields,
-        )
-    if actual != entry.sha256:
-        raise IntegrityError(
-            f"{suite}: {what} has sha256 {actual}, InRelease lists {entry.sha256} (tampered or "
-            "corrupt)",
-            "the mirror or a proxy serves wrong data; run the refresh again or use another mirror",
-            code=Code.DOWNLOAD_HASH_MISMATCH,
-            fields=fields,
-        )
-
-
-def _decompress(
-    unpack: Callable[[], _Decompressor],
-    data: bytes,
-    suite: str,
-    entry: IndexEntry,
-    limit: int | None,
-) -> bytes:
-    """``data`` decompressed, every concatenated stream of it; with ``limit`` (the size listed
-    for the plain index), output past ``limit + 1`` bytes is never produced: such an index is
-    refused by its size check."""
-    parts: list[bytes] = []
-    produced = 0
-    try:
-        while data and (limit is None or produced <= limit):
-            decompressor = unpack()
-            part = decompressor.decompress(data, -1 if limit is None else limit + 1 - produced)
-            parts.append(part)
-            produced += len(part)
-            if not decompressor.eof:
-                if limit is None or produced <= limit:
-                    raise EOFError("the compressed data ends before its end-of-stream marker")
-                break
-            data = decompressor.unused_data
-        text = b"".join(parts)
-    except (lzma.LZMAError, OSError, EOFError, zlib.error, ValueError) as exc:
-        raise IntegrityError(
-            f"{suite}: {entry.path} does not decompress: {exc}",
-            "the mirror serves a corrupt file; run the refresh again later",
-            code=Code.DOWNLOAD_CORRUPT,
-            fields={"suite": suite, "file": entry.path, "reason": str(exc)},
-        ) from exc
-    return text

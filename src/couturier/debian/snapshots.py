@@ -5,7 +5,9 @@ On disk (``settings.snapshot_dir`` and ``settings.state_dir``)::
     snapshots/<sha256>          a verified, decompressed Packages file, named by its sha256
     snapshots/<sha256>.idx      derived lookup index (marshal): name -> stanza offsets, provides
     snapshots/<sha256>.search   derived search text: "name\\0version\\0summary\\n" per stanza,
-                                lowercase, sorted by name
+                                lowercase, sorted by name; made by the first search
+    snapshots/<sha256>.search.sha256
+                                the sha256 of that search text (hex), checked when it is mapped
     state/suites/<mirror>/<suite>.json
                                 which snapshot is current per component/arch, the InRelease it
                                 was verified from, when it was refreshed
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from couturier.core.catalog import Package
+from couturier.debian.indexing import INDEX_FORMAT, build_index
 from couturier.debian.packages import iter_stanzas, parse_stanza, stanza_core
 from couturier.errors import Code, IntegrityError, NotFoundError, StateError
 from couturier.integrity import (
@@ -66,11 +69,10 @@ __all__ = [
     "sweep_snapshot_partials",
 ]
 
-_INDEX_FORMAT = 3
-DERIVED_SUFFIXES = (".idx", ".search", ".stamp")
+_INDEX_FORMAT = INDEX_FORMAT
+DERIVED_SUFFIXES = (".idx", ".search", ".search.sha256", ".stamp")
 _OTHER_FORMAT = "is of another format"  # written by another version: rebuilt, not damaged
 Warn = Callable[[str], None]
-_PROVIDES_NAME = re.compile(rb"(?:^|,)\s*([a-z0-9][a-z0-9+.\-]*)")
 
 
 def sweep_snapshot_partials(directory: Path) -> list[Path]:
@@ -102,6 +104,7 @@ class StagedSnapshot:
     size: int
     temp: Path | None  # None when the store already holds this snapshot
     partial: Partial | None = None
+    index: dict[str, Any] | None = None  # its lookup data, when made while it was read
 
 
 class SnapshotIndex:
@@ -111,17 +114,19 @@ class SnapshotIndex:
     are several), ``provides`` a provided name to the package name(s) providing it (a tuple when
     several), ``sorted_names`` is every name in order. Single values are stored bare because
     loading 63k small lists costs twice as much as loading ints.
+
+    Shared by the jobs of a process (through a :class:`SnapshotCache`): it keeps no job's
+    callback; whoever reads the search text says where its warnings go.
     """
 
-    def __init__(self, path: Path, data: dict[str, Any], warn: Warn | None = None) -> None:
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
         self.path = path
         self.sha256 = path.name
         self.names: dict[str, int | tuple[int, ...]] = data["names"]
         self.provides: dict[str, str | tuple[str, ...]] = data["provides"]
         self.sorted_names: list[str] = data["sorted_names"]
-        self.search_sha256: str = data.get("search_sha256", "")
         self.stamp: FileStamp | None = None  # the snapshot file as it was when opened
-        self._warn = warn or (lambda message: None)
+        self._lock = threading.Lock()
         self._map: mmap.mmap | bytes | None = None
         self._search: mmap.mmap | bytes | None = None
 
@@ -150,24 +155,53 @@ class SnapshotIndex:
         """Every stanza of ``name``, parsed in full; empty when the snapshot has none."""
         return [Package(parse_stanza(self.stanza(o)), origin) for o in self.offsets(name)]
 
-    @property
-    def search_text(self) -> mmap.mmap | bytes:
+    def search_text(self, warn: Warn | None = None) -> mmap.mmap | bytes:
         """The lowercase UTF-8 search text (see the module docstring), mapped on first use and
-        checked against the sha256 the ``.idx`` records; rebuilt (and reported) when damaged."""
-        if self._search is None:
-            path = self.path.with_name(self.path.name + ".search")
-            try:
-                problem = file_problem(path, self.search_sha256) if self.search_sha256 else None
-                if problem is None:
-                    self._search = _map(path)
-            except OSError:
-                problem = "is missing"
+        checked against the sha256 kept beside it; made by the first search (a build never
+        needs it) and made again when damaged, said to ``warn`` (the asking job's).
+
+        Cost: the first time for a snapshot, one pass over it (about 0.4 s for bookworm's
+        main index); then a hash of the text when a process maps it. Thread-safe.
+        """
+        with self._lock:
             if self._search is None:
-                if problem != "is missing":
-                    self._warn(f"search text {path} {problem}: it was damaged; rebuilt it")
-                self._search = _search_text(self.path.read_bytes()).encode()
-                atomic_write(path, self._search)
-        return self._search
+                self._search = _search_file(self.path, warn or (lambda message: None))
+            return self._search
+
+
+def _search_file(snapshot: Path, warn: Warn) -> mmap.mmap | bytes:
+    """The search text of ``snapshot``, from its ``.search`` file when that matches the sha256
+    kept in ``.search.sha256``; else made again (and ``warn`` told, unless it was missing)."""
+    path = snapshot.with_name(snapshot.name + ".search")
+    problem = _search_problem(path)
+    if problem is None:
+        try:
+            return _map(path)
+        except OSError:
+            problem = "is missing"
+    if problem != "is missing":
+        warn(f"search text {path} {problem}: it was damaged; rebuilt it")
+    text = _search_text(snapshot.read_bytes()).encode()
+    atomic_write(path, text)
+    atomic_write(path.with_name(path.name + ".sha256"), sha256_of(text).encode())
+    return text
+
+
+def _search_problem(path: Path) -> str | None:
+    """What is wrong with search text ``path`` (``is missing`` when it or its sha256 is);
+    None when it matches the sha256 kept beside it."""
+    try:
+        expected = path.with_name(path.name + ".sha256").read_text().strip()
+    except FileNotFoundError:
+        return "is missing"
+    except (OSError, UnicodeDecodeError):
+        expected = ""
+    if not _HEX64.fullmatch(expected):
+        return "has no sound checksum beside it" if path.exists() else "is missing"
+    try:
+        return file_problem(path, expected)
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
 
 
 def _map(path: Path) -> mmap.mmap | bytes:
@@ -193,30 +227,6 @@ def _identity(stanza: bytes) -> tuple[str, str] | None:
     if "Package" in fields and "Version" in fields:
         return fields["Package"], fields["Version"]
     return None
-
-
-def _build_index(data: bytes) -> dict[str, Any]:
-    names: dict[str, list[int]] = {}
-    provides: dict[str, list[str]] = {}
-    for offset, stanza in iter_stanzas(data):
-        identity = _identity(stanza)
-        if identity is None:
-            continue
-        name = identity[0]
-        names.setdefault(name, []).append(offset)
-        p = stanza.find(b"\nProvides:")
-        if p >= 0:
-            text = parse_stanza(stanza).get("Provides", "").encode()
-            for provided in _PROVIDES_NAME.findall(text):
-                providers = provides.setdefault(provided.decode(), [])
-                if name not in providers:
-                    providers.append(name)
-    return {
-        "format": _INDEX_FORMAT,
-        "names": {k: v[0] if len(v) == 1 else tuple(v) for k, v in names.items()},
-        "provides": {k: v[0] if len(v) == 1 else tuple(v) for k, v in provides.items()},
-        "sorted_names": sorted(names),
-    }
 
 
 def _search_text(data: bytes) -> str:
@@ -315,15 +325,10 @@ class SnapshotStore:
         index_path = self.path(sha256 + ".idx")
         data, problem = _load_index(index_path, sha256)
         found: dict[Path, str] = {}
-        if data is None:
-            if problem not in ("is missing", _OTHER_FORMAT):
-                found[index_path] = problem
-            return found
+        if data is None and problem not in ("is missing", _OTHER_FORMAT):
+            found[index_path] = problem
         search = self.path(sha256 + ".search")
-        try:
-            search_problem = file_problem(search, str(data.get("search_sha256", "")))
-        except OSError as error:
-            search_problem = f"cannot be read ({error.strerror})"
+        search_problem = _search_problem(search)
         if search_problem not in (None, "is missing"):
             found[search] = search_problem
         return found
@@ -336,6 +341,22 @@ class SnapshotStore:
         path.unlink(missing_ok=True)
         for suffix in DERIVED_SUFFIXES:
             path.with_name(sha256 + suffix).unlink(missing_ok=True)
+
+    def partial(self) -> Partial:
+        """A new partial file in the store, for an index being downloaded into it."""
+        return Partial.file(self.root, ".index.", ".tmp")
+
+    def staged(
+        self, partial: Partial, sha256: str, size: int, index: dict[str, Any] | None
+    ) -> StagedSnapshot:
+        """``partial`` (holding verified text of ``sha256``, with its lookup data ``index``)
+        fsynced and staged; removed when the store already holds that snapshot. Raises
+        :class:`OSError`."""
+        if self.has(sha256):
+            partial.remove()
+            return StagedSnapshot(sha256, size, None)
+        os.fsync(partial.fd)
+        return StagedSnapshot(sha256, size, partial.path, partial, index)
 
     def stage(self, data: bytes, sha256: str) -> StagedSnapshot:
         """Write verified ``data`` (whose sha256 the caller checked) to a temp file, fsynced."""
@@ -351,14 +372,19 @@ class SnapshotStore:
         return StagedSnapshot(sha256, len(data), partial.path, partial)
 
     def commit(self, staged: StagedSnapshot) -> Path:
-        """Move a staged snapshot into the store and build its derived files."""
+        """Move a staged snapshot into the store and write its lookup index (made while it
+        was read, else by opening it)."""
         target = self.path(staged.sha256)
         if staged.temp is not None:
+            if staged.index is not None:  # written first: never a snapshot without its index
+                _write_index(self.path(staged.sha256 + ".idx"), staged.sha256, staged.index)
             staged.temp.replace(target)
             if staged.partial is not None:
                 staged.partial.close()
             with contextlib.suppress(OSError):
                 fsync_directory(self.root)
+            if staged.index is not None:
+                return target
         self.open(staged.sha256)
         return target
 
@@ -415,21 +441,19 @@ class SnapshotStore:
             if sha256_of(content) != sha256:  # changed since it was verified a moment ago
                 self.drop(sha256)
                 raise SnapshotDamagedError(sha256, "changed while it was read", self.root)
-            search = _search_text(content).encode()
-            data = _build_index(content)
-            data["snapshot"] = sha256
-            data["search_sha256"] = sha256_of(search)
-            atomic_write(path.with_name(sha256 + ".search"), search)
-            _write_index(index_path, data)
-        index = SnapshotIndex(path, data, self._warn)
+            data = _write_index(index_path, sha256, build_index(content))
+        index = SnapshotIndex(path, data)
         index.stamp = before
         return index
 
 
-def _write_index(path: Path, data: dict[str, Any]) -> None:
-    """The ``.idx``: marshal of ``data`` followed by the 32-byte sha256 of that marshal."""
+def _write_index(path: Path, sha256: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Write the ``.idx`` of snapshot ``sha256``: marshal of ``data`` (with the snapshot's
+    sha256 added) followed by the 32-byte sha256 of that marshal; return ``data``."""
+    data["snapshot"] = sha256
     body = marshal.dumps(data)
     atomic_write(path, body + hashlib.sha256(body).digest())
+    return data
 
 
 def _load_index(path: Path, sha256: str) -> tuple[dict[str, Any] | None, str]:

@@ -9,6 +9,10 @@ Created lines are tagged (:mod:`couturier.core.tags`) and written to the context
 (:class:`couturier.oci.sink.ImageSink`, the only way this module writes an image) in one commit
 at the end, so an interrupted build never leaves a layout that looks complete.
 
+The lines are built at once, one thread each: a line starts planning and fetching as soon as
+its own release's catalog is ready (a first run refreshes the releases side by side), and the
+lines of one release share one catalog load. Results keep the starter's order of lines.
+
 Writing can fail for one line (its blobs do not fit on the disk): that line is failed, the
 writer aborted, and the lines that remain are written again without it, with tags planned over
 them. So the output is either absent or a complete layout of exactly the created lines.
@@ -24,7 +28,9 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -66,7 +72,7 @@ from couturier.oci.documents import (
 )
 from couturier.oci.layer import Layer
 from couturier.oci.sink import ImageSink, ImageWriter, write_image, write_index, write_referrer
-from couturier.services.context import BuildContext
+from couturier.services.context import BuildContext, CatalogSource
 from couturier.services.maintscripts import build_policy
 from couturier.services.plan import line_plan
 from couturier.services.starters import get_starter, select_lines
@@ -306,11 +312,36 @@ def _fetcher(
     return run
 
 
+class _SharedCatalogs:
+    """The context's catalogs, each loaded once for the lines that need it: the first line to
+    ask loads it (refreshing it if needed), the others wait for that load and share its
+    outcome, its error included."""
+
+    def __init__(self, source: CatalogSource) -> None:
+        self._source = source
+        self._lock = threading.Lock()
+        self._loads: dict[tuple[str, str], Future[IndexCatalog]] = {}
+
+    def __call__(self, release: str, architecture: str) -> IndexCatalog:
+        with self._lock:
+            load = self._loads.get((release, architecture))
+            mine = load is None
+            if load is None:
+                load = self._loads[release, architecture] = Future()
+        if mine:
+            try:
+                load.set_result(self._source(release, architecture))
+            except BaseException as error:
+                load.set_exception(error)
+        return load.result()
+
+
 def _line_images(
     context: BuildContext,
     request: ImageRequest,
     line: ImageLine,
     architectures: Sequence[str],
+    catalogs: CatalogSource,
 ) -> tuple[list[tuple[LinePlan, LineImage]], str]:
     """Plan and build ``line`` for every architecture; returns the images and the full version.
 
@@ -322,7 +353,7 @@ def _line_images(
     for arch in architectures:
         report = _Reporter(line, arch if len(architectures) > 1 else "", context.on_stage)
         report("resolving")
-        catalog = context.catalogs(line.release, arch)
+        catalog = catalogs(line.release, arch)
         plan = line_plan(catalog, request.starter, line, request.packages, context.families)
         version = version or full_version(plan.primary().version, line.version)
         image = build_line_image(
@@ -388,29 +419,55 @@ def build(
     selected = select_lines(request.starter, lines)
     for line in selected:
         on_stage(StageEvent(line.version, line.release, "waiting"))
-    for line in selected:
+    catalogs = _SharedCatalogs(context.catalogs)
+
+    def build_one(line: ImageLine) -> tuple[LineResult, list[tuple[LinePlan, LineImage]]]:
         outcome = LineResult(line.version, line.release)
+        return outcome, _build_line(
+            context, request, line, archs, catalogs=catalogs, outcome=outcome
+        )
+
+    with ThreadPoolExecutor(max(1, len(selected)), "line") as pool:
+        # Every line runs to its end; an unexpected error (a bug) is raised once all did.
+        futures = [pool.submit(build_one, line) for line in selected]
+        built = [future.result() for future in futures]
+    for outcome, images in built:
         result.lines.append(outcome)
-        try:
-            try:
-                images, version = _line_images(context, request, line, archs)
-            except OSError as error:
-                if error.errno not in _STORAGE:
-                    raise
-                raise _cache_error(error, settings) from error
-        except (ResolutionError, NotFoundError) as error:
-            _finish(outcome, "skipped", error.problem, on_stage)
-            continue
-        except CouturierError as error:
-            _finish(outcome, "failed", _traced(error, context.trace_id), on_stage)
-            continue
-        outcome.full_version = version
-        outcome.packages = len(images[0][0].packages)
-        outcome.warnings = _script_warnings(*images[0])
-        staged[line.version] = (outcome, images)
-        on_stage(StageEvent(line.version, line.release, "built", version))
+        if images:
+            staged[outcome.version] = (outcome, images)
     _publish(context, sink, request, staged)
     return result
+
+
+def _build_line(
+    context: BuildContext,
+    request: ImageRequest,
+    line: ImageLine,
+    archs: Sequence[str],
+    *,
+    catalogs: CatalogSource,
+    outcome: LineResult,
+) -> list[tuple[LinePlan, LineImage]]:
+    """Build ``line`` into images (empty when it was skipped or failed, said in ``outcome``)."""
+    on_stage = context.on_stage
+    try:
+        try:
+            images, version = _line_images(context, request, line, archs, catalogs)
+        except OSError as error:
+            if error.errno not in _STORAGE:
+                raise
+            raise _cache_error(error, context.settings) from error
+    except (ResolutionError, NotFoundError) as error:
+        _finish(outcome, "skipped", error.problem, on_stage)
+        return []
+    except CouturierError as error:
+        _finish(outcome, "failed", _traced(error, context.trace_id), on_stage)
+        return []
+    outcome.full_version = version
+    outcome.packages = len(images[0][0].packages)
+    outcome.warnings = _script_warnings(*images[0])
+    on_stage(StageEvent(line.version, line.release, "built", version))
+    return images
 
 
 def _script_warnings(plan: LinePlan, image: LineImage) -> tuple[ScriptWarning, ...]:

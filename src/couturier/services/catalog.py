@@ -11,7 +11,8 @@ found damaged on disk: it is then downloaded again (the state rebuilt), with a w
 
 The snapshot indexes opened are kept in a :class:`SnapshotCache`: the caller's (a job's
 context may bring its own) or else :data:`SNAPSHOTS`, the one this service keeps for the
-process, so a command that reads a release twice loads it once. It is thread-safe.
+process, so a command that reads a release twice loads it once; the kept InReleases that the
+suites' states are checked against, parsed, in :data:`RELEASES`. Both are thread-safe.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from couturier.core.relations import parse_request
 from couturier.core.resolver import Resolution, resolve
 from couturier.debian import refresh as refresh_module
 from couturier.debian.index import IndexCatalog, load_catalog
+from couturier.debian.listing import ReleaseCache
 from couturier.debian.refresh import ProgressEvent, RefreshReport
 from couturier.debian.snapshots import (
     SnapshotCache,
@@ -37,12 +39,23 @@ from couturier.settings import Settings
 if TYPE_CHECKING:
     from couturier.services.context import CatalogContext
 
-__all__ = ["SNAPSHOTS", "Say", "catalog", "refresh", "report_lines", "resolve_requests", "search"]
+__all__ = [
+    "RELEASES",
+    "SNAPSHOTS",
+    "Say",
+    "catalog",
+    "refresh",
+    "report_lines",
+    "resolve_requests",
+    "search",
+]
 
 # What takes a job's messages (progress and warnings, one line each): the one alias of it.
 Say = Callable[[str], None]
 # The snapshot indexes this process opened through the service (see the module docstring).
 SNAPSHOTS = SnapshotCache()
+# The kept InReleases this process parsed through the service (see the module docstring).
+RELEASES = ReleaseCache()
 
 
 def refresh(
@@ -110,7 +123,9 @@ def catalog(
     settings.check_architecture(architecture)
     warn = _warner(say)
     try:
-        loaded = load_catalog(settings, release, architecture, warn, snapshots=opened)
+        loaded = load_catalog(
+            settings, release, architecture, warn, snapshots=opened, releases=RELEASES
+        )
         if not loaded.missing_suites:
             return loaded
         return _with_missing_suites(settings, loaded, say, transport, opened)
@@ -123,7 +138,7 @@ def catalog(
     report = _refresh(settings, [release], [architecture], say, transport)
     if report.errors:
         raise report.errors[0] from None
-    return load_catalog(settings, release, architecture, warn, snapshots=opened)
+    return load_catalog(settings, release, architecture, warn, snapshots=opened, releases=RELEASES)
 
 
 def _with_missing_suites(
@@ -143,7 +158,9 @@ def _with_missing_suites(
     if report.errors:
         say(f"warning: {release}/{architecture} is used without {missing}: {report.errors[0]}")
         return loaded
-    return load_catalog(settings, release, architecture, _warner(say), snapshots=snapshots)
+    return load_catalog(
+        settings, release, architecture, _warner(say), snapshots=snapshots, releases=RELEASES
+    )
 
 
 def _warner(say: Say) -> Say:
