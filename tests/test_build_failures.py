@@ -352,8 +352,14 @@ def test_mirror_gone_between_indexes_and_downloads_fails_that_line_only(
     repo, mirror = served
     settings = http_settings(tmp_path / "env", repo, signing_key, mirror.url)
 
+    line_1_fetched = threading.Event()
+
     def stop_when_line_2_fetches(event: StageEvent) -> None:
-        if event.label == "2" and event.stage == "fetching":
+        # The lines are built side by side: the mirror goes once line 1 has its packages.
+        if event.label == "1" and event.stage == "assembling":
+            line_1_fetched.set()
+        if event.label == "2" and event.stage == "fetching" and mirror.running:
+            assert line_1_fetched.wait(30)
             mirror.stop()
 
     sleeps, stages = Sleeps(), Stages(stop_when_line_2_fetches)
@@ -428,19 +434,27 @@ def test_tampered_download_fails_that_line_and_is_not_cached(
     assert not cache_path(settings.cache_dir, hashlib.sha256(original).hexdigest()).exists()
     assert_complete_or_absent(tmp_path / "out", result)
     assert_cache_whole(settings.cache_dir)
-    # What `couturier build` shows on a log: each line's stages, the failure in words.
-    assert log.getvalue().splitlines() == [
+    # What `couturier build` shows on a log: each line's stages, the failure in words. The
+    # lines are built side by side, so their rows interleave; each line's come in order, and
+    # the layout is written once every line has ended.
+    logged = log.getvalue().splitlines()
+    assert [row for row in logged if row.startswith("1: ")] == [
         "1: resolving",
         "1: fetching 0/3",
         "1: assembling",
         "1: compressing",
         "1: built 1.4",
-        "2: resolving",
-        "2: fetching 0/3",
-        f"2: failed: {error.message}",
         "1: writing",
         "1: created 1.4",
     ]
+    assert [row for row in logged if row.startswith("2: ")] == [
+        "2: resolving",
+        "2: fetching 0/3",
+        f"2: failed: {error.message}",
+    ]
+    assert logged.index("1: writing") > max(
+        logged.index("1: built 1.4"), logged.index(f"2: failed: {error.message}")
+    )
 
 
 # -- c. a full disk ------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from couturier.debian.packages import iter_stanzas, parse_stanza
 from couturier.debian.refresh import refresh
 from couturier.debian.snapshots import SnapshotCache, load_suite_state
 from couturier.debian.transport import HttpTransport
-from couturier.errors import IntegrityError
+from couturier.errors import Code, IntegrityError
 from couturier.services.build import _SharedCatalogs
 from couturier.settings import Settings
 from tests.conftest import make_settings
@@ -115,7 +115,10 @@ def test_one_failing_suite_leaves_the_others_refreshed(
     report = refresh(settings, raise_errors=False)
     failed = [s for s in report.suites if s.status == "failed"]
     assert [s.suite for s in failed] == ["beta"]
-    assert "Packages.gz has sha256" in str(failed[0].error)
+    error = failed[0].error
+    assert error is not None and "beta: main/binary-amd64/Packages.gz has" in error.message
+    # Recompressed, the body may differ in size too: refused by its size, or its sha256.
+    assert error.code in (Code.DOWNLOAD_HASH_MISMATCH, Code.DOWNLOAD_TOO_LARGE)
     assert load_suite_state(settings.state_dir, "fixture", "beta") is None
     assert all(s.status == "updated" for s in report.suites if s.suite != "beta")
     assert not [p for p in settings.snapshot_dir.iterdir() if p.name.endswith(".tmp")]
@@ -143,7 +146,7 @@ def _stream(
 ) -> tuple[IndexDownload, Path]:
     path = tmp_path / "partial"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
-    sink = IndexDownload(fd, unpack, limit, "suite: main/binary-amd64/Packages.gz")
+    sink = IndexDownload(fd, unpack, limit, "suite")
     for start in range(0, len(body), chunk):
         sink.write(body[start : start + chunk])
     os.close(fd)
@@ -168,7 +171,7 @@ def test_stream_writes_hashes_and_indexes_as_it_goes(
 ) -> None:
     body = compress(TEXT)
     sink, path = _stream(tmp_path, body, unpack, chunk=chunk if chunk > 1 or len(body) < 9e4 else 7)
-    assert sink.problem(_entry("x", body), _entry("Packages", TEXT)) == ""
+    sink.check(_entry("x", body), _entry("Packages", TEXT))
     assert path.read_bytes() == TEXT
     assert sink.index.finish() == build_index(TEXT)
 
@@ -179,26 +182,32 @@ def test_stream_refuses_a_tampered_body_before_anything_else(tmp_path: Path) -> 
     tampered = bytearray(body)
     tampered[len(body) // 2] ^= 0xFF
     sink, _ = _stream(tmp_path, bytes(tampered), gzip_decompressor)
-    problem = sink.problem(listed, _entry("Packages", TEXT))
-    assert "has sha256" in problem and "tampered or corrupt" in problem
+    with pytest.raises(IntegrityError, match=r"has sha256 .* \(tampered or corrupt\)") as refused:
+        sink.check(listed, _entry("Packages", TEXT))
+    assert refused.value.code is Code.DOWNLOAD_HASH_MISMATCH
+    assert refused.value.fields["expected_sha256"] == listed.sha256
 
 
 def test_stream_refuses_a_wrong_size_and_a_cut_stream(tmp_path: Path) -> None:
     body = gzip.compress(TEXT, mtime=0)
     short = body[: len(body) // 2]
     sink, _ = _stream(tmp_path, short, gzip_decompressor)
-    assert "bytes, InRelease lists" in sink.problem(_entry("x", body), None)
+    with pytest.raises(IntegrityError, match="bytes, InRelease lists") as refused:
+        sink.check(_entry("x", body), None)
+    assert refused.value.fields["actual_size"] == len(short)
     # Listed as it is sent (a signed but broken Release): the stream itself is cut short.
     sink, _ = _stream(tmp_path, short, gzip_decompressor)
-    assert "end-of-stream marker" in sink.problem(_entry("x", short), None)
+    with pytest.raises(IntegrityError, match="end-of-stream marker") as refused:
+        sink.check(_entry("x", short), None)
+    assert refused.value.code is Code.DOWNLOAD_CORRUPT
 
 
 def test_stream_refuses_text_that_the_signed_listing_does_not_name(tmp_path: Path) -> None:
     other = TEXT.replace(b"p1\n", b"q1\n")
     body = gzip.compress(other, mtime=0)
     sink, _ = _stream(tmp_path, body, gzip_decompressor, limit=len(TEXT))
-    problem = sink.problem(_entry("x", body), _entry("Packages", TEXT))
-    assert "(decompressed) has sha256" in problem
+    with pytest.raises(IntegrityError, match=r"\(decompressed\) has sha256"):
+        sink.check(_entry("x", body), _entry("Packages", TEXT))
 
 
 def test_stream_reads_concatenated_members_and_starts_over_when_rewound(tmp_path: Path) -> None:
@@ -206,7 +215,7 @@ def test_stream_reads_concatenated_members_and_starts_over_when_rewound(tmp_path
     body = gzip.compress(TEXT[:half], mtime=0) + gzip.compress(TEXT[half:], mtime=0)
     path = tmp_path / "partial"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
-    sink = IndexDownload(fd, gzip_decompressor, len(TEXT), "s: Packages.gz")
+    sink = IndexDownload(fd, gzip_decompressor, len(TEXT), "s")
     sink.write(body[:1000])  # an attempt cut short, then retried by the transport
     assert sink.tell() == 1000
     sink.seek(0)
@@ -214,7 +223,7 @@ def test_stream_reads_concatenated_members_and_starts_over_when_rewound(tmp_path
     for start in range(0, len(body), 500):
         sink.write(body[start : start + 500])
     os.close(fd)
-    assert sink.problem(_entry("x", body), _entry("Packages", TEXT)) == ""
+    sink.check(_entry("x", body), _entry("Packages", TEXT))
     assert path.read_bytes() == TEXT
     assert sink.index.finish() == build_index(TEXT)
 
