@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import threading
@@ -45,6 +46,13 @@ WORK = BASE / "firstrun"
 STARTER = "python"
 ARCH = "amd64"
 TARGET = 3.0
+BEFORE = (
+    "Before issue 9's changes (main at 5a0ca8f: suites refreshed one after another, each "
+    "index downloaded whole as `.xz`, then decompressed, hashed, and indexed with its search "
+    "text; lines built one after another), one run each on 2026-11-29 22:57 UTC, load average "
+    "0.15: Couturier 11.81 s (refresh 6.3 s of it), mmdebstrap 13.56 s (4.22 + 4.74 + 4.61): "
+    "1.15x. The issue's figures, from an earlier day: 30.2 s against 33.4 s."
+)
 _LINE = re.compile(r"^(\S+): (resolving|fetching|assembling|compressing|built|writing|created)")
 _SUITE = re.compile(r"^(\S+): fetch (\S+)")
 
@@ -58,6 +66,7 @@ class FirstRun:
     lines: list[tuple[float, str]]
     result: dict[str, Any]
     data: Path = field(default=Path())
+    cpu: float = 0.0  # user + system seconds of the command and its children
 
     def first(self, pattern: str) -> float | None:
         """When the first progress line matching ``pattern`` came."""
@@ -103,6 +112,7 @@ def couturier_first_run(scratch: Path) -> FirstRun:
     command = [str(ROOT / "couturier"), "build", "--starter", STARTER, "--arch", ARCH]
     command += ["--output", str(scratch / "out"), "--json"]
     lines: list[tuple[float, str]] = []
+    cpu = _children_cpu()
     start = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
@@ -126,7 +136,94 @@ def couturier_first_run(scratch: Path) -> FirstRun:
     result = json.loads(out)
     if result["status"] != "created":
         raise SystemExit(f"couturier build: {result['status']}: {result}")
-    return FirstRun(seconds, lines, result, scratch / "data" / "couturier")
+    cpu = _children_cpu() - cpu
+    return FirstRun(seconds, lines, result, scratch / "data" / "couturier", cpu)
+
+
+# What one cold build spends its CPU on, serialized and profiled (see :func:`cpu_split`):
+# (label, module path suffix, function name) of the functions whose cumulative time is taken.
+_PHASES = (
+    ("InRelease fetch + gpgv", "debian/refresh.py", "_get"),
+    ("index streams (fetch, inflate, hash, write, index)", "debian/refresh.py", "_stream"),
+    ("load catalogs", "debian/index.py", "load_catalog"),
+    ("plan", "services/plan.py", "line_plan"),
+    ("fetch .debs", "services/build.py", "run"),
+    ("read .debs (xz)", "assembly/image.py", "_read_deb"),
+    ("assemble the tree", "assembly/assemble.py", "assemble"),
+    ("write layers (tar, gzip, sha256)", "oci/layer.py", "write_layer"),
+    ("write the layout + SBOMs", "services/build.py", "_publish"),
+)
+
+
+def cpu_split() -> tuple[float, float, list[tuple[str, float]]]:
+    """One cold build in this process with every pool run one task at a time, under cProfile:
+    wall seconds, CPU seconds, and the cumulative seconds of each phase of :data:`_PHASES`
+    (profiled, so inflated for Python code; the shares are what matters)."""
+    import cProfile
+    import pstats
+    import tempfile
+    from concurrent.futures import Future
+
+    import couturier.assembly.image as image_module
+    import couturier.debian.refresh as refresh_module
+    import couturier.services.build as build_module
+    from couturier.services.build import ImageRequest, build
+    from couturier.services.context import build_context
+
+    class OneAtATime:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> OneAtATime:
+            return self
+
+        def __exit__(self, *args: object) -> None:
+            pass
+
+        def submit(self, fn: Any, *args: Any) -> Future[Any]:
+            done: Future[Any] = Future()
+            try:
+                done.set_result(fn(*args))
+            except BaseException as error:
+                done.set_exception(error)
+            return done
+
+        def map(self, fn: Any, *iterables: Any) -> list[Any]:
+            return list(map(fn, *iterables))
+
+    modules = (build_module, refresh_module, image_module)
+    saved = [module.ThreadPoolExecutor for module in modules]  # type: ignore[attr-defined]
+    for module in modules:
+        module.ThreadPoolExecutor = OneAtATime  # type: ignore[attr-defined,misc]
+    try:
+        with tempfile.TemporaryDirectory(dir=BASE) as scratch:
+            env = {"COUTURIER_DATA_DIR": f"{scratch}/d", "COUTURIER_CACHE_DIR": f"{scratch}/c"}
+            settings = load_settings(None, env)
+            context = build_context(settings, output=Path(scratch) / "out")
+            request = ImageRequest(starter=get_starter(settings, STARTER), name=STARTER)
+            profile = cProfile.Profile()
+            start, cpu = time.perf_counter(), time.process_time()
+            profile.runcall(build, context, request, architectures=[ARCH])
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        for module, executor in zip(modules, saved, strict=True):
+            module.ThreadPoolExecutor = executor  # type: ignore[attr-defined]
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    phases = []
+    for label, file, name in _PHASES:
+        seconds = sum(
+            entry[3]
+            for (path, _, function), entry in stats.items()
+            if path.endswith(file) and function == name
+        )
+        phases.append((label, seconds))
+    return wall, cpu, phases
+
+
+def _children_cpu() -> float:
+    """User and system seconds of the children this process has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def planned_sets(run: FirstRun) -> list[tuple[str, LinePlan]]:
@@ -212,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     plans: list[tuple[str, LinePlan]] = []
     settings: Settings | None = None
     loads: list[str] = []
+    their_cpu: list[float] = []
     # The package sets come from a first Couturier run (not timed: it fills nothing shared).
     probe = couturier_first_run(WORK / "probe")
     plans = planned_sets(probe)
@@ -228,12 +326,25 @@ def main(argv: Sequence[str] | None = None) -> None:
                     raise SystemExit("a later run planned other sets than the first one")
                 ours.append(run)
             else:
+                before = _children_cpu()
                 theirs.append(mmdebstrap_first_run(settings, plans, WORK / "mmdebstrap"))
+                their_cpu.append(_children_cpu() - before)
             took = ours[-1].seconds if side == "couturier" else sum(r.seconds for r in theirs[-1])
             print(f"round {round_ + 1}: {side} {took:.2f} s", flush=True)
     shutil.rmtree(WORK, ignore_errors=True)
+    split = cpu_split()
     write_section(
-        "firstrun", report(ours, theirs, plans, began=began, load_before=load_before, loads=loads)
+        "firstrun",
+        report(
+            ours,
+            theirs,
+            plans,
+            began=began,
+            load_before=load_before,
+            loads=loads,
+            cpu=(median([r.cpu for r in ours]), median(their_cpu)),
+            split=split,
+        ),
     )
 
 
@@ -254,6 +365,8 @@ def report(
     began: float,
     load_before: str,
     loads: Sequence[str],
+    cpu: tuple[float, float],
+    split: tuple[float, float, list[tuple[str, float]]],
 ) -> str:
     ours_s = median([run.seconds for run in ours])
     totals = [sum(r.seconds for r in runs) for runs in theirs]
@@ -287,13 +400,14 @@ def report(
         "",
         f"{len(ours)} rounds; median seconds.",
         "",
-        "| side | seconds | runs |",
-        "|---|---:|---|",
-        f"| Couturier, first run | **{ours_s:.2f}** | {_runs([r.seconds for r in ours])} |",
+        "| side | seconds | runs | CPU seconds (user + system, median) |",
+        "|---|---:|---|---:|",
+        f"| Couturier, first run | **{ours_s:.2f}** | {_runs([r.seconds for r in ours])} | "
+        f"{cpu[0]:.2f} |",
         f"| mmdebstrap, the three lines one after the other | **{theirs_s:.2f}** | "
-        f"{_runs(totals)} |",
+        f"{_runs(totals)} | {cpu[1]:.2f} |",
         *(
-            f"| _mmdebstrap, line {label} alone_ | {seconds:.2f} | |"
+            f"| _mmdebstrap, line {label} alone_ | {seconds:.2f} | | |"
             for label, seconds in per_line.items()
         ),
         "",
@@ -309,6 +423,18 @@ def report(
         "",
         "When each suite's index had arrived, been decompressed, hashed and indexed (one "
         f"stream; fastest run): {'; '.join(suite_rows(fastest))}.",
+        "",
+        f"CPU: Couturier's first run is bound by it (median {cpu[0]:.2f} CPU seconds in "
+        f"{ours_s:.2f} s on 2 shared cores, against mmdebstrap's {cpu[1]:.2f} in "
+        f"{theirs_s:.2f} s: when the other engineers' work takes the cores, the ratio of the "
+        "wall times tends to that of the CPU times). One more cold build in the benchmark's "
+        "process with every pool run "
+        f"one task at a time, under cProfile ({split[0]:.2f} s, {split[1]:.2f} CPU s), "
+        "cumulative seconds per phase: "
+        + ", ".join(f"{label} {seconds:.2f}" for label, seconds in split[2])
+        + ".",
+        "",
+        BEFORE,
         "",
         f"_Measured {when} in {took:.0f} s; load average {load_before} before, {_load()} "
         f"after, and before each side: {', '.join(loads)} (2 cores shared with other "

@@ -167,10 +167,13 @@ def refresh(
 ) -> RefreshReport:
     """Refresh the snapshots of ``releases`` (default: all) for ``architectures`` (default: all).
 
-    Every suite is attempted; a failed suite keeps its previous state. With ``raise_errors`` the
-    first failure is raised after all suites were attempted (the report is then lost; pass False
-    to inspect it instead). Raises :class:`ConfigError` for unknown release or architecture names,
-    :class:`SourceError`/:class:`IntegrityError` for a suite that could not be refreshed.
+    Every suite is attempted, the suites at once (one thread each, at most nine); a failed
+    suite keeps its previous state. Memory: per suite in flight, its InRelease (at most
+    :data:`INRELEASE_LIMIT`), a decompressed chunk of 1 MiB and the lookup index being built.
+    With ``raise_errors`` the first failure is raised after all suites were attempted (the
+    report is then lost; pass False to inspect it instead). Raises :class:`ConfigError` for
+    unknown release or architecture names, :class:`SourceError`/:class:`IntegrityError` for a
+    suite that could not be refreshed.
     """
     if transport is None:  # one client for the whole refresh, closed at its end
         with HttpTransport() as owned:

@@ -13,7 +13,7 @@ themselves where lookups are slow or dropped in bursts. Proxies set in the envir
 (``http_proxy``...) are used.
 
 A missing file (HTTP 404/410, or no such file) raises :class:`RemoteNotFoundError` at once, so
-callers can fall back from ``Packages.xz`` to ``Packages.gz`` to ``Packages``.
+callers can fall back from ``Packages.gz`` to ``Packages.xz`` to ``Packages``.
 
 Every read is bounded: callers pass the size the signed index gives (or a fixed cap), and a body
 over it is refused with :class:`IntegrityError` as soon as its announced length or its bytes pass
