@@ -39,6 +39,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
     from couturier.assembly.image import source_date_epoch
     from couturier.cli.hints import failure_hint, line_reason
     from couturier.cli.output import LineProgress, print_table, print_warnings
+    from couturier.debian.transport import HttpTransport
     from couturier.errors import InputError
     from couturier.oci.layout import LayoutSink
     from couturier.services import build as build_service
@@ -59,20 +60,30 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
     epoch = source_date_epoch(os.environ)
     # One row per line while it builds; catalog messages go below the rows.
     display = LineProgress(sys.stderr, quiet=args.quiet)
-    context = build_context(settings, sink=sink, epoch=epoch, say=display.note, on_stage=display)
-    if args.starter:
-        request = build_service.starter_request(context, args.starter)
-    else:
-        # The whole spec is checked (catalogs and bundles included) before anything is built,
-        # its catalog messages shown as the checks' progress.
-        arch = args.arch[0] if args.arch else None
-        spec = load_image_spec(catalog_context(settings, say=progress), args.spec, arch)
-        request = build_service.image_request(context, spec)
-    progress.done()
-    try:
-        result = build_service.build(context, request, architectures=args.arch, lines=args.line)
-    finally:
-        display.done()
+    # One HTTP client for the job: the refreshes of every release and the downloads of every
+    # line share its pooled connections (and its host lookups); closed when the build ends.
+    with HttpTransport() as transport:
+        context = build_context(
+            settings,
+            sink=sink,
+            epoch=epoch,
+            transport=transport,
+            say=display.note,
+            on_stage=display,
+        )
+        if args.starter:
+            request = build_service.starter_request(context, args.starter)
+        else:
+            # The whole spec is checked (catalogs and bundles included) before anything is
+            # built, its catalog messages shown as the checks' progress.
+            arch = args.arch[0] if args.arch else None
+            spec = load_image_spec(catalog_context(settings, say=progress), args.spec, arch)
+            request = build_service.image_request(context, spec)
+        progress.done()
+        try:
+            result = build_service.build(context, request, architectures=args.arch, lines=args.line)
+        finally:
+            display.done()
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2)
         print()
