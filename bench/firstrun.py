@@ -103,7 +103,13 @@ def couturier_first_run(scratch: Path) -> FirstRun:
     """``./couturier build`` from empty data and cache directories under ``scratch``."""
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COUTURIER_")}
+    # Python's bytecode caches are allowed (the untimed first run writes them), as wherever
+    # Couturier is installed: only the data and cache directories start empty.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("COUTURIER_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env |= {
         "XDG_DATA_HOME": str(scratch / "data"),
         "XDG_CACHE_HOME": str(scratch / "cache"),
@@ -390,9 +396,11 @@ def report(
         "",
         f"**Couturier**: `./couturier build --starter {STARTER} --arch {ARCH} --output DIR "
         "--json`, the whole command in a new process, `XDG_DATA_HOME` and `XDG_CACHE_HOME` "
-        "new empty directories every run: refresh of every release's indexes (InRelease "
-        "verified, every index checked against it), resolve, fetch, assemble, compress and "
-        f"write every line: {sets}. **mmdebstrap**: `mmdebstrap {' '.join(BASE_OPTIONS)} "
+        "new empty directories every run (Python's bytecode caches kept, as in any "
+        "installation: an untimed first run writes them): refresh of every release's "
+        "indexes (InRelease verified, every index checked against it), resolve, fetch, "
+        f"assemble, compress and write every line: {sets}. **mmdebstrap**: "
+        f"`mmdebstrap {' '.join(BASE_OPTIONS)} "
         "--include=name=version,...` of exactly the set Couturier planned for each line "
         "(checked: apt unpacked exactly it), one line after the other, each in a fresh root "
         "with its own `apt-get update`, writing an uncompressed tarball; its figure is their "
