@@ -33,7 +33,7 @@ from couturier.debian.inrelease import IndexEntry
 from couturier.debian.listing import ReleaseCache, inrelease_dir, state_problems
 from couturier.debian.packages import iter_stanzas, parse_stanza
 from couturier.debian.refresh import refresh
-from couturier.debian.snapshots import SnapshotCache, load_suite_state
+from couturier.debian.snapshots import SnapshotCache, SnapshotDamagedError, load_suite_state
 from couturier.debian.transport import HttpTransport
 from couturier.errors import Code, IntegrityError
 from couturier.services.build import _SharedCatalogs
@@ -388,3 +388,26 @@ def test_lines_of_one_release_share_one_catalog_load() -> None:
                 results.append(error.message)
     assert results == [("a", "amd64")] * 3 + [("b", "amd64"), "no", "no"]
     assert sorted(calls) == [("a", "amd64"), ("b", "amd64"), ("broken", "amd64")]
+
+
+def test_refresh_hands_its_indexes_to_the_cache_and_a_changed_file_is_not_trusted(
+    suites_settings: Settings,
+) -> None:
+    """The lookup index made while a snapshot streamed in is kept in the caller's cache (the
+    catalog loaded next reads no file again); once the file changes on disk, its stamp differs
+    and the snapshot is verified again, and refused."""
+    cache = SnapshotCache()
+    refresh(suites_settings, ["alpha"], snapshots=cache)
+    state = load_suite_state(suites_settings.state_dir, "fixture", "alpha")
+    assert state is not None
+    path = suites_settings.snapshot_dir / state.indexes["main/amd64"].sha256
+    kept = cache.get(path)
+    assert kept is not None
+    catalog = load_catalog(suites_settings, "alpha", "amd64", snapshots=cache)
+    assert catalog.parts[0].index is kept
+    assert [p.version for p in catalog.versions("hello")] == ["1.2", "1.1", "1.0"]
+    text = path.read_bytes()
+    path.write_bytes(text.replace(b"Version: 1.0", b"Version: 6.6"))
+    with pytest.raises(SnapshotDamagedError):
+        load_catalog(suites_settings, "alpha", "amd64", snapshots=cache)
+    assert not path.exists()  # removed: the next refresh downloads it again

@@ -61,6 +61,7 @@ from couturier.debian.listing import (
 )
 from couturier.debian.snapshots import (
     IndexState,
+    SnapshotCache,
     SnapshotStore,
     StagedSnapshot,
     SuiteState,
@@ -166,6 +167,7 @@ def refresh(
     *,
     raise_errors: bool = True,
     now: dt.datetime | None = None,
+    snapshots: SnapshotCache | None = None,
 ) -> RefreshReport:
     """Refresh the snapshots of ``releases`` (default: all) for ``architectures`` (default: all).
 
@@ -175,7 +177,8 @@ def refresh(
     With ``raise_errors`` the first failure is raised after all suites were attempted (the
     report is then lost; pass False to inspect it instead). Raises :class:`ConfigError` for
     unknown release or architecture names, :class:`SourceError`/:class:`IntegrityError` for a
-    suite that could not be refreshed.
+    suite that could not be refreshed. The lookup indexes of the snapshots stored are kept in
+    ``snapshots`` when given (a catalog loaded next need not read them again).
     """
     if transport is None:  # one client for the whole refresh, closed at its end
         with HttpTransport() as owned:
@@ -187,11 +190,12 @@ def refresh(
                 progress,
                 raise_errors=raise_errors,
                 now=now,
+                snapshots=snapshots,
             )
     names = list(releases) if releases is not None else list(settings.releases)
     archs = tuple(settings.check_architecture(a) for a in (architectures or settings.architectures))
     emit = _serialized(progress or (lambda event: None))
-    store = SnapshotStore(settings.snapshot_dir)
+    store = SnapshotStore(settings.snapshot_dir, cache=snapshots)
     sweep_snapshot_partials(settings.snapshot_dir)
     for directory in (settings.state_dir / "suites").glob("*"):
         sweep_snapshot_partials(directory)

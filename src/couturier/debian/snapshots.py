@@ -373,7 +373,8 @@ class SnapshotStore:
 
     def commit(self, staged: StagedSnapshot) -> Path:
         """Move a staged snapshot into the store and write its lookup index (made while it
-        was read, else by opening it)."""
+        was read, and then kept in the store's cache: the snapshot was hashed as it was
+        written; else by opening it)."""
         target = self.path(staged.sha256)
         if staged.temp is not None:
             if staged.index is not None:  # written first: never a snapshot without its index
@@ -384,6 +385,12 @@ class SnapshotStore:
             with contextlib.suppress(OSError):
                 fsync_directory(self.root)
             if staged.index is not None:
+                if self._cache is not None:
+                    # Hashed as it was written: the index is handed to the cache, kept while
+                    # the file's stamp stays the one it has now.
+                    index = SnapshotIndex(target, staged.index)
+                    index.stamp = FileStamp.of(target.stat())
+                    self._cache.put(target, index)
                 return target
         self.open(staged.sha256)
         return target

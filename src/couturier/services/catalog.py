@@ -77,6 +77,8 @@ def _refresh(
     architectures: Sequence[str] | None,
     say: Say,
     transport: Transport | None,
+    *,
+    snapshots: SnapshotCache | None = None,
 ) -> RefreshReport:
     for name in releases or ():
         settings.release(name)
@@ -85,7 +87,13 @@ def _refresh(
         say(str(event))
 
     return refresh_module.refresh(
-        settings, releases, architectures, transport, on_event, raise_errors=False
+        settings,
+        releases,
+        architectures,
+        transport,
+        on_event,
+        raise_errors=False,
+        snapshots=snapshots,
     )
 
 
@@ -135,7 +143,7 @@ def catalog(
         warn(f"{error.message}; downloading it again")
     except SuiteStateDamagedError as error:
         warn(f"{error.message}; refreshing to repair it")
-    report = _refresh(settings, [release], [architecture], say, transport)
+    report = _refresh(settings, [release], [architecture], say, transport, snapshots=opened)
     if report.errors:
         raise report.errors[0] from None
     return load_catalog(settings, release, architecture, warn, snapshots=opened, releases=RELEASES)
@@ -154,7 +162,7 @@ def _with_missing_suites(
     release, architecture = loaded.release, loaded.architecture
     missing = ", ".join(loaded.missing_suites)
     say(f"no indexes for {missing} ({release}/{architecture}) yet: refreshing")
-    report = _refresh(settings, [release], [architecture], say, transport)
+    report = _refresh(settings, [release], [architecture], say, transport, snapshots=snapshots)
     if report.errors:
         say(f"warning: {release}/{architecture} is used without {missing}: {report.errors[0]}")
         return loaded
