@@ -16,6 +16,8 @@ output is either absent or complete: only created lines, every blob whole.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -556,6 +558,30 @@ def test_full_cache_disk_fails_the_line_that_does_not_fit(
         assert again.status == "created", again.to_json()
         assert lines_of(again)["1"].digest == lines_of(result)["1"].digest
         assert_cache_whole(cache)
+
+
+def test_a_line_that_hit_a_disk_another_line_filled_is_built_again_alone(
+    tmp_path: Path, served: tuple[Path, HttpMirror], signing_key: SigningKey, starter: Starter
+) -> None:
+    """Lines build side by side: a line whose write found the disk full (filled, say, by
+    another line's download) is built again alone once the others are done, so only a line
+    that does not fit by itself fails."""
+    repo, mirror = served
+    settings = http_settings(tmp_path / "env", repo, signing_key, mirror.url)
+    context = build_context(settings, output=tmp_path / "out", now=NOW)
+    full = [True]
+    attempts: list[str] = []
+
+    def fetch(packages: Any, url_of: Any, progress: Any = None) -> Any:
+        attempts.append(",".join(sorted(p.name for p in packages)))
+        if full[0]:
+            full[0] = False
+            raise OSError(errno.ENOSPC, "No space left on device", str(settings.cache_dir))
+        return context.fetch(packages, url_of, progress)
+
+    result = build(dataclasses.replace(context, fetch=fetch), ImageRequest(starter, "failing"))
+    assert result.status == "created", result.to_json()
+    assert len(attempts) == len(result.lines) + 1  # the line that found the disk full: twice
 
 
 def test_full_layer_cache_leaves_no_broken_entry(

@@ -421,17 +421,29 @@ def build(
         on_stage(StageEvent(line.version, line.release, "waiting"))
     catalogs = _SharedCatalogs(context.catalogs)
 
-    def build_one(line: ImageLine) -> tuple[LineResult, list[tuple[LinePlan, LineImage]]]:
+    alone = len(selected) == 1
+
+    def build_one(
+        line: ImageLine,
+    ) -> tuple[LineResult, list[tuple[LinePlan, LineImage]] | None]:
         outcome = LineResult(line.version, line.release)
-        return outcome, _build_line(
-            context, request, line, archs, catalogs=catalogs, outcome=outcome
+        images = _build_line(
+            context, request, line, archs, catalogs=catalogs, outcome=outcome, alone=alone
         )
+        return outcome, images
 
     with ThreadPoolExecutor(max(1, len(selected)), "line") as pool:
         # Every line runs to its end; an unexpected error (a bug) is raised once all did.
         futures = [pool.submit(build_one, line) for line in selected]
         built = [future.result() for future in futures]
-    for outcome, images in built:
+    for line, (outcome, made) in zip(selected, built, strict=True):
+        # A full disk while the lines ran side by side: which one hit it depends on timing.
+        # Built again alone, in order, a line fails only if it does not fit by itself.
+        images = made
+        if images is None:
+            images = _build_line(
+                context, request, line, archs, catalogs=catalogs, outcome=outcome, alone=True
+            )
         result.lines.append(outcome)
         if images:
             staged[outcome.version] = (outcome, images)
@@ -447,8 +459,11 @@ def _build_line(
     *,
     catalogs: CatalogSource,
     outcome: LineResult,
-) -> list[tuple[LinePlan, LineImage]]:
-    """Build ``line`` into images (empty when it was skipped or failed, said in ``outcome``)."""
+    alone: bool,
+) -> list[tuple[LinePlan, LineImage]] | None:
+    """Build ``line`` into images (empty when it was skipped or failed, said in ``outcome``).
+    Unless ``alone``, a full disk returns None and says nothing: the caller builds the line
+    again once the others are done."""
     on_stage = context.on_stage
     try:
         try:
@@ -461,6 +476,8 @@ def _build_line(
         _finish(outcome, "skipped", error.problem, on_stage)
         return []
     except CouturierError as error:
+        if not alone and error.code is Code.STORAGE_FULL:
+            return None
         _finish(outcome, "failed", _traced(error, context.trace_id), on_stage)
         return []
     outcome.full_version = version
