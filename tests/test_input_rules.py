@@ -393,7 +393,7 @@ def test_an_output_that_cannot_take_a_layout_is_refused_before_building(
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / "oci-layout").write_text("{}")
     (tmp_path / "damaged" / "index.json").write_text("{not json")
-    for output in ("file", "full"):
+    for output in ("file", "full", "file/new", "file/new/deeper"):
         with pytest.raises(InputError, match=f"output {tmp_path / output}"):
             LayoutSink(tmp_path / output).check()
     with pytest.raises(StateError, match=r"index\.json cannot be parsed"):
@@ -412,6 +412,12 @@ def test_an_output_that_cannot_take_a_layout_is_refused_before_building(
     assert error["code"] == "output-unusable"
     assert error["fields"] == {"path": str(tmp_path / "file")}
     assert "--output" in error["hint"]  # the CLI's advice names its flag
+    assert not (tmp_path / "data" / "snapshots").exists()
+    # below a file: refused before anything is built, not after every line was
+    assert main([*command, "--output", str(tmp_path / "file" / "new")]) == 1
+    captured = capsys.readouterr()
+    assert f"{tmp_path / 'file'} is not a directory" in captured.err
+    assert json.loads(captured.out)["error"]["code"] == "output-unusable"
     assert not (tmp_path / "data" / "snapshots").exists()
 
 

@@ -85,14 +85,19 @@ class LayoutSink:
     def check(self) -> None:
         """Refuse, before anything is built, a ``root`` the layout writer would refuse after
         the build: anything that exists and is not an OCI image layout (a file, a directory of
-        other things; an empty directory is fine and becomes the layout), or a layout whose
-        ``index.json`` cannot be read. A missing ``root`` is fine; the commit checks again.
-        Raises :class:`InputError` naming it, :class:`StateError` for a damaged layout."""
+        other things; an empty directory is fine and becomes the layout), a missing ``root``
+        below a file (it could never be made), or a layout whose ``index.json`` cannot be
+        read. A missing ``root`` is otherwise fine; the commit checks again. Raises
+        :class:`InputError` naming it, :class:`StateError` for a damaged layout."""
         output = self.root
         hint = "name a new directory (it is created) or an OCI image layout"
         code, fields = Code.OUTPUT_UNUSABLE, {"path": str(output)}
         try:
             if not output.exists():
+                above = next((p for p in output.absolute().parents if p.exists()), None)
+                if above is not None and not above.is_dir():
+                    message = f"output {output} cannot be made: {above} is not a directory"
+                    raise InputError(message, hint, code=code, fields=fields)
                 return
             if not output.is_dir():
                 message = f"output {output} exists and is not a directory"
