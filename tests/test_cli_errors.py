@@ -53,3 +53,27 @@ def test_unexpected_errors_are_one_line(
     monkeypatch.setenv("COUTURIER_DEBUG", "1")
     assert main(["-q", "bundle", "list"]) == 1
     assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["packages", "families", "--starter", "php", "curl", "--limit", "0"], "is not a limit"),
+        (["packages", "search", "curl", "--limit", "-5"], "is not a limit (1 to 1000000)"),
+        (["packages", "search", "curl", "--limit", "²"], "is not a limit"),
+        (["admin", "token", "create", "--tenant", "1", "--scope", "pull", "--expires", "0"], "'0'"),
+        (["admin", "token", "create", "--tenant", "1", "--scope", "pull", "--expires", "3651"], ""),
+    ],
+)
+def test_counts_out_of_range_are_usage_errors(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --limit of 0 listed nothing and said "no package family matching" for what matched; an
+    --expires of 0 reached the token service and came back as a spec's violation. Both are
+    usage errors now (exit 2), before anything is read."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert "Traceback" not in err

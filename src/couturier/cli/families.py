@@ -68,10 +68,9 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
     starter = get_starter(settings, args.starter)
     labels = [line.version for line in starter.lines]
     arch = args.arch or settings.architectures[0]
-    limit = max(args.limit, 0)
     context = catalog_context(settings, say=progress)
     found, total = family_service.families_and_total(
-        context, starter, args.query, arch, limit=limit
+        context, starter, args.query, arch, limit=args.limit
     )
     progress.done()
     if args.json:

@@ -78,7 +78,9 @@ def _packages(groups: _Groups) -> None:
     search.add_argument("query")
     search.add_argument("--release", action="append", help="only this release (repeatable)")
     search.add_argument("--arch", action="append", help="only this architecture (repeatable)")
-    search.add_argument("--limit", type=int, default=50, help="at most this many per release/arch")
+    search.add_argument(
+        "--limit", type=_limit, default=50, help="at most this many per release/arch"
+    )
     search.add_argument("--json", action="store_true", help="print JSON")
     resolve = commands.add_parser(
         "resolve", help="the package set an empty system needs for the requests"
@@ -102,7 +104,7 @@ def _packages(groups: _Groups) -> None:
     )
     families.add_argument(
         "--limit",
-        type=int,
+        type=_limit,
         default=DEFAULT_FAMILY_LIMIT,
         help=f"at most this many (default {DEFAULT_FAMILY_LIMIT})",
     )
@@ -222,9 +224,19 @@ def _tenant_id(text: str) -> int:
     return int(text)
 
 
+def _limit(text: str) -> int:
+    # 0 or a negative count would list nothing and report "no match" for what matches
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a limit (1 to 1000000)")
+    return int(text)
+
+
 def _days(text: str) -> int:
-    if not text.isdigit() or len(text) > 6:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of days")
+    # 1 to 3650: the rule of couturier.services.tokens (MAX_EXPIRY_DAYS), checked here so a
+    # flag's mistake is a usage error, as a negative one already was (not imported: --help
+    # stays fast)
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 3650:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of days (1 to 3650)")
     return int(text)
 
 
