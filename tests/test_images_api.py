@@ -195,11 +195,31 @@ def test_a_name_in_use_is_409_and_every_violation_is_one_422(
     assert {"architectures[0]", "colour", "name", "starter", "env.A"} <= fields, errors
     (starter,) = [e for e in errors if e["field"] == "starter"]
     assert "not entitled" in starter["rule"] and starter["value"] == "tiny"
+    (colour,) = [e for e in errors if e["field"] == "colour"]
+    assert colour["rule"].endswith("env, bundles, architectures)")  # the API takes it too
     # The same spec by tenant 1 (entitled to tiny) is only refused for its real mistakes.
     answer = client.post("/v1/images", json={**bad, "name": "fine"}, headers=writer)
     assert "starter" not in {e["field"] for e in answer.json()["errors"]}
     assert client.post("/v1/images", json=[1], headers=writer).status_code == 422
     assert client.get("/v1/images", headers=theirs).json()["items"] == []
+
+
+def test_a_name_that_is_not_found_is_shown_escaped(
+    client: TestClient, writer: dict[str, str]
+) -> None:
+    """What a user typed is quoted with its control and invisible characters escaped: the
+    message names ``1/\\u202eabc``, never a right-to-left override that turns it around."""
+    for path in ("/v1/images/1/%E2%80%AEabc", "/v1/builds?image=1/%E2%80%AEabc"):
+        answer = client.get(path, headers=writer)
+        assert answer.status_code == 404, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "image-not-found"
+        assert error["message"] == "no private image '1/\\u202eabc'", error
+        assert error["fields"] == {"image": "1/\u202eabc"}
+    answer = client.get("/v1/builds?image=%00", headers=writer)
+    assert answer.json()["error"]["message"] == "no private image '\\x00'"
+    answer = client.get("/v1/images/1/no-such", headers=writer)
+    assert answer.json()["error"]["message"] == "no private image 1/no-such"  # plain: as is
 
 
 def test_an_edit_adds_a_package_and_rebuilds_and_may_not_change_the_starter(

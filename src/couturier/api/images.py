@@ -23,6 +23,7 @@ from couturier.api.images_models import (
     ImageDetail,
     ImageList,
 )
+from couturier.core.text import named
 from couturier.errors import Code, NotFoundError
 from couturier.services import builds as build_service
 from couturier.services import image_sboms as sbom_service
@@ -216,7 +217,7 @@ def list_builds(
         tenant, slash, name = image.partition("/")
         if not slash:
             raise NotFoundError(
-                f"no private image {image[:80]}",
+                f"no private image {named(image[:80], 80)}",
                 "name it TENANT/NAME",
                 code=Code.IMAGE_NOT_FOUND,
                 fields={"image": image[:80]},

@@ -143,6 +143,7 @@ def parse_spec(
     source: str = "spec",
     duplicates: list[Violation] | None = None,
     checks: Sequence[SpecCheck] = (),
+    also_fields: Sequence[str] = (),
 ) -> ImageSpec:
     """Check ``raw`` against every rule of a spec and return it as an :class:`ImageSpec`.
 
@@ -150,17 +151,18 @@ def parse_spec(
     starters, :func:`couturier.services.starters.starters`). ``duplicates`` are violations
     found while reading (keys written twice, :func:`duplicate_violations`), reported together
     with the rest. ``checks`` run when the starter is known, on the well-formed package and
-    bundle entries; what they refuse is reported with the rest. Raises :class:`SpecError`
-    listing every violation.
+    bundle entries; what they refuse is reported with the rest. ``also_fields`` are fields
+    the caller reads itself and took out of ``raw`` (the API's ``architectures``): they are
+    named with the spec's own when a key is not a field. Raises :class:`SpecError` listing
+    every violation.
     """
     found: list[Violation] = list(duplicates or ())
     if not isinstance(raw, Mapping):
         raise SpecError([Violation("spec", None, "must be a mapping of fields")], source)
+    known = ", ".join((*_FIELDS, *also_fields))
     for key in raw:
         if key not in _FIELDS:
-            found.append(
-                Violation(_key(key), None, f"is not a field (fields: {', '.join(_FIELDS)})")
-            )
+            found.append(Violation(_key(key), None, f"is not a field (fields: {known})"))
     for key in _REQUIRED:
         if raw.get(key) is None:
             found.append(Violation(key, None, "is required"))

@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy.exc import IntegrityError
 
 from couturier.core.spec import ImageSpec, SpecError, Violation, parse_spec
+from couturier.core.text import named
 from couturier.errors import Code, ConflictError, NotFoundError
 from couturier.services.builds import (
     Builds,
@@ -67,7 +68,7 @@ def sbom_links(full_name: str, line: str) -> dict[str, str]:
 def image_not_found(tenant: str, name: str) -> NotFoundError:
     shown = f"{tenant[:20]}/{name[:60]}"
     return NotFoundError(
-        f"no private image {shown}",
+        f"no private image {named(shown, 81)}",  # a NUL or a right-to-left override escaped
         "list your images to see their names",
         code=Code.IMAGE_NOT_FOUND,
         fields={"image": shown},
@@ -126,7 +127,13 @@ def check_request(
     moved = current is not None and raw.get("starter") not in (None, current.starter)
     spec: ImageSpec | None = None
     try:
-        spec = parse_spec(raw, allowed, source="request", checks=() if moved else checks)
+        spec = parse_spec(
+            raw,
+            allowed,
+            source="request",
+            checks=() if moved else checks,
+            also_fields=("architectures",),
+        )
     except SpecError as error:
         for violation in error.violations:
             value = violation.value
