@@ -182,6 +182,12 @@ def test_malformed_requests_are_422_with_every_violation(
 
     answer = client.post("/v1/tokens", headers=admin, json={})
     assert_errors(answer.json(), "scope")
+    for days in (True, "30", 30.5):  # true was taken for 1 day
+        answer = client.post(
+            "/v1/tokens", headers=admin, json={"scope": "pull", "expires_days": days}
+        )
+        assert answer.status_code == 422, (days, answer.text)
+        assert_errors(answer.json(), "expires_days")
     for query in ("limit=0", "limit=501", "limit=x", "cursor=%FF", "cursor=" + "a" * 401):
         answer = client.get(f"/v1/tokens?{query}", headers=admin)
         assert answer.status_code == 422, (query, answer.text)

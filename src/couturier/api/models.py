@@ -27,7 +27,9 @@ assert SCOPES == ("pull", "write", "admin")  # the Literal above
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON's true is not 1 day, nor "30" or 30.0 a number of days (a spec's values are
+    # taken as written, too)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TokenRequest(_Body):
