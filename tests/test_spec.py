@@ -179,3 +179,11 @@ def test_bad_yaml_and_unreadable_file(tmp_path: Path) -> None:
 def test_custom_starters_are_used() -> None:
     with pytest.raises(SpecError, match="is not a starter"):
         parse_spec({"name": "ab", "starter": "python"}, starters={})
+
+
+def test_the_generic_hint_of_violations_fits_every_request() -> None:
+    """Specs, API requests and token requests share :class:`SpecError`: its hint said "apply
+    the spec again" for a token's --expires too, and no command is called apply."""
+    for source in ("spec file x.yaml", "request", "token request"):
+        error = SpecError([Violation("expires_days", 0, "must be 1 to 3650")], source)
+        assert error.hint == "fix each one and try again"

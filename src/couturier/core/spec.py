@@ -118,7 +118,7 @@ class SpecError(InputError):
     def __init__(self, violations: list[Violation], source: str = "spec") -> None:
         super().__init__(
             violations_message(source, violations),
-            "fix each one and apply the spec again",
+            "fix each one and try again",
             fields={"source": source, "violations": len(violations)},
         )
         self.violations = violations
