@@ -4,6 +4,7 @@ real process is tests/test_serve.py."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -182,6 +183,19 @@ def test_malformed_requests_are_422_with_every_violation(
 
     answer = client.post("/v1/tokens", headers=admin, json={})
     assert_errors(answer.json(), "scope")
+    # JSON's "\ud800" is a lone surrogate, which UTF-8 cannot encode: echoing it in the 422
+    # raised while the answer was written (a 500); a newline or an RTL override was stored
+    for description in ("\ud800", "a\nb", "a\u202eb"):
+        content = json.dumps({"scope": "pull", "description": description})
+        answer = client.post("/v1/tokens", headers=admin, content=content)
+        assert answer.status_code == 422, (description, answer.text)
+        (error,) = assert_errors(answer.json(), "description")
+        assert error["value"] == description, error
+        assert "one line" in error["rule"] or "unicode" in error["rule"], error
+    content = json.dumps({"name": "ab", "starter": "nope\ud800", "description": "\udfff"})
+    answer = client.post("/v1/images", headers=admin, content=content)
+    assert answer.status_code == 422, answer.text
+    assert {e["value"] for e in answer.json()["errors"]} >= {"nope\ud800", "\udfff"}
     for days in (True, "30", 30.5):  # true was taken for 1 day
         answer = client.post(
             "/v1/tokens", headers=admin, json={"scope": "pull", "expires_days": days}

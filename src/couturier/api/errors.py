@@ -17,6 +17,7 @@ the traceback; input never leads there.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import uuid
@@ -33,6 +34,17 @@ from starlette.exceptions import HTTPException
 from couturier.errors import AccessError, Code, CouturierError
 
 __all__ = ["HTTP_STATUS", "ErrorBody", "ValidationErrors", "install_handlers", "status_of"]
+
+
+class _Json(JSONResponse):
+    """An error body. What it echoes (a violation's value, a field) may hold a lone surrogate,
+    which JSON's ``"\\ud800"`` escape makes and UTF-8 cannot encode: it is written back as that
+    escape, where Starlette's own rendering raised and the request became a 500."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
 
 log = logging.getLogger("couturier.api")
 _VALUE_LIMIT = 200  # characters of an offending value echoed back
@@ -198,7 +210,7 @@ def _couturier(request: Request, error: Exception) -> JSONResponse:
             ]
         else:
             rows = [("", None, error.message)]
-        return JSONResponse(_field_errors(rows), status, headers)
+        return _Json(_field_errors(rows), status, headers)
     problem = error.problem.to_json()
     body = {
         "error": {
@@ -209,12 +221,12 @@ def _couturier(request: Request, error: Exception) -> JSONResponse:
             "retryable": error.retryable,
         }
     }
-    return JSONResponse(body, status, headers)
+    return _Json(body, status, headers)
 
 
 def _validation(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    return JSONResponse(_request_errors(error.errors()), 422)
+    return _Json(_request_errors(error.errors()), 422)
 
 
 def _http(request: Request, error: Exception) -> JSONResponse:
@@ -223,14 +235,14 @@ def _http(request: Request, error: Exception) -> JSONResponse:
         # FastAPI's only 400: a body it could not read (not UTF-8, a broken form); the
         # routes raise no HTTPException of their own. Malformed input is a 422 like the rest.
         rule = "must be a JSON document in UTF-8"
-        return JSONResponse(_field_errors([("body", None, rule)]), 422)
+        return _Json(_field_errors([("body", None, rule)]), 422)
     codes = {404: "not-found", 405: "method-not-allowed"}
     code = codes.get(error.status_code, f"http-{error.status_code}")
     message = str(error.detail) if error.detail else code
     body = {
         "error": {"code": code, "message": message, "hint": "", "fields": {}, "retryable": False}
     }
-    return JSONResponse(body, error.status_code, dict(error.headers or {}))
+    return _Json(body, error.status_code, dict(error.headers or {}))
 
 
 def _bug(request: Request, error: Exception) -> JSONResponse:
@@ -245,7 +257,7 @@ def _bug(request: Request, error: Exception) -> JSONResponse:
             "retryable": False,
         }
     }
-    return JSONResponse(body, 500)
+    return _Json(body, 500)
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from couturier.core.spec import SpecError, Violation
+from couturier.core.text import HIDDEN_RULE, has_hidden
 from couturier.core.tokens import (
     ID_LENGTH,
     SCOPES,
@@ -114,6 +115,8 @@ def _check_request(scope: str, expires_days: int | None, description: str) -> No
     if len(description) > MAX_DESCRIPTION:
         rule = f"must be at most {MAX_DESCRIPTION} characters"
         violations.append(Violation("description", description, rule))
+    elif has_hidden(description):  # listed with the tenant's tokens: one line, as it reads
+        violations.append(Violation("description", description, f"must be one line; {HIDDEN_RULE}"))
     if violations:
         raise SpecError(violations, source="token request")
 
