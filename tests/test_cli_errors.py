@@ -77,3 +77,14 @@ def test_counts_out_of_range_are_usage_errors(
     err = capsys.readouterr().err
     assert expected in err
     assert "Traceback" not in err
+
+
+def test_build_names_what_is_wrong_with_its_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A spec and --starter together were refused as if neither had been given."""
+    output = str(tmp_path / "out")
+    assert main(["build", "spec.yaml", "--starter", "base", "--output", output]) == 1
+    assert "build takes a spec file or --starter NAME, not both" in capsys.readouterr().err
+    assert main(["build", "--output", output]) == 1
+    assert "build needs either a spec file or --starter NAME" in capsys.readouterr().err

@@ -47,8 +47,11 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
     from couturier.services.specs import load_image_spec
 
     if (args.spec is None) == (args.starter is None):
+        both = args.spec is not None
         raise InputError(
-            "build needs either a spec file or --starter NAME",
+            "build takes a spec file or --starter NAME, not both"
+            if both
+            else "build needs either a spec file or --starter NAME",
             "e.g. couturier build --starter python --output ./python-oci",
             fields={"kind": "build-source"},
         )
