@@ -93,6 +93,8 @@ def test_a_missing_invalid_expired_or_revoked_token_is_401(
     assert answer.json()["error"]["code"] == "token-missing"
     for header in ({"Authorization": "Basic eDp5"}, bearer("ctr_x"), bearer(first.token + "0")):
         assert client.get("/v1/starters", headers=header).status_code == 401
+    answer = client.get("/v1/starters", headers=bearer("ctr_x"))
+    assert answer.json()["error"]["hint"]  # every 401 and 403 says what to do, none is empty
     short = token_service.issue_token(installation, 1, "pull", expires_days=1)
     assert client.get("/v1/starters", headers=bearer(short.token)).status_code == 200
     clock.advance(days=1, seconds=1)
@@ -106,6 +108,7 @@ def test_a_scope_too_low_is_403(client: TestClient, installed: Installed) -> Non
     for token in (pull, first.token):  # pull and write
         answer = client.get("/v1/tokens", headers=bearer(token))
         assert (answer.status_code, answer.json()["error"]["code"]) == (403, "scope-too-low")
+        assert answer.json()["error"]["hint"] == "ask an admin for a token of scope admin"
     assert client.get("/v1/tokens", headers=bearer(admin_token(installation))).status_code == 200
 
 

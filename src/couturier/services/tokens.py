@@ -185,7 +185,9 @@ def authenticate(installation: Installation, text: str | None, needed: str) -> P
     with installation.store.unit() as uow:
         row = uow.installation.token(parts.token_id) if parts else None
     if parts is None or row is None or not secret_matches(parts.secret, row.secret_sha256):
-        raise AccessError("the token is not valid", "invalid")
+        raise AccessError(
+            "the token is not valid", "invalid", "send the whole token as it was given"
+        )
     if row.revoked_at is not None:
         raise AccessError("the token was revoked", "revoked", "ask an admin for a new one")
     if row.expires_at is not None and row.expires_at <= installation.clock():
@@ -194,6 +196,7 @@ def authenticate(installation: Installation, text: str | None, needed: str) -> P
         raise AccessError(
             f"this needs a token of scope {needed} (or higher); this one is {row.scope}",
             "scope",
+            f"ask an admin for a token of scope {needed}",
             fields={"needed": needed, "scope": row.scope},
         )
     return Principal(row.tenant_id, row.id, row.scope)
