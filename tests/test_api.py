@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from couturier.api.app import create_app
 from couturier.api.errors import HTTP_STATUS
 from couturier.errors import Code
+from couturier.services import bundles as bundle_service
 from couturier.services import tokens as token_service
 from couturier.services.installation import (
     FirstStart,
@@ -322,6 +323,16 @@ def _a_resource(installation: Installation, parameter: str) -> str:
     if parameter in ("name", "trace_id"):
         image, trace = _an_image(installation)
         return image if parameter == "name" else trace
+    if parameter == "bundle":
+        if not bundle_service.bundle_names(installation.settings, 1):
+            conf = installation.settings.data_dir / "app.conf"
+            conf.write_text("x=1\n")
+            bundle_service.create_bundle(
+                installation.settings, "app-conf", "files", [conf], "/etc/app", tenant=1
+            )
+        return "app-conf"
+    if parameter == "version":
+        return "1"
     raise AssertionError(f"no resource of tenant A for the path parameter {parameter!r}")
 
 
@@ -362,6 +373,11 @@ def _an_image(installation: Installation) -> tuple[str, str]:
     return "isolated", "f" * 32
 
 
+# Routes that make a new resource under a name the caller chooses: tenant B's request makes its
+# own (tests/test_api_endpoints.py checks it), and tenant A's stays as it was.
+_CREATES = {("post", "/v1/bundles/{bundle}")}
+
+
 def test_every_route_taking_a_resource_of_tenant_a_is_404_to_tenant_b(
     client: TestClient, installed: Installed
 ) -> None:
@@ -386,9 +402,16 @@ def test_every_route_taking_a_resource_of_tenant_a_is_404_to_tenant_b(
                 # line's SBOM needs a layout, which a build makes: tests/test_images_api.py)
                 assert client.request(method, url, headers=mine).status_code == 200, url
             answer = client.request(method, url, headers=theirs, json=body)
+            if (method, path) in _CREATES:
+                assert answer.status_code != 404, (method, url, answer.text)
+                continue
             assert answer.status_code == 404, (method, url, answer.text)
             checked.append((method, path))
+    assert bundle_service.bundle_names(installation.settings, 1) == ["app-conf"]
+    assert client.get("/v1/bundles/app-conf", headers=mine).status_code == 200
     assert ("get", "/v1/tokens/{token_id}") in checked
+    assert ("delete", "/v1/bundles/{bundle}/{version}") in checked
+    assert ("get", "/v1/starters/{starter}/lines/{line}/packages") in checked
     assert ("delete", "/v1/tokens/{token_id}") in checked
     assert ("get", "/v1/starters/{starter}") in checked
     for route in [

@@ -120,6 +120,10 @@ class Code(StrEnum):
     IMAGE_NOT_FOUND = "image-not-found"
     BUILD_NOT_FOUND = "build-not-found"
     BUILD_INTERRUPTED = "build-interrupted"
+    BUNDLE_IN_USE = "bundle-in-use"
+    UPLOAD_TOO_LARGE = "upload-too-large"
+    BACKUP_INCOMPLETE = "backup-incomplete"
+    INSTALLATION_NOT_EMPTY = "installation-not-empty"
     # interfaces (the CLI's own errors: local files it did not expect, a bug)
     LOCAL_FILES = "local-files"
     INTERNAL = "internal"
@@ -192,6 +196,10 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.IMAGE_NOT_FOUND: CodeInfo(False, "the tenant has no private image of that name"),
         Code.BUILD_NOT_FOUND: CodeInfo(False, "the tenant has no build of that trace ID"),
         Code.BUILD_INTERRUPTED: CodeInfo(False, "a build's worker died too many times"),
+        Code.BUNDLE_IN_USE: CodeInfo(False, "an image still uses that bundle version"),
+        Code.UPLOAD_TOO_LARGE: CodeInfo(False, "a request body is larger than the limit"),
+        Code.BACKUP_INCOMPLETE: CodeInfo(False, "a backup lacks a file or one is damaged"),
+        Code.INSTALLATION_NOT_EMPTY: CodeInfo(False, "a restore would overwrite an installation"),
         Code.LOCAL_FILES: CodeInfo(False, "a local file could not be used (CLI only)"),
         Code.INTERNAL: CodeInfo(False, "a bug in Couturier"),
     }

@@ -8,8 +8,10 @@ from importlib import metadata
 
 from fastapi import FastAPI
 
+from couturier.api import bundles, catalog
 from couturier.api.errors import install_handlers
 from couturier.api.images import images
+from couturier.api.metrics import install_metrics
 from couturier.api.routes import health, v1
 from couturier.services.builds import start_builds
 from couturier.services.installation import Installation
@@ -54,4 +56,7 @@ def create_app(installation: Installation, *, workers: int = 0, lease: float = 3
     app.include_router(health)
     app.include_router(v1)
     app.include_router(images)
+    app.include_router(catalog.router)
+    app.include_router(bundles.router)
+    install_metrics(app, installation)
     return app

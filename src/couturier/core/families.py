@@ -53,6 +53,7 @@ __all__ = [
     "choose_member",
     "dependency_only",
     "ecosystem_stems",
+    "families_named",
     "family_name",
     "line_labels",
     "list_families",
@@ -577,6 +578,24 @@ def list_families(
     return [
         _family(name, starter, catalogs, starter_packages, labels, indexes=indexes)
         for name in sorted(names)
+    ]
+
+
+def families_named(
+    starter: Starter,
+    catalogs: Mapping[str, Catalog],
+    starter_packages: Mapping[str, Sequence[Package]],
+    names: Iterable[str],
+    *,
+    indexes: FamilyIndexes | None = None,
+) -> list[Family]:
+    """The families called ``names`` (as :func:`list_families` makes each), in that order.
+    Cost: up to one resolution per candidate, line and family."""
+    indexes = indexes or FamilyIndexes()
+    labels = line_labels(starter)
+    return [
+        _family(name, starter, catalogs, starter_packages, labels, indexes=indexes)
+        for name in names
     ]
 
 

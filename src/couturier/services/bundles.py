@@ -1,6 +1,6 @@
 """The bundle store: create, find and list versions of file bundles.
 
-A bundle version lives in ``<data_dir>/bundles/<name>/<version>/``: ``bundle.json`` (name, version,
+A bundle version lives in ``<store>/<name>/<version>/``: ``bundle.json`` (name, version,
 type, target, created, warnings, and per file its path, size, sha256 and mode) and ``files/``
 holding each content once, named by its sha256. Versions count from 1 and never change.
 
@@ -15,6 +15,13 @@ so the next create or ``cache verify`` removes it once no process holds it.
 A bundle is verified whenever it is read for use (:func:`get_bundle`): its record, then every
 file against its recorded size and sha256. :func:`bundle_versions` lists every version with
 what is damaged in it.
+
+There is one store per owner (:func:`store_root`): the local store of the command line,
+``<data_dir>/bundles``, and one per tenant of the service, ``<data_dir>/tenants/<id>/bundles``,
+named by the tenant's numeric id (never by text a user chose). Every function takes the owner
+as ``tenant`` (None: the local store), so a tenant's request never reads another's bundles.
+A version may be deleted (:func:`delete_bundle_version`); its number is never given again
+(``.last-version`` in the bundle's directory remembers the highest one handed out).
 """
 
 from __future__ import annotations
@@ -26,15 +33,24 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+import secrets
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from couturier.core.bundle import Bundle, BundleFile, check_bundle, parse_ref
-from couturier.core.spec import BUNDLE_VERSION
+from couturier.core.spec import BUNDLE_NAME, BUNDLE_VERSION
 from couturier.core.suggest import close_names
-from couturier.errors import Code, InputError, IntegrityError, NotFoundError, StateError
+from couturier.errors import (
+    Code,
+    ConflictError,
+    InputError,
+    IntegrityError,
+    NotFoundError,
+    StateError,
+)
 from couturier.integrity import Partial, file_problem, fsync_directory, sweep_partials
 from couturier.services.bundle_inputs import (
     MAX_ENTRIES,
@@ -50,9 +66,12 @@ __all__ = [
     "MAX_READ_SECONDS",
     "StoredVersion",
     "bundle_json",
+    "bundle_names",
+    "bundle_summary",
     "bundle_versions",
     "check_bundle_refs",
     "create_bundle",
+    "delete_bundle_version",
     "get_bundle",
     "list_bundles",
     "read_inputs",
@@ -64,11 +83,17 @@ _FORMAT = 1
 _VERSION = re.compile(BUNDLE_VERSION)  # a version directory (ASCII digits only)
 _RECORD_MAX = 1024 * 1024  # bytes of a bundle.json: 20 files take a few KiB
 _STAGING = ".staging-"
+_LAST = ".last-version"  # the highest version ever handed out, once one was deleted
 
 
-def store_root(settings: Settings) -> Path:
-    """The directory holding every bundle."""
-    return settings.data_dir / "bundles"
+def store_root(settings: Settings, tenant: int | None = None) -> Path:
+    """The directory holding every bundle of ``tenant`` (None: the command line's local
+    store). A tenant's is named by its numeric id alone."""
+    if tenant is None:
+        return settings.data_dir / "bundles"
+    if isinstance(tenant, bool) or not isinstance(tenant, int) or tenant < 1:
+        raise ValueError(f"a tenant id is a positive number, not {tenant!r}")
+    return settings.data_dir / "tenants" / str(tenant) / "bundles"
 
 
 # The store
@@ -128,11 +153,11 @@ def _is_staging(name: str) -> bool:
     return name.startswith(_STAGING)
 
 
-def sweep_staging(settings: Settings) -> list[Path]:
+def sweep_staging(settings: Settings, tenant: int | None = None) -> list[Path]:
     """Remove the ``.staging-*`` directories of the bundle store that no running
     ``bundle create`` holds (a killed one's); return them. Cost: one ``listdir`` per bundle
     and a lock attempt per staging directory (see :func:`couturier.integrity.sweep_partials`)."""
-    root = store_root(settings)
+    root = store_root(settings, tenant)
     try:
         directories = sorted(item for item in root.iterdir() if item.is_dir())
     except OSError:
@@ -148,25 +173,26 @@ def create_bundle(
     target: str | None = None,
     *,
     now: dt.datetime | None = None,
+    tenant: int | None = None,
 ) -> Bundle:
     """Make the next version of bundle ``name`` from ``inputs`` and return it.
 
     Cost: reading the inputs (see :func:`read_inputs` for the limits) and writing the accepted
     files once. Raises :class:`~couturier.core.bundle.BundleError` listing every violation
     (nothing is stored then) and :class:`~couturier.errors.StateError` when the store cannot
-    be written.
+    be written. ``tenant``: whose store (None: the local one).
     """
     now = now or dt.datetime.now(dt.UTC)
     members, found = read_inputs(inputs)
     files, warnings = check_bundle(name, kind, target, members, now=now, found=found)
-    directory = store_root(settings) / name
+    directory = store_root(settings, tenant) / name
     try:
         version = _store(directory, name, kind, target, files, warnings, now)
     except OSError as error:
         where = error.filename or directory
         raise StateError(
             f"cannot write bundle {name} into the store: {where}: {error.strerror or error}",
-            f"check that {store_root(settings)} is a writable directory (data_dir in the "
+            f"check that {store_root(settings, tenant)} is a writable directory (data_dir in the "
             "settings, or COUTURIER_DATA_DIR)",
             str(where),
             code=Code.STORAGE_FULL if error.errno in (errno.ENOSPC, errno.EDQUOT) else None,
@@ -201,7 +227,9 @@ def _store(  # noqa: PLR0917 - the parts of one bundle, as check_bundle returns 
                     os.fsync(handle.fileno())
         created = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         with _locked(directory):
-            version = max(_versions(directory, complete=False), default=0) + 1
+            version = (
+                max(max(_versions(directory, complete=False), default=0), _last(directory)) + 1
+            )
             bundle = Bundle(name, version, kind, target, tuple(files), created, tuple(warnings))
             with (staging / "bundle.json").open("w") as handle:
                 json.dump({"format": _FORMAT, **bundle_json(bundle)}, handle, indent=2)
@@ -263,8 +291,18 @@ def _load(directory: Path, name: str, version: int) -> Bundle:
     return bundle
 
 
-def _names(settings: Settings, *, complete: bool = True) -> list[str]:
-    root = store_root(settings)
+def _last(directory: Path) -> int:
+    """The highest version of the bundle in ``directory`` handed out before its newest ones
+    were deleted (0 when none was)."""
+    try:
+        text = (directory / _LAST).read_text(encoding="ascii")[:20].strip()
+    except (OSError, UnicodeDecodeError):
+        return 0
+    return int(text) if _VERSION.fullmatch(text) else 0
+
+
+def _names(settings: Settings, tenant: int | None, *, complete: bool = True) -> list[str]:
+    root = store_root(settings, tenant)
     try:
         names = [item.name for item in root.iterdir() if item.is_dir()]
     except OSError:
@@ -274,20 +312,48 @@ def _names(settings: Settings, *, complete: bool = True) -> list[str]:
     )
 
 
-def get_bundle(settings: Settings, ref: str) -> Bundle:
+def bundle_names(settings: Settings, tenant: int | None = None) -> list[str]:
+    """The names of the bundles of ``tenant``'s store that have a complete version, sorted.
+    Cost: one ``listdir`` per bundle."""
+    return _names(settings, tenant)
+
+
+def bundle_summary(settings: Settings, name: str, tenant: int | None = None) -> dict[str, Any]:
+    """``{"name", "type", "target", "versions", "newest", "created"}`` of bundle ``name``
+    (``type``, ``target`` and ``created`` its newest version's, None when that record is
+    damaged). Reads one record and no file: for lists."""
+    directory = store_root(settings, tenant) / name
+    versions = _versions(directory)
+    newest = versions[-1] if versions else None
+    bundle: Bundle | None = None
+    if newest is not None:
+        with contextlib.suppress(IntegrityError):
+            bundle = _load(directory / str(newest), name, newest)
+    return {
+        "name": name,
+        "type": bundle.kind if bundle else None,
+        "target": bundle.target if bundle else None,
+        "versions": versions,
+        "newest": newest,
+        "created": bundle.created if bundle else None,
+    }
+
+
+def get_bundle(settings: Settings, ref: str, tenant: int | None = None) -> Bundle:
     """The bundle ``ref`` names: ``corp-ca`` (its newest version) or ``corp-ca@3``.
 
     Every file of it is checked against its recorded size and sha256 (at most 20 reads of
     1 MiB), so a damaged bundle fails every build that names it alike, whatever the layer
     cache holds. Raises :class:`InputError` for a malformed reference, :class:`NotFoundError`
     naming the known bundles (or the bundle's versions), :class:`IntegrityError` for a
-    damaged record or file (naming the bundle, version and file).
+    damaged record or file (naming the bundle, version and file). ``tenant``: whose store
+    (None: the local one).
     """
     name, version = parse_ref(ref)
-    directory = store_root(settings) / name
+    directory = store_root(settings, tenant) / name
     versions = _versions(directory)
     if not versions:
-        known = _names(settings)
+        known = _names(settings, tenant)
         hint = f"known bundles: {', '.join(known)}" if known else "no bundle exists yet"
         raise NotFoundError(
             f"there is no bundle {name}",
@@ -366,13 +432,17 @@ class StoredVersion:
         return f"{self.name}@{self.version}"
 
 
-def bundle_versions(settings: Settings) -> list[StoredVersion]:
-    """Every version directory of every bundle, by name then version, each checked as
-    :func:`get_bundle` checks it; a damaged one is listed with its problem, and the others
-    are still listed. Cost: one small read per version and one read of each of its files."""
-    root = store_root(settings)
+def bundle_versions(
+    settings: Settings, tenant: int | None = None, *, only: str | None = None
+) -> list[StoredVersion]:
+    """Every version directory of every bundle (or of bundle ``only``) of ``tenant``'s
+    store, by name then version, each checked as :func:`get_bundle` checks it; a damaged one
+    is listed with its problem, and the others are still listed. Cost: one small read per
+    version and one read of each of its files."""
+    root = store_root(settings, tenant)
     found: list[StoredVersion] = []
-    for name in _names(settings, complete=False):
+    names = _names(settings, tenant, complete=False)
+    for name in names if only is None else [n for n in names if n == only]:
         for version in _versions(root / name, complete=False):
             directory = root / name / str(version)
             if not (directory / "bundle.json").is_file():
@@ -391,19 +461,102 @@ def bundle_versions(settings: Settings) -> list[StoredVersion]:
     return found
 
 
-def list_bundles(settings: Settings) -> list[Bundle]:
+def list_bundles(settings: Settings, tenant: int | None = None) -> list[Bundle]:
     """Every sound version of every bundle, by name then version (:func:`bundle_versions`
     says which are damaged). Cost: as :func:`bundle_versions`."""
-    return [v.bundle for v in bundle_versions(settings) if v.bundle is not None and not v.problem]
+    stored = bundle_versions(settings, tenant)
+    return [v.bundle for v in stored if v.bundle is not None and not v.problem]
 
 
-def check_bundle_refs(settings: Settings, refs: Sequence[str]) -> list[tuple[str, str]]:
+def check_bundle_refs(
+    settings: Settings, refs: Sequence[str], tenant: int | None = None
+) -> list[tuple[str, str]]:
     """(ref, problem) for each of ``refs`` that names no stored bundle version; empty when
     every one exists. For spec validation: never raises for a bad reference."""
     problems = []
     for ref in refs:
         try:
-            get_bundle(settings, ref)
+            get_bundle(settings, ref, tenant)
         except (InputError, NotFoundError, IntegrityError) as error:
             problems.append((ref, str(error)))
     return problems
+
+
+def delete_bundle_version(
+    settings: Settings,
+    name: str,
+    version: int,
+    tenant: int | None = None,
+    *,
+    in_use: Callable[[int, int], Sequence[str]] = lambda version, newest: (),
+) -> None:
+    """Delete version ``version`` of bundle ``name`` from ``tenant``'s store. Its number is
+    never handed out again.
+
+    ``in_use(version, newest)`` names what still uses that version (``newest``: the bundle's
+    newest version now, which an unpinned reference uses); it is asked under the lock that
+    creating a version takes, and a non-empty answer refuses the delete with
+    :class:`ConflictError` (code ``bundle-in-use``). Raises :class:`NotFoundError` when there
+    is no such version (a malformed name included: nothing is looked up for it), and
+    :class:`StateError` when the store cannot be written. The version is renamed out of the
+    readers' sight first, then removed: a killed delete leaves a ``.staging-*`` directory that
+    the next create sweeps.
+    """
+    directory = store_root(settings, tenant) / name
+    if not re.fullmatch(BUNDLE_NAME, name) or version not in _versions(directory, complete=False):
+        raise _no_version(name, version, _versions(directory) if _named(name) else [])
+    try:
+        with _locked(directory):
+            versions = _versions(directory, complete=False)
+            if version not in versions:
+                raise _no_version(name, version, _versions(directory))
+            users = list(in_use(version, max(_versions(directory), default=version)))
+            if users:
+                raise ConflictError(
+                    f"bundle {name}@{version} is used by {', '.join(users[:5])}"
+                    + (f" and {len(users) - 5} more" if len(users) > 5 else ""),
+                    "change or delete what uses it first",
+                    code=Code.BUNDLE_IN_USE,
+                    fields={"bundle": name, "version": version, "images": users},
+                )
+            gone = directory / f"{_STAGING}deleted-{version}-{secrets.token_hex(4)}"
+            os.rename(directory / str(version), gone)
+            highest = max(*versions, _last(directory))
+            _write_last(directory, highest)
+            fsync_directory(directory)
+        shutil.rmtree(gone, ignore_errors=True)
+    except OSError as error:
+        raise StateError(
+            f"cannot delete bundle {name}@{version} from the store: {error.strerror or error}",
+            f"check that {store_root(settings, tenant)} is a writable directory",
+            str(error.filename or directory),
+            fields={"bundle": name, "reason": error.strerror or str(error)},
+        ) from error
+
+
+def _named(name: str) -> bool:
+    return re.fullmatch(BUNDLE_NAME, name) is not None
+
+
+def _write_last(directory: Path, version: int) -> None:
+    partial = directory / f"{_LAST}.{secrets.token_hex(4)}"
+    with partial.open("w", encoding="ascii") as handle:
+        handle.write(f"{version}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, directory / _LAST)
+
+
+def _no_version(name: str, version: int, versions: Sequence[int]) -> NotFoundError:
+    return NotFoundError(
+        f"bundle {name} has no version {version}" if versions else f"there is no bundle {name}",
+        "",
+        code=Code.BUNDLE_NOT_FOUND,
+        fields={
+            "bundle": name,
+            "version": version,
+            "what": "version" if versions else "bundle",
+            "suggestions": [],
+            "known": list(versions),
+        },
+    )

@@ -159,13 +159,15 @@ def build_context(
     trace_id: str | None = None,
     snapshots: SnapshotCache | None = None,
     families: FamilyIndexes | None = None,
+    tenant: int | None = None,
 ) -> BuildContext:
     """The context of one build job on ``settings``: the ports of :func:`catalog_context`,
     packages and layers in ``settings.cache_dir``, bundles from the bundle store, the images
     into ``sink`` (or, given ``output`` instead, the OCI image layout directory there: a
     :class:`~couturier.oci.layout.LayoutSink`). ``now`` defaults to ``epoch`` when one is given
     (a reproducible build dates its tags by it too), else to ``clock()``. Cost: nothing is read
-    or written until the job uses a port. Raises :class:`ValueError` given both ``output`` and
+    or written until the job uses a port. Bundles come from ``tenant``'s bundle store (None:
+    the command line's local one). Raises :class:`ValueError` given both ``output`` and
     ``sink``."""
     from couturier.assembly.fetch import fetch
     from couturier.assembly.layercache import LayerCache
@@ -210,7 +212,7 @@ def build_context(
         trace_id=base.trace_id,
         fetch=fetch_packages,
         layers=LayerCache(settings.cache_dir / "layers", base.warn),
-        bundles=partial(get_bundle, settings),
+        bundles=partial(get_bundle, settings, tenant=tenant),
         sink=sink,
         epoch=epoch,
         now=now,

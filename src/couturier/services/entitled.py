@@ -23,7 +23,12 @@ if TYPE_CHECKING:
     from couturier.services.installation import Installation
     from couturier.services.tokens import Principal
 
-__all__ = ["entitled_starter", "starter_detail", "starter_page"]
+__all__ = ["entitled_starter", "entitled_starters", "starter_detail", "starter_page"]
+
+
+def entitled_starters(installation: Installation, principal: Principal) -> dict[str, Starter]:
+    """The starters the tenant is entitled to that the installation offers, by name."""
+    return _entitled(installation, principal)
 
 
 def _entitled(installation: Installation, principal: Principal) -> dict[str, Starter]:

@@ -36,6 +36,7 @@ __all__ = [
     "check_autos",
     "families",
     "families_and_total",
+    "matching_names",
     "near_package_names",
     "starter_lines",
 ]
@@ -116,6 +117,14 @@ def families_and_total(
         lines.starter, lines.catalogs, lines.starter_packages, query, limit=limit, indexes=indexes
     )
     return found, total
+
+
+def matching_names(
+    context: CatalogContext, lines: StarterLines, query: str | None = None
+) -> list[str]:
+    """The names of the families of ``lines`` matching ``query`` by a package name, most
+    relevant first (:func:`couturier.core.families.matching_families`). Cost: no resolution."""
+    return matching_families(lines.starter, lines.catalogs, query, context.families)
 
 
 def check_autos(

@@ -44,7 +44,9 @@ if TYPE_CHECKING:
 __all__ = ["load_image_spec", "load_spec", "spec_checks"]
 
 
-def spec_checks(context: CatalogContext, architecture: str | None = None) -> list[SpecCheck]:
+def spec_checks(
+    context: CatalogContext, architecture: str | None = None, tenant: int | None = None
+) -> list[SpecCheck]:
     """The checks of a spec that read the catalogs (the context's) and the bundle store:
 
     - a package (not ``-auto``) that no release of the starter's lines has, under its name or
@@ -54,7 +56,8 @@ def spec_checks(context: CatalogContext, architecture: str | None = None) -> lis
     - an ``-auto`` request must name a family the lines offer, neither blocked nor
       dependency-only (:func:`couturier.services.families.check_autos`), an unknown one with
       the nearest families;
-    - every bundle must exist, a misspelt one with the nearest names.
+    - every bundle must exist in ``tenant``'s bundle store (None: the local one), a misspelt
+      one with the nearest names.
     """
     settings = context.settings
     arch = architecture or settings.architectures[0]
@@ -107,9 +110,9 @@ def spec_checks(context: CatalogContext, architecture: str | None = None) -> lis
     ) -> list[tuple[str, str, str]]:
         if not bundles:
             return []
-        problems = bundle_service.check_bundle_refs(settings, bundles)
+        problems = bundle_service.check_bundle_refs(settings, bundles, tenant)
         if problems:
-            names = sorted({b.name for b in bundle_service.list_bundles(settings)})
+            names = sorted({b.name for b in bundle_service.list_bundles(settings, tenant)})
             problems = [(ref, _with_bundle_suggestion(ref, p, names)) for ref, p in problems]
         return [("bundles", ref, problem) for ref, problem in problems]
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from couturier.store.models import Entitlement, Tenant, Token
+from couturier.store.models import Build, Entitlement, Image, Job, Tenant, Token
 
 __all__ = ["InstallationRepository", "Page", "TenantRepository", "UnitOfWork"]
 
@@ -77,8 +77,19 @@ class InstallationRepository:
 
     def token(self, token_id: str) -> Token | None:
         """The token ``token_id`` of whatever tenant: how a request finds its tenant. Nothing
-        else reads across tenants."""
+        else reads across tenants but the counts of the installation's metrics below."""
         return self._session.get(Token, token_id)
+
+    def build_counts(self) -> dict[str, int]:
+        """How many builds there are, by status, over every tenant (for ``/metrics``)."""
+        query = select(Build.status, func.count()).group_by(Build.status)
+        return {str(status): int(count) for status, count in self._session.execute(query)}
+
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs there are, by state, over every tenant (``queued`` is the queue's
+        depth)."""
+        query = select(Job.state, func.count()).group_by(Job.state)
+        return {str(state): int(count) for state, count in self._session.execute(query)}
 
 
 class TenantRepository:
@@ -122,6 +133,26 @@ class TenantRepository:
         rows = rows[:limit]
         key = (rows[-1].created_at.isoformat(), rows[-1].id) if more and rows else None
         return Page(rows, key)
+
+    def bundle_users(self) -> list[tuple[str, list[Any]]]:
+        """(what, the ``bundles`` entries of its spec) for each of the tenant's images (what:
+        its name) and each of its builds still in progress (what: ``build TRACE_ID``), whose
+        spec names bundles: what a bundle version must not be deleted under."""
+        found: list[tuple[str, list[Any]]] = []
+        images = select(Image.name, Image.spec).where(Image.tenant_id == self.tenant_id)
+        for name, spec in self._session.execute(images.order_by(Image.name)):
+            found.append((name, _bundles_of(spec)))
+        builds = select(Build.trace_id, Build.spec).where(
+            Build.tenant_id == self.tenant_id, Build.status == "in progress"
+        )
+        for trace_id, spec in self._session.execute(builds.order_by(Build.id)):
+            found.append((f"build {trace_id}", _bundles_of(spec)))
+        return [(what, refs) for what, refs in found if refs]
+
+
+def _bundles_of(spec: Any) -> list[Any]:
+    refs = spec.get("bundles") if isinstance(spec, dict) else None
+    return list(refs) if isinstance(refs, list) else []
 
 
 class UnitOfWork:

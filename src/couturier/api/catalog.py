@@ -1,0 +1,152 @@
+"""``POST /v1/plan``, ``GET /v1/packages`` and ``GET /v1/starters/{starter}/lines/{line}/packages``
+(:mod:`couturier.services.tenant_catalog`): what a spec would install, the package families a
+starter offers, and a line's own package set."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from pydantic import BaseModel
+
+from couturier.api.auth import installation_of, needs
+from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.services import tenant_catalog
+from couturier.services.installation import Installation
+from couturier.services.paging import MAX_LIMIT
+from couturier.services.tokens import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", responses=RESPONSES)
+
+Inst = Annotated[Installation, Depends(installation_of)]
+Reader = Annotated[Principal, Depends(needs("pull"))]
+Arch = Annotated[
+    str | None, Query(max_length=20, description="architecture (default: the first configured)")
+]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+_FAMILY_LIMIT = 20  # families per page by default: each costs resolutions on every line
+
+
+class PlanOut(BaseModel):
+    name: str
+    starter: str
+    architecture: str
+    lines: list[dict[str, Any]]
+
+
+class FamilyOut(BaseModel):
+    name: str
+    auto: str | None
+    description: str | None
+    blocked: str | None
+    dependency_only: str | None
+    members: dict[str, dict[str, Any] | None]
+
+
+class FamilyPage(BaseModel):
+    starter: str
+    architecture: str
+    lines: list[str]
+    newest: str
+    total: int
+    items: list[FamilyOut]
+    next: str | None
+
+
+class LinePackage(BaseModel):
+    name: str
+    version: str | None
+    architecture: str
+    source: str
+    source_version: str
+    summary: str
+    purl: str
+    size: int
+    pulled_in_by: str | None
+    required_by: str | None
+
+
+class LinePackages(BaseModel):
+    starter: str
+    line: str
+    release: str
+    architecture: str
+    newest: bool
+    full_version: str | None
+    status: str
+    reason: dict[str, Any] | None
+    size: dict[str, int]
+    packages: list[LinePackage]
+
+
+_SPEC_EXAMPLE = {
+    "name": "payments-api",
+    "description": "Python with requests and our internal CA",
+    "starter": "python",
+    "packages": ["python3-requests-auto", "curl"],
+    "env": {"APP_ENV": "production"},
+    "bundles": ["corp-ca"],
+}
+
+
+@router.post("/plan", response_model=PlanOut, tags=["plans"])
+def plan(
+    installation: Inst,
+    principal: Reader,
+    spec: Annotated[
+        dict[str, Any],
+        Body(description="a spec, the shape of the spec YAML as JSON", examples=[_SPEC_EXAMPLE]),
+    ],
+    arch: Arch = None,
+) -> dict[str, Any]:
+    """What every line of the image ``spec`` declares would install, or why it would be
+    skipped, as ``couturier plan --json`` prints it; nothing is stored. Every violation of
+    the spec at once (a starter the tenant is not entitled to is one)."""
+    return tenant_catalog.plan_request(installation, principal, spec, arch)
+
+
+@router.get("/packages", response_model=FamilyPage, responses=NOT_FOUND, tags=["packages"])
+def packages(
+    *,
+    installation: Inst,
+    principal: Reader,
+    starter: Annotated[str, Query(max_length=100, description="one of the tenant's starters")],
+    q: Annotated[
+        str | None, Query(max_length=100, description="held by a name, summary or version")
+    ] = None,
+    arch: Arch = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="families per page")] = (
+        _FAMILY_LIMIT
+    ),
+    cursor: Annotated[
+        str | None,
+        Query(max_length=400, pattern="^[A-Za-z0-9_-]+$", description="the previous 'next'"),
+    ] = None,
+) -> dict[str, Any]:
+    """The package families of a starter whose names, summaries or versions hold ``q``, by
+    name: per line the member that ``<family>-auto`` installs there, the ``-auto`` package
+    when it is offered, and why not when the family is blocked (the starter ships a member:
+    the reason names the version its newest line ships) or dependency-only."""
+    return tenant_catalog.package_families(
+        installation, principal, starter, query=q, arch=arch, limit=limit, cursor=cursor
+    )
+
+
+@router.get(
+    "/starters/{starter}/lines/{line}/packages",
+    response_model=LinePackages,
+    responses=NOT_FOUND,
+    tags=["starters"],
+)
+def line_packages(
+    installation: Inst,
+    principal: Reader,
+    starter: Annotated[str, Path(max_length=100)],
+    line: Annotated[str, Path(max_length=40)],
+    arch: Arch = None,
+) -> dict[str, Any]:
+    """The package set of one line of a starter, as its SBOM will list it (name, version,
+    source, purl, who pulled it in), and the line's full version."""
+    return tenant_catalog.line_packages(installation, principal, starter, line, arch)
