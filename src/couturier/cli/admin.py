@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from couturier.cli.output import Progress, print_table
+from couturier.cli.output import Progress, format_size, print_table
 from couturier.services.installation import (
     DEFAULT_TENANT,
     FirstStart,
@@ -28,7 +29,18 @@ from couturier.services.installation import entitle as entitle_starters
 from couturier.services.tokens import issue_token
 from couturier.settings import Settings
 
-__all__ = ["entitle", "say_first_start", "tenant_create", "tenant_list", "token_create"]
+if TYPE_CHECKING:
+    from couturier.services.backup import BackupSummary
+
+__all__ = [
+    "backup",
+    "entitle",
+    "restore",
+    "say_first_start",
+    "tenant_create",
+    "tenant_list",
+    "token_create",
+]
 
 
 def say_first_start(first: FirstStart | None) -> None:
@@ -108,4 +120,29 @@ def entitle(settings: Settings, args: argparse.Namespace, progress: Progress) ->
         print(f"tenant {args.tenant}: entitled to {', '.join(added)}")
     if already:
         print(f"tenant {args.tenant}: already entitled to {', '.join(already)}")
+    return 0
+
+
+def _summary(summary: BackupSummary) -> str:
+    revision = summary.revision or "none"
+    return f"{summary.files} files, {format_size(summary.size)}, schema {revision}"
+
+
+def backup(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    """``admin backup DIR``: a consistent copy of the embedded installation."""
+    from couturier.services.backup import backup_installation
+
+    summary = backup_installation(settings, args.directory)
+    progress.done()
+    print(f"backed up {settings.data_dir} into {summary.directory} ({_summary(summary)})")
+    return 0
+
+
+def restore(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    """``admin restore DIR [--force]``: the backup checked, then brought back."""
+    from couturier.services.backup import restore_installation
+
+    summary = restore_installation(settings, args.directory, force=args.force)
+    progress.done()
+    print(f"restored {summary.directory} into {settings.data_dir} ({_summary(summary)})")
     return 0

@@ -94,6 +94,10 @@ _HINTS: Mapping[Code, _Render] = {
     Code.STORAGE_FULL: _storage_full,
     Code.STORAGE_UNWRITABLE: _storage_unwritable,
     Code.SETTINGS_INVALID: _settings,
+    Code.INSTALLATION_NOT_EMPTY: lambda fields, generic: (
+        "restore into an empty data directory (data_dir, COUTURIER_DATA_DIR), or add --force "
+        "to replace that installation"
+    ),
     Code.TENANT_NOT_FOUND: lambda fields, generic: (
         f"{_did_you_mean(fields)}`couturier admin tenant list` shows the tenants; "
         "`couturier admin tenant create NAME` makes one"

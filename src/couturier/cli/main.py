@@ -134,6 +134,8 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("admin", "tenant list"): ("admin", "tenant_list"),
     ("admin", "token create"): ("admin", "token_create"),
     ("admin", "entitle"): ("admin", "entitle"),
+    ("admin", "backup"): ("admin", "backup"),
+    ("admin", "restore"): ("admin", "restore"),
 }
 
 

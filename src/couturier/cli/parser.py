@@ -266,6 +266,30 @@ def _admin(groups: _Groups) -> None:
     create.add_argument("--description", default="", help="what the token is for")
     create.set_defaults(command="token create")
 
+    backup = commands.add_parser(
+        "backup",
+        help="copy the installation (database, key, bundles, layouts) into a new directory",
+        description="Write a consistent copy of an embedded (SQLite) installation into DIR, "
+        "which must not exist or be empty: the database through SQLite's online backup (serve "
+        "may run meanwhile), installation.key, and the data directory's bundles and image "
+        "layouts, with a manifest of every file's sha256. Index snapshots are left out: they "
+        "are downloaded again.",
+    )
+    backup.add_argument("directory", type=Path, metavar="DIR")
+    backup.set_defaults(command="backup")
+    restore = commands.add_parser(
+        "restore",
+        help="bring a backup back (with serve stopped)",
+        description="Check the backup in DIR against its manifest, then restore the database, "
+        "installation.key and the data directory's files. Refuses to replace an installation "
+        "that is there already unless --force.",
+    )
+    restore.add_argument("directory", type=Path, metavar="DIR")
+    restore.add_argument(
+        "--force", action="store_true", help="replace the installation that is there"
+    )
+    restore.set_defaults(command="restore")
+
     entitle = commands.add_parser("entitle", help="let a tenant build on starters")
     entitle.add_argument("--tenant", type=_tenant_id, required=True, metavar="ID")
     entitle.add_argument("starters", nargs="+", metavar="STARTER")
