@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -326,10 +327,16 @@ def test_hostile_uploads_are_refused_and_store_nothing(
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         for number in range(3):
             archive.writestr(f"zero{number}.bin", b"\0" * (20 * 1024 * 1024))
+    gzip_bomb = io.BytesIO()
+    with tarfile.open(fileobj=gzip_bomb, mode="w:gz") as tar:
+        info = tarfile.TarInfo("zero.bin")
+        info.size = 100 * 1024 * 1024  # 100 MiB of zeros: about 100 KiB compressed
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
     many = make_zip(tmp_path / "many.zip", [(f"f{n}", b"x", 0) for n in range(1500)])
     traversal = make_tar(tmp_path / "up.tar", [T("../../etc/cron.d/evil", data=b"x")])
     cases: list[tuple[str, list[tuple[str, bytes]], str]] = [
         ("zip bomb", [("bomb.zip", bomb.getvalue())], "bomb.zip"),
+        ("gzip bomb", [("bomb.tar.gz", gzip_bomb.getvalue())], "bomb.tar.gz"),
         ("too many entries", [("many.zip", many.read_bytes())], "many.zip"),
         (
             "traversal in a tar",

@@ -51,6 +51,7 @@ def _installation_with_everything(root: Path) -> str:
     layout.mkdir(parents=True)
     (layout / "index.json").write_text('{"schemaVersion": 2, "manifests": []}\n')
     (layout / "latest").symlink_to("index.json")
+    (settings.data_dir / "images" / "1" / "current").symlink_to("my-image")
     (settings.data_dir / "snapshots").mkdir()
     (settings.data_dir / "snapshots" / "big").write_bytes(b"x" * 1000)
     return token
@@ -97,6 +98,7 @@ def test_a_backup_restores_the_whole_installation(
     assert get_bundle(restored, "local-conf").version == 1
     layout = other / "data" / "images" / "1" / "my-image"
     assert (layout / "latest").readlink() == Path("index.json")
+    assert (layout.parent / "current").readlink() == Path("my-image")
     assert (other / "data" / "installation.key").read_bytes() == (
         data / "installation.key"
     ).read_bytes()
@@ -129,7 +131,7 @@ def test_a_restore_over_an_installation_needs_force(
         installation.close()
 
 
-@pytest.mark.parametrize("damage", ["manifest", "missing", "changed", "outside"])
+@pytest.mark.parametrize("damage", ["manifest", "missing", "changed", "outside", "through"])
 def test_an_incomplete_backup_is_refused_before_anything_changes(
     env: Path, tmp_path: Path, damage: str
 ) -> None:
@@ -145,9 +147,19 @@ def test_an_incomplete_backup_is_refused_before_anything_changes(
         with (backup / "couturier.db").open("r+b") as handle:
             handle.seek(200)
             handle.write(b"\xff")
-    else:
+    elif damage == "outside":
         manifest = json.loads((backup / "manifest.json").read_text())
         manifest["files"]["../escape"] = {"size": 1, "sha256": "0" * 64}
+        (backup / "manifest.json").write_text(json.dumps(manifest))
+    else:  # a file named through a link of the backup, which would land where it leads
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (outside / "planted").write_text("x")
+        (backup / "data" / "escape").symlink_to(outside)
+        manifest = json.loads((backup / "manifest.json").read_text())
+        manifest["files"]["data/escape"] = {"link": str(outside)}
+        digest = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+        manifest["files"]["data/escape/planted"] = {"size": 1, "sha256": digest}
         (backup / "manifest.json").write_text(json.dumps(manifest))
     target = replace(settings, data_dir=tmp_path / "empty")
     with pytest.raises(StateError) as refused:

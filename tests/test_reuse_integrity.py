@@ -611,12 +611,17 @@ def test_cache_verify_repairs_the_caches_and_reports(
     assert "0 damaged" in out
 
 
+@pytest.mark.parametrize("tenant", [None, 7])
 def test_cache_verify_reports_a_damaged_bundle_as_not_repaired(
-    tmp_path: Path, build_settings: Settings, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    build_settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    tenant: int | None,
 ) -> None:
+    """In the command line's store and in a tenant's alike."""
     source = tmp_path / "app.conf"
     source.write_text("key = value\n")
-    bundle = create_bundle(build_settings, "conf", "files", [source], "/etc/app")
+    bundle = create_bundle(build_settings, "conf", "files", [source], "/etc/app", tenant=tenant)
     stored = next(f.source for f in bundle.files if f.source is not None)
     flip_byte(stored)
     config = tmp_path / "couturier.yaml"

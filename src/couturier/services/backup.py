@@ -85,14 +85,14 @@ def _data_files(data_dir: Path, skip: Path) -> Iterator[Path]:
     for top, directories, files in os.walk(data_dir):
         here = Path(top)
         relative = here.relative_to(data_dir)
-        directories[:] = sorted(
-            d
-            for d in directories
-            if _kept(d)
-            and not (relative == Path(".") and d in _LEFT_OUT)
-            and (here / d).resolve() != skip
-            and not (here / d).is_symlink()
-        )
+        kept = [
+            d for d in directories if _kept(d) and not (relative == Path(".") and d in _LEFT_OUT)
+        ]
+        # A link to a directory is kept as a link: its target is not walked.
+        links = [d for d in kept if (here / d).is_symlink()]
+        directories[:] = sorted(d for d in kept if d not in links and (here / d).resolve() != skip)
+        for name in sorted(links):
+            yield relative / name
         for name in sorted(files):
             if relative == Path(".") and (name in _DATABASE_FILES or name == KEY_FILE):
                 continue
@@ -240,6 +240,9 @@ def _checked_manifest(directory: Path) -> dict[str, Any]:
             raise _incomplete(directory, f"it names an unknown file {name[:100]!r}", name)
         if not isinstance(entry, dict):
             raise _incomplete(directory, f"its entry of {name} is damaged", name)
+        if any((directory / parent).is_symlink() for parent in Path(name).parents):
+            # a file named through a link would be restored wherever the link leads
+            raise _incomplete(directory, f"{name} is named through a link", name)
         if "link" in entry:
             if not path.is_symlink() or os.readlink(path) != entry["link"]:
                 raise _incomplete(directory, f"the link {name} is missing or differs", name)

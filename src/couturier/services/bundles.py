@@ -68,6 +68,7 @@ __all__ = [
     "bundle_json",
     "bundle_names",
     "bundle_summary",
+    "bundle_tenants",
     "bundle_versions",
     "check_bundle_refs",
     "create_bundle",
@@ -94,6 +95,16 @@ def store_root(settings: Settings, tenant: int | None = None) -> Path:
     if isinstance(tenant, bool) or not isinstance(tenant, int) or tenant < 1:
         raise ValueError(f"a tenant id is a positive number, not {tenant!r}")
     return settings.data_dir / "tenants" / str(tenant) / "bundles"
+
+
+def bundle_tenants(settings: Settings) -> list[int]:
+    """The tenants that have a bundle store, by id (for the checks that walk every store)."""
+    try:
+        names = [item.name for item in (settings.data_dir / "tenants").iterdir()]
+    except OSError:
+        return []
+    ids = sorted(int(n) for n in names if n.isascii() and n.isdigit() and not n.startswith("0"))
+    return [i for i in ids if store_root(settings, i).is_dir()]
 
 
 # The store

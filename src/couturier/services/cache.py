@@ -1,10 +1,10 @@
 """Checking everything Couturier reuses from disk, and repairing what it can.
 
 :func:`verify_cache` hashes every file of the package cache, the layer cache, the index
-snapshots (and their derived files) and the bundle store against what names or records it,
-checks each suite's state file against the verified ``InRelease`` kept beside it (whose
-signature is checked again with ``gpgv``), and removes the partial files no running process
-holds. What is damaged and can be made again is
+snapshots (and their derived files) and the bundle stores (the command line's and every
+tenant's) against what names or records it, checks each suite's state file against the
+verified ``InRelease`` kept beside it (whose signature is checked again with ``gpgv``), and
+removes the partial files no running process holds. What is damaged and can be made again is
 removed: a package is downloaded again, a layer rebuilt, a derived file rebuilt the next time it
 is needed; a damaged snapshot is removed and the next refresh (or the next command that needs
 it) downloads it again; a damaged state file is removed, and the next refresh rebuilds it from
@@ -34,7 +34,7 @@ from couturier.debian.snapshots import (
     sweep_snapshot_partials,
 )
 from couturier.integrity import file_problem, sweep_partials
-from couturier.services.bundles import bundle_versions, store_root, sweep_staging
+from couturier.services.bundles import bundle_tenants, bundle_versions, store_root, sweep_staging
 from couturier.services.catalog import Say
 from couturier.settings import Settings
 
@@ -100,9 +100,10 @@ class CacheReport:
 
 
 def verify_cache(settings: Settings, say: Say | None = None) -> CacheReport:
-    """Check and repair the package cache, layer cache, snapshots and bundle store of
-    ``settings``; ``say`` gets a line per area as it starts. Never raises for a damaged file
-    (it is in the report); raises :class:`OSError` only for a directory that cannot be listed.
+    """Check and repair the package cache, layer cache, snapshots and bundle stores (the
+    command line's and every tenant's) of ``settings``; ``say`` gets a line per area as it
+    starts. Never raises for a damaged file (it is in the report); raises :class:`OSError`
+    only for a directory that cannot be listed.
     """
     say = say or (lambda message: None)
     report = CacheReport()
@@ -115,7 +116,8 @@ def verify_cache(settings: Settings, say: Say | None = None) -> CacheReport:
     for name in ("blobs", "keys"):
         directory = settings.cache_dir / "layers" / name
         report.swept += sweep_partials(directory, lambda entry: entry.startswith(".partial-"))
-    report.swept += sweep_staging(settings)
+    for owner in (None, *bundle_tenants(settings)):
+        report.swept += sweep_staging(settings, owner)
     for directory in sorted((settings.state_dir / "suites").glob("*")):
         report.swept += sweep_snapshot_partials(directory)
         for kept in sorted(directory.glob("*.inrelease")):
@@ -273,8 +275,13 @@ def _check_snapshots(settings: Settings, report: CacheReport) -> None:
 
 
 def _check_bundles(settings: Settings, report: CacheReport) -> None:
-    root = store_root(settings)
-    for stored in bundle_versions(settings):
+    for owner in (None, *bundle_tenants(settings)):
+        _check_bundle_store(settings, owner, report)
+
+
+def _check_bundle_store(settings: Settings, tenant: int | None, report: CacheReport) -> None:
+    root = store_root(settings, tenant)
+    for stored in bundle_versions(settings, tenant):
         hint = f"create bundle {stored.name} again"
         report.checked += 1
         if stored.bundle is None:
