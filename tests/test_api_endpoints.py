@@ -347,6 +347,7 @@ def test_hostile_uploads_are_refused_and_store_nothing(
         ("backslash in a name", [("..\\evil.pem", ca.pem)], "files"),
         ("private key", [("key.pem", key_pem(ca))], "key.pem"),
         ("a file over 1 MiB", [("big.conf", b"x" * (1024 * 1024 + 1))], "big.conf"),
+        ("one name twice", [("a.conf", b"1"), ("a.conf", b"2")], "a.conf"),
     ]
     for what, files, field in cases:
         kind = "certificates" if what in ("private key", "traversal in a name") else "files"

@@ -103,13 +103,14 @@ def create_from_uploads(
 
 
 def _as_uploaded(violation: Violation, uploads: Sequence[Upload]) -> Violation:
-    """``violation`` naming an upload by its name instead of the path it was saved at."""
-    field = violation.field
-    for upload in uploads:
+    """``violation`` naming each upload by its name instead of the path it was saved at (in
+    its field, and in its rule: "lands at x.conf, as <another upload> does")."""
+    field, rule = violation.field, violation.rule
+    for upload in sorted(uploads, key=lambda u: len(str(u.path)), reverse=True):
         saved = str(upload.path)
-        if field == saved or field.startswith(saved + ":"):
-            return Violation(upload.name + field[len(saved) :], violation.value, violation.rule)
-    return violation
+        field = field.replace(saved, upload.name)
+        rule = rule.replace(saved, upload.name)
+    return Violation(field, violation.value, rule)
 
 
 def _version_json(stored: bundle_service.StoredVersion) -> dict[str, Any]:
