@@ -191,6 +191,14 @@ def test_a_lines_package_set_is_its_sbom_preview(client: TestClient, site: Insta
     assert packages["libfoo"]["pulled_in_by"] == "tool"
     assert body["size"]["download"] == sum(p["size"] for p in body["packages"])
 
+    # a shipped starter whose releases these settings do not configure: the line says why
+    python = get_starter(site.settings, "python")
+    label = python.lines[0].version
+    answer = client.get(f"/v1/starters/python/lines/{label}/packages", headers=mine)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "skipped"
+    assert answer.json()["reason"]["code"] == "release-unknown"
+
     answer = client.get("/v1/starters/tiny/lines/9/packages", headers=mine)
     assert (answer.status_code, answer.json()["error"]["code"]) == (404, "line-not-found")
     answer = client.get("/v1/starters/tiny/lines/2/packages?arch=arm64", headers=mine)

@@ -28,7 +28,7 @@ from couturier.core.planner import plan_line
 from couturier.core.sbom import sbom_packages
 from couturier.core.spec import SpecError, Violation, parse_spec
 from couturier.core.starter import Starter, full_version
-from couturier.errors import NotFoundError, ResolutionError
+from couturier.errors import ConfigError, NotFoundError, ResolutionError
 from couturier.services import families as family_service
 from couturier.services.context import build_context, catalog_context
 from couturier.services.entitled import entitled_starter, entitled_starters
@@ -176,7 +176,6 @@ def line_packages(
     arch = _architecture(installation, arch)
     (line,) = select_lines(starter, [label])
     context = catalog_context(installation.settings)
-    catalog = context.catalogs(line.release, arch)
     document: dict[str, Any] = {
         "starter": starter.name,
         "line": line.version,
@@ -185,8 +184,11 @@ def line_packages(
         "newest": line.version == _newest(starter),
     }
     try:
+        # A release the settings no longer configure is the line's problem, as starters show
+        # says it: the other lines are still answered.
+        catalog = context.catalogs(line.release, arch)
         plan = plan_line(catalog, starter, line)
-    except (ResolutionError, NotFoundError) as error:
+    except (ConfigError, ResolutionError, NotFoundError) as error:
         return document | {
             "full_version": None,
             "status": "skipped",
