@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from couturier.api.app import create_app
 from couturier.api.bundles import MAX_UPLOAD_BYTES
+from couturier.api.limits import MAX_BODY_BYTES
 from couturier.services import tokens as token_service
 from couturier.services.bundles import store_root
 from couturier.services.context import build_context
@@ -401,6 +402,25 @@ def test_an_upload_over_the_limit_is_413_before_it_is_read(
     )
     assert answer.status_code == 413, answer.text
     _nothing_stored(site)
+
+
+def test_every_other_body_is_bounded_too(client: TestClient, site: Installation) -> None:
+    mine = {**token(site, "admin"), "Content-Type": "application/json"}
+    huge = b'{"name": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    for url in ("/v1/plan", "/v1/tokens"):
+        answer = client.post(url, headers=mine, content=huge)
+        assert answer.status_code == 413, (url, answer.text)
+        assert answer.json()["error"]["fields"]["limit"] == MAX_BODY_BYTES
+
+        def chunks() -> Iterator[bytes]:
+            yield b'{"name": "'
+            for _ in range(3):
+                yield b"x" * (MAX_BODY_BYTES // 2)
+
+        answer = client.post(url, headers=mine, content=chunks())
+        assert answer.status_code == 413, (url, answer.text)
+        assert answer.json()["error"]["code"] == "upload-too-large"
+    assert client.post("/v1/plan", headers=mine, json=SPEC).status_code == 200
 
 
 # -- metrics --------------------------------------------------------------------------------------

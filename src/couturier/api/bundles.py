@@ -27,9 +27,10 @@ from starlette.types import Message
 
 from couturier.api.auth import installation_of, needs
 from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.limits import too_large
 from couturier.core.bundle import MAX_FILES, BundleError, check_name
 from couturier.core.spec import Violation
-from couturier.errors import Code, InputError
+from couturier.errors import InputError
 from couturier.services import bundles as bundle_service
 from couturier.services import tenant_bundles
 from couturier.services.bundle_inputs import MAX_READ_BYTES
@@ -124,12 +125,8 @@ _UPLOAD_DOC: dict[str, Any] = {
 
 
 def _too_large(size: int | None) -> InputError:
-    return InputError(
-        f"the upload is larger than {MAX_UPLOAD_BYTES:,} bytes",
-        f"a bundle holds at most {MAX_FILES} files of 1 MiB: upload only those",
-        code=Code.UPLOAD_TOO_LARGE,
-        fields={"limit": MAX_UPLOAD_BYTES, "size": size},
-    )
+    hint = f"a bundle holds at most {MAX_FILES} files of 1 MiB: upload only those"
+    return too_large(MAX_UPLOAD_BYTES, size, hint)
 
 
 def _declared_size(request: Request) -> int | None:

@@ -33,7 +33,14 @@ from starlette.exceptions import HTTPException
 
 from couturier.errors import AccessError, Code, CouturierError
 
-__all__ = ["HTTP_STATUS", "ErrorBody", "ValidationErrors", "install_handlers", "status_of"]
+__all__ = [
+    "HTTP_STATUS",
+    "ErrorBody",
+    "ValidationErrors",
+    "error_response",
+    "install_handlers",
+    "status_of",
+]
 
 
 class _Json(JSONResponse):
@@ -81,6 +88,7 @@ class ValidationErrors(BaseModel):
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing, invalid, expired or revoked token"},
     403: {"model": ErrorBody, "description": "the token's scope is too low"},
+    413: {"model": ErrorBody, "description": "the request body is over the limit"},
     422: {"model": ValidationErrors, "description": "the request breaks rules: every one"},
     503: {"model": ErrorBody, "description": "the database is busy or unreachable: retry"},
 }
@@ -190,6 +198,11 @@ def _request_errors(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _couturier(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CouturierError)
+    return error_response(error)
+
+
+def error_response(error: CouturierError) -> JSONResponse:
+    """The answer to ``error``: its status, headers and body as this module says."""
     status = status_of(error)
     headers = {}
     if status == 401:
@@ -232,6 +245,9 @@ def _validation(request: Request, error: Exception) -> JSONResponse:
 
 def _http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    if isinstance(error.__cause__, CouturierError):
+        # FastAPI wraps what reading the body raised (a body over the limit) in a 400
+        return error_response(error.__cause__)
     if error.status_code == 400:
         # FastAPI's only 400: a body it could not read (not UTF-8, a broken form); the
         # routes raise no HTTPException of their own. Malformed input is a 422 like the rest.
