@@ -13,7 +13,7 @@ from couturier.api.auth import installation_of, needs
 from couturier.api.errors import RESPONSES, ErrorBody
 from couturier.services import tenant_catalog
 from couturier.services.installation import Installation
-from couturier.services.paging import MAX_LIMIT
+from couturier.services.paging import DEFAULT_LIMIT, MAX_LIMIT
 from couturier.services.tokens import Principal
 
 __all__ = ["router"]
@@ -26,7 +26,6 @@ Arch = Annotated[
     str | None, Query(max_length=20, description="architecture (default: the first configured)")
 ]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
-_FAMILY_LIMIT = 20  # families per page by default: each costs resolutions on every line
 
 
 class PlanOut(BaseModel):
@@ -118,7 +117,7 @@ def packages(
     ] = None,
     arch: Arch = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="families per page")] = (
-        _FAMILY_LIMIT
+        DEFAULT_LIMIT
     ),
     cursor: Annotated[
         str | None,
