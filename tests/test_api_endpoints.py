@@ -29,6 +29,7 @@ from couturier.services.plan import plan_image
 from couturier.services.starters import get_starter
 from couturier.store.models import Build, Image, Job
 from tests.certs import Issued, key_pem, make_certificate
+from tests.hostile import huge_tar, lying_zip
 from tests.service import Clock
 from tests.test_api import assert_errors, bearer
 from tests.test_build import STARTER_DOC, settings_in
@@ -341,11 +342,15 @@ def test_hostile_uploads_are_refused_and_store_nothing(
         info = tarfile.TarInfo("zero.bin")
         info.size = 100 * 1024 * 1024  # 100 MiB of zeros: about 100 KiB compressed
         tar.addfile(info, io.BytesIO(bytes(info.size)))
+    lying = lying_zip(tmp_path / "lying.zip")  # 1 GiB of zeros its headers call 10 bytes
+    xz_bomb = huge_tar(tmp_path / "huge.tar.xz")  # one member of 16 GiB of zeros, ~4 MiB
     many = make_zip(tmp_path / "many.zip", [(f"f{n}", b"x", 0) for n in range(1500)])
     traversal = make_tar(tmp_path / "up.tar", [T("../../etc/cron.d/evil", data=b"x")])
     cases: list[tuple[str, list[tuple[str, bytes]], str]] = [
         ("zip bomb", [("bomb.zip", bomb.getvalue())], "bomb.zip"),
         ("gzip bomb", [("bomb.tar.gz", gzip_bomb.getvalue())], "bomb.tar.gz"),
+        ("a zip lying about its size", [("lying.zip", lying.read_bytes())], "lying.zip"),
+        ("xz bomb", [("huge.tar.xz", xz_bomb.read_bytes())], "huge.tar.xz"),
         ("too many entries", [("many.zip", many.read_bytes())], "many.zip"),
         (
             "traversal in a tar",
