@@ -34,6 +34,7 @@ from tests.service import Clock
 from tests.test_api import assert_errors, bearer
 from tests.test_build import STARTER_DOC, settings_in
 from tests.test_bundles import T, make_tar, make_zip
+from tests.test_images_api import finished
 from tests.test_plan import plan_repo  # noqa: F401 - the module's fixture repository
 
 SPEC = {"name": "tiny-ext", "starter": "tiny", "packages": ["tool-ext-auto"]}
@@ -494,3 +495,35 @@ def test_the_directory_of_a_tenants_bundles_is_named_by_its_id(site: Installatio
         store_root(site.settings, "../1")  # type: ignore[arg-type]
     assert store_root(site.settings) == site.settings.data_dir / "bundles"
     assert os.path.basename(store_root(site.settings, 7).parent) == "7"
+
+
+def test_an_image_is_built_with_its_tenants_bundle_which_is_then_in_use(
+    site: Installation,
+) -> None:
+    """A private image names a bundle of its tenant's own store: the spec is checked there,
+    the build reads it from there, and the version cannot be deleted while the image uses it;
+    another tenant naming a bundle of that name it does not have is refused."""
+    with TestClient(create_app(site, workers=1)) as client:
+        writer = token(site, "write")
+        made = upload(
+            client, writer, "app-conf", [("app.conf", b"x=1\n")], kind="files", target="/etc/app"
+        )
+        assert made.status_code == 201, made.text
+        spec = {"name": "with-conf", "starter": "tiny", "bundles": ["app-conf"]}
+        answer = client.post("/v1/images", headers=writer, json=spec)
+        assert answer.status_code == 202, answer.text
+        build = finished(client, writer, answer.json()["build"]["trace_id"])
+        assert {line["status"] for line in build["lines"]} == {"created"}, build
+
+        answer = client.delete("/v1/bundles/app-conf/1", headers=writer)
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["error"]["fields"]["images"] == ["with-conf"]
+
+        other = create_tenant(site, "other")
+        entitle(site, other.id, ["tiny"])
+        answer = client.post("/v1/images", headers=token(site, "write", other.id), json=spec)
+        assert answer.status_code == 422, answer.text
+        assert [e["field"] for e in answer.json()["errors"]] == ["bundles[0]"]
+
+        assert client.delete("/v1/images/1/with-conf", headers=writer).status_code == 204
+        assert client.delete("/v1/bundles/app-conf/1", headers=writer).status_code == 204

@@ -334,6 +334,7 @@ def _build(
             trace_id=trace_id,
             on_stage=recorder,
             clock=installation.clock,
+            tenant=job.tenant_id,  # its bundles come from the tenant's own store
         )
         request = image_request(context, image_spec_of(spec))
         return build(context, request, architectures=architectures)

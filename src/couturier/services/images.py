@@ -121,7 +121,9 @@ def check_request(
     with installation.store.unit() as uow:
         entitled = uow.tenant(principal.tenant_id).entitlements()
     allowed = {name: offered[name] for name in entitled if name in offered}
-    checks = spec_checks(catalog_context(settings), archs[0] if archs else None)
+    checks = spec_checks(
+        catalog_context(settings), archs[0] if archs else None, principal.tenant_id
+    )
     # An edit that changes the starter is refused: its packages are not checked against
     # another starter's releases.
     moved = current is not None and raw.get("starter") not in (None, current.starter)
