@@ -527,3 +527,15 @@ def test_an_image_is_built_with_its_tenants_bundle_which_is_then_in_use(
 
         assert client.delete("/v1/images/1/with-conf", headers=writer).status_code == 204
         assert client.delete("/v1/bundles/app-conf/1", headers=writer).status_code == 204
+
+
+def test_a_name_in_a_path_is_escaped_in_messages(client: TestClient, site: Installation) -> None:
+    writer = token(site, "write")
+    for method, url in (
+        ("GET", "/v1/bundles/a%E2%80%AEb"),
+        ("DELETE", "/v1/bundles/a%E2%80%AEb/1"),
+    ):
+        answer = client.request(method, url, headers=writer)
+        assert answer.status_code == 404, answer.text
+        message = answer.json()["error"]["message"]
+        assert "\u202e" not in message and "\\u202e" in message, message

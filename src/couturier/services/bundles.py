@@ -43,6 +43,7 @@ from typing import Any
 from couturier.core.bundle import Bundle, BundleFile, check_bundle, parse_ref
 from couturier.core.spec import BUNDLE_NAME, BUNDLE_VERSION
 from couturier.core.suggest import close_names
+from couturier.core.text import named
 from couturier.errors import (
     Code,
     ConflictError,
@@ -560,7 +561,9 @@ def _write_last(directory: Path, version: int) -> None:
 
 def _no_version(name: str, version: int, versions: Sequence[int]) -> NotFoundError:
     return NotFoundError(
-        f"bundle {name} has no version {version}" if versions else f"there is no bundle {name}",
+        f"bundle {named(name)} has no version {version}"
+        if versions
+        else f"there is no bundle {named(name)}",
         "",
         code=Code.BUNDLE_NOT_FOUND,
         fields={

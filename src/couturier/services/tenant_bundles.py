@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from couturier.core.bundle import BundleError, check_name
 from couturier.core.spec import SpecError, Violation, split_bundle_ref
-from couturier.core.text import has_hidden
+from couturier.core.text import has_hidden, named
 from couturier.errors import Code, NotFoundError
 from couturier.services import bundles as bundle_service
 from couturier.services.paging import check_limit, decode_cursor, encode_cursor
@@ -125,7 +125,7 @@ def _version_json(stored: bundle_service.StoredVersion) -> dict[str, Any]:
 
 def _not_found(name: str) -> NotFoundError:
     return NotFoundError(
-        f"there is no bundle {name[:60]}",
+        f"there is no bundle {named(name)}",
         "",
         code=Code.BUNDLE_NOT_FOUND,
         fields={"bundle": name[:200], "version": None, "what": "bundle"},
