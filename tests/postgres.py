@@ -17,17 +17,19 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-__all__ = ["PostgresCluster", "postgres_cluster", "postgres_url"]
+__all__ = ["PostgresCluster", "find_bin_dir", "postgres_cluster", "postgres_url", "running_cluster"]
 
 _USER = "couturier"
 
 
-def _bin_dir() -> Path | None:
+def find_bin_dir() -> Path | None:
+    """The directory of the newest installed PostgreSQL's programs, or None."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
 
@@ -73,9 +75,17 @@ def _owner() -> pwd.struct_passwd | None:
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster started for this session (stopped and removed after)."""
-    bin_dir = _bin_dir()
+    bin_dir = find_bin_dir()
     if bin_dir is None:
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql; ./run-tests does)")
+    with running_cluster(bin_dir) as cluster:
+        yield cluster
+
+
+@contextmanager
+def running_cluster(bin_dir: Path) -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of the server in ``bin_dir``, in a temporary directory, stopped
+    and removed at the end (also used by ``bench/workers.py``)."""
     owner = _owner()
     root = Path(tempfile.mkdtemp(prefix="couturier-pg-"))
     data, sockets = root / "data", root / "sockets"

@@ -24,9 +24,10 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
           - {mirror: ubuntu, suite: noble-security}
     starters_dir: starters      # site-local starter images, beside the shipped ones
     database_url: postgresql://couturier@db.example/couturier   # default: SQLite in data_dir
+    jobs: procrastinate         # builds by `couturier worker` (PostgreSQL); default: embedded
 
 Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_STARTERS_DIR``,
-``COUTURIER_DATABASE_URL``,
+``COUTURIER_DATABASE_URL``, ``COUTURIER_JOBS``,
 ``COUTURIER_MIRROR`` (replaces the ``debian`` mirror URL) and ``COUTURIER_SECURITY_MIRROR``
 (replaces ``debian-security``).
 """
@@ -124,6 +125,9 @@ class Settings:
     starters_dir: Path | None = None
     # The service's database (SQLAlchemy URL): None for SQLite in the data directory.
     database_url: str | None = None
+    # Who runs builds: ``embedded`` (threads of ``serve``) or ``procrastinate`` (``couturier
+    # worker`` processes on the PostgreSQL database; ``serve`` then builds nothing itself).
+    jobs: str = "embedded"
 
     def release(self, name: str) -> Release:
         """The release called ``name``; :class:`ConfigError` naming the nearest ones (``did you
@@ -385,6 +389,30 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     database_url = env.get("COUTURIER_DATABASE_URL") or (shape and shape.database_url)
     if database_url:
         settings = replace(settings, database_url=_database_url(database_url, source))
+    jobs = env.get("COUTURIER_JOBS") or (shape and shape.jobs) or "embedded"
+    settings = replace(settings, jobs=_jobs(jobs, settings, source))
     _directory(settings.data_dir, "data_dir", source)
     _directory(settings.cache_dir, "cache_dir", source)
     return settings
+
+
+JOB_BACKENDS = ("embedded", "procrastinate")
+
+
+def _jobs(jobs: str, settings: Settings, source: str) -> str:
+    """``jobs`` if it names a job backend the database can carry: procrastinate needs
+    PostgreSQL."""
+    if jobs not in JOB_BACKENDS:
+        raise ConfigError(
+            f"{source}: jobs must be embedded or procrastinate, got {shown(jobs[:40])}",
+            "leave it out for builds run by serve itself",
+            fields={"source": source, "key": "jobs", "value": jobs[:40]},
+        )
+    if jobs == "procrastinate" and not settings.database.startswith("postgresql"):
+        raise ConfigError(
+            f"{source}: jobs: procrastinate needs a PostgreSQL database_url "
+            "(postgresql://USER@HOST/NAME)",
+            "set database_url, or leave jobs out for builds run by serve on SQLite",
+            fields={"source": source, "key": "jobs", "value": jobs},
+        )
+    return jobs

@@ -102,6 +102,7 @@ class SettingsShape(_Shape):
     mirrors: dict[Text, MirrorShape] | None = None
     releases: dict[Name, ReleaseShape] | None = None
     database_url: Text | None = None
+    jobs: Literal["embedded", "procrastinate"] | None = None
 
 
 _PATH = "a directory path"
@@ -110,6 +111,7 @@ _EXPECTED = {
     "cache_dir": _PATH,
     "starters_dir": _PATH,
     "database_url": "a database URL (sqlite:///PATH or postgresql://USER@HOST/NAME)",
+    "jobs": "embedded or procrastinate",
     "architectures": "a list of architecture names",
     "architectures.*": "an architecture name",
     "mirrors": "a mapping of name → mirror",

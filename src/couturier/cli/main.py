@@ -130,6 +130,7 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("starters", "list"): ("starters", "list_"),
     ("starters", "show"): ("starters", "show"),
     ("serve", None): ("serve", "run"),
+    ("worker", None): ("worker", "run"),
     ("admin", "tenant create"): ("admin", "tenant_create"),
     ("admin", "tenant list"): ("admin", "tenant_list"),
     ("admin", "token create"): ("admin", "token_create"),

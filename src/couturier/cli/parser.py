@@ -56,6 +56,7 @@ def parser() -> argparse.ArgumentParser:
     _cache(groups)
     _starters(groups)
     _serve(groups)
+    _worker(groups)
     _admin(groups)
     return top
 
@@ -210,6 +211,41 @@ def _serve(groups: _Groups) -> None:
         default=2,
         help="threads that run builds (2; 0 runs none: another process does)",
     )
+
+
+def _worker(groups: _Groups) -> None:
+    worker = groups.add_parser(
+        "worker",
+        help="run queued builds (jobs: procrastinate on PostgreSQL)",
+        description="Run the builds queued in the settings' PostgreSQL database (jobs: "
+        "procrastinate), on any machine that reaches it and the shared data and cache "
+        "directories. SIGINT or SIGTERM stops it after the running builds.",
+    )
+    worker.add_argument(
+        "--concurrency", type=_concurrency, default=1, help="builds at once (1 to 64; 1)"
+    )
+    worker.add_argument(
+        "--stalled-after",
+        type=_seconds,
+        default=30.0,
+        help="seconds without a worker's heartbeat after which its build is taken up again (30)",
+    )
+
+
+def _concurrency(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of builds (1 to 64)")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 1.0 <= value <= 3600.0:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds (1 to 3600)")
+    return value
 
 
 def _workers(text: str) -> int:

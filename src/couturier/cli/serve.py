@@ -71,6 +71,13 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
             file=sys.stderr,
             flush=True,
         )
+        if settings.jobs == "procrastinate":
+            print(
+                "couturier: builds are queued for `couturier worker` (jobs: procrastinate); "
+                "this process runs none",
+                file=sys.stderr,
+                flush=True,
+            )
         app = create_app(installation, workers=args.workers)
         config = uvicorn.Config(
             app,

@@ -4,7 +4,8 @@
 ``Protocol``) and the job as a worker sees it (:class:`ClaimedJob`);
 :mod:`~couturier.jobs.embedded` is the embedded backend: jobs in the database's ``jobs`` table,
 run by threads of the serving process (``couturier serve --workers N``). A procrastinate
-backend (``couturier worker`` on PostgreSQL) is the same port over procrastinate's tables.
+backend (:mod:`~couturier.jobs.procrastinate_queue`, ``couturier worker`` on PostgreSQL) is the
+same port over procrastinate's tables.
 """
 
 from couturier.jobs.embedded import EmbeddedQueue

@@ -57,6 +57,7 @@ __all__ = [
     "layout_dir",
     "queue_build",
     "run_build",
+    "run_workers",
     "start_builds",
 ]
 
@@ -150,19 +151,43 @@ class Builds:
 
 
 def start_builds(installation: Installation, workers: int, *, lease: float = 30.0) -> Builds:
-    """The builds of ``installation`` on the embedded queue, run by ``workers`` threads of
-    this process once :meth:`Builds.start` is called (0: queued, run elsewhere)."""
+    """The builds of ``installation`` on the queue its settings choose: the embedded one,
+    run by ``workers`` threads of this process once :meth:`Builds.start` is called (0:
+    queued, run elsewhere); or procrastinate's (``jobs: procrastinate``), run by ``couturier
+    worker`` processes only, whatever ``workers`` says."""
     events = BuildEvents()
     holder: list[Builds] = []
-    queue = EmbeddedQueue(
-        installation.store,
-        {"build": lambda job: run_build(holder[0], job)},
-        workers,
-        lease=lease,
-    )
+    queue: JobQueue
+    if installation.settings.jobs == "procrastinate":
+        from couturier.jobs.procrastinate_queue import ProcrastinateQueue, ensure_schema
+
+        ensure_schema(installation.store)
+        queue = ProcrastinateQueue(installation.store)
+    else:
+        queue = EmbeddedQueue(
+            installation.store,
+            {"build": lambda job: run_build(holder[0], job)},
+            workers,
+            lease=lease,
+        )
     builds = Builds(installation, queue, events)
     holder.append(builds)
     return builds
+
+
+def run_workers(installation: Installation, concurrency: int, stalled_after: float) -> None:
+    """Run ``concurrency`` builds at a time from the procrastinate queue of ``installation``
+    until SIGINT or SIGTERM (``couturier worker``); a build whose worker has been silent for
+    ``stalled_after`` seconds is taken up again (by this process or another)."""
+    from couturier.jobs.procrastinate_queue import ProcrastinateQueue, run_workers
+
+    builds = Builds(installation, ProcrastinateQueue(installation.store), BuildEvents())
+    run_workers(
+        installation.store,
+        {"build": lambda job: run_build(builds, job)},
+        concurrency=concurrency,
+        stalled_after=stalled_after,
+    )
 
 
 # -- queuing -----------------------------------------------------------------------------------

@@ -1,0 +1,204 @@
+"""The scale setup: ``couturier serve`` and two ``couturier worker`` processes on a real
+PostgreSQL (``jobs: procrastinate``), building from a fixture repository served over HTTP that
+stalls on one ``.deb`` (:class:`tests.test_serve_builds.StallingMirror`).
+
+Ten images are made through the API; the first worker is killed (SIGKILL) while its build
+stalls; the other worker takes that build up once the dead worker's heartbeat is older than
+``--stalled-after``. Every build completes, the killed one with two attempts, and no image ever
+has two builds running at once (the build records' timings), including a rebuild asked for
+while the killed build ran, and one more rebuild request that coalesces onto it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from couturier.errors import StateError
+from couturier.jobs.procrastinate_queue import ensure_schema
+from couturier.store import open_store
+from tests.fixture_repo import SigningKey
+from tests.test_serve import Server, couturier, environment, first_token
+from tests.test_serve_builds import STALLED_DEB, StallingMirror, _environment, mirror
+
+__all__ = ["mirror"]  # the fixture, imported to be used here
+
+IMAGES = 10
+
+
+class Worker:
+    """A ``couturier worker`` process and its log."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._stderr = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "couturier.cli.main", "worker", "--stalled-after", "3"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+        )
+        deadline = time.monotonic() + 60
+        while "worker running" not in self.stderr():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"worker did not start:\n{self.stderr()}")
+            time.sleep(0.1)
+
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        status = self.process.wait(timeout=60)
+        self._stderr.close()
+        return status
+
+
+def _builds(client: httpx.Client) -> list[dict[str, Any]]:
+    response = client.get("/v1/builds", params={"limit": 500})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def _all_finished(client: httpx.Client, count: int, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        builds = _builds(client)
+        if len(builds) == count and all(b["status"] != "in progress" for b in builds):
+            return builds
+        assert time.monotonic() < deadline, json.dumps(builds, indent=1)
+        time.sleep(0.3)
+
+
+@pytest.mark.postgres
+def test_two_workers_build_ten_images_and_take_up_a_killed_workers_build(
+    tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey, postgres_url: str
+) -> None:
+    env = {
+        **_environment(tmp_path, mirror, signing_key, postgres_url),
+        "COUTURIER_JOBS": "procrastinate",
+    }
+    server = Server(env, tmp_path / "serve.log")
+    workers: list[Worker] = []
+    try:
+        token = first_token(server.stderr())
+        client = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        assert "this process runs none" in server.stderr()
+        traces = []
+        for number in range(IMAGES):
+            name = f"img-{'abcdefghij'[number]}"
+            spec = {"name": name, "starter": "tiny", "env": {"N": str(number)}}
+            response = client.post("/v1/images", json=spec)
+            assert response.status_code == 202, response.text
+            traces.append(response.json()["build"]["trace_id"])
+        time.sleep(1)
+        # serve builds nothing itself: the builds wait for a worker.
+        assert {(b["status"], b["attempts"]) for b in _builds(client)} == {("in progress", 0)}
+        # The first worker alone takes the first build, which stalls on the mirror.
+        workers.append(Worker(env, tmp_path / "worker-1.log"))
+        assert mirror.stalled.wait(60), workers[0].stderr()
+        workers.append(Worker(env, tmp_path / "worker-2.log"))
+
+        # A rebuild of the stalled image while its build runs waits behind it; a second
+        # request coalesces onto that waiting rebuild.
+        stalled = client.get(f"/v1/builds/{traces[0]}").json()
+        assert (stalled["status"], stalled["attempts"]) == ("in progress", 1), stalled
+        rebuild = client.post("/v1/images/1/img-a/builds")
+        assert rebuild.status_code == 202, rebuild.text
+        again = client.post("/v1/images/1/img-a/builds")
+        assert again.json()["build"]["trace_id"] == rebuild.json()["build"]["trace_id"]
+
+        workers[0].process.send_signal(signal.SIGKILL)
+        workers[0].process.wait(30)
+
+        builds = _all_finished(client, IMAGES + 1, timeout=240)
+        assert workers[1].stop() == 0, workers[1].stderr()
+        assert "worker stopped" in workers[1].stderr()
+    finally:
+        for worker in workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+        if server.process.poll() is None:
+            server.process.kill()
+
+    by_trace = {b["trace_id"]: b for b in builds}
+    assert all(b["status"] == "created" for b in builds), json.dumps(builds, indent=1)
+    assert by_trace[traces[0]]["attempts"] == 2
+    assert all(by_trace[t]["attempts"] == 1 for t in traces[1:])
+    assert by_trace[rebuild.json()["build"]["trace_id"]]["trigger"] == "rebuild"
+    assert sum(path.endswith(STALLED_DEB) for path in mirror.requests) >= 2
+    # One image, one build at a time: each build of an image starts after the one before ends.
+    for image in {b["image"] for b in builds}:
+        runs = sorted((b["started"], b["finished"]) for b in builds if b["image"] == image)
+        for (_, finished), (started, _) in itertools.pairwise(runs):
+            assert finished <= started, (image, runs)
+    # The second worker took up the killed one's build.
+    assert "attempt 2" in workers[1].stderr(), workers[1].stderr()
+
+
+def test_worker_refuses_sqlite_in_one_line(tmp_path: Path) -> None:
+    refused = couturier(environment(tmp_path), "worker")
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert "couturier worker needs PostgreSQL" in refused.stderr
+
+
+def test_procrastinate_jobs_need_postgresql(tmp_path: Path) -> None:
+    env = {**environment(tmp_path), "COUTURIER_JOBS": "procrastinate"}
+    refused = couturier(env, "serve", "--port", "0")
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert "jobs: procrastinate needs a PostgreSQL database_url" in refused.stderr
+    env["COUTURIER_JOBS"] = "celery"
+    refused = couturier(env, "worker")
+    assert "jobs must be embedded or procrastinate, got 'celery'" in refused.stderr
+
+
+@pytest.mark.postgres
+def test_worker_refuses_the_embedded_backend(tmp_path: Path, postgres_url: str) -> None:
+    refused = couturier(environment(tmp_path, postgres_url), "worker")
+    assert refused.returncode == 1
+    assert "the settings say jobs: embedded" in refused.stderr
+
+
+@pytest.mark.postgres
+def test_procrastinates_schema_is_applied_once_by_processes_starting_together(
+    postgres_url: str,
+) -> None:
+    stores = [open_store(postgres_url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def start(index: int) -> None:
+        try:
+            ensure_schema(stores[index])
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    ensure_schema(stores[0])  # again: nothing to do
+    with stores[0].unit(write=True) as uow:
+        uow.session.connection().exec_driver_sql(
+            "COMMENT ON TABLE procrastinate_jobs IS 'procrastinate 0.1'"
+        )
+    with pytest.raises(StateError, match=r"made by procrastinate 0\.1, this Couturier runs"):
+        ensure_schema(stores[1])
+    for store in stores:
+        store.close()
