@@ -4,9 +4,9 @@ stalls on one ``.deb`` (:class:`tests.test_serve_builds.StallingMirror`).
 
 Ten images are made through the API; the first worker is killed (SIGKILL) while its build
 stalls; the other worker takes that build up once the dead worker's heartbeat is older than
-``--stalled-after``. Every build completes, the killed one with two attempts, and no image ever
-has two builds running at once (the build records' timings), including a rebuild asked for
-while the killed build ran, and one more rebuild request that coalesces onto it."""
+``--stalled-after`` (5 s here). Every build completes, the killed one with two attempts, and no
+image ever has two builds running at once (the build records' timings), including a rebuild
+asked for while the killed build ran, and one more rebuild request that coalesces onto it."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class Worker:
         self.log = log
         self._stderr = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "couturier.cli.main", "worker", "--stalled-after", "3"],
+            [sys.executable, "-m", "couturier.cli.main", "worker", "--stalled-after", "5"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
