@@ -194,7 +194,10 @@ then): {runs}.
 A build with everything cached is CPU work (planning, assembling, writing the layout), so two
 workers on one 2-core machine can at most about double the rate, and less when the cores are
 busy with other work (the load average says how busy they were); workers on separate machines
-add their own cores."""
+add their own cores.
+
+_Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC (2 cores shared with other engineers'
+runs: expect noise)._"""
     write_section("workers", body)
     print(body)
 

@@ -179,10 +179,11 @@ def run_workers(installation: Installation, concurrency: int, stalled_after: flo
     """Run ``concurrency`` builds at a time from the procrastinate queue of ``installation``
     until SIGINT or SIGTERM (``couturier worker``); a build whose worker has been silent for
     ``stalled_after`` seconds is taken up again (by this process or another)."""
-    from couturier.jobs.procrastinate_queue import ProcrastinateQueue, run_workers
+    from couturier.jobs import procrastinate_queue
 
-    builds = Builds(installation, ProcrastinateQueue(installation.store), BuildEvents())
-    run_workers(
+    queue = procrastinate_queue.ProcrastinateQueue(installation.store)
+    builds = Builds(installation, queue, BuildEvents())
+    procrastinate_queue.run_workers(
         installation.store,
         {"build": lambda job: run_build(builds, job)},
         concurrency=concurrency,
