@@ -24,7 +24,7 @@ from couturier.jobs import EmbeddedQueue
 from couturier.services import tokens as token_service
 from couturier.services.builds import layout_dir
 from couturier.services.installation import Installation, create_tenant, entitle, open_installation
-from couturier.store.models import Build, Job
+from couturier.store.models import Build, Image, Job
 from tests.conftest import make_settings
 from tests.fixture_repo import SigningKey, build_repo
 from tests.service import Clock
@@ -486,3 +486,63 @@ def test_one_build_per_image_runs_at_a_time_and_rebuilds_coalesce(
         listed = client.get("/v1/builds?image=1/one", headers=writer).json()["items"]
     assert [b["trigger"] for b in listed] == ["rebuild", "create"]
     assert most == {"one": 1, "two": 1}
+
+
+def test_a_build_of_a_deleted_image_touches_nothing_of_the_next_image(
+    site: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting the newest image while it builds and making another: the new image gets a
+    new id (and so its own layout directory), and the deleted image's build, once it ends,
+    changes neither the new image's build record nor its layout, nor removes it."""
+    import threading
+
+    from couturier.services import build as engine
+
+    real = engine.build
+    held, go, ended = threading.Event(), threading.Event(), threading.Event()
+
+    def hold_first(context: Any, request: Any, **kwargs: Any) -> Any:
+        if held.is_set():
+            return real(context, request, **kwargs)
+        held.set()
+        try:
+            assert go.wait(30)
+            return real(context, request, **kwargs)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(engine, "build", hold_first)
+    writer = bearer(token_service.issue_token(site, 1, "write").token)
+    with TestClient(create_app(site, workers=2)) as client:
+        old = client.post("/v1/images", json=SPEC, headers=writer).json()
+        assert held.wait(30)
+        assert client.delete("/v1/images/1/my-tool", headers=writer).status_code == 204
+        new = client.post("/v1/images", json=SPEC, headers=writer).json()
+        assert new["build"]["trace_id"] != old["build"]["trace_id"]
+        record = finished(client, writer, new["build"]["trace_id"])
+        assert record["status"] == "created"
+        with site.store.unit() as uow:
+            (image,) = uow.session.scalars(select(Image))
+            new_id = image.id
+            build_ids = set(uow.session.scalars(select(Build.id)))
+        layout = layout_dir(site.settings, new_id)
+        files = {p: p.read_bytes() for p in sorted(layout.rglob("*")) if p.is_file()}
+        assert files
+        go.set()
+        assert ended.wait(60)
+        deadline = time.monotonic() + 30
+        while True:  # the held build's job is done (its rows went with the image)
+            with site.store.unit() as uow:
+                if uow.session.scalar(select(func.count()).select_from(Job)) == 0:
+                    break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert client.get(f"/v1/builds/{new['build']['trace_id']}", headers=writer).json() == (
+            record
+        )
+    assert new_id != 1  # never the deleted image's id
+    with site.store.unit() as uow:
+        assert set(uow.session.scalars(select(Build.id))) == build_ids
+        assert 1 not in build_ids
+    assert {p: p.read_bytes() for p in sorted(layout.rglob("*")) if p.is_file()} == files
+    assert not layout_dir(site.settings, 1).exists()

@@ -27,7 +27,7 @@ from couturier.services.installation import (
 )
 from couturier.services.starters import shipped_starters
 from couturier.services.tokens import Principal
-from couturier.store.models import Base
+from couturier.store.models import Base, Build, BuildLine, Image, Job, Tenant
 from tests.service import Clock, plain_settings
 
 Installed = tuple[Installation, FirstStart]
@@ -44,6 +44,67 @@ def test_the_migrated_schema_is_the_models_schema(installed: Installed) -> None:
     with installation.store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_an_integer_id_is_never_given_again_after_its_row_is_deleted(
+    installed: Installed,
+) -> None:
+    """Deleting the newest row of a table must not hand its id to the next row (SQLite
+    reuses the largest rowid without AUTOINCREMENT): layouts and builds are named by ids."""
+    installation, _ = installed
+    never_reused = {"tenants", "images", "builds", "build_lines", "jobs"}
+    for name in never_reused:  # the models ask for it, as the migration does
+        assert Base.metadata.tables[name].dialect_kwargs.get("sqlite_autoincrement") is True
+    engine = installation.store.engine
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type='table'")
+            )
+            made = {name for name, sql in rows if "AUTOINCREMENT" in (sql or "")}
+        assert made == never_reused
+    now = dt.datetime.now(dt.UTC)
+    ids = []
+    for _ in range(2):
+        with installation.store.unit(write=True) as uow:
+            tenant = Tenant(name=f"t{len(ids)}", created_at=now)
+            uow.session.add(tenant)
+            uow.session.flush()
+            image = Image(
+                tenant_id=tenant.id,
+                name="x",
+                starter="s",
+                description="",
+                spec={},
+                created_at=now,
+                updated_at=now,
+            )
+            uow.session.add(image)
+            uow.session.flush()
+            build = Build(
+                tenant_id=tenant.id,
+                image_id=image.id,
+                trace_id=f"{len(ids):032x}",
+                status="s",
+                trigger="create",
+                attempts=0,
+                spec={},
+                created_at=now,
+            )
+            uow.session.add(build)
+            uow.session.flush()
+            line = BuildLine(build_id=build.id, line="1", architecture="a", status="s", tags=[])
+            job = Job(
+                kind="build", state="queued", attempts=0, payload={}, created_at=now, run_after=now
+            )
+            uow.session.add_all([line, job])
+            uow.session.flush()
+            ids.append((tenant.id, image.id, build.id, line.id, job.id))
+            for row in (job, line, build, image, tenant):
+                uow.session.delete(row)
+                uow.session.flush()
+    first, second = ids
+    assert all(b > a for a, b in zip(first, second, strict=True)), ids
 
 
 def test_the_first_start_makes_tenant_1_with_every_starter_and_a_write_token(

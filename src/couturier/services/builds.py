@@ -313,7 +313,9 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
         architectures=architectures,
         recorder=recorder,
     )
-    _record(builds, job, result, architectures, recorder=recorder, image_id=image_id)
+    _record(
+        builds, job, result, architectures, recorder=recorder, image_id=image_id, trace_id=trace_id
+    )
     builds.events.end(trace_id, result.status)
     log.info("build %s: %s (attempt %s)", trace_id, result.status, job.attempts)
 
@@ -352,11 +354,16 @@ def _build(
                 {"trace_id": trace_id, "attempts": job.attempts - 1},
             )
         )
-    _pending(builds, job, lines, architectures)
+    _pending(builds, job, lines, architectures, trace_id=trace_id, image_id=image_id)
     try:
+        sink = _OwnLayout(
+            LayoutSink(layout_dir(settings, image_id)),
+            lambda: _still_own(builds, job, trace_id=trace_id, image_id=image_id),
+            trace_id,
+        )
         context = build_context(
             settings,
-            sink=LayoutSink(layout_dir(settings, image_id)),
+            sink=sink,
             trace_id=trace_id,
             on_stage=recorder,
             clock=installation.clock,
@@ -372,12 +379,86 @@ def _build(
         return failed(Problem(Code.INTERNAL, message, {"trace_id": trace_id}))
 
 
-def _pending(builds: Builds, job: ClaimedJob, lines: list[Any], architectures: list[str]) -> None:
+def _own_build(
+    repo: TenantImages, job: ClaimedJob, *, trace_id: str, image_id: int
+) -> Build | None:
+    """The build ``job`` runs, found by its trace id (random, never given twice), if it still
+    exists and still belongs to image ``image_id``: the image is then the one the build began
+    with, since deleting an image deletes its builds. None when either is gone."""
+    build = repo.build(trace_id)
+    if build is None or build.id != job.build_id or build.image_id != image_id:
+        return None
+    return build if repo.image_by_id(image_id) is not None else None
+
+
+def _still_own(builds: Builds, job: ClaimedJob, *, trace_id: str, image_id: int) -> bool:
+    assert job.tenant_id is not None
+    with builds.installation.store.unit() as uow:
+        repo = TenantImages(uow.session, job.tenant_id)
+        return _own_build(repo, job, trace_id=trace_id, image_id=image_id) is not None
+
+
+class _OwnLayout:
+    """An image sink (:class:`couturier.oci.sink.ImageSink`) over the layout of the build's
+    image that publishes nothing once the build no longer belongs to it (the image deleted
+    while it was built): each writer's commit asks ``own()`` first and aborts if not."""
+
+    def __init__(self, sink: Any, own: Callable[[], bool], trace_id: str) -> None:
+        self._sink, self._own, self._trace = sink, own, trace_id
+
+    @property
+    def location(self) -> str:
+        return str(self._sink.location)
+
+    def check(self) -> None:
+        self._sink.check()
+
+    def writer(self, warn: Callable[[str], None]) -> Any:
+        return _OwnWriter(self._sink.writer(warn), self._own, self._trace)
+
+
+class _OwnWriter:
+    def __init__(self, writer: Any, own: Callable[[], bool], trace_id: str) -> None:
+        self._writer, self._own, self._trace = writer, own, trace_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
+
+    def __enter__(self) -> _OwnWriter:
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def commit(self) -> None:
+        if not self._own():
+            self._writer.abort()
+            raise NotFoundError(
+                "the image was deleted while it was built: nothing was written",
+                "",
+                code=Code.IMAGE_NOT_FOUND,
+                fields={"trace_id": self._trace},
+            )
+        self._writer.commit()
+
+
+def _pending(
+    builds: Builds,
+    job: ClaimedJob,
+    lines: list[Any],
+    architectures: list[str],
+    *,
+    trace_id: str,
+    image_id: int,
+) -> None:
     """Record every line of the build as pending while it runs."""
     assert job.tenant_id is not None and job.build_id is not None
     with builds.installation.store.unit(write=True) as uow:
         repo = TenantImages(uow.session, job.tenant_id)
-        build = repo.build_by_id(job.build_id)
+        build = _own_build(repo, job, trace_id=trace_id, image_id=image_id)
         if build is None:
             return
         column = _architecture_column(architectures)
@@ -396,17 +477,21 @@ def _record(
     *,
     recorder: _Recorder,
     image_id: int,
+    trace_id: str,
 ) -> None:
-    """Store ``result`` as the build's lines and status; an image deleted meanwhile (with
-    its builds) loses the layout this build wrote after the delete removed it."""
+    """Store ``result`` as the build's lines and status, if the build (found by its trace
+    id) still belongs to its image. An image deleted meanwhile (with its builds) loses the
+    layout this build wrote after the delete removed it, unless another image holds that id
+    (ids are never given twice; this never removes a layout that is not this build's)."""
     installation = builds.installation
     assert job.tenant_id is not None and job.build_id is not None
     column = _architecture_column(architectures)
     with installation.store.unit(write=True) as uow:
         repo = TenantImages(uow.session, job.tenant_id)
-        build = repo.build_by_id(job.build_id)
-        gone = build is None or repo.image_by_id(image_id) is None
-        if build is not None and not gone:
+        build = _own_build(repo, job, trace_id=trace_id, image_id=image_id)
+        gone = build is None
+        orphan = gone and uow.session.get(Image, image_id) is None
+        if build is not None:
             rows = [
                 BuildLine(
                     line=line.version,
@@ -423,7 +508,7 @@ def _record(
             ]
             repo.replace_lines(build, rows)
             build.status, build.finished_at = result.status, installation.clock()
-    if gone:
+    if orphan:
         shutil.rmtree(layout_dir(installation.settings, image_id), ignore_errors=True)
 
 

@@ -77,6 +77,13 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+# An integer id is never given again once its row is deleted: on SQLite a rowid table without
+# AUTOINCREMENT gives a deleted newest row's id to the next row, and an image's layout
+# directory (images/<id>/), its builds and a build still running elsewhere are named by ids.
+# PostgreSQL's sequences never go back. The migrations pass the same option.
+NEVER_REUSED: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -87,6 +94,8 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (NEVER_REUSED,)
 
 
 class Entitlement(Base):
@@ -132,7 +141,10 @@ class Image(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
-    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_images_tenant_name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_images_tenant_name"),
+        NEVER_REUSED,
+    )
 
 
 class Build(Base):
@@ -152,7 +164,10 @@ class Build(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
-    __table_args__ = (Index("ix_builds_tenant_image_created", "tenant_id", "image_id", "id"),)
+    __table_args__ = (
+        Index("ix_builds_tenant_image_created", "tenant_id", "image_id", "id"),
+        NEVER_REUSED,
+    )
 
 
 class BuildLine(Base):
@@ -175,6 +190,7 @@ class BuildLine(Base):
 
     __table_args__ = (
         UniqueConstraint("build_id", "line", "architecture", name="uq_build_lines_line"),
+        NEVER_REUSED,
     )
 
 
@@ -201,4 +217,4 @@ class Job(Base):
     run_after: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
-    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"), NEVER_REUSED)

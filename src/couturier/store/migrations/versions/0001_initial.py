@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("name", sa.String(100), nullable=False, unique=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "entitlements",
@@ -68,6 +69,7 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.UniqueConstraint("tenant_id", "name", name="uq_images_tenant_name"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "builds",
@@ -87,6 +89,7 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("started_at", UtcDateTime(), nullable=True),
         sa.Column("finished_at", UtcDateTime(), nullable=True),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_builds_tenant_image_created", "builds", ["tenant_id", "image_id", "id"])
     op.create_table(
@@ -108,6 +111,7 @@ def upgrade() -> None:
         sa.Column("started_at", UtcDateTime(), nullable=True),
         sa.Column("finished_at", UtcDateTime(), nullable=True),
         sa.UniqueConstraint("build_id", "line", "architecture", name="uq_build_lines_line"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "jobs",
@@ -128,6 +132,7 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("run_after", UtcDateTime(), nullable=False),
         sa.Column("heartbeat_at", UtcDateTime(), nullable=True),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_jobs_state_run_after", "jobs", ["state", "run_after"])
 
