@@ -546,3 +546,44 @@ def test_a_build_of_a_deleted_image_touches_nothing_of_the_next_image(
         assert 1 not in build_ids
     assert {p: p.read_bytes() for p in sorted(layout.rglob("*")) if p.is_file()} == files
     assert not layout_dir(site.settings, 1).exists()
+
+
+def test_rebuilds_asked_for_at_once_queue_one_build(site: Installation) -> None:
+    """Concurrent rebuild requests for one image while its build runs queue one build: the
+    coalescing path locks the image's row (FOR UPDATE on PostgreSQL)."""
+    import threading
+
+    from couturier.services.builds import start_builds
+    from couturier.services.images import create_image, rebuild_image
+
+    issued = token_service.issue_token(site, 1, "write")
+    principal = token_service.authenticate(site, issued.token, "write")
+    builds = start_builds(site, 0)  # nothing runs here
+    create_image(builds, principal, SPEC)
+    with site.store.unit(write=True) as uow:  # the first build runs: a rebuild must queue
+        (job,) = uow.session.scalars(select(Job))
+        job.state, job.worker = "running", "elsewhere:1:x:0"
+        job.heartbeat_at = dt.datetime.now(dt.UTC)
+    many = 8
+    barrier = threading.Barrier(many)
+    traces: list[str] = []
+    errors: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            barrier.wait(10)
+            answer = rebuild_image(builds, principal, "1", "my-tool")
+            traces.append(answer["build"]["trace_id"])
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=rebuild) for _ in range(many)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and len(traces) == many
+    assert len(set(traces)) == 1
+    with site.store.unit() as uow:
+        states = sorted(uow.session.scalars(select(Job.state)))
+    assert states == ["queued", "running"]

@@ -30,6 +30,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from couturier.core.spec import ImageSpec
 from couturier.errors import Code, CouturierError, NotFoundError, Problem
 from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
@@ -200,8 +202,11 @@ def queue_build(
     """The build of ``image`` for ``trigger`` (``create``, ``edit``, ``rebuild``) in ``uow``:
     the build of the image that waits to run, if there is one (coalesced: an edit's trigger
     wins over a rebuild's), else a new build queued as a job. Call ``builds.queue.notify()``
-    once ``uow`` is committed."""
+    once ``uow`` is committed. The image's row is locked first (FOR UPDATE on PostgreSQL;
+    a write unit on SQLite already holds the database's write lock), so that two requests
+    for one image at once see each other's queued build instead of queueing two."""
     repo = TenantImages(uow.session, image.tenant_id)
+    uow.session.execute(select(Image.id).where(Image.id == image.id).with_for_update())
     waiting = builds.queue.waiting(uow, lock_key(image.id))
     build = repo.build_by_id(waiting) if waiting is not None else None
     if build is not None:
