@@ -587,3 +587,56 @@ def test_rebuilds_asked_for_at_once_queue_one_build(site: Installation) -> None:
     with site.store.unit() as uow:
         states = sorted(uow.session.scalars(select(Job.state)))
     assert states == ["queued", "running"]
+
+
+def test_a_build_whose_recording_raises_ends_failed_or_runs_again_after_the_lease(
+    site: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler itself raising (the database dropping while the result is recorded): the
+    build ends "image build failed", each unfinished line failed with an internal problem
+    naming the trace id; when even that cannot be recorded, the job runs again after its
+    lease instead of staying in progress for ever."""
+    from couturier.errors import Code, StateError
+    from couturier.services import builds as service
+
+    real_record, real_interrupted = service._record, service._interrupted
+    calls = {"record": 0, "interrupted": 0}
+
+    def dropped(*args: Any, **kwargs: Any) -> Any:
+        calls["record"] += 1
+        raise StateError("the database went away", code=Code.DATABASE_UNAVAILABLE)
+
+    monkeypatch.setattr(service, "_record", dropped)
+    writer = bearer(token_service.issue_token(site, 1, "write").token)
+    with TestClient(create_app(site, workers=1)) as client:
+        trace = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
+        build = finished(client, writer, trace)
+    assert build["status"] == "image build failed"
+    problems = [line["problem"] for line in build["lines"]]
+    assert problems and {p["code"] for p in problems} == {"internal"}
+    assert all(p["fields"] == {"trace_id": trace} for p in problems)
+    assert {line["status"] for line in build["lines"]} == {"failed"}
+
+    # Neither the result nor the failure can be recorded on the first attempt: run again.
+    def once_dropped(*args: Any, **kwargs: Any) -> Any:
+        calls["interrupted"] += 1
+        if calls["interrupted"] == 1:
+            raise StateError("the database went away", code=Code.DATABASE_UNAVAILABLE)
+        return real_interrupted(*args, **kwargs)
+
+    def record_second(*args: Any, **kwargs: Any) -> Any:
+        calls["record"] += 1
+        if calls["record"] == 2:
+            raise StateError("the database went away", code=Code.DATABASE_UNAVAILABLE)
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_record", record_second)
+    monkeypatch.setattr(service, "_interrupted", once_dropped)
+    with TestClient(create_app(site, workers=1, lease=1.0)) as client:
+        trace = client.post("/v1/images/1/my-tool/builds", headers=writer).json()["build"][
+            "trace_id"
+        ]
+        build = finished(client, writer, trace)
+    assert (build["status"], build["attempts"]) == ("created", 2)
+    with site.store.unit() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Job)) == 0

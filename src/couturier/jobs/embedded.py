@@ -84,6 +84,9 @@ class EmbeddedQueue:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        # The jobs a worker of this process runs now: only they are kept alive by the beat.
+        self._running: set[int] = set()
+        self._running_lock = threading.Lock()
 
     # -- the port ------------------------------------------------------------------------
 
@@ -162,17 +165,23 @@ class EmbeddedQueue:
             self._run(name, job)
 
     def _run(self, name: str, job: ClaimedJob) -> None:
-        state = "done"
+        with self._running_lock:
+            self._running.add(job.id)
         try:
             self._handlers[job.kind](job)
         except Exception:
-            state = "failed"
-            log.exception("job %s (%s) failed", job.id, job.kind)
+            # Left running: its heartbeat stops and it is claimed again after the lease (a
+            # handler records what it can itself; this is what it could not record).
+            log.exception("job %s (%s) failed; run again after the lease", job.id, job.kind)
+            return
+        finally:
+            with self._running_lock:
+                self._running.discard(job.id)
         try:
-            self._finish(name, job, state)
+            self._finish(name, job, "done")
         except CouturierError as error:
             # Left running: its heartbeat stops and it is claimed again after the lease.
-            log.warning("cannot record job %s as %s: %s", job.id, state, error.message)
+            log.warning("cannot record job %s as done: %s", job.id, error.message)
 
     def _finish(self, name: str, job: ClaimedJob, state: str) -> None:
         with self._store.unit(write=True) as uow:
@@ -185,11 +194,19 @@ class EmbeddedQueue:
     def _beat(self) -> None:
         every = self._lease.total_seconds() / 3
         while not self._stopping.wait(every):
+            with self._running_lock:
+                running = sorted(self._running)
+            if not running:
+                continue
             try:
                 with self._store.unit(write=True) as uow:
                     uow.session.execute(
                         update(Job)
-                        .where(Job.worker.in_(self._names), Job.state == "running")
+                        .where(
+                            Job.id.in_(running),
+                            Job.worker.in_(self._names),
+                            Job.state == "running",
+                        )
                         .values(heartbeat_at=self._clock())
                     )
             except CouturierError as error:

@@ -149,6 +149,9 @@ class ProcrastinateQueue:
         return True
 
 
+HANDLER_RETRIES = 5  # more than a build's attempts (it then records that it gives up)
+
+
 def _task_name(kind: str) -> str:
     return f"couturier.{kind}"
 
@@ -230,12 +233,16 @@ def run_workers(
     """Run procrastinate workers for ``handlers`` until SIGINT or SIGTERM: ``concurrency``
     jobs at once (each in a thread), a heartbeat every third of ``stalled_after``, and a stall
     sweep as often. A stop waits for the running jobs."""
-    from procrastinate import App, PsycopgConnector
+    from procrastinate import App, PsycopgConnector, RetryStrategy
 
     ensure_schema(store)
     app = App(connector=PsycopgConnector(conninfo=_conninfo(str(store.engine.url))))
+    # A handler that raises could not record its own failure (the database gone a moment):
+    # it runs again after a lease, as a stalled one does; its handler gives up in time.
+    retry = RetryStrategy(max_attempts=HANDLER_RETRIES, wait=max(1, int(stalled_after)))
     for kind, handler in handlers.items():
-        app.task(name=_task_name(kind), queue=QUEUE, pass_context=True)(_task(handler))
+        task = app.task(name=_task_name(kind), queue=QUEUE, pass_context=True, retry=retry)
+        task(_task(handler))
     beat = stalled_after / 3
 
     async def sweep() -> None:

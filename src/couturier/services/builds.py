@@ -309,20 +309,55 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
     builds.events.begin(trace_id)
     architectures = list(spec.get("architectures") or settings.architectures)
     recorder = _Recorder(builds.events, trace_id, clock)
-    result = _build(
-        builds,
-        job,
-        spec=spec,
-        image_id=image_id,
-        trace_id=trace_id,
-        architectures=architectures,
-        recorder=recorder,
-    )
-    _record(
-        builds, job, result, architectures, recorder=recorder, image_id=image_id, trace_id=trace_id
-    )
+    try:
+        result = _build(
+            builds,
+            job,
+            spec=spec,
+            image_id=image_id,
+            trace_id=trace_id,
+            architectures=architectures,
+            recorder=recorder,
+        )
+        _record(
+            builds,
+            job,
+            result,
+            architectures,
+            recorder=recorder,
+            image_id=image_id,
+            trace_id=trace_id,
+        )
+    except Exception:  # e.g. the database gone while recording: never left in progress
+        log.exception("build %s: internal error while running or recording it", trace_id)
+        status = _interrupted(builds, job, trace_id=trace_id, image_id=image_id)
+        builds.events.end(trace_id, status)
+        return
     builds.events.end(trace_id, result.status)
     log.info("build %s: %s (attempt %s)", trace_id, result.status, job.attempts)
+
+
+def _interrupted(builds: Builds, job: ClaimedJob, *, trace_id: str, image_id: int) -> str:
+    """End the build whose handler raised: each line not finished fails with an internal
+    problem naming the trace id, and the build with it. Raises when that cannot be recorded
+    either (the database still gone): the job is then run again after its lease."""
+    installation = builds.installation
+    assert job.tenant_id is not None
+    problem = Problem(Code.INTERNAL, f"internal error (trace {trace_id})", {"trace_id": trace_id})
+    now = installation.clock()
+    with installation.store.unit(write=True) as uow:
+        repo = TenantImages(uow.session, job.tenant_id)
+        build = _own_build(repo, job, trace_id=trace_id, image_id=image_id)
+        if build is None:
+            return "image build failed"
+        rows = repo.lines([build.id]).get(build.id, [])
+        for row in rows:
+            if row.status == "pending":
+                row.status, row.problem, row.finished_at = "failed", problem.to_json(), now
+        created = any(row.status == "created" for row in rows)
+        build.status = "some lines created" if created else "image build failed"
+        build.finished_at = now
+        return build.status
 
 
 def _build(
