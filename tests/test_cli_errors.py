@@ -82,9 +82,22 @@ def test_counts_out_of_range_are_usage_errors(
 def test_build_names_what_is_wrong_with_its_source(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A spec and --starter together were refused as if neither had been given."""
+    """A spec and --starter together were refused as if neither had been given. Both, or
+    neither, and plan with two --arch are usage errors: exit 2 with the command's usage, as
+    every other usage mistake (the README's exit statuses)."""
     output = str(tmp_path / "out")
-    assert main(["build", "spec.yaml", "--starter", "base", "--output", output]) == 1
-    assert "build takes a spec file or --starter NAME, not both" in capsys.readouterr().err
-    assert main(["build", "--output", output]) == 1
-    assert "build needs either a spec file or --starter NAME" in capsys.readouterr().err
+    cases = [
+        (["build", "spec.yaml", "--starter", "base", "--output", output], "not both"),
+        (["build", "--output", output], "build needs either a spec file or --starter NAME"),
+        (["plan", "spec.yaml", "--arch", "amd64", "--arch", "arm64"], "plan takes one --arch"),
+    ]
+    for argv, expected in cases:
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"usage: couturier {argv[0]} "), err
+        assert f"couturier {argv[0]}: error: " in err and expected in err
+        assert "Traceback" not in err
+    # One --arch named twice is still one.
+    assert main(["plan", str(tmp_path / "missing.yaml"), "--arch", "amd64", "--arch", "amd64"]) == 1

@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from couturier.cli.output import Progress, print_json_error
-from couturier.cli.parser import parser
+from couturier.cli.parser import parse
 from couturier.errors import Code, CouturierError
 from couturier.settings import Settings, load_settings
 
@@ -149,7 +149,7 @@ def _handler(group: str, command: str | None) -> Handler:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = parser().parse_args(argv)
+    args = parse(argv)
     progress = Progress(quiet=args.quiet)
     try:
         settings = load_settings(args.config)

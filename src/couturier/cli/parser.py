@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
-__all__ = ["BUNDLE_KINDS", "DEFAULT_FAMILY_LIMIT", "TOKEN_SCOPES", "parser"]
+__all__ = ["BUNDLE_KINDS", "DEFAULT_FAMILY_LIMIT", "TOKEN_SCOPES", "parse", "parser"]
 
 # couturier.core.bundle.KINDS, written out so that the parser does not import the bundle code
 # (tests/test_cli_startup.py checks that they agree).
@@ -58,6 +58,39 @@ def parser() -> argparse.ArgumentParser:
     _serve(groups)
     _worker(groups)
     _admin(groups)
+    return top
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The arguments of ``argv``; a usage mistake exits with status 2 and the command's usage,
+    as argparse does: those it finds, and those of a combination of arguments (``build`` with
+    both or neither of a spec and ``--starter``; ``plan`` with more than one ``--arch``)."""
+    top = parser()
+    args = top.parse_args(argv)
+    if args.group == "build" and (args.spec is None) == (args.starter is None):
+        _command(top, "build").error(
+            "build takes a spec file or --starter NAME, not both"
+            if args.spec is not None
+            else "build needs either a spec file or --starter NAME "
+            "(e.g. couturier build --starter python --output ./python-oci)"
+        )
+    if args.group == "plan":
+        arches = list(dict.fromkeys(args.arch or ()))
+        if len(arches) > 1:
+            named = ", ".join(ascii(a)[1:-1] for a in arches[:5])
+            _command(top, "plan").error(
+                f"plan takes one --arch, got {named} (a plan is for one architecture: run plan "
+                "once per architecture)"
+            )
+    return args
+
+
+def _command(top: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of the command ``name`` (for its usage line in an error)."""
+    for action in top._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
     return top
 
 
