@@ -429,6 +429,29 @@ def test_every_other_body_is_bounded_too(client: TestClient, site: Installation)
     assert client.post("/v1/plan", headers=mine, json=SPEC).status_code == 200
 
 
+def test_a_json_body_sent_without_its_content_type_is_a_clear_422(
+    client: TestClient, site: Installation
+) -> None:
+    """Without Content-Type: application/json the body reached pydantic as bytes: a 422
+    echoing Python's b'{...}' and "Input should be a valid dictionary"."""
+    import json
+
+    writer = token(site, "write")
+    body = json.dumps({**SPEC, "name": "no-type"}).encode()
+    for sent, said in ((None, "without a Content-Type"), ("text/plain", "as text/plain")):
+        headers = writer if sent is None else {**writer, "Content-Type": sent}
+        answer = client.post("/v1/images", headers=headers, content=body)
+        assert answer.status_code == 422, answer.text
+        (error,) = answer.json()["errors"]
+        assert error["field"] == "body" and error["value"] is None
+        assert "Content-Type: application/json" in error["rule"] and said in error["rule"]
+        assert "b'" not in answer.text and "valid dictionary" not in answer.text
+    with site.store.unit() as uow:
+        assert uow.session.query(Image).count() == 0
+    typed = {**writer, "Content-Type": "application/json"}
+    assert client.post("/v1/images", headers=typed, content=body).status_code == 202
+
+
 # -- metrics --------------------------------------------------------------------------------------
 
 

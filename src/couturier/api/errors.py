@@ -240,7 +240,19 @@ def error_response(error: CouturierError) -> JSONResponse:
 
 def _validation(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    return _Json(_request_errors(error.errors()), 422)
+    errors = error.errors()
+    # A body sent without Content-Type: application/json reaches the route as bytes, which
+    # pydantic refused as "Input should be a valid dictionary" echoing Python's b'...'.
+    if any(
+        tuple(e.get("loc", ()))[:1] == ("body",) and isinstance(e.get("input"), bytes | bytearray)
+        for e in errors
+    ):
+        sent = request.headers.get("content-type", "").split(";")[0].strip()
+        rule = "must be a JSON document sent with Content-Type: application/json (it was sent " + (
+            f"as {sent})" if sent else "without a Content-Type)"
+        )
+        return _Json(_field_errors([("body", None, rule)]), 422)
+    return _Json(_request_errors(errors), 422)
 
 
 def _http(request: Request, error: Exception) -> JSONResponse:
