@@ -429,6 +429,21 @@ def test_every_other_body_is_bounded_too(client: TestClient, site: Installation)
     assert client.post("/v1/plan", headers=mine, json=SPEC).status_code == 200
 
 
+def test_a_20_mb_image_spec_is_413_and_stores_nothing(
+    client: TestClient, site: Installation
+) -> None:
+    writer = {**token(site, "write"), "Content-Type": "application/json"}
+    filler = "x" * (20 * 1024 * 1024)
+    huge = ('{"name": "huge", "starter": "tiny", "description": "' + filler + '"}').encode()
+    answer = client.post("/v1/images", headers=writer, content=huge)
+    assert answer.status_code == 413, answer.text[:500]
+    assert answer.json()["error"]["fields"]["limit"] == MAX_BODY_BYTES
+    with site.store.unit() as uow:
+        assert uow.session.query(Image).count() == 0
+        assert uow.session.query(Build).count() == 0
+        assert uow.session.query(Job).count() == 0
+
+
 def test_a_json_body_sent_without_its_content_type_is_a_clear_422(
     client: TestClient, site: Installation
 ) -> None:
