@@ -173,6 +173,10 @@ def _wrk(url: str, token: str, seconds: int) -> dict[str, Any]:
 class Server:
     """``couturier serve --workers 0`` on one database, seeded, with its token and URL."""
 
+    token: str
+    base: str
+    urls: dict[str, str]
+
     def __init__(self, name: str, work: Path, database_url: str | None) -> None:
         self.name = name
         home = work / name
@@ -186,12 +190,17 @@ class Server:
         }
         if database_url is not None:
             env["COUTURIER_DATABASE_URL"] = database_url
-        log = home / "serve.log"
-        self.process = _start(["serve", "--port", "0", "--workers", "0"], env, log)
-        text = log.read_text()
+        self.database_url = database_url or f"sqlite:///{home / 'data' / 'couturier.db'}"
+        self.log = home / "serve.log"
+        self.process = _start(["serve", "--port", "0", "--workers", "0"], env, self.log)
+
+    def prepare(self) -> None:
+        """Read the token and address the first start printed, seed the database, and find
+        the cursor of the page in the middle of the gallery."""
+        text = self.log.read_text()
         self.token = re.findall(r"^ctr_\w+$", text, re.MULTILINE)[0]
         self.base = re.findall(r"serving on (http://[\d.:]+)", text)[0]
-        seed(database_url or f"sqlite:///{home / 'data' / 'couturier.db'}")
+        seed(self.database_url)
         with httpx.Client(
             base_url=self.base, headers={"Authorization": f"Bearer {self.token}"}
         ) as client:
@@ -207,7 +216,6 @@ class Server:
             "first page": f"{self.base}/v1/images?limit={PAGE}",
             "middle page": f"{self.base}/v1/images?limit={PAGE}&cursor={cursor}",
         }
-        self.database_url = database_url or f"sqlite:///{home / 'data' / 'couturier.db'}"
 
     def breakdown(self) -> dict[str, float]:
         """Where one request's time goes, one request at a time (medians, ms): the whole
@@ -273,11 +281,12 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="couturier-bench-gallery-") as temp:
         work = Path(temp)
         with running_cluster(bin_dir) as cluster:
-            servers = [
-                Server("SQLite", work, None),
-                Server("PostgreSQL", work, cluster.new_database()),
-            ]
+            servers: list[Server] = []
             try:
+                servers.append(Server("SQLite", work, None))
+                servers.append(Server("PostgreSQL", work, cluster.new_database()))
+                for server in servers:
+                    server.prepare()
                 for server in servers:  # untimed: warm the processes and the databases
                     _wrk(server.urls["first page"], server.token, 2)
                 breakdowns = {server.name: server.breakdown() for server in servers}
