@@ -12,16 +12,20 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from couturier.assembly.assemble import (
     AssemblyOptions,
+    _any_match,
+    _with_prefixes,
     assemble,
     matches,
     parents,
     split_layers,
     with_parents,
 )
-from couturier.assembly.deb import DebContents, read_deb
+from couturier.assembly.deb import DebContents, md5_hex, read_deb
 from couturier.assembly.dpkgdb import dpkg_database
 from couturier.assembly.errors import FileConflictError
 from couturier.assembly.generated import (
@@ -236,6 +240,21 @@ def test_patterns() -> None:
     assert matches("usr/share/doc/*/copyright", "usr/share/doc/a/copyright")
     assert not matches("usr/share/doc/*/copyright", "usr/share/doc/a/b/copyright")
     assert not matches("usr/share/doc/*", "usr/share/doc/a/b")
+
+
+_COMPONENTS = st.sampled_from(["usr", "share", "doc", "a", "b", "copyright", "x.gz"])
+_PATTERN_PARTS = st.sampled_from(["usr", "share", "doc", "a", "*", "**", "?", "[ab]", "*.gz"])
+
+
+@given(
+    patterns=st.lists(st.lists(_PATTERN_PARTS, min_size=1, max_size=5), max_size=4),
+    path=st.lists(_COMPONENTS, min_size=1, max_size=6),
+)
+def test_prefiltered_matching_is_matching(patterns: list[list[str]], path: list[str]) -> None:
+    """The assembler skips a pattern whose literal prefix the path lacks: same answers."""
+    joined = ["/".join(parts) for parts in patterns]
+    wanted = any(matches(pattern, "/".join(path)) for pattern in joined)
+    assert _any_match(_with_prefixes(joined), "/".join(path)) == wanted
 
 
 def test_layers_split_by_group_with_parents(tmp_path: Path) -> None:
@@ -696,6 +715,28 @@ def test_dpkg_file_lists_record_original_paths(tmp_path: Path) -> None:
     assert "etc/issue" not in sums  # conffiles are checked through the status file
     assert "usr/share/doc/base-files/copyright" in sums
     assert "README" not in (info / "base-files.list").read_text()
+
+
+def test_md5sums_take_the_listed_value_and_hash_what_is_not_listed(tmp_path: Path) -> None:
+    """dpkg records the md5s a package ships: the listed value is taken as it is; a path not
+    listed, or listed with a malformed value, gets the md5 of its content in the image."""
+    content = {"listed": b"listed\n", "unlisted": b"unlisted\n", "malformed": b"malformed\n"}
+    files: dict[str, Content] = {f"usr/bin/{name}": data for name, data in content.items()}
+    files["usr/bin/linked"] = Hardlink("usr/bin/unlisted")
+    built = deb(tmp_path, "tool", files)
+    real = {f"usr/bin/{name}": md5_hex(data) for name, data in content.items()}
+    real["usr/bin/linked"] = real["usr/bin/unlisted"]
+
+    def sums(package: DebContents) -> dict[str, str]:
+        database = {e.path: e.data for e in dpkg_database(assemble([package]))}
+        lines = database["var/lib/dpkg/info/tool.md5sums"].decode().splitlines()
+        return {path: digest for digest, path in (line.split("  ") for line in lines)}
+
+    # As Debian's packages ship them: the md5s of the content.
+    assert sums(built) == real
+    shipped = {"usr/bin/listed": "0123456789abcdef0123456789abcdef", "usr/bin/malformed": "XYZ"}
+    lying = DebContents(built.filename, built.control, built.entries, md5sums=shipped)
+    assert sums(lying) == {**real, "usr/bin/listed": "0123456789abcdef0123456789abcdef"}
 
 
 # Real Debian packages

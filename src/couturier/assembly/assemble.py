@@ -116,6 +116,31 @@ def parents(path: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
+def _literal_prefix(pattern: str) -> str:
+    """The components of ``pattern`` before its first wildcard, joined: every path it matches
+    is that prefix or lies below it (``usr/share/doc/*/copyright`` → ``usr/share/doc``)."""
+    literal: list[str] = []
+    for part in pattern.split("/"):
+        if any(c in part for c in "*?["):
+            break
+        literal.append(part)
+    return "/".join(literal)
+
+
+def _with_prefixes(patterns: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Each pattern with its literal prefix and that prefix followed by ``/``."""
+    return [(p, prefix, prefix + "/") for p in patterns for prefix in (_literal_prefix(p),)]
+
+
+def _any_match(patterns: Sequence[tuple[str, str, str]], path: str) -> bool:
+    """:func:`matches` of any of ``patterns`` (from :func:`_with_prefixes`); a path outside a
+    pattern's literal prefix is not matched against it (most paths, cheaply)."""
+    return any(
+        (not prefix or path == prefix or path.startswith(below)) and matches(pattern, path)
+        for pattern, prefix, below in patterns
+    )
+
+
 def _replaces(package: Package, other: Package) -> bool:
     return any(r.name == other.name and r.allows(other.version) for r in package.replaces)
 
@@ -130,6 +155,8 @@ class _Assembler:
         self.excluded_dirs: dict[str, tuple[Entry, str]] = {}
         self.links: dict[str, Entry] = {}  # merged-/usr links shipped by packages
         self.link_data: dict[str, bytes] = {}  # hard link path → its original's content
+        self.exclude = _with_prefixes(options.exclude)
+        self.include = _with_prefixes(options.include)
 
     def add(self, deb: DebContents) -> None:
         package = Package(deb.control)
@@ -147,7 +174,7 @@ class _Assembler:
                 self._usr_link(entry, deb.name)
                 continue
             path = usr_merged(entry.path) if self.options.merged_usr else entry.path
-            placed = replace(entry, path=path)
+            placed = entry if path == entry.path else replace(entry, path=path)
             if entry.type is EntryType.HARDLINK:
                 target = usr_merged(entry.target) if self.options.merged_usr else entry.target
                 placed = replace(placed, target=target)
@@ -160,9 +187,7 @@ class _Assembler:
             self._place(placed, entry.path, deb.name)
 
     def _excluded(self, path: str) -> bool:
-        return any(matches(p, path) for p in self.options.exclude) and not any(
-            matches(p, path) for p in self.options.include
-        )
+        return _any_match(self.exclude, path) and not _any_match(self.include, path)
 
     def _usr_link(self, entry: Entry, name: str) -> None:
         wanted = f"usr/{entry.path}"

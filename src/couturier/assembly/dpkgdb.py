@@ -4,15 +4,18 @@
 ``Status: install ok installed``, sorted by name, fields in dpkg's own order, conffiles with their
 md5), ``info/format``, and per package ``info/<pkg>.list`` (every original path it owns, with
 the ``/.`` root line, as dpkg records them: ``/bin/sh`` even though it lies at ``/usr/bin/sh``),
-``info/<pkg>.md5sums`` (computed from the content in the image, conffiles excepted, as dpkg does)
-and ``info/<pkg>.conffiles``. Multi-Arch: same packages get ``<pkg>:<arch>.*`` names. The lists
-hold what is in the image: paths dropped by the assembly options (documentation) are left out, so
-``dpkg --verify`` finds no missing file.
+``info/<pkg>.md5sums`` (every file's md5, conffiles excepted, as dpkg does: the value the
+package's own ``md5sums`` lists for the path, since dpkg installs that file, else one computed
+from the content in the image) and ``info/<pkg>.conffiles``. Multi-Arch: same packages get
+``<pkg>:<arch>.*`` names. The lists hold what is in the image: paths dropped by the assembly
+options (documentation) are left out, so ``dpkg --verify`` finds no missing file.
 
 Pure; cost linear in the number of entries.
 """
 
 from __future__ import annotations
+
+import re
 
 from couturier.assembly.assemble import Assembly
 from couturier.assembly.deb import DebContents, md5_hex
@@ -58,6 +61,7 @@ STATUS_FIELD_ORDER = (
 _DROPPED = {"Filename", "Size", "MD5sum", "MSDOS-Filename", "Config-Version", "Status"}
 
 _DB = "var/lib/dpkg"
+_MD5 = re.compile(r"[0-9a-f]{32}")
 
 
 def _info_name(deb: DebContents) -> str:
@@ -123,7 +127,14 @@ def dpkg_database(assembly: Assembly) -> list[Entry]:
                 continue
             data = _file_data(assembly, entry)
             if data is not None:
-                sums.append(f"{md5_hex(data)}  {path}\n")
+                # The entry is the package's own file, unchanged, and dpkg records the md5s the
+                # package ships: take the listed value (for Debian's packages the md5 of this
+                # very content, checked on every file of the python starter's three lines)
+                # instead of hashing every file of the image again; hash what is not listed.
+                digest = deb.md5sums.get(path)
+                if digest is None or not _MD5.fullmatch(digest):
+                    digest = md5_hex(data)
+                sums.append(f"{digest}  {path}\n")
         files[f"{info}.md5sums"] = "".join(sums).encode()
         if deb.conffiles:
             files[f"{info}.conffiles"] = "".join(f"{c}\n" for c in deb.conffiles).encode()

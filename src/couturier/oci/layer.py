@@ -155,7 +155,8 @@ def _order(entries: Iterable[Entry]) -> list[Entry]:
         if path in by_path:
             raise InputError(f"layer has two entries for /{path}")
         target = _normalize(entry.target) if entry.type is EntryType.HARDLINK else entry.target
-        by_path[path] = replace(entry, path=path, target=target)
+        same = path == entry.path and target == entry.target  # the common case: no copy
+        by_path[path] = entry if same else replace(entry, path=path, target=target)
     # Each hardlink group (an original file and the links to it) is carried by its first path.
     groups: dict[str, list[str]] = {}
     for path, entry in by_path.items():
