@@ -11,10 +11,20 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from couturier.core.entries import Entry, EntryType
 from couturier.errors import InputError
-from couturier.oci.layer import LAYER_MEDIA_TYPE, Layer, write_layer
+from couturier.oci.layer import (
+    GZIP_BLOCK_SIZE,
+    LAYER_MEDIA_TYPE,
+    Layer,
+    _header,
+    _order,
+    _tar_info,
+    write_layer,
+)
 
 EPOCH = 1_700_000_000
 LONG_DIR = "usr/share/" + "d" * 120
@@ -196,3 +206,68 @@ def test_empty_layer_is_a_valid_tar() -> None:
 def test_malformed_entries_are_refused(entries: list[Entry], message: str) -> None:
     with pytest.raises(InputError, match=message):
         write_layer(entries, EPOCH)
+
+
+# The tar stream is written without tarfile; tarfile (as the layers were first written, with
+# TarFile.addfile in PAX_FORMAT) is the reference its bytes must equal.
+
+
+def tarfile_stream(entries: list[Entry], epoch: int) -> bytes:
+    out = io.BytesIO()
+    with tarfile.TarFile(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in _order(entries):
+            info = _tar_info(entry, epoch)
+            tar.addfile(info, io.BytesIO(entry.data) if info.isreg() else None)
+    return out.getvalue()
+
+
+_NAMES = st.text(
+    st.sampled_from(["a", "b", "Z", "0", "-", ".", "é", "\u00ff", "\U0001f600", " "]),
+    min_size=1,
+    max_size=60,
+).filter(lambda name: name not in (".", ".."))
+_PATHS = st.lists(_NAMES, min_size=1, max_size=4).map("/".join)
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> Entry:
+    kind = draw(st.sampled_from(list(EntryType)))
+    return Entry(
+        draw(_PATHS),
+        kind,
+        mode=draw(st.integers(0, 0o177777)),
+        uid=draw(st.sampled_from([0, 33, 65532, 8**7 - 1, 8**7, 2**32 - 1])),
+        gid=draw(st.sampled_from([0, 65534, 8**7 - 1, 8**7])),
+        mtime=draw(st.sampled_from([0, 1, EPOCH - 1, EPOCH, EPOCH + 1, 8**11, 2**40])),
+        data=draw(st.binary(max_size=1500)) if kind is EntryType.FILE else b"",
+        target=draw(_PATHS) if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else "",
+    )
+
+
+@settings(max_examples=400)
+@given(entry=entries(), epoch=st.sampled_from([0, EPOCH, 8**11 - 1, 8**11, 2**40]))
+def test_headers_are_tarfiles_own(entry: Entry, epoch: int) -> None:
+    assert _header(entry, epoch) == _tar_info(entry, epoch).tobuf(
+        tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"
+    )
+
+
+@settings(max_examples=60)
+@given(tree=st.lists(entries(), max_size=12, unique_by=lambda e: e.path))
+def test_tar_stream_is_tarfiles_own(tree: list[Entry]) -> None:
+    files = {e.path for e in tree if e.type is EntryType.FILE}
+    tree = [e for e in tree if e.type is not EntryType.HARDLINK or e.target in files]
+    layer = write_layer(tree, EPOCH)
+    stream = gzip.decompress(layer.read_bytes())
+    assert stream == tarfile_stream(tree, EPOCH)
+    assert layer.diff_id == "sha256:" + hashlib.sha256(stream).hexdigest()
+
+
+def test_tar_stream_is_tarfiles_own_across_block_boundaries() -> None:
+    rng = random.Random(11)
+    tree = sample_entries() + [
+        Entry(f"usr/lib/f{i}", EntryType.FILE, data=rng.randbytes(size))
+        for i, size in enumerate([0, 1, 511, 512, 513, GZIP_BLOCK_SIZE - 1, GZIP_BLOCK_SIZE, 3])
+    ]
+    layer = write_layer(tree, EPOCH)
+    assert gzip.decompress(layer.read_bytes()) == tarfile_stream(tree, EPOCH)

@@ -8,7 +8,9 @@ order, the machine's thread count or the Python version's tar buffering:
   are clamped to ``min(mtime, source_date_epoch)``;
 - headers are USTAR; a PAX extended header appears only where USTAR cannot hold a value (a path or
   link target that is too long or not ASCII), and then it holds only ``path``/``linkpath`` records,
-  never atime or ctime;
+  never atime or ctime. The headers are the very bytes Python's ``tarfile`` writes in
+  ``PAX_FORMAT`` (the reference the tests hold them to), made directly for the entries USTAR
+  holds, by ``tarfile`` for the others;
 - gzip comes from ISA-L (the ``isal`` package, pinned to one exact version in ``pyproject.toml``,
   because another version may choose other deflate blocks) at level :data:`GZIP_LEVEL`, in
   independent blocks of exactly :data:`GZIP_BLOCK_SIZE` uncompressed bytes, each primed with the
@@ -115,13 +117,15 @@ def write_layer(
         )
         with gz:
             blocks = _FixedBlocks(cast(IO[bytes], gz), GZIP_BLOCK_SIZE)
-            # File contents are copied in whole gzip blocks: fewer, larger writes down the chain.
-            with tarfile.TarFile(
-                fileobj=blocks, mode="w", format=tarfile.PAX_FORMAT, copybufsize=GZIP_BLOCK_SIZE
-            ) as tar:
-                for entry in ordered:
-                    info = _tar_info(entry, source_date_epoch)
-                    tar.addfile(info, io.BytesIO(entry.data) if info.isreg() else None)
+            for entry in ordered:
+                blocks.write(_header(entry, source_date_epoch))
+                if entry.type is EntryType.FILE and entry.data:
+                    blocks.write(entry.data)
+                    blocks.write(_ZEROS[: -len(entry.data) % tarfile.BLOCKSIZE])
+            # The end of archive as tarfile writes it: two zero blocks, then zeros up to a whole
+            # record (20 blocks).
+            end = 2 * tarfile.BLOCKSIZE
+            blocks.write(_ZEROS[:end] + bytes(-(blocks.tell() + end) % tarfile.RECORDSIZE))
             blocks.close()
         data = sink.getvalue() if isinstance(sink, io.BytesIO) else None
     except BaseException:
@@ -184,6 +188,54 @@ def _sort_key(path: str) -> list[str]:
     return path.split("/")
 
 
+_ZEROS = bytes(2 * tarfile.BLOCKSIZE)
+_TYPES = {
+    EntryType.FILE: tarfile.REGTYPE,
+    EntryType.DIRECTORY: tarfile.DIRTYPE,
+    EntryType.SYMLINK: tarfile.SYMTYPE,
+    EntryType.HARDLINK: tarfile.LNKTYPE,
+}
+_OCTAL_7 = 8**7  # the largest value + 1 of a 7-digit octal field (mode, uid, gid)
+_OCTAL_11 = 8**11  # of an 11-digit one (size, mtime)
+
+
+def _header(entry: Entry, source_date_epoch: int) -> bytes:
+    """The tar header of ``entry``: the very bytes ``tarfile`` writes for
+    :func:`_tar_info` in ``PAX_FORMAT`` (tested against it), made directly for an entry USTAR
+    holds (ASCII path and target of at most 100 bytes, numbers that fit), and by ``tarfile``
+    (with its PAX extended header) for the others."""
+    name = entry.path + "/" if entry.type is EntryType.DIRECTORY else entry.path
+    link = "" if entry.type in (EntryType.FILE, EntryType.DIRECTORY) else entry.target
+    size = len(entry.data) if entry.type is EntryType.FILE else 0
+    mtime = max(0, min(entry.mtime, source_date_epoch))
+    if not (
+        len(name) <= 100
+        and len(link) <= 100
+        and name.isascii()
+        and link.isascii()
+        and 0 <= entry.uid < _OCTAL_7
+        and 0 <= entry.gid < _OCTAL_7
+        and size < _OCTAL_11
+        and mtime < _OCTAL_11
+    ):
+        info = _tar_info(entry, source_date_epoch)
+        return info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+    # name, mode, uid, gid, size, mtime, checksum (spaces while summing), type, linkname,
+    # magic; uname, gname, devmajor, devminor and prefix stay empty (NUL).
+    head = b"%s%07o\0%07o\0%07o\0%011o\0%011o\0        %s%s%s" % (
+        name.encode("ascii").ljust(100, b"\0"),
+        entry.mode & 0o7777,
+        entry.uid,
+        entry.gid,
+        size,
+        mtime,
+        _TYPES[entry.type],
+        link.encode("ascii").ljust(100, b"\0"),
+        tarfile.POSIX_MAGIC,
+    )
+    return b"%s%06o\0 %s" % (head[:148], sum(head), head[156:].ljust(356, b"\0"))
+
+
 def _tar_info(entry: Entry, source_date_epoch: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(entry.path)  # tarfile adds the trailing slash of a directory
     info.mode = entry.mode & 0o7777
@@ -228,44 +280,47 @@ class _HashingWriter(io.RawIOBase):
         return n
 
 
-class _FixedBlocks(io.RawIOBase):
+class _FixedBlocks:
     """Hashes the tar stream and hands it on in writes of exactly ``block_size`` bytes.
 
     The threaded ISA-L writer starts a deflate block at every write it receives, so its output
     depends on how the producer chunks its writes; fixing the chunking here makes the compressed
-    bytes a function of the tar bytes alone.
+    bytes a function of the tar bytes alone. What it is given is kept as views until a block is
+    full, then joined: each byte of a file's content is copied once, into its block.
     """
 
     def __init__(self, out: IO[bytes], block_size: int) -> None:
         self._out = out
         self._block_size = block_size
-        self._pending = bytearray()
+        self._pieces: list[memoryview] = []
+        self._filled = 0  # bytes in _pieces
         self._written = 0
         self.sha256 = hashlib.sha256()
 
-    def writable(self) -> bool:
-        return True
-
     def tell(self) -> int:
-        return self._written  # tarfile asks once, to learn its starting offset
+        return self._written
 
-    def write(self, b: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        self.sha256.update(b)
-        self._pending += b
-        size = self._block_size
-        if len(self._pending) >= size:
-            view = memoryview(self._pending)
-            whole = len(self._pending) - len(self._pending) % size
-            for start in range(0, whole, size):
-                self._out.write(bytes(view[start : start + size]))
-            view.release()
-            del self._pending[:whole]
-        n = memoryview(b).nbytes
+    def write(self, b: bytes) -> int:
+        view = memoryview(b)
+        n = len(view)
         self._written += n
+        while view:
+            room = self._block_size - self._filled
+            piece = view[:room]
+            self._pieces.append(piece)
+            self._filled += len(piece)
+            view = view[room:]
+            if self._filled == self._block_size:
+                self._flush()
         return n
 
+    def _flush(self) -> None:
+        block = b"".join(self._pieces)
+        self._pieces.clear()
+        self._filled = 0
+        self.sha256.update(block)
+        self._out.write(block)
+
     def close(self) -> None:
-        if not self.closed and self._pending:
-            self._out.write(bytes(self._pending))
-            self._pending.clear()
-        super().close()
+        if self._pieces:
+            self._flush()
