@@ -9,12 +9,24 @@ import io
 import lzma
 import re
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from couturier.assembly.deb import read_deb, read_deb_bytes
+from couturier.assembly.deb import (
+    _ar_members,
+    _data_entries,
+    _member_raw,
+    _open_tar,
+    _plain_members,
+    _tarfile_entries,
+    read_deb,
+    read_deb_bytes,
+)
 from couturier.core.entries import EntryType
 from couturier.errors import IntegrityError
 from tests.debs import Dir, File, Link, build_deb
@@ -191,3 +203,144 @@ def test_truncated_stream_inside_a_whole_member(suffix: str) -> None:
     )
     with pytest.raises(IntegrityError, match=r"odd\.deb is truncated or corrupt"):
         read_deb_bytes(deb, "odd.deb")
+
+
+# The data archive is read by a plain reader when it is the tar dpkg-deb writes, by tarfile
+# otherwise; on any archive, mangled or not, the answer (entries, or the error) is tarfile's.
+
+
+def _members_of(format_: int) -> bytes:
+    """A data archive with every member type, long names and link targets, in ``format_``."""
+    long_dir = "./usr/share/" + "d" * 90
+    members = [
+        (_info("./", tarfile.DIRTYPE), b""),
+        (_info("./usr/", tarfile.DIRTYPE), b""),
+        (_info("./usr/bin/tool"), b"#!/bin/sh\necho tool\n"),
+        (_info("./usr/bin/empty"), b""),
+        (_info("./usr/bin/block"), b"b" * 512),
+        (_info("./usr/bin/alias", tarfile.SYMTYPE, "tool"), b""),
+        (_info("./usr/bin/hard", tarfile.LNKTYPE, "./usr/bin/tool"), b""),
+        (_info(long_dir + "/", tarfile.DIRTYPE), b""),
+        (_info(long_dir + "/" + "f" * 40), b"long\n"),
+        (_info("./usr/lib/far", tarfile.SYMTYPE, "/" + "t" * 120), b""),
+        (_info("./usr/lib/caf\u00e9"), b"\xe9"),
+    ]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=format_) as tar:
+        for info, data in members:
+            info.size, info.mtime, info.uid = len(data), 1_600_000_000, 0
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return buffer.getvalue()
+
+
+# GNU: what dpkg-deb writes (long names as L and K members); PAX: left to tarfile. USTAR cannot
+# hold the long link target; its prefix is tested on its own.
+_ARCHIVES = {"gnu": _members_of(tarfile.GNU_FORMAT), "pax": _members_of(tarfile.PAX_FORMAT)}
+
+
+def _outcome(read: Callable[[], object]) -> tuple[str, object]:
+    try:
+        return "ok", read()
+    except IntegrityError as error:
+        return "error", (error.code, str(error))
+    except Exception as error:  # what tarfile lets through (OverflowError...) must match too
+        return "raised", (type(error), str(error))
+
+
+def _both(raw: bytes) -> tuple[tuple[str, object], tuple[str, object]]:
+    def plain_first() -> object:
+        plain = _plain_members(raw)
+        tar = _open_tar(raw, "data.tar", "t.deb") if plain is None else None
+        return _data_entries(plain, tar, "pkg", "t.deb")
+
+    def tarfile_only() -> object:
+        return _tarfile_entries(_open_tar(raw, "data.tar", "t.deb"), "pkg", "t.deb")
+
+    return _outcome(plain_first), _outcome(tarfile_only)
+
+
+def test_the_plain_reader_reads_dpkg_debs_gnu_archives(tmp_path: Path) -> None:
+    assert _plain_members(_ARCHIVES["gnu"]) is not None  # long names and targets included
+    assert _plain_members(_ARCHIVES["pax"]) is None  # PAX headers: tarfile reads them
+    mine, theirs = _both(_ARCHIVES["gnu"])
+    assert mine == theirs and mine[0] == "ok"
+    # dpkg-deb's own archive (long names included) takes the plain reader.
+    files = {**FILES, "usr/share/" + "x" * 120: "long\n", "usr/bin/far": Link("/" + "t" * 120)}
+    deb = build_deb(tmp_path / "tool", CONTROL, files, "xz")
+    _, raw = _member_raw(_ar_members(deb.read_bytes(), deb.name), "data.tar", deb.name)
+    assert _plain_members(raw) is not None
+    mine, theirs = _both(raw)
+    assert mine == theirs and mine[0] == "ok"
+    assert {e.path for e in read_deb(deb).entries} >= {"usr/bin/tool", "usr/share/" + "x" * 120}
+
+
+def test_a_ustar_prefix_is_left_to_tarfile() -> None:
+    info = _info("./usr/share/" + "p" * 90 + "/" + "n" * 60)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    assert _plain_members(buffer.getvalue()) is None
+    mine, theirs = _both(buffer.getvalue())
+    assert mine == theirs and mine[0] == "ok"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    archive=st.sampled_from(sorted(_ARCHIVES)),
+    changes=st.lists(
+        st.tuples(
+            st.integers(0, 8000), st.sampled_from([0, 1, 0x20, 0x2F, 0x30, 0x37, 0x80, 0xFF])
+        ),
+        max_size=4,
+    ),
+    cut=st.one_of(st.none(), st.integers(0, 9000)),
+)
+def test_mangled_archives_read_as_tarfile_reads_them(
+    archive: str, changes: list[tuple[int, int]], cut: int | None
+) -> None:
+    raw = bytearray(_ARCHIVES[archive])
+    for at, value in changes:
+        if at < len(raw):
+            raw[at] = value
+    mine, theirs = _both(bytes(raw[:cut]))
+    assert mine == theirs
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    at=st.integers(0, 15),
+    field=st.sampled_from(
+        [
+            (100, 8),
+            (108, 8),
+            (116, 8),
+            (124, 12),
+            (136, 12),
+            (148, 8),
+            (156, 1),
+            (329, 8),
+            (337, 8),
+            (345, 155),
+        ]
+    ),
+    value=st.binary(min_size=1, max_size=12),
+)
+def test_mangled_header_fields_read_as_tarfile_reads_them(
+    at: int, field: tuple[int, int], value: bytes
+) -> None:
+    """A header field of one member (by index) overwritten: with or without a fixed checksum."""
+    raw = bytearray(_ARCHIVES["gnu"])
+    starts = [
+        o for o in range(0, len(raw), 512) if raw[o + 257 : o + 263] in (b"ustar ", b"ustar\0")
+    ]
+    start = starts[at % len(starts)] + field[0]
+    raw[start : start + field[1]] = value[: field[1]].ljust(field[1], b"\0")
+    mine, theirs = _both(bytes(raw))
+    assert mine == theirs
+    header = starts[at % len(starts)]
+    block = raw[header : header + 512]
+    block[148:156] = b"%06o\0 " % (256 + sum(block[:148]) + sum(block[156:]))
+    raw[header : header + 512] = block
+    mine, theirs = _both(bytes(raw))
+    assert mine == theirs
