@@ -28,6 +28,7 @@ import posixpath
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
+from functools import cache
 
 from couturier.assembly.deb import DebContents
 from couturier.assembly.errors import BuildError, FileConflictError
@@ -98,7 +99,13 @@ def usr_merged(path: str) -> str:
 
 
 def matches(pattern: str, path: str) -> bool:
-    """Tell whether ``path`` matches ``pattern`` (``*`` within a component, ``**`` across)."""
+    """Tell whether ``path`` matches ``pattern`` (``*`` within a component, ``**`` across).
+
+    A path outside the pattern's literal prefix (its components before the first wildcard) is
+    refused at once: most paths of a tree, for the patterns in use."""
+    prefix, below = _literal_prefix(pattern)
+    if prefix and path != prefix and not path.startswith(below):
+        return False
     return _match(pattern.split("/"), path.split("/"))
 
 
@@ -116,29 +123,18 @@ def parents(path: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def _literal_prefix(pattern: str) -> str:
-    """The components of ``pattern`` before its first wildcard, joined: every path it matches
-    is that prefix or lies below it (``usr/share/doc/*/copyright`` → ``usr/share/doc``)."""
+@cache
+def _literal_prefix(pattern: str) -> tuple[str, str]:
+    """The components of ``pattern`` before its first wildcard, joined, and that followed by
+    ``/``: every path it matches is that prefix or lies below it (``usr/share/doc/*/copyright``
+    → ``usr/share/doc``)."""
     literal: list[str] = []
     for part in pattern.split("/"):
         if any(c in part for c in "*?["):
             break
         literal.append(part)
-    return "/".join(literal)
-
-
-def _with_prefixes(patterns: Sequence[str]) -> list[tuple[str, str, str]]:
-    """Each pattern with its literal prefix and that prefix followed by ``/``."""
-    return [(p, prefix, prefix + "/") for p in patterns for prefix in (_literal_prefix(p),)]
-
-
-def _any_match(patterns: Sequence[tuple[str, str, str]], path: str) -> bool:
-    """:func:`matches` of any of ``patterns`` (from :func:`_with_prefixes`); a path outside a
-    pattern's literal prefix is not matched against it (most paths, cheaply)."""
-    return any(
-        (not prefix or path == prefix or path.startswith(below)) and matches(pattern, path)
-        for pattern, prefix, below in patterns
-    )
+    prefix = "/".join(literal)
+    return prefix, prefix + "/"
 
 
 def _replaces(package: Package, other: Package) -> bool:
@@ -155,8 +151,6 @@ class _Assembler:
         self.excluded_dirs: dict[str, tuple[Entry, str]] = {}
         self.links: dict[str, Entry] = {}  # merged-/usr links shipped by packages
         self.link_data: dict[str, bytes] = {}  # hard link path → its original's content
-        self.exclude = _with_prefixes(options.exclude)
-        self.include = _with_prefixes(options.include)
 
     def add(self, deb: DebContents) -> None:
         package = Package(deb.control)
@@ -187,7 +181,9 @@ class _Assembler:
             self._place(placed, entry.path, deb.name)
 
     def _excluded(self, path: str) -> bool:
-        return _any_match(self.exclude, path) and not _any_match(self.include, path)
+        return any(matches(p, path) for p in self.options.exclude) and not any(
+            matches(p, path) for p in self.options.include
+        )
 
     def _usr_link(self, entry: Entry, name: str) -> None:
         wanted = f"usr/{entry.path}"
