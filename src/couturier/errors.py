@@ -124,8 +124,11 @@ class Code(StrEnum):
     UPLOAD_TOO_LARGE = "upload-too-large"
     BACKUP_INCOMPLETE = "backup-incomplete"
     INSTALLATION_NOT_EMPTY = "installation-not-empty"
-    # interfaces (the CLI's own errors: local files it did not expect, a bug)
+    # interfaces (the CLI's own errors: local files it did not expect, a server it cannot
+    # reach or read, a bug)
     LOCAL_FILES = "local-files"
+    SERVER_UNREACHABLE = "server-unreachable"
+    SERVER_ERROR = "server-error"
     INTERNAL = "internal"
 
 
@@ -201,6 +204,8 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.BACKUP_INCOMPLETE: CodeInfo(False, "a backup lacks a file or one is damaged"),
         Code.INSTALLATION_NOT_EMPTY: CodeInfo(False, "a restore would overwrite an installation"),
         Code.LOCAL_FILES: CodeInfo(False, "a local file could not be used (CLI only)"),
+        Code.SERVER_UNREACHABLE: CodeInfo(True, "the CLI could not reach the server"),
+        Code.SERVER_ERROR: CodeInfo(False, "the server answered what the CLI cannot read"),
         Code.INTERNAL: CodeInfo(False, "a bug in Couturier"),
     }
 )

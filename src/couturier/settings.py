@@ -25,9 +25,11 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
     starters_dir: starters      # site-local starter images, beside the shipped ones
     database_url: postgresql://couturier@db.example/couturier   # default: SQLite in data_dir
     jobs: procrastinate         # builds by `couturier worker` (PostgreSQL); default: embedded
+    server: https://couturier.example.org    # the service the images/builds/tokens commands use
+    token: ctr_...              # their API token (keep the file chmod 600; or COUTURIER_TOKEN)
 
 Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_STARTERS_DIR``,
-``COUTURIER_DATABASE_URL``, ``COUTURIER_JOBS``,
+``COUTURIER_DATABASE_URL``, ``COUTURIER_JOBS``, ``COUTURIER_SERVER``, ``COUTURIER_TOKEN``,
 ``COUTURIER_MIRROR`` (replaces the ``debian`` mirror URL) and ``COUTURIER_SECURITY_MIRROR``
 (replaces ``debian-security``).
 """
@@ -128,6 +130,12 @@ class Settings:
     # Who runs builds: ``embedded`` (threads of ``serve``) or ``procrastinate`` (``couturier
     # worker`` processes on the PostgreSQL database; ``serve`` then builds nothing itself).
     jobs: str = "embedded"
+    # The service the CLI's images, builds and tokens commands talk to, and their token (a
+    # secret: kept out of the repr, never printed).
+    server: str | None = None
+    token: str | None = field(default=None, repr=False)
+    # What a person should know about the settings (a token in a file others can read).
+    warnings: tuple[str, ...] = ()
 
     def release(self, name: str) -> Release:
         """The release called ``name``; :class:`ConfigError` naming the nearest ones (``did you
@@ -282,6 +290,47 @@ def _directory(path: Path, key: str, source: str) -> Path:
 
 
 _DATABASE_SCHEMES = ("sqlite", "postgresql")
+SERVER_RULE = "must be the server's http:// or https:// URL (no user, password or query)"
+
+
+def server_url_ok(url: str) -> bool:
+    """Whether ``url`` can name a Couturier server: ``http(s)://HOST[:PORT][/PATH]``, with no
+    user or password (the token is the credential) and no query or fragment."""
+    scheme, separator, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    return (
+        bool(separator and host)
+        and scheme.lower() in ("http", "https")
+        and not any(c in rest for c in "@?#")
+        and not has_hidden(url)
+        and " " not in url
+        and len(url) <= 2000
+    )
+
+
+def _server_url(url: str, source: str) -> str:
+    if not server_url_ok(url):
+        raise ConfigError(
+            f"{source}: server {SERVER_RULE}, got {shown(url[:80])}",
+            "e.g. http://127.0.0.1:8080, as couturier serve says it serves on",
+            fields={"source": source, "key": "server", "value": url[:200]},
+        )
+    return url.rstrip("/")
+
+
+def _token_warnings(path: Path, source: str) -> tuple[str, ...]:
+    """A warning when the settings file at ``path``, which holds a token, can be read by
+    other users (any group or other permission bit)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return ()
+    if mode & 0o077:
+        return (
+            f"{source} holds an API token and other users may read it "
+            f"(mode {mode & 0o777:o}): chmod 600 {path}",
+        )
+    return ()
 
 
 def _safe_url(url: str) -> str:
@@ -391,6 +440,15 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         settings = replace(settings, database_url=_database_url(database_url, source))
     jobs = env.get("COUTURIER_JOBS") or (shape and shape.jobs) or "embedded"
     settings = replace(settings, jobs=_jobs(jobs, settings, source))
+    server = env.get("COUTURIER_SERVER") or (shape and shape.server)
+    if server:
+        server_source = "settings" if env.get("COUTURIER_SERVER") else source
+        settings = replace(settings, server=_server_url(server, server_source))
+    if shape is not None and shape.token and path is not None:
+        # Warned about whenever the file holds one, even when COUTURIER_TOKEN is used instead.
+        settings = replace(settings, token=shape.token, warnings=_token_warnings(path, source))
+    if env.get("COUTURIER_TOKEN"):
+        settings = replace(settings, token=env["COUTURIER_TOKEN"].strip())
     _directory(settings.data_dir, "data_dir", source)
     _directory(settings.cache_dir, "cache_dir", source)
     return settings

@@ -15,7 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from couturier.core.text import HIDDEN_RULE, has_hidden
+from couturier.core.tokens import parse_token
 from couturier.errors import ConfigError
+from couturier.settings import SERVER_RULE, server_url_ok
 
 __all__ = ["MirrorShape", "ReleaseShape", "SettingsShape", "SuiteShape", "settings_shape"]
 
@@ -63,12 +65,27 @@ def _url(value: str) -> str:
     return value
 
 
+def _server(value: str) -> str:
+    if not server_url_ok(value):
+        raise ValueError(SERVER_RULE)
+    return value
+
+
+def _token(value: str) -> str:
+    # Never echoed: a token is a secret (the message names the key and the expected shape).
+    if parse_token(value) is None:
+        raise ValueError("must be a token as issued (ctr_ID_SECRET)")
+    return value
+
+
 Text = Annotated[str, BeforeValidator(_text), AfterValidator(_plain)]
 Name = Annotated[Text, AfterValidator(_debian_name)]
 Url = Annotated[Text, AfterValidator(_url)]
 Components = Annotated[list[Name] | None, BeforeValidator(_listed)]  # "main" is [main]
 # A path stays as written: ``data_dir: 5`` is a mistake, not the directory ./5.
 PathText = Annotated[str, AfterValidator(_plain)]
+ServerUrl = Annotated[Text, AfterValidator(_server)]
+TokenText = Annotated[str, AfterValidator(_token)]
 
 
 class _Shape(BaseModel):
@@ -103,6 +120,8 @@ class SettingsShape(_Shape):
     releases: dict[Name, ReleaseShape] | None = None
     database_url: Text | None = None
     jobs: Literal["embedded", "procrastinate"] | None = None
+    server: ServerUrl | None = None
+    token: TokenText | None = None
 
 
 _PATH = "a directory path"
@@ -112,6 +131,8 @@ _EXPECTED = {
     "starters_dir": _PATH,
     "database_url": "a database URL (sqlite:///PATH or postgresql://USER@HOST/NAME)",
     "jobs": "embedded or procrastinate",
+    "server": "the URL of a couturier serve (http://HOST:PORT)",
+    "token": "an API token (ctr_ID_SECRET)",
     "architectures": "a list of architecture names",
     "architectures.*": "an architecture name",
     "mirrors": "a mapping of name → mirror",
@@ -181,6 +202,9 @@ def _problem(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     where, general = _pattern(loc)
     kind = error["type"]
+    if general == "token" and kind != "missing":
+        # A token is a secret: its value is never repeated, whatever is wrong with it.
+        return f"token must be {_EXPECTED['token']}"
     if "[key]" in loc:
         parent, _ = _pattern(loc[: loc.index("[key]") - 1])
         reason = str(error["ctx"]["error"]) if kind == "value_error" else "must be text"

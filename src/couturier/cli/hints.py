@@ -76,6 +76,17 @@ def _settings(fields: Fields, generic: str) -> str:
 
 _Render = Callable[[Fields, str], str]
 
+_TOKEN = (
+    "set COUTURIER_TOKEN (or token: in the settings file) to a valid token: "
+    "`couturier tokens create` or, on the server, `couturier admin token create` makes one"
+)
+
+
+def _scope(fields: Fields, generic: str) -> str:
+    needed = fields.get("needed")
+    return f"this needs a token of scope {needed}; {_TOKEN}" if needed else _TOKEN
+
+
 # Codes whose advice names a command or a flag; every other code shows the error's own hint.
 _HINTS: Mapping[Code, _Render] = {
     Code.INDEX_MISSING: lambda fields, generic: _refresh(fields),
@@ -97,6 +108,24 @@ _HINTS: Mapping[Code, _Render] = {
     Code.INSTALLATION_NOT_EMPTY: lambda fields, generic: (
         "restore into an empty data directory (data_dir, COUTURIER_DATA_DIR), or add --force "
         "to replace that installation"
+    ),
+    Code.TOKEN_MISSING: lambda fields, generic: _TOKEN,
+    Code.TOKEN_INVALID: lambda fields, generic: _TOKEN,
+    Code.TOKEN_EXPIRED: lambda fields, generic: _TOKEN,
+    Code.TOKEN_REVOKED: lambda fields, generic: _TOKEN,
+    Code.SCOPE_TOO_LOW: _scope,
+    Code.IMAGE_NOT_FOUND: lambda fields, generic: (
+        "`couturier images list` shows your images; `couturier images apply SPEC.yaml` makes one"
+    ),
+    Code.BUILD_NOT_FOUND: lambda fields, generic: (
+        "`couturier images get NAME` shows an image's last build and its trace ID"
+    ),
+    Code.NAME_TAKEN: lambda fields, generic: (
+        "`couturier images apply` edits an image of that name" if fields.get("image") else generic
+    ),
+    Code.SERVER_UNREACHABLE: lambda fields, generic: (
+        "check --server (or COUTURIER_SERVER, server: in the settings file) and that "
+        "`couturier serve` runs there"
     ),
     Code.TENANT_NOT_FOUND: lambda fields, generic: (
         f"{_did_you_mean(fields)}`couturier admin tenant list` shows the tenants; "

@@ -137,6 +137,15 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("admin", "entitle"): ("admin", "entitle"),
     ("admin", "backup"): ("admin", "backup"),
     ("admin", "restore"): ("admin", "restore"),
+    ("images", "list"): ("images", "images_list"),
+    ("images", "get"): ("images", "images_get"),
+    ("images", "apply"): ("images", "images_apply"),
+    ("images", "delete"): ("images", "images_delete"),
+    ("images", "spec"): ("images", "images_spec"),
+    ("builds", "get"): ("images", "builds_get"),
+    ("tokens", "create"): ("images", "tokens_create"),
+    ("tokens", "list"): ("images", "tokens_list"),
+    ("tokens", "revoke"): ("images", "tokens_revoke"),
 }
 
 
@@ -153,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = Progress(quiet=args.quiet)
     try:
         settings = load_settings(args.config)
+        for warning in settings.warnings:
+            print(f"couturier: warning: {warning}", file=sys.stderr)
         handler = _handler(args.group, getattr(args, "command", None))
         return handler(settings, args, progress)
     except CouturierError as error:

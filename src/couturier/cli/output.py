@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from couturier.errors import CouturierError
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from rich.live import Live
 
     from couturier.core.replay import ScriptWarning
-    from couturier.services.build import StageEvent
 
 __all__ = [
     "LineProgress",
@@ -36,6 +35,23 @@ __all__ = [
     "print_table",
     "print_warnings",
 ]
+
+
+class StageEvent(Protocol):
+    """What :class:`LineProgress` shows of a line's stage: a build's
+    :class:`couturier.services.build.StageEvent`, or one a server sent."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def release(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def final(self) -> bool: ...
+    @property
+    def text(self) -> str: ...
+
 
 _UNBOUNDED = 1 << 20  # columns: a table as wide as its widest row
 

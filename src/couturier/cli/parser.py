@@ -58,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
     _serve(groups)
     _worker(groups)
     _admin(groups)
+    _images(groups)
+    _builds(groups)
+    _tokens(groups)
     return top
 
 
@@ -362,3 +365,78 @@ def _admin(groups: _Groups) -> None:
     entitle = commands.add_parser("entitle", help="let a tenant build on starters")
     entitle.add_argument("--tenant", type=_tenant_id, required=True, metavar="ID")
     entitle.add_argument("starters", nargs="+", metavar="STARTER")
+
+
+def _remote(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of every command over the API: --server and --json."""
+    command.add_argument(
+        "--server",
+        metavar="URL",
+        help="the couturier serve to talk to (else $COUTURIER_SERVER, else server: in the "
+        "settings file); the token comes from $COUTURIER_TOKEN or token: in the settings file",
+    )
+    command.add_argument("--json", action="store_true", help="print JSON")
+    return command
+
+
+def _images(groups: _Groups) -> None:
+    images = groups.add_parser(
+        "images",
+        help="private images on a couturier serve: list, get, apply, delete, spec",
+        description="Work with the private images of a couturier serve, over its API.",
+    )
+    commands = images.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _remote(commands.add_parser("list", help="the gallery: every image and its last build"))
+    get = _remote(commands.add_parser("get", help="one image: its lines and last build"))
+    get.add_argument("name", metavar="NAME", help="the image's name (NAME or TENANT/NAME)")
+    apply = _remote(
+        commands.add_parser(
+            "apply",
+            help="create or edit the image a spec declares, and follow its build",
+            description="Create the image SPEC.yaml declares when its name is new, edit it "
+            "otherwise; then follow its build and exit as couturier build does (0 when a "
+            "line was created, 1 when none was).",
+        )
+    )
+    apply.add_argument("spec", type=Path, metavar="SPEC.yaml", help="private image spec (YAML)")
+    apply.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would change and which lines would be created or skipped; change nothing",
+    )
+    apply.add_argument(
+        "--no-wait", action="store_true", help="return once the build is queued (its trace ID)"
+    )
+    delete = _remote(commands.add_parser("delete", help="remove an image, its builds and tags"))
+    delete.add_argument("name", metavar="NAME", help="the image's name (NAME or TENANT/NAME)")
+    spec = _remote(commands.add_parser("spec", help="an image's spec as a YAML spec file"))
+    spec.add_argument("name", metavar="NAME", help="the image's name (NAME or TENANT/NAME)")
+
+
+def _builds(groups: _Groups) -> None:
+    builds = groups.add_parser("builds", help="builds on a couturier serve")
+    commands = builds.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    get = _remote(
+        commands.add_parser(
+            "get",
+            help="one build: its status and lines",
+            description="Show one build; with --follow, its stages as they happen until it "
+            "ends, and exit as couturier build does (1 when no line was created).",
+        )
+    )
+    get.add_argument("trace_id", metavar="TRACE_ID")
+    get.add_argument("--follow", action="store_true", help="follow it until it ends")
+
+
+def _tokens(groups: _Groups) -> None:
+    tokens = groups.add_parser(
+        "tokens", help="your tenant's API tokens on a couturier serve (an admin token)"
+    )
+    commands = tokens.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    create = _remote(commands.add_parser("create", help="make a token; prints it alone, once"))
+    create.add_argument("--scope", required=True, choices=TOKEN_SCOPES)
+    create.add_argument("--expires", type=_days, metavar="DAYS", help="days (default: never)")
+    create.add_argument("--description", default="", help="what the token is for")
+    _remote(commands.add_parser("list", help="every token of the tenant (no secrets)"))
+    revoke = _remote(commands.add_parser("revoke", help="revoke a token at once"))
+    revoke.add_argument("token_id", metavar="ID", help="the token's ID (tokens list)")

@@ -1,0 +1,333 @@
+"""``couturier images``, ``builds`` and ``tokens`` against a real ``couturier serve`` started
+by the test on a free port, building the site starter ``tiny`` from a signed fixture
+repository (no network): apply creates and follows the build, apply again edits and rebuilds,
+``--dry-run`` changes nothing and prints the diff, ``--no-wait`` returns with the trace ID,
+list, get, spec, delete, ``builds get --follow``, tokens create, list and revoke; and the
+server's refusals as one line each (a revoked token, a server that is not there, a spec with
+several violations listed whole)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from couturier.cli.main import main
+from tests.fixture_repo import SigningKey, build_repo
+from tests.test_cli_starters import RELEASES, TINY
+from tests.test_images_api import REPO
+from tests.test_serve import Server, environment, first_token
+
+
+@dataclass
+class Served:
+    server: Server
+    token: str  # tenant 1's write token, from the first start
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> Iterator[Served]:
+    tmp_path = tmp_path_factory.mktemp("served")
+    root = build_repo(tmp_path / "repo", REPO, key=signing_key, arch=("amd64",))
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    settings = {
+        "architectures": ["amd64"],
+        "starters_dir": str(tmp_path / "site"),
+        "mirrors": {"fixture": {"url": root.as_uri(), "keyring": str(signing_key.keyring)}},
+        "releases": {
+            name: {"suites": [{"mirror": "fixture", "suite": s} for s in suites]}
+            for name, suites in RELEASES.items()
+        },
+    }
+    (tmp_path / "couturier.yaml").write_text(yaml.safe_dump(settings))
+    env = {**environment(tmp_path), "COUTURIER_CONFIG": str(tmp_path / "couturier.yaml")}
+    server = Server(env, tmp_path / "serve.log")
+    try:
+        yield Served(server, first_token(server.stderr()))
+    finally:
+        assert server.stop() == 0, server.stderr()
+
+
+@pytest.fixture
+def cli(
+    served: Served,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Any:
+    """``cli(*argv, token=...)``: ``couturier ARGV`` in this process against the server, as
+    (exit status, stdout, stderr)."""
+    monkeypatch.delenv("COUTURIER_CONFIG", raising=False)
+    monkeypatch.delenv("COUTURIER_DEBUG", raising=False)
+    monkeypatch.setenv("COUTURIER_DATA_DIR", str(tmp_path / "client-data"))
+    monkeypatch.setenv("COUTURIER_CACHE_DIR", str(tmp_path / "client-cache"))
+    monkeypatch.setenv("COUTURIER_SERVER", served.server.url)
+
+    def run(*argv: str, token: str | None = None) -> tuple[int, str, str]:
+        monkeypatch.setenv("COUTURIER_TOKEN", token or served.token)
+        status = main(list(argv))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err and "ctr_" not in err, err
+        return status, out, err
+
+    return run
+
+
+def _spec(tmp_path: Path, name: str = "my-tool", **changes: Any) -> Path:
+    spec = {
+        "name": name,
+        "description": "the tiny starter, customized",
+        "starter": "tiny",
+        "env": {"APP_ENV": "test"},
+        **changes,
+    }
+    path = tmp_path / f"{name}-{len(list(tmp_path.glob('*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_apply_creates_edits_and_follows_then_get_list_spec_and_delete(
+    cli: Any, tmp_path: Path
+) -> None:
+    status, out, err = cli("images", "apply", str(_spec(tmp_path)))
+    assert status == 0, err
+    assert "1/my-tool: created; following build" in err
+    assert re.search(r"^1\s+oldrel\s+created\s+1\.4\.2", out, re.M), out
+    assert re.search(r"^2\s+newrel\s+created\s+2\.1", out, re.M), out
+    assert re.search(r"^1/my-tool: created \(trace \w+, create, attempt 1\)$", out, re.M), out
+    assert "2: created" in err  # the stages, followed on stderr
+
+    # Apply again, a package added: an edit and a rebuild (line 2 has no "extra": skipped).
+    edited = _spec(tmp_path, packages=["extra"], description="now with extra")
+    status, out, err = cli("images", "apply", "--json", str(edited))
+    assert status == 0, err
+    applied = json.loads(out)
+    assert applied["action"] == "edit" and applied["name"] == "1/my-tool"
+    build = applied["build"]
+    assert (build["status"], build["trigger"]) == ("some lines created", "edit")
+    skipped = build["lines"][1]
+    assert skipped["status"] == "skipped" and "extra" in skipped["problem"]["message"]
+
+    # A dry run shows the diff and changes nothing.
+    status, out, err = cli("images", "spec", "my-tool")
+    assert status == 0 and yaml.safe_load(out)["packages"] == ["extra"]
+    before = out
+    wanted = _spec(tmp_path, packages=["both"], env={"APP_ENV": "prod", "MODE": "x"})
+    status, out, err = cli("images", "apply", "--dry-run", str(wanted))
+    assert status == 0, err
+    assert "1/my-tool: would be edited (dry run: nothing was changed)" in out
+    for change in (
+        "packages: - extra",
+        "packages: + both",
+        "env: ~ APP_ENV=test -> prod",
+        "env: + MODE=x",
+        "description: - 'now with extra'",
+        "description: + 'the tiny starter, customized'",
+    ):
+        assert change in out, out
+    if "POST /v1/plan" not in out:  # the server plans the lines
+        assert re.search(r"^1\s+oldrel\s+would be created", out, re.M), out
+        assert re.search(r"^2\s+newrel\s+would be created", out, re.M), out
+    status, out, _ = cli("images", "apply", "--dry-run", "--json", str(wanted))
+    dry = json.loads(out)
+    assert dry["dry_run"] is True and dry["action"] == "edit"
+    assert dry["changes"]["packages"] == {"added": ["both"], "removed": ["extra"]}
+    assert dry["changes"]["env"]["changed"] == {"APP_ENV": {"from": "test", "to": "prod"}}
+    status, out, _ = cli("images", "apply", "--dry-run", str(_spec(tmp_path, name="new-one")))
+    assert status == 0 and "1/new-one: would be created" in out, out
+    assert "packages" not in out and "env: + APP_ENV=test" in out
+    assert cli("images", "spec", "1/my-tool")[1] == before  # unchanged
+    status, out, _ = cli("builds", "get", "--json", build["trace_id"])
+    assert status == 0 and json.loads(out)["trace_id"] == build["trace_id"]
+
+
+def test_no_wait_then_follow_list_get_spec_and_delete(cli: Any, tmp_path: Path) -> None:
+    wanted = _spec(tmp_path, name="follow-me", packages=["both"], env={"APP_ENV": "prod"})
+
+    # --no-wait returns with the trace ID; builds get --follow streams the stages.
+    status, out, err = cli("images", "apply", "--no-wait", str(wanted))
+    assert status == 0, err
+    found = re.search(r"^1/follow-me: created; build (\w+) in progress$", out, re.M)
+    assert found, out
+    trace = found[1]
+    status, out, err = cli("builds", "get", trace, "--follow")
+    assert status == 0, err
+    assert re.search(rf"^1/follow-me: created \(trace {trace}, create, attempt 1\)$", out, re.M), (
+        out
+    )
+    assert re.search(r"^2\s+newrel\s+created", out, re.M), out
+
+    status, out, _ = cli("images", "list")
+    assert re.search(rf"^1/follow-me\s+tiny\s+created\s+{trace}\s+1:1\.4\.2", out, re.M), out
+    status, out, _ = cli("images", "list", "--json")
+    assert "1/follow-me" in [item["name"] for item in json.loads(out)["items"]]
+    status, out, _ = cli("images", "get", "follow-me")
+    assert status == 0 and f"last build: created (trace {trace})" in out, out
+    status, out, _ = cli("images", "get", "--json", "1/follow-me")
+    assert json.loads(out)["spec"]["packages"] == ["both"]
+    status, out, _ = cli("images", "spec", "--json", "follow-me")
+    assert json.loads(out)["spec"]["env"] == {"APP_ENV": "prod"}
+
+    status, out, _ = cli("images", "delete", "follow-me")
+    assert status == 0 and "1/follow-me: deleted" in out
+    status, out, err = cli("images", "get", "1/follow-me")
+    assert status == 1 and out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("couturier: error: no private image 1/follow-me (`couturier images list`")
+    status, out, err = cli("images", "delete", "follow-me")
+    assert status == 1 and "no private image" in err and "follow-me" in err
+    status, out, err = cli("builds", "get", trace)
+    assert status == 1 and err.startswith("couturier: error: no build with trace ID"), err
+
+
+def test_tokens_create_list_revoke_and_a_revoked_token_is_one_line(
+    cli: Any, tmp_path: Path, served: Served
+) -> None:
+    # The first token is a write token: managing tokens needs admin.
+    status, out, err = cli("tokens", "list")
+    assert status == 1 and err.count("\n") == 1
+    assert err.startswith("couturier: error: ") and "needs a token of scope admin" in err
+    admin = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "couturier.cli.main",
+            "admin",
+            "token",
+            "create",
+            "--tenant",
+            "1",
+            "--scope",
+            "admin",
+        ],
+        env=_server_env(served),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.strip()
+
+    status, out, err = cli(
+        "tokens", "create", "--scope", "pull", "--description", "ci", token=admin
+    )
+    assert status == 0, err
+    pull = out.strip()
+    assert re.fullmatch(r"ctr_[0-9a-f]{16}_[0-9a-f]{64}", pull)
+    token_id = pull.split("_")[1]
+    status, out, _ = cli("tokens", "list", token=admin)
+    assert re.search(rf"^{token_id}\s+pull\s+ci\s", out, re.M), out
+    assert "ctr_" not in out
+    status, out, _ = cli("tokens", "list", "--json", token=admin)
+    assert token_id in {t["id"] for t in json.loads(out)["items"]}
+
+    assert cli("images", "list", token=pull)[0] == 0
+    status, out, err = cli("tokens", "revoke", token_id, token=admin)
+    assert status == 0 and f"token {token_id}: revoked" in out
+    status, out, err = cli("images", "list", token=pull)
+    assert status == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("couturier: error: ") and "revoked" in err
+    assert "COUTURIER_TOKEN" in err
+    status, out, err = cli("images", "list", "--json", token=pull)
+    assert json.loads(out)["error"]["code"] == "token-revoked"
+
+
+def _server_env(served: Served) -> dict[str, str]:
+    log = served.server.log
+    env = {**os.environ}
+    for key in ("COUTURIER_DATA_DIR", "COUTURIER_CACHE_DIR", "COUTURIER_CONFIG", "HOME"):
+        env.pop(key, None)
+    root = log.parent
+    env.update(environment(root))
+    env["COUTURIER_CONFIG"] = str(root / "couturier.yaml")
+    return env
+
+
+def test_a_spec_with_several_violations_lists_every_one(cli: Any, tmp_path: Path) -> None:
+    bad = _spec(
+        tmp_path,
+        name="Bad_Name",
+        packages=["no-such-package"],
+        env={"lower-case": "x", "EMPTY": ""},
+        bundles=["no-such-bundle"],
+    )
+    status, out, err = cli("images", "apply", str(bad))
+    assert status == 1 and out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"couturier: error: spec file {bad} has ")
+    for field in ("name", "packages[0]", "env.EMPTY", "bundles[0]"):
+        assert field in err, (field, err)
+    status, out, _ = cli("images", "apply", "--json", str(bad))
+    error = json.loads(out)["error"]
+    assert error["code"] == "spec-invalid"
+    fields = {v["field"] for v in error["violations"]}
+    assert {"name", "packages[0]", "env.EMPTY", "bundles[0]"} <= fields
+    assert error["fields"]["violations"] == len(error["violations"]) >= 4
+    # Nothing was made.
+    names = [i["name"] for i in json.loads(cli("images", "list", "--json")[1])["items"]]
+    assert not any("Bad" in name for name in names)
+
+
+def test_a_server_that_is_not_there_or_no_server_is_one_line(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    status, out, err = cli("images", "list", "--server", f"http://127.0.0.1:{port}")
+    assert status == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(
+        f"couturier: error: cannot reach the Couturier server at http://127.0.0.1:{port}"
+    )
+    assert "check --server" in err
+    status, out, _ = cli("images", "list", "--json", "--server", f"http://127.0.0.1:{port}")
+    problem = json.loads(out)["error"]
+    assert problem["code"] == "server-unreachable" and problem["retryable"] is True
+
+    status, out, err = cli("builds", "get", "x", "--server", "ftp://example.org")
+    assert status == 1 and "--server must be the server's http:// or https:// URL" in err
+    monkeypatch.delenv("COUTURIER_SERVER")
+    status, out, err = cli("images", "list")
+    assert status == 1 and "no Couturier server to talk to" in err and "--server URL" in err
+
+
+def test_a_wrong_token_and_a_token_in_a_readable_settings_file(
+    cli: Any,
+    tmp_path: Path,
+    served: Served,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wrong = "ctr_0123456789abcdef_" + "0" * 64
+    status, _, err = cli("images", "list", token=wrong)
+    assert status == 1 and err.count("\n") == 1 and wrong not in err
+    assert "COUTURIER_TOKEN" in err
+    status, _, err = cli("images", "list", token="with space")
+    assert status == 1 and "with space" not in err and "not sent" in err
+
+    config = tmp_path / "client.yaml"
+    config.write_text(f"server: {served.server.url}\ntoken: {served.token}\n")
+    config.chmod(0o644)
+    monkeypatch.delenv("COUTURIER_SERVER")
+    monkeypatch.delenv("COUTURIER_TOKEN", raising=False)
+    assert main(["--config", str(config), "images", "list"]) == 0
+    err = capsys.readouterr().err
+    assert f"couturier: warning: settings file {config} holds an API token" in err
+    assert f"chmod 600 {config}" in err and served.token not in err
+    config.chmod(0o600)
+    assert main(["--config", str(config), "images", "list"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    config.write_text(f"server: {served.server.url}\ntoken: ctr_not-a-token-at-all\n")
+    assert main(["--config", str(config), "images", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "token must be an API token (ctr_ID_SECRET)" in err and "not-a-token" not in err
