@@ -8,14 +8,17 @@ several violations listed whole)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,8 @@ import pytest
 import yaml
 
 from couturier.cli.main import main
+from couturier.errors import ConfigError
+from couturier.settings import load_settings
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_cli_starters import RELEASES, TINY
 from tests.test_images_api import REPO
@@ -228,6 +233,9 @@ def test_tokens_create_list_revoke_and_a_revoked_token_is_one_line(
     status, out, _ = cli("tokens", "list", token=admin)
     assert re.search(rf"^{token_id}\s+pull\s+ci\s", out, re.M), out
     assert "ctr_" not in out
+    status, out, err = cli("tokens", "create", "--scope", "pull", "--expires", "99999", token=admin)
+    assert status == 1 and err.count("\n") == 1
+    assert err.startswith("couturier: error: the request has 1 problem: expires_days 99999:")
     status, out, _ = cli("tokens", "list", "--json", token=admin)
     assert token_id in {t["id"] for t in json.loads(out)["items"]}
 
@@ -278,6 +286,11 @@ def test_a_spec_with_several_violations_lists_every_one(cli: Any, tmp_path: Path
     assert not any("Bad" in name for name in names)
 
 
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 def test_a_server_that_is_not_there_or_no_server_is_one_line(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -293,6 +306,19 @@ def test_a_server_that_is_not_there_or_no_server_is_one_line(
     status, out, _ = cli("images", "list", "--json", "--server", f"http://127.0.0.1:{port}")
     problem = json.loads(out)["error"]
     assert problem["code"] == "server-unreachable" and problem["retryable"] is True
+
+    # A server that is not Couturier's (here a plain file server): one line saying so.
+    handler = functools.partial(_Quiet, directory=str(tmp_path))
+    other = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{other.server_address[1]}"
+        status, out, err = cli("images", "list", "--server", url)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert status == 1 and err.count("\n") == 1, err
+    assert f"the server at {url} is not answering as a Couturier server: GET /v1/images" in err
 
     status, out, err = cli("builds", "get", "x", "--server", "ftp://example.org")
     assert status == 1 and "--server must be the server's http:// or https:// URL" in err
@@ -331,3 +357,117 @@ def test_a_wrong_token_and_a_token_in_a_readable_settings_file(
     assert main(["--config", str(config), "images", "list"]) == 1
     err = capsys.readouterr().err
     assert "token must be an API token (ctr_ID_SECRET)" in err and "not-a-token" not in err
+
+
+def test_server_and_token_settings(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    token = "ctr_0123456789abcdef_" + "a" * 64
+    config.write_text(f"server: https://couturier.example.org/\ntoken: {token}\n")
+    config.chmod(0o600)
+    settings = load_settings(config, env={"HOME": str(tmp_path)})
+    assert (settings.server, settings.token, settings.warnings) == (
+        "https://couturier.example.org",
+        token,
+        (),
+    )
+    assert token not in repr(settings)
+    env = {"HOME": str(tmp_path), "COUTURIER_SERVER": "http://h:1", "COUTURIER_TOKEN": "t"}
+    settings = load_settings(config, env=env)
+    assert (settings.server, settings.token) == ("http://h:1", "t")
+    for bad in ("ftp://x", "http://user:pw@host", "http://h/?q=1", "http://"):
+        config.write_text(f"server: {bad!r}\n")
+        with pytest.raises(ConfigError, match="server must be the server's http"):
+            load_settings(config, env={"HOME": str(tmp_path)})
+    with pytest.raises(ConfigError, match="server must be"):
+        load_settings(None, env={"HOME": str(tmp_path), "COUTURIER_SERVER": "localhost:8080"})
+    config.write_text("token: 12345\n")
+    with pytest.raises(ConfigError, match=r"token must be an API token") as refused:
+        load_settings(config, env={"HOME": str(tmp_path)})
+    assert "12345" not in str(refused.value) and "12345" not in repr(refused.value.fields)
+
+
+def test_a_build_where_no_line_is_created_exits_1(cli: Any, tmp_path: Path) -> None:
+    # No release has both 3.0-1: every line is skipped.
+    spec = _spec(tmp_path, name="no-lines", packages=["both=3.0-1"])
+    status, out, err = cli("images", "apply", str(spec))
+    if status == 1 and "spec-invalid" in cli("images", "apply", "--json", str(spec))[1]:
+        pytest.skip("the server refuses a version no release has as a violation")
+    assert status == 1, err
+    assert re.search(r"^1/no-lines: image build failed", out, re.M), out
+    assert re.search(r"^2: .*both", out, re.M), out
+    assert cli("images", "delete", "no-lines")[0] == 0
+
+
+def test_dry_run_shows_the_servers_plan_of_the_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lines' part of a dry run, from a server that answers POST /v1/plan (an httpx mock
+    transport standing in for it)."""
+    import httpx
+
+    from couturier.cli import images as images_cli
+    from couturier.cli.remote import Remote
+
+    plan = {
+        "name": "my-tool",
+        "starter": "tiny",
+        "architecture": "amd64",
+        "lines": [
+            {
+                "version": "1",
+                "release": "oldrel",
+                "status": "ready",
+                "full_version": "1.4.2",
+                "reason": None,
+                "packages": [{"name": "tool"}, {"name": "extra"}],
+                "size": {"installed": 10, "download": 2048},
+            },
+            {
+                "version": "2",
+                "release": "newrel",
+                "status": "skipped",
+                "full_version": None,
+                "reason": {
+                    "code": "package-not-found",
+                    "message": "extra is not in newrel",
+                    "fields": {"package": "extra", "release": "newrel"},
+                },
+                "packages": [],
+                "size": {"installed": 0, "download": 0},
+            },
+        ],
+    }
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/v1/images":
+            return httpx.Response(200, json={"items": [], "next": None})
+        if request.url.path == "/v1/plan":
+            assert json.loads(request.content)["packages"] == ["extra"]
+            return httpx.Response(200, json=plan)
+        return httpx.Response(404, json={"error": {"code": "not-found", "message": "Not Found"}})
+
+    def client(settings: Any, server: Any) -> Remote:
+        transport = httpx.MockTransport(answer)
+        mocked = httpx.Client(base_url="http://couturier.test", transport=transport)
+        return Remote("http://couturier.test", "t", mocked)
+
+    monkeypatch.setattr(images_cli, "remote", client)
+    monkeypatch.setenv("COUTURIER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("COUTURIER_CONFIG", raising=False)
+    spec = _spec(tmp_path, packages=["extra"])
+    assert main(["images", "apply", "--dry-run", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "my-tool: would be created (dry run: nothing was changed)" in out
+    assert "packages: + extra" in out and "env: + APP_ENV=test" in out
+    assert re.search(r"^1\s+oldrel\s+would be created\s+1\.4\.2\s+2\s+2\.0 KiB$", out, re.M), out
+    assert re.search(r"^2\s+newrel\s+would be skipped\s+-", out, re.M), out
+    assert "2: extra is not in newrel" in out
+    assert seen == ["GET /v1/images", "POST /v1/plan"]  # nothing written
+
+    plan["lines"][0] = {**plan["lines"][1], "version": "1", "release": "oldrel"}
+    assert main(["images", "apply", "--dry-run", "--json", str(spec)]) == 1  # no line would be
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["action"] == "create" and dry["plan"]["lines"][0]["status"] == "skipped"
+    assert dry["note"] is None
