@@ -86,6 +86,9 @@ def _reason(problem: Any) -> str:
 
 
 def _print_build_lines(lines: Sequence[Mapping[str, Any]], releases: Mapping[str, str]) -> None:
+    """The lines of a build as ``build`` prints them; the release column only when it is
+    known (from the stages followed: a build's record does not name them)."""
+    headers = ["line", "release", "status", "version", "tags", "digest"]
     rows = [
         [
             str(line.get("line")),
@@ -97,7 +100,11 @@ def _print_build_lines(lines: Sequence[Mapping[str, Any]], releases: Mapping[str
         ]
         for line in lines
     ]
-    print_table(["line", "release", "status", "version", "tags", "digest"], rows)
+    if not releases:
+        headers.pop(1)
+        for row in rows:
+            row.pop(1)
+    print_table(headers, rows)
     for line in lines:
         reason = _reason(line.get("problem"))
         if reason:
