@@ -295,9 +295,13 @@ def test_tokens_create_list_revoke_and_a_revoked_token_is_one_line(
     status, out, _ = cli("tokens", "list", token=admin)
     assert re.search(rf"^{token_id}\s+pull\s+ci\s", out, re.M), out
     assert "ctr_" not in out
-    status, out, err = cli("tokens", "create", "--scope", "pull", "--expires", "99999", token=admin)
-    assert status == 1 and err.count("\n") == 1
-    assert err.startswith("couturier: error: the request has 1 problem: expires_days 99999:")
+    status, out, err = cli(
+        "tokens", "create", "--scope", "pull", "--description", "two\nlines", token=admin
+    )
+    assert status == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("couturier: error: the request has 1 problem: description ")
+    status, out, err = cli("tokens", "revoke", "0123456789abcdef", token=admin)
+    assert status == 1 and err.count("\n") == 1 and "0123456789abcdef" in err, err
     status, out, _ = cli("tokens", "list", "--json", token=admin)
     assert token_id in {t["id"] for t in json.loads(out)["items"]}
 
