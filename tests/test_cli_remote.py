@@ -184,12 +184,13 @@ def test_apply_creates_edits_and_follows_then_get_list_spec_and_delete(
         "description: + 'the tiny starter, customized'",
     ):
         assert change in out, out
-    if "POST /v1/plan" not in out:  # the server plans the lines
-        assert re.search(r"^1\s+oldrel\s+would be created", out, re.M), out
-        assert re.search(r"^2\s+newrel\s+would be created", out, re.M), out
+    assert "lines (amd64):" in out and "POST /v1/plan" not in out  # the server's plan
+    assert re.search(r"^1\s+oldrel\s+would be created\s+1\.4\.2", out, re.M), out
+    assert re.search(r"^2\s+newrel\s+would be created\s+2\.1", out, re.M), out
     status, out, _ = cli("images", "apply", "--dry-run", "--json", str(wanted))
     dry = json.loads(out)
-    assert dry["dry_run"] is True and dry["action"] == "edit"
+    assert dry["dry_run"] is True and dry["action"] == "edit" and dry["note"] is None
+    assert [line["status"] for line in dry["plan"]["lines"]] == ["ready", "ready"]
     assert dry["changes"]["packages"] == {"added": ["both"], "removed": ["extra"]}
     assert dry["changes"]["env"]["changed"] == {"APP_ENV": {"from": "test", "to": "prod"}}
     status, out, _ = cli("images", "apply", "--dry-run", str(_spec(tmp_path, name="new-one")))
@@ -347,6 +348,10 @@ def test_a_spec_with_several_violations_lists_every_one(cli: Any, tmp_path: Path
     fields = {v["field"] for v in error["violations"]}
     assert {"name", "packages[0]", "env.EMPTY", "bundles[0]"} <= fields
     assert error["fields"]["violations"] == len(error["violations"]) >= 4
+    # A dry run has the server check it whole too (POST /v1/plan).
+    status, out, err = cli("images", "apply", "--dry-run", str(bad))
+    assert status == 1 and out == "" and err.count("\n") == 1
+    assert all(field in err for field in ("name", "packages[0]", "env.EMPTY", "bundles[0]"))
     # Nothing was made.
     names = [i["name"] for i in json.loads(cli("images", "list", "--json")[1])["items"]]
     assert not any("Bad" in name for name in names)
@@ -509,7 +514,7 @@ def test_dry_run_shows_the_servers_plan_of_the_lines(
         seen.append(f"{request.method} {request.url.path}")
         if request.url.path == "/v1/images":
             return httpx.Response(200, json={"items": [], "next": None})
-        if request.url.path == "/v1/plan":
+        if request.url.path == "/v1/plan" and plan:
             assert json.loads(request.content)["packages"] == ["extra"]
             return httpx.Response(200, json=plan)
         return httpx.Response(404, json={"error": {"code": "not-found", "message": "Not Found"}})
@@ -533,7 +538,15 @@ def test_dry_run_shows_the_servers_plan_of_the_lines(
     assert seen == ["GET /v1/images", "POST /v1/plan"]  # nothing written
 
     plan["lines"][0] = {**plan["lines"][1], "version": "1", "release": "oldrel"}
+    seen.clear()
     assert main(["images", "apply", "--dry-run", "--json", str(spec)]) == 1  # no line would be
     dry = json.loads(capsys.readouterr().out)
     assert dry["action"] == "create" and dry["plan"]["lines"][0]["status"] == "skipped"
     assert dry["note"] is None
+
+    # An older server, without POST /v1/plan: the diff, and a note on the lines.
+    plan.clear()
+    assert main(["images", "apply", "--dry-run", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "packages: + extra" in out
+    assert "lines: the lines' plan needs a server with POST /v1/plan" in out
