@@ -21,8 +21,8 @@ from typing import Any
 
 from couturier.cli.output import LineProgress, Progress, print_table
 from couturier.cli.remote import Remote, image_path, remote
-from couturier.core.spec import SpecError, Violation, duplicate_violations
-from couturier.errors import Code, CouturierError, InputError, NotFoundError, Problem
+from couturier.core.spec import SpecError, Violation
+from couturier.errors import Code, CouturierError, NotFoundError, Problem
 from couturier.settings import Settings
 
 __all__ = [
@@ -250,25 +250,12 @@ def _read_spec(path: Path) -> dict[str, Any]:
     """The spec file at ``path`` as the document to send: read within the bounds of every
     YAML file Couturier reads; the rules are the server's (all its violations come back at
     once), but what JSON cannot carry (a date YAML made of an unquoted value) is refused here."""
-    from couturier.core.yamltext import YamlProblem, YamlUnreadable
-    from couturier.yamlfile import load_yaml
+    from couturier.services.specs import read_spec_file
 
     source = f"spec file {path}"
-    try:
-        document = load_yaml(path)
-    except YamlUnreadable as problem:
-        raise InputError(
-            f"cannot read spec file {path}: {problem.what}",
-            problem.hint or "check the spec file's path",
-            fields={"path": str(path), "reason": problem.what},
-        ) from None
-    except YamlProblem as problem:
-        rule = f"{problem.what}; {problem.hint}" if problem.hint else problem.what
-        raise SpecError([Violation("spec", None, rule)], source) from None
-    raw = document.data
+    raw, found = read_spec_file(path)
     if not isinstance(raw, dict):
         raise SpecError([Violation("spec", None, "must be a mapping (name, starter, ...)")], source)
-    found = duplicate_violations(raw, document.duplicates)
     found += _not_json(raw, "")
     if found:
         raise SpecError(found, source)

@@ -186,6 +186,25 @@ def load_spec(
     alias or nests too deep (:mod:`couturier.core.yamltext`); else every broken rule, keys
     written twice included.
     """
+    raw, duplicates = read_spec_file(path)
+    return parse_spec(
+        raw,
+        starters,
+        source=f"spec file {path}",
+        duplicates=duplicates,
+        checks=checks,
+    )
+
+
+def read_spec_file(path: Path) -> tuple[object, list[Violation]]:
+    """The YAML document of the spec file at ``path`` (a mapping when the file is a spec, any
+    other value as YAML made it) and one violation per key written twice, read within the
+    bounds of every YAML file Couturier reads (:mod:`couturier.core.yamltext`).
+
+    Raises :class:`InputError` (``input-invalid``, fields ``path`` and ``reason``) when the
+    file cannot be read; :class:`SpecError` with one violation of field ``spec`` when it is too
+    large, not UTF-8, not YAML, uses an alias or nests too deep.
+    """
     try:
         document = load_yaml(path)
     except YamlUnreadable as problem:
@@ -197,11 +216,4 @@ def load_spec(
     except YamlProblem as problem:
         rule = f"{problem.what}; {problem.hint}" if problem.hint else problem.what
         raise SpecError([Violation("spec", None, rule)], f"spec file {path}") from None
-    raw = document.data
-    return parse_spec(
-        raw,
-        starters,
-        source=f"spec file {path}",
-        duplicates=duplicate_violations(raw, document.duplicates),
-        checks=checks,
-    )
+    return document.data, duplicate_violations(document.data, document.duplicates)
