@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,36 +32,12 @@ import httpx
 import yaml
 
 from bench.engine import BASE, median
+from bench.processes import start, stop
 from bench.report import machine, write_section
 
 TARGET_S = 1.0
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"  # image names end with a letter
 SPEC = {"starter": "python", "packages": ["curl"]}
-
-
-def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "couturier.cli.main", *argv],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    deadline = time.monotonic() + 120
-    while "startup complete" not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{argv[0]} did not start:\n{log.read_text()}")
-        time.sleep(0.1)
-    return process
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def _api(client: httpx.Client, name: str) -> dict[str, Any]:
@@ -138,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             "HOME": str(work),
             "COUTURIER_CONFIG": str(work / "couturier.yaml"),
         }
-        serve = _start(["serve", "--port", "0", "--workers", "1"], env, work / "serve.log")
+        serve = start(["serve", "--port", "0", "--workers", "1"], env, work / "serve.log")
         try:
             text = (work / "serve.log").read_text()
             token = re.findall(r"^ctr_\w+$", text, re.MULTILINE)[0]
@@ -159,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
                             cli.append(_command(env, spec, work / f"out-{number}"))
                             print(f"round {number} command: {cli[-1]}", file=sys.stderr)
         finally:
-            _stop(serve)
+            stop(serve)
     _report(api, cli, warm_api, warm_cli)
 
 

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from bench.engine import median
+from bench.processes import start, stop
 from bench.report import machine, write_section
 from couturier.store.models import Build, BuildLine, Image
 from tests.postgres import find_bin_dir, running_cluster
@@ -47,31 +47,6 @@ CONNECTIONS = 20
 TARGET_MS = 50.0
 LUA = Path(__file__).with_name("gallery.lua")
 LINES = (("3.13", "3.13.5"), ("3.12", "3.12.11"), ("3.11", "3.11.2"))
-
-
-def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "couturier.cli.main", *argv],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    deadline = time.monotonic() + 120
-    while "startup complete" not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{argv[0]} did not start:\n{log.read_text()}")
-        time.sleep(0.1)
-    return process
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def _build(image: Image, status: str, when: dt.datetime, finished: bool) -> Build:
@@ -192,7 +167,7 @@ class Server:
             env["COUTURIER_DATABASE_URL"] = database_url
         self.database_url = database_url or f"sqlite:///{home / 'data' / 'couturier.db'}"
         self.log = home / "serve.log"
-        self.process = _start(["serve", "--port", "0", "--workers", "0"], env, self.log)
+        self.process = start(["serve", "--port", "0", "--workers", "0"], env, self.log)
 
     def prepare(self) -> None:
         """Read the token and address the first start printed, seed the database, and find
@@ -300,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
                             print(json.dumps(result), file=sys.stderr)
             finally:
                 for server in servers:
-                    _stop(server.process)
+                    stop(server.process)
     _report(results, breakdowns, args.seconds)
 
 

@@ -20,8 +20,6 @@ import datetime as dt
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,35 +30,11 @@ import httpx
 import yaml
 
 from bench.engine import BASE, median
+from bench.processes import start, stop
 from bench.report import machine, write_section
 from tests.postgres import find_bin_dir, running_cluster
 
 IMAGES = 10
-
-
-def _start(argv: list[str], env: dict[str, str], log: Path, ready: str) -> subprocess.Popen[bytes]:
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "couturier.cli.main", *argv],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    deadline = time.monotonic() + 120
-    while ready not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{argv[0]} did not start:\n{log.read_text()}")
-        time.sleep(0.1)
-    return process
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def _queue(client: httpx.Client, name: str, count: int) -> list[str]:
@@ -94,7 +68,7 @@ def _round(
     client: httpx.Client, env: dict[str, str], work: Path, name: str, workers: int
 ) -> dict[str, Any]:
     processes = [
-        _start(["worker"], env, work / f"{name}-worker-{n}.log", "worker running")
+        start(["worker"], env, work / f"{name}-worker-{n}.log", "worker running")
         for n in range(workers)
     ]
     try:
@@ -105,7 +79,7 @@ def _round(
         wall = time.monotonic() - started
     finally:
         for process in processes:
-            _stop(process)
+            stop(process)
     first = min(dt.datetime.fromisoformat(b["started"]) for b in builds)
     last = max(dt.datetime.fromisoformat(b["finished"]) for b in builds)
     load = os.getloadavg()[0]
@@ -136,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
                 "COUTURIER_DATABASE_URL": cluster.new_database(),
                 "COUTURIER_JOBS": "procrastinate",
             }
-            serve = _start(["serve", "--port", "0"], env, work / "serve.log", "startup complete")
+            serve = start(["serve", "--port", "0"], env, work / "serve.log", "startup complete")
             try:
                 text = (work / "serve.log").read_text()
                 token = re.findall(r"^ctr_\w+$", text, re.MULTILINE)[0]
@@ -153,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                             rounds.append(_round(client, env, work, name, workers))
                             print(f"{name}: {rounds[-1]}", file=sys.stderr)
             finally:
-                _stop(serve)
+                stop(serve)
     _report(rounds, warm)
 
 
