@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -25,9 +25,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
-from couturier.api.auth import installation_of, needs
 from couturier.api.errors import RESPONSES, ErrorBody
 from couturier.api.limits import too_large
+from couturier.api.params import Cursor, Inst, Limit, Reader, Writer
 from couturier.core.bundle import MAX_FILES, BundleError, check_name
 from couturier.core.spec import Violation
 from couturier.errors import InputError
@@ -35,7 +35,7 @@ from couturier.services import bundles as bundle_service
 from couturier.services import tenant_bundles
 from couturier.services.bundle_inputs import MAX_READ_BYTES
 from couturier.services.installation import Installation
-from couturier.services.paging import DEFAULT_LIMIT, MAX_LIMIT
+from couturier.services.paging import DEFAULT_LIMIT
 from couturier.services.tenant_bundles import Upload, check_upload_name
 from couturier.services.tokens import Principal
 
@@ -48,9 +48,6 @@ _FIELDS = ("type", "target", "files")
 
 router = APIRouter(prefix="/v1", responses=RESPONSES, tags=["bundles"])
 
-Inst = Annotated[Installation, Depends(installation_of)]
-Reader = Annotated[Principal, Depends(needs("pull"))]
-Writer = Annotated[Principal, Depends(needs("write"))]
 BundleName = Annotated[
     str, PathParam(max_length=100, description="the bundle's name, e.g. corp-ca")
 ]
@@ -253,11 +250,8 @@ async def create_bundle(
 def list_bundles(
     installation: Inst,
     principal: Reader,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=400, pattern="^[A-Za-z0-9_-]+$", description="the previous 'next'"),
-    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """The tenant's bundles by name, each with its version numbers and its newest version's
     type, target and creation time."""

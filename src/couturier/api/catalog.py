@@ -6,22 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel
 
-from couturier.api.auth import installation_of, needs
 from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.params import Cursor, Inst, Reader
 from couturier.services import tenant_catalog
-from couturier.services.installation import Installation
 from couturier.services.paging import DEFAULT_LIMIT, MAX_LIMIT
-from couturier.services.tokens import Principal
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", responses=RESPONSES)
 
-Inst = Annotated[Installation, Depends(installation_of)]
-Reader = Annotated[Principal, Depends(needs("pull"))]
 Arch = Annotated[
     str | None, Query(max_length=20, description="architecture (default: the first configured)")
 ]
@@ -119,10 +115,7 @@ def packages(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="families per page")] = (
         DEFAULT_LIMIT
     ),
-    cursor: Annotated[
-        str | None,
-        Query(max_length=400, pattern="^[A-Za-z0-9_-]+$", description="the previous 'next'"),
-    ] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """The package families of a starter whose names, summaries or versions hold ``q``, by
     name: per line the member that ``<family>-auto`` installs there, the ``-auto`` package

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
-from couturier.api.auth import installation_of, needs
 from couturier.api.errors import RESPONSES, ErrorBody
 from couturier.api.images_models import (
     Accepted,
@@ -23,15 +22,14 @@ from couturier.api.images_models import (
     ImageDetail,
     ImageList,
 )
+from couturier.api.params import Cursor, Inst, Limit, Reader, Writer
 from couturier.core.text import named
 from couturier.errors import Code, NotFoundError
 from couturier.services import builds as build_service
 from couturier.services import image_sboms as sbom_service
 from couturier.services import images as image_service
 from couturier.services.builds import Builds
-from couturier.services.installation import Installation
-from couturier.services.paging import DEFAULT_LIMIT, MAX_LIMIT
-from couturier.services.tokens import Principal
+from couturier.services.paging import DEFAULT_LIMIT
 
 __all__ = ["images"]
 
@@ -45,19 +43,7 @@ def builds_of(request: Request) -> Builds:
     return builds
 
 
-Inst = Annotated[Installation, Depends(installation_of)]
 Jobs = Annotated[Builds, Depends(builds_of)]
-Reader = Annotated[Principal, Depends(needs("pull"))]
-Writer = Annotated[Principal, Depends(needs("write"))]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
-Cursor = Annotated[
-    str | None,
-    Query(
-        max_length=400,
-        pattern="^[A-Za-z0-9_-]+$",
-        description="the 'next' value of the previous page",
-    ),
-]
 Tenant = Annotated[str, Path(max_length=20, description="the tenant ID of the image's name")]
 Name = Annotated[str, Path(max_length=100, description="the image's name after the tenant")]
 TraceId = Annotated[str, Path(max_length=64, description="a build's trace ID")]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from couturier.api.auth import installation_of, needs
 from couturier.api.errors import RESPONSES, ErrorBody
 from couturier.api.models import (
     StarterDetail,
@@ -17,30 +16,18 @@ from couturier.api.models import (
     TokenOut,
     TokenRequest,
 )
+from couturier.api.params import Admin, Cursor, Inst, Limit, Reader
 from couturier.errors import StateError
 from couturier.services import entitled
 from couturier.services import tokens as token_service
-from couturier.services.installation import Installation, ready
-from couturier.services.paging import DEFAULT_LIMIT, MAX_LIMIT
-from couturier.services.tokens import Principal
+from couturier.services.installation import ready
+from couturier.services.paging import DEFAULT_LIMIT
 
 __all__ = ["health", "v1"]
 
 health = APIRouter(tags=["health"])
 v1 = APIRouter(prefix="/v1", responses=RESPONSES)
 
-Inst = Annotated[Installation, Depends(installation_of)]
-Reader = Annotated[Principal, Depends(needs("pull"))]
-Admin = Annotated[Principal, Depends(needs("admin"))]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
-Cursor = Annotated[
-    str | None,
-    Query(
-        max_length=400,
-        pattern="^[A-Za-z0-9_-]+$",
-        description="the 'next' value of the previous page",
-    ),
-]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 
 

@@ -1,0 +1,30 @@
+"""The parameters the ``/v1`` routes share: who asks (by the scope the route needs), the
+installation, and a list's page (``?limit=`` and ``?cursor=``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from couturier.api.auth import installation_of, needs
+from couturier.services.installation import Installation
+from couturier.services.paging import MAX_LIMIT
+from couturier.services.tokens import Principal
+
+__all__ = ["Admin", "Cursor", "Inst", "Limit", "Reader", "Writer"]
+
+Inst = Annotated[Installation, Depends(installation_of)]
+Reader = Annotated[Principal, Depends(needs("pull"))]
+Writer = Annotated[Principal, Depends(needs("write"))]
+Admin = Annotated[Principal, Depends(needs("admin"))]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
+# A cursor is what a page's ``next`` said: an opaque token of URL-safe base64 characters.
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=400,
+        pattern="^[A-Za-z0-9_-]+$",
+        description="the 'next' value of the previous page",
+    ),
+]
