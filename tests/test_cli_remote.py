@@ -30,9 +30,9 @@ from couturier.cli.main import main
 from couturier.errors import ConfigError
 from couturier.settings import load_settings
 from tests.fixture_repo import SigningKey, build_repo
-from tests.test_cli_starters import RELEASES, TINY
 from tests.test_images_api import REPO
 from tests.test_serve import Server, environment, first_token
+from tests.test_serve_builds import served_environment
 
 # The fixture repository, plus "slow": a package whose download the mirror holds while a test
 # wants a build to be certainly running.
@@ -82,20 +82,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) ->
     root = build_repo(tmp_path / "repo", REPO_SLOW, key=signing_key, arch=("amd64",))
     mirror = GatedMirror(root)
     threading.Thread(target=mirror.serve_forever, daemon=True).start()
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    url = f"http://127.0.0.1:{mirror.server_address[1]}/"
-    settings = {
-        "architectures": ["amd64"],
-        "starters_dir": str(tmp_path / "site"),
-        "mirrors": {"fixture": {"url": url, "keyring": str(signing_key.keyring)}},
-        "releases": {
-            name: {"suites": [{"mirror": "fixture", "suite": s} for s in suites]}
-            for name, suites in RELEASES.items()
-        },
-    }
-    (tmp_path / "couturier.yaml").write_text(yaml.safe_dump(settings))
-    env = {**environment(tmp_path), "COUTURIER_CONFIG": str(tmp_path / "couturier.yaml")}
+    env = served_environment(tmp_path, mirror, signing_key, None)
     server = Server(env, tmp_path / "serve.log")
     try:
         yield Served(server, first_token(server.stderr()), mirror)

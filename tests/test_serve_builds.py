@@ -76,10 +76,11 @@ def mirror(tmp_path: Path, signing_key: SigningKey) -> Iterator[StallingMirror]:
         server.server_close()
 
 
-def _environment(
-    tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey, database_url: str | None
+def served_environment(
+    tmp_path: Path, mirror: ThreadingHTTPServer, signing_key: SigningKey, database_url: str | None
 ) -> dict[str, str]:
-    """The environment of a ``serve`` reading ``mirror``, with the site starter ``tiny``."""
+    """The environment of a ``serve`` (or ``worker``) reading the fixture repository that
+    ``mirror`` serves, with the site starter ``tiny``, its files under ``tmp_path``."""
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     url = f"http://127.0.0.1:{mirror.server_address[1]}/"
@@ -113,7 +114,7 @@ def curl(*args: str) -> tuple[int, str]:
 def test_a_build_killed_with_its_server_completes_after_a_restart(
     tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey, database_url: str
 ) -> None:
-    env = _environment(tmp_path, mirror, signing_key, database_url)
+    env = served_environment(tmp_path, mirror, signing_key, database_url)
     server = Server(env, tmp_path / "serve-1.log")
     try:
         auth = f"Authorization: Bearer {first_token(server.stderr())}"
@@ -205,7 +206,7 @@ def test_workers_is_a_small_whole_number(tmp_path: Path) -> None:
 def test_sigterm_stops_serve_while_a_build_runs_and_is_followed(
     tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey
 ) -> None:
-    env = _environment(tmp_path, mirror, signing_key, None)
+    env = served_environment(tmp_path, mirror, signing_key, None)
     server = Server(env, tmp_path / "serve-1.log")
     try:
         auth = f"Authorization: Bearer {first_token(server.stderr())}"

@@ -28,7 +28,7 @@ from couturier.jobs.procrastinate_queue import ensure_schema
 from couturier.store import open_store
 from tests.fixture_repo import SigningKey
 from tests.test_serve import Server, couturier, environment, first_token
-from tests.test_serve_builds import STALLED_DEB, StallingMirror, _environment, mirror
+from tests.test_serve_builds import STALLED_DEB, StallingMirror, mirror, served_environment
 
 __all__ = ["mirror"]  # the fixture, imported to be used here
 
@@ -86,7 +86,7 @@ def test_two_workers_build_ten_images_and_take_up_a_killed_workers_build(
     tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey, postgres_url: str
 ) -> None:
     env = {
-        **_environment(tmp_path, mirror, signing_key, postgres_url),
+        **served_environment(tmp_path, mirror, signing_key, postgres_url),
         "COUTURIER_JOBS": "procrastinate",
     }
     server = Server(env, tmp_path / "serve.log")
