@@ -20,6 +20,7 @@ from couturier.core.resolver import resolve
 from couturier.debian.transport import HttpTransport
 from couturier.errors import (
     CODES,
+    AccessError,
     Code,
     CouturierError,
     IntegrityError,
@@ -270,3 +271,18 @@ def test_a_failed_line_gets_the_clis_advice_from_its_code_and_fields() -> None:
         failure_hint(damaged) == "create the bundle again (`couturier bundle create corp-ca ...`)"
     )
     assert failure_hint(Problem(Code.FILE_CONFLICT, "a and b both ship /x")) == ""
+
+
+def test_the_scope_advice_names_who_can_make_such_a_token() -> None:
+    """A token of too low a scope cannot make a higher one, so the advice for
+    ``scope-too-low`` names the server's admin command with the needed scope, and does not
+    repeat the message's "this needs a token of scope ..."."""
+    error = AccessError(
+        "this needs a token of scope admin (or higher); this one is write",
+        "scope",
+        fields={"needed": "admin", "scope": "write"},
+    )
+    hint = error_hint(error)
+    assert "`couturier admin token create --tenant ID --scope admin`" in hint
+    assert "couturier tokens create" not in hint
+    assert "needs a token of scope" not in hint

@@ -83,8 +83,15 @@ _TOKEN = (
 
 
 def _scope(fields: Fields, generic: str) -> str:
+    # The message already names the scope; the advice says who can make such a token (a
+    # token of a lower scope cannot make one of a higher scope, so not `couturier tokens`).
     needed = fields.get("needed")
-    return f"this needs a token of scope {needed}; {_TOKEN}" if needed else _TOKEN
+    if not needed:
+        return _TOKEN
+    return (
+        f"set COUTURIER_TOKEN to a token of scope {needed}: on the server, "
+        f"`couturier admin token create --tenant ID --scope {needed}` makes one"
+    )
 
 
 # Codes whose advice names a command or a flag; every other code shows the error's own hint.
