@@ -144,3 +144,17 @@ def test_long_values_and_many_violations_stay_short() -> None:
     assert len(error.value.message) < 10_000
     assert "and 4951 more" in error.value.message
     assert str(Violation("name", "x" * 1000, "rule")).endswith("xxx…: rule")
+
+
+def test_a_yaml_syntax_error_names_its_line_in_one_plain_sentence(tmp_path: Path) -> None:
+    """PyYAML's own text (``in "<unicode string>", line 2, column 7`` and ``^`` markers under
+    a copy of the line) is not what a user reads: the error names the line, what the parser
+    expected and where the construct it was reading began."""
+    with pytest.raises(InputError) as error:
+        read_spec(write(tmp_path, "name: [oops\n"))
+    said = str(error.value)
+    assert (
+        "line 2 is not valid YAML: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence from line 1, column 7)"
+    ) in said
+    assert "<unicode string>" not in said and "^" not in said

@@ -139,6 +139,20 @@ class YamlUnreadable(YamlProblem):
 SMALL_HINT = "a spec or settings file is a few lines; check that this is the right file"
 
 
+def _marked(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's error as one line in our words: ``line 2 is not valid YAML: expected ',' or
+    ']', but got '<stream end>' (while parsing a flow sequence from line 1, column 7)``,
+    without its ``"<unicode string>"`` names and the ``^`` markers of its snippets."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1} " if mark else ""
+    said = " ".join(str(exc.problem or "").split()) or "cannot be parsed"
+    context = exc.context or ""
+    if context and exc.context_mark is not None:
+        at = exc.context_mark
+        context = f"{context} from line {at.line + 1}, column {at.column + 1}"
+    return f"{where}is not valid YAML: {said}" + (f" ({context})" if context else "")
+
+
 def parse_yaml(text: str) -> YamlDocument:
     """Parse ``text``.
 
@@ -153,6 +167,8 @@ def parse_yaml(text: str) -> YamlDocument:
         return YamlDocument(loader.get_single_data(), loader.duplicates)
     except _Refused as refused:
         raise YamlProblem(f"line {refused.line} {refused.reason}") from None
+    except yaml.MarkedYAMLError as exc:
+        raise YamlProblem(_marked(exc), "fix the line it names") from None
     except yaml.YAMLError as exc:
         said = " ".join(str(exc).split())
         raise YamlProblem(f"is not valid YAML: {said}", "fix the line it names") from None
