@@ -80,7 +80,7 @@ def test_a_backup_restores_the_whole_installation(
     assert "data/images/1/my-image/index.json" in manifest["files"]
     assert not any("snapshots" in name for name in manifest["files"])
     assert (backup / "installation.key").stat().st_mode & 0o077 == 0
-    assert manifest["revision"] == "0001"
+    assert manifest["revision"] == "0003"
 
     # restore into another, empty data directory
     other = tmp_path / "two"

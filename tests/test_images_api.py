@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from couturier.api.app import create_app
 from couturier.jobs import EmbeddedQueue
 from couturier.services import tokens as token_service
-from couturier.services.builds import layout_dir
 from couturier.services.installation import Installation, create_tenant, entitle, open_installation
+from couturier.services.registry_store import registry_reader
 from couturier.store.models import Build, Image, Job
 from tests.conftest import make_settings
 from tests.fixture_repo import SigningKey, build_repo
@@ -141,13 +141,9 @@ def test_an_image_is_created_built_and_shown_in_the_gallery(
     assert spec.headers["content-type"].startswith("application/yaml")
     assert yaml.safe_load(spec.text) == {**SPEC}
 
-    layout = layout_dir(site.settings, 1)
-    index = json.loads((layout / "index.json").read_text())
-    tags = {
-        m.get("annotations", {}).get("org.opencontainers.image.ref.name")
-        for m in index["manifests"]
-    }
-    assert {"2.1", "1.4.2", "latest"} <= tags
+    tags = registry_reader(site).tags(1, "1/my-tool")
+    assert tags is not None and {"2.1", "1.4.2", "latest"} <= set(tags)
+    assert registry_reader(site).tags(2, "1/my-tool") is None  # another tenant sees nothing
 
     listed = client.get("/v1/builds?image=1/my-tool", headers=writer).json()
     assert [b["trace_id"] for b in listed["items"]] == [trace]
@@ -255,13 +251,13 @@ def test_an_edit_adds_a_package_and_rebuilds_and_may_not_change_the_starter(
     assert client.put("/v1/images/2/my-tool", json=SPEC, headers=writer).status_code == 404
 
 
-def test_delete_removes_the_image_its_builds_and_its_layout(
+def test_delete_removes_the_image_its_builds_and_its_repository(
     client: TestClient, site: Installation, writer: dict[str, str]
 ) -> None:
     trace = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
     finished(client, writer, trace)
-    layout = layout_dir(site.settings, 1)
-    assert (layout / "index.json").is_file()
+    registry = registry_reader(site)
+    assert registry.manifest(1, "1/my-tool", "latest") is not None
     reader = bearer(token_service.issue_token(site, 1, "pull").token)
     assert client.delete("/v1/images/1/my-tool", headers=reader).status_code == 403
     assert client.delete("/v1/images/1/my-tool", headers=writer).status_code == 204
@@ -269,7 +265,8 @@ def test_delete_removes_the_image_its_builds_and_its_layout(
     answer = client.get(f"/v1/builds/{trace}", headers=writer)
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "build-not-found"
     assert client.get("/v1/images", headers=writer).json()["items"] == []
-    assert not layout.exists()
+    assert registry.manifest(1, "1/my-tool", "latest") is None
+    assert registry.tags(1, "1/my-tool") is None
     with site.store.unit() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Build)) == 0
     # The name is free again.
@@ -381,16 +378,14 @@ def test_a_spec_may_narrow_the_architectures(
             trace = client.post("/v1/images", json=spec, headers=writer).json()["build"]
             build = finished(client, writer, trace["trace_id"])
             assert (build["status"], build["architectures"]) == ("created", ["arm64"])
-            layout = layout_dir(installation.settings, 1)
-            index = json.loads((layout / "index.json").read_text())
-            (line,) = [
-                m
-                for m in index["manifests"]
-                if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "2.1"
-            ]
-            manifest = _blob(layout, line["digest"])
+            registry = registry_reader(installation)
+            stored = registry.manifest(1, "1/my-tool", "2.1")
+            assert stored is not None
+            manifest = json.loads(stored.content)
             assert "manifests" not in manifest  # one architecture: no index
-            assert _blob(layout, manifest["config"]["digest"])["architecture"] == "arm64"
+            config = registry.blob(1, "1/my-tool", manifest["config"]["digest"])
+            assert config is not None
+            assert json.loads(config.path.read_bytes())["architecture"] == "arm64"
             card = client.get("/v1/images", headers=writer).json()["items"][0]
             assert card["architectures"] == ["arm64"]
             sbom = client.get(card["lines"][1]["sbom"]["spdx"], headers=writer).json()
@@ -403,10 +398,15 @@ def test_a_spec_may_narrow_the_architectures(
         installation.close()
 
 
-def _blob(layout: Path, digest: str) -> dict[str, Any]:
-    algorithm, _, value = digest.partition(":")
-    document: dict[str, Any] = json.loads((layout / "blobs" / algorithm / value).read_text())
-    return document
+def _published(site: Installation, repository: str) -> dict[str, str]:
+    """Each tag of ``repository`` and the digest it names, as tenant 1 pulls them."""
+    registry = registry_reader(site)
+    found = {}
+    for tag in registry.tags(1, repository) or []:
+        stored = registry.manifest(1, repository, tag)
+        assert stored is not None
+        found[tag] = stored.digest
+    return found
 
 
 def test_a_build_whose_worker_died_three_times_is_given_up(site: Installation) -> None:
@@ -492,8 +492,8 @@ def test_a_build_of_a_deleted_image_touches_nothing_of_the_next_image(
     site: Installation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Deleting the newest image while it builds and making another: the new image gets a
-    new id (and so its own layout directory), and the deleted image's build, once it ends,
-    changes neither the new image's build record nor its layout, nor removes it."""
+    new id, and the deleted image's build, once it ends, changes neither the new image's
+    build record nor what its repository (the same name: ``1/my-tool``) publishes."""
     import threading
 
     from couturier.services import build as engine
@@ -525,9 +525,8 @@ def test_a_build_of_a_deleted_image_touches_nothing_of_the_next_image(
             (image,) = uow.session.scalars(select(Image))
             new_id = image.id
             build_ids = set(uow.session.scalars(select(Build.id)))
-        layout = layout_dir(site.settings, new_id)
-        files = {p: p.read_bytes() for p in sorted(layout.rglob("*")) if p.is_file()}
-        assert files
+        published = _published(site, "1/my-tool")
+        assert published
         go.set()
         assert ended.wait(60)
         deadline = time.monotonic() + 30
@@ -544,8 +543,7 @@ def test_a_build_of_a_deleted_image_touches_nothing_of_the_next_image(
     with site.store.unit() as uow:
         assert set(uow.session.scalars(select(Build.id))) == build_ids
         assert 1 not in build_ids
-    assert {p: p.read_bytes() for p in sorted(layout.rglob("*")) if p.is_file()} == files
-    assert not layout_dir(site.settings, 1).exists()
+    assert _published(site, "1/my-tool") == published
 
 
 def test_rebuilds_asked_for_at_once_queue_one_build(site: Installation) -> None:

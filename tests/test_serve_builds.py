@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 import yaml
 
 from tests.fixture_repo import SigningKey, build_repo
@@ -180,7 +181,14 @@ def test_a_build_killed_with_its_server_completes_after_a_restart(
         assert status == 204, body
         status, body = curl("-H", auth, f"{server.url}/v1/builds/{trace}")
         assert status == 404
-        assert not (tmp_path / "data" / "images" / "1").exists()
+        # Its repository is gone with it (the blobs wait for garbage collection).
+        assert (tmp_path / "data" / "blobs" / "sha256").is_dir()
+        engine = sqlalchemy.create_engine(database_url)
+        with engine.connect() as connection:
+            for table in ("registry_tags", "registry_manifests"):
+                count = connection.execute(sqlalchemy.text(f"SELECT count(*) FROM {table}"))
+                assert count.scalar() == 0
+        engine.dispose()
     finally:
         assert server.stop() == 0, server.stderr()
 

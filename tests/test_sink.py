@@ -72,8 +72,9 @@ class MemoryWriter:
     def list_referrer(self, manifest: Descriptor) -> None:
         self._referrers[manifest.digest] = manifest
 
-    def tag(self, ref: str, descriptor: Descriptor) -> None:
+    def tag(self, ref: str, descriptor: Descriptor) -> str:
         self._tags[ref] = descriptor
+        return ref
 
     def commit(self) -> None:
         assert not self._done, "committed twice"

@@ -25,6 +25,7 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
     starters_dir: starters      # site-local starter images, beside the shipped ones
     database_url: postgresql://couturier@db.example/couturier   # default: SQLite in data_dir
     jobs: procrastinate         # builds by `couturier worker` (PostgreSQL); default: embedded
+    timestamp_tags_kept: 30     # the newest timestamp tags kept per image line (at least 1)
     server: https://couturier.example.org    # the service the images/builds/tokens commands use
     token: ctr_...              # their API token (keep the file chmod 600; or COUTURIER_TOKEN)
 
@@ -130,6 +131,8 @@ class Settings:
     # Who runs builds: ``embedded`` (threads of ``serve``) or ``procrastinate`` (``couturier
     # worker`` processes on the PostgreSQL database; ``serve`` then builds nothing itself).
     jobs: str = "embedded"
+    # How many immutable timestamp tags of each image line the registry keeps (the newest).
+    timestamp_tags_kept: int = 30
     # The service the CLI's images, builds and tokens commands talk to, and their token (a
     # secret: kept out of the repr, never printed).
     server: str | None = None
@@ -440,6 +443,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         settings = replace(settings, database_url=_database_url(database_url, source))
     jobs = env.get("COUTURIER_JOBS") or (shape and shape.jobs) or "embedded"
     settings = replace(settings, jobs=_jobs(jobs, settings, source))
+    if shape and shape.timestamp_tags_kept is not None:
+        settings = replace(settings, timestamp_tags_kept=shape.timestamp_tags_kept)
     server = env.get("COUTURIER_SERVER") or (shape and shape.server)
     if server:
         server_source = "settings" if env.get("COUTURIER_SERVER") else source

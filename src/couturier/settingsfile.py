@@ -120,6 +120,7 @@ class SettingsShape(_Shape):
     releases: dict[Name, ReleaseShape] | None = None
     database_url: Text | None = None
     jobs: Literal["embedded", "procrastinate"] | None = None
+    timestamp_tags_kept: Annotated[int, Field(ge=1, le=10000, strict=True)] | None = None
     server: ServerUrl | None = None
     token: TokenText | None = None
 
@@ -131,6 +132,7 @@ _EXPECTED = {
     "starters_dir": _PATH,
     "database_url": "a database URL (sqlite:///PATH or postgresql://USER@HOST/NAME)",
     "jobs": "embedded or procrastinate",
+    "timestamp_tags_kept": "a whole number from 1 to 10000",
     "server": "the URL of a couturier serve (http://HOST:PORT)",
     "token": "an API token (ctr_ID_SECRET)",
     "architectures": "a list of architecture names",

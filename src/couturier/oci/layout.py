@@ -49,6 +49,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from couturier.core.tags import TAG_PATTERN
 from couturier.errors import Code, InputError, IntegrityError, NotFoundError, StateError
 from couturier.integrity import Partial, atomic_write, file_problem, is_partial_of, sweep_partials
 from couturier.oci.documents import (
@@ -66,7 +67,7 @@ __all__ = ["LAYOUT_VERSION", "Layout", "LayoutSink", "LayoutWriter"]
 
 LAYOUT_VERSION = "1.0.0"
 # Docker/OCI distribution tag grammar: what registries accept, so a layout tag can be pushed as is.
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_TAG = TAG_PATTERN
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _LAYOUT_FILE = canonical_json({"imageLayoutVersion": LAYOUT_VERSION})
 
@@ -222,8 +223,9 @@ class LayoutWriter:
         its ``artifactType`` and annotations): :meth:`Layout.referrers` finds it by subject."""
         self._untagged[manifest.digest] = manifest
 
-    def tag(self, ref: str, descriptor: Descriptor) -> None:
+    def tag(self, ref: str, descriptor: Descriptor) -> str:
         """Point tag ``ref`` at a staged manifest or index; a later call for ``ref`` wins.
+        Returns ``ref`` (a layout's tags are all replaced by a later build's).
 
         Raises :class:`InputError` for a tag that registries would refuse.
         """
@@ -237,6 +239,7 @@ class LayoutWriter:
         self._tags[ref] = Descriptor(
             descriptor.media_type, descriptor.digest, descriptor.size, annotations
         )
+        return ref
 
     # -- publishing -----------------------------------------------------------------------------
 

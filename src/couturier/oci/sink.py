@@ -65,9 +65,12 @@ class ImageWriter(Protocol):
         annotations) findable from its subject, as a registry's referrers API finds it."""
         ...
 
-    def tag(self, ref: str, descriptor: Descriptor) -> None:
+    def tag(self, ref: str, descriptor: Descriptor) -> str:
         """Point tag ``ref`` at a stored manifest or index at the commit; a later call for
-        ``ref`` wins. Raises :class:`InputError` for a tag registries would refuse."""
+        ``ref`` wins. Returns the name the tag is published under: ``ref``, or for an
+        immutable (timestamp) tag that already names another digest in the target, ``ref``
+        with a ``-2``, ``-3`` suffix. Raises :class:`InputError` for a tag registries would
+        refuse."""
         ...
 
     def commit(self) -> None:

@@ -523,6 +523,7 @@ def _publish(
         created = [CreatedLine(v, o.full_version) for v, (o, _) in pending.items()]
         tags = plan_tags(created, context.now)
         digests: dict[str, str] = {}
+        published: dict[str, tuple[str, ...]] = {}
         current = ""  # the line being staged; empty while creating or committing the writer
         try:
             writer = sink.writer(context.warn)
@@ -532,8 +533,7 @@ def _publish(
                     on_stage(StageEvent(label, outcome.release, "writing"))
                     descriptor = _stage_line(writer, request, label, outcome.full_version, images)
                     digests[label] = descriptor.digest
-                    for tag in tags[label]:
-                        writer.tag(tag, descriptor)
+                    published[label] = tuple(writer.tag(tag, descriptor) for tag in tags[label])
                 current = ""
                 writer.commit()
             finally:
@@ -544,7 +544,7 @@ def _publish(
                 _finish(pending.pop(label)[0], "failed", failure, on_stage)
             continue
         for label, (outcome, _) in pending.items():
-            outcome.digest, outcome.tags = digests[label], tags[label]
+            outcome.digest, outcome.tags = digests[label], published[label]
             on_stage(StageEvent(label, outcome.release, "created", outcome.full_version))
         return
 

@@ -10,23 +10,22 @@ A build is queued with its image's lock key (``image:<id>``): one build per imag
 time, and a build asked for while another of the image waits to run is that waiting build
 (:func:`queue_build` coalesces). The worker (:func:`run_build`) builds the image's spec as it is
 when the build starts, with the build's trace id, through the engine
-(:func:`couturier.services.build.build`) into the image's OCI layout in the data directory
-(:func:`layout_dir`, a path made of ids only), and records each line's status, problem,
-digest, tags and timings. A worker that dies mid-build leaves the job to the next worker, which
-starts the build over with one more attempt; after :data:`MAX_ATTEMPTS` the build is given up
-(each line failed with ``build-interrupted``).
+(:func:`couturier.services.build.build`) into the image's registry repository
+(:func:`couturier.services.registry_sink.registry_sink`: the blob store and the registry
+records, published in one transaction that first checks the build still owns its image), and
+records each line's status, problem, digest, tags and timings. A worker that dies mid-build
+leaves the job to the next worker, which starts the build over with one more attempt; after
+:data:`MAX_ATTEMPTS` the build is given up (each line failed with ``build-interrupted``).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,6 @@ from couturier.core.spec import ImageSpec
 from couturier.errors import Code, CouturierError, NotFoundError, Problem
 from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
 from couturier.services.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
-from couturier.settings import Settings
 from couturier.store import UnitOfWork
 from couturier.store.images import TenantImages
 from couturier.store.models import Build, BuildLine, Image
@@ -56,7 +54,6 @@ __all__ = [
     "build_page",
     "follow_build",
     "get_build",
-    "layout_dir",
     "queue_build",
     "run_build",
     "run_workers",
@@ -68,11 +65,6 @@ log = logging.getLogger("couturier.builds")
 MAX_ATTEMPTS = 3
 IN_PROGRESS = "in progress"
 _KEEP_STREAMS = 200  # finished builds whose events stay readable in memory
-
-
-def layout_dir(settings: Settings, image_id: int) -> Path:
-    """The OCI image layout of image ``image_id``: made of its id only, never of user text."""
-    return settings.data_dir / "images" / str(int(image_id))
 
 
 def lock_key(image_id: int) -> str:
@@ -305,7 +297,7 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
         build.spec, build.attempts, build.status = spec, job.attempts, IN_PROGRESS
         build.started_at, build.finished_at = clock(), None
         repo.replace_lines(build, [])
-        trace_id, image_id = build.trace_id, image.id
+        trace_id, image_id, repository = build.trace_id, image.id, full_name(image)
     builds.events.begin(trace_id)
     architectures = list(spec.get("architectures") or settings.architectures)
     recorder = _Recorder(builds.events, trace_id, clock)
@@ -315,6 +307,7 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
             job,
             spec=spec,
             image_id=image_id,
+            repository=repository,
             trace_id=trace_id,
             architectures=architectures,
             recorder=recorder,
@@ -366,13 +359,14 @@ def _build(
     *,
     spec: dict[str, Any],
     image_id: int,
+    repository: str,
     trace_id: str,
     architectures: list[str],
     recorder: _Recorder,
 ) -> BuildResult:
-    from couturier.oci.layout import LayoutSink
     from couturier.services.build import BuildResult, LineResult, build, image_request
     from couturier.services.context import build_context
+    from couturier.services.registry_sink import registry_sink
     from couturier.services.starters import starters
 
     installation = builds.installation
@@ -396,10 +390,11 @@ def _build(
         )
     _pending(builds, job, lines, architectures, trace_id=trace_id, image_id=image_id)
     try:
-        sink = _OwnLayout(
-            LayoutSink(layout_dir(settings, image_id)),
-            lambda: _still_own(builds, job, trace_id=trace_id, image_id=image_id),
-            trace_id,
+        sink = registry_sink(
+            installation,
+            repository,
+            trace_id=trace_id,
+            guard=lambda uow: _owns(uow, job, trace_id=trace_id, image_id=image_id),
         )
         context = build_context(
             settings,
@@ -431,58 +426,15 @@ def _own_build(
     return build if repo.image_by_id(image_id) is not None else None
 
 
-def _still_own(builds: Builds, job: ClaimedJob, *, trace_id: str, image_id: int) -> bool:
+def _owns(uow: UnitOfWork, job: ClaimedJob, *, trace_id: str, image_id: int) -> bool:
+    """Whether the build ``job`` runs still belongs to image ``image_id``, asked in the unit
+    that publishes its images: the image's row is locked first (FOR UPDATE on PostgreSQL; a
+    write unit holds SQLite's write lock), so a delete waits for the publication or comes
+    before it and is seen."""
     assert job.tenant_id is not None
-    with builds.installation.store.unit() as uow:
-        repo = TenantImages(uow.session, job.tenant_id)
-        return _own_build(repo, job, trace_id=trace_id, image_id=image_id) is not None
-
-
-class _OwnLayout:
-    """An image sink (:class:`couturier.oci.sink.ImageSink`) over the layout of the build's
-    image that publishes nothing once the build no longer belongs to it (the image deleted
-    while it was built): each writer's commit asks ``own()`` first and aborts if not."""
-
-    def __init__(self, sink: Any, own: Callable[[], bool], trace_id: str) -> None:
-        self._sink, self._own, self._trace = sink, own, trace_id
-
-    @property
-    def location(self) -> str:
-        return str(self._sink.location)
-
-    def check(self) -> None:
-        self._sink.check()
-
-    def writer(self, warn: Callable[[str], None]) -> Any:
-        return _OwnWriter(self._sink.writer(warn), self._own, self._trace)
-
-
-class _OwnWriter:
-    def __init__(self, writer: Any, own: Callable[[], bool], trace_id: str) -> None:
-        self._writer, self._own, self._trace = writer, own, trace_id
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._writer, name)
-
-    def __enter__(self) -> _OwnWriter:
-        return self
-
-    def __exit__(self, kind: object, *rest: object) -> None:
-        if kind is None:
-            self.commit()
-        else:
-            self.abort()
-
-    def commit(self) -> None:
-        if not self._own():
-            self._writer.abort()
-            raise NotFoundError(
-                "the image was deleted while it was built: nothing was written",
-                "",
-                code=Code.IMAGE_NOT_FOUND,
-                fields={"trace_id": self._trace},
-            )
-        self._writer.commit()
+    uow.session.execute(select(Image.id).where(Image.id == image_id).with_for_update())
+    repo = TenantImages(uow.session, job.tenant_id)
+    return _own_build(repo, job, trace_id=trace_id, image_id=image_id) is not None
 
 
 def _pending(
@@ -520,17 +472,14 @@ def _record(
     trace_id: str,
 ) -> None:
     """Store ``result`` as the build's lines and status, if the build (found by its trace
-    id) still belongs to its image. An image deleted meanwhile (with its builds) loses the
-    layout this build wrote after the delete removed it, unless another image holds that id
-    (ids are never given twice; this never removes a layout that is not this build's)."""
+    id) still belongs to its image (an image deleted meanwhile had nothing published by this
+    build, or had it removed with its repository)."""
     installation = builds.installation
     assert job.tenant_id is not None and job.build_id is not None
     column = _architecture_column(architectures)
     with installation.store.unit(write=True) as uow:
         repo = TenantImages(uow.session, job.tenant_id)
         build = _own_build(repo, job, trace_id=trace_id, image_id=image_id)
-        gone = build is None
-        orphan = gone and uow.session.get(Image, image_id) is None
         if build is not None:
             rows = [
                 BuildLine(
@@ -548,8 +497,6 @@ def _record(
             ]
             repo.replace_lines(build, rows)
             build.status, build.finished_at = result.status, installation.clock()
-    if orphan:
-        shutil.rmtree(layout_dir(installation.settings, image_id), ignore_errors=True)
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The SBOMs of a private image's created lines, read from its OCI layout.
+"""The SBOMs of a private image's created lines, read from its registry repository.
 
 Each created line carries an SPDX and a CycloneDX document per architecture, stored as OCI
 referrers of the line's image manifest (:func:`couturier.services.build.build` writes them).
@@ -9,7 +9,8 @@ document of the format asked for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from couturier.core.spec import SpecError, Violation
 from couturier.core.suggest import close_names, did_you_mean
@@ -21,12 +22,13 @@ from couturier.oci.documents import (
     Descriptor,
     Platform,
 )
-from couturier.oci.layout import Layout
-from couturier.services.builds import layout_dir
 from couturier.services.images import SBOM_FORMATS, find_image
+from couturier.services.registry_sink import image_repository, installation_blobs
 from couturier.store.images import TenantImages
+from couturier.store.registry import RegistryRecords
 
 if TYPE_CHECKING:
+    from couturier.blobs import BlobStore
     from couturier.services.installation import Installation
     from couturier.services.tokens import Principal
 
@@ -57,7 +59,7 @@ def line_sbom(
         done = repo.latest_builds([found.id], finished=True).get(found.id)
         rows = repo.lines([done.id])[done.id] if done is not None else []
         archs = list(found.spec.get("architectures") or settings.architectures)
-        image_id, starter = found.id, found.starter
+        repository, starter = image_repository(found.tenant_id, found.name), found.starter
     if arch is not None and arch not in archs:
         rule = f"must be an architecture the image is built for: {', '.join(archs)}"
         raise SpecError([Violation("arch", arch, rule)], source="request")
@@ -76,31 +78,60 @@ def line_sbom(
                 "known": known,
             },
         )
-    layout = Layout(layout_dir(settings, image_id))
-    manifest = _manifest(layout, digest, Platform.for_debian(arch or archs[0]))
+    blobs = installation_blobs(settings)
+    platform = Platform.for_debian(arch or archs[0])
     media_type = FORMATS[format]
-    documents = layout.referrers(manifest.digest, media_type) if manifest else []
-    if not documents:
+    manifest = _manifest(blobs, digest, platform)
+    document = _referrer(installation, blobs, repository, manifest, media_type)
+    if document is None:
         raise NotFoundError(
             f"the image's line {line} has no {format} SBOM for {arch or archs[0]}",
             "rebuild the image",
-            fields={"path": str(layout.root), "digest": digest},
+            fields={"repository": repository, "digest": digest},
         )
-    return layout.read_artifact(documents[0]), media_type
+    return document, media_type
 
 
-def _manifest(layout: Layout, digest: str, platform: Platform) -> Descriptor | None:
-    """The image manifest of ``platform`` under the line's ``digest`` (a manifest, or an index
-    of one per architecture)."""
-    entry = next((e for e in layout.read_index() if e.digest == digest), None)
-    if entry is None or entry.media_type != INDEX_MEDIA_TYPE:
-        return entry
-    for item in layout.read_json(entry)["manifests"]:
-        candidate = Descriptor.from_json(item)
-        have = candidate.platform
+def _document(blobs: BlobStore, digest: str) -> dict[str, Any] | None:
+    data = blobs.read(digest)
+    if data is None:
+        return None
+    document: dict[str, Any] = json.loads(data)
+    return document
+
+
+def _manifest(blobs: BlobStore, digest: str, platform: Platform) -> str | None:
+    """The digest of the image manifest of ``platform`` under the line's ``digest`` (a
+    manifest, or an index of one per architecture)."""
+    body = _document(blobs, digest)
+    if body is None or body.get("mediaType") != INDEX_MEDIA_TYPE:
+        return digest if body is not None else None
+    for item in body.get("manifests") or ():
+        have = Descriptor.from_json(item).platform
         if have is not None and (have.architecture, have.variant) == (
             platform.architecture,
             platform.variant,
         ):
-            return candidate
+            return str(item["digest"])
+    return None
+
+
+def _referrer(
+    installation: Installation,
+    blobs: BlobStore,
+    repository: str,
+    manifest: str | None,
+    media_type: str,
+) -> bytes | None:
+    """The payload of the first referrer of ``manifest`` of type ``media_type``."""
+    if manifest is None:
+        return None
+    with installation.store.unit() as uow:
+        rows = RegistryRecords(uow.session).referrers(repository, manifest, media_type)
+        digests = [row.digest for row in rows]
+    for digest in digests:
+        body = _document(blobs, digest)
+        layers = (body or {}).get("layers") or []
+        if layers:
+            return blobs.read(str(layers[0]["digest"]))
     return None

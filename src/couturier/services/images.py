@@ -13,7 +13,6 @@ exactly as a name the tenant does not use.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,16 +26,17 @@ from couturier.services.builds import (
     Builds,
     build_json,
     full_name,
-    layout_dir,
     line_json,
     queue_build,
 )
 from couturier.services.context import catalog_context
 from couturier.services.paging import check_limit, decode_cursor, encode_cursor
+from couturier.services.registry_sink import image_repository
 from couturier.services.specs import spec_checks
 from couturier.services.starters import starters
 from couturier.store.images import TenantImages
 from couturier.store.models import Image
+from couturier.store.registry import RegistryRecords
 
 if TYPE_CHECKING:
     from couturier.services.installation import Installation
@@ -258,14 +258,18 @@ def rebuild_image(builds: Builds, principal: Principal, tenant: str, name: str) 
 
 
 def delete_image(installation: Installation, principal: Principal, tenant: str, name: str) -> None:
-    """Remove the image, its builds (and their jobs), its tags and its OCI layout. A build
-    running meanwhile finds its image gone when it ends and removes what it wrote."""
+    """Remove the image, its builds (and their jobs), and its registry repository's tags and
+    manifests, in one transaction: it is no longer pullable once this returns. Its blobs go
+    at the next garbage collection (:mod:`couturier.services.gc`) unless another repository
+    references them. A build running meanwhile finds its image gone when it commits and
+    publishes nothing."""
     with installation.store.unit(write=True) as uow:
         repo = TenantImages(uow.session, principal.tenant_id)
         image = _image(repo, principal, tenant, name)
-        image_id = image.id
+        RegistryRecords(uow.session).remove_repository(
+            image_repository(image.tenant_id, image.name)
+        )
         repo.remove_image(image)
-    shutil.rmtree(layout_dir(installation.settings, image_id), ignore_errors=True)
 
 
 def _card(image: Image, last: Any, done: Any, lines: Mapping[int, list[Any]]) -> dict[str, Any]:

@@ -218,3 +218,8 @@ class Job(Base):
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"), NEVER_REUSED)
+
+
+# The registry's tables share Base: imported here so that the metadata is complete wherever
+# the models are (the migrations' check, create_all in tests).
+from couturier.store import registry as _registry  # noqa: E402,F401

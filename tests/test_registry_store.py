@@ -1,0 +1,192 @@
+"""The registry sink and reader over a real database (SQLite, and PostgreSQL with the
+``postgres`` marker) and the local blob store: one transaction per build's publication,
+tenants see only their own repositories and the starters they are entitled to, timestamp tags
+never move, and the mutable tags' history is kept."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import func, select
+
+from couturier.core.tags import timestamp_tag
+from couturier.errors import Code, IntegrityError, NotFoundError
+from couturier.oci.documents import SPDX_MEDIA_TYPE, Platform, RuntimeConfig
+from couturier.oci.layer import Layer, sha256_digest
+from couturier.oci.sink import ImageWriter, write_image, write_referrer
+from couturier.services.installation import FirstStart, Installation, create_tenant
+from couturier.services.registry_sink import (
+    installation_blobs,
+    registry_sink,
+    starter_repository,
+)
+from couturier.services.registry_store import registry_reader
+from couturier.store.registry import RegistryManifest, RegistryRecords
+from tests.service import Clock
+
+REPOSITORY = "1/my-tool"
+AMD64 = Platform.for_debian("amd64")
+
+
+def layer(text: str) -> Layer:
+    data = text.encode()
+    return Layer(sha256_digest(data), sha256_digest(data + b"tar"), len(data), data=data)
+
+
+def publish_line(
+    writer: ImageWriter, label: str, version: str, layers: list[Layer], tags: list[str]
+) -> dict[str, str]:
+    """Store one line's image (with an SPDX referrer) and tag it; published tag names."""
+    manifest = write_image(
+        writer,
+        AMD64,
+        layers,
+        runtime=RuntimeConfig(),
+        source_date_epoch=0,
+        annotations={"io.couturier.line": label, "org.opencontainers.image.version": version},
+    )
+    write_referrer(
+        writer, manifest, SPDX_MEDIA_TYPE, b'{"spdxVersion": "SPDX-2.3"}', SPDX_MEDIA_TYPE
+    )
+    return {tag: writer.tag(tag, manifest) for tag in tags}
+
+
+def test_a_commit_publishes_everything_at_once_and_only_to_its_tenant(
+    installed: tuple[Installation, FirstStart],
+) -> None:
+    installation, _ = installed
+    other = create_tenant(installation, "other").id
+    reader = registry_reader(installation)
+    shared = layer("base files")
+    writer = registry_sink(installation, REPOSITORY, trace_id="t1").writer(lambda m: None)
+    publish_line(writer, "2", "2.1", [shared, layer("tool 2.1")], ["2.1", "2", "latest"])
+    # Stored but not published: nothing is visible before the commit.
+    assert reader.tags(1, REPOSITORY) is None and not reader.repository_exists(1, REPOSITORY)
+    assert reader.blob(1, REPOSITORY, shared.digest) is None
+    writer.commit()
+
+    assert reader.repository_exists(1, REPOSITORY)
+    assert reader.tags(1, REPOSITORY) == ["2", "2.1", "latest"]
+    stored = reader.manifest(1, REPOSITORY, "latest")
+    assert stored is not None and reader.manifest(1, REPOSITORY, stored.digest) == stored
+    body = json.loads(stored.content)
+    assert sha256_digest(stored.content) == stored.digest
+    location = reader.blob(1, REPOSITORY, body["layers"][0]["digest"])
+    assert location is not None and location.path.read_bytes() == b"base files"
+    assert reader.blob(1, REPOSITORY, body["config"]["digest"]) is not None
+    (sbom,) = reader.referrers(1, REPOSITORY, stored.digest) or []
+    assert sbom["artifactType"] == SPDX_MEDIA_TYPE
+    assert reader.referrers(1, REPOSITORY, stored.digest, "application/other") == []
+    spdx = reader.manifest(1, REPOSITORY, sbom["digest"])
+    assert spdx is not None and json.loads(spdx.content)["subject"]["digest"] == stored.digest
+
+    # Another tenant: as if the repository did not exist, blobs and referrers included.
+    assert not reader.repository_exists(other, REPOSITORY)
+    assert reader.manifest(other, REPOSITORY, "latest") is None
+    assert reader.manifest(other, REPOSITORY, stored.digest) is None
+    assert reader.blob(other, REPOSITORY, shared.digest) is None
+    assert reader.tags(other, REPOSITORY) is None
+    assert reader.referrers(other, REPOSITORY, stored.digest) is None
+    assert reader.tags(1, "1/other") is None and reader.tags(1, "1/my-tool/x") is None
+    # A blob is served only through a repository whose manifests reference it.
+    assert reader.blob(1, REPOSITORY, sha256_digest(b"unknown")) is None
+    assert reader.blob(1, REPOSITORY, "sha256:../../x") is None
+
+
+def test_starters_are_read_by_the_tenants_entitled_to_them(
+    installed: tuple[Installation, FirstStart],
+) -> None:
+    installation, _ = installed
+    other = create_tenant(installation, "other").id
+    repository = starter_repository("python")
+    with registry_sink(installation, repository, trace_id="s").writer(lambda m: None) as writer:
+        publish_line(writer, "3.13", "3.13.5", [layer("python")], ["3.13", "latest"])
+    reader = registry_reader(installation)
+    assert reader.tags(1, repository) == ["3.13", "latest"]  # tenant 1: every starter
+    assert (
+        reader.tags(other, repository) is None
+        and reader.manifest(other, repository, "3.13") is None
+    )
+
+
+def test_an_abort_or_a_deleted_image_publishes_nothing(
+    installed: tuple[Installation, FirstStart],
+) -> None:
+    installation, _ = installed
+    writer = registry_sink(installation, REPOSITORY, trace_id="a").writer(lambda m: None)
+    publish_line(writer, "2", "2.1", [layer("tool")], ["2.1"])
+    writer.abort()
+    writer.abort()
+    refused = registry_sink(installation, REPOSITORY, trace_id="b", guard=lambda uow: False)
+    writer = refused.writer(lambda m: None)
+    publish_line(writer, "2", "2.1", [layer("tool")], ["2.1"])
+    with pytest.raises(NotFoundError) as caught:
+        writer.commit()
+    assert caught.value.code is Code.IMAGE_NOT_FOUND
+    with installation.store.unit() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(RegistryManifest)) == 0
+    assert registry_reader(installation).tags(1, REPOSITORY) is None
+
+
+def test_timestamp_tags_never_move_and_only_the_newest_are_kept(
+    installed: tuple[Installation, FirstStart], clock: Clock
+) -> None:
+    installation, _ = installed
+    stamp = timestamp_tag("2.1", clock())
+    reader = registry_reader(installation)
+    published = []
+    for n in range(4):  # four builds in the same second: -2, -3, -4
+        sink = registry_sink(installation, REPOSITORY, trace_id=f"t{n}")
+        with sink.writer(lambda m: None) as writer:
+            published.append(publish_line(writer, "2", "2.1", [layer(f"v{n}")], [stamp])[stamp])
+    assert published == [stamp, f"{stamp}-2", f"{stamp}-3", f"{stamp}-4"]
+    first = reader.manifest(1, REPOSITORY, stamp)
+    assert first is not None
+    assert json.loads(first.content)["layers"][0]["digest"] == sha256_digest(b"v0")
+    # The same digest again keeps its tag (no suffix).
+    with registry_sink(installation, REPOSITORY, trace_id="again").writer(lambda m: None) as w:
+        assert publish_line(w, "2", "2.1", [layer("v0")], [stamp]) == {stamp: stamp}
+
+    kept = registry_sink(installation, REPOSITORY, trace_id="k")
+    kept = replace(kept, keep=2)
+    clock.advance(seconds=1)
+    newest = timestamp_tag("2.1", clock())
+    with kept.writer(lambda m: None) as writer:
+        publish_line(writer, "2", "2.1", [layer("v9")], [newest])
+    assert reader.tags(1, REPOSITORY) == [f"{stamp}-4", newest]
+
+
+def test_the_history_of_mutable_tags_after_three_builds(
+    installed: tuple[Installation, FirstStart], clock: Clock
+) -> None:
+    installation, _ = installed
+    starts = []
+    for n, trace in enumerate(["a" * 32, "b" * 32, "c" * 32]):
+        starts.append(clock())
+        with registry_sink(installation, REPOSITORY, trace_id=trace).writer(lambda m: None) as w:
+            # the third build makes the same image as the second: latest does not move
+            publish_line(w, "2", "2.1", [layer(f"v{min(n, 1)}")], ["latest"])
+        clock.advance(hours=1)
+    with installation.store.unit() as uow:
+        events = RegistryRecords(uow.session).tag_events(REPOSITORY, 10)
+        history = [(e.tag, e.since, e.until, e.trace_id) for e in events]
+    assert history == [
+        ("latest", starts[1], None, "b" * 32),
+        ("latest", starts[0], starts[1], "a" * 32),
+    ]
+
+
+def test_a_damaged_blob_is_not_served(installed: tuple[Installation, FirstStart]) -> None:
+    installation, _ = installed
+    base = layer("base files")
+    with registry_sink(installation, REPOSITORY, trace_id="d").writer(lambda m: None) as writer:
+        publish_line(writer, "2", "2.1", [base], ["2.1"])
+    path = installation_blobs(installation.settings).path(base.digest)
+    assert path is not None
+    path.chmod(0o644)
+    path.write_bytes(b"base fileZ")
+    with pytest.raises(IntegrityError) as caught:
+        registry_reader(installation).blob(1, REPOSITORY, base.digest)
+    assert caught.value.code is Code.BLOB_DAMAGED
