@@ -124,6 +124,12 @@ class Code(StrEnum):
     UPLOAD_TOO_LARGE = "upload-too-large"
     BACKUP_INCOMPLETE = "backup-incomplete"
     INSTALLATION_NOT_EMPTY = "installation-not-empty"
+    # destinations: registering them, and pushing images there
+    DESTINATION_INVALID = "destination-invalid"
+    DESTINATION_NOT_FOUND = "destination-not-found"
+    PUSH_UNREACHABLE = "push-unreachable"
+    PUSH_DENIED = "push-denied"
+    PUSH_REJECTED = "push-rejected"
     # interfaces (the CLI's own errors: local files it did not expect, a server it cannot
     # reach or read, a bug)
     LOCAL_FILES = "local-files"
@@ -203,6 +209,11 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.UPLOAD_TOO_LARGE: CodeInfo(False, "a request body is larger than the limit"),
         Code.BACKUP_INCOMPLETE: CodeInfo(False, "a backup lacks a file or one is damaged"),
         Code.INSTALLATION_NOT_EMPTY: CodeInfo(False, "a restore would overwrite an installation"),
+        Code.DESTINATION_INVALID: CodeInfo(False, "a destination cannot be registered as given"),
+        Code.DESTINATION_NOT_FOUND: CodeInfo(False, "the tenant has no destination of that id"),
+        Code.PUSH_UNREACHABLE: CodeInfo(True, "a destination registry did not answer"),
+        Code.PUSH_DENIED: CodeInfo(False, "a destination registry refused the credentials"),
+        Code.PUSH_REJECTED: CodeInfo(False, "a destination registry refused what was pushed"),
         Code.LOCAL_FILES: CodeInfo(False, "a local file could not be used (CLI only)"),
         Code.SERVER_UNREACHABLE: CodeInfo(True, "the CLI could not reach the server"),
         Code.SERVER_ERROR: CodeInfo(False, "the server answered what the CLI cannot read"),

@@ -8,7 +8,7 @@ from importlib import metadata
 
 from fastapi import FastAPI
 
-from couturier.api import bundles, catalog
+from couturier.api import bundles, catalog, destinations
 from couturier.api.errors import install_handlers
 from couturier.api.images import images
 from couturier.api.limits import MAX_BODY_BYTES, BodyLimit
@@ -59,6 +59,7 @@ def create_app(installation: Installation, *, workers: int = 0, lease: float = 3
     app.include_router(images)
     app.include_router(catalog.router)
     app.include_router(bundles.router)
+    app.include_router(destinations.router)
     app.add_middleware(BodyLimit, json_limit=MAX_BODY_BYTES, upload_limit=bundles.MAX_UPLOAD_BYTES)
     install_metrics(app, installation)
     return app

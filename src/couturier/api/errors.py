@@ -106,6 +106,7 @@ _4XX: dict[int, tuple[Code, ...]] = {
         Code.TENANT_NOT_FOUND,
         Code.IMAGE_NOT_FOUND,
         Code.BUILD_NOT_FOUND,
+        Code.DESTINATION_NOT_FOUND,
     ),
     409: (Code.INDEX_MISSING, Code.NAME_TAKEN, Code.BUNDLE_IN_USE),
     413: (Code.UPLOAD_TOO_LARGE,),
@@ -120,6 +121,7 @@ _4XX: dict[int, tuple[Code, ...]] = {
         Code.ASSEMBLY_FAILED,
         Code.FILE_CONFLICT,
         Code.BUNDLE_PLACEMENT,
+        Code.DESTINATION_INVALID,
     ),
     502: (
         Code.SOURCE_HTTP_ERROR,

@@ -41,6 +41,18 @@ class BuildLineOut(BaseModel):
     seconds: float | None
 
 
+class PushOut(BaseModel):
+    line: str
+    destination: int | None = Field(description="the destination's id (null once removed)")
+    url: str
+    repository: str
+    digest: str
+    status: Literal["pushed", "failed"]
+    problem: dict[str, Any] | None = Field(description="why it failed: {code, message, fields}")
+    report: dict[str, Any] | None = Field(description="what the push did: blobs, manifests")
+    finished: str
+
+
 class BuildOut(BaseModel):
     trace_id: str
     image: str
@@ -52,6 +64,10 @@ class BuildOut(BaseModel):
     started: str | None
     finished: str | None
     lines: list[BuildLineOut]
+    pushes: list[PushOut] = Field(
+        default=[],
+        description="each created line's push to each destination (GET of one build only)",
+    )
 
 
 class BuildList(BaseModel):

@@ -146,6 +146,9 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("tokens", "create"): ("images", "tokens_create"),
     ("tokens", "list"): ("images", "tokens_list"),
     ("tokens", "revoke"): ("images", "tokens_revoke"),
+    ("destinations", "add"): ("destinations", "add"),
+    ("destinations", "list"): ("destinations", "list_"),
+    ("destinations", "remove"): ("destinations", "remove"),
 }
 
 

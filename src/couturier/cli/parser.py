@@ -61,6 +61,7 @@ def parser() -> argparse.ArgumentParser:
     _images(groups)
     _builds(groups)
     _tokens(groups)
+    _destinations(groups)
     return top
 
 
@@ -440,3 +441,24 @@ def _tokens(groups: _Groups) -> None:
     _remote(commands.add_parser("list", help="every token of the tenant (no secrets)"))
     revoke = _remote(commands.add_parser("revoke", help="revoke a token at once"))
     revoke.add_argument("token_id", metavar="ID", help="the token's ID (tokens list)")
+
+
+def _destinations(groups: _Groups) -> None:
+    destinations = groups.add_parser(
+        "destinations",
+        help="registries your tenant's images are pushed to after every build (an admin token)",
+    )
+    commands = destinations.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = _remote(commands.add_parser("add", help="register a registry to push to"))
+    add.add_argument("url", metavar="URL", help="the registry: https://host[:port]")
+    add.add_argument("--prefix", default="", help="repository prefix, e.g. team/images")
+    add.add_argument("--username", default="", help="the registry user")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password or token from standard input (never from the command line)",
+    )
+    add.add_argument("--ca-file", type=Path, metavar="PEM", help="CA certificates to trust")
+    _remote(commands.add_parser("list", help="the tenant's destinations (no secrets)"))
+    remove = _remote(commands.add_parser("remove", help="stop pushing to a destination"))
+    remove.add_argument("destination_id", type=int, metavar="ID", help="its id (list)")

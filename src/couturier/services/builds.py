@@ -312,6 +312,7 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
             architectures=architectures,
             recorder=recorder,
         )
+        _push(builds, job, result, image_id=image_id, trace_id=trace_id)
         _record(
             builds,
             job,
@@ -412,6 +413,26 @@ def _build(
         log.exception("build %s: internal error", trace_id)
         message = f"internal error (trace {trace_id})"
         return failed(Problem(Code.INTERNAL, message, {"trace_id": trace_id}))
+
+
+def _push(
+    builds: Builds, job: ClaimedJob, result: BuildResult, *, image_id: int, trace_id: str
+) -> None:
+    """Push the created lines to the tenant's destinations (their outcome is recorded with
+    the build; a push never changes a line's status)."""
+    from couturier.oci.pushsource import LayoutPushSource
+    from couturier.services.pushes import push_created
+
+    assert job.tenant_id is not None
+    folder = layout_dir(builds.installation.settings, image_id)
+    push_created(
+        builds.installation,
+        job.tenant_id,
+        image_id=image_id,
+        trace_id=trace_id,
+        lines=result.lines,
+        source=lambda: LayoutPushSource(folder),
+    )
 
 
 def _own_build(
@@ -560,7 +581,10 @@ def get_build(installation: Installation, principal: Principal, trace_id: str) -
         image = repo.image_by_id(build.image_id) if build is not None else None
         if build is None or image is None:
             raise build_not_found(trace_id)
-        return build_json(build, full_name(image), repo.lines([build.id])[build.id])
+        from couturier.services.pushes import push_records
+
+        body = build_json(build, full_name(image), repo.lines([build.id])[build.id])
+        return {**body, "pushes": push_records(uow.session, principal.tenant_id, build.id)}
 
 
 def build_page(

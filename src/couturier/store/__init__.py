@@ -3,9 +3,12 @@
 - :mod:`~couturier.store.database`: :func:`open_store`, migrations, units of work;
 - :mod:`~couturier.store.repositories`: the installation's and each tenant's queries;
 - :mod:`~couturier.store.models`: the tables; :mod:`~couturier.store.migrations`: their history;
-- :mod:`~couturier.store.key`: the installation key that seals secrets at rest.
+- :mod:`~couturier.store.key`: the installation key that seals secrets at rest;
+- :mod:`~couturier.store.destinations`: a tenant's destinations and its builds' pushes.
 """
 
+# Imported for its tables: the metadata (migrations' check, create_all in tests) is complete.
+from couturier.store import destinations as destinations
 from couturier.store.database import Store, open_store
 from couturier.store.key import KEY_FILE, InstallationKey, load_or_create_key
 from couturier.store.repositories import Page, UnitOfWork
