@@ -1,7 +1,8 @@
 """A real OCI registry for tests: Debian's ``docker-registry`` (CNCF distribution) on 127.0.0.1.
 
 :func:`running_registry` writes a config YAML (filesystem storage in a temporary directory, plain
-HTTP on a free loopback port, no auth), starts ``docker-registry serve``, waits until ``/v2/``
+HTTP on a free loopback port, no auth; or, when asked, TLS with a given certificate and key and
+basic auth from an htpasswd file), starts ``docker-registry serve``, waits until ``/v2/``
 answers, and stops the process on exit. The ``docker_registry`` fixture wraps it for a test
 module. Clients reach it without TLS: ``skopeo --dest-tls-verify=false``, ``podman
 --tls-verify=false``.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -19,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -37,10 +40,11 @@ class Registry:
 
     host: str
     storage: Path
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     def reference(self, repository: str, tag: str) -> str:
         """A ``docker://`` transport reference to ``repository:tag`` in this registry."""
@@ -54,8 +58,10 @@ def _free_port() -> int:
         return port
 
 
-def _write_config(directory: Path, port: int) -> Path:
-    config = {
+def _write_config(
+    directory: Path, port: int, tls: tuple[Path, Path] | None, htpasswd: Path | None
+) -> Path:
+    config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
         "storage": {
@@ -64,15 +70,25 @@ def _write_config(directory: Path, port: int) -> Path:
         },
         "http": {"addr": f"127.0.0.1:{port}"},
     }
+    if tls is not None:
+        config["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
+    if htpasswd is not None:
+        config["auth"] = {"htpasswd": {"realm": "test-registry", "path": str(htpasswd)}}
     path = directory / "config.yml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
 def _answers(url: str) -> bool:
+    """Whether the registry answers ``/v2/`` (a 401 of one with auth is an answer too); its
+    certificate is not checked here: the tests check it through their clients."""
+    unchecked = ssl.create_default_context()
+    unchecked.check_hostname, unchecked.verify_mode = False, ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(f"{url}/v2/", timeout=2) as response:
+        with urllib.request.urlopen(f"{url}/v2/", timeout=2, context=unchecked) as response:
             return bool(response.status == 200)
+    except urllib.error.HTTPError as error:
+        return error.code == 401
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
 
@@ -100,8 +116,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_registry(directory: Path) -> Iterator[Registry]:
-    """Run ``docker-registry`` with its config and storage under ``directory`` until exit.
+def running_registry(
+    directory: Path, *, tls: tuple[Path, Path] | None = None, htpasswd: Path | None = None
+) -> Iterator[Registry]:
+    """Run ``docker-registry`` with its config and storage under ``directory`` until exit;
+    ``tls``: its certificate and key files (HTTPS then); ``htpasswd``: a bcrypt htpasswd file
+    whose users alone may pull and push (basic auth).
 
     Raises :class:`FileNotFoundError` when ``docker-registry`` is not installed and
     :class:`RuntimeError` (with its log) when it does not start.
@@ -113,14 +133,15 @@ def running_registry(directory: Path) -> Iterator[Registry]:
     log_path = directory / "registry.log"
     for _ in range(START_ATTEMPTS):
         port = _free_port()
-        config = _write_config(directory, port)
+        config = _write_config(directory, port, tls, htpasswd)
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
             )
         try:
-            if _wait_until_ready(process, f"http://127.0.0.1:{port}"):
-                yield Registry(f"127.0.0.1:{port}", directory / "storage")
+            scheme = "https" if tls is not None else "http"
+            if _wait_until_ready(process, f"{scheme}://127.0.0.1:{port}"):
+                yield Registry(f"127.0.0.1:{port}", directory / "storage", scheme)
                 return
         finally:
             _stop(process)

@@ -20,6 +20,7 @@ from couturier.api.errors import HTTP_STATUS
 from couturier.errors import Code
 from couturier.services import bundles as bundle_service
 from couturier.services import tokens as token_service
+from couturier.services.destinations import DestinationRequest, register_destination
 from couturier.services.installation import (
     FirstStart,
     Installation,
@@ -333,6 +334,13 @@ def _a_resource(installation: Installation, parameter: str) -> str:
         return "app-conf"
     if parameter == "version":
         return "1"
+    if parameter == "destination":
+        request = DestinationRequest("http://127.0.0.1:5000", username="u", password="p")
+        return str(
+            register_destination(
+                installation, token_service.Principal(1, "test", "admin"), request
+            )["id"]
+        )
     raise AssertionError(f"no resource of tenant A for the path parameter {parameter!r}")
 
 

@@ -1,0 +1,182 @@
+"""The registry push client (:mod:`couturier.oci.registry`, :mod:`couturier.oci.push`) on an
+image built by the service over the fixture repository: the referrers API branch and the
+bearer token flow against a stand-in registry that records requests (Debian's
+``docker-registry`` has neither; see :mod:`tests.registry_standin`), and the faults a
+destination may have (401, 500, a connection reset in the middle of an upload): retried with
+backoff, then one clear error."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from couturier.api.app import create_app
+from couturier.oci.push import fallback_tag, push
+from couturier.oci.pushsource import LayoutPushSource, PushItem
+from couturier.oci.registry import Credentials, PushError, RegistryClient, RetryPolicy
+from couturier.services import tokens as token_service
+from couturier.services.builds import layout_dir
+from tests.fixture_repo import SigningKey, build_repo
+from tests.registry_standin import PASSWORD, TOKEN, USER, standin
+from tests.test_images_api import REPO, SPEC, bearer, site_installation
+
+SPDX = "application/spdx+json"
+CYCLONEDX = "application/vnd.cyclonedx+json"
+
+
+@dataclass(frozen=True)
+class Built:
+    """An image built by the service: its layout and each created line's index and tags."""
+
+    layout: Path
+    lines: list[dict[str, Any]]
+
+    @property
+    def items(self) -> list[PushItem]:
+        return [PushItem(line["digest"], tuple(line["tags"])) for line in self.lines]
+
+
+def finished_build(client: TestClient, headers: dict[str, str], trace_id: str) -> dict[str, Any]:
+    """The build ``trace_id`` once it has ended (its pushes, when any, recorded with it)."""
+    deadline = time.monotonic() + 120
+    while True:
+        build: dict[str, Any] = client.get(f"/v1/builds/{trace_id}", headers=headers).json()
+        if build["status"] != "in progress":
+            return build
+        assert time.monotonic() < deadline, build
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> Iterator[Built]:
+    root = tmp_path_factory.mktemp("push")
+    repo = build_repo(root / "repo", REPO, key=signing_key, arch=("amd64",))
+    (root / "site").mkdir()
+    installation = site_installation(root / "site", repo, signing_key.keyring, None)
+    try:
+        headers = bearer(token_service.issue_token(installation, 1, "write").token)
+        with TestClient(create_app(installation, workers=1)) as client:
+            answer = client.post("/v1/images", json=SPEC, headers=headers)
+            build = finished_build(client, headers, answer.json()["build"]["trace_id"])
+        assert build["status"] == "created", build
+        yield Built(layout_dir(installation.settings, 1), build["lines"])
+    finally:
+        installation.close()
+
+
+def platform_manifest(built: Built, line: dict[str, Any]) -> str:
+    """The digest of the line's one platform manifest (its root, or its index's only one)."""
+    root = json.loads((built.layout / "blobs/sha256" / line["digest"][7:]).read_text())
+    return str(root["manifests"][0]["digest"]) if "manifests" in root else str(line["digest"])
+
+
+class Sleeps:
+    """A retry policy's sleep that records the delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def test_referrers_go_through_the_referrers_api_where_the_registry_has_it(built: Built) -> None:
+    source = LayoutPushSource(built.layout)
+    with standin("registry") as server:
+        with RegistryClient(server.url, credentials=Credentials(USER, PASSWORD)) as client:
+            report = push(source, client, "team/my-tool", built.items)
+            again = push(source, client, "team/my-tool", built.items)
+
+        assert report.referrers_by == "api" and report.referrers == 4  # 2 lines x SPDX, CDX
+        assert report.uploaded > 0 and report.mounted == 0
+        # The bearer flow: a challenge, the token endpoint with the credentials, then the token.
+        assert (
+            "GET",
+            "/token?service=standin&scope=repository%3Ateam%2Fmy-tool%3Apull%2Cpush",
+        ) in [(method, path) for method, path in server.requests]
+        paths = [path for _, path in server.requests]
+        assert not any("/manifests/sha256-" in path for path in paths)  # no tag fallback
+        assert any("/referrers/sha256:" in path for path in paths)
+        for line in built.lines:
+            assert (
+                server.manifests[("team/my-tool", line["tags"][0])][1]
+                == (server.manifests[("team/my-tool", line["digest"])][1])
+            )
+            with RegistryClient(server.url, credentials=Credentials(USER, PASSWORD)) as client:
+                listed = client.referrers("team/my-tool", platform_manifest(built, line))
+            assert listed is not None
+            assert sorted(m["artifactType"] for m in listed["manifests"]) == [SPDX, CYCLONEDX]
+        # Pushed again: every blob is found present, none uploaded.
+        assert again.uploaded == 0 and again.present == report.uploaded + report.present
+        assert TOKEN not in repr(client) and PASSWORD not in repr(Credentials(USER, PASSWORD))
+
+
+def test_a_destination_answering_401_is_a_push_denied_error_without_retries(
+    built: Built,
+) -> None:
+    sleeps = Sleeps()
+    with standin("401") as server:
+        retry = RetryPolicy(sleep=sleeps)
+        credentials = Credentials(USER, "wrong")
+        with (
+            RegistryClient(server.url, credentials=credentials, retry=retry) as client,
+            pytest.raises(PushError) as raised,
+        ):
+            push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+    assert raised.value.code == "push-denied"
+    assert raised.value.fields["status"] == 401
+    assert "refused the credentials" in raised.value.message
+    assert "wrong" not in str(raised.value) and sleeps.delays == []
+    assert len(server.requests) == 2  # anonymous, then once with the credentials
+
+
+def test_a_destination_answering_500_is_retried_with_backoff_then_unreachable(
+    built: Built,
+) -> None:
+    sleeps = Sleeps()
+    with standin("500") as server:
+        retry = RetryPolicy(attempts=4, first_delay=0.5, factor=2.0, sleep=sleeps)
+        with (
+            RegistryClient(server.url, retry=retry) as client,
+            pytest.raises(PushError) as raised,
+        ):
+            push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+    error = raised.value
+    assert error.code == "push-unreachable" and error.retryable
+    assert (error.fields["status"], error.fields["attempts"]) == (500, 4)
+    assert sleeps.delays == [0.5, 1.0, 2.0]
+    assert len(server.requests) == 4
+
+
+def test_a_reset_in_the_middle_of_an_upload_starts_it_over_then_fails_clearly(
+    built: Built,
+) -> None:
+    sleeps = Sleeps()
+    with standin("reset") as server:
+        retry = RetryPolicy(attempts=3, sleep=sleeps)
+        with (
+            RegistryClient(server.url, retry=retry) as client,
+            pytest.raises(PushError) as raised,
+        ):
+            push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+    error = raised.value
+    assert error.code == "push-unreachable"
+    assert (error.fields["operation"], error.fields["attempts"]) == ("upload blob", 3)
+    assert error.fields["status"] is None and error.fields["reason"]
+    # Each attempt opened an upload session of its own and was cut in its PUT.
+    sessions = [path for method, path in server.requests if method == "POST"]
+    puts = [path for method, path in server.requests if method == "PUT"]
+    assert len(sessions) == 3 and len(puts) == 3
+    assert len(set(puts)) == 3 and not server.blobs
+    assert len(sleeps.delays) == 2
+
+
+def test_the_fallback_tag_of_a_digest_is_the_tag_schema_of_the_spec() -> None:
+    assert fallback_tag("sha256:" + "ab" * 32) == "sha256-" + "ab" * 32
