@@ -9,6 +9,7 @@ several violations listed whole)."""
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import yaml
 from couturier.cli.main import main
 from couturier.errors import ConfigError
 from couturier.settings import load_settings
+from tests.certs import make_certificate
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_images_api import REPO
 from tests.test_serve import Server, environment, first_token
@@ -253,25 +255,7 @@ def test_tokens_create_list_revoke_and_a_revoked_token_is_one_line(
     status, out, err = cli("tokens", "list")
     assert status == 1 and err.count("\n") == 1
     assert err.startswith("couturier: error: ") and "needs a token of scope admin" in err
-    admin = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "couturier.cli.main",
-            "admin",
-            "token",
-            "create",
-            "--tenant",
-            "1",
-            "--scope",
-            "admin",
-        ],
-        env=_server_env(served),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout.strip()
+    admin = _admin_token(served)
 
     status, out, err = cli(
         "tokens", "create", "--scope", "pull", "--description", "ci", token=admin
@@ -302,6 +286,68 @@ def test_tokens_create_list_revoke_and_a_revoked_token_is_one_line(
     assert "COUTURIER_TOKEN" in err
     status, out, err = cli("images", "list", "--json", token=pull)
     assert json.loads(out)["error"]["code"] == "token-revoked"
+
+
+def _admin_token(served: Served) -> str:
+    """A new admin token of tenant 1, made by ``couturier admin token create`` on the server's
+    installation."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "couturier.cli.main",
+            "admin",
+            "token",
+            "create",
+            "--tenant",
+            "1",
+            "--scope",
+            "admin",
+        ],
+        env=_server_env(served),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.strip()
+
+
+def test_destinations_add_list_remove_and_a_metadata_url_is_one_line(
+    cli: Any, tmp_path: Path, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = _admin_token(served)
+    status, out, err = cli("destinations", "add", "http://169.254.169.254", token=admin)
+    assert status == 1 and out == "" and err.count("\n") == 1, err
+    assert "link-local or cloud metadata" in err
+    ca = make_certificate("Destination CA")
+    (tmp_path / "ca.pem").write_bytes(ca.pem)
+    monkeypatch.setattr("sys.stdin", io.StringIO("token-secret-42\n"))
+    status, out, err = cli(
+        "destinations",
+        "add",
+        "https://127.0.0.1:5999",
+        "--prefix",
+        "team/images",
+        "--username",
+        "robot",
+        "--password-stdin",
+        "--ca-file",
+        str(tmp_path / "ca.pem"),
+        token=admin,
+    )
+    assert status == 0, err
+    number = re.fullmatch(r"destination (\d+): https://127.0.0.1:5999\n", out)
+    assert number is not None, out
+    status, out, _ = cli("destinations", "list", token=admin)
+    assert re.search(r"https://127.0.0.1:5999\s+team/images\s+robot\s+yes\s+yes", out), out
+    status, out, _ = cli("destinations", "list", "--json", token=admin)
+    assert "token-secret-42" not in out
+    assert json.loads(out)["items"][0]["password"] is True
+    assert cli("destinations", "remove", number[1], token=admin)[0] == 0
+    status, out, err = cli("destinations", "remove", number[1], token=admin)
+    assert status == 1 and err.count("\n") == 1 and f"no destination {number[1]}" in err
+    status, out, err = cli("destinations", "list")  # a write token
+    assert status == 1 and "needs a token of scope admin" in err
 
 
 def _server_env(served: Served) -> dict[str, str]:
