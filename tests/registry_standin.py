@@ -13,7 +13,11 @@ registry to trust with anything else.
 - ``"401"``: answers every request ``401`` with a basic challenge;
 - ``"500"``: answers every request ``500``;
 - ``"reset"``: like ``registry`` without auth, but resets the connection (TCP RST) in the
-  middle of each blob upload's ``PUT``.
+  middle of each blob upload's ``PUT``;
+- ``"chunked"``: like ``registry`` without auth, but answers ``413`` to a ``PUT`` that carries
+  a blob, so blobs come in ``PATCH`` chunks (as behind a proxy with a small body limit).
+
+``realm``, when set, is the token realm the bearer challenge names instead of ``/token``.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class StandIn(ThreadingHTTPServer):
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[tuple[str, str], tuple[str, bytes]] = {}  # (name, ref) -> doc
         self.uploads = 0
+        self.chunks: dict[str, bytes] = {}  # upload session -> bytes received by PATCH
+        self.realm: str | None = None
         super().__init__(("127.0.0.1", 0), _Handler)
 
     @property
@@ -91,7 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "registry" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self._body()
             match = _PATH.match(url.path)
-            challenge = f'Bearer realm="{self.server.url}/token",service="standin"'
+            realm = self.server.realm or f"{self.server.url}/token"
+            challenge = f'Bearer realm="{realm}",service="standin"'
             if match:
                 challenge += f',scope="repository:{match["name"]}:pull,push"'
             return self._answer(401, b"", {"WWW-Authenticate": challenge})
@@ -130,6 +137,20 @@ class _Handler(BaseHTTPRequestHandler):
             location = f"/v2/{name}/blobs/uploads/{self.server.uploads}"
             return self._answer(202, b"", {"Location": location})
         size = int(self.headers.get("Content-Length") or 0)
+        session = rest.removeprefix("uploads/")
+        if self.command == "PATCH":
+            start = int(self.headers.get("Content-Range", "0-0").split("-")[0])
+            received = self.server.chunks.get(session, b"")
+            if start != len(received):
+                self._body()
+                return self._answer(416)
+            self.server.chunks[session] = received + self.rfile.read(size)
+            location = f"/v2/{name}/blobs/uploads/{session}"
+            ranged = f"0-{len(self.server.chunks[session]) - 1}"
+            return self._answer(202, b"", {"Location": location, "Range": ranged})
+        if self.server.mode == "chunked" and size > 0:
+            self._body()
+            return self._answer(413, b"too large")
         if self.server.mode == "reset" and size > 0:
             self.rfile.read(min(size, 16))
             # SO_LINGER 0: close() sends a RST, as a proxy or registry dying mid-upload does.
@@ -137,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
             return None
-        data = self.rfile.read(size)
+        data = self.server.chunks.pop(session, b"") + self.rfile.read(size)
         digest = query.get("digest", [""])[0]
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
             body = json.dumps({"errors": [{"code": "DIGEST_INVALID"}]}).encode()
@@ -174,6 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
         self._handle()
 
 

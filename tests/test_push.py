@@ -180,3 +180,32 @@ def test_a_reset_in_the_middle_of_an_upload_starts_it_over_then_fails_clearly(
 
 def test_the_fallback_tag_of_a_digest_is_the_tag_schema_of_the_spec() -> None:
     assert fallback_tag("sha256:" + "ab" * 32) == "sha256-" + "ab" * 32
+
+
+def test_a_registry_refusing_a_whole_blob_at_once_gets_it_in_chunks(built: Built) -> None:
+    with standin("chunked") as server, RegistryClient(server.url) as client:
+        report = push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+    assert report.uploaded > 0
+    patches = [path for method, path in server.requests if method == "PATCH"]
+    assert len(patches) >= report.uploaded
+    for digest, data in server.blobs.items():
+        assert (built.layout / "blobs/sha256" / digest[7:]).read_bytes() == data
+
+
+def test_a_token_realm_at_a_metadata_address_is_refused_before_it_is_asked(
+    built: Built,
+) -> None:
+    from couturier.services.destinations import unsafe_host
+
+    with standin("registry") as server:
+        server.realm = "http://169.254.169.254/latest/meta-data/token"
+        credentials = Credentials(USER, PASSWORD)
+        with (
+            RegistryClient(server.url, credentials=credentials, guard=unsafe_host) as client,
+            pytest.raises(PushError) as raised,
+        ):
+            push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+    assert raised.value.code == "push-rejected"
+    assert "token endpoint refused" in raised.value.message
+    assert "link-local or cloud metadata" in raised.value.message
+    assert not any(path.startswith("/token") for _, path in server.requests)

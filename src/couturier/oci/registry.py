@@ -9,8 +9,9 @@
   requests of that repository);
 - **blobs**: ``HEAD`` to skip present ones (:meth:`has_blob`), cross-repository mount
   (``POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other>``, :meth:`mount_blob`), and a
-  monolithic upload, ``POST`` then ``PUT <location>?digest=`` streamed from a file
-  (:meth:`upload_blob`; the spec's chunked upload is not needed by the registries here);
+  monolithic upload, ``POST`` then ``PUT <location>?digest=`` streamed from a file, and the
+  spec's chunked upload (``PATCH`` by ``PATCH``) only when the registry answers that single
+  ``PUT`` with ``413`` (:meth:`upload_blob`);
 - **manifests**: ``GET``/``PUT /v2/<name>/manifests/<reference>`` (:meth:`get_manifest`,
   :meth:`put_manifest`) and the referrers API probe (:meth:`referrers`).
 
@@ -20,7 +21,9 @@ session) and on ``429``/``5xx``; what is left after the last attempt is a :class
 with code ``push-unreachable``. A ``401``/``403`` that the credentials do not cure is
 ``push-denied``, any other ``4xx`` ``push-rejected``. A private CA is trusted through a PEM
 bundle; other certificates are checked as usual. Credentials never appear in errors, logs or
-reprs.
+reprs. Redirects are not followed, and a token realm or upload location the registry names is
+checked by ``guard`` (the service's refusal of link-local and metadata hosts) before it is
+used.
 
 ``transport`` takes an ``httpx`` transport, so tests may point the client at anything.
 """
@@ -126,16 +129,19 @@ class RegistryClient:
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        guard: Callable[[str, int], str | None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self._credentials = credentials
         self._retry = retry or RetryPolicy()
+        self._guard = guard
         self._client = httpx.Client(
             base_url=self.url,
             verify=ssl_context(ca_pem),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
-            follow_redirects=True,
+            # Not followed: a redirect could lead the service anywhere (no push needs one).
+            follow_redirects=False,
             headers={"User-Agent": "couturier"},
         )
         self._basic = False  # the registry asked for basic auth: sent on every request
@@ -178,7 +184,7 @@ class RegistryClient:
         def attempt() -> str | None:
             answer = self._request("POST", path, repository, "mount blob", params=params)
             self._expect(answer, (201, 202), repository, "mount blob")
-            return None if answer.status_code == 201 else self._location(answer)
+            return None if answer.status_code == 201 else self._location(answer, repository)
 
         return self._retrying(attempt, repository, "mount blob")
 
@@ -199,9 +205,41 @@ class RegistryClient:
             answer = self._request(
                 "PUT", url, repository, "upload blob", headers=headers, body=lambda: _read(path)
             )
+            if answer.status_code == 413 and size > 0:
+                # The registry (or a proxy before it) takes no body this large at once.
+                self._upload_chunks(repository, digest, path)
+                return
             self._expect(answer, (201, 204), repository, "upload blob")
 
         self._retrying(attempt, repository, "upload blob")
+
+    def _upload_chunks(self, repository: str, digest: str, path: Path) -> None:
+        """The spec's chunked upload in a new session: one ``PATCH`` per chunk (``Content-Range:
+        <first>-<last>``, at least the ``OCI-Chunk-Min-Length`` the registry asks for, else 1
+        MiB), each to the location the last answer gave, then ``PUT ?digest=`` without a body.
+        Raises :class:`_TransientError` like every request (the caller starts over)."""
+        answer = self._request("POST", f"/v2/{repository}/blobs/uploads/", repository, "upload")
+        self._expect(answer, (202,), repository, "upload blob")
+        where = self._location(answer, repository)
+        minimum = answer.headers.get("oci-chunk-min-length", "")
+        size = max(int(minimum) if minimum.isdigit() else 0, _CHUNK)
+        start = 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(size):
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{start}-{start + len(chunk) - 1}",
+                    "Content-Length": str(len(chunk)),
+                }
+                answer = self._request(
+                    "PATCH", where, repository, "upload", headers=headers, body=_constant(chunk)
+                )
+                self._expect(answer, (202,), repository, "upload blob chunk")
+                where = self._location(answer, repository)
+                start += len(chunk)
+        url = httpx.URL(where).copy_merge_params({"digest": digest})
+        answer = self._request("PUT", url, repository, "upload", headers={"Content-Length": "0"})
+        self._expect(answer, (201, 204), repository, "upload blob")
 
     def get_manifest(
         self, repository: str, reference: str, accept: str
@@ -264,11 +302,30 @@ class RegistryClient:
     def _open_upload(self, repository: str) -> str:
         answer = self._request("POST", f"/v2/{repository}/blobs/uploads/", repository, "upload")
         self._expect(answer, (202,), repository, "upload blob")
-        return self._location(answer)
+        return self._location(answer, repository)
 
-    def _location(self, answer: httpx.Response) -> str:
-        location = answer.headers.get("location", "")
-        return str(answer.request.url.join(location))
+    def _location(self, answer: httpx.Response, repository: str) -> str:
+        location = str(answer.request.url.join(answer.headers.get("location", "")))
+        self._check_target(location, repository, "upload location")
+        return location
+
+    def _check_target(self, url: str, repository: str, what: str) -> None:
+        """Refuse a URL the registry named (its token realm, an upload location) that is not
+        http(s), or whose host the guard refuses (a link-local or metadata address): the
+        registry must not lead the service where registration would not let it go."""
+        target = httpx.URL(url)
+        port = target.port or (443 if target.scheme == "https" else 80)
+        problem = None
+        if target.scheme not in ("http", "https") or not target.host:
+            problem = f"{what} {url[:200]!r} is not an http(s) URL"
+        elif self._guard is not None and (refused := self._guard(target.host, port)):
+            problem = f"{what} refused: {refused}"
+        if problem is not None:
+            raise PushError(
+                f"{self.url}: {problem}",
+                code=Code.PUSH_REJECTED,
+                fields={"url": self.url, "repository": repository, "reason": problem},
+            )
 
     def _auth_headers(self, repository: str) -> dict[str, str]:
         token = self._tokens.get(repository)
@@ -322,6 +379,7 @@ class RegistryClient:
             return True
         if scheme != "bearer" or "realm" not in params:
             return False
+        self._check_target(params["realm"], repository, "token endpoint")
         query: list[tuple[str, str | int | float | bool | None]] = []
         if "service" in params:
             query.append(("service", params["service"]))
@@ -399,6 +457,10 @@ class RegistryClient:
 def _basic(credentials: Credentials) -> str:
     pair = f"{credentials.username}:{credentials.password}".encode()
     return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
 
 
 def _read(path: Path) -> Iterator[bytes]:

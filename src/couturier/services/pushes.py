@@ -63,7 +63,9 @@ def _client(installation: Installation, row: Destination, retry: RetryPolicy) ->
         if row.password_sealed:
             password = installation.key.open(row.password_sealed, sealed_purpose(row.id)).decode()
         credentials = Credentials(row.username, password)
-    return RegistryClient(row.url, credentials=credentials, ca_pem=row.ca_pem, retry=retry)
+    return RegistryClient(
+        row.url, credentials=credentials, ca_pem=row.ca_pem, retry=retry, guard=unsafe_host
+    )
 
 
 def _push_destination(
@@ -139,7 +141,32 @@ def push_created(
 ) -> None:
     """Push the created ``lines`` of build ``trace_id`` (of image ``image_id``) from
     ``source()`` to each of the tenant's destinations and record the outcomes as the build's
-    pushes. Never raises for a push; a build or image gone meanwhile records nothing."""
+    pushes. Never raises: whatever goes wrong (the database too) is logged and leaves the
+    build as it is; a build or image gone meanwhile records nothing."""
+    try:
+        _push_created(
+            installation,
+            tenant_id,
+            image_id=image_id,
+            trace_id=trace_id,
+            lines=lines,
+            source=source,
+            retry=retry,
+        )
+    except Exception:  # the build's lines are recorded whatever became of its pushes
+        log.exception("build %s: pushing to its destinations failed", trace_id)
+
+
+def _push_created(
+    installation: Installation,
+    tenant_id: int,
+    *,
+    image_id: int,
+    trace_id: str,
+    lines: Sequence[LineResult],
+    source: Callable[[], PushSource],
+    retry: RetryPolicy | None,
+) -> None:
     created = [line for line in lines if line.status == "created" and line.digest]
     with installation.store.unit() as uow:
         image = TenantImages(uow.session, tenant_id).image_by_id(image_id)
