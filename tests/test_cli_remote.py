@@ -343,6 +343,14 @@ def test_destinations_add_list_remove_and_a_metadata_url_is_one_line(
     status, out, _ = cli("destinations", "list", "--json", token=admin)
     assert "token-secret-42" not in out
     assert json.loads(out)["items"][0]["password"] is True
+    # A build's lines are pushed there; nothing answers, so each line says it was not pushed.
+    status, out, err = cli("images", "apply", str(_spec(tmp_path, name="pushed-one")))
+    assert status == 0, err
+    assert re.search(r"^1/pushed-one: created \(trace", out, re.M), out
+    where = "https://127.0.0.1:5999/team/images/pushed-one"
+    for line in ("1", "2"):
+        assert re.search(rf"^{line}: not pushed to {where}: .*after 4 attempts", out, re.M), out
+    assert cli("images", "delete", "pushed-one")[0] == 0
     assert cli("destinations", "remove", number[1], token=admin)[0] == 0
     status, out, err = cli("destinations", "remove", number[1], token=admin)
     assert status == 1 and err.count("\n") == 1 and f"no destination {number[1]}" in err

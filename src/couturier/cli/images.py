@@ -113,6 +113,12 @@ def _print_build_lines(lines: Sequence[Mapping[str, Any]], releases: Mapping[str
 
 def _print_build(build: Mapping[str, Any], releases: Mapping[str, str] | None = None) -> None:
     _print_build_lines(build.get("lines") or [], releases or {})
+    for push in build.get("pushes") or []:
+        where = f"{push.get('url')}/{push.get('repository')}"
+        if push.get("status") == "pushed":
+            print(f"{push.get('line')}: pushed to {where}")
+        else:
+            print(f"{push.get('line')}: not pushed to {where}: {_reason(push.get('problem'))}")
     print(
         f"\n{build.get('image')}: {build.get('status')} (trace {build.get('trace_id')}, "
         f"{build.get('trigger')}, attempt {build.get('attempts')})"
