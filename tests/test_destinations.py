@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,11 @@ USER, PASSWORD = "pusher", "registry-pass-7"
 
 
 @pytest.fixture
-def site(tmp_path: Path, signing_key: SigningKey) -> Iterator[Installation]:
+def site(tmp_path: Path, signing_key: SigningKey, database_url: str) -> Iterator[Installation]:
+    """The service over the fixture repository, on SQLite and on PostgreSQL."""
     repo = build_repo(tmp_path / "repo", REPO, key=signing_key, arch=("amd64",))
     (tmp_path / "site").mkdir()
-    installation = site_installation(tmp_path / "site", repo, signing_key.keyring, None)
+    installation = site_installation(tmp_path / "site", repo, signing_key.keyring, database_url)
     try:
         yield installation
     finally:
@@ -171,8 +173,9 @@ def test_a_second_repository_mounts_the_blobs_the_first_holds(
     source = LayoutPushSource(layout_dir(site.settings, 1))
     credentials = Credentials(USER, PASSWORD)
     with RegistryClient(registry.url, credentials=credentials, ca_pem=ca_pem) as client:
-        first = push(source, client, "mount/first", items)
-        second = push(source, client, "mount/second", items, mount_from="mount/first")
+        base = f"mount-{uuid.uuid4().hex[:8]}"  # the registry is the module's: new names
+        first = push(source, client, f"{base}/first", items)
+        second = push(source, client, f"{base}/second", items, mount_from=f"{base}/first")
     assert first.uploaded > 0
     assert second.uploaded == 0 and second.mounted == first.uploaded + first.present
 
