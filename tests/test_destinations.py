@@ -22,11 +22,12 @@ from fastapi.testclient import TestClient
 
 from couturier.api.app import create_app
 from couturier.oci.push import fallback_tag, push
-from couturier.oci.pushsource import LayoutPushSource, PushItem
+from couturier.oci.pushsource import PushItem
 from couturier.oci.registry import Credentials, RegistryClient
 from couturier.services import tokens as token_service
-from couturier.services.builds import layout_dir
 from couturier.services.installation import Installation, create_tenant
+from couturier.services.pushes import RepositoryPushSource
+from couturier.services.registry_store import registry_reader
 from couturier.store.destinations import Destination
 from tests.certs import key_pem, make_certificate
 from tests.fixture_repo import SigningKey, build_repo
@@ -137,9 +138,8 @@ def test_a_build_is_pushed_to_docker_registry_and_pulled_from_there_by_digest(
     assert tagged.headers["docker-content-digest"] == newest["digest"]
 
     # The SBOMs, through the referrers tag schema: sha256-<hex of the platform manifest>.
-    root = json.loads(
-        (layout_dir(site.settings, 1) / "blobs/sha256" / newest["digest"][7:]).read_bytes()
-    )
+    stored = RepositoryPushSource(registry_reader(site), 1, "1/my-tool")
+    root = json.loads(stored.manifest(newest["digest"])[1])
     subject = root["manifests"][0]["digest"] if "manifests" in root else newest["digest"]
     index = registry_get(
         registry,
@@ -170,7 +170,7 @@ def test_a_second_repository_mounts_the_blobs_the_first_holds(
         accepted = client.post("/v1/images", json=SPEC, headers=headers).json()
         build = finished_build(client, headers, accepted["build"]["trace_id"])
     items = [PushItem(line["digest"], ()) for line in build["lines"]]
-    source = LayoutPushSource(layout_dir(site.settings, 1))
+    source = RepositoryPushSource(registry_reader(site), 1, "1/my-tool")
     credentials = Credentials(USER, PASSWORD)
     with RegistryClient(registry.url, credentials=credentials, ca_pem=ca_pem) as client:
         base = f"mount-{uuid.uuid4().hex[:8]}"  # the registry is the module's: new names
@@ -205,7 +205,8 @@ def test_an_unreachable_destination_leaves_the_lines_created_with_a_push_error(
         assert problem["fields"]["attempts"] == 4 and problem["fields"]["destination"] == 1
         assert f"127.0.0.1:{port}" in problem["message"] and PASSWORD not in json.dumps(problem)
     assert gallery["last_build"]["status"] == "created"
-    assert (layout_dir(site.settings, 1) / "index.json").is_file()  # the image is kept
+    kept = registry_reader(site).manifest(1, "1/my-tool", "latest")  # Couturier serves it
+    assert kept is not None and kept.digest == build["lines"][-1]["digest"]
 
 
 @pytest.mark.parametrize(

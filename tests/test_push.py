@@ -8,6 +8,7 @@ backoff, then one clear error."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,14 +19,22 @@ import pytest
 from fastapi.testclient import TestClient
 
 from couturier.api.app import create_app
+from couturier.oci.documents import INDEX_MEDIA_TYPE as INDEX
+from couturier.oci.documents import Platform
+from couturier.oci.layout import Layout, LayoutWriter
 from couturier.oci.push import fallback_tag, push
-from couturier.oci.pushsource import LayoutPushSource, PushItem
+from couturier.oci.pushsource import LayoutPushSource, PushItem, PushSource
 from couturier.oci.registry import Credentials, PushError, RegistryClient, RetryPolicy
+from couturier.oci.sink import write_referrer
 from couturier.services import tokens as token_service
-from couturier.services.builds import layout_dir
+from couturier.services.pushes import RepositoryPushSource
+from couturier.services.registry_store import registry_reader
 from tests.fixture_repo import SigningKey, build_repo
+from tests.registry import Registry
 from tests.registry_standin import PASSWORD, TOKEN, USER, standin
 from tests.test_images_api import REPO, SPEC, bearer, site_installation
+from tests.test_oci_layout import write_release
+from tests.test_referrers import attach_sboms
 
 SPDX = "application/spdx+json"
 CYCLONEDX = "application/vnd.cyclonedx+json"
@@ -33,9 +42,10 @@ CYCLONEDX = "application/vnd.cyclonedx+json"
 
 @dataclass(frozen=True)
 class Built:
-    """An image built by the service: its layout and each created line's index and tags."""
+    """An image built by the service: its repository in the service's registry (the blob
+    store) as a push source, and each created line's root digest and tags."""
 
-    layout: Path
+    source: PushSource
     lines: list[dict[str, Any]]
 
     @property
@@ -66,14 +76,15 @@ def built(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> 
             answer = client.post("/v1/images", json=SPEC, headers=headers)
             build = finished_build(client, headers, answer.json()["build"]["trace_id"])
         assert build["status"] == "created", build
-        yield Built(layout_dir(installation.settings, 1), build["lines"])
+        reader = registry_reader(installation)
+        yield Built(RepositoryPushSource(reader, 1, "1/my-tool"), build["lines"])
     finally:
         installation.close()
 
 
 def platform_manifest(built: Built, line: dict[str, Any]) -> str:
     """The digest of the line's one platform manifest (its root, or its index's only one)."""
-    root = json.loads((built.layout / "blobs/sha256" / line["digest"][7:]).read_text())
+    root = json.loads(built.source.manifest(line["digest"])[1])
     return str(root["manifests"][0]["digest"]) if "manifests" in root else str(line["digest"])
 
 
@@ -88,7 +99,7 @@ class Sleeps:
 
 
 def test_referrers_go_through_the_referrers_api_where_the_registry_has_it(built: Built) -> None:
-    source = LayoutPushSource(built.layout)
+    source = built.source
     with standin("registry") as server:
         with RegistryClient(server.url, credentials=Credentials(USER, PASSWORD)) as client:
             report = push(source, client, "team/my-tool", built.items)
@@ -129,7 +140,7 @@ def test_a_destination_answering_401_is_a_push_denied_error_without_retries(
             RegistryClient(server.url, credentials=credentials, retry=retry) as client,
             pytest.raises(PushError) as raised,
         ):
-            push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+            push(built.source, client, "my-tool", built.items[:1])
     assert raised.value.code == "push-denied"
     assert raised.value.fields["status"] == 401
     assert "refused the credentials" in raised.value.message
@@ -147,7 +158,7 @@ def test_a_destination_answering_500_is_retried_with_backoff_then_unreachable(
             RegistryClient(server.url, retry=retry) as client,
             pytest.raises(PushError) as raised,
         ):
-            push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+            push(built.source, client, "my-tool", built.items[:1])
     error = raised.value
     assert error.code == "push-unreachable" and error.retryable
     assert (error.fields["status"], error.fields["attempts"]) == (500, 4)
@@ -165,7 +176,7 @@ def test_a_reset_in_the_middle_of_an_upload_starts_it_over_then_fails_clearly(
             RegistryClient(server.url, retry=retry) as client,
             pytest.raises(PushError) as raised,
         ):
-            push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+            push(built.source, client, "my-tool", built.items[:1])
     error = raised.value
     assert error.code == "push-unreachable"
     assert (error.fields["operation"], error.fields["attempts"]) == ("upload blob", 3)
@@ -184,12 +195,12 @@ def test_the_fallback_tag_of_a_digest_is_the_tag_schema_of_the_spec() -> None:
 
 def test_a_registry_refusing_a_whole_blob_at_once_gets_it_in_chunks(built: Built) -> None:
     with standin("chunked") as server, RegistryClient(server.url) as client:
-        report = push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+        report = push(built.source, client, "my-tool", built.items[:1])
     assert report.uploaded > 0
     patches = [path for method, path in server.requests if method == "PATCH"]
     assert len(patches) >= report.uploaded
     for digest, data in server.blobs.items():
-        assert (built.layout / "blobs/sha256" / digest[7:]).read_bytes() == data
+        assert built.source.blob(digest).read_bytes() == data
 
 
 def test_a_token_realm_at_a_metadata_address_is_refused_before_it_is_asked(
@@ -204,8 +215,36 @@ def test_a_token_realm_at_a_metadata_address_is_refused_before_it_is_asked(
             RegistryClient(server.url, credentials=credentials, guard=unsafe_host) as client,
             pytest.raises(PushError) as raised,
         ):
-            push(LayoutPushSource(built.layout), client, "my-tool", built.items[:1])
+            push(built.source, client, "my-tool", built.items[:1])
     assert raised.value.code == "push-rejected"
     assert "token endpoint refused" in raised.value.message
     assert "link-local or cloud metadata" in raised.value.message
     assert not any(path.startswith("/token") for _, path in server.requests)
+
+
+def test_a_layout_is_pushed_with_its_referrers_merged_into_the_tag_fallback(
+    tmp_path: Path, docker_registry: Registry
+) -> None:
+    """A two-platform layout with SBOMs of its arm64 manifest, to Debian's docker-registry
+    (no referrers API): the fallback tag lists them, and a referrer pushed later from another
+    layout of the same image joins them instead of replacing them."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_release(first, "1.0", ["1.0", "latest"])
+    shutil.copytree(first, second)
+    subject = Layout(first).manifest_descriptor("latest", Platform.for_debian("arm64"))
+    spdx, cdx = attach_sboms(first, subject)
+    with LayoutWriter(second) as writer:
+        extra = write_referrer(writer, subject, "application/vnd.example+json", b"[1]", SPDX)
+    index = Layout(first).tagged("latest")
+    item = PushItem(index.digest, ("1.0", "latest"))
+    with RegistryClient(docker_registry.url) as client:
+        report = push(LayoutPushSource(first), client, "layouts/hello", [item])
+        later = push(LayoutPushSource(second), client, "layouts/hello", [item])
+        found = client.get_manifest("layouts/hello", fallback_tag(subject.digest), INDEX)
+        tagged = client.get_manifest("layouts/hello", "1.0", INDEX)
+    assert (report.referrers_by, report.referrers, report.manifests) == ("tag", 2, 5)
+    assert later.uploaded == 1 and later.referrers == 1  # only the new artifact's payload
+    assert found is not None and tagged is not None
+    listed = json.loads(found[1])["manifests"]
+    assert sorted(m["digest"] for m in listed) == sorted([spdx.digest, cdx.digest, extra.digest])
+    assert tagged[1] == LayoutPushSource(first).manifest(index.digest)[1]

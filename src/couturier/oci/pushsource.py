@@ -4,10 +4,10 @@ A :class:`PushSource` hands :func:`couturier.oci.push.push` the exact bytes of m
 indexes, the files of blobs and the referrers of a manifest, all by digest; the push walks
 from each :class:`PushItem` (a root manifest or index and its tags) to everything it
 references. It needs nothing else, so any store of content-addressed blobs adapts in a few
-lines: :class:`LayoutPushSource` reads an image layout (what ``couturier build --output`` and
-today's service builds write); a blob store's adapter maps the same three methods onto its
-reader (:class:`couturier.services.registry.RegistryReader`: ``manifest``, ``blob``,
-``referrers``).
+lines: :class:`LayoutPushSource` reads an image layout (what ``couturier build --output``
+writes); :class:`couturier.services.pushes.RepositoryPushSource` reads a repository of
+Couturier's registry (the blob store that service builds publish into) through its
+:class:`couturier.services.registry.RegistryReader`.
 """
 
 from __future__ import annotations

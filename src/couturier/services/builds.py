@@ -312,7 +312,7 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
             architectures=architectures,
             recorder=recorder,
         )
-        _push(builds, job, result, image_id=image_id, trace_id=trace_id)
+        _push(builds, job, result, image_id=image_id, repository=repository, trace_id=trace_id)
         _record(
             builds,
             job,
@@ -416,22 +416,29 @@ def _build(
 
 
 def _push(
-    builds: Builds, job: ClaimedJob, result: BuildResult, *, image_id: int, trace_id: str
+    builds: Builds,
+    job: ClaimedJob,
+    result: BuildResult,
+    *,
+    image_id: int,
+    repository: str,
+    trace_id: str,
 ) -> None:
     """Push the created lines to the tenant's destinations (their outcome is recorded with
     the build; a push never changes a line's status)."""
-    from couturier.oci.pushsource import LayoutPushSource
-    from couturier.services.pushes import push_created
+    from couturier.services.pushes import RepositoryPushSource, push_created
+    from couturier.services.registry_store import registry_reader
 
-    assert job.tenant_id is not None
-    folder = layout_dir(builds.installation.settings, image_id)
+    tenant_id = job.tenant_id
+    assert tenant_id is not None
+    installation = builds.installation
     push_created(
-        builds.installation,
-        job.tenant_id,
+        installation,
+        tenant_id,
         image_id=image_id,
         trace_id=trace_id,
         lines=result.lines,
-        source=lambda: LayoutPushSource(folder),
+        source=lambda: RepositoryPushSource(registry_reader(installation), tenant_id, repository),
     )
 
 

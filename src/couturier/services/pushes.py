@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from couturier.errors import Code, CouturierError, Problem
+from couturier.errors import Code, CouturierError, NotFoundError, Problem
+from couturier.oci.documents import Descriptor
 from couturier.oci.push import push
 from couturier.oci.pushsource import PushItem, PushSource
 from couturier.oci.registry import Credentials, RegistryClient, RetryPolicy
 from couturier.services.destinations import repository_of, sealed_purpose, unsafe_host
+from couturier.services.registry import RegistryReader
 from couturier.store.destinations import BuildPush, Destination, TenantDestinations
 from couturier.store.images import TenantImages
 
@@ -36,12 +39,44 @@ if TYPE_CHECKING:
     from couturier.services.build import LineResult
     from couturier.services.installation import Installation
 
-__all__ = ["push_created", "push_records"]
+__all__ = ["RepositoryPushSource", "push_created", "push_records"]
 
 log = logging.getLogger("couturier.pushes")
 
 # Codes after which the destination's other lines are not tried again in this build.
 _GIVE_UP = frozenset({Code.PUSH_UNREACHABLE, Code.PUSH_DENIED, Code.DESTINATION_INVALID})
+
+
+class RepositoryPushSource:
+    """One repository of Couturier's registry, as tenant ``tenant_id`` reads it through
+    ``reader`` (the blob store and its records), as a push source
+    (:class:`couturier.oci.pushsource.PushSource`). Raises :class:`NotFoundError` for content
+    the repository does not have."""
+
+    def __init__(self, reader: RegistryReader, tenant_id: int, repository: str) -> None:
+        self._reader, self._tenant, self._repository = reader, tenant_id, repository
+
+    def _missing(self, digest: str) -> NotFoundError:
+        return NotFoundError(
+            f"{digest} is not in {self._repository}",
+            fields={"digest": digest, "repository": self._repository},
+        )
+
+    def manifest(self, digest: str) -> tuple[str, bytes]:
+        found = self._reader.manifest(self._tenant, self._repository, digest)
+        if found is None:
+            raise self._missing(digest)
+        return found.media_type, found.content
+
+    def blob(self, digest: str) -> Path:
+        found = self._reader.blob(self._tenant, self._repository, digest)
+        if found is None:
+            raise self._missing(digest)
+        return found.path
+
+    def referrers(self, digest: str) -> list[Descriptor]:
+        found = self._reader.referrers(self._tenant, self._repository, digest) or []
+        return [Descriptor.from_json(entry) for entry in found]
 
 
 def _client(installation: Installation, row: Destination, retry: RetryPolicy) -> RegistryClient:
