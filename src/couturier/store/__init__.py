@@ -7,8 +7,6 @@
 - :mod:`~couturier.store.destinations`: a tenant's destinations and its builds' pushes.
 """
 
-# Imported for its tables: the metadata (migrations' check, create_all in tests) is complete.
-from couturier.store import destinations as destinations
 from couturier.store.database import Store, open_store
 from couturier.store.key import KEY_FILE, InstallationKey, load_or_create_key
 from couturier.store.repositories import Page, UnitOfWork

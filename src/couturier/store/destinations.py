@@ -14,13 +14,15 @@ each push, as tables, and the tenant-bound queries over them.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from couturier.store.models import NEVER_REUSED, Base, UtcDateTime
-from couturier.store.repositories import Page
+
+if TYPE_CHECKING:
+    from couturier.store.repositories import Page
 
 __all__ = ["BuildPush", "Destination", "TenantDestinations"]
 
@@ -85,6 +87,9 @@ class TenantDestinations:
         return list(self.session.scalars(query.order_by(Destination.id)))
 
     def page(self, limit: int, after: int | None) -> Page[Destination]:
+        # models.py imports this module at its end, and repositories imports models: late.
+        from couturier.store.repositories import Page
+
         query = select(Destination).where(Destination.tenant_id == self.tenant_id)
         if after is not None:
             query = query.where(Destination.id > after)
