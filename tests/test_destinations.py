@@ -250,6 +250,16 @@ def test_every_violation_of_a_registration_is_one_422(site: Installation) -> Non
             "/v1/destinations", json={"url": "http://127.0.0.1", "x": 1}, headers=admin(site)
         )
         assert unknown.status_code == 422
+        secret = "long-secret-" * 400  # over the 4096 characters a password may have
+        body = {"url": "http://127.0.0.1:5000", "username": "u", "password": secret}
+        long = client.post("/v1/destinations", json=body, headers=admin(site))
+        assert long.status_code == 422 and "long-secret" not in long.text
+        assert long.json()["errors"][0] == {
+            "field": "password",
+            "value": "(hidden)",
+            "rule": "must be at most 4096 characters on one line",
+            "message": "password: must be at most 4096 characters on one line",
+        }
 
 
 def test_destinations_need_admin_and_another_tenants_are_404(site: Installation) -> None:
