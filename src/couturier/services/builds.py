@@ -312,7 +312,12 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
             architectures=architectures,
             recorder=recorder,
         )
-        _push(builds, job, result, image_id=image_id, repository=repository, trace_id=trace_id)
+        from couturier.services.pushes import push_build
+
+        # The created lines go to the tenant's destinations; the outcome joins the record.
+        push_build(
+            installation, job.tenant_id, image_id, repository, trace_id=trace_id, lines=result.lines
+        )
         _record(
             builds,
             job,
@@ -413,33 +418,6 @@ def _build(
         log.exception("build %s: internal error", trace_id)
         message = f"internal error (trace {trace_id})"
         return failed(Problem(Code.INTERNAL, message, {"trace_id": trace_id}))
-
-
-def _push(
-    builds: Builds,
-    job: ClaimedJob,
-    result: BuildResult,
-    *,
-    image_id: int,
-    repository: str,
-    trace_id: str,
-) -> None:
-    """Push the created lines to the tenant's destinations (their outcome is recorded with
-    the build; a push never changes a line's status)."""
-    from couturier.services.pushes import RepositoryPushSource, push_created
-    from couturier.services.registry_store import registry_reader
-
-    tenant_id = job.tenant_id
-    assert tenant_id is not None
-    installation = builds.installation
-    push_created(
-        installation,
-        tenant_id,
-        image_id=image_id,
-        trace_id=trace_id,
-        lines=result.lines,
-        source=lambda: RepositoryPushSource(registry_reader(installation), tenant_id, repository),
-    )
 
 
 def _own_build(

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from couturier.services.build import LineResult
     from couturier.services.installation import Installation
 
-__all__ = ["RepositoryPushSource", "push_created", "push_records"]
+__all__ = ["RepositoryPushSource", "push_build", "push_created", "push_records"]
 
 log = logging.getLogger("couturier.pushes")
 
@@ -162,6 +162,32 @@ def _push_destination(
 
 def _problem(error: CouturierError, row: Destination) -> Problem:
     return Problem(error.code, error.message, {**error.fields, "destination": row.id})
+
+
+def push_build(
+    installation: Installation,
+    tenant_id: int | None,
+    image_id: int,
+    repository: str,
+    *,
+    trace_id: str,
+    lines: Sequence[LineResult],
+) -> None:
+    """After build ``trace_id`` of image ``image_id`` (``repository`` of Couturier's registry,
+    ``TENANT/NAME``): its created ``lines`` pushed from there by :func:`push_created`."""
+    from couturier.services.registry_store import registry_reader
+
+    if tenant_id is None:
+        return
+    owner = tenant_id
+    push_created(
+        installation,
+        owner,
+        image_id=image_id,
+        trace_id=trace_id,
+        lines=lines,
+        source=lambda: RepositoryPushSource(registry_reader(installation), owner, repository),
+    )
 
 
 def push_created(
