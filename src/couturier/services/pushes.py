@@ -136,6 +136,9 @@ def _push_destination(
         client = _client(installation, row, retry)
     except CouturierError as error:
         given_up = _problem(error, row)
+    except Exception:  # a bug (the stored CA bundle was checked at registration)
+        log.exception("destination %s: its client cannot be made", row.id)
+        given_up = Problem(Code.INTERNAL, "internal error while preparing the push")
     try:
         for line in lines:
             if given_up is not None or client is None:
