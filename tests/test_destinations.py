@@ -280,3 +280,21 @@ def test_destinations_need_admin_and_another_tenants_are_404(site: Installation)
         assert "secret-value" not in listed.text
         assert client.delete(f"/v1/destinations/{made['id']}", headers=mine).status_code == 204
         assert client.get(f"/v1/destinations/{made['id']}", headers=mine).status_code == 404
+
+
+def test_a_password_that_no_longer_opens_fails_the_push_not_the_build(
+    site: Installation,
+) -> None:
+    headers = admin(site)
+    with TestClient(create_app(site, workers=1)) as client:
+        body = {"url": "http://127.0.0.1:5000", "username": USER, "password": PASSWORD}
+        made = client.post("/v1/destinations", json=body, headers=headers).json()
+        with site.store.unit(write=True) as uow:  # sealed for another row: it does not open
+            row = uow.session.get(Destination, made["id"])
+            assert row is not None
+            row.password_sealed = site.key.seal(PASSWORD.encode(), "destination:999:password")
+        accepted = client.post("/v1/images", json=SPEC, headers=headers).json()
+        build = finished_build(client, headers, accepted["build"]["trace_id"])
+    assert build["status"] == "created"
+    assert [p["problem"]["code"] for p in build["pushes"]] == ["secret-unreadable"] * 2
+    assert PASSWORD not in json.dumps(build)
