@@ -27,10 +27,12 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
     jobs: procrastinate         # builds by `couturier worker` (PostgreSQL); default: embedded
     timestamp_tags_kept: 30     # the newest timestamp tags kept per image line (at least 1)
     server: https://couturier.example.org    # the service the images/builds/tokens commands use
+    public_url: https://couturier.example.org  # where clients reach serve behind a proxy
     token: ctr_...              # their API token (keep the file chmod 600; or COUTURIER_TOKEN)
 
 Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_STARTERS_DIR``,
 ``COUTURIER_DATABASE_URL``, ``COUTURIER_JOBS``, ``COUTURIER_SERVER``, ``COUTURIER_TOKEN``,
+``COUTURIER_PUBLIC_URL``,
 ``COUTURIER_MIRROR`` (replaces the ``debian`` mirror URL) and ``COUTURIER_SECURITY_MIRROR``
 (replaces ``debian-security``).
 """
@@ -137,6 +139,10 @@ class Settings:
     # secret: kept out of the repr, never printed).
     server: str | None = None
     token: str | None = field(default=None, repr=False)
+    # The URL clients reach ``couturier serve`` at when a proxy stands before it
+    # (https://couturier.example.org): the registry's token realm is made from it. None: from
+    # each request's own scheme and Host.
+    public_url: str | None = None
     # What a person should know about the settings (a token in a file others can read).
     warnings: tuple[str, ...] = ()
 
@@ -311,12 +317,12 @@ def server_url_ok(url: str) -> bool:
     )
 
 
-def _server_url(url: str, source: str) -> str:
+def _server_url(url: str, source: str, key: str = "server") -> str:
     if not server_url_ok(url):
         raise ConfigError(
-            f"{source}: server {SERVER_RULE}, got {shown(url[:80])}",
+            f"{source}: {key} {SERVER_RULE}, got {shown(url[:80])}",
             "e.g. http://127.0.0.1:8080, as couturier serve says it serves on",
-            fields={"source": source, "key": "server", "value": url[:200]},
+            fields={"source": source, "key": key, "value": url[:200]},
         )
     return url.rstrip("/")
 
@@ -449,6 +455,12 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     if server:
         server_source = "settings" if env.get("COUTURIER_SERVER") else source
         settings = replace(settings, server=_server_url(server, server_source))
+    public_url = env.get("COUTURIER_PUBLIC_URL") or (shape and shape.public_url)
+    if public_url:
+        public_source = "settings" if env.get("COUTURIER_PUBLIC_URL") else source
+        settings = replace(
+            settings, public_url=_server_url(public_url, public_source, "public_url")
+        )
     if shape is not None and shape.token and path is not None:
         # Warned about whenever the file holds one, even when COUTURIER_TOKEN is used instead.
         settings = replace(settings, token=shape.token, warnings=_token_warnings(path, source))

@@ -123,6 +123,7 @@ class SettingsShape(_Shape):
     timestamp_tags_kept: Annotated[int, Field(ge=1, le=10000, strict=True)] | None = None
     server: ServerUrl | None = None
     token: TokenText | None = None
+    public_url: ServerUrl | None = None
 
 
 _PATH = "a directory path"
@@ -135,6 +136,7 @@ _EXPECTED = {
     "timestamp_tags_kept": "a whole number from 1 to 10000",
     "server": "the URL of a couturier serve (http://HOST:PORT)",
     "token": "an API token (ctr_ID_SECRET)",
+    "public_url": "the URL clients reach couturier serve at (https://HOST)",
     "architectures": "a list of architecture names",
     "architectures.*": "an architecture name",
     "mirrors": "a mapping of name → mirror",

@@ -8,14 +8,16 @@ from importlib import metadata
 
 from fastapi import FastAPI
 
-from couturier.api import bundles, catalog, destinations
+from couturier.api import bundles, catalog, destinations, registry, registry_auth
 from couturier.api.errors import install_handlers
 from couturier.api.images import images
 from couturier.api.limits import MAX_BODY_BYTES, BodyLimit
 from couturier.api.metrics import install_metrics
+from couturier.api.registry_errors import install_registry_errors
 from couturier.api.routes import health, v1
 from couturier.services.builds import start_builds
 from couturier.services.installation import Installation
+from couturier.services.registry import RegistryReader
 
 __all__ = ["create_app"]
 
@@ -27,11 +29,19 @@ def _version() -> str:
         return "0+unknown"
 
 
-def create_app(installation: Installation, *, workers: int = 0, lease: float = 30.0) -> FastAPI:
+def create_app(
+    installation: Installation,
+    *,
+    workers: int = 0,
+    lease: float = 30.0,
+    registry_reader: RegistryReader | None = None,
+) -> FastAPI:
     """The REST API over ``installation`` (which the caller closes). OpenAPI at
     ``/v1/openapi.json``, its browsable form at ``/v1/docs``. ``workers`` threads run the
     queued builds while the application runs (0: builds are queued and run by another
-    process); ``lease`` is the seconds after which a silent worker's job is taken up again."""
+    process); ``lease`` is the seconds after which a silent worker's job is taken up again.
+    The OCI pull endpoint ``/v2/`` reads ``registry_reader`` (default: the installation's
+    blob store and database)."""
     builds = start_builds(installation, workers, lease=lease)
 
     @asynccontextmanager
@@ -53,13 +63,17 @@ def create_app(installation: Installation, *, workers: int = 0, lease: float = 3
     )
     app.state.installation = installation
     app.state.builds = builds
+    app.state.registry = registry_reader  # None: made at the first /v2/ request
     install_handlers(app)
+    install_registry_errors(app)
     app.include_router(health)
     app.include_router(v1)
     app.include_router(images)
     app.include_router(catalog.router)
     app.include_router(bundles.router)
     app.include_router(destinations.router)
+    app.include_router(registry_auth.router)  # /v2/token before the /v2/ path routes
+    app.include_router(registry.router)
     app.add_middleware(BodyLimit, json_limit=MAX_BODY_BYTES, upload_limit=bundles.MAX_UPLOAD_BYTES)
     install_metrics(app, installation)
     return app

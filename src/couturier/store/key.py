@@ -26,7 +26,9 @@ import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from couturier.errors import Code, StateError
 
@@ -45,10 +47,17 @@ class InstallationKey:
         if len(material) != 32:
             raise ValueError("an installation key is 32 bytes")
         self._aead = AESGCM(material)
+        self._material = material
         self.fingerprint = hashlib.sha256(material).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"InstallationKey(fingerprint={self.fingerprint!r})"
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` alone (HKDF-SHA256, RFC 5869, with ``purpose`` as
+        its info): signing the registry's bearer tokens with it reveals nothing of the key
+        that seals the secrets, and the same installation key always gives the same bytes."""
+        return HKDF(hashes.SHA256(), 32, salt=None, info=purpose.encode()).derive(self._material)
 
     def seal(self, secret: bytes, purpose: str) -> str:
         """``secret`` encrypted for ``purpose`` (what it belongs to), as ASCII text to store."""
