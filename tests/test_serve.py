@@ -44,13 +44,13 @@ def couturier(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[st
 
 
 class Server:
-    """A ``couturier serve --port 0`` process: its URL and what it printed."""
+    """A ``couturier serve --port 0 [ARGS]`` process: its URL and what it printed."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
         self.log = log
         self._stderr = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "couturier.cli.main", "serve", "--port", "0"],
+            [sys.executable, "-m", "couturier.cli.main", "serve", "--port", "0", *args],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
@@ -60,7 +60,7 @@ class Server:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"serve did not start:\n{self.stderr()}")
             time.sleep(0.1)
-        found = re.search(r"serving on (http://127\.0\.0\.1:\d+)", self.stderr())
+        found = re.search(r"serving on (https?://127\.0\.0\.1:\d+)", self.stderr())
         assert found, self.stderr()
         self.url = found[1]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from couturier.errors import ConfigError
 from couturier.settings import load_settings
 
 
@@ -49,3 +50,17 @@ def test_the_couturier_variables_of_the_mapping_win(tmp_path: Path) -> None:
     }
     settings = load_settings(env=env)
     assert (settings.data_dir, settings.cache_dir) == (tmp_path / "data", tmp_path / "cache")
+
+
+def test_public_url_comes_from_the_file_or_the_variable(tmp_path: Path) -> None:
+    """The registry's token realm behind a proxy: ``public_url`` in the file, overridden by
+    ``COUTURIER_PUBLIC_URL``; anything but an http(s) URL is one line naming the key."""
+    config = tmp_path / "couturier.yaml"
+    config.write_text("public_url: https://couturier.example.org/\n")
+    env = {"HOME": str(tmp_path)}
+    assert load_settings(config, env=env).public_url == "https://couturier.example.org"
+    env["COUTURIER_PUBLIC_URL"] = "https://proxy.example.org:8443"
+    assert load_settings(config, env=env).public_url == "https://proxy.example.org:8443"
+    assert load_settings(env={"HOME": str(tmp_path)}).public_url is None
+    with pytest.raises(ConfigError, match="public_url must be"):
+        load_settings(env={"HOME": str(tmp_path), "COUTURIER_PUBLIC_URL": "ftp://x"})

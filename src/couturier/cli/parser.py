@@ -78,6 +78,8 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             else "build needs either a spec file or --starter NAME "
             "(e.g. couturier build --starter python --output ./python-oci)"
         )
+    if args.group == "serve" and (args.tls_cert is None) != (args.tls_key is None):
+        _command(top, "serve").error("--tls-cert and --tls-key go together: give both or neither")
     if args.group == "plan":
         arches = list(dict.fromkeys(args.arch or ()))
         if len(arches) > 1:
@@ -247,6 +249,15 @@ def _serve(groups: _Groups) -> None:
         type=_workers,
         default=2,
         help="threads that run builds (2; 0 runs none: another process does)",
+    )
+    serve.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve HTTPS with this PEM certificate (chain); needs --tls-key",
+    )
+    serve.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="the PEM private key of --tls-cert"
     )
 
 

@@ -1,5 +1,6 @@
-"""``couturier serve [--host H] [--port P] [--workers N]``: the REST API over the settings'
-database, and N threads running the queued builds (default 2).
+"""``couturier serve [--host H] [--port P] [--workers N] [--tls-cert FILE --tls-key FILE]``: the
+REST API and the OCI pull endpoint over the settings' database, and N threads running the
+queued builds (default 2); HTTPS with the given certificate and key.
 
 Opens the installation first (key, migrations, and on the first start tenant 1 and its
 ``write`` token, printed once on stderr), binds the address itself (so a port in use is one
@@ -13,11 +14,13 @@ import argparse
 import os
 import signal
 import socket
+import ssl
 import sys
+from pathlib import Path
 
 from couturier.cli.admin import say_first_start
 from couturier.cli.output import Progress
-from couturier.errors import StateError
+from couturier.errors import InputError, StateError
 from couturier.services.installation import open_installation
 from couturier.settings import Settings
 
@@ -48,6 +51,22 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
+def check_tls(cert: Path, key: Path) -> None:
+    """Raise :class:`InputError` (one line) unless ``cert`` and ``key`` are readable PEM files
+    of a certificate and its private key: checked before uvicorn loads them, which would
+    answer a bad file with a traceback."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except OSError as error:
+        reason = error.strerror or getattr(error, "reason", None) or str(error)
+        raise InputError(
+            f"cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: {reason}",
+            "give a PEM certificate (chain) and the PEM private key that matches it",
+            fields={"kind": "tls", "value": str(cert)[:200]},
+        ) from None
+
+
 def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -58,6 +77,9 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
 
     from couturier.api.app import create_app
 
+    tls = args.tls_cert is not None
+    if tls:
+        check_tls(args.tls_cert, args.tls_key)
     installation, first = open_installation(settings)
     app = None
     try:
@@ -66,7 +88,8 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
         host, port = listener.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         print(
-            f"couturier: serving on http://{shown}:{port} (OpenAPI at /v1/openapi.json; "
+            f"couturier: serving on {'https' if tls else 'http'}://{shown}:{port} "
+            f"(OpenAPI at /v1/openapi.json, registry at /v2/; "
             f"data in {settings.data_dir})",
             file=sys.stderr,
             flush=True,
@@ -87,6 +110,8 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
             # A client following a build's events keeps its response open until the build
             # ends: a stop waits this long for open responses, then closes them.
             timeout_graceful_shutdown=GRACE_SECONDS,
+            ssl_certfile=args.tls_cert,
+            ssl_keyfile=args.tls_key,
         )
         # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler
         # that was there before it: this one makes that a normal exit (status 0), as a
