@@ -425,3 +425,14 @@ def test_a_bearer_token_is_signed_by_the_installation(
 def test_v2_stays_out_of_the_v1_openapi_document(client: TestClient) -> None:
     paths = client.get("/v1/openapi.json").json()["paths"]
     assert not [path for path in paths if path.startswith("/v2")]
+
+
+def test_a_host_header_that_cannot_be_quoted_makes_no_challenge_of_it(client: TestClient) -> None:
+    for host in ('evil"host', "a b", "x\\y", "[::1", "h:99999999"):
+        answer = client.get("/v2/", headers={"Host": host})
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"] == (
+            'Bearer realm="http://localhost/v2/token",service="localhost"'
+        ), host
+    answer = client.get("/v2/", headers={"Host": "[::1]:8080"})
+    assert 'realm="http://[::1]:8080/v2/token"' in answer.headers["www-authenticate"]
