@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.certs import key_pem, make_certificate
 from tests.fixture_repo import SigningKey, build_repo
@@ -37,6 +39,7 @@ from tests.test_serve_builds import StallingMirror, _finished, served_environmen
 pytestmark = pytest.mark.e2e
 
 INDEX = "application/vnd.oci.image.index.v1+json"
+ARCHITECTURES = ("amd64", "arm64")
 CONTAINERS_CONF = '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n'
 
 
@@ -65,12 +68,15 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("registry-clients")
-    repo = build_repo(root / "repo", REPO, key=signing_key, arch=("amd64",))
+    repo = build_repo(root / "repo", REPO, key=signing_key, arch=ARCHITECTURES)
     mirror = StallingMirror(repo)
     mirror.release.set()  # nothing is held: the build runs straight through
     thread = threading.Thread(target=mirror.serve_forever, daemon=True)
     thread.start()
     env = served_environment(root, mirror, signing_key, None)
+    settings = yaml.safe_load((root / "couturier.yaml").read_text())
+    settings["architectures"] = list(ARCHITECTURES)  # each line an index of two manifests
+    (root / "couturier.yaml").write_text(yaml.safe_dump(settings))
     server = Server(env, root / "serve.log")
     try:
         token = first_token(server.stderr())
@@ -141,7 +147,16 @@ def test_podman_logs_in_pulls_by_tag_and_digest_and_runs(
     assert inspected["Architecture"] == "amd64"
     assert inspected["Config"]["Entrypoint"] == ["/usr/bin/tool"]
     # the pulled image runs: its environment and generated files are there
-    inside = ("run", "--rm", "--network", "none", "-v", f"{busybox}:/bb:ro", "--entrypoint", "/bb")
+    inside = (
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        f"{busybox}:/busybox:ro",
+        "--entrypoint",
+        "/busybox",
+    )
     shown = run(*inside, reference, "env")
     assert "APP_ENV=test" in shown and "TOOL_HOME=/usr/lib/tool2" in shown
     assert "nonroot:x:65532:65532" in run(*inside, reference, "cat", "/etc/passwd")
@@ -162,9 +177,14 @@ def test_skopeo_inspects_and_copies_every_platform_keeping_digests(
     index = _digest_of(served, "1/my-tool:latest")
     raw = json.loads(_run(skopeo, "inspect", "--tls-verify=false", *creds, "--raw", source))
     assert raw["mediaType"] == INDEX
-    (platform,) = [m for m in raw["manifests"] if m.get("platform", {}).get("os") == "linux"]
-    info = json.loads(_run(skopeo, "inspect", "--tls-verify=false", *creds, source))
-    assert info["Digest"] == platform["digest"]
+    platforms = {m["platform"]["architecture"]: m for m in raw["manifests"] if "platform" in m}
+    assert set(platforms) == set(ARCHITECTURES)
+    platform = platforms["amd64"]
+    info = json.loads(
+        _run(skopeo, "--override-arch", "amd64", "inspect", "--tls-verify=false", *creds, source)
+    )
+    assert info["Digest"] == index, (index, platform)  # skopeo names the index it resolved
+    assert info["Architecture"] == "amd64"
     assert "latest" in info["RepoTags"] and "2" in info["RepoTags"]
 
     layout = tmp_path / "layout"
@@ -181,8 +201,8 @@ def test_skopeo_inspects_and_copies_every_platform_keeping_digests(
     )
     copied = json.loads((layout / "index.json").read_text())
     assert [m["digest"] for m in copied["manifests"]] == [index]
-    blob = layout / "blobs" / "sha256" / platform["digest"].removeprefix("sha256:")
-    assert blob.is_file()
+    for each in platforms.values():  # every platform manifest came along, under its digest
+        assert (layout / "blobs" / "sha256" / each["digest"].removeprefix("sha256:")).is_file()
     # the same image by digest
     by_digest = f"docker://{served.host}/1/my-tool@{platform['digest']}"
     assert (
@@ -250,7 +270,8 @@ def test_https_with_a_test_ca(served: Served, tmp_path: Path) -> None:
     try:
         assert server.url.startswith("https://127.0.0.1:")
         host = server.url.removeprefix("https://")
-        challenge = httpx.get(f"{server.url}/v2/", verify=str(tmp_path / "certs" / "ca.crt"))
+        trusted = ssl.create_default_context(cafile=tmp_path / "certs" / "ca.crt")
+        challenge = httpx.get(f"{server.url}/v2/", verify=trusted)
         assert challenge.status_code == 401
         assert f'realm="https://{host}/v2/token"' in challenge.headers["www-authenticate"]
         info = json.loads(
