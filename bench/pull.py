@@ -67,15 +67,16 @@ def _copy(source: str, creds: list[str], target: Path) -> float:
 
 
 def _size(client: httpx.Client, tag: str) -> tuple[int, int]:
-    """(layers, bytes of config and layers) of the amd64 manifest of ``tag``."""
-    accept = {"Accept": "application/vnd.oci.image.index.v1+json"}
-    index = client.get(f"/v2/1/pull-bench/manifests/{tag}", headers=accept).json()
-    digest = next(
-        m["digest"]
-        for m in index.get("manifests", [])
-        if m.get("platform", {}).get("architecture") == "amd64"
-    )
-    manifest = client.get(f"/v2/1/pull-bench/manifests/{digest}").json()
+    """(layers, bytes of config and layers) of the amd64 manifest of ``tag`` (the tag's own
+    manifest, or the amd64 one of its index)."""
+    manifest = client.get(f"/v2/1/pull-bench/manifests/{tag}").json()
+    if "manifests" in manifest:
+        digest = next(
+            m["digest"]
+            for m in manifest["manifests"]
+            if m.get("platform", {}).get("architecture") == "amd64"
+        )
+        manifest = client.get(f"/v2/1/pull-bench/manifests/{digest}").json()
     sizes = [layer["size"] for layer in manifest["layers"]] + [manifest["config"]["size"]]
     return len(manifest["layers"]), sum(sizes)
 

@@ -18,6 +18,7 @@ from couturier.api.routes import health, v1
 from couturier.services.builds import start_builds
 from couturier.services.installation import Installation
 from couturier.services.registry import RegistryReader
+from couturier.services.registry_store import registry_reader as store_reader
 
 __all__ = ["create_app"]
 
@@ -63,7 +64,9 @@ def create_app(
     )
     app.state.installation = installation
     app.state.builds = builds
-    app.state.registry = registry_reader  # None: made at the first /v2/ request
+    app.state.registry = (
+        registry_reader if registry_reader is not None else store_reader(installation)
+    )
     install_handlers(app)
     install_registry_errors(app)
     app.include_router(health)

@@ -36,7 +36,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from couturier.api.auth import installation_of
 from couturier.api.registry_auth import denied, request_grant
 from couturier.api.registry_errors import (
     API_VERSION,
@@ -60,14 +59,8 @@ _PUSH = ["POST", "PUT", "PATCH", "DELETE"]
 
 
 def _reader(request: Request) -> RegistryReader:
-    """The application's reader; the installation's own (blob store and database) unless
-    :func:`~couturier.api.app.create_app` was handed one, made at its first use so that an
-    application that never serves ``/v2/`` opens nothing for it."""
-    reader: RegistryReader | None = request.app.state.registry
-    if reader is None:
-        from couturier.services.registry_store import registry_reader
-
-        reader = request.app.state.registry = registry_reader(installation_of(request))
+    """The application's reader (:func:`~couturier.api.app.create_app` sets it)."""
+    reader: RegistryReader = request.app.state.registry
     return reader
 
 
