@@ -185,8 +185,8 @@ def _report(results: dict[str, Any], tag: str, layers: int, size: int) -> None:
     )
     body = f"""## Pull: `skopeo copy` from Couturier's `/v2/` and from `docker-registry`
 
-Machine: {machine()}; `couturier serve` (SQLite, one process) and Debian's `docker-registry`
-(filesystem storage) on 127.0.0.1, plain HTTP, the client on the same machine.
+Machine: {machine()}; `couturier serve` (SQLite, one process) and Debian's
+`docker-registry` (filesystem storage) on 127.0.0.1, plain HTTP, the client on the same machine.
 
 The image: the private image `1/pull-bench` on the `python` starter, built by the service from
 Debian's mirror; its line `{tag}`, amd64: {layers} layers, {size / 1e6:.1f} MB with the config.
@@ -202,9 +202,13 @@ bearer token). Rounds interleave, the order alternating; medians of {len(loads)}
 
 **Couturier / registry: {ratio:.2f}x; target at most 1.2x: {met}.**
 
-{CONCURRENT} concurrent pulls, all without error: Couturier {many["couturier"]["wall"]:.1f} s
-wall (slowest pull {many["couturier"]["slowest"]:.1f} s), `docker-registry`
-{many["registry"]["wall"]:.1f} s (slowest {many["registry"]["slowest"]:.1f} s).
+{CONCURRENT} concurrent pulls of the same line, all without error (wall time until the last
+ended; the slowest pull):
+
+| source | wall s | slowest s |
+|---|---:|---:|
+| Couturier `/v2/` | {many["couturier"]["wall"]:.1f} | {many["couturier"]["slowest"]:.1f} |
+| `docker-registry` | {many["registry"]["wall"]:.1f} | {many["registry"]["slowest"]:.1f} |
 
 Rounds in order (Couturier / registry, the machine's 1-minute load average after each):
 {rounds}.
