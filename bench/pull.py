@@ -116,14 +116,22 @@ def main(argv: list[str] | None = None) -> None:
                 tag = LINE if LINE in tags else sorted(tags)[-1]
                 layers, size = _size(client, tag)
             with running_registry(work / "registry") as registry:
-                results = _measure(url, token, registry.host, tag, work=work, rounds=args.rounds)
+                results = _measure(
+                    url, token, registry.host, tag, work=work, rounds=args.rounds, pid=serve.pid
+                )
         finally:
             stop(serve)
     _report(results, tag, layers, size)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) process ``pid`` has used so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _measure(
-    url: str, token: str, registry: str, tag: str, *, work: Path, rounds: int
+    url: str, token: str, registry: str, tag: str, *, work: Path, rounds: int, pid: int
 ) -> dict[str, Any]:
     host = url.removeprefix("http://")
     creds = ["--src-creds", f"1:{token}"]
@@ -156,7 +164,7 @@ def _measure(
         )
     concurrent = {}
     for name, source, given in (("couturier", ours, creds), ("registry", theirs, [])):
-        started = time.monotonic()
+        started, cpu = time.monotonic(), _cpu_seconds(pid)
         with ThreadPoolExecutor(CONCURRENT) as pool:
             each = list(
                 pool.map(
@@ -164,7 +172,11 @@ def _measure(
                     range(CONCURRENT),
                 )
             )
-        concurrent[name] = {"wall": time.monotonic() - started, "slowest": max(each)}
+        concurrent[name] = {
+            "wall": time.monotonic() - started,
+            "slowest": max(each),
+            "serve_cpu": _cpu_seconds(pid) - cpu,
+        }
         for n in range(CONCURRENT):
             shutil.rmtree(work / f"many-{name}-{n}")
     return {"timings": timings, "loads": loads, "concurrent": concurrent}
@@ -209,6 +221,10 @@ ended; the slowest pull):
 |---|---:|---:|
 | Couturier `/v2/` | {many["couturier"]["wall"]:.1f} | {many["couturier"]["slowest"]:.1f} |
 | `docker-registry` | {many["registry"]["wall"]:.1f} | {many["registry"]["slowest"]:.1f} |
+
+`couturier serve` used {many["couturier"]["serve_cpu"]:.1f} CPU s for its 20 pulls
+({many["registry"]["serve_cpu"]:.1f} s while the registry served its own), of the
+{CONCURRENT * size / 1e6:.0f} MB it sent.
 
 Rounds in order (Couturier / registry, the machine's 1-minute load average after each):
 {rounds}.
