@@ -15,12 +15,14 @@ answered in this shape too, by :func:`of_couturier`.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 from couturier.api.errors import status_of
 from couturier.errors import CouturierError
@@ -93,5 +95,20 @@ def _handle(request: Request, error: Exception) -> Response:
 
 
 def install_registry_errors(app: FastAPI) -> None:
-    """Answer every :class:`RegistryError` in the spec's shape."""
+    """Answer every :class:`RegistryError` in the spec's shape, and so the framework's own
+    ``404`` and ``405`` under ``/v2/`` (a path no route matches, e.g. one holding a newline,
+    which a path parameter does not take); elsewhere they stay with the handler installed
+    before (:func:`couturier.api.errors.install_handlers`, which must run first)."""
     app.add_exception_handler(RegistryError, _handle)
+    before = app.exception_handlers[HTTPException]
+
+    async def framework(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        if not request.url.path.startswith("/v2/"):
+            answer = before(request, error)
+            return await answer if inspect.isawaitable(answer) else answer
+        status = error.status_code if error.status_code in (404, 405) else 400
+        message = "no such endpoint of the distribution API"
+        return error_response(RegistryError(status, "UNSUPPORTED", message), request.method)
+
+    app.add_exception_handler(HTTPException, framework)
