@@ -39,6 +39,7 @@ from tests.test_serve_builds import StallingMirror, _finished, served_environmen
 pytestmark = pytest.mark.e2e
 
 INDEX = "application/vnd.oci.image.index.v1+json"
+SPDX = "application/spdx+json"
 ARCHITECTURES = ("amd64", "arm64")
 CONTAINERS_CONF = '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n'
 
@@ -255,6 +256,29 @@ def test_tenant_two_reaches_nothing_of_tenant_one(served: Served) -> None:
     assert tags.status_code == 200 and "latest" in tags.json()["tags"]
     referrers = httpx.get(f"{url}/v2/1/my-tool/referrers/{digest}", headers=owner)
     assert referrers.status_code == 200 and referrers.json()["mediaType"] == INDEX
+
+
+def test_each_platform_manifest_has_its_sboms_as_referrers(served: Served) -> None:
+    url, owner = served.server.url, {"Authorization": f"Bearer {served.token}"}
+    index = httpx.get(f"{url}/v2/1/my-tool/manifests/latest", headers=owner).json()
+    other = {"Authorization": f"Bearer {served.other_token}"}
+    for platform in index["manifests"]:
+        path = f"{url}/v2/1/my-tool/referrers/{platform['digest']}"
+        found = httpx.get(path, headers=owner)
+        assert found.status_code == 200 and found.headers["content-type"] == INDEX
+        kinds = {m["artifactType"] for m in found.json()["manifests"]}
+        assert kinds == {SPDX, "application/vnd.cyclonedx+json"}
+        spdx = httpx.get(path, params={"artifactType": SPDX}, headers=owner)
+        assert spdx.headers["oci-filters-applied"] == "artifactType"
+        (descriptor,) = spdx.json()["manifests"]
+        artifact = httpx.get(
+            f"{url}/v2/1/my-tool/manifests/{descriptor['digest']}", headers=owner
+        ).json()
+        assert artifact["subject"]["digest"] == platform["digest"]
+        (payload,) = artifact["layers"]
+        document = httpx.get(f"{url}/v2/1/my-tool/blobs/{payload['digest']}", headers=owner)
+        assert document.json()["spdxVersion"].startswith("SPDX-")
+        assert httpx.get(path, headers=other).status_code == 401
 
 
 def test_https_with_a_test_ca(served: Served, tmp_path: Path) -> None:

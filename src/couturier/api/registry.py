@@ -45,6 +45,7 @@ from couturier.api.registry_errors import (
 )
 from couturier.core.distribution import is_digest, is_name, is_sha256_digest, is_tag
 from couturier.errors import CouturierError
+from couturier.oci.documents import INDEX_MEDIA_TYPE
 from couturier.services.registry import BlobLocation, RegistryReader
 
 __all__ = ["MAX_PAGE", "router"]
@@ -53,7 +54,6 @@ router = APIRouter(include_in_schema=False)
 
 MAX_PAGE = 1000  # tags in one answer of tags/list
 CHUNK_BYTES = 1 << 20  # read from a blob file per step of its stream
-INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 _RANGE = re.compile(r"bytes=(?:(\d{1,18})-(\d{0,18})|-(\d{1,18}))")
 _PUSH = ["POST", "PUT", "PATCH", "DELETE"]
 
