@@ -185,6 +185,29 @@ def test_bad_credentials_are_401_with_a_challenge(
     assert 'scope="repository:1/app:pull"' in answer.headers["www-authenticate"]
 
 
+def test_the_oauth_form_of_the_token_endpoint(client: TestClient, installed: Installed) -> None:
+    """containerd posts ``grant_type=password`` first and falls back to GET only on 404/405."""
+    form = {
+        "grant_type": "password",
+        "username": "1",
+        "password": installed[1].token,
+        "scope": "repository:1/app:pull repository:1/empty:pull",
+        "service": "testserver",
+        "client_id": "containerd-client",
+    }
+    answer = client.post("/v2/token", data=form)
+    assert answer.status_code == 200, answer.text
+    bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    assert client.get("/v2/1/empty/tags/list", headers=bearer).status_code == 200
+    wrong = client.post("/v2/token", data={**form, "password": "ctr_nope"})
+    assert wrong.status_code == 401 and _error(wrong) == "UNAUTHORIZED"
+    for bad in ({**form, "grant_type": "refresh_token"}, {}):
+        refused = client.post("/v2/token", data=bad)
+        assert refused.status_code == 400 and _error(refused) == "UNSUPPORTED"
+    as_json = client.post("/v2/token", json=form)
+    assert as_json.status_code == 400 and _error(as_json) == "UNSUPPORTED"
+
+
 def test_the_realm_is_the_public_url_behind_a_proxy(
     installed: Installed, content: MemoryRegistry
 ) -> None:

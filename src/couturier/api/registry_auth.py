@@ -10,6 +10,8 @@
   ``{"token", "access_token", "expires_in", "issued_at"}`` (:mod:`couturier.services
   .registry_auth`); a bad credential is ``401`` with a basic challenge, so ``podman login``
   says the user name or password is wrong;
+- ``POST /v2/token`` (form ``grant_type=password``, ``password``, ``scope``, ``service``) is the
+  OAuth 2 form of the same, which containerd tries first;
 - a ``/v2/`` request may carry ``Authorization: Bearer <that token>``, or a tenant token itself
   as the bearer or as the basic password (``curl -u 1:ctr_...``).
 
@@ -25,7 +27,7 @@ import json
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from couturier.api.auth import installation_of
@@ -119,11 +121,39 @@ def token(
 ) -> Response:
     """Issue a bearer token for the tenant token sent as the basic password."""
     scopes = [part for text in (scope or []) for part in text.split(" ") if part]
+    return _issue(request, _credential(request), scopes, service)
+
+
+@router.post("/v2/token")
+def oauth_token(
+    request: Request,
+    grant_type: Annotated[str | None, Form()] = None,
+    password: Annotated[str | None, Form()] = None,
+    scope: Annotated[str | None, Form()] = None,
+    service: Annotated[str | None, Form()] = None,
+) -> Response:
+    """The OAuth 2 form of the token endpoint (the distribution project's "OAuth2 Token
+    Authentication"), which containerd tries first: ``grant_type=password`` with the tenant
+    token as ``password`` (``username`` is not checked); scopes space-separated."""
+    if grant_type != "password":
+        raise RegistryError(
+            400,
+            "UNSUPPORTED",
+            "grant_type must be password (the tenant token as the password)",
+            {"grant_type": (grant_type or "")[:40]},
+        )
+    return _issue(request, password, (scope or "").split(), service)
+
+
+def _issue(
+    request: Request, credential: str | None, scopes: list[str], service: str | None
+) -> Response:
+    """The token endpoint's answer for the tenant token ``credential`` and ``scopes``."""
     if len(scopes) > _MAX_SCOPES:
         raise RegistryError(400, "DENIED", f"at most {_MAX_SCOPES} scopes at once")
     installation = installation_of(request)
     try:
-        grant = grant_of_token(installation, _credential(request), scopes)
+        grant = grant_of_token(installation, credential, scopes)
     except AccessError as error:
         raise RegistryError(
             401,
