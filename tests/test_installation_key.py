@@ -84,3 +84,16 @@ def test_secrets_open_only_with_the_same_key_and_purpose(tmp_path: Path) -> None
     for bad in (tampered, "", "not base64!", "YWJj"):
         with pytest.raises(StateError):
             key.open(bad, "destination:7:password")
+
+
+def test_a_derived_key_is_stable_per_purpose_and_reveals_no_other(tmp_path: Path) -> None:
+    """The registry signs its bearer tokens with a key derived for that purpose alone: the
+    same key file gives the same bytes after a restart, another purpose other bytes."""
+    key, _ = load_or_create_key(tmp_path)
+    again, made = load_or_create_key(tmp_path)
+    assert not made
+    signing = key.derive("registry bearer token v1")
+    assert len(signing) == 32 and again.derive("registry bearer token v1") == signing
+    assert key.derive("another purpose") != signing
+    other, _ = load_or_create_key(tmp_path / "other")
+    assert other.derive("registry bearer token v1") != signing
