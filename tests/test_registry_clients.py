@@ -342,3 +342,24 @@ def test_serve_refuses_tls_files_it_cannot_use(served: Served, tmp_path: Path) -
     assert line.startswith("couturier: error: cannot serve HTTPS with --tls-cert"), line
     half = couturier(served.env, "serve", "--tls-cert", str(tmp_path / "cert.pem"))
     assert half.returncode == 2 and "--tls-cert and --tls-key go together" in half.stderr
+
+
+def test_no_credential_reaches_the_server_log(served: Served) -> None:
+    """Tokens and the bearer tokens made from them never appear in serve's log (the first
+    start prints tenant 1's token there once, on purpose)."""
+    url = served.server.url
+    login = httpx.get(
+        f"{url}/v2/token",
+        params={"scope": "repository:1/my-tool:pull", "service": served.host},
+        auth=("1", served.token),
+    )
+    bearer = login.json()["token"]
+    headers = {"Authorization": f"Bearer {bearer}"}
+    assert httpx.get(f"{url}/v2/1/my-tool/tags/list", headers=headers).status_code == 200
+    wrong = httpx.get(f"{url}/v2/", headers={"Authorization": f"Bearer {bearer[:-3]}xyz"})
+    assert wrong.status_code == 401
+    log = served.server.stderr()
+    assert log.count(served.token) == 1
+    secrets = (served.token.rsplit("_", 1)[1], served.other_token, bearer, bearer.split(".")[2])
+    assert not [s for s in secrets[1:] if s in log]
+    assert log.count(secrets[0]) == 1
