@@ -340,6 +340,24 @@ def test_serve_refuses_tls_files_it_cannot_use(served: Served, tmp_path: Path) -
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("couturier: error: cannot serve HTTPS with --tls-cert"), line
+    ca = make_certificate("Couturier test CA")
+    leaf = make_certificate("127.0.0.1", ca=False, issuer=ca, ip_address="127.0.0.1")
+    (tmp_path / "cert.pem").write_bytes(leaf.pem)
+    (tmp_path / "key.pem").write_bytes(key_pem(leaf, password=b"secret"))
+    done = couturier(
+        served.env,
+        *("serve", "--port", "0", "--tls-cert", str(tmp_path / "cert.pem")),
+        *("--tls-key", str(tmp_path / "key.pem")),
+    )
+    assert done.returncode == 1
+    assert "the key is encrypted, and serve reads no passphrase" in done.stderr
+    (tmp_path / "key.pem").write_bytes(key_pem(make_certificate("another", ca=False)))
+    done = couturier(
+        served.env,
+        *("serve", "--port", "0", "--tls-cert", str(tmp_path / "cert.pem")),
+        *("--tls-key", str(tmp_path / "key.pem")),
+    )
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     half = couturier(served.env, "serve", "--tls-cert", str(tmp_path / "cert.pem"))
     assert half.returncode == 2 and "--tls-cert and --tls-key go together" in half.stderr
 

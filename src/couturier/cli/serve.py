@@ -51,20 +51,32 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
+class _EncryptedKeyError(Exception):
+    """The key asked for a passphrase, which serve does not read."""
+
+
+def _no_passphrase() -> bytes:
+    raise _EncryptedKeyError
+
+
 def check_tls(cert: Path, key: Path) -> None:
     """Raise :class:`InputError` (one line) unless ``cert`` and ``key`` are readable PEM files
-    of a certificate and its private key: checked before uvicorn loads them, which would
-    answer a bad file with a traceback."""
+    of a certificate and its unencrypted private key: checked before uvicorn loads them,
+    which would answer a bad file with a traceback and an encrypted key with a prompt."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        context.load_cert_chain(cert, key)
+        context.load_cert_chain(cert, key, password=_no_passphrase)
+    except _EncryptedKeyError:
+        reason = "the key is encrypted, and serve reads no passphrase"
     except OSError as error:
         reason = error.strerror or getattr(error, "reason", None) or str(error)
-        raise InputError(
-            f"cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: {reason}",
-            "give a PEM certificate (chain) and the PEM private key that matches it",
-            fields={"kind": "tls", "value": str(cert)[:200]},
-        ) from None
+    else:
+        return
+    raise InputError(
+        f"cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: {reason}",
+        "give a PEM certificate (chain) and the unencrypted PEM private key that matches it",
+        fields={"kind": "tls", "value": str(cert)[:200]},
+    )
 
 
 def _stop(signum: int, frame: object) -> None:
