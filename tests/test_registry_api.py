@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from couturier.api.app import create_app
 from couturier.services.installation import FirstStart, Installation, create_tenant, entitle
 from couturier.services.registry_auth import BEARER_SECONDS
-from couturier.services.tokens import issue_token
+from couturier.services.tokens import Principal, issue_token, revoke_token
 from tests.registry_memory import INDEX, MANIFEST, MemoryRegistry, digest_of
 from tests.service import Clock
 
@@ -206,6 +206,20 @@ def test_the_oauth_form_of_the_token_endpoint(client: TestClient, installed: Ins
         assert refused.status_code == 400 and _error(refused) == "UNSUPPORTED"
     as_json = client.post("/v2/token", json=form)
     assert as_json.status_code == 400 and _error(as_json) == "UNSUPPORTED"
+
+
+def test_a_revoked_token_gets_no_bearer_token_and_is_no_bearer_itself(
+    client: TestClient, installed: Installed
+) -> None:
+    installation, _ = installed
+    issued = issue_token(installation, 1, "pull")
+    bearer = _login(client, issued.token, "1/app")
+    revoke_token(installation, Principal(1, issued.info.id, "admin"), issued.info.id)
+    assert client.get("/v2/token", headers=_basic("1", issued.token)).status_code == 401
+    direct = {"Authorization": f"Bearer {issued.token}"}
+    assert client.get("/v2/1/app/tags/list", headers=direct).status_code == 401
+    # a bearer token made before stays valid until it expires (BEARER_SECONDS)
+    assert client.get("/v2/1/app/tags/list", headers=bearer).status_code == 200
 
 
 def test_the_realm_is_the_public_url_behind_a_proxy(
