@@ -125,6 +125,8 @@ def test_podman_logs_in_pulls_by_tag_and_digest_and_runs(
 ) -> None:
     podman = _tool("podman", "podman")
     busybox = _tool("busybox", "busybox-static")
+    if b"ld-linux" in Path(busybox).read_bytes()[:8192]:  # an ELF interpreter: not static
+        pytest.fail(f"{busybox} is linked dynamically: install busybox-static")
     (tmp_path / "containers.conf").write_text(CONTAINERS_CONF)
     env = {
         **os.environ,
