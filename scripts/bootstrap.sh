@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make this machine ready for Couturier: the Debian tools it calls, uv, and the project's Python
-# environment (in $venv_dir). Idempotent and quiet when everything is already there. Sourced by ./couturier and
+# Make this machine ready for Couturier: the Debian tools it calls, uv, the project's Python
+# environment (in $venv_dir) and the console's browser libraries (node_modules/, by npm ci). Idempotent and quiet when everything is already there. Sourced by ./couturier and
 # ./run-tests; TOOLS_EXTRA may name more Debian packages (command:package pairs) to ensure.
 set -euo pipefail
 
@@ -9,7 +9,7 @@ sudo_cmd=()
 if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
 
 # command:debian-package pairs; a command that is missing pulls its package.
-tools="gpgv:gpgv gpg:gpg xz:xz-utils dpkg-deb:dpkg apt-get:apt ${TOOLS_EXTRA:-}"
+tools="gpgv:gpgv gpg:gpg xz:xz-utils dpkg-deb:dpkg apt-get:apt npm:npm ${TOOLS_EXTRA:-}"
 missing=()
 for pair in $tools; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
@@ -47,4 +47,14 @@ sync_inputs() { (cd "$root_dir" && cksum pyproject.toml uv.lock 2>/dev/null || t
 if [ ! -x "$venv_dir/bin/couturier" ] || [ "$(cat "$sync_stamp" 2>/dev/null)" != "$(sync_inputs)" ]; then
     (cd "$root_dir" && uv sync --quiet --frozen 2>/dev/null || uv sync --quiet)
     sync_inputs >"$sync_stamp"  # after the sync, which may have written uv.lock
+fi
+
+# The console's browser libraries (htmx), exactly as package-lock.json pins them: installed by
+# `npm ci` when node_modules/ is missing or the lockfile changed since the last install (its
+# checksum is stamped into node_modules/ after it). --ignore-scripts: nothing of a package runs.
+npm_stamp="$root_dir/node_modules/.couturier-npm-stamp"
+npm_inputs() { (cd "$root_dir" && cksum package.json package-lock.json 2>/dev/null || true); }
+if [ ! -d "$root_dir/node_modules" ] || [ "$(cat "$npm_stamp" 2>/dev/null)" != "$(npm_inputs)" ]; then
+    (cd "$root_dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >/dev/null)
+    npm_inputs >"$npm_stamp"
 fi

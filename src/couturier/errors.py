@@ -113,6 +113,7 @@ class Code(StrEnum):
     TOKEN_EXPIRED = "token-expired"
     TOKEN_REVOKED = "token-revoked"
     SCOPE_TOO_LOW = "scope-too-low"
+    CSRF_INVALID = "csrf-invalid"
     DATABASE_UNAVAILABLE = "database-unavailable"
     DATABASE_TOO_NEW = "database-too-new"
     INSTALLATION_KEY_UNUSABLE = "installation-key-unusable"
@@ -198,6 +199,7 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.TOKEN_EXPIRED: CodeInfo(False, "the token is past its expiry"),
         Code.TOKEN_REVOKED: CodeInfo(False, "the token was revoked"),
         Code.SCOPE_TOO_LOW: CodeInfo(False, "the token's scope does not allow this"),
+        Code.CSRF_INVALID: CodeInfo(False, "a console request lacks its session's CSRF token"),
         Code.DATABASE_UNAVAILABLE: CodeInfo(True, "the database is busy or cannot be reached"),
         Code.DATABASE_TOO_NEW: CodeInfo(False, "a newer Couturier migrated the database"),
         Code.INSTALLATION_KEY_UNUSABLE: CodeInfo(False, "installation.key cannot be trusted"),
@@ -364,8 +366,9 @@ class AccessError(CouturierError):
     """A request's token is missing, not valid, expired or revoked, or its scope is too low.
 
     ``reason`` is one of ``missing``, ``invalid``, ``expired``, ``revoked`` (who is asking is
-    not known: HTTP 401) or ``scope`` (known, but not allowed: HTTP 403); the code says the
-    same (``token-expired``, ``scope-too-low``)."""
+    not known: HTTP 401), ``scope`` (known, but not allowed: HTTP 403) or ``csrf`` (an unsafe
+    request signed in by a console session cookie without that session's CSRF token: HTTP
+    403); the code says the same (``token-expired``, ``scope-too-low``, ``csrf-invalid``)."""
 
     REASONS: ClassVar[Mapping[str, Code]] = MappingProxyType(
         {
@@ -374,6 +377,7 @@ class AccessError(CouturierError):
             "expired": Code.TOKEN_EXPIRED,
             "revoked": Code.TOKEN_REVOKED,
             "scope": Code.SCOPE_TOO_LOW,
+            "csrf": Code.CSRF_INVALID,
         }
     )
 

@@ -19,6 +19,7 @@ from couturier.services.builds import start_builds
 from couturier.services.installation import Installation
 from couturier.services.registry import RegistryReader
 from couturier.services.registry_store import registry_reader as store_reader
+from couturier.web import mount_console
 
 __all__ = ["create_app"]
 
@@ -37,9 +38,9 @@ def create_app(
     lease: float = 30.0,
     registry_reader: RegistryReader | None = None,
 ) -> FastAPI:
-    """The REST API over ``installation`` (which the caller closes). OpenAPI at
-    ``/v1/openapi.json``, its browsable form at ``/v1/docs``. ``workers`` threads run the
-    queued builds while the application runs (0: builds are queued and run by another
+    """The REST API over ``installation`` (which the caller closes), and the console at ``/``.
+    OpenAPI at ``/v1/openapi.json``, its browsable form at ``/v1/docs``. ``workers`` threads
+    run the queued builds while the application runs (0: builds are queued and run by another
     process); ``lease`` is the seconds after which a silent worker's job is taken up again.
     The OCI pull endpoint ``/v2/`` reads ``registry_reader`` (default: the installation's
     blob store and database)."""
@@ -79,4 +80,5 @@ def create_app(
     app.include_router(registry.router)
     app.add_middleware(BodyLimit, json_limit=MAX_BODY_BYTES, upload_limit=bundles.MAX_UPLOAD_BYTES)
     install_metrics(app, installation)
+    mount_console(app)
     return app

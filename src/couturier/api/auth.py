@@ -1,9 +1,15 @@
-"""Bearer tokens: the dependency every ``/v1`` route but the public ones takes.
+"""Who asks: the dependency every ``/v1`` route but the public ones takes.
 
 ``needs("write")`` is a dependency that answers who is asking (a
 :class:`~couturier.services.tokens.Principal`) or raises the
 :class:`~couturier.errors.AccessError` that :mod:`couturier.api.errors` turns into ``401`` or
-``403``. The token itself is never logged: uvicorn's access log has no headers.
+``403``. A request proves who it is by a bearer token or, from the console's pages, by the
+session cookie (:data:`SESSION_COOKIE`, :mod:`couturier.services.sessions`); with the cookie,
+an unsafe method must also carry the session's CSRF token in the ``X-CSRF-Token`` header,
+since a browser sends the cookie with whatever page made the request (``SameSite=Strict``
+already stops other sites; the token stops the rest). A bearer token is never sent by a
+browser on its own, so it needs none. Neither is ever logged: uvicorn's access log has no
+headers.
 """
 
 from __future__ import annotations
@@ -12,17 +18,33 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from couturier.errors import AccessError
 from couturier.services.installation import Installation
+from couturier.services.sessions import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    csrf_matches,
+    session_principal,
+)
 from couturier.services.tokens import Principal, authenticate
 
-__all__ = ["installation_of", "needs"]
+__all__ = ["CSRF_HEADER", "SAFE_METHODS", "SESSION_COOKIE", "installation_of", "needs"]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # RFC 9110 9.2.1 (TRACE is not served)
 
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="token",
     description="A Couturier token (ctr_...): couturier admin token create, or POST /v1/tokens",
+)
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description="The console's session (sign in at /sign-in); unsafe methods also need the "
+    f"session's CSRF token in {CSRF_HEADER}",
 )
 
 
@@ -34,12 +56,28 @@ def installation_of(request: Request) -> Installation:
 
 
 def needs(scope: str) -> Callable[..., Principal]:
-    """A dependency: the request's principal, if its token has ``scope`` or higher."""
+    """A dependency: the request's principal, if its token (or its session's token) has
+    ``scope`` or higher. A bearer token wins over a cookie when both are sent."""
 
     def principal(
+        request: Request,
         installation: Annotated[Installation, Depends(installation_of)],
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        session: Annotated[str | None, Depends(_cookie)],
     ) -> Principal:
-        return authenticate(installation, credentials.credentials if credentials else None, scope)
+        if credentials is not None or not session:
+            return authenticate(
+                installation, credentials.credentials if credentials else None, scope
+            )
+        asking = session_principal(installation, session, scope)
+        if request.method not in SAFE_METHODS and not csrf_matches(
+            session, request.headers.get(CSRF_HEADER)
+        ):
+            raise AccessError(
+                "this request needs the session's CSRF token",
+                "csrf",
+                f"send the page's CSRF token in the {CSRF_HEADER} header",
+            )
+        return asking
 
     return principal

@@ -87,7 +87,10 @@ class ValidationErrors(BaseModel):
 # What each documented status answers (the routes' OpenAPI ``responses``).
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing, invalid, expired or revoked token"},
-    403: {"model": ErrorBody, "description": "the token's scope is too low"},
+    403: {
+        "model": ErrorBody,
+        "description": "the token's scope is too low, or a session's CSRF token is missing",
+    },
     413: {"model": ErrorBody, "description": "the request body is over the limit"},
     422: {"model": ValidationErrors, "description": "the request breaks rules: every one"},
     503: {"model": ErrorBody, "description": "the database is busy or unreachable: retry"},
@@ -95,7 +98,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 _4XX: dict[int, tuple[Code, ...]] = {
     401: (Code.TOKEN_MISSING, Code.TOKEN_INVALID, Code.TOKEN_EXPIRED, Code.TOKEN_REVOKED),
-    403: (Code.SCOPE_TOO_LOW,),
+    403: (Code.SCOPE_TOO_LOW, Code.CSRF_INVALID),
     404: (
         Code.NOT_FOUND,
         Code.STARTER_NOT_FOUND,

@@ -1,0 +1,40 @@
+"""The console mounted on the application: its routers, its static files, its redirects."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from couturier.web import pages
+from couturier.web.assets import STATIC_DIR, VENDOR_FILES, vendor_dir
+from couturier.web.signin import SignInNeededError, sign_in_redirect
+from couturier.web.signin import router as signin_router
+
+__all__ = ["mount_console"]
+
+
+def mount_console(app: FastAPI) -> None:
+    """Serve the console on ``app``: pages at ``/`` (none under ``/v1`` or ``/v2``), its own
+    CSS and JS at ``/static/console/``, npm's libraries at ``/static/vendor/<file>`` (only
+    the files of :data:`~couturier.web.assets.VENDOR_FILES`)."""
+    app.include_router(signin_router)
+    app.include_router(pages.router)
+    app.mount("/static/console", StaticFiles(directory=STATIC_DIR), name="console-static")
+    modules = vendor_dir()
+
+    @app.get("/static/vendor/{file}", include_in_schema=False)
+    def vendor_file(file: str) -> Response:
+        # The name only picks an entry of VENDOR_FILES: nothing of the URL reaches the path.
+        if modules is None or file not in VENDOR_FILES:
+            return Response("not found", 404, media_type="text/plain")
+        package, path = VENDOR_FILES[file]
+        return FileResponse(
+            modules / package / path,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
+
+    @app.exception_handler(SignInNeededError)
+    def to_sign_in(request: Request, error: SignInNeededError) -> Response:
+        return sign_in_redirect(error)
