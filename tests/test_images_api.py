@@ -251,6 +251,50 @@ def test_an_edit_adds_a_package_and_rebuilds_and_may_not_change_the_starter(
     assert client.put("/v1/images/2/my-tool", json=SPEC, headers=writer).status_code == 404
 
 
+def test_tag_history_after_three_builds_and_timestamp_tags_untouched(
+    client: TestClient, site: Installation, writer: dict[str, str]
+) -> None:
+    """Create, rebuild unchanged, edit: ``latest`` moves only when the digest changes, each
+    move is kept with its build's trace ID, and the timestamp tag of the first build (the
+    clock stands still, so the edit's has the same name) is never moved: the edit's gets
+    ``-2``."""
+    first = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
+    one = finished(client, writer, first)["lines"][1]
+    second = client.post("/v1/images/1/my-tool/builds", headers=writer).json()["build"]["trace_id"]
+    two = finished(client, writer, second)["lines"][1]
+    assert two["digest"] == one["digest"] and two["tags"] == one["tags"]
+    edited = {**SPEC, "env": {"APP_ENV": "production"}}
+    third = client.put("/v1/images/1/my-tool", json=edited, headers=writer).json()
+    three = finished(client, writer, third["build"]["trace_id"])["lines"][1]
+    assert three["digest"] != one["digest"]
+    (stamp,) = [t for t in one["tags"] if t.startswith("2.1-")]
+    assert f"{stamp}-2" in three["tags"] and stamp not in three["tags"]
+    registry = registry_reader(site)
+    kept = registry.manifest(1, "1/my-tool", stamp)
+    assert kept is not None and kept.digest == one["digest"]
+    moved = registry.manifest(1, "1/my-tool", f"{stamp}-2")
+    assert moved is not None and moved.digest == three["digest"]
+
+    history = client.get("/v1/images/1/my-tool/tags?limit=100", headers=writer).json()
+    latest = [item for item in history["items"] if item["tag"] == "latest"]
+    assert [(i["digest"], i["trace_id"]) for i in latest] == [
+        (three["digest"], third["build"]["trace_id"]),
+        (one["digest"], first),
+    ]
+    assert latest[0]["until"] is None and latest[1]["until"] == latest[0]["since"]
+    # Pages: one move at a time, newest first, until the last.
+    page = client.get("/v1/images/1/my-tool/tags?limit=1", headers=writer).json()
+    seen = page["items"]
+    while page["next"]:
+        page = client.get(
+            f"/v1/images/1/my-tool/tags?limit=1&cursor={page['next']}", headers=writer
+        ).json()
+        seen += page["items"]
+    assert seen == history["items"]
+    other = bearer(token_service.issue_token(site, create_tenant(site, "other").id, "pull").token)
+    assert client.get("/v1/images/1/my-tool/tags", headers=other).status_code == 404
+
+
 def test_delete_removes_the_image_its_builds_and_its_repository(
     client: TestClient, site: Installation, writer: dict[str, str]
 ) -> None:

@@ -21,12 +21,14 @@ from couturier.api.images_models import (
     BuildOut,
     ImageDetail,
     ImageList,
+    TagHistory,
 )
 from couturier.api.params import Cursor, Inst, Limit, Reader, Writer
 from couturier.core.text import named
 from couturier.errors import Code, NotFoundError
 from couturier.services import builds as build_service
 from couturier.services import image_sboms as sbom_service
+from couturier.services import image_tags as tag_service
 from couturier.services import images as image_service
 from couturier.services.builds import Builds
 from couturier.services.paging import DEFAULT_LIMIT
@@ -120,7 +122,8 @@ def edit_image(
 
 @images.delete("/images/{tenant}/{name}", status_code=204, responses=NOT_FOUND, tags=["images"])
 def delete_image(installation: Inst, principal: Writer, tenant: Tenant, name: Name) -> None:
-    """Remove the image, its builds, its tags and its OCI layout."""
+    """Remove the image, its builds, and its tags and manifests from the registry (at once;
+    blobs no other image uses go at the next garbage collection)."""
     image_service.delete_image(installation, principal, tenant, name)
 
 
@@ -172,6 +175,29 @@ def get_line_sbom(
         installation, principal, (tenant, name), line, format=format, arch=arch
     )
     return Response(document, media_type=media_type)
+
+
+@images.get(
+    "/images/{tenant}/{name}/tags",
+    response_model=TagHistory,
+    responses=NOT_FOUND,
+    tags=["images"],
+)
+def get_tag_history(
+    installation: Inst,
+    principal: Reader,
+    *,
+    tenant: Tenant,
+    name: Name,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """The history of the image's mutable tags, newest move first: which digest each named,
+    from when until when, and the build (trace ID) that moved it."""
+    items, after = tag_service.tag_history_page(
+        installation, principal, (tenant, name), limit, cursor
+    )
+    return {"items": items, "next": after}
 
 
 @images.post(

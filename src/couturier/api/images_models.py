@@ -6,7 +6,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Accepted", "BuildList", "BuildOut", "ImageDetail", "ImageList", "ImageSummary"]
+__all__ = [
+    "Accepted",
+    "BuildList",
+    "BuildOut",
+    "ImageDetail",
+    "ImageList",
+    "ImageSummary",
+    "TagHistory",
+    "TagMove",
+]
 
 BuildStatus = Literal["in progress", "created", "some lines created", "image build failed"]
 
@@ -101,3 +110,16 @@ class ImageList(BaseModel):
 class ImageDetail(ImageSummary):
     spec: dict[str, Any]
     last_build: BuildOut | None
+
+
+class TagMove(BaseModel):
+    tag: str = Field(description="a mutable tag: full version, line, major or latest")
+    digest: str = Field(description="the manifest or index it named")
+    since: str = Field(description="when it was moved there (ISO 8601, UTC)")
+    until: str | None = Field(description="when it moved on; null while it still names it")
+    trace_id: str = Field(description="the build that moved it there")
+
+
+class TagHistory(BaseModel):
+    items: list[TagMove]
+    next: str | None
