@@ -5,6 +5,7 @@ never move, and the mutable tags' history is kept."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import replace
 
@@ -16,6 +17,7 @@ from couturier.errors import Code, IntegrityError, NotFoundError
 from couturier.oci.documents import SPDX_MEDIA_TYPE, Platform, RuntimeConfig
 from couturier.oci.layer import Layer, sha256_digest
 from couturier.oci.sink import ImageWriter, write_image, write_referrer
+from couturier.services.gc import collect_garbage
 from couturier.services.installation import FirstStart, Installation, create_tenant
 from couturier.services.registry_sink import (
     installation_blobs,
@@ -23,6 +25,7 @@ from couturier.services.registry_sink import (
     starter_repository,
 )
 from couturier.services.registry_store import registry_reader
+from couturier.store.models import Build, Image
 from couturier.store.registry import RegistryManifest, RegistryRecords
 from tests.service import Clock
 
@@ -190,3 +193,79 @@ def test_a_damaged_blob_is_not_served(installed: tuple[Installation, FirstStart]
     with pytest.raises(IntegrityError) as caught:
         registry_reader(installation).blob(1, REPOSITORY, base.digest)
     assert caught.value.code is Code.BLOB_DAMAGED
+
+
+def test_gc_after_delete_frees_only_that_images_blobs_and_keeps_shared_starter_layers(
+    installed: tuple[Installation, FirstStart],
+) -> None:
+    installation, _ = installed
+    base, own, other = layer("starter base"), layer("only in a"), layer("only in b")
+    for repository, layers in (
+        (starter_repository("python"), [base]),
+        ("1/a", [base, own]),
+        ("1/b", [base, other]),
+    ):
+        with registry_sink(installation, repository, trace_id="g").writer(lambda m: None) as w:
+            publish_line(w, "2", "2.1", layers, ["latest"])
+    reader = registry_reader(installation)
+    a_manifest = reader.manifest(1, "1/a", "latest")
+    assert a_manifest is not None
+    blobs = installation_blobs(installation.settings)
+    stray = b"stored by a build that has not committed yet"
+    blobs.put_bytes(sha256_digest(stray), stray)
+
+    first = collect_garbage(installation, grace=dt.timedelta(0))  # nothing deleted yet
+    assert first.removed == 1 and not blobs.has(sha256_digest(stray))  # only the stray
+    with installation.store.unit(write=True) as uow:
+        RegistryRecords(uow.session).remove_repository("1/a")
+    assert reader.manifest(1, "1/a", "latest") is None  # gone from the registry at once
+    assert blobs.has(own.digest)  # the bytes wait for the collection
+
+    blobs.put_bytes(sha256_digest(stray), stray)
+    young = collect_garbage(installation)  # default grace: a just stored blob is spared
+    assert young.removed == 0 and young.spared >= 2 and blobs.has(own.digest)
+    summary = collect_garbage(installation, grace=dt.timedelta(0))
+    assert not blobs.has(own.digest) and not blobs.has(a_manifest.digest)
+    assert summary.removed >= 2 and summary.freed >= own.size
+    for kept in (base.digest, other.digest):
+        assert blobs.has(kept)
+    for repository in (starter_repository("python"), "1/b"):
+        stored = reader.manifest(1, repository, "latest")
+        assert stored is not None
+        for item in json.loads(stored.content)["layers"]:
+            assert reader.blob(1, repository, item["digest"]) is not None
+
+
+def test_gc_spares_the_blobs_of_a_running_build(
+    installed: tuple[Installation, FirstStart],
+) -> None:
+    installation, _ = installed
+    with installation.store.unit(write=True) as uow:
+        image = Image(
+            tenant_id=1,
+            name="x",
+            starter="python",
+            spec={},
+            created_at=dt.datetime.now(dt.UTC),
+            updated_at=dt.datetime.now(dt.UTC),
+        )
+        uow.session.add(image)
+        uow.session.flush()
+        started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+        uow.session.add(
+            Build(
+                tenant_id=1,
+                image_id=image.id,
+                trace_id="r" * 32,
+                status="in progress",
+                trigger="create",
+                spec={},
+                created_at=started,
+                started_at=started,
+            )
+        )
+    blobs = installation_blobs(installation.settings)
+    data = b"a layer of the running build"
+    blobs.put_bytes(sha256_digest(data), data)
+    summary = collect_garbage(installation, grace=dt.timedelta(0))
+    assert summary.spared == 1 and blobs.has(sha256_digest(data))

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "backup",
     "entitle",
+    "gc",
     "restore",
     "say_first_start",
     "tenant_create",
@@ -145,4 +146,24 @@ def restore(settings: Settings, args: argparse.Namespace, progress: Progress) ->
     summary = restore_installation(settings, args.directory, force=args.force)
     progress.done()
     print(f"restored {summary.directory} into {settings.data_dir} ({_summary(summary)})")
+    return 0
+
+
+def gc(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    """``admin gc [--json]``: remove the blobs no image or starter references any more."""
+    from couturier.services.gc import collect_garbage
+
+    installation = _open(settings)
+    try:
+        summary = collect_garbage(installation)
+    finally:
+        installation.close()
+    progress.done()
+    if args.json:
+        print(json.dumps(summary.to_json()))
+    else:
+        print(
+            f"removed {summary.removed} blobs ({format_size(summary.freed)}); kept "
+            f"{summary.kept} referenced, spared {summary.spared} of running builds"
+        )
     return 0

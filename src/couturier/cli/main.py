@@ -137,6 +137,7 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("admin", "entitle"): ("admin", "entitle"),
     ("admin", "backup"): ("admin", "backup"),
     ("admin", "restore"): ("admin", "restore"),
+    ("admin", "gc"): ("admin", "gc"),
     ("images", "list"): ("images", "images_list"),
     ("images", "get"): ("images", "images_get"),
     ("images", "apply"): ("images", "images_apply"),

@@ -373,6 +373,14 @@ def _admin(groups: _Groups) -> None:
         "--force", action="store_true", help="replace the installation that is there"
     )
     restore.set_defaults(command="restore")
+    gc = commands.add_parser(
+        "gc",
+        help="remove the stored blobs no image or starter references any more",
+        description="Garbage-collect the blob store: remove every blob that no manifest of "
+        "any repository references, sparing those a running build may still publish.",
+    )
+    gc.add_argument("--json", action="store_true", help="print JSON")
+    gc.set_defaults(command="gc")
 
     entitle = commands.add_parser("entitle", help="let a tenant build on starters")
     entitle.add_argument("--tenant", type=_tenant_id, required=True, metavar="ID")
