@@ -591,3 +591,40 @@ def test_dry_run_shows_the_servers_plan_of_the_lines(
     out = capsys.readouterr().out
     assert "packages: + extra" in out
     assert "lines: the lines' plan needs a server with POST /v1/plan" in out
+
+
+def test_export_writes_an_oci_layout_of_every_tag_and_referrer(cli: Any, tmp_path: Path) -> None:
+    status, _, err = cli("images", "apply", str(_spec(tmp_path, name="export-me")))
+    assert status == 0, err
+    status, out, _ = cli("images", "get", "--json", "export-me")
+    lines = {line["line"]: line for line in json.loads(out)["last_build"]["lines"]}
+    output = tmp_path / "exported"
+    status, out, err = cli("images", "export", "export-me", "--output", str(output))
+    assert status == 0, err
+    assert out.startswith(f"1/export-me: exported to {output} (")
+
+    index = json.loads((output / "index.json").read_text())
+    tagged = {
+        entry["annotations"]["org.opencontainers.image.ref.name"]: entry["digest"]
+        for entry in index["manifests"]
+        if "org.opencontainers.image.ref.name" in entry.get("annotations", {})
+    }
+    for label, line in lines.items():
+        for tag in line["tags"]:
+            assert tagged[tag] == line["digest"]
+        inspected = subprocess.run(
+            ["skopeo", "inspect", f"oci:{output}:{label}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(inspected.stdout)["Digest"] == line["digest"]
+    kinds = {entry.get("artifactType") for entry in index["manifests"]}
+    assert {"application/spdx+json", "application/vnd.cyclonedx+json"} <= kinds
+
+    # A directory that is not empty is refused, and left as it was.
+    status, out, err = cli("images", "export", "export-me", "--output", str(output))
+    assert status == 1 and out == "" and err.count("\n") == 1 and "not empty" in err
+    assert json.loads((output / "index.json").read_text()) == index
+    status, _, err = cli("images", "export", "no-such", "--output", str(tmp_path / "x"))
+    assert status == 1 and "no private image" in err and not (tmp_path / "x").exists()

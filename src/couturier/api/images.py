@@ -27,6 +27,7 @@ from couturier.api.params import Cursor, Inst, Limit, Reader, Writer
 from couturier.core.text import named
 from couturier.errors import Code, NotFoundError
 from couturier.services import builds as build_service
+from couturier.services import image_export as export_service
 from couturier.services import image_sboms as sbom_service
 from couturier.services import image_tags as tag_service
 from couturier.services import images as image_service
@@ -198,6 +199,28 @@ def get_tag_history(
         installation, principal, (tenant, name), limit, cursor
     )
     return {"items": items, "next": after}
+
+
+@images.get(
+    "/images/{tenant}/{name}/layout",
+    response_model=None,
+    responses={
+        200: {
+            "description": "a tar of an OCI image layout: oci-layout, index.json, blobs/",
+            "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **NOT_FOUND,
+    },
+    tags=["images"],
+)
+def get_image_layout(
+    installation: Inst, principal: Reader, tenant: Tenant, name: Name
+) -> StreamingResponse:
+    """The image's repository as one OCI image layout, in a tar: every tag (its lines' full
+    version, line, major, latest and timestamp tags) and every referrer (SBOMs), with the
+    blobs they reach. What ``couturier images export`` unpacks."""
+    members = export_service.layout_members(installation, principal, (tenant, name))
+    return StreamingResponse(export_service.layout_tar(members), media_type="application/x-tar")
 
 
 @images.post(

@@ -29,6 +29,7 @@ __all__ = [
     "builds_get",
     "images_apply",
     "images_delete",
+    "images_export",
     "images_get",
     "images_list",
     "images_spec",
@@ -249,6 +250,28 @@ def images_delete(settings: Settings, args: argparse.Namespace, progress: Progre
         _dump({"deleted": full})
     else:
         print(f"{full}: deleted, with its builds and tags")
+    return 0
+
+
+def images_export(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
+    """``images export NAME --output DIR``: the image's tags, lines and referrers as one OCI
+    image layout in DIR (new or empty), unpacked from the server's layout tar."""
+    import tempfile
+
+    from couturier.oci.layout_tar import unpack_layout
+
+    output: Path = args.output
+    with _client(settings, args) as client:
+        full = _existing(client, args.name)
+        with tempfile.TemporaryFile() as archive:
+            client.download(image_path(full) + "/layout", archive)
+            archive.seek(0)
+            blobs = unpack_layout(archive, output)
+    progress.done()
+    if args.json:
+        _dump({"image": full, "output": str(output), "blobs": blobs})
+    else:
+        print(f"{full}: exported to {output} ({blobs} blobs)")
     return 0
 
 

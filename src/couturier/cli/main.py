@@ -143,6 +143,7 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("images", "apply"): ("images", "images_apply"),
     ("images", "delete"): ("images", "images_delete"),
     ("images", "spec"): ("images", "images_spec"),
+    ("images", "export"): ("images", "images_export"),
     ("builds", "get"): ("images", "builds_get"),
     ("tokens", "create"): ("images", "tokens_create"),
     ("tokens", "list"): ("images", "tokens_list"),

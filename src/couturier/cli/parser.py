@@ -402,7 +402,7 @@ def _remote(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def _images(groups: _Groups) -> None:
     images = groups.add_parser(
         "images",
-        help="private images on a couturier serve: list, get, apply, delete, spec",
+        help="private images on a couturier serve: list, get, apply, delete, spec, export",
         description="Work with the private images of a couturier serve, over its API.",
     )
     commands = images.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -431,6 +431,17 @@ def _images(groups: _Groups) -> None:
     delete.add_argument("name", metavar="NAME", help="the image's name (NAME or TENANT/NAME)")
     spec = _remote(commands.add_parser("spec", help="an image's spec as a YAML spec file"))
     spec.add_argument("name", metavar="NAME", help="the image's name (NAME or TENANT/NAME)")
+    export = _remote(
+        commands.add_parser(
+            "export",
+            help="write an image's lines, tags and SBOMs as an OCI image layout",
+            description="Download the image's registry repository (every tag and referrer, "
+            "with their blobs) as an OCI image layout into DIR, which must be new or empty; "
+            "podman, skopeo and umoci read it (oci:DIR:TAG).",
+        )
+    )
+    export.add_argument("name", metavar="NAME", help="the image's name (NAME or TENANT/NAME)")
+    export.add_argument("--output", "-o", type=Path, required=True, metavar="DIR")
 
 
 def _builds(groups: _Groups) -> None:

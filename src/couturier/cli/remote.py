@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
@@ -107,6 +107,19 @@ class Remote:
         if answer.is_success:
             return answer
         raise self.error(answer, source)
+
+    def download(self, path: str, out: BinaryIO) -> None:
+        """Write the body of ``GET path`` into ``out`` as it comes (a success), or raise the
+        error the server answered."""
+        try:
+            with self._client.stream("GET", path) as answer:
+                if not answer.is_success:
+                    answer.read()
+                    raise self.error(answer)
+                for chunk in answer.iter_bytes():
+                    out.write(chunk)
+        except httpx.TransportError as error:
+            raise self.unreachable(error) from None
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.json(self.request("GET", path, params=params))
