@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from couturier.blobs import LocalBlobStore, blob_store_dir
 from couturier.cli.main import main
 from couturier.errors import StateError
+from couturier.oci.layer import sha256_digest
 from couturier.services import tokens as token_service
 from couturier.services.backup import backup_installation, restore_installation
 from couturier.services.bundles import create_bundle, get_bundle
@@ -21,6 +23,9 @@ from couturier.services.installation import create_tenant, open_installation, te
 from tests.service import plain_settings
 from tests.test_bundles import snapshot
 from tests.test_store import head_revision
+
+BLOB = b"a layer the registry serves"
+BLOB_DIGEST = sha256_digest(BLOB)
 
 
 @pytest.fixture
@@ -53,6 +58,10 @@ def _installation_with_everything(root: Path) -> str:
     (layout / "index.json").write_text('{"schemaVersion": 2, "manifests": []}\n')
     (layout / "latest").symlink_to("index.json")
     (settings.data_dir / "images" / "1" / "current").symlink_to("my-image")
+    blobs = LocalBlobStore(blob_store_dir(settings.data_dir))
+    blobs.put_bytes(BLOB_DIGEST, BLOB)
+    assert blobs.read(BLOB_DIGEST) == BLOB  # verified: a stamp is written
+    (settings.data_dir / "blobs" / "partial" / "blob-left-by-a-killed-build").write_bytes(b"x")
     (settings.data_dir / "snapshots").mkdir()
     (settings.data_dir / "snapshots" / "big").write_bytes(b"x" * 1000)
     return token
@@ -80,6 +89,10 @@ def test_a_backup_restores_the_whole_installation(
     assert "data/tenants/1/bundles/app-conf/1/bundle.json" in manifest["files"]
     assert "data/images/1/my-image/index.json" in manifest["files"]
     assert not any("snapshots" in name for name in manifest["files"])
+    assert f"data/blobs/sha256/{BLOB_DIGEST.removeprefix('sha256:')}" in manifest["files"]
+    assert not any(
+        n.startswith(("data/blobs/partial", "data/blobs/stamps")) for n in manifest["files"]
+    )
     assert (backup / "installation.key").stat().st_mode & 0o077 == 0
     assert manifest["revision"] == head_revision()
 
@@ -104,6 +117,7 @@ def test_a_backup_restores_the_whole_installation(
         data / "installation.key"
     ).read_bytes()
     assert not (other / "data" / "snapshots").exists()
+    assert LocalBlobStore(blob_store_dir(other / "data")).read(BLOB_DIGEST) == BLOB
 
 
 def test_a_restore_over_an_installation_needs_force(

@@ -4,6 +4,12 @@
   (``<data_dir>/blobs/sha256/<hex>``, written atomically, verified on write and read).
 """
 
-from couturier.blobs.store import BlobStore, LocalBlobStore, blob_store_dir, check_digest
+from couturier.blobs.store import (
+    SCRATCH,
+    BlobStore,
+    LocalBlobStore,
+    blob_store_dir,
+    check_digest,
+)
 
-__all__ = ["BlobStore", "LocalBlobStore", "blob_store_dir", "check_digest"]
+__all__ = ["SCRATCH", "BlobStore", "LocalBlobStore", "blob_store_dir", "check_digest"]

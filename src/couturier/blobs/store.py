@@ -31,7 +31,11 @@ from typing import BinaryIO, Protocol
 from couturier.errors import Code, InputError, IntegrityError
 from couturier.integrity import Partial, fsync_directory, sweep_partials, verified_with_stamp
 
-__all__ = ["BlobStore", "LocalBlobStore", "blob_store_dir", "check_digest"]
+__all__ = ["SCRATCH", "BlobStore", "LocalBlobStore", "blob_store_dir", "check_digest"]
+
+# The store's own working directories under its root (partial files being written, the stamps
+# of verified blobs): nothing in them is a blob, so a copy of the store leaves them out.
+SCRATCH = frozenset({"partial", "stamps"})
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _CHUNK = 1 << 20

@@ -7,15 +7,18 @@ A backup is a directory holding:
   snapshot, taken while ``serve`` may be running);
 - ``installation.key``: the key that opens the secrets the database holds;
 - ``data/``: every other file of the data directory that is not downloaded again when missing:
-  the bundles (the command line's ``bundles/`` and every tenant's ``tenants/N/``), the images'
-  OCI layouts, and whatever else the service keeps there. Index snapshots (``snapshots/``,
-  ``state/``), lock files and partial files (``.staging-*``) are left out;
+  the bundles (the command line's ``bundles/`` and every tenant's ``tenants/N/``), the blob
+  store of the registry (``blobs/sha256/``), and whatever else the service keeps there. Index
+  snapshots (``snapshots/``, ``state/``), lock files, partial files (``.staging-*``, the blob
+  store's ``partial/``) and the blob store's ``stamps/`` are left out;
 - ``manifest.json``, written last: the format, when, the database's schema revision, and the
   size and sha256 of every other file. A directory without it is not a backup.
 
-The database is copied first, the files after: bundle versions and layouts never change once
-written and a build records a line only after its layout is stored, so everything the copied
-database names is in the copy (a bundle or layout made meanwhile is there too, unnamed).
+The database is copied first, the files after: bundle versions and blobs never change once
+written and a build records its manifests only after their blobs are stored, so everything the
+copied database names is in the copy (a bundle or blob made meanwhile is there too, unnamed;
+a garbage collection run while the files are copied could remove a blob of an image deleted
+after the database was copied: run neither at once).
 
 Restoring checks the whole backup against its manifest before touching anything, and refuses
 to replace an installation that holds a database, a key or bundles unless told to
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from couturier.blobs import SCRATCH, blob_store_dir
 from couturier.errors import Code, InputError, StateError
 from couturier.settings import Settings
 from couturier.store import KEY_FILE
@@ -50,6 +54,7 @@ DATA = "data"
 _FORMAT = 1
 # Downloaded again when missing: not worth a backup's space.
 _LEFT_OUT = frozenset({"snapshots", "state"})
+_BLOBS = blob_store_dir(Path("."))
 _DATABASE_FILES = frozenset({DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm", f"{DATABASE}-journal"})
 
 
@@ -86,7 +91,11 @@ def _data_files(data_dir: Path, skip: Path) -> Iterator[Path]:
         here = Path(top)
         relative = here.relative_to(data_dir)
         kept = [
-            d for d in directories if _kept(d) and not (relative == Path(".") and d in _LEFT_OUT)
+            d
+            for d in directories
+            if _kept(d)
+            and not (relative == Path(".") and d in _LEFT_OUT)
+            and not (relative == Path(_BLOBS) and d in SCRATCH)
         ]
         # A link to a directory is kept as a link: its target is not walked.
         links = [d for d in kept if (here / d).is_symlink()]
