@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from couturier.core.tags import timestamp_tag
-from couturier.errors import Code, IntegrityError, NotFoundError
+from couturier.errors import Code, ConfigError, IntegrityError, NotFoundError
 from couturier.oci.documents import SPDX_MEDIA_TYPE, Platform, RuntimeConfig
 from couturier.oci.layer import Layer, sha256_digest
 from couturier.oci.sink import ImageWriter, write_image, write_referrer
@@ -25,6 +26,7 @@ from couturier.services.registry_sink import (
     starter_repository,
 )
 from couturier.services.registry_store import registry_reader
+from couturier.settings import load_settings
 from couturier.store.models import Build, Image
 from couturier.store.registry import RegistryManifest, RegistryRecords
 from tests.service import Clock
@@ -269,3 +271,16 @@ def test_gc_spares_the_blobs_of_a_running_build(
     blobs.put_bytes(sha256_digest(data), data)
     summary = collect_garbage(installation, grace=dt.timedelta(0))
     assert summary.spared == 1 and blobs.has(sha256_digest(data))
+
+
+def test_timestamp_tags_kept_is_a_setting_of_at_least_one(tmp_path: Path) -> None:
+    env = {"COUTURIER_DATA_DIR": str(tmp_path / "d"), "COUTURIER_CACHE_DIR": str(tmp_path / "c")}
+    assert load_settings(None, env=env).timestamp_tags_kept == 30
+    path = tmp_path / "couturier.yaml"
+    path.write_text("timestamp_tags_kept: 5\n")
+    assert load_settings(path, env=env).timestamp_tags_kept == 5
+    for bad in ("0", "-1", "many", "2.5"):
+        path.write_text(f"timestamp_tags_kept: {bad}\n")
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path, env=env)
+        assert "timestamp_tags_kept" in str(caught.value) and "\n" not in str(caught.value)
