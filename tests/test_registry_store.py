@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from couturier.cli.main import main
 from couturier.core.tags import timestamp_tag
 from couturier.errors import Code, ConfigError, IntegrityError, NotFoundError
 from couturier.oci.documents import SPDX_MEDIA_TYPE, Platform, RuntimeConfig
@@ -284,3 +285,56 @@ def test_timestamp_tags_kept_is_a_setting_of_at_least_one(tmp_path: Path) -> Non
         with pytest.raises(ConfigError) as caught:
             load_settings(path, env=env)
         assert "timestamp_tags_kept" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_gc_removes_manifests_no_tag_reaches_any_more_with_their_sboms_and_blobs(
+    installed: tuple[Installation, FirstStart], clock: Clock
+) -> None:
+    installation, _ = installed
+    sink = replace(registry_sink(installation, REPOSITORY, trace_id="m"), keep=1)
+    digests = []
+    for n in range(2):  # the second build's timestamp tag pushes the first's out (keep=1)
+        with sink.writer(lambda m: None) as writer:
+            stamp = timestamp_tag("2.1", clock())
+            publish_line(writer, "2", "2.1", [layer("base"), layer(f"v{n}")], ["latest", stamp])
+        stored = registry_reader(installation).manifest(1, REPOSITORY, "latest")
+        assert stored is not None
+        digests.append(stored.digest)
+        clock.advance(minutes=1)
+    reader = registry_reader(installation)
+    (old_sbom,) = reader.referrers(1, REPOSITORY, digests[0]) or []
+    # Published less than the grace ago: kept.
+    assert collect_garbage(installation).manifests == 0
+    assert reader.manifest(1, REPOSITORY, digests[0]) is not None
+
+    clock.advance(hours=1)
+    summary = collect_garbage(installation, grace=dt.timedelta(0))
+    assert summary.manifests == 2  # the first image manifest and its SBOM
+    blobs = installation_blobs(installation.settings)
+    for gone in (digests[0], old_sbom["digest"], layer("v0").digest):
+        assert reader.manifest(1, REPOSITORY, gone) is None and not blobs.has(gone)
+    current = reader.manifest(1, REPOSITORY, "latest")
+    assert current is not None and current.digest == digests[1]
+    assert reader.referrers(1, REPOSITORY, digests[1])
+    for kept in (layer("base").digest, layer("v1").digest):
+        assert reader.blob(1, REPOSITORY, kept) is not None
+
+
+def test_admin_gc_says_what_it_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("COUTURIER_CONFIG", raising=False)
+    monkeypatch.setenv("COUTURIER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COUTURIER_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["admin", "gc", "--json"]) == 0  # the first use sets the installation up
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "manifests": 0,
+        "removed": 0,
+        "freed": 0,
+        "kept": 0,
+        "spared": 0,
+    }
+    assert "first start" in captured.err
+    assert main(["admin", "gc"]) == 0
+    assert capsys.readouterr().out.startswith("removed 0 manifests no tag reaches and 0 blobs")

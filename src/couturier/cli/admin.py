@@ -163,7 +163,8 @@ def gc(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
         print(json.dumps(summary.to_json()))
     else:
         print(
-            f"removed {summary.removed} blobs ({format_size(summary.freed)}); kept "
+            f"removed {summary.manifests} manifests no tag reaches and {summary.removed} "
+            f"blobs ({format_size(summary.freed)}); kept "
             f"{summary.kept} referenced, spared {summary.spared} of running builds"
         )
     return 0

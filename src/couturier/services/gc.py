@@ -1,7 +1,13 @@
-"""Garbage collection of the blob store: blobs that no manifest references are removed.
+"""Garbage collection of the registry: manifests that no tag reaches, then blobs that no
+manifest references, are removed.
 
-What is kept is marked from the database (:mod:`couturier.store.registry`): every manifest's
-own digest and every digest a manifest references (configs, layers, an index's manifests,
+**Manifests.** A repository keeps what its tags reach: each tagged manifest or index, the
+manifests an index lists, and the referrers (SBOMs) of everything reached. A manifest left
+behind (its line moved on and its timestamp tag was among the oldest, removed once newer ones
+made the ``timestamp_tags_kept``) goes, unless a build published it since the cutoff.
+
+**Blobs.** What is kept is marked from the database (:mod:`couturier.store.registry`): every
+manifest's own digest and every digest a manifest references (configs, layers, an index's manifests,
 artifact payloads), over every repository. A layer shared by a starter and the private images
 built on it stays while any of them references it; deleting an image
 (:func:`couturier.services.images.delete_image`) removes its manifests at once, and its blobs
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,7 +35,7 @@ from sqlalchemy import func, select
 
 from couturier.services.registry_sink import installation_blobs
 from couturier.store.models import Build
-from couturier.store.registry import RegistryRecords
+from couturier.store.registry import RegistryManifest, RegistryRecords
 
 if TYPE_CHECKING:
     from couturier.services.installation import Installation
@@ -43,16 +50,19 @@ IN_PROGRESS = "in progress"
 
 @dataclass(frozen=True)
 class GcSummary:
-    """What a collection did: blobs removed and their bytes, blobs kept (referenced), and
-    unreferenced blobs spared because a build may still reference them."""
+    """What a collection did: manifests no tag reached, removed; blobs removed and their
+    bytes, blobs kept (referenced), and unreferenced blobs spared because a build may still
+    reference them."""
 
     removed: int
     freed: int
     kept: int
     spared: int
+    manifests: int = 0
 
     def to_json(self) -> dict[str, int]:
         return {
+            "manifests": self.manifests,
             "removed": self.removed,
             "freed": self.freed,
             "kept": self.kept,
@@ -60,25 +70,78 @@ class GcSummary:
         }
 
 
-def _cutoff_ns(installation: Installation, grace: dt.timedelta) -> int:
-    """The time (ns since the epoch) before which an unreferenced blob may go."""
-    cutoff = time.time_ns() - int(grace.total_seconds() * 1e9)
+def _oldest_running(installation: Installation) -> dt.datetime | None:
     with installation.store.unit() as uow:
-        oldest = uow.session.scalar(
+        return uow.session.scalar(
             select(func.min(Build.started_at)).where(Build.status == IN_PROGRESS)
         )
+
+
+def _cutoff_ns(oldest: dt.datetime | None, grace: dt.timedelta) -> int:
+    """The time (ns since the epoch, by the file system's clock) before which an
+    unreferenced blob may go."""
+    cutoff = time.time_ns() - int(grace.total_seconds() * 1e9)
     if oldest is not None:
         cutoff = min(cutoff, int(oldest.timestamp() * 1e9))
     return cutoff
 
 
+def unreachable_manifests(
+    manifests: list[RegistryManifest],
+    references: list[tuple[int, str]],
+    tags: list[tuple[str, str]],
+) -> list[int]:
+    """The ids of the ``manifests`` that no tag (``(repository, digest)``) of their
+    repository reaches, through an index's manifests or as a referrer of what is reached.
+    Cost O(manifests + references) per pass; referrers of referrers add passes."""
+    by_repository: dict[str, dict[str, RegistryManifest]] = defaultdict(dict)
+    for row in manifests:
+        by_repository[row.repository][row.digest] = row
+    refs: dict[int, list[str]] = defaultdict(list)
+    for manifest_id, digest in references:
+        refs[manifest_id].append(digest)
+    referrers: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in manifests:
+        if row.subject is not None:
+            referrers[(row.repository, row.subject)].append(row.digest)
+    reached: set[tuple[str, str]] = set()
+    pending = [(repository, digest) for repository, digest in tags]
+    while pending:
+        key = pending.pop()
+        found = by_repository[key[0]].get(key[1])
+        if key in reached or found is None:
+            continue
+        reached.add(key)
+        pending.extend((key[0], digest) for digest in refs[found.id])
+        pending.extend((key[0], digest) for digest in referrers[key])
+    return [row.id for row in manifests if (row.repository, row.digest) not in reached]
+
+
+def _collect_manifests(installation: Installation, cutoff: dt.datetime) -> int:
+    """Remove the manifests no tag reaches that were last published before ``cutoff``."""
+    with installation.store.unit(write=True) as uow:
+        records = RegistryRecords(uow.session)
+        manifests = records.all_manifests()
+        tags = [(row.repository, row.digest) for row in records.all_tags()]
+        doomed = unreachable_manifests(manifests, records.all_reference_rows(), tags)
+        before = len(manifests)
+        records.remove_unpublished_since(doomed, cutoff)
+        uow.session.flush()
+        after = uow.session.scalar(select(func.count()).select_from(RegistryManifest)) or 0
+    return before - int(after)
+
+
 def collect_garbage(
     installation: Installation, *, grace: dt.timedelta = DEFAULT_GRACE
 ) -> GcSummary:
-    """Remove the blobs of ``installation``'s blob store that no manifest references and that
-    were stored before the cutoff (see the module docstring). Cost: one query for the marks,
-    one ``stat`` per unreferenced blob. Raises :class:`OSError` when a blob cannot be removed."""
-    cutoff = _cutoff_ns(installation, grace)
+    """Remove the manifests no tag reaches, then the blobs of ``installation``'s blob store
+    that no manifest references, sparing what was published or stored since the cutoff (see
+    the module docstring). Cost: a read of the registry's rows, one ``stat`` per unreferenced
+    blob. Raises :class:`OSError` when a blob cannot be removed."""
+    oldest = _oldest_running(installation)
+    published = installation.clock() - grace
+    manifests = _collect_manifests(installation, min(published, oldest or published))
+    cutoff = _cutoff_ns(oldest, grace)
     with installation.store.unit() as uow:
         referenced = RegistryRecords(uow.session).all_references()
     blobs = installation_blobs(installation.settings)
@@ -97,4 +160,4 @@ def collect_garbage(
         if blobs.delete(digest):
             removed += 1
             freed += size
-    return GcSummary(removed, freed, kept, spared)
+    return GcSummary(removed, freed, kept, spared, manifests)

@@ -253,7 +253,7 @@ class RegistryWriter:
                         artifact_type=manifest.artifact_type,
                         subject=manifest.subject,
                         line=manifest.line,
-                        created_at=now,
+                        published_at=now,
                     ),
                     manifest.references,
                 )

@@ -8,8 +8,8 @@ a build's commit (:mod:`couturier.services.registry_sink`), so a repository show
 a build's lines or none of them.
 
 - ``registry_manifests``: one manifest or index of a repository (digest, media type, size,
-  ``artifactType`` and ``subject`` for referrers, the image line it belongs to);
-  ``(repository, digest)`` unique.
+  ``artifactType`` and ``subject`` for referrers, the image line it belongs to, and when a
+  build last published it); ``(repository, digest)`` unique.
 - ``registry_manifest_blobs``: every digest a manifest references (its config and layers, or
   an index's manifests): what a repository may serve, and what garbage collection keeps.
 - ``registry_tags``: a repository's tags, each naming one manifest; ``immutable`` for the
@@ -60,7 +60,8 @@ class RegistryManifest(Base):
     artifact_type: Mapped[str] = mapped_column(String(200), default="")
     subject: Mapped[str | None] = mapped_column(String(80), nullable=True)
     line: Mapped[str] = mapped_column(String(40), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    # When a build last published it: garbage collection spares what was published since.
+    published_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         UniqueConstraint("repository", "digest", name="uq_registry_manifests_digest"),
@@ -132,9 +133,21 @@ class RegistryRecords:
         return list(self._session.scalars(query.order_by(RegistryManifest.id)))
 
     def add_manifest(self, manifest: RegistryManifest, references: Iterable[str]) -> None:
-        """Add ``manifest`` with the digests it references, unless the repository holds that
-        digest already (a manifest's bytes, hence its references, never differ)."""
-        if self.manifest(manifest.repository, manifest.digest) is not None:
+        """Add ``manifest`` with the digests it references. When the repository holds that
+        digest already (a manifest's bytes, hence its references, never differ), its row is
+        locked and only its ``published_at`` renewed: a garbage collection deleting it at the
+        same time waits, then sees it published again and keeps it."""
+        query = (
+            select(RegistryManifest)
+            .where(
+                RegistryManifest.repository == manifest.repository,
+                RegistryManifest.digest == manifest.digest,
+            )
+            .with_for_update()
+        )
+        existing = self._session.scalars(query).first()
+        if existing is not None:
+            existing.published_at = manifest.published_at
             return
         self._session.add(manifest)
         self._session.flush()
@@ -174,15 +187,6 @@ class RegistryRecords:
             query = query.where(RegistryManifest.artifact_type == artifact_type)
         return list(self._session.scalars(query.order_by(RegistryManifest.digest)))
 
-    def remove_manifests(self, manifest_ids: Sequence[int]) -> None:
-        if manifest_ids:
-            self._session.execute(
-                delete(ManifestBlob).where(ManifestBlob.manifest_id.in_(manifest_ids))
-            )
-            self._session.execute(
-                delete(RegistryManifest).where(RegistryManifest.id.in_(manifest_ids))
-            )
-
     def remove_repository(self, repository: str) -> None:
         """Delete every manifest, tag and tag event of ``repository``."""
         ids = select(RegistryManifest.id).where(RegistryManifest.repository == repository)
@@ -196,6 +200,28 @@ class RegistryRecords:
     def all_manifests(self) -> list[RegistryManifest]:
         """Every manifest of every repository (garbage collection's mark)."""
         return list(self._session.scalars(select(RegistryManifest)))
+
+    def all_reference_rows(self) -> list[tuple[int, str]]:
+        """Every (manifest id, referenced digest) pair."""
+        query = select(ManifestBlob.manifest_id, ManifestBlob.digest)
+        return [(int(i), str(d)) for i, d in self._session.execute(query)]
+
+    def remove_unpublished_since(self, manifest_ids: Sequence[int], cutoff: dt.datetime) -> None:
+        """Delete the manifests ``manifest_ids`` that no build published at or after
+        ``cutoff`` (checked by the DELETE itself, so a commit publishing one again at the
+        same time keeps it), then the references of manifests that are gone."""
+        if manifest_ids:
+            self._session.execute(
+                delete(RegistryManifest).where(
+                    RegistryManifest.id.in_(manifest_ids),
+                    RegistryManifest.published_at < cutoff,
+                )
+            )
+            self._session.execute(
+                delete(ManifestBlob).where(
+                    ManifestBlob.manifest_id.not_in(select(RegistryManifest.id))
+                )
+            )
 
     def all_references(self) -> set[str]:
         """Every digest some manifest references, and every manifest's own digest."""

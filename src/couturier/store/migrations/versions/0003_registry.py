@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("artifact_type", sa.String(200), nullable=False),
         sa.Column("subject", sa.String(80), nullable=True),
         sa.Column("line", sa.String(40), nullable=False),
-        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("published_at", UtcDateTime(), nullable=False),
         sa.UniqueConstraint("repository", "digest", name="uq_registry_manifests_digest"),
         sqlite_autoincrement=True,
     )
