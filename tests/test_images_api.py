@@ -22,7 +22,9 @@ from sqlalchemy import func, select
 from couturier.api.app import create_app
 from couturier.jobs import EmbeddedQueue
 from couturier.services import tokens as token_service
+from couturier.services.gc import collect_garbage
 from couturier.services.installation import Installation, create_tenant, entitle, open_installation
+from couturier.services.registry_sink import installation_blobs
 from couturier.services.registry_store import registry_reader
 from couturier.store.models import Build, Image, Job
 from tests.conftest import make_settings
@@ -682,3 +684,49 @@ def test_a_build_whose_recording_raises_ends_failed_or_runs_again_after_the_leas
     assert (build["status"], build["attempts"]) == ("created", 2)
     with site.store.unit() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def _blobs_of(site: Installation, repository: str) -> set[str]:
+    """Every digest tenant 1 can pull from ``repository``: its tagged manifests, their
+    configs and layers, and their referrers with theirs."""
+    registry = registry_reader(site)
+    found: set[str] = set()
+    pending = [registry.manifest(1, repository, tag) for tag in registry.tags(1, repository) or []]
+    while pending:
+        stored = pending.pop()
+        if stored is None or stored.digest in found:
+            continue
+        found.add(stored.digest)
+        body = json.loads(stored.content)
+        for item in [body.get("config"), *body.get("layers", [])]:
+            if item:
+                found.add(item["digest"])
+        pending.extend(
+            registry.manifest(1, repository, m["digest"]) for m in body.get("manifests", [])
+        )
+        for referrer in registry.referrers(1, repository, stored.digest) or []:
+            pending.append(registry.manifest(1, repository, referrer["digest"]))
+    return found
+
+
+def test_gc_after_delete_frees_the_blobs_only_that_image_used_and_keeps_shared_layers(
+    client: TestClient, site: Installation, writer: dict[str, str]
+) -> None:
+    kept = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
+    other = {**SPEC, "name": "other-tool", "packages": ["extra"]}
+    gone = client.post("/v1/images", json=other, headers=writer).json()["build"]["trace_id"]
+    assert finished(client, writer, kept)["status"] == "created"
+    assert finished(client, writer, gone)["status"] == "some lines created"
+    mine, theirs = _blobs_of(site, "1/my-tool"), _blobs_of(site, "1/other-tool")
+    shared, only = mine & theirs, theirs - mine
+    assert shared and only  # the starter's layers are shared; the added package's are not
+    assert client.delete("/v1/images/1/other-tool", headers=writer).status_code == 204
+
+    summary = collect_garbage(site, grace=dt.timedelta(0))
+    blobs = installation_blobs(site.settings)
+    assert summary.removed >= len(only) and summary.freed > 0
+    assert not any(blobs.has(digest) for digest in only)
+    assert all(blobs.has(digest) for digest in mine)
+    assert _blobs_of(site, "1/my-tool") == mine  # still whole, every blob readable
+    for digest in mine:
+        assert registry_reader(site).blob(1, "1/my-tool", digest) is not None
