@@ -181,7 +181,7 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.DOWNLOAD_HASH_MISMATCH: CodeInfo(False, "a download's size or sha256 is wrong"),
         Code.DOWNLOAD_CORRUPT: CodeInfo(False, "a download does not decompress"),
         Code.PACKAGE_CORRUPT: CodeInfo(False, "a .deb file is not a valid package"),
-        Code.BLOB_DAMAGED: CodeInfo(False, "a blob of an OCI layout has the wrong digest"),
+        Code.BLOB_DAMAGED: CodeInfo(False, "a stored blob has the wrong digest"),
         Code.STATE_UNUSABLE: CodeInfo(False, "Couturier's own files cannot be used"),
         Code.SNAPSHOT_DAMAGED: CodeInfo(False, "a stored index snapshot is missing or damaged"),
         Code.SUITE_STATE_DAMAGED: CodeInfo(False, "a suite's state file is damaged"),

@@ -242,7 +242,7 @@ def images_spec(settings: Settings, args: argparse.Namespace, progress: Progress
 
 
 def images_delete(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
-    """``images delete NAME``: the image, its builds, tags and layout."""
+    """``images delete NAME``: the image, its builds, and its tags and manifests."""
     with _client(settings, args) as client:
         full = _existing(client, args.name)
         client.request("DELETE", image_path(full))

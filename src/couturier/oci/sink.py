@@ -11,9 +11,10 @@ artifact's manifest are made is written here, once, for every sink (:func:`write
 :func:`write_index`, :func:`write_referrer`): the same build gives the same digests whatever it
 is written to.
 
-Implementations: :class:`couturier.oci.layout.LayoutSink`, an OCI image layout directory. A
-content-addressed blob store or a registry is another adapter with the same few methods; the
-build service (:mod:`couturier.services.build`) knows only this protocol.
+Implementations: :class:`couturier.oci.layout.LayoutSink`, an OCI image layout directory
+(``couturier build --output``), and :class:`couturier.services.registry_sink.RegistrySink`, a
+repository of the service's registry (the blob store and its records); the build service
+(:mod:`couturier.services.build`) knows only this protocol.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from couturier.core.spec import ImageSpec
 from couturier.errors import Code, CouturierError, NotFoundError, Problem
 from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
 from couturier.services.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
+from couturier.services.registry_sink import image_repository, registry_sink
 from couturier.store import UnitOfWork
 from couturier.store.images import TenantImages
 from couturier.store.models import Build, BuildLine, Image
@@ -297,7 +298,8 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
         build.spec, build.attempts, build.status = spec, job.attempts, IN_PROGRESS
         build.started_at, build.finished_at = clock(), None
         repo.replace_lines(build, [])
-        trace_id, image_id, repository = build.trace_id, image.id, full_name(image)
+        trace_id, image_id = build.trace_id, image.id
+        repository = image_repository(image.tenant_id, image.name)
     builds.events.begin(trace_id)
     architectures = list(spec.get("architectures") or settings.architectures)
     recorder = _Recorder(builds.events, trace_id, clock)
@@ -372,7 +374,6 @@ def _build(
 ) -> BuildResult:
     from couturier.services.build import BuildResult, LineResult, build, image_request
     from couturier.services.context import build_context
-    from couturier.services.registry_sink import registry_sink
     from couturier.services.starters import starters
 
     installation = builds.installation

@@ -101,7 +101,8 @@ class BuildContext(CatalogContext):
     changed.
 
     ``sink`` is the image sink (:class:`~couturier.oci.sink.ImageSink`: an OCI layout directory
-    today; None for a job that writes no image, such as a plan). ``epoch`` is the build date
+    for ``couturier build``, the registry repository for the service's builds; None for a job
+    that writes no image, such as a plan). ``epoch`` is the build date
     the layers' file dates are clamped to (None: each line's newest package date); ``now``
     dates the tags. ``on_stage`` gets the build's :class:`~couturier.services.build.StageEvent`
     values (from fetch threads too: it must be thread-safe).
