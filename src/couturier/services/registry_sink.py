@@ -23,9 +23,9 @@ move of a mutable tag is kept in the tag history with the build's trace ID.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from couturier.blobs import LocalBlobStore, blob_store_dir
 from couturier.core.tags import (
@@ -162,7 +162,7 @@ class RegistryWriter:
     def add_blob(
         self,
         blob: Blob,
-        annotations: dict[str, str] | Any = None,
+        annotations: Mapping[str, str] | None = None,
         platform: Platform | None = None,
     ) -> Descriptor:
         """Store a document; a manifest or index is also noted for the commit."""
