@@ -293,6 +293,10 @@ def test_tag_history_after_three_builds_and_timestamp_tags_untouched(
         ).json()
         seen += page["items"]
     assert seen == history["items"]
+    for cursor in ("not-a-cursor", "%00", "x" * 300):
+        answer = client.get(f"/v1/images/1/my-tool/tags?cursor={cursor}", headers=writer)
+        assert answer.status_code == 422, answer.text
+        assert len(answer.json()["errors"]) == 1
     other = bearer(token_service.issue_token(site, create_tenant(site, "other").id, "pull").token)
     assert client.get("/v1/images/1/my-tool/tags", headers=other).status_code == 404
 
