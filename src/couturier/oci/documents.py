@@ -25,11 +25,13 @@ from couturier.errors import Code, ConfigError, InputError
 from couturier.oci.layer import Layer, sha256_digest
 
 __all__ = [
+    "ANNOTATION_PREFIX",
     "CONFIG_MEDIA_TYPE",
     "CYCLONEDX_MEDIA_TYPE",
     "EMPTY_BLOB",
     "EMPTY_MEDIA_TYPE",
     "INDEX_MEDIA_TYPE",
+    "LINE_ANNOTATION",
     "MANIFEST_MEDIA_TYPE",
     "REF_NAME",
     "SPDX_MEDIA_TYPE",
@@ -52,6 +54,9 @@ CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
+# Couturier's own annotations (``io.couturier.starter``, ``io.couturier.line``, ...).
+ANNOTATION_PREFIX = "io.couturier."
+LINE_ANNOTATION = f"{ANNOTATION_PREFIX}line"
 TITLE = "org.opencontainers.image.title"
 # The empty descriptor's media type; its blob is the two bytes "{}" (sha256:44136fa3...).
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"

@@ -63,7 +63,9 @@ from couturier.errors import (
     ResolutionError,
 )
 from couturier.oci.documents import (
+    ANNOTATION_PREFIX,
     CYCLONEDX_MEDIA_TYPE,
+    LINE_ANNOTATION,
     SPDX_MEDIA_TYPE,
     Descriptor,
     Platform,
@@ -91,7 +93,6 @@ __all__ = [
     "starter_request",
 ]
 
-ANNOTATION_PREFIX = "io.couturier."
 # The stages of a line, in order; the last three are final.
 STAGES = (
     "waiting",
@@ -557,7 +558,7 @@ def _stage_line(
     images: list[tuple[LinePlan, LineImage]],
 ) -> Descriptor:
     """Stage one line's images (one per architecture) and, for several, an index over them."""
-    extra = {f"{ANNOTATION_PREFIX}starter": request.starter.name, f"{ANNOTATION_PREFIX}line": label}
+    extra = {f"{ANNOTATION_PREFIX}starter": request.starter.name, LINE_ANNOTATION: label}
     if request.private:
         extra[f"{ANNOTATION_PREFIX}private-image"] = "true"
     manifests = []

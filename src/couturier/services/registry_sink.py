@@ -35,8 +35,13 @@ from couturier.core.tags import (
     is_timestamp_tag,
 )
 from couturier.errors import Code, ConflictError, InputError, NotFoundError, StateError
-from couturier.oci.documents import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Blob, Descriptor
-from couturier.services.build import ANNOTATION_PREFIX
+from couturier.oci.documents import (
+    INDEX_MEDIA_TYPE,
+    LINE_ANNOTATION,
+    MANIFEST_MEDIA_TYPE,
+    Blob,
+    Descriptor,
+)
 from couturier.store.registry import RegistryManifest, RegistryRecords
 
 if TYPE_CHECKING:
@@ -50,7 +55,6 @@ if TYPE_CHECKING:
     from couturier.store import Store, UnitOfWork
 
 __all__ = [
-    "LINE_ANNOTATION",
     "RegistrySink",
     "RegistryWriter",
     "image_repository",
@@ -59,9 +63,6 @@ __all__ = [
     "starter_repository",
 ]
 
-# The annotation of an image manifest or index naming its line (services/build.py sets it):
-# how a tag is filed under its line, for keeping the newest timestamp tags per line.
-LINE_ANNOTATION = f"{ANNOTATION_PREFIX}line"
 MANIFEST_TYPES = (MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE)
 
 # Whether the build still owns what it publishes, asked inside the commit's transaction.
@@ -318,5 +319,7 @@ def _parsed(blob: Blob) -> _Manifest:
         references=references,
         artifact_type=str(body.get("artifactType") or ""),
         subject=subject["digest"] if subject else None,
+        # The line's label (services/build.py annotates it): how a tag is filed under its
+        # line, for keeping the newest timestamp tags per line.
         line=str(annotations.get(LINE_ANNOTATION, ""))[:40],
     )
