@@ -37,6 +37,7 @@ from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
 from couturier.services.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from couturier.services.registry_sink import image_repository, registry_sink
 from couturier.store import UnitOfWork
+from couturier.store.cards import line_json
 from couturier.store.images import TenantImages
 from couturier.store.models import Build, BuildLine, Image
 
@@ -511,23 +512,6 @@ def _record(
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def line_json(row: BuildLine) -> dict[str, Any]:
-    seconds = None
-    if row.started_at is not None and row.finished_at is not None:
-        seconds = round((row.finished_at - row.started_at).total_seconds(), 3)
-    return {
-        "line": row.line,
-        "status": row.status,
-        "full_version": row.full_version,
-        "tags": list(row.tags or []),
-        "digest": row.digest,
-        "problem": row.problem,
-        "started": _iso(row.started_at),
-        "finished": _iso(row.finished_at),
-        "seconds": seconds,
-    }
 
 
 def build_json(build: Build, image: str, lines: list[BuildLine]) -> dict[str, Any]:

@@ -22,8 +22,9 @@ from couturier.oci.documents import (
     Descriptor,
     Platform,
 )
-from couturier.services.images import SBOM_FORMATS, find_image
+from couturier.services.images import find_image
 from couturier.services.registry_sink import image_repository, installation_blobs
+from couturier.store.cards import SBOM_FORMATS
 from couturier.store.images import TenantImages
 from couturier.store.registry import RegistryRecords
 

@@ -13,6 +13,7 @@ exactly as a name the tenant does not use.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,6 @@ from couturier.services.builds import (
     Builds,
     build_json,
     full_name,
-    line_json,
     queue_build,
 )
 from couturier.services.context import catalog_context
@@ -34,6 +34,7 @@ from couturier.services.paging import check_limit, decode_cursor, encode_cursor
 from couturier.services.registry_sink import image_repository
 from couturier.services.specs import spec_checks
 from couturier.services.starters import starters
+from couturier.store.cards import card_json, card_page
 from couturier.store.images import TenantImages
 from couturier.store.models import Image
 from couturier.store.registry import RegistryRecords
@@ -54,15 +55,6 @@ __all__ = [
     "image_spec_yaml",
     "rebuild_image",
 ]
-
-LABEL = "private image"
-SBOM_FORMATS = ("spdx", "cyclonedx")
-
-
-def sbom_links(full_name: str, line: str) -> dict[str, str]:
-    """The API paths of a created line's SBOMs, by format."""
-    base = f"/v1/images/{full_name}/lines/{line}/sbom"
-    return {name: f"{base}?format={name}" for name in SBOM_FORMATS}
 
 
 def image_not_found(tenant: str, name: str) -> NotFoundError:
@@ -272,44 +264,21 @@ def delete_image(installation: Installation, principal: Principal, tenant: str, 
         repo.remove_image(image)
 
 
-def _card(image: Image, last: Any, done: Any, lines: Mapping[int, list[Any]]) -> dict[str, Any]:
-    """An image as the gallery shows it: its last build's status and trace id, and the lines
-    of its last finished build."""
-    shown = lines.get(done.id, []) if done is not None else []
-    return {
-        "name": full_name(image),
-        "starter": image.starter,
-        "label": LABEL,
-        "description": image.description,
-        "created": image.created_at.isoformat(),
-        "updated": image.updated_at.isoformat(),
-        "architectures": list(image.spec.get("architectures") or []),
-        "build": ({"trace_id": last.trace_id, "status": last.status} if last is not None else None),
-        "lines": [
-            {
-                **line_json(row),
-                "sbom": sbom_links(full_name(image), row.line) if row.status == "created" else None,
-            }
-            for row in shown
-        ],
-    }
-
-
 def image_page(
     installation: Installation, principal: Principal, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the tenant's gallery, by name, and the next page's cursor."""
+) -> bytes:
+    """A page of the tenant's gallery, by name, as the JSON body of ``GET /v1/images``:
+    ``{"items": [card, ...], "next": cursor-or-null}``, each card as the API's
+    ``ImageSummary`` (:func:`couturier.store.cards.card_json`). The cards are the stored
+    JSON texts, joined undecoded: one query. Raises :class:`SpecError` for a bad limit or
+    cursor."""
     after = decode_cursor(cursor, 1)
     limit = check_limit(limit)
     with installation.store.unit() as uow:
-        repo = TenantImages(uow.session, principal.tenant_id)
-        page = repo.images(limit, after)
-        ids = [image.id for image in page.items]
-        last = repo.latest_builds(ids, finished=False)
-        done = repo.latest_builds(ids, finished=True)
-        lines = repo.lines([b.id for b in done.values()])
-        items = [_card(i, last.get(i.id), done.get(i.id), lines) for i in page.items]
-    return items, encode_cursor(page.after)
+        page = card_page(uow.session, principal.tenant_id, limit, after)
+    following = encode_cursor(page.after)
+    tail = f'],"next":{json.dumps(following)}}}'
+    return f'{{"items":[{",".join(page.items)}{tail}'.encode()
 
 
 def get_image(
@@ -324,7 +293,7 @@ def get_image(
         done = repo.latest_builds([image.id], finished=True).get(image.id)
         ids = [b.id for b in (last, done) if b is not None]
         lines = repo.lines(ids)
-        card = _card(image, last, done, lines)
+        card = card_json(image, last, done, lines)
         card["spec"] = dict(image.spec)
         card["last_build"] = (
             build_json(last, full_name(image), lines[last.id]) if last is not None else None

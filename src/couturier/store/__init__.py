@@ -2,7 +2,8 @@
 
 - :mod:`~couturier.store.database`: :func:`open_store`, migrations, units of work;
 - :mod:`~couturier.store.repositories`: the installation's and each tenant's queries;
-- :mod:`~couturier.store.models`: the tables; :mod:`~couturier.store.migrations`: their history;
+- :mod:`~couturier.store.models`: the tables (:mod:`~couturier.store.cards`: the gallery's
+  cards, kept ready); :mod:`~couturier.store.migrations`: their history;
 - :mod:`~couturier.store.key`: the installation key that seals secrets at rest;
 - :mod:`~couturier.store.destinations`: a tenant's destinations and its builds' pushes.
 """

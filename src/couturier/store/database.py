@@ -27,12 +27,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from couturier.errors import Code, StateError
+from couturier.store.cards import CardKeepingSession
 from couturier.store.repositories import UnitOfWork
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "head_revision", "open_store"]
 
 T = TypeVar("T")
 
@@ -40,6 +40,13 @@ BUSY_TIMEOUT_MS = 10_000
 # pg_advisory_xact_lock key of migrations and first-start set-up: one process at a time.
 _PREPARE_LOCK = 0x636F7574  # "cout"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def head_revision() -> str:
+    """The newest migration this Couturier has (what :meth:`Store.prepare` migrates to)."""
+    head = ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
 
 
 def _safe_url(url: str) -> str:
@@ -93,12 +100,14 @@ class Store:
     def unit(self, write: bool = False) -> Iterator[UnitOfWork]:
         """One transaction: committed at the end of the block, rolled back on an exception.
         ``write`` for a unit that changes rows (on SQLite it takes the write lock at once).
+        The gallery cards of the images it changed are made again before it commits
+        (:class:`~couturier.store.cards.CardKeepingSession`).
 
         A database that is locked past the busy timeout, or gone, raises :class:`StateError`
         (nothing of the unit is kept): the caller may retry."""
         bind = self._writer if write else self.engine
         try:
-            with Session(bind, expire_on_commit=False) as session, session.begin():
+            with CardKeepingSession(bind, expire_on_commit=False) as session, session.begin():
                 yield UnitOfWork(session)
         except OperationalError as error:
             raise self._unavailable(error) from None

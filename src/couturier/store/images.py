@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from couturier.store.cards import note_image
 from couturier.store.models import Build, BuildLine, Image, Job
 from couturier.store.repositories import Page
 
@@ -124,6 +125,7 @@ class TenantImages:
     def replace_lines(self, build: Build, lines: Sequence[BuildLine]) -> None:
         """Make ``lines`` the lines of ``build`` (a retried build starts over)."""
         self._session.execute(delete(BuildLine).where(BuildLine.build_id == build.id))
+        note_image(self._session, build.image_id)  # a bulk delete: no object says it
         for line in lines:
             line.build_id = build.id
             self._session.add(line)
