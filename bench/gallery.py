@@ -33,11 +33,11 @@ from typing import Any
 import httpx
 import yaml
 from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
 
 from bench.engine import median
 from bench.processes import start, stop
 from bench.report import machine, write_section
+from couturier.store.cards import CardKeepingSession
 from couturier.store.models import Build, BuildLine, Image
 from tests.postgres import find_bin_dir, running_cluster
 
@@ -90,10 +90,11 @@ def _lines(build: Build, status: str, tag: str) -> list[BuildLine]:
 
 
 def seed(url: str, count: int = IMAGES) -> None:
-    """``count`` images of tenant 1 with their builds and lines, written through the models."""
+    """``count`` images of tenant 1 with their builds and lines, written through the models
+    in a session that makes their gallery cards as the service's units do."""
     engine = create_engine(url)
     now = dt.datetime.now(dt.UTC)
-    with Session(engine) as session:
+    with CardKeepingSession(engine) as session:
         images = []
         for number in range(count):
             spec = {

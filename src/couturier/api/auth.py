@@ -9,17 +9,18 @@ an unsafe method must also carry the session's CSRF token in the ``X-CSRF-Token`
 since a browser sends the cookie with whatever page made the request (``SameSite=Strict``
 already stops other sites; the token stops the rest). A bearer token is never sent by a
 browser on its own, so it needs none. Neither is ever logged: uvicorn's access log has no
-headers.
+headers. Each check is one read (:func:`couturier.api.offload.run_read`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from couturier.api.offload import run_read
 from couturier.errors import AccessError
 from couturier.services.installation import Installation
 from couturier.services.sessions import (
@@ -55,21 +56,20 @@ def installation_of(request: Request) -> Installation:
     return installation
 
 
-def needs(scope: str) -> Callable[..., Principal]:
+def needs(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the request's principal, if its token (or its session's token) has
     ``scope`` or higher. A bearer token wins over a cookie when both are sent."""
 
-    def principal(
+    async def principal(
         request: Request,
-        installation: Annotated[Installation, Depends(installation_of)],
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         session: Annotated[str | None, Depends(_cookie)],
     ) -> Principal:
+        installation = installation_of(request)
         if credentials is not None or not session:
-            return authenticate(
-                installation, credentials.credentials if credentials else None, scope
-            )
-        asking = session_principal(installation, session, scope)
+            offered = credentials.credentials if credentials else None
+            return await run_read(installation.store, authenticate, installation, offered, scope)
+        asking = await run_read(installation.store, session_principal, installation, session, scope)
         if request.method not in SAFE_METHODS and not csrf_matches(
             session, request.headers.get(CSRF_HEADER)
         ):

@@ -23,6 +23,7 @@ from couturier.api.images_models import (
     ImageList,
     TagHistory,
 )
+from couturier.api.offload import run_read
 from couturier.api.params import Cursor, Inst, Limit, Reader, Writer
 from couturier.core.text import named
 from couturier.errors import Code, NotFoundError
@@ -91,12 +92,13 @@ def create_image(builds: Jobs, principal: Writer, body: SpecBody) -> dict[str, A
 # in the ImageSummary's shape, and the schema tests hold it to it): ``response_model`` only
 # documents it.
 @images.get("/images", response_model=ImageList, tags=["images"])
-def list_images(
+async def list_images(
     installation: Inst, principal: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Response:
     """The gallery: the tenant's private images by name, each with its last build's status and
     trace ID and the lines of its last finished build."""
-    body = image_service.image_page(installation, principal, limit, cursor)
+    page = image_service.image_page
+    body = await run_read(installation.store, page, installation, principal, limit, cursor)
     return Response(body, media_type="application/json")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 
 from couturier.api.auth import installation_of, needs
 from couturier.services.installation import Installation
@@ -14,7 +14,13 @@ from couturier.services.tokens import Principal
 
 __all__ = ["Admin", "Cursor", "Inst", "Limit", "Reader", "Writer"]
 
-Inst = Annotated[Installation, Depends(installation_of)]
+
+async def _installation(request: Request) -> Installation:
+    # async: a plain function's dependency would be run in a worker thread, for nothing
+    return installation_of(request)
+
+
+Inst = Annotated[Installation, Depends(_installation)]
 Reader = Annotated[Principal, Depends(needs("pull"))]
 Writer = Annotated[Principal, Depends(needs("write"))]
 Admin = Annotated[Principal, Depends(needs("admin"))]

@@ -270,12 +270,12 @@ def image_page(
     """A page of the tenant's gallery, by name, as the JSON body of ``GET /v1/images``:
     ``{"items": [card, ...], "next": cursor-or-null}``, each card as the API's
     ``ImageSummary`` (:func:`couturier.store.cards.card_json`). The cards are the stored
-    JSON texts, joined undecoded: one query. Raises :class:`SpecError` for a bad limit or
-    cursor."""
+    JSON texts, joined undecoded: one statement, outside any transaction. Raises
+    :class:`SpecError` for a bad limit or cursor."""
     after = decode_cursor(cursor, 1)
     limit = check_limit(limit)
-    with installation.store.unit() as uow:
-        page = card_page(uow.session, principal.tenant_id, limit, after)
+    with installation.store.reading() as connection:
+        page = card_page(connection, principal.tenant_id, limit, after)
     following = encode_cursor(page.after)
     tail = f'],"next":{json.dumps(following)}}}'
     return f'{{"items":[{",".join(page.items)}{tail}'.encode()

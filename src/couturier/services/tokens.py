@@ -34,6 +34,7 @@ from couturier.errors import AccessError, NotFoundError
 from couturier.services.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from couturier.store import UnitOfWork
 from couturier.store.models import Token
+from couturier.store.repositories import token_check
 
 if TYPE_CHECKING:
     from couturier.services.installation import Installation
@@ -182,8 +183,10 @@ def authenticate(installation: Installation, text: str | None, needed: str) -> P
     if not text:
         raise AccessError("this needs a token", "missing", "send Authorization: Bearer <token>")
     parts = parse_token(text)
-    with installation.store.unit() as uow:
-        row = uow.installation.token(parts.token_id) if parts else None
+    row = None
+    if parts is not None:
+        with installation.store.reading() as connection:
+            row = token_check(connection, parts.token_id)
     if parts is None or row is None or not secret_matches(parts.secret, row.secret_sha256):
         raise AccessError(
             "the token is not valid", "invalid", "send the whole token as it was given"

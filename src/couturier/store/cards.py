@@ -227,14 +227,14 @@ def _pending(session: Session) -> bool:
 
 
 def card_page(
-    session: Session, tenant_id: int, limit: int, after: tuple[str, ...] | None = None
+    connection: Connection, tenant_id: int, limit: int, after: tuple[str, ...] | None = None
 ) -> Page[str]:
     """A page of tenant ``tenant_id``'s cards (their JSON texts) by image name, after the
     name ``after[0]``: one query over ``uq_image_cards_tenant_name``."""
     query = select(ImageCard.name, ImageCard.card).where(ImageCard.tenant_id == tenant_id)
     if after is not None:
         query = query.where(ImageCard.name > after[0])
-    rows = session.execute(query.order_by(ImageCard.name).limit(limit + 1)).all()
+    rows = connection.execute(query.order_by(ImageCard.name).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([row.card for row in rows], (rows[-1].name,) if more and rows else None)

@@ -40,6 +40,13 @@ BUSY_TIMEOUT_MS = 10_000
 # pg_advisory_xact_lock key of migrations and first-start set-up: one process at a time.
 _PREPARE_LOCK = 0x636F7574  # "cout"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_SINGLE = "couturier_single_statements"  # execution option of Store.reading's connections
+# Connections kept open per process. Every request of the API holds one for a moment in a
+# thread of its own (anyio's pool runs up to 40), so fewer would have connections closed and
+# opened again all the time under load (a SQLite connection runs its PRAGMAs, a PostgreSQL
+# one logs in); more than the pool and its overflow wait for a connection.
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
 
 
 def head_revision() -> str:
@@ -79,7 +86,10 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get("couturier_write", False)
+        options = connection.get_execution_options()
+        if options.get(_SINGLE, False):
+            return  # Store.reading: each statement is its own transaction
+        immediate = options.get("couturier_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -90,6 +100,18 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(couturier_write=True)
+        # Statements that need no transaction around them: no BEGIN and COMMIT on SQLite (the
+        # driver's own transactions are off) and autocommit on PostgreSQL.
+        if engine.dialect.name == "sqlite":
+            self._reader = engine.execution_options(**{_SINGLE: True})
+        else:
+            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @property
+    def local(self) -> bool:
+        """True for a SQLite file: a read is a local file read that does not wait for
+        writers (write-ahead log), as quick as handing it to a thread."""
+        return self.engine.dialect.name == "sqlite"
 
     @property
     def dialect(self) -> str:
@@ -109,6 +131,18 @@ class Store:
         try:
             with CardKeepingSession(bind, expire_on_commit=False) as session, session.begin():
                 yield UnitOfWork(session)
+        except OperationalError as error:
+            raise self._unavailable(error) from None
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection whose every statement is a read of its own, outside any transaction
+        (each statement sees the database as it is when it runs): for the hot reads of one
+        statement, the token of a request and a page of the gallery, which need no unit of
+        work. Raises :class:`StateError` as :meth:`unit` does."""
+        try:
+            with self._reader.connect() as connection:
+                yield connection
         except OperationalError as error:
             raise self._unavailable(error) from None
 
@@ -193,7 +227,10 @@ def open_store(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Store:
                 "check that the data directory is writable",
                 path=str(path),
             ) from None
-    engine = create_engine(url, pool_pre_ping=path is None)
+    # An in-memory SQLite database lives in one connection per thread: no pool to size.
+    memory = url.startswith("sqlite") and path is None
+    pool = {} if memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    engine = create_engine(url, pool_pre_ping=False, **pool)
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine, busy_timeout_ms)
     return Store(engine)

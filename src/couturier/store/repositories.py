@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.orm import Session
 
 from couturier.store.models import Build, Entitlement, Image, Job, Tenant, Token
 
-__all__ = ["InstallationRepository", "Page", "TenantRepository", "UnitOfWork"]
+__all__ = ["InstallationRepository", "Page", "TenantRepository", "UnitOfWork", "token_check"]
 
 Row = TypeVar("Row")
 
@@ -35,6 +37,25 @@ class Page(Generic[Row]):
 
     items: Sequence[Row]
     after: tuple[str, ...] | None
+
+
+# id, tenant_id, scope, secret_sha256, expires_at, revoked_at
+TokenCheck = ResultRow[str, int, str, str, dt.datetime | None, dt.datetime | None]
+
+
+def token_check(connection: Connection, token_id: str) -> TokenCheck | None:
+    """What checking a request's token ``token_id`` needs, of whatever tenant: its
+    ``tenant_id``, ``scope``, ``secret_sha256``, ``expires_at`` and ``revoked_at`` (one
+    statement by primary key, no ORM object: every request of the API makes it)."""
+    query = select(
+        Token.id,
+        Token.tenant_id,
+        Token.scope,
+        Token.secret_sha256,
+        Token.expires_at,
+        Token.revoked_at,
+    ).where(Token.id == token_id)
+    return connection.execute(query).first()
 
 
 class InstallationRepository:
