@@ -152,11 +152,18 @@ def _latest(connection: Connection, image_ids: Sequence[int], finished: bool) ->
 
 def refresh_cards(connection: Connection, image_ids: Iterable[int]) -> None:
     """Make the cards of ``image_ids`` again from their rows as ``connection``'s transaction
-    sees them; an image that is gone loses its card. Five statements whatever the count."""
+    sees them; an image that is gone loses its card. Six statements whatever the count."""
     ids = sorted(set(image_ids))
     if not ids:
         return
-    images = list(connection.execute(select(Image.__table__).where(Image.id.in_(ids))))
+    # The images' rows are locked first (FOR UPDATE on PostgreSQL; a SQLite write unit holds
+    # the database's write lock already): two transactions changing one image at once (an
+    # edit, a build's result) make its card one after the other, the second from what the
+    # first committed, instead of each from the rows without the other's change. PostgreSQL
+    # reads at each statement what was committed before it (read committed), so the reads
+    # below see it.
+    locked = select(Image.__table__).where(Image.id.in_(ids)).order_by(Image.id).with_for_update()
+    images = list(connection.execute(locked))
     last = _latest(connection, ids, finished=False)
     done = _latest(connection, ids, finished=True)
     lines: dict[int, list[Any]] = {build.id: [] for build in done.values()}
