@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -23,10 +24,10 @@ from couturier.api.app import create_app
 from couturier.api.images_models import ImageList
 from couturier.services import tokens as token_service
 from couturier.services.installation import Installation
-from couturier.store.cards import ImageCard, card_json
+from couturier.store.cards import ImageCard, card_json, refresh_cards
 from couturier.store.database import _MIGRATIONS
 from couturier.store.images import TenantImages
-from couturier.store.models import Image
+from couturier.store.models import Build, Image
 from tests.test_images_api import SPEC, bearer, finished, repo, site  # noqa: F401
 
 
@@ -150,3 +151,46 @@ def test_images_made_before_the_cards_get_theirs_from_the_migration(
     engine.dispose()
     after = cards_from_rows(site)
     assert after["my-tool"] == {**before["my-tool"], "updated": "2030-01-02T00:00:00+00:00"}
+
+
+def test_two_transactions_changing_one_image_at_once_leave_its_card_whole(
+    site: Installation,  # noqa: F811
+) -> None:
+    """An edit has made the image's card but not committed yet when a build's result is
+    recorded: the build's transaction waits for the edit's (it locks the image's row before
+    reading what the card is made of), so the card it makes has both changes. Without that
+    lock it would read the image before the edit and then find the edit's card in its way.
+    On SQLite the second writer waits at its start instead (one writer at a time)."""
+    writer = bearer(token_service.issue_token(site, 1, "write").token)
+    with TestClient(create_app(site, workers=0)) as client:
+        assert client.post("/v1/images", json=SPEC, headers=writer).status_code == 202
+    editing, recorded = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def record_the_build() -> None:
+        try:
+            editing.wait(30)
+            with site.store.unit(write=True) as uow:
+                (build,) = uow.session.scalars(select(Build))
+                build.status, build.finished_at = "image build failed", site.clock()
+        except BaseException as error:  # reported by the test's thread
+            failures.append(error)
+        finally:
+            recorded.set()
+
+    other = threading.Thread(target=record_the_build)
+    other.start()
+    with site.store.unit(write=True) as uow:
+        image = uow.session.scalars(select(Image)).one()
+        image.description = "edited meanwhile"
+        uow.session.flush()  # the image's row is the edit's until it commits
+        refresh_cards(uow.session.connection(), [image.id])  # its card too (and at commit)
+        editing.set()
+        # Time for the build's transaction to reach the card (and wait there); if it has
+        # not by then, it makes the card after the edit's commit all the same.
+        recorded.wait(0.5)
+    other.join(30)
+    assert not failures
+    card = cards_from_rows(site)["my-tool"]
+    assert card["description"] == "edited meanwhile"
+    assert card["build"]["status"] == "image build failed"
