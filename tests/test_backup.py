@@ -20,7 +20,6 @@ from couturier.services import tokens as token_service
 from couturier.services.backup import backup_installation, restore_installation
 from couturier.services.bundles import create_bundle, get_bundle
 from couturier.services.installation import create_tenant, open_installation, tenants
-from couturier.store.database import head_revision
 from tests.service import plain_settings
 from tests.test_bundles import snapshot
 from tests.test_store import head_revision

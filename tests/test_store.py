@@ -27,7 +27,6 @@ from couturier.services.installation import (
 )
 from couturier.services.starters import shipped_starters
 from couturier.services.tokens import Principal
-from couturier.store.database import head_revision
 from couturier.store.models import Base, Build, BuildLine, Image, Job, Tenant
 from tests.service import Clock, plain_settings
 

@@ -32,7 +32,7 @@ from couturier.errors import Code, StateError
 from couturier.store.cards import CardKeepingSession
 from couturier.store.repositories import UnitOfWork
 
-__all__ = ["Store", "head_revision", "open_store"]
+__all__ = ["Store", "open_store"]
 
 T = TypeVar("T")
 
@@ -47,13 +47,6 @@ _SINGLE = "couturier_single_statements"  # execution option of Store.reading's c
 # one logs in); more than the pool and its overflow wait for a connection.
 POOL_SIZE = 20
 POOL_OVERFLOW = 20
-
-
-def head_revision() -> str:
-    """The newest migration this Couturier has (what :meth:`Store.prepare` migrates to)."""
-    head = ScriptDirectory(str(_MIGRATIONS)).get_current_head()
-    assert head is not None
-    return head
 
 
 def _safe_url(url: str) -> str:

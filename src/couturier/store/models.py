@@ -220,9 +220,10 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"), NEVER_REUSED)
 
 
-# The registry's, the destinations' and the console sessions' tables share Base: imported here
-# so that the metadata is complete wherever the models are (the migrations' check, create_all in
-# tests).
+# The registry's, the destinations', the console sessions' and the gallery cards' tables share
+# Base: imported here so that the metadata is complete wherever the models are (the
+# migrations' check, create_all in tests).
+from couturier.store import cards as _cards  # noqa: E402,F401
 from couturier.store import destinations as _destinations  # noqa: E402,F401
 from couturier.store import registry as _registry  # noqa: E402,F401
 from couturier.store import sessions as _sessions  # noqa: E402,F401

@@ -2,7 +2,7 @@
 is already.
 
 Revision ID: 0002
-Revises: 0004
+Revises: 0012
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
-down_revision = "0004"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
