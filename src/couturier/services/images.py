@@ -14,7 +14,7 @@ exactly as a name the tenant does not use.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from couturier.store import UnitOfWork
 
 __all__ = [
+    "card_page_items",
     "create_image",
     "delete_image",
     "edit_image",
@@ -264,6 +265,16 @@ def delete_image(installation: Installation, principal: Principal, tenant: str, 
         repo.remove_image(image)
 
 
+def _cards(
+    installation: Installation, principal: Principal, limit: int, cursor: str | None
+) -> tuple[Sequence[str], str | None]:
+    after = decode_cursor(cursor, 1)
+    limit = check_limit(limit)
+    with installation.store.reading() as connection:
+        page = card_page(connection, principal.tenant_id, limit, after)
+    return page.items, encode_cursor(page.after)
+
+
 def image_page(
     installation: Installation, principal: Principal, limit: int, cursor: str | None
 ) -> bytes:
@@ -272,13 +283,18 @@ def image_page(
     ``ImageSummary`` (:func:`couturier.store.cards.card_json`). The cards are the stored
     JSON texts, joined undecoded: one statement, outside any transaction. Raises
     :class:`SpecError` for a bad limit or cursor."""
-    after = decode_cursor(cursor, 1)
-    limit = check_limit(limit)
-    with installation.store.reading() as connection:
-        page = card_page(connection, principal.tenant_id, limit, after)
-    following = encode_cursor(page.after)
+    cards, following = _cards(installation, principal, limit, cursor)
     tail = f'],"next":{json.dumps(following)}}}'
-    return f'{{"items":[{",".join(page.items)}{tail}'.encode()
+    return f'{{"items":[{",".join(cards)}{tail}'.encode()
+
+
+def card_page_items(
+    installation: Installation, principal: Principal, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The same page of the gallery as :func:`image_page`, its cards decoded (for the
+    console), and the next page's cursor."""
+    cards, following = _cards(installation, principal, limit, cursor)
+    return [json.loads(card) for card in cards], following
 
 
 def get_image(

@@ -33,7 +33,7 @@ def gallery_cards(installation: Inst, principal: Principal) -> list[dict[str, An
     cards: list[dict[str, Any]] = []
     cursor = None
     while True:
-        items, cursor = image_service.image_page(installation, principal, MAX_LIMIT, cursor)
+        items, cursor = image_service.card_page_items(installation, principal, MAX_LIMIT, cursor)
         cards.extend(items)
         if cursor is None:
             return cards
