@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -72,6 +72,11 @@ class BundleVersionOut(BaseModel):
     warnings: list[str] = []
     files: list[BundleFileOut] = []
     damaged: str | None = None
+    used_by: list[str] = Field(
+        default=[],
+        description="the images (and builds in progress: 'build TRACE_ID') that use this "
+        "version: pinned (NAME@VERSION), or unpinned for the newest",
+    )
 
 
 class BundleSummary(BaseModel):

@@ -21,6 +21,7 @@ from couturier.api.images_models import (
     BuildOut,
     ImageDetail,
     ImageList,
+    LineLayers,
     TagHistory,
 )
 from couturier.api.offload import run_read
@@ -29,6 +30,7 @@ from couturier.core.text import named
 from couturier.errors import Code, NotFoundError
 from couturier.services import builds as build_service
 from couturier.services import image_export as export_service
+from couturier.services import image_layers as layer_service
 from couturier.services import image_sboms as sbom_service
 from couturier.services import image_tags as tag_service
 from couturier.services import images as image_service
@@ -181,6 +183,27 @@ def get_line_sbom(
         installation, principal, (tenant, name), line, format=format, arch=arch
     )
     return Response(document, media_type=media_type)
+
+
+@images.get(
+    "/images/{tenant}/{name}/lines/{line}/layers",
+    response_model=LineLayers,
+    responses=NOT_FOUND,
+    tags=["images"],
+)
+def get_line_layers(
+    installation: Inst,
+    principal: Reader,
+    *,
+    tenant: Tenant,
+    name: Name,
+    line: Annotated[str, Path(max_length=40, description="a line's label, e.g. 3.13")],
+    arch: Annotated[str | None, Query(max_length=20, description="default: the first")] = None,
+) -> dict[str, Any]:
+    """The layers of one created line of the image (for one architecture) with their role
+    (starter packages, added packages, bundles, generated files) and size, and the starter
+    image's line beside them when the registry has it."""
+    return layer_service.line_layers(installation, principal, (tenant, name), line, arch)
 
 
 @images.get(

@@ -13,6 +13,7 @@ __all__ = [
     "ImageDetail",
     "ImageList",
     "ImageSummary",
+    "LineLayers",
     "TagHistory",
     "TagMove",
 ]
@@ -123,3 +124,30 @@ class TagMove(BaseModel):
 class TagHistory(BaseModel):
     items: list[TagMove]
     next: str | None
+
+
+class LayerOut(BaseModel):
+    role: Literal["starter", "added", "bundles", "generated"] = Field(
+        description="the part of the image the layer holds"
+    )
+    digest: str
+    size: int = Field(description="bytes, as stored (compressed): what a pull transfers")
+    created_by: str = Field(description="the image config's history text of the layer")
+
+
+class StarterLayers(BaseModel):
+    image: str = Field(description="the starter image of the same line: starters/NAME:LINE")
+    manifest: str | None
+    size: int
+    layers: list[LayerOut]
+
+
+class LineLayers(BaseModel):
+    line: str
+    arch: str
+    manifest: str | None = Field(description="the line's image manifest for this architecture")
+    size: int = Field(description="bytes of every layer, as stored")
+    layers: list[LayerOut]
+    starter: StarterLayers | None = Field(
+        description="the starter image's line beside it, when the registry has one"
+    )

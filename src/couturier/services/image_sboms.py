@@ -10,6 +10,7 @@ document of the format asked for.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from couturier.core.spec import SpecError, Violation
@@ -33,26 +34,43 @@ if TYPE_CHECKING:
     from couturier.services.installation import Installation
     from couturier.services.tokens import Principal
 
-__all__ = ["FORMATS", "line_sbom"]
+__all__ = [
+    "FORMATS",
+    "LineManifest",
+    "line_manifest",
+    "line_sbom",
+    "platform_manifest",
+    "read_document",
+]
 
 FORMATS = {"spdx": SPDX_MEDIA_TYPE, "cyclonedx": CYCLONEDX_MEDIA_TYPE}
 assert tuple(FORMATS) == SBOM_FORMATS
 
 
-def line_sbom(
+@dataclass(frozen=True)
+class LineManifest:
+    """The image manifest of one created line of a private image, for one architecture: its
+    repository (``"53/name"``), starter, architecture and manifest digest (None when the
+    blob store lacks the line's manifest)."""
+
+    repository: str
+    starter: str
+    arch: str
+    manifest: str | None
+
+
+def line_manifest(
     installation: Installation,
     principal: Principal,
     image: tuple[str, str],
     line: str,
-    *,
-    format: str,
     arch: str | None,
-) -> tuple[bytes, str]:
-    """The SBOM document (its bytes and media type) of line ``line`` of the tenant's image
-    ``image`` (``(tenant, name)``) on ``arch`` (the image's first architecture by default),
-    as its last finished build made it. Raises :class:`NotFoundError` for an image the tenant
-    lacks or a line it has not created, :class:`SpecError` for an architecture the image is
-    not built for."""
+) -> LineManifest:
+    """The manifest of line ``line`` of the tenant's image ``image`` (``(tenant, name)``) on
+    ``arch`` (the image's first architecture by default), as its last finished build made it
+    (by the digest it recorded, not by a tag, which a later build may have moved). Raises
+    :class:`NotFoundError` for an image the tenant lacks or a line it has not created,
+    :class:`SpecError` for an architecture the image is not built for."""
     settings = installation.settings
     with installation.store.unit() as uow:
         found = find_image(uow, principal, *image)
@@ -79,21 +97,37 @@ def line_sbom(
                 "known": known,
             },
         )
-    blobs = installation_blobs(settings)
-    platform = Platform.for_debian(arch or archs[0])
+    chosen = arch or archs[0]
+    manifest = platform_manifest(installation_blobs(settings), digest, Platform.for_debian(chosen))
+    return LineManifest(repository, starter, chosen, manifest)
+
+
+def line_sbom(
+    installation: Installation,
+    principal: Principal,
+    image: tuple[str, str],
+    line: str,
+    *,
+    format: str,
+    arch: str | None,
+) -> tuple[bytes, str]:
+    """The SBOM document (its bytes and media type) of line ``line`` of the tenant's image
+    ``image`` (``(tenant, name)``) on ``arch``, as its last finished build made it. Raises as
+    :func:`line_manifest` does, and :class:`NotFoundError` when the line has no such SBOM."""
+    found = line_manifest(installation, principal, image, line, arch)
+    blobs = installation_blobs(installation.settings)
     media_type = FORMATS[format]
-    manifest = _manifest(blobs, digest, platform)
-    document = _referrer(installation, blobs, repository, manifest, media_type)
+    document = _referrer(installation, blobs, found.repository, found.manifest, media_type)
     if document is None:
         raise NotFoundError(
-            f"the image's line {line} has no {format} SBOM for {arch or archs[0]}",
+            f"the image's line {line} has no {format} SBOM for {found.arch}",
             "rebuild the image",
-            fields={"repository": repository, "digest": digest},
+            fields={"repository": found.repository, "digest": found.manifest},
         )
     return document, media_type
 
 
-def _document(blobs: BlobStore, digest: str) -> dict[str, Any] | None:
+def read_document(blobs: BlobStore, digest: str) -> dict[str, Any] | None:
     data = blobs.read(digest)
     if data is None:
         return None
@@ -101,10 +135,10 @@ def _document(blobs: BlobStore, digest: str) -> dict[str, Any] | None:
     return document
 
 
-def _manifest(blobs: BlobStore, digest: str, platform: Platform) -> str | None:
+def platform_manifest(blobs: BlobStore, digest: str, platform: Platform) -> str | None:
     """The digest of the image manifest of ``platform`` under the line's ``digest`` (a
     manifest, or an index of one per architecture)."""
-    body = _document(blobs, digest)
+    body = read_document(blobs, digest)
     if body is None or body.get("mediaType") != INDEX_MEDIA_TYPE:
         return digest if body is not None else None
     for item in body.get("manifests") or ():
@@ -131,7 +165,7 @@ def _referrer(
         rows = RegistryRecords(uow.session).referrers(repository, manifest, media_type)
         digests = [row.digest for row in rows]
     for digest in digests:
-        body = _document(blobs, digest)
+        body = read_document(blobs, digest)
         layers = (body or {}).get("layers") or []
         if layers:
             return blobs.read(str(layers[0]["digest"]))

@@ -153,13 +153,42 @@ def bundle_page(
 def bundle_detail(installation: Installation, principal: Principal, name: str) -> dict[str, Any]:
     """The tenant's bundle ``name`` with every version (``{"name", "versions": [...]}``, each
     version as ``bundle list --json`` shows it, ``damaged`` saying what is wrong with a damaged
-    one). Raises :class:`NotFoundError` when the tenant has no such bundle."""
+    one, ``used_by`` naming the images, and builds in progress (``build TRACE_ID``), that use
+    it: pinned, or unpinned for the newest). Raises :class:`NotFoundError` when the tenant
+    has no such bundle."""
     if check_name(name):
         raise _not_found(name)
     stored = bundle_service.bundle_versions(installation.settings, principal.tenant_id, only=name)
     if not stored:
         raise _not_found(name)
-    return {"name": name, "versions": [_version_json(v) for v in stored]}
+    with installation.store.unit() as uow:
+        users = uow.tenant(principal.tenant_id).bundle_users()
+    newest = max(v.version for v in stored)
+    return {
+        "name": name,
+        "versions": [
+            {**_version_json(v), "used_by": _users_of(users, name, v.version, newest)}
+            for v in stored
+        ],
+    }
+
+
+def _users_of(
+    users: Sequence[tuple[str, list[Any]]], name: str, version: int, newest: int
+) -> list[str]:
+    """What of ``users`` (``(what, bundle references)``) uses version ``version`` of bundle
+    ``name``: a reference pinned to it, or an unpinned one when it is the newest."""
+    found = []
+    for what, refs in users:
+        for ref in refs:
+            parsed = split_bundle_ref(ref.strip()) if isinstance(ref, str) else None
+            if parsed is None or parsed[0] != name:
+                continue
+            pinned = parsed[1]
+            if pinned == version or (pinned is None and version == newest):
+                found.append(what)
+                break
+    return found
 
 
 def delete_version(
@@ -174,17 +203,7 @@ def delete_version(
     def in_use(candidate: int, newest: int) -> list[str]:
         with installation.store.unit() as uow:
             users = uow.tenant(principal.tenant_id).bundle_users()
-        found = []
-        for what, refs in users:
-            for ref in refs:
-                parsed = split_bundle_ref(ref.strip()) if isinstance(ref, str) else None
-                if parsed is None or parsed[0] != name:
-                    continue
-                pinned = parsed[1]
-                if pinned == candidate or (pinned is None and candidate == newest):
-                    found.append(what)
-                    break
-        return found
+        return _users_of(users, name, candidate, newest)
 
     bundle_service.delete_bundle_version(
         installation.settings, name, version, principal.tenant_id, in_use=in_use

@@ -8,11 +8,14 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from couturier.web.layerchart import human_size
+
 __all__ = ["STATIC_DIR", "TEMPLATES", "vendor_dir"]
 
 _HERE = Path(__file__).resolve().parent
 STATIC_DIR = _HERE / "static"
 TEMPLATES = Jinja2Templates(directory=_HERE / "templates")
+TEMPLATES.env.filters["size"] = human_size
 # The files of an npm package the pages load, by the URL path they are served at.
 VENDOR_FILES = {"htmx.min.js": ("htmx.org", "dist/htmx.min.js")}
 

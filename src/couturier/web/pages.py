@@ -1,5 +1,5 @@
-"""The console's read pages: the gallery (``/``) and one card of it (what the gallery's script
-swaps in when a build ends).
+"""The console's list pages: the gallery (``/``), one card of it (what the gallery's script
+swaps in when a build ends), and the bundles (``/bundles``).
 
 Each page renders what the service of the matching ``/v1`` route returns (the same
 dictionaries), so the console shows nothing the API lacks.
@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from couturier.errors import NotFoundError
 from couturier.services import images as image_service
+from couturier.services import tenant_bundles as bundle_service
 from couturier.services.paging import MAX_LIMIT
 from couturier.services.tokens import Principal
 from couturier.web.signin import Inst, Visitor, page
@@ -61,6 +62,7 @@ def gallery(
     starter: Annotated[str, Query(max_length=100)] = "",
     status: Annotated[str, Query(max_length=30)] = "",
     q: Annotated[str, Query(max_length=100)] = "",
+    deleted: Annotated[str, Query(max_length=130)] = "",
 ) -> Response:
     """The gallery: the tenant's private images as cards, filtered by starter and status and
     searched by name (all three in the URL, so a filtered gallery can be linked)."""
@@ -75,6 +77,7 @@ def gallery(
         starters=sorted({card["starter"] for card in cards}),
         statuses=STATUSES,
         chosen={"starter": starter, "status": status, "q": q},
+        deleted=deleted,
     )
 
 
@@ -88,3 +91,31 @@ def card(
     except NotFoundError:
         return Response("", 404)
     return page(request, "card.html", visitor, card=found)
+
+
+@router.get("/bundles", response_class=HTMLResponse)
+def bundles(request: Request, installation: Inst, visitor: Visitor) -> Response:
+    """The tenant's bundles, each version with its files and the images that use it (what
+    ``GET /v1/bundles`` and ``GET /v1/bundles/{name}`` answer)."""
+    names: list[str] = []
+    cursor = None
+    while True:
+        items, cursor = bundle_service.bundle_page(
+            installation, visitor.principal, MAX_LIMIT, cursor
+        )
+        names.extend(str(item["name"]) for item in items)
+        if cursor is None:
+            break
+    found = []
+    for name in names:
+        try:
+            found.append(bundle_service.bundle_detail(installation, visitor.principal, name))
+        except NotFoundError:  # deleted since it was listed
+            continue
+    return page(
+        request,
+        "bundles.html",
+        visitor,
+        bundles=found,
+        user_prefix=f"{visitor.principal.tenant_id}/",
+    )
