@@ -309,6 +309,8 @@ def test_a_bundle_version_an_image_uses_cannot_be_deleted(
     _add_image(site, 1, "newest", ["corp-ca"])
     other = create_tenant(site, "other")
     _add_image(site, other.id, "theirs", ["corp-ca@2"])  # another tenant's: not a user
+    versions = client.get("/v1/bundles/corp-ca", headers=writer).json()["versions"]
+    assert [v["used_by"] for v in versions] == [["pinned"], [], ["newest"]]
 
     answer = client.delete("/v1/bundles/corp-ca/1", headers=writer)
     assert answer.status_code == 409, answer.text

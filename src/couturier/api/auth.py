@@ -69,7 +69,7 @@ def needs(scope: str) -> Callable[..., Awaitable[Principal]]:
         if credentials is not None or not session:
             offered = credentials.credentials if credentials else None
             return await run_read(installation.store, authenticate, installation, offered, scope)
-        asking = await run_read(installation.store, session_principal, installation, session, scope)
+        # The CSRF token is checked first: a forged request learns nothing of the session.
         if request.method not in SAFE_METHODS and not csrf_matches(
             session, request.headers.get(CSRF_HEADER)
         ):
@@ -78,6 +78,6 @@ def needs(scope: str) -> Callable[..., Awaitable[Principal]]:
                 "csrf",
                 f"send the page's CSRF token in the {CSRF_HEADER} header",
             )
-        return asking
+        return await run_read(installation.store, session_principal, installation, session, scope)
 
     return principal
