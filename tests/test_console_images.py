@@ -5,6 +5,9 @@ pulled in under that package in the line's SBOM, and delete wants the image's na
 
 from __future__ import annotations
 
+import re
+import time
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -101,3 +104,75 @@ def test_delete_asks_for_the_name_and_then_removes_the_image(page: Page, console
     assert (
         httpx.get(f"{console.url}/v1/builds/{trace}", headers=console.headers()).status_code == 404
     )
+
+
+def finished(console: Console, trace: str) -> str:
+    """The status of build ``trace`` once it has ended (polled through the API)."""
+    deadline = time.monotonic() + 120
+    while True:
+        build = httpx.get(f"{console.url}/v1/builds/{trace}", headers=console.headers()).json()
+        if build["status"] != "in progress":
+            return str(build["status"])
+        assert time.monotonic() < deadline, build
+        time.sleep(0.2)
+
+
+def test_a_partial_build_opens_its_line_errors_and_the_gallery_filters_and_searches(
+    page: Page, console: Console
+) -> None:
+    partial = create(console, {"name": "old-extra", "starter": "tiny", "packages": ["extra"]})
+    whole = create(console, {"name": "web-app", "starter": "tiny", "packages": ["webtool"]})
+    assert (finished(console, partial), finished(console, whole)) == (
+        "some lines created",
+        "created",
+    )
+    sign_in(page, console.token)
+    card = page.locator('.card[data-name="1/old-extra"]')
+    expect(card.get_by_role("status")).to_have_text("some lines created")
+    card.get_by_text("Why lines were not created").click()
+    problem = card.locator(".problems li")
+    expect(problem).to_have_count(1)
+    expect(problem).to_contain_text("2 skipped: ")
+    expect(problem).to_contain_text("extra")
+    expect(card.locator(".problems .trace code")).to_have_text(partial)
+
+    cards = page.locator(".card")
+    expect(cards).to_have_count(2)
+    page.get_by_label("Status").select_option("some lines created")
+    expect(cards).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"status=some(\+|%20)lines(\+|%20)created"))
+    page.get_by_label("Status").select_option("")
+    expect(cards).to_have_count(2)
+    page.get_by_label("Search by name").fill("web")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_have_attribute("data-name", "1/web-app")
+    page.get_by_label("Starter").select_option("tiny")
+    expect(cards).to_have_count(1)
+    page.get_by_label("Search by name").fill("nothing-like-it")
+    expect(page.get_by_text("No image matches these filters.")).to_be_visible()
+
+
+def test_pages_fit_a_phone_width_and_are_reached_with_the_keyboard(
+    page: Page, console: Console
+) -> None:
+    assert finished(console, create(console, SPEC)) == "created"
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, console.token)
+    for path in ("/", "/images/1/web-app", "/bundles"):
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, (path, width)
+    page.goto("/")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    for _ in range(10):  # the filters, then the first card's link
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "1/web-app":
+            break
+    focused = page.get_by_role("link", name="1/web-app")
+    expect(focused).to_be_focused()
+    outline = focused.evaluate("e => getComputedStyle(e).outlineStyle")
+    assert outline == "solid"  # the focus is visible
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="1/web-app", exact=True)).to_be_visible()
