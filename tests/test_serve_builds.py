@@ -35,12 +35,14 @@ STALLED_DEB = "tool_2.1-3_all.deb"  # line 2's primary package
 
 
 class StallingMirror(ThreadingHTTPServer):
-    """Serves a repository directory; the first request for :data:`STALLED_DEB` waits until
-    :attr:`release` is set (and says it arrived through :attr:`stalled`)."""
+    """Serves a repository directory; the first request for ``stalled_deb`` (default
+    :data:`STALLED_DEB`) waits until :attr:`release` is set (and says it arrived through
+    :attr:`stalled`)."""
 
     daemon_threads = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, stalled_deb: str = STALLED_DEB) -> None:
+        self.stalled_deb = stalled_deb
         self.stalled = threading.Event()
         self.release = threading.Event()
         self.requests: list[str] = []
@@ -53,7 +55,7 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
-        if self.path.endswith(STALLED_DEB) and not self.server.stalled.is_set():
+        if self.path.endswith(self.server.stalled_deb) and not self.server.stalled.is_set():
             self.server.stalled.set()
             self.server.release.wait(120)
             return
