@@ -1,7 +1,8 @@
 // Couturier's console: enhancements over pages that work without them.
 // - a gallery card whose build is in progress follows it (server-sent events of
-//   /v1/builds/{trace_id}/events, or polling /v1/builds/{trace_id} past MAX_STREAMS, since a
-//   browser opens at most six HTTP/1.1 connections to a host) and is re-rendered when it ends;
+//   /v1/builds/{trace_id}/events, or, past MAX_STREAMS, since a browser opens at most six
+//   HTTP/1.1 connections to a host, one shared poll of /v1/builds) and is re-rendered when
+//   its build ends;
 // - [data-copy] buttons copy their text.
 "use strict";
 
@@ -27,15 +28,36 @@
     follow(document);
   }
 
+  // Cards past MAX_STREAMS share one poll: the tenant's newest builds in one request
+  // (/v1/builds, newest first), and a build of its own for a card whose build is not among them.
+  const polled = new Map();  // trace ID -> card
+  let polling = false;
+
+  async function pollOnce() {
+    const answer = await fetch(`/v1/builds?limit=100`, { credentials: "same-origin" });
+    if (answer.status === 401) { window.location.reload(); return; }
+    const seen = new Map();
+    if (answer.ok) for (const build of (await answer.json()).items) seen.set(build.trace_id, build.status);
+    for (const [trace, card] of polled) {
+      let status = seen.get(trace);
+      if (status === undefined) {
+        const one = await fetch(`/v1/builds/${trace}`, { credentials: "same-origin" });
+        if (!one.ok) continue;
+        status = (await one.json()).status;
+      }
+      if (status !== "in progress") { polled.delete(trace); refreshCard(card); }
+    }
+  }
+
   function poll(card) {
-    const trace = card.dataset.trace;
-    const timer = window.setInterval(async () => {
-      const answer = await fetch(`/v1/builds/${trace}`, { credentials: "same-origin" });
-      if (answer.status === 401) { window.clearInterval(timer); window.location.reload(); return; }
-      if (!answer.ok) return;
-      const build = await answer.json();
-      if (build.status !== "in progress") { window.clearInterval(timer); refreshCard(card); }
-    }, POLL_MS);
+    polled.set(card.dataset.trace, card);
+    if (polling) return;
+    polling = true;
+    const tick = async () => {
+      try { await pollOnce(); } catch { /* the next tick tries again */ }
+      if (polled.size) window.setTimeout(tick, POLL_MS); else polling = false;
+    };
+    window.setTimeout(tick, POLL_MS);
   }
 
   function stream(card) {
