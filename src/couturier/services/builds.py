@@ -594,7 +594,7 @@ def follow_build(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """The live events of the tenant's build ``trace_id``: ``("stage", {line, release, stage,
     detail, arch})`` for each stage a line reaches (those reached before the call first),
-    ``("ping", {})`` now and then while nothing happens, and last ``("end", {trace_id,
+    ``("ping", {})`` at each idle ``poll`` (seconds), and last ``("end", {trace_id,
     status})`` once the build has ended (at once for a build that ended before).
     Raises :class:`NotFoundError` (before the first event) for a build the tenant lacks."""
     installation = builds.installation
@@ -607,7 +607,7 @@ def follow_build(
 def _events(
     builds: Builds, tenant_id: int, trace_id: str, status: str | None, poll: float
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    index, idle = 0, 0
+    index = 0
     while status == IN_PROGRESS:
         events, ended = builds.events.read(trace_id, index, poll)
         for event in events:
@@ -619,7 +619,8 @@ def _events(
         if not events:
             # Run by another process (or before a restart): the record says when it ends.
             status = _status(builds.installation, tenant_id, trace_id)
-            idle += 1
-            if idle % 15 == 0:
-                yield "ping", {}
+            # A ping at each idle poll: the server learns that a client has gone only when
+            # it writes, and until then this generator holds one of its worker threads (a
+            # console page streaming four builds, reloaded, would hold four more each time).
+            yield "ping", {}
     yield "end", {"trace_id": trace_id, "status": status or "deleted"}
