@@ -49,4 +49,10 @@ def make_settings(
 
 
 # Fixtures over Debian's real mirror (network tests) live in their own module.
-pytest_plugins = ["tests.mirror", "tests.registry", "tests.postgres", "tests.service"]
+pytest_plugins = [
+    "tests.mirror",
+    "tests.registry",
+    "tests.postgres",
+    "tests.service",
+    "tests.console",
+]

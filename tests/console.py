@@ -9,7 +9,8 @@ The repository is :data:`tests.test_images_api.REPO` plus ``webtool``, which dep
 served by :class:`tests.test_serve_builds.StallingMirror`, let go from the start: a test that
 wants a build held (to see it ``in progress``) clears :attr:`StallingMirror.release` first.
 
-A test module uses them with ``from tests.console import *`` (``__all__`` lists them).
+A plugin of tests/conftest.py: one set of fixtures for every module (a second Playwright
+driver would refuse to start inside the first's event loop).
 """
 
 from __future__ import annotations

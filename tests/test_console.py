@@ -8,7 +8,6 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.console import *  # noqa: F403 - the fixtures
 from tests.console import Console, expire_sessions, sign_in
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from couturier.web.layerchart import ROLE_NAMES, human_size
-from tests.console import *  # noqa: F403 - the fixtures
 from tests.console import Console, sign_in
 
 pytestmark = pytest.mark.browser
