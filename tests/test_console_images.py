@@ -175,3 +175,29 @@ def test_pages_fit_a_phone_width_and_are_reached_with_the_keyboard(
     assert outline == "solid"  # the focus is visible
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="1/web-app", exact=True)).to_be_visible()
+
+
+def test_the_bundles_page_lists_each_version_and_the_images_that_use_it(
+    page: Page, console: Console
+) -> None:
+    for content in (b"level=info\n", b"level=debug\n"):
+        answer = httpx.post(
+            f"{console.url}/v1/bundles/app-conf",
+            headers=console.headers(),
+            data={"type": "files", "target": "/etc/webtool"},
+            files=[("files", ("webtool.conf", content))],
+        )
+        assert answer.status_code == 201, answer.text
+    create(console, {**SPEC, "bundles": ["app-conf@1"]})
+    create(console, {**SPEC, "name": "web-new", "bundles": ["app-conf"]})
+    sign_in(page, console.token, "/bundles")
+    section = page.get_by_role("region", name="app-conf")
+    rows = section.locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator("th")).to_contain_text("2")
+    expect(rows.nth(0).locator("th .label")).to_have_text("newest")
+    expect(rows.nth(0)).to_contain_text("webtool.conf (12 B)")
+    expect(rows.nth(0).get_by_role("link")).to_have_text(["1/web-new"])
+    expect(rows.nth(1).get_by_role("link")).to_have_text(["1/web-app"])
+    rows.nth(1).get_by_role("link", name="1/web-app").click()
+    expect(page.get_by_role("heading", name="1/web-app", exact=True)).to_be_visible()

@@ -9,7 +9,8 @@ files, each only when it has content. Which is which is read from the image conf
 layers' stored (compressed) sizes, what a pull transfers.
 
 Beside it, the starter image of the same line when the registry has one
-(``starters/<starter>:<line>``, built by ``couturier admin``): its layers the same way.
+(``starters/<starter>:<line>``, :func:`~couturier.services.registry_sink.starter_repository`;
+nothing publishes starters there yet): its layers the same way.
 """
 
 from __future__ import annotations
