@@ -94,6 +94,8 @@ def test_sign_in_refuses_a_form_without_its_value_and_goes_back_only_to_this_sit
     assert answer.headers["location"] == "/"
     form = client.get("/sign-in?next=/bundles")
     assert 'name="next" value="/bundles"' in form.text
+    assert "frame-ancestors 'none'" in form.headers["content-security-policy"]
+    assert form.headers["x-frame-options"] == "DENY"
 
 
 def test_the_layers_of_a_line_say_their_role_and_size_to_its_tenant_only(

@@ -125,6 +125,10 @@ def test_a_partial_build_opens_its_line_errors_and_the_gallery_filters_and_searc
         "some lines created",
         "created",
     )
+    errors: list[str] = []  # what the browser reports: a script error, a CSP refusal
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
     sign_in(page, console.token)
     card = page.locator('.card[data-name="1/old-extra"]')
     expect(card.get_by_role("status")).to_have_text("some lines created")
@@ -149,6 +153,7 @@ def test_a_partial_build_opens_its_line_errors_and_the_gallery_filters_and_searc
     expect(cards).to_have_count(1)
     page.get_by_label("Search by name").fill("nothing-like-it")
     expect(page.get_by_text("No image matches these filters.")).to_be_visible()
+    assert errors == []
 
 
 def test_pages_fit_a_phone_width_and_are_reached_with_the_keyboard(

@@ -126,6 +126,18 @@ def visitor(request: Request, installation: Inst) -> VisitorInfo:
 Visitor = Annotated[VisitorInfo, Depends(visitor)]
 
 
+# Every page: scripts, styles and requests of this site only, never framed (the delete form
+# cannot be clicked through another site's frame), no Referer to other sites.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
 def page(
     request: Request,
     template: str,
@@ -133,9 +145,14 @@ def page(
     status: int = 200,
     **context: object,
 ) -> HTMLResponse:
-    """The page ``template`` rendered for ``visitor`` (None: signed out)."""
+    """The page ``template`` rendered for ``visitor`` (None: signed out), with
+    :data:`PAGE_HEADERS`."""
     return TEMPLATES.TemplateResponse(
-        request, template, {"visitor": visitor, **context}, status_code=status
+        request,
+        template,
+        {"visitor": visitor, **context},
+        status_code=status,
+        headers=PAGE_HEADERS,
     )
 
 
