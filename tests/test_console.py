@@ -50,6 +50,15 @@ def test_an_expired_session_returns_to_sign_in_and_back_to_the_same_page(
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{console.url}/?status=created&q=tool")
     expect(page.get_by_label("Search by name")).to_have_value("tool")
+    # A filter changed in place (htmx) after the session expired goes to sign-in too.
+    assert expire_sessions(console) == 1
+    page.get_by_label("Status").select_option("image build failed")
+    expect(page.get_by_role("status")).to_have_text(
+        "Your session has expired. Sign in again to go on."
+    )
+    page.get_by_label("Token").fill(console.token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_label("Status")).to_have_value("image build failed")
 
 
 def test_v1_takes_the_session_cookie_and_wants_its_csrf_token_on_unsafe_methods(

@@ -38,4 +38,4 @@ def mount_console(app: FastAPI) -> None:
 
     @app.exception_handler(SignInNeededError)
     def to_sign_in(request: Request, error: SignInNeededError) -> Response:
-        return sign_in_redirect(error)
+        return sign_in_redirect(request, error)

@@ -271,9 +271,13 @@ def sign_out(
     return response
 
 
-def sign_in_redirect(error: SignInNeededError) -> RedirectResponse:
-    """Where a page without a session sends its visitor."""
+def sign_in_redirect(request: Request, error: SignInNeededError) -> Response:
+    """Where a page without a session sends its visitor. An htmx request (a filter of the
+    gallery) gets ``HX-Redirect`` instead of a redirect, which its XMLHttpRequest would follow
+    silently, swapping the sign-in form's absence into the page."""
     target = f"/sign-in?next={quote(error.next, safe='/')}"
     if error.reason:
         target += f"&reason={quote(error.reason)}"
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

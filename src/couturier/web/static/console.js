@@ -64,7 +64,8 @@
     const trace = card.dataset.trace;
     streams += 1;
     const source = new EventSource(`/v1/builds/${trace}/events`);
-    const done = () => { source.close(); streams -= 1; refreshCard(card); };
+    let ended = false;
+    const done = () => { ended = true; source.close(); streams -= 1; refreshCard(card); };
     source.addEventListener("end", done);
     source.addEventListener("stage", (event) => {
       const stage = JSON.parse(event.data);
@@ -72,9 +73,10 @@
       if (label) label.title = `line ${stage.line}: ${stage.stage}`;
     });
     source.onerror = () => {
-      // The stream closes after "end"; a stream that breaks before falls back to polling.
-      if (source.readyState === EventSource.CLOSED) return;
-      source.close(); streams -= 1; poll(card);
+      // A stream that breaks before "end" (the server restarting, the session expired: a
+      // 401 the poll turns into sign-in) falls back to polling.
+      if (ended) return;
+      ended = true; source.close(); streams -= 1; poll(card);
     };
   }
 
