@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from couturier.api.app import create_app
 from couturier.api.errors import HTTP_STATUS
 from couturier.errors import Code
+from couturier.services import actions as action_service
 from couturier.services import bundles as bundle_service
 from couturier.services import tokens as token_service
 from couturier.services.destinations import DestinationRequest, register_destination
@@ -28,6 +29,7 @@ from couturier.services.installation import (
     entitle,
     open_installation,
 )
+from couturier.services.tokens import Principal
 from couturier.store.images import TenantImages
 from couturier.store.models import Build, Image
 from tests.conftest import make_settings
@@ -341,7 +343,23 @@ def _a_resource(installation: Installation, parameter: str) -> str:
                 installation, token_service.Principal(1, "test", "admin"), request
             )["id"]
         )
+    if parameter == "action_id":
+        return _an_action(installation)
     raise AssertionError(f"no resource of tenant A for the path parameter {parameter!r}")
+
+
+def _an_action(installation: Installation) -> str:
+    """Tenant 1's action ``isolated`` (an email action: registering it reaches nothing)."""
+    owner = Principal(1, "test", "admin")
+    listed, _ = action_service.action_page(installation, owner, 10, None)
+    if not listed:
+        body = {
+            "name": "isolated",
+            "events": ["image-deleted"],
+            "then": {"kind": "email", "to": "ops@example.org"},
+        }
+        listed = [action_service.create_action(installation, owner, body)]
+    return str(listed[0]["id"])
 
 
 def _an_image(installation: Installation) -> tuple[str, str]:
@@ -431,6 +449,10 @@ def test_every_route_taking_a_resource_of_tenant_a_is_404_to_tenant_b(
         ("post", "/v1/images/{tenant}/{name}/builds"),
         ("get", "/v1/builds/{trace_id}"),
         ("get", "/v1/builds/{trace_id}/events"),
+        ("get", "/v1/actions/{action_id}"),
+        ("delete", "/v1/actions/{action_id}"),
+        ("post", "/v1/actions/{action_id}/test"),
+        ("get", "/v1/actions/{action_id}/deliveries"),
     ]:
         assert route in checked
 

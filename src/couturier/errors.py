@@ -120,6 +120,7 @@ class Code(StrEnum):
     SECRET_UNREADABLE = "secret-unreadable"
     IMAGE_NOT_FOUND = "image-not-found"
     BUILD_NOT_FOUND = "build-not-found"
+    ACTION_NOT_FOUND = "action-not-found"
     BUILD_INTERRUPTED = "build-interrupted"
     BUNDLE_IN_USE = "bundle-in-use"
     UPLOAD_TOO_LARGE = "upload-too-large"
@@ -206,6 +207,7 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.SECRET_UNREADABLE: CodeInfo(False, "a stored secret does not open with the key"),
         Code.IMAGE_NOT_FOUND: CodeInfo(False, "the tenant has no private image of that name"),
         Code.BUILD_NOT_FOUND: CodeInfo(False, "the tenant has no build of that trace ID"),
+        Code.ACTION_NOT_FOUND: CodeInfo(False, "the tenant has no action of that ID"),
         Code.BUILD_INTERRUPTED: CodeInfo(False, "a build's worker died too many times"),
         Code.BUNDLE_IN_USE: CodeInfo(False, "an image still uses that bundle version"),
         Code.UPLOAD_TOO_LARGE: CodeInfo(False, "a request body is larger than the limit"),

@@ -26,6 +26,12 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
     database_url: postgresql://couturier@db.example/couturier   # default: SQLite in data_dir
     jobs: procrastinate         # builds by `couturier worker` (PostgreSQL); default: embedded
     timestamp_tags_kept: 30     # the newest timestamp tags kept per image line (at least 1)
+    notify:                     # actions' deliveries (docs/actions.md)
+      timeout: 10               # seconds per attempt
+      retry_first: 30           # seconds before the first retry, doubled after each
+      give_up_after: 86400      # seconds after the event
+      smtp: {host: mail.example.org, port: 587, starttls: true,
+             username: couturier, password: ..., sender: couturier@example.org}
     server: https://couturier.example.org    # the service the images/builds/tokens commands use
     public_url: https://couturier.example.org  # where clients reach serve behind a proxy
     token: ctr_...              # their API token (keep the file chmod 600; or COUTURIER_TOKEN)
@@ -53,9 +59,18 @@ from couturier.core.text import has_hidden, shown
 from couturier.errors import Code, ConfigError
 
 if TYPE_CHECKING:
-    from couturier.settingsfile import MirrorShape, ReleaseShape, SettingsShape
+    from couturier.settingsfile import MirrorShape, NotifyShape, ReleaseShape, SettingsShape
 
-__all__ = ["Mirror", "Release", "Settings", "Suite", "builtin_keyring", "load_settings"]
+__all__ = [
+    "Mirror",
+    "NotifySettings",
+    "Release",
+    "Settings",
+    "SmtpSettings",
+    "Suite",
+    "builtin_keyring",
+    "load_settings",
+]
 
 DEFAULT_ARCHITECTURES = ("amd64", "arm64")
 DEFAULT_RELEASES = ("bookworm", "trixie", "forky")
@@ -119,6 +134,31 @@ class Release:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """The SMTP server email actions are sent through (``notify.smtp``)."""
+
+    host: str
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "couturier@localhost"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """How actions' deliveries are made (``notify``): each attempt's ``timeout`` in seconds,
+    the wait before the first retry (``retry_first`` seconds, doubled after each attempt, at
+    most an hour), how long after its event a delivery is given up (``give_up_after``
+    seconds), and the SMTP server of email actions (None: email actions fail, saying so)."""
+
+    timeout: float = 10.0
+    retry_first: float = 30.0
+    give_up_after: float = 86400.0
+    smtp: SmtpSettings | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, frozen. Build with :func:`load_settings`."""
 
@@ -145,6 +185,8 @@ class Settings:
     public_url: str | None = None
     # What a person should know about the settings (a token in a file others can read).
     warnings: tuple[str, ...] = ()
+    # Actions' deliveries: timeouts, retries and the SMTP server.
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     def release(self, name: str) -> Release:
         """The release called ``name``; :class:`ConfigError` naming the nearest ones (``did you
@@ -466,9 +508,31 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         settings = replace(settings, token=shape.token, warnings=_token_warnings(path, source))
     if env.get("COUTURIER_TOKEN"):
         settings = replace(settings, token=env["COUTURIER_TOKEN"].strip())
+    if shape is not None and shape.notify is not None:
+        settings = replace(settings, notify=_notify(shape.notify))
     _directory(settings.data_dir, "data_dir", source)
     _directory(settings.cache_dir, "cache_dir", source)
     return settings
+
+
+def _notify(shape: NotifyShape) -> NotifySettings:
+    defaults = NotifySettings()
+    smtp = None
+    if shape.smtp is not None:
+        smtp = SmtpSettings(
+            shape.smtp.host,
+            shape.smtp.port,
+            shape.smtp.starttls,
+            shape.smtp.username,
+            shape.smtp.password,
+            shape.smtp.sender,
+        )
+    return NotifySettings(
+        timeout=shape.timeout or defaults.timeout,
+        retry_first=shape.retry_first or defaults.retry_first,
+        give_up_after=shape.give_up_after or defaults.give_up_after,
+        smtp=smtp,
+    )
 
 
 JOB_BACKENDS = ("embedded", "procrastinate")

@@ -19,7 +19,15 @@ from couturier.core.tokens import parse_token
 from couturier.errors import ConfigError
 from couturier.settings import SERVER_RULE, server_url_ok
 
-__all__ = ["MirrorShape", "ReleaseShape", "SettingsShape", "SuiteShape", "settings_shape"]
+__all__ = [
+    "MirrorShape",
+    "NotifyShape",
+    "ReleaseShape",
+    "SettingsShape",
+    "SmtpShape",
+    "SuiteShape",
+    "settings_shape",
+]
 
 
 def _text(value: Any) -> Any:
@@ -111,6 +119,25 @@ class ReleaseShape(_Shape):
     components: Components = None
 
 
+Seconds = Annotated[float, Field(gt=0, le=30 * 86400)]
+
+
+class SmtpShape(_Shape):
+    host: Text
+    port: Annotated[int, Field(ge=1, le=65535, strict=True)] = 25
+    starttls: bool = False
+    username: Text | None = None
+    password: Annotated[str, AfterValidator(_plain)] | None = None
+    sender: Text = "couturier@localhost"
+
+
+class NotifyShape(_Shape):
+    timeout: Seconds | None = None
+    retry_first: Seconds | None = None
+    give_up_after: Seconds | None = None
+    smtp: SmtpShape | None = None
+
+
 class SettingsShape(_Shape):
     data_dir: PathText | None = None
     cache_dir: PathText | None = None
@@ -124,6 +151,7 @@ class SettingsShape(_Shape):
     server: ServerUrl | None = None
     token: TokenText | None = None
     public_url: ServerUrl | None = None
+    notify: NotifyShape | None = None
 
 
 _PATH = "a directory path"
@@ -138,6 +166,16 @@ _EXPECTED = {
     "token": "an API token (ctr_ID_SECRET)",
     "public_url": "the URL clients reach couturier serve at (https://HOST)",
     "architectures": "a list of architecture names",
+    "notify": "a mapping with timeout, retry_first, give_up_after and smtp",
+    "notify.timeout": "a number of seconds",
+    "notify.retry_first": "a number of seconds",
+    "notify.give_up_after": "a number of seconds",
+    "notify.smtp": "a mapping with host (and port, starttls, username, password, sender)",
+    "notify.smtp.host": "the SMTP server's host name",
+    "notify.smtp.port": "a port number from 1 to 65535",
+    "notify.smtp.starttls": "true or false",
+    "notify.smtp.password": "the SMTP password",
+    "notify.smtp.sender": "the From address, e.g. couturier@example.org",
     "architectures.*": "an architecture name",
     "mirrors": "a mapping of name → mirror",
     "mirrors.*": "a mapping with url (and keyring, arch_urls, valid_until)",
@@ -163,6 +201,8 @@ _FIELDS_AT: dict[str, type[_Shape]] = {
     "mirrors.*": MirrorShape,
     "releases.*": ReleaseShape,
     "releases.*.suites.*": SuiteShape,
+    "notify": NotifyShape,
+    "notify.smtp": SmtpShape,
 }
 _NAMED = {("mirrors",), ("releases",), ("mirrors", "*", "arch_urls")}  # their keys are names
 

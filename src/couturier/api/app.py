@@ -8,7 +8,7 @@ from importlib import metadata
 
 from fastapi import FastAPI
 
-from couturier.api import bundles, catalog, destinations, registry, registry_auth
+from couturier.api import actions, bundles, catalog, destinations, registry, registry_auth
 from couturier.api.errors import install_handlers
 from couturier.api.images import images
 from couturier.api.limits import MAX_BODY_BYTES, BodyLimit
@@ -16,6 +16,7 @@ from couturier.api.metrics import install_metrics
 from couturier.api.registry_errors import install_registry_errors
 from couturier.api.routes import health, v1
 from couturier.services.builds import start_builds
+from couturier.services.deliveries import start_deliveries
 from couturier.services.installation import Installation
 from couturier.services.registry import RegistryReader
 from couturier.services.registry_store import registry_reader as store_reader
@@ -37,21 +38,29 @@ def create_app(
     workers: int = 0,
     lease: float = 30.0,
     registry_reader: RegistryReader | None = None,
+    delivery_workers: int | None = None,
 ) -> FastAPI:
     """The REST API over ``installation`` (which the caller closes), and the console at ``/``.
     OpenAPI at ``/v1/openapi.json``, its browsable form at ``/v1/docs``. ``workers`` threads
     run the queued builds while the application runs (0: builds are queued and run by another
     process); ``lease`` is the seconds after which a silent worker's job is taken up again.
     The OCI pull endpoint ``/v2/`` reads ``registry_reader`` (default: the installation's
-    blob store and database)."""
+    blob store and database).
+    ``delivery_workers`` threads of their own run actions' deliveries (default: 2 when
+    ``workers`` run builds, else none)."""
     builds = start_builds(installation, workers, lease=lease)
+    if delivery_workers is None:
+        delivery_workers = 2 if workers else 0
+    deliveries = start_deliveries(installation, delivery_workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         builds.start()
+        deliveries.start()
         try:
             yield
         finally:
+            deliveries.stop()
             builds.stop()
 
     app = FastAPI(
@@ -78,6 +87,7 @@ def create_app(
     app.include_router(destinations.router)
     app.include_router(registry_auth.router)  # /v2/token before the /v2/ path routes
     app.include_router(registry.router)
+    app.include_router(actions.router)
     app.add_middleware(BodyLimit, json_limit=MAX_BODY_BYTES, upload_limit=bundles.MAX_UPLOAD_BYTES)
     install_metrics(app, installation)
     mount_console(app)

@@ -110,6 +110,7 @@ _4XX: dict[int, tuple[Code, ...]] = {
         Code.IMAGE_NOT_FOUND,
         Code.BUILD_NOT_FOUND,
         Code.DESTINATION_NOT_FOUND,
+        Code.ACTION_NOT_FOUND,
     ),
     409: (Code.INDEX_MISSING, Code.NAME_TAKEN, Code.BUNDLE_IN_USE),
     413: (Code.UPLOAD_TOO_LARGE,),

@@ -103,8 +103,9 @@ class EmbeddedQueue:
         tenant_id: int | None,
         build_id: int | None,
         now: dt.datetime,
+        run_after: dt.datetime | None = None,
     ) -> None:
-        wall = self._clock()
+        wall = run_after or self._clock()
         uow.session.add(
             Job(
                 kind=kind,

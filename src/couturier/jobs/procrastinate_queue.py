@@ -129,14 +129,22 @@ class ProcrastinateQueue:
         tenant_id: int | None,
         build_id: int | None,
         now: dt.datetime,
+        run_after: dt.datetime | None = None,
     ) -> None:
         args = {"kind": kind, "tenant_id": tenant_id, "build_id": build_id}
         uow.session.execute(
             text(
                 "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :key, "
-                ":key, CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1]))"
+                ":key, CAST(:args AS jsonb), CAST(:at AS timestamptz))"
+                "::procrastinate_job_to_defer_v1]))"
             ),
-            {"queue": QUEUE, "task": _task_name(kind), "key": lock_key, "args": json.dumps(args)},
+            {
+                "queue": QUEUE,
+                "task": _task_name(kind),
+                "key": lock_key,
+                "args": json.dumps(args),
+                "at": run_after,
+            },
         )
 
     def notify(self) -> None:

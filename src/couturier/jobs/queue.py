@@ -58,8 +58,10 @@ class JobQueue(Protocol):
         tenant_id: int | None,
         build_id: int | None,
         now: dt.datetime,
+        run_after: dt.datetime | None = None,
     ) -> None:
-        """Queue a job in ``uow`` (it exists once ``uow`` commits; call :meth:`notify` then)."""
+        """Queue a job in ``uow`` (it exists once ``uow`` commits; call :meth:`notify` then),
+        to run at once or, with ``run_after``, not before then (a delivery's retry)."""
         ...
 
     def notify(self) -> None:

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from couturier.core.spec import ImageSpec
 from couturier.errors import Code, CouturierError, NotFoundError, Problem
 from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
+from couturier.services import events
 from couturier.services.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from couturier.services.registry_sink import image_repository, registry_sink
 from couturier.store import UnitOfWork
@@ -176,12 +177,13 @@ def run_workers(installation: Installation, concurrency: int, stalled_after: flo
     until SIGINT or SIGTERM (``couturier worker``); a build whose worker has been silent for
     ``stalled_after`` seconds is taken up again (by this process or another)."""
     from couturier.jobs import procrastinate_queue
+    from couturier.services.deliveries import delivery_handlers
 
     queue = procrastinate_queue.ProcrastinateQueue(installation.store)
     builds = Builds(installation, queue, BuildEvents())
     procrastinate_queue.run_workers(
         installation.store,
-        {"build": lambda job: run_build(builds, job)},
+        {"build": lambda job: run_build(builds, job), **delivery_handlers(installation)},
         concurrency=concurrency,
         stalled_after=stalled_after,
     )
@@ -505,6 +507,7 @@ def _record(
             ]
             repo.replace_lines(build, rows)
             build.status, build.finished_at = result.status, installation.clock()
+            events.build_ended(uow, installation, build)
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from couturier.core.spec import ImageSpec, SpecError, Violation, parse_spec
 from couturier.core.text import named
 from couturier.errors import Code, ConflictError, NotFoundError
+from couturier.services import events
 from couturier.services.builds import (
     Builds,
     build_json,
@@ -259,6 +260,7 @@ def delete_image(installation: Installation, principal: Principal, tenant: str, 
     with installation.store.unit(write=True) as uow:
         repo = TenantImages(uow.session, principal.tenant_id)
         image = _image(repo, principal, tenant, name)
+        events.emit(uow, installation, events.image_deleted(image, occurred=installation.clock()))
         RegistryRecords(uow.session).remove_repository(
             image_repository(image.tenant_id, image.name)
         )

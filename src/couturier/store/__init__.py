@@ -5,9 +5,13 @@
 - :mod:`~couturier.store.models`: the tables (:mod:`~couturier.store.cards`: the gallery's
   cards, kept ready); :mod:`~couturier.store.migrations`: their history;
 - :mod:`~couturier.store.key`: the installation key that seals secrets at rest;
-- :mod:`~couturier.store.destinations`: a tenant's destinations and its builds' pushes.
+- :mod:`~couturier.store.destinations`: a tenant's destinations and its builds' pushes;
+- :mod:`~couturier.store.actions`: actions, their deliveries and attempts.
 """
 
+# The actions' tables share Base: imported with the package, so that the metadata is
+# complete wherever the store is (the migrations' check, create_all in tests).
+from couturier.store import actions as _actions  # noqa: F401
 from couturier.store.database import Store, open_store
 from couturier.store.key import KEY_FILE, InstallationKey, load_or_create_key
 from couturier.store.repositories import Page, UnitOfWork
