@@ -127,8 +127,15 @@ _HINTS: Mapping[Code, _Render] = {
     Code.BUILD_NOT_FOUND: lambda fields, generic: (
         "`couturier images get NAME` shows an image's last build and its trace ID"
     ),
+    Code.ACTION_NOT_FOUND: lambda fields, generic: (
+        "`couturier actions list` shows your actions and their IDs"
+    ),
     Code.NAME_TAKEN: lambda fields, generic: (
-        "`couturier images apply` edits an image of that name" if fields.get("image") else generic
+        "`couturier images apply` edits an image of that name"
+        if fields.get("image")
+        else "`couturier actions remove ID` frees an action's name"
+        if fields.get("action")
+        else generic
     ),
     Code.SERVER_UNREACHABLE: lambda fields, generic: (
         "check --server (or COUTURIER_SERVER, server: in the settings file) and that "

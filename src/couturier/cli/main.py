@@ -151,6 +151,11 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("destinations", "add"): ("destinations", "add"),
     ("destinations", "list"): ("destinations", "list_"),
     ("destinations", "remove"): ("destinations", "remove"),
+    ("actions", "add"): ("actions", "actions_add"),
+    ("actions", "list"): ("actions", "actions_list"),
+    ("actions", "remove"): ("actions", "actions_remove"),
+    ("actions", "test"): ("actions", "actions_test"),
+    ("actions", "deliveries"): ("actions", "actions_deliveries"),
 }
 
 

@@ -62,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
     _builds(groups)
     _tokens(groups)
     _destinations(groups)
+    _actions(groups)
     return top
 
 
@@ -492,3 +493,28 @@ def _destinations(groups: _Groups) -> None:
     _remote(commands.add_parser("list", help="the tenant's destinations (no secrets)"))
     remove = _remote(commands.add_parser("remove", help="stop pushing to a destination"))
     remove.add_argument("destination_id", type=int, metavar="ID", help="its id (list)")
+
+
+def _actions(groups: _Groups) -> None:
+    actions = groups.add_parser(
+        "actions", help="your tenant's actions on a couturier serve: When, If, Then"
+    )
+    commands = actions.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = _remote(
+        commands.add_parser(
+            "add",
+            help="register the action a file declares (an admin token)",
+            description="Register the action ACTION.yaml declares: name, events, if, "
+            "end_of_life_days and then (docs/actions.md). Its secret stays in the file.",
+        )
+    )
+    add.add_argument("file", type=Path, metavar="ACTION.yaml", help="the action (YAML)")
+    _remote(commands.add_parser("list", help="every action of the tenant (no secrets)"))
+    remove = _remote(commands.add_parser("remove", help="remove an action and its deliveries"))
+    remove.add_argument("action_id", metavar="ID", help="the action's ID (actions list)")
+    test = _remote(commands.add_parser("test", help="send an action a test event"))
+    test.add_argument("action_id", metavar="ID", help="the action's ID (actions list)")
+    deliveries = _remote(
+        commands.add_parser("deliveries", help="an action's deliveries and their attempts")
+    )
+    deliveries.add_argument("action_id", metavar="ID", help="the action's ID (actions list)")

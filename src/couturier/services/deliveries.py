@@ -299,7 +299,8 @@ def _record(
             )
             return
         if attempt.retryable:
-            delivery.error = f"given up after {number} attempts: {attempt.error}"
+            attempts = f"{number} attempt{'s' if number > 1 else ''}"
+            delivery.error = f"given up after {attempts}: {attempt.error}"
         delivery.state, delivery.finished_at, delivery.next_attempt_at = "failed", now, None
 
 
