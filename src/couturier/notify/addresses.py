@@ -35,10 +35,18 @@ _METADATA_ADDRESSES = frozenset(
 )
 
 
-def _refused_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """What ``address`` is when a delivery may not go there, else None."""
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _unmapped(address: Address) -> Address:
+    """An IPv4-mapped IPv6 address (``::ffff:169.254.169.254``) as the IPv4 one it reaches."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+        return address.ipv4_mapped
+    return address
+
+
+def _refused_kind(address: Address) -> str | None:
+    """What ``address`` is when a delivery may not go there, else None."""
     if address in _METADATA_ADDRESSES:
         return "a cloud metadata address"
     if address.is_link_local:
@@ -70,7 +78,7 @@ def url_problem(url: str) -> str | None:
     if host in _METADATA_NAMES:
         return f"{host} is a cloud metadata service"
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        address = _unmapped(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
         return None
     kind = _refused_kind(address)
@@ -91,7 +99,7 @@ def resolved_problem(url: str) -> str | None:
         return None
     for info in infos:
         try:
-            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            address = _unmapped(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
         except ValueError:
             continue
         kind = _refused_kind(address)
