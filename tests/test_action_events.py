@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +18,13 @@ from sqlalchemy import select, text
 
 from couturier.api.app import create_app
 from couturier.services import events
-from couturier.services.installation import Installation, create_tenant
+from couturier.services.installation import Installation, create_tenant, open_installation
+from couturier.settings import NotifySettings
 from couturier.store.actions import Action, Delivery
 from couturier.store.images import TenantImages
 from couturier.store.models import Build, BuildLine, Image
+from tests.receivers import Receiver
+from tests.service import Clock, plain_settings
 from tests.test_actions import DIGEST_A, DIGEST_B, SECRET, Installed, bearer, valid
 
 DAY = dt.timedelta(days=1)
@@ -382,3 +388,51 @@ def test_a_secret_is_stored_sealed_and_never_returned(installed: Installed) -> N
     hook = sealed["hook"]
     assert hook.secret is not None
     assert installation.key.open(hook.secret, secret_purpose(hook.id)) == SECRET.encode()
+
+
+@pytest.mark.postgres
+def test_on_procrastinate_a_delivery_is_a_job_and_its_retry_is_scheduled_after_its_wait(
+    tmp_path: Path, postgres_url: str, clock: Clock
+) -> None:
+    from couturier.jobs import ClaimedJob
+    from couturier.jobs.procrastinate_queue import ensure_schema
+    from couturier.services.actions import send_test_event
+    from couturier.services.deliveries import run_delivery
+    from couturier.services.tokens import Principal
+
+    settings = replace(
+        plain_settings(tmp_path, postgres_url),
+        jobs="procrastinate",
+        notify=NotifySettings(retry_first=30.0),
+    )
+    installation, _ = open_installation(settings, clock=clock)
+    try:
+        ensure_schema(installation.store)
+        with Receiver(default=503) as receiver:
+            then = {"kind": "webhook", "url": receiver.url, "secret": SECRET}
+            action_id = _action(installation, then=then)
+            send_test_event(installation, Principal(1, "t", "admin"), str(action_id))
+            query = text(
+                "SELECT id, task_name, lock, scheduled_at FROM procrastinate_jobs ORDER BY id"
+            )
+            with installation.store.unit() as uow:
+                [(job_id, task, lock, scheduled)] = uow.session.execute(query).all()
+            assert (task, scheduled) == ("couturier.deliver", None)
+            assert re.fullmatch(r"delivery:\d+", lock)
+            # What a couturier worker does with it: takes it (status doing), then runs the
+            # handler with procrastinate_queue._task's ClaimedJob.
+            with installation.store.unit(write=True) as uow:
+                taking = text("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = :id")
+                uow.session.execute(taking, {"id": job_id})
+            job = ClaimedJob(job_id, "deliver", 1, None, lock, 1)
+            run_delivery(installation, job)
+            assert len(receiver.requests) == 1
+        with installation.store.unit() as uow:
+            rows = uow.session.execute(query).all()
+        assert [(r[1], r[2]) for r in rows] == [(task, lock)] * 2
+        assert rows[1][3] == clock() + dt.timedelta(seconds=30)
+        [delivery] = _queued(installation)
+        assert delivery.state == "pending" and delivery.attempts == 1
+        assert delivery.error == "answered 503 Service Unavailable: receiver says no"
+    finally:
+        installation.close()
