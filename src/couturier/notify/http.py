@@ -22,11 +22,25 @@ __all__ = ["USER_AGENT", "post"]
 
 USER_AGENT = "couturier-notify"
 _BODY_SHOWN = 200  # characters of a receiver's error answer kept in the reason
+_READ_BYTES = 4096  # bytes of an error answer read to find them
 
 
 def _one_line(text: str, limit: int = _BODY_SHOWN) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _start_of(answer: httpx.Response) -> str:
+    """The first :data:`_READ_BYTES` of an error answer's body as one line (a receiver's
+    body is never read whole: it may be endless); nothing of a success's."""
+    if answer.is_success or answer.is_redirect:
+        return ""
+    read = b""
+    for chunk in answer.iter_bytes():
+        read += chunk
+        if len(read) >= _READ_BYTES:
+            break
+    return _one_line(read[:_READ_BYTES].decode("utf-8", "replace"))
 
 
 def _ms(started: float) -> int:
@@ -49,13 +63,16 @@ def post(
     if problem is not None:
         return Attempt(None, _ms(started), f"refused to send: {problem}", retryable=False)
     try:
-        with httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            transport=transport,
-            headers={"User-Agent": USER_AGENT},
-        ) as client:
-            answer = client.post(url, content=body, headers=dict(headers))
+        with (
+            httpx.Client(
+                timeout=httpx.Timeout(timeout),
+                follow_redirects=False,
+                transport=transport,
+                headers={"User-Agent": USER_AGENT},
+            ) as client,
+            client.stream("POST", url, content=body, headers=dict(headers)) as answer,
+        ):
+            said = _start_of(answer)
     except httpx.TimeoutException:
         return Attempt(None, _ms(started), f"no answer within {timeout:g} s", retryable=True)
     except httpx.TransportError as error:
@@ -68,7 +85,6 @@ def post(
         target = _one_line(answer.headers.get("location", "nowhere"))
         reason = f"answered {status}, a redirect to {target}; deliveries follow no redirect"
         return Attempt(status, duration, reason, retryable=False)
-    said = _one_line(answer.text) if answer.text else ""
     reason = f"answered {status} {answer.reason_phrase}" + (f": {said}" if said else "")
     retryable = status >= 500 or status in (408, 429)
     return Attempt(status, duration, reason, retryable=retryable)

@@ -52,7 +52,7 @@ def _message(server: SmtpServer, to: Sequence[str], subject: str, text: str) -> 
     message = EmailMessage()
     message["From"] = server.sender
     message["To"] = ", ".join(to)
-    message["Subject"] = subject
+    message["Subject"] = " ".join(subject.split())  # a header holds no line break
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=server.sender.rpartition("@")[2] or None)
     message.set_content(text)
@@ -64,8 +64,8 @@ def send_email(
 ) -> Attempt:
     """Send one plain-text message to ``to``; every network step is bounded by ``timeout``."""
     started = time.monotonic()
-    message = _message(server, to, subject, text)
     try:
+        message = _message(server, to, subject, text)
         with smtplib.SMTP(server.host, server.port, timeout=timeout) as session:
             session.ehlo()
             if server.starttls:
@@ -85,7 +85,10 @@ def send_email(
         return Attempt(code, _ms(started), reason, retryable=400 <= code < 500)
     except TimeoutError:
         return Attempt(None, _ms(started), f"no SMTP answer within {timeout:g} s", retryable=True)
-    except (smtplib.SMTPException, OSError, ssl.SSLError) as error:
+    except ValueError as error:  # a message the email package refuses to write
+        reason = f"cannot write the message: {' '.join(str(error).split())[:200]}"
+        return Attempt(None, _ms(started), reason)
+    except (smtplib.SMTPException, OSError) as error:  # ssl.SSLError is an OSError
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         where = f"{server.host}:{server.port}"
         return Attempt(None, _ms(started), f"cannot send through {where}: {reason}", True)

@@ -238,7 +238,11 @@ def run_delivery(installation: Installation, job: ClaimedJob) -> None:
         return
     target, number = claimed
     started = installation.clock()
-    attempt = _send(installation, target, started)
+    try:
+        attempt = _send(installation, target, started)
+    except Exception:  # a bug: this delivery fails, saying so, instead of looping
+        log.exception("delivery %s: internal error", target.uid)
+        attempt = Attempt(None, 0, "internal error while sending (see the server's log)")
     log.info(
         "delivery %s (%s, %s): attempt %d %s in %d ms%s",
         target.uid,
