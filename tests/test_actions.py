@@ -370,3 +370,72 @@ def test_an_smtp_server_that_is_not_there_or_not_configured_fails_with_its_reaso
             "given up after 1 attempt: cannot send through 127.0.0.1:"
         )
         assert "refused" in newest["error"].lower()
+
+
+def test_an_email_goes_over_starttls_with_credentials_and_a_wrong_password_is_not_retried(
+    site: Installation, tmp_path: Path
+) -> None:
+    """aiosmtpd requiring STARTTLS (a certificate for 127.0.0.1 from a test CA, trusted
+    through the settings' ca_file) and AUTH before MAIL."""
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.certs import key_pem, make_certificate
+
+    ca = make_certificate("Couturier test CA")
+    leaf = make_certificate("127.0.0.1", ca=False, issuer=ca, ip_address="127.0.0.1")
+    (tmp_path / "ca.pem").write_bytes(ca.pem)
+    (tmp_path / "server.crt").write_bytes(leaf.pem)
+    (tmp_path / "server.key").write_bytes(key_pem(leaf))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    logins: list[tuple[bytes, bool]] = []
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        assert isinstance(data, LoginPassword)
+        ok = data.login == b"couturier" and data.password == b"right-password"
+        logins.append((data.login, session.ssl is not None))
+        return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535
+
+    mailbox = _Mailbox()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        tls_context=context,
+        require_starttls=True,
+        auth_required=True,
+        auth_require_tls=True,
+        authenticator=authenticate,
+    )
+    controller.start()
+    try:
+        smtp = SmtpSettings(
+            "127.0.0.1",
+            controller.port,
+            starttls=True,
+            username="couturier",
+            password="right-password",
+            sender="couturier@example.org",
+            ca_file=tmp_path / "ca.pem",
+        )
+        with serve(with_notify(site, smtp=smtp)) as client:
+            admin = bearer(site)
+            then = {"kind": "email", "to": "ops@example.org"}
+            action = add_action(client, admin, name="mail", events=["line-failed"], then=then)
+            client.post(f"/v1/actions/{action['id']}/test", headers=admin)
+            [delivery] = deliveries(client, admin, action["id"])
+            assert delivery["state"] == "delivered", delivery
+        assert len(mailbox.messages) == 1
+        assert logins == [(b"couturier", True)]  # sent only inside TLS
+        wrong = replace(smtp, password="wrong-password")
+        with serve(with_notify(site, smtp=wrong)) as client:
+            client.post(f"/v1/actions/{action['id']}/test", headers=admin)
+            newest = deliveries(client, admin, action["id"], count=2)[0]
+            assert newest["state"] == "failed" and len(newest["attempts"]) == 1
+            assert newest["attempts"][0]["status_code"] == 535, newest
+            assert newest["error"].startswith("the SMTP server refused: 535")
+            assert "wrong-password" not in json.dumps(newest)
+    finally:
+        controller.stop()

@@ -31,7 +31,8 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
       retry_first: 30           # seconds before the first retry, doubled after each
       give_up_after: 86400      # seconds after the event
       smtp: {host: mail.example.org, port: 587, starttls: true,
-             username: couturier, password: ..., sender: couturier@example.org}
+             username: couturier, password: ..., sender: couturier@example.org,
+             ca_file: corp-ca.pem}  # STARTTLS trusts these CAs (default: the system's)
     server: https://couturier.example.org    # the service the images/builds/tokens commands use
     public_url: https://couturier.example.org  # where clients reach serve behind a proxy
     token: ctr_...              # their API token (keep the file chmod 600; or COUTURIER_TOKEN)
@@ -143,6 +144,8 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     sender: str = "couturier@localhost"
+    # The CA certificates (PEM) STARTTLS trusts: None for the system's trust store.
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -509,13 +512,14 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     if env.get("COUTURIER_TOKEN"):
         settings = replace(settings, token=env["COUTURIER_TOKEN"].strip())
     if shape is not None and shape.notify is not None:
-        settings = replace(settings, notify=_notify(shape.notify))
+        settings = replace(settings, notify=_notify(shape.notify, base))
     _directory(settings.data_dir, "data_dir", source)
     _directory(settings.cache_dir, "cache_dir", source)
     return settings
 
 
-def _notify(shape: NotifyShape) -> NotifySettings:
+def _notify(shape: NotifyShape, base: Path) -> NotifySettings:
+    """The ``notify`` settings of the file (a relative ``ca_file`` is the file's directory's)."""
     defaults = NotifySettings()
     smtp = None
     if shape.smtp is not None:
@@ -526,6 +530,7 @@ def _notify(shape: NotifyShape) -> NotifySettings:
             shape.smtp.username,
             shape.smtp.password,
             shape.smtp.sender,
+            base / shape.smtp.ca_file if shape.smtp.ca_file else None,
         )
     return NotifySettings(
         timeout=shape.timeout or defaults.timeout,

@@ -129,6 +129,7 @@ class SmtpShape(_Shape):
     username: Text | None = None
     password: Annotated[str, AfterValidator(_plain)] | None = None
     sender: Text = "couturier@localhost"
+    ca_file: PathText | None = None
 
 
 class NotifyShape(_Shape):
@@ -176,6 +177,7 @@ _EXPECTED = {
     "notify.smtp.starttls": "true or false",
     "notify.smtp.password": "the SMTP password",
     "notify.smtp.sender": "the From address, e.g. couturier@example.org",
+    "notify.smtp.ca_file": "the path of a PEM file of CA certificates",
     "architectures.*": "an architecture name",
     "mirrors": "a mapping of name → mirror",
     "mirrors.*": "a mapping with url (and keyring, arch_urls, valid_until)",

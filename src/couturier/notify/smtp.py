@@ -3,8 +3,8 @@
 The server is the installation's (settings ``notify.smtp``: host, port, STARTTLS, user and
 password, sender); an action names only the recipients. With ``starttls`` the session is
 upgraded before anything else is sent and the server's certificate is verified against the
-system's trust store (:func:`ssl.create_default_context`); credentials are sent only after
-that (or when ``starttls`` is off and the operator chose so).
+system's trust store (:func:`ssl.create_default_context`) or the settings' ``ca_file``;
+credentials are sent only after that (or when ``starttls`` is off and the operator chose so).
 
 An attempt's status code is the SMTP reply code: ``250`` when the message was accepted, else
 the code of the reply that refused it. A ``4xx`` reply (RFC 5321: a transient failure), a
@@ -36,6 +36,7 @@ class SmtpServer:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     sender: str = "couturier@localhost"
+    ca_file: str | None = None  # PEM CA certificates STARTTLS trusts (None: the system's)
 
 
 def _ms(started: float) -> int:
@@ -69,7 +70,7 @@ def send_email(
         with smtplib.SMTP(server.host, server.port, timeout=timeout) as session:
             session.ehlo()
             if server.starttls:
-                session.starttls(context=ssl.create_default_context())
+                session.starttls(context=ssl.create_default_context(cafile=server.ca_file))
                 session.ehlo()
             if server.username:
                 session.login(server.username, server.password or "")

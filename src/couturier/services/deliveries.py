@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from couturier.errors import CouturierError
-from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
+from couturier.jobs import ClaimedJob, EmbeddedQueue, JobHandler, JobQueue
 from couturier.notify import Attempt
 from couturier.notify.github import send_dispatch
 from couturier.notify.slack import escape, send_slack
@@ -189,8 +189,9 @@ def _send(installation: Installation, target: _Target, now: dt.datetime) -> Atte
     smtp = installation.settings.notify.smtp
     if smtp is None:
         return Attempt(None, 0, "no SMTP server is configured (settings notify.smtp)")
+    ca_file = str(smtp.ca_file) if smtp.ca_file is not None else None
     server = SmtpServer(
-        smtp.host, smtp.port, smtp.starttls, smtp.username, smtp.password, smtp.sender
+        smtp.host, smtp.port, smtp.starttls, smtp.username, smtp.password, smtp.sender, ca_file
     )
     text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
     subject = f"[couturier] {describe(payload)}"[:200]
@@ -308,7 +309,7 @@ def _record(
         delivery.state, delivery.finished_at, delivery.next_attempt_at = "failed", now, None
 
 
-def delivery_handlers(installation: Installation) -> dict[str, Any]:
+def delivery_handlers(installation: Installation) -> dict[str, JobHandler]:
     """The job handlers of deliveries (kind → handler), for a worker's handler map."""
     return {KIND: lambda job: run_delivery(installation, job)}
 
@@ -317,7 +318,9 @@ class Deliveries:
     """The delivery workers of this process: threads of their own on the embedded backend
     (none on procrastinate, whose ``couturier worker`` processes run deliveries)."""
 
-    def __init__(self, installation: Installation, workers: int, poll: float = POLL_SECONDS):
+    def __init__(
+        self, installation: Installation, workers: int, poll: float = POLL_SECONDS
+    ) -> None:
         self._queue: EmbeddedQueue | None = None
         if installation.settings.jobs != "procrastinate" and workers > 0:
             self._queue = EmbeddedQueue(
