@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from couturier.errors import CouturierError
@@ -57,7 +57,7 @@ log = logging.getLogger("couturier.deliveries")
 
 KIND = "deliver"
 MAX_WAIT_SECONDS = 3600.0
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0  # as the build workers: an idle worker polls with one short write
 
 
 def secret_purpose(action_id: int) -> str:
@@ -151,7 +151,7 @@ class _Target:
 
     kind: str
     settings: dict[str, Any]
-    secret: str
+    secret: str = field(repr=False)
     uid: str
     event: str
     payload: dict[str, Any]
