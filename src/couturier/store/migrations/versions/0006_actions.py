@@ -1,7 +1,7 @@
 """Actions, their deliveries and each delivery's attempts.
 
 Revision ID: 0006
-Revises: 0012
+Revises: 0002
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from couturier.store.models import UtcDateTime
 
 revision = "0006"
-down_revision = "0012"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
