@@ -81,6 +81,22 @@ def test_readiness_fails_when_the_database_is_gone(installed: Installed) -> None
     assert answer.json()["error"]["retryable"] is True
 
 
+def test_readiness_fails_when_the_job_runner_stopped(installed: Installed) -> None:
+    installation, _ = installed
+    app = create_app(installation, workers=1)
+    with TestClient(app) as test_client:
+        assert test_client.get("/readyz").json() == {"status": "ready"}
+        app.state.builds.stop()
+        answer = test_client.get("/readyz")
+    assert answer.status_code == 503
+    error = answer.json()["error"]
+    assert (error["code"], error["retryable"]) == ("jobs-not-running", True)
+    assert error["message"] == "the job runner is stopped"
+    fields = error["fields"]
+    assert (fields["jobs"], fields["reason"]) == ("embedded", error["message"])
+    assert (fields["threads"], fields["alive"]) == (2, 0)  # the worker and the heartbeat
+
+
 def _broken_engine() -> Any:
     from sqlalchemy import create_engine
 

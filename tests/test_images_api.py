@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from couturier.api.app import create_app
-from couturier.jobs import EmbeddedQueue
+from couturier.errors import Code, StateError
+from couturier.jobs import ClaimedJob, EmbeddedQueue
 from couturier.services import tokens as token_service
 from couturier.services.gc import collect_garbage
 from couturier.services.installation import Installation, create_tenant, entitle, open_installation
@@ -405,6 +406,33 @@ def test_claims_run_one_job_per_lock_key_and_take_up_abandoned_ones(site: Instal
     # The abandoned ones first, one more attempt each; then image:4; image:2 waits.
     assert taken == [("image:1", 2), ("image:3", 2), ("image:4", 1)]
     assert claimed[3] is None
+
+
+def test_a_worker_thread_that_ended_makes_the_queue_not_running(site: Installation) -> None:
+    def leave(job: ClaimedJob) -> None:
+        raise SystemExit  # not an Exception: it ends the worker's thread, as a bug could
+
+    queue = EmbeddedQueue(site.store, {"leave": leave}, workers=2, lease=30, poll=0.05)
+    queue.start()
+    try:
+        queue.check_running()
+        with site.store.unit(write=True) as uow:
+            now = dt.datetime.now(dt.UTC)
+            queue.enqueue(uow, kind="leave", lock_key="x", tenant_id=None, build_id=None, now=now)
+        queue.notify()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                queue.check_running()
+            except StateError as error:
+                assert error.code == Code.JOBS_NOT_RUNNING
+                assert error.message == "1 of the job runner's 3 threads stopped"
+                assert (error.fields["threads"], error.fields["alive"]) == (3, 2)
+                break
+            assert time.monotonic() < deadline, "the worker thread did not end"
+            time.sleep(0.05)
+    finally:
+        queue.stop()
 
 
 @pytest.fixture(scope="module")

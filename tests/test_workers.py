@@ -149,6 +149,41 @@ def test_two_workers_build_ten_images_and_take_up_a_killed_workers_build(
     assert "attempt 2" in workers[1].stderr(), workers[1].stderr()
 
 
+@pytest.mark.postgres
+def test_serve_is_ready_only_while_a_worker_is_seen(
+    tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey, postgres_url: str
+) -> None:
+    env = {
+        **served_environment(tmp_path, mirror, signing_key, postgres_url),
+        "COUTURIER_JOBS": "procrastinate",
+    }
+    server = Server(env, tmp_path / "serve.log")
+    worker: Worker | None = None
+    try:
+        client = httpx.Client(base_url=server.url, timeout=60)
+        answer = client.get("/readyz")
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert (error["code"], error["message"]) == ("jobs-not-running", "no worker has been seen")
+        assert error["fields"]["last_seen"] is None
+        worker = Worker(env, tmp_path / "worker.log")
+        # It registers itself once it listens for jobs, a moment after it says it runs.
+        deadline = time.monotonic() + 60
+        while (answer := client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.2)
+        assert answer.json() == {"status": "ready"}
+        assert worker.stop() == 0  # a worker that stops says so: no longer seen
+        answer = client.get("/readyz")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["message"] == "no worker has been seen"
+    finally:
+        if worker is not None and worker.process.poll() is None:
+            worker.process.kill()
+        if server.process.poll() is None:
+            server.process.kill()
+
+
 def test_worker_refuses_sqlite_in_one_line(tmp_path: Path) -> None:
     refused = couturier(environment(tmp_path), "worker")
     assert refused.returncode == 1

@@ -116,6 +116,7 @@ class Code(StrEnum):
     CSRF_INVALID = "csrf-invalid"
     DATABASE_UNAVAILABLE = "database-unavailable"
     DATABASE_TOO_NEW = "database-too-new"
+    JOBS_NOT_RUNNING = "jobs-not-running"
     INSTALLATION_KEY_UNUSABLE = "installation-key-unusable"
     SECRET_UNREADABLE = "secret-unreadable"
     IMAGE_NOT_FOUND = "image-not-found"
@@ -203,6 +204,7 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.CSRF_INVALID: CodeInfo(False, "a console request lacks its session's CSRF token"),
         Code.DATABASE_UNAVAILABLE: CodeInfo(True, "the database is busy or cannot be reached"),
         Code.DATABASE_TOO_NEW: CodeInfo(False, "a newer Couturier migrated the database"),
+        Code.JOBS_NOT_RUNNING: CodeInfo(True, "no worker runs the queued builds now"),
         Code.INSTALLATION_KEY_UNUSABLE: CodeInfo(False, "installation.key cannot be trusted"),
         Code.SECRET_UNREADABLE: CodeInfo(False, "a stored secret does not open with the key"),
         Code.IMAGE_NOT_FOUND: CodeInfo(False, "the tenant has no private image of that name"),

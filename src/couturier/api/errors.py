@@ -140,7 +140,7 @@ _4XX: dict[int, tuple[Code, ...]] = {
         Code.DOWNLOAD_CORRUPT,
         Code.PACKAGE_CORRUPT,
     ),
-    503: (Code.SOURCE_UNREACHABLE, Code.DATABASE_UNAVAILABLE),
+    503: (Code.SOURCE_UNREACHABLE, Code.DATABASE_UNAVAILABLE, Code.JOBS_NOT_RUNNING),
     507: (Code.STORAGE_FULL,),
 }
 # The HTTP status of every code (docs/errors.md's HTTP column): the ones above, and 500 for the

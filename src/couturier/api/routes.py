@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from couturier.api.errors import RESPONSES, ErrorBody
@@ -38,10 +38,13 @@ def healthz() -> dict[str, str]:
 
 
 @health.get("/readyz", responses={503: {"model": ErrorBody}})
-def readyz(installation: Inst) -> Any:
-    """The database answers (503 otherwise)."""
+def readyz(installation: Inst, request: Request) -> Any:
+    """The database answers and something runs the queued builds: the worker threads of this
+    process, or with ``jobs: procrastinate`` a ``couturier worker`` seen lately (503 with the
+    reason otherwise)."""
     try:
         ready(installation)
+        request.app.state.builds.queue.check_running()
     except StateError as error:
         body = {
             "error": {

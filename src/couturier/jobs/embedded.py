@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy import delete, select, text, update
 
-from couturier.errors import CouturierError
+from couturier.errors import Code, CouturierError, StateError
 from couturier.jobs.queue import ClaimedJob, JobHandler
 from couturier.store import Store, UnitOfWork
 from couturier.store.models import Job
@@ -136,6 +136,26 @@ class EmbeddedQueue:
             beat = threading.Thread(target=self._beat, name="couturier-heartbeat", daemon=True)
             beat.start()
             self._threads.append(beat)
+
+    def check_running(self) -> None:
+        """With workers, every worker thread (and the heartbeat's) must be alive: one that
+        ended (a bug that escaped its loop) leaves jobs unclaimed. Without workers (``serve
+        --workers 0``), jobs run in another process that this one cannot see: nothing to
+        check."""
+        if not self._names:
+            return
+        alive = sum(thread.is_alive() for thread in self._threads)
+        expected = len(self._names) + 1  # the workers and the heartbeat
+        if alive < expected:
+            reason = f"{expected - alive} of the job runner's {expected} threads stopped"
+            if not self._threads:
+                reason = "the job runner is stopped"
+            raise StateError(
+                reason,
+                "restart couturier serve; its log says why a thread stopped",
+                code=Code.JOBS_NOT_RUNNING,
+                fields={"jobs": "embedded", "reason": reason, "threads": expected, "alive": alive},
+            )
 
     def stop(self, timeout: float = 5.0) -> bool:
         self._stopping.set()

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from couturier.errors import StateError
+from couturier.errors import Code, StateError
 from couturier.jobs.queue import ClaimedJob, JobHandler
 from couturier.store import Store, UnitOfWork
 
@@ -51,6 +51,9 @@ log = logging.getLogger("couturier.jobs")
 
 QUEUE = "builds"
 STALLED_AFTER_SECONDS = 30.0
+# A worker is seen when it beat its heartbeat this recently: twice the default beat interval
+# and then some, so one late beat is no outage.
+WORKER_SEEN_SECONDS = 2 * STALLED_AFTER_SECONDS
 _SCHEMA_LOCK = 0x63707363  # "cpsc": pg_advisory_xact_lock key of applying the schema
 _SWEEP_LOCK = 0x63737770  # "cswp": one stall sweep at a time, across every worker
 
@@ -153,8 +156,42 @@ class ProcrastinateQueue:
     def start(self) -> None:
         """Nothing to start: ``couturier worker`` runs the jobs."""
 
+    def check_running(self) -> None:
+        """The queue's tables answer and a ``couturier worker`` beat its heartbeat in the
+        last :data:`WORKER_SEEN_SECONDS` (procrastinate's ``procrastinate_workers`` rows: a
+        worker beats every third of its ``--stalled-after``, 10 s by default, and removes its
+        row when it stops)."""
+        with self._store.unit() as uow:  # gone: database-unavailable, as /readyz's ping
+            connection = uow.session.connection()
+            table = connection.execute(text("SELECT to_regclass('procrastinate_workers')"))
+            if table.scalar() is None:
+                raise _not_running("the job queue's tables are missing", None)
+            last = connection.execute(
+                text("SELECT max(last_heartbeat) FROM procrastinate_workers")
+            ).scalar()
+            now = connection.execute(text("SELECT now()")).scalar()
+        if last is None:
+            raise _not_running("no worker has been seen", None)
+        if (now - last).total_seconds() > WORKER_SEEN_SECONDS:
+            raise _not_running(
+                f"no worker has been seen since {last.isoformat(timespec='seconds')}", last
+            )
+
     def stop(self, timeout: float = 5.0) -> bool:
         return True
+
+
+def _not_running(reason: str, last_seen: dt.datetime | None) -> StateError:
+    return StateError(
+        reason,
+        "start couturier worker on a machine that reaches the database",
+        code=Code.JOBS_NOT_RUNNING,
+        fields={
+            "jobs": "procrastinate",
+            "reason": reason,
+            "last_seen": last_seen.isoformat() if last_seen is not None else None,
+        },
+    )
 
 
 HANDLER_RETRIES = 5  # more than a build's attempts (it then records that it gives up)

@@ -73,6 +73,12 @@ class JobQueue(Protocol):
         """Start this process's workers (none for a backend whose workers run elsewhere)."""
         ...
 
+    def check_running(self) -> None:
+        """Raise :class:`~couturier.errors.StateError` (``jobs-not-running``, with a
+        ``reason``) unless something runs the queued jobs now: this process's workers, or
+        for a backend whose workers run elsewhere, a worker seen lately (``/readyz``)."""
+        ...
+
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop taking jobs and wait up to ``timeout`` seconds for running ones; whether every
         one ended. A job still running then is taken up again by the next worker to start."""
