@@ -324,6 +324,17 @@ def test_delete_removes_the_image_its_builds_and_its_repository(
     assert client.post("/v1/images", json=SPEC, headers=writer).status_code == 202
 
 
+def sse_events(text: str) -> list[tuple[str, dict[str, Any], int | None]]:
+    """The events of a server-sent event stream: name, data (JSON), id (or None)."""
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if not line.startswith(":"))
+        if "event" in fields:
+            number = int(fields["id"]) if "id" in fields else None
+            events.append((fields["event"], json.loads(fields["data"]), number))
+    return events
+
+
 def test_the_events_of_a_build_stream_until_it_ends(
     client: TestClient, writer: dict[str, str]
 ) -> None:
@@ -331,15 +342,22 @@ def test_the_events_of_a_build_stream_until_it_ends(
     answer = client.get(f"/v1/builds/{trace}/events", headers=writer)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/event-stream")
-    events = [
-        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("data: ", 1)[1]))
-        for block in answer.text.strip().split("\n\n")
-        if block.startswith("event:")
-    ]
-    assert events[-1] == ("end", {"trace_id": trace, "status": "created"})
-    stages = [(data["line"], data["stage"]) for name, data in events if name == "stage"]
+    events = sse_events(answer.text)
+    assert events[-1] == ("end", {"trace_id": trace, "status": "created"}, None)
+    stages = [(data["line"], data["stage"]) for name, data, _ in events if name == "stage"]
     assert ("2", "created") in stages and ("1", "created") in stages
     assert stages.index(("2", "resolving")) < stages.index(("2", "created"))
+    # Each stage has an id, growing: a client that reconnects names the last one it got and
+    # is sent the ones after it only, then the end.
+    numbers = [number for name, _, number in events if name == "stage"]
+    assert numbers == sorted(set(numbers)) and None not in numbers
+    resumed = client.get(
+        f"/v1/builds/{trace}/events", headers={**writer, "Last-Event-ID": str(numbers[2])}
+    )
+    assert [number for _, _, number in sse_events(resumed.text)] == [*numbers[3:], None]
+    bad = client.get(f"/v1/builds/{trace}/events", headers={**writer, "Last-Event-ID": "x"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "last-event-id"
     # Once ended, the stream is its end at once.
     again = client.get(f"/v1/builds/{trace}/events", headers=writer).text
     assert again.startswith("event: end")

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,75 @@ def test_serve_is_ready_only_while_a_worker_is_seen(
         answer = client.get("/readyz")
         assert answer.status_code == 503, answer.text
         assert answer.json()["error"]["message"] == "no worker has been seen"
+    finally:
+        if worker is not None and worker.process.poll() is None:
+            worker.process.kill()
+        if server.process.poll() is None:
+            server.process.kill()
+
+
+def _stream(
+    client: httpx.Client, trace: str, after: int | None = None
+) -> Iterator[tuple[str, dict[str, Any], int | None]]:
+    """The server-sent events of build ``trace`` as they come: name, data, id."""
+    headers = {"Last-Event-ID": str(after)} if after is not None else {}
+    path = f"/v1/builds/{trace}/events"
+    with client.stream("GET", path, headers=headers) as answer:
+        assert answer.status_code == 200
+        fields: dict[str, str] = {}
+        for line in answer.iter_lines():
+            if line.startswith(":"):
+                continue
+            if line:
+                key, _, value = line.partition(": ")
+                fields[key] = value
+            elif "event" in fields:
+                number = int(fields["id"]) if "id" in fields else None
+                yield fields["event"], json.loads(fields["data"]), number
+                fields = {}
+
+
+@pytest.mark.postgres
+def test_a_workers_build_streams_its_stages_through_serve_and_resumes_after_the_last_id(
+    tmp_path: Path, mirror: StallingMirror, signing_key: SigningKey, postgres_url: str
+) -> None:
+    env = {
+        **served_environment(tmp_path, mirror, signing_key, postgres_url),
+        "COUTURIER_JOBS": "procrastinate",
+    }
+    server = Server(env, tmp_path / "serve.log")
+    worker: Worker | None = None
+    try:
+        token = first_token(server.stderr())
+        client = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        worker = Worker(env, tmp_path / "worker.log")
+        answer = client.post("/v1/images", json={"name": "streamed", "starter": "tiny"})
+        assert answer.status_code == 202, answer.text
+        trace = answer.json()["build"]["trace_id"]
+        assert mirror.stalled.wait(60), worker.stderr()
+        # The worker's build is stalled at line 2's download: serve (which runs no build)
+        # streams the stages it reached so far, each with an id.
+        seen: list[tuple[str, dict[str, Any], int | None]] = []
+        for event in _stream(client, trace):
+            seen.append(event)
+            if event[0] == "stage" and event[1]["stage"] == "fetching":
+                break
+        assert all(name == "stage" and number for name, _, number in seen), seen
+        assert ("2", "resolving") in [(data["line"], data["stage"]) for _, data, _ in seen]
+        last = seen[-1][2]
+        assert last is not None
+        # The client went away; the build goes on. Reconnecting with the last id it got, it
+        # is sent what came after it, up to the end.
+        mirror.release.set()
+        rest = list(_stream(client, trace, after=last))
+        assert rest[-1] == ("end", {"trace_id": trace, "status": "created"}, None), rest
+        numbers = [number for name, _, number in rest if name == "stage"]
+        assert numbers and all(number is not None and number > last for number in numbers)
+        finals = {(data["line"], data["stage"]) for _, data, _ in seen + rest[:-1]}
+        assert {("1", "created"), ("2", "created")} <= finals, rest
+        assert "this process runs none" in server.stderr()
     finally:
         if worker is not None and worker.process.poll() is None:
             worker.process.kill()

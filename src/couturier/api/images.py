@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from couturier.api.errors import RESPONSES, ErrorBody
@@ -297,12 +297,13 @@ def get_build(installation: Inst, principal: Reader, trace_id: TraceId) -> dict[
     return build_service.get_build(installation, principal, trace_id)
 
 
-def _sse(events: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[str]:
-    for name, data in events:
+def _sse(events: Iterator[build_service.Event]) -> Iterator[str]:
+    for name, data, number in events:
         if name == "ping":
             yield ": ping\n\n"
-        else:
-            yield f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+            continue
+        head = f"id: {number}\n" if number is not None else ""
+        yield f"{head}event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 @images.get(
@@ -317,11 +318,25 @@ def _sse(events: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[str]:
     },
     tags=["builds"],
 )
-def build_events(builds: Jobs, principal: Reader, trace_id: TraceId) -> StreamingResponse:
-    """The build's progress as server-sent events: ``stage`` (``{line, release, stage, detail,
-    arch}``) whenever a line reaches a stage, then ``end`` (``{trace_id, status}``) when the
-    build ends; the stream closes then (at once for a build that has ended)."""
-    events = build_service.follow_build(builds, principal, trace_id)
+def build_events(
+    builds: Jobs,
+    principal: Reader,
+    trace_id: TraceId,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            pattern="^[0-9]{1,12}$",
+            description="the id of the last event received: the stream resumes after it",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    """The build's progress as server-sent events, whichever process runs it: ``stage``
+    (``{line, release, stage, detail, arch}``, with an ``id``) whenever a line reaches a
+    stage, then ``end`` (``{trace_id, status}``) when the build ends; the stream closes then
+    (at once for a build that has ended). A client that reconnects with ``Last-Event-ID``
+    gets the events after that one only (kept ten minutes after the build ends)."""
+    after = int(last_event_id) if last_event_id is not None else None
+    events = build_service.follow_build(builds, principal, trace_id, after)
     return StreamingResponse(
         _sse(events),
         media_type="text/event-stream",

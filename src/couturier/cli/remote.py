@@ -158,28 +158,34 @@ class Remote:
         tenant = str(items[0].get("name", "")).partition("/")[0]
         return f"{tenant}/{name}"
 
-    def events(self, trace_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The server-sent events of build ``trace_id``: ``(name, data)``, until the stream
-        ends. Raises the server's error (a build not found) or ``server-unreachable``."""
+    def events(
+        self, trace_id: str, after: str | None = None
+    ) -> Iterator[tuple[str, dict[str, Any], str | None]]:
+        """The server-sent events of build ``trace_id``: ``(name, data, id)``, until the
+        stream ends; with ``after`` (an earlier event's id: ``Last-Event-ID``), those after it
+        only. Raises the server's error (a build not found) or ``server-unreachable``."""
         path = f"/v1/builds/{quote(trace_id, safe='')}/events"
         timeout = httpx.Timeout(STREAM_READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+        headers = {"Last-Event-ID": after} if after is not None else {}
         try:
-            with self._client.stream("GET", path, timeout=timeout) as answer:
+            with self._client.stream("GET", path, timeout=timeout, headers=headers) as answer:
                 if not answer.is_success:
                     answer.read()
                     raise self.error(answer)
-                name, data = "message", list[str]()
+                name, data, number = "message", list[str](), None
                 for line in answer.iter_lines():
                     if not line:
                         if data:
-                            yield name, self._event_data("\n".join(data))
-                        name, data = "message", []
+                            yield name, self._event_data("\n".join(data)), number
+                        name, data, number = "message", [], None
                     elif line.startswith(":"):
                         continue
                     elif line.startswith("event:"):
                         name = line[6:].strip()
                     elif line.startswith("data:"):
                         data.append(line[5:].lstrip())
+                    elif line.startswith("id:"):
+                        number = line[3:].strip() or None
         except httpx.TransportError as error:
             raise self.unreachable(error) from None
 
@@ -207,10 +213,12 @@ class Remote:
         :data:`UNREACHABLE_FOR` seconds ends it with ``server-unreachable``."""
         path = f"/v1/builds/{quote(trace_id, safe='')}"
         lost: float | None = None
+        seen: str | None = None  # the last event's id: a stream taken up again goes on there
         while True:
             try:
-                for name, data in self.events(trace_id):
+                for name, data, number in self.events(trace_id, seen):
                     lost = None
+                    seen = number if number is not None else seen
                     if name == "end":
                         break
                     if on_event is not None:

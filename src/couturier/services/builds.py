@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from couturier.core.spec import ImageSpec
 from couturier.errors import Code, CouturierError, NotFoundError, Problem
 from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
 from couturier.services import events
+from couturier.services.build_progress import ProgressLog, progress_after, prune_progress
 from couturier.services.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from couturier.services.registry_sink import image_repository, registry_sink
 from couturier.store import UnitOfWork
@@ -53,6 +53,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "BuildEvents",
     "Builds",
+    "Event",
     "build_json",
     "build_page",
     "follow_build",
@@ -67,66 +68,37 @@ log = logging.getLogger("couturier.builds")
 
 MAX_ATTEMPTS = 3
 IN_PROGRESS = "in progress"
-_KEEP_STREAMS = 200  # finished builds whose events stay readable in memory
+_PAGE = 500  # build events read at once by a follower
 
 
 def lock_key(image_id: int) -> str:
     return f"image:{image_id}"
 
 
-@dataclass
-class _Stream:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    status: str | None = None
-
-
 class BuildEvents:
-    """The stage events of the builds this process runs, by trace id; thread-safe. The events
-    of the last :data:`_KEEP_STREAMS` finished builds stay readable."""
+    """Wakes this process's followers of builds (:func:`follow_build`) when a build's
+    progress was written or a build ended here; thread-safe. The progress itself is in the
+    database (:mod:`couturier.services.build_progress`): followers of a build that another
+    process runs find it there at their next poll."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._streams: OrderedDict[str, _Stream] = OrderedDict()
+        self._count = 0
 
-    def begin(self, trace_id: str) -> None:
-        """A (new attempt of a) build starts: its earlier events are dropped."""
+    def changed(self) -> None:
         with self._changed:
-            self._streams[trace_id] = _Stream()
-            self._streams.move_to_end(trace_id)
-            while len(self._streams) > _KEEP_STREAMS:
-                oldest = next(iter(self._streams))
-                if self._streams[oldest].status is None:
-                    break
-                del self._streams[oldest]
+            self._count += 1
             self._changed.notify_all()
 
-    def publish(self, trace_id: str, event: dict[str, Any]) -> None:
+    def seen(self) -> int:
+        """A mark to :meth:`wait` from: changes after it wake the waiter."""
         with self._changed:
-            self._streams.setdefault(trace_id, _Stream()).events.append(event)
-            self._changed.notify_all()
+            return self._count
 
-    def end(self, trace_id: str, status: str) -> None:
+    def wait(self, seen: int, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for a change after mark ``seen``."""
         with self._changed:
-            self._streams.setdefault(trace_id, _Stream()).status = status
-            self._changed.notify_all()
-
-    def read(
-        self, trace_id: str, start: int, timeout: float
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """The events of ``trace_id`` from index ``start`` and its final status (None while it
-        runs, or when this process does not run it), waiting up to ``timeout`` seconds for
-        something new."""
-
-        def ready() -> bool:
-            stream = self._streams.get(trace_id)
-            return stream is not None and (len(stream.events) > start or stream.status is not None)
-
-        with self._changed:
-            self._changed.wait_for(ready, timeout)
-            stream = self._streams.get(trace_id)
-            if stream is None:
-                return [], None
-            return list(stream.events[start:]), stream.status
+            self._changed.wait_for(lambda: self._count != seen, timeout)
 
 
 @dataclass
@@ -237,13 +209,11 @@ def queue_build(
 
 
 class _Recorder:
-    """The context's stage callback of one build: publishes each event and notes when each
-    line started and finished (called from fetch threads too)."""
+    """The context's stage callback of one build: writes each event to the build's progress
+    log and notes when each line started and finished (called from fetch threads too)."""
 
-    def __init__(
-        self, events: BuildEvents, trace_id: str, clock: Callable[[], dt.datetime]
-    ) -> None:
-        self._events, self._trace, self._clock = events, trace_id, clock
+    def __init__(self, progress: ProgressLog, clock: Callable[[], dt.datetime]) -> None:
+        self._progress, self._clock = progress, clock
         self._lock = threading.Lock()
         self.started: dict[str, dt.datetime] = {}
         self.finished: dict[str, dt.datetime] = {}
@@ -255,8 +225,7 @@ class _Recorder:
                 self.started.setdefault(event.label, now)
             if event.final:
                 self.finished[event.label] = now
-        self._events.publish(
-            self._trace,
+        self._progress.add(
             {
                 "line": event.label,
                 "release": event.release,
@@ -264,6 +233,7 @@ class _Recorder:
                 "detail": event.detail,
                 "arch": event.arch,
             },
+            final=event.final,
         )
 
 
@@ -303,9 +273,12 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
         repo.replace_lines(build, [])
         trace_id, image_id = build.trace_id, image.id
         repository = image_repository(image.tenant_id, image.name)
-    builds.events.begin(trace_id)
+    progress = ProgressLog(
+        installation.store, job.build_id, job.attempts, clock=clock, changed=builds.events.changed
+    )
+    progress.begin()
     architectures = list(spec.get("architectures") or settings.architectures)
-    recorder = _Recorder(builds.events, trace_id, clock)
+    recorder = _Recorder(progress, clock)
     try:
         result = _build(
             builds,
@@ -317,6 +290,7 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
             architectures=architectures,
             recorder=recorder,
         )
+        progress.flush()  # every stage written before the status says the build ended
         from couturier.services.pushes import push_build
 
         # The created lines go to the tenant's destinations; the outcome joins the record.
@@ -334,10 +308,12 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
         )
     except Exception:  # e.g. the database gone while recording: never left in progress
         log.exception("build %s: internal error while running or recording it", trace_id)
-        status = _interrupted(builds, job, trace_id=trace_id, image_id=image_id)
-        builds.events.end(trace_id, status)
+        _interrupted(builds, job, trace_id=trace_id, image_id=image_id)
         return
-    builds.events.end(trace_id, result.status)
+    finally:
+        progress.flush()
+        builds.events.changed()
+    prune_progress(installation.store, clock())
     log.info("build %s: %s (attempt %s)", trace_id, result.status, job.attempts)
 
 
@@ -586,44 +562,66 @@ def build_page(
     return items, encode_cursor(page.after)
 
 
-def _status(installation: Installation, tenant_id: int, trace_id: str) -> str | None:
+def _found(installation: Installation, tenant_id: int, trace_id: str) -> tuple[str, int] | None:
+    """The status and id of the tenant's build ``trace_id``, or None."""
     with installation.store.unit() as uow:
         build = TenantImages(uow.session, tenant_id).build(trace_id)
-        return build.status if build is not None else None
+        return (build.status, build.id) if build is not None else None
+
+
+# A server-sent event: its name, its data, and its id (a build event's number) or None.
+Event = tuple[str, dict[str, Any], int | None]
 
 
 def follow_build(
-    builds: Builds, principal: Principal, trace_id: str, poll: float = 1.0
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The live events of the tenant's build ``trace_id``: ``("stage", {line, release, stage,
-    detail, arch})`` for each stage a line reaches (those reached before the call first),
-    ``("ping", {})`` at each idle ``poll`` (seconds), and last ``("end", {trace_id,
-    status})`` once the build has ended (at once for a build that ended before).
+    builds: Builds,
+    principal: Principal,
+    trace_id: str,
+    after: int | None = None,
+    poll: float = 1.0,
+) -> Iterator[Event]:
+    """The live events of the tenant's build ``trace_id``, whichever process runs it:
+    ``("stage", {line, release, stage, detail, arch}, n)`` for each stage a line reaches
+    (those reached before the call first; with ``after``, the client's ``Last-Event-ID``,
+    only those numbered above it), ``("ping", {}, None)`` at each idle ``poll`` (seconds),
+    and last ``("end", {trace_id, status}, None)`` once the build has ended; for a build that
+    ended before, at once (after the events above ``after``, when given and still kept).
     Raises :class:`NotFoundError` (before the first event) for a build the tenant lacks."""
-    installation = builds.installation
-    status = _status(installation, principal.tenant_id, trace_id)
-    if status is None:
+    found = _found(builds.installation, principal.tenant_id, trace_id)
+    if found is None:
         raise build_not_found(trace_id)
-    return _events(builds, principal.tenant_id, trace_id, status, poll)
+    return _events(builds, principal.tenant_id, trace_id, found, after=after, poll=poll)
 
 
 def _events(
-    builds: Builds, tenant_id: int, trace_id: str, status: str | None, poll: float
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    index = 0
-    while status == IN_PROGRESS:
-        events, ended = builds.events.read(trace_id, index, poll)
-        for event in events:
-            yield "stage", event
-        index += len(events)
-        if ended is not None:
-            status = ended
+    builds: Builds,
+    tenant_id: int,
+    trace_id: str,
+    found: tuple[str, int],
+    *,
+    after: int | None,
+    poll: float,
+) -> Iterator[Event]:
+    installation = builds.installation
+    status, build_id = found
+    last = after or 0
+    while after is not None or status == IN_PROGRESS:
+        mark = builds.events.seen()
+        # The status first: the events written before it said "ended" are all read below.
+        now = _found(installation, tenant_id, trace_id)
+        status = now[0] if now is not None else "deleted"
+        rows = progress_after(installation.store, build_id, last, _PAGE)
+        for seq, event in rows:
+            yield "stage", event, seq
+            last = seq
+        if len(rows) == _PAGE:
+            continue
+        if status != IN_PROGRESS:
             break
-        if not events:
-            # Run by another process (or before a restart): the record says when it ends.
-            status = _status(builds.installation, tenant_id, trace_id)
+        if not rows:
+            builds.events.wait(mark, poll)
             # A ping at each idle poll: the server learns that a client has gone only when
             # it writes, and until then this generator holds one of its worker threads (a
             # console page streaming four builds, reloaded, would hold four more each time).
-            yield "ping", {}
-    yield "end", {"trace_id": trace_id, "status": status or "deleted"}
+            yield "ping", {}, None
+    yield "end", {"trace_id": trace_id, "status": status}, None

@@ -6,12 +6,14 @@
   cards, kept ready); :mod:`~couturier.store.migrations`: their history;
 - :mod:`~couturier.store.key`: the installation key that seals secrets at rest;
 - :mod:`~couturier.store.destinations`: a tenant's destinations and its builds' pushes;
-- :mod:`~couturier.store.actions`: actions, their deliveries and attempts.
+- :mod:`~couturier.store.actions`: actions, their deliveries and attempts;
+- :mod:`~couturier.store.build_events`: the progress of running builds.
 """
 
-# The actions' tables share Base: imported with the package, so that the metadata is
-# complete wherever the store is (the migrations' check, create_all in tests).
+# Each table module is imported here, so that Base.metadata is complete wherever the store is
+# (the migrations' check, create_all in tests).
 from couturier.store import actions as _actions  # noqa: F401
+from couturier.store import build_events as build_events
 from couturier.store.database import Store, open_store
 from couturier.store.key import KEY_FILE, InstallationKey, load_or_create_key
 from couturier.store.repositories import Page, UnitOfWork

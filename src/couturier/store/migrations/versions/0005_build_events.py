@@ -1,0 +1,38 @@
+"""The progress of running builds (``build_events``), written by whoever runs a build and read
+by the processes that stream it.
+
+Revision ID: 0005
+Revises: 0001
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from couturier.store.models import UtcDateTime
+
+revision = "0005"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "build_events",
+        sa.Column(
+            "build_id",
+            sa.Integer(),
+            sa.ForeignKey("builds.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("build_events")
