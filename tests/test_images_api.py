@@ -385,7 +385,8 @@ def test_a_rebuild_asked_for_while_one_waits_is_that_build(site: Installation) -
         build = finished(client, writer, first["trace_id"])
         assert (build["status"], build["attempts"]) == ("created", 1)
     with site.store.unit() as uow:
-        assert uow.session.scalar(select(func.count()).select_from(Job)) == 0
+        builds = select(func.count()).select_from(Job).where(Job.kind == "build")
+        assert uow.session.scalar(builds) == 0
 
 
 # -- the embedded queue ---------------------------------------------------------------------
@@ -510,7 +511,7 @@ def test_a_build_whose_worker_died_three_times_is_given_up(site: Installation) -
     with TestClient(create_app(site, workers=0)) as client:
         trace = client.post("/v1/images", json=SPEC, headers=writer).json()["build"]["trace_id"]
     with site.store.unit(write=True) as uow:
-        (job,) = uow.session.scalars(select(Job))
+        (job,) = uow.session.scalars(select(Job).where(Job.kind == "build"))
         job.state, job.attempts, job.worker = "running", 3, "gone.example:1:x:0"
         job.heartbeat_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     with TestClient(create_app(site, workers=1)) as client:
@@ -628,7 +629,12 @@ def test_a_build_of_a_deleted_image_touches_nothing_of_the_next_image(
         deadline = time.monotonic() + 30
         while True:  # the held build's job is done (its rows went with the image)
             with site.store.unit() as uow:
-                if uow.session.scalar(select(func.count()).select_from(Job)) == 0:
+                if (
+                    uow.session.scalar(
+                        select(func.count()).select_from(Job).where(Job.kind == "build")
+                    )
+                    == 0
+                ):
                     break
             assert time.monotonic() < deadline
             time.sleep(0.1)
@@ -655,7 +661,7 @@ def test_rebuilds_asked_for_at_once_queue_one_build(site: Installation) -> None:
     builds = start_builds(site, 0)  # nothing runs here
     create_image(builds, principal, SPEC)
     with site.store.unit(write=True) as uow:  # the first build runs: a rebuild must queue
-        (job,) = uow.session.scalars(select(Job))
+        (job,) = uow.session.scalars(select(Job).where(Job.kind == "build"))
         job.state, job.worker = "running", "elsewhere:1:x:0"
         job.heartbeat_at = dt.datetime.now(dt.UTC)
     many = 8
@@ -679,7 +685,7 @@ def test_rebuilds_asked_for_at_once_queue_one_build(site: Installation) -> None:
     assert errors == [] and len(traces) == many
     assert len(set(traces)) == 1
     with site.store.unit() as uow:
-        states = sorted(uow.session.scalars(select(Job.state)))
+        states = sorted(uow.session.scalars(select(Job.state).where(Job.kind == "build")))
     assert states == ["queued", "running"]
 
 
@@ -733,7 +739,10 @@ def test_a_build_whose_recording_raises_ends_failed_or_runs_again_after_the_leas
         build = finished(client, writer, trace)
     assert (build["status"], build["attempts"]) == ("created", 2)
     with site.store.unit() as uow:
-        assert uow.session.scalar(select(func.count()).select_from(Job)) == 0
+        assert (
+            uow.session.scalar(select(func.count()).select_from(Job).where(Job.kind == "build"))
+            == 0
+        )
 
 
 def _blobs_of(site: Installation, repository: str) -> set[str]:

@@ -1,17 +1,20 @@
-"""``POST /v1/plan``, ``GET /v1/packages`` and ``GET /v1/starters/{starter}/lines/{line}/packages``
-(:mod:`couturier.services.tenant_catalog`): what a spec would install, the package families a
-starter offers, and a line's own package set."""
+"""``POST /v1/plan``, ``GET /v1/packages``, ``GET /v1/starters/{starter}/lines/{line}/packages``
+(:mod:`couturier.services.tenant_catalog`) and ``.../sbom``
+(:mod:`couturier.services.starter_lines`): what a spec would install, the package families a
+starter offers, a line's own package set, and the SBOM of the starter's own build of it."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Path, Query, Response
+from pydantic import BaseModel, Field
 
 from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.images import Jobs
 from couturier.api.params import Cursor, Inst, Reader
-from couturier.services import tenant_catalog
+from couturier.services import image_sboms as sbom_service
+from couturier.services import starter_lines, tenant_catalog
 from couturier.services.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 __all__ = ["router"]
@@ -74,6 +77,11 @@ class LinePackages(BaseModel):
     reason: dict[str, Any] | None
     size: dict[str, int]
     packages: list[LinePackage]
+    build: dict[str, Any] | None = Field(
+        description="the starter's own build of this line, once it is asked for: status "
+        "(queued, building, built, failed), trace_id, and the line's status, digest and "
+        "full_version when it has been built"
+    )
 
 
 _SPEC_EXAMPLE = {
@@ -134,11 +142,63 @@ def packages(
 )
 def line_packages(
     installation: Inst,
+    builds: Jobs,
     principal: Reader,
+    *,
     starter: Annotated[str, Path(max_length=100)],
     line: Annotated[str, Path(max_length=40)],
     arch: Arch = None,
 ) -> dict[str, Any]:
     """The package set of one line of a starter, as its SBOM will list it (name, version,
-    source, purl, who pulled it in), and the line's full version."""
-    return tenant_catalog.line_packages(installation, principal, starter, line, arch)
+    source, purl, who pulled it in), and the line's full version. The starter's lines are
+    built when first asked for (``build`` says how far)."""
+    document = tenant_catalog.line_packages(installation, principal, starter, line, arch)
+    return document | {"build": _line_build(installation, builds, document)}
+
+
+def _line_build(installation: Inst, builds: Jobs, document: dict[str, Any]) -> dict[str, Any]:
+    name = str(document["starter"])
+    starter_lines.ask_starter_lines(installation, builds.queue, name)
+    found = starter_lines.starter_build_json(installation, name) or {"status": "queued"}
+    lines: list[dict[str, Any]] = found.get("lines", [])
+    built = next((x for x in lines if x["line"] == document["line"]), {})
+    return {
+        "status": found["status"],
+        "trace_id": found.get("trace_id"),
+        "line_status": built.get("status"),
+        "digest": built.get("digest"),
+        "full_version": built.get("full_version"),
+    }
+
+
+@router.get(
+    "/starters/{starter}/lines/{line}/sbom",
+    response_model=None,
+    responses={
+        200: {
+            "description": "the line's SBOM: SPDX 2.3 or CycloneDX JSON",
+            "content": {
+                media_type: {"schema": {"type": "object"}}
+                for media_type in sbom_service.FORMATS.values()
+            },
+        },
+        **NOT_FOUND,
+    },
+    tags=["starters"],
+)
+def starter_line_sbom(
+    installation: Inst,
+    builds: Jobs,
+    principal: Reader,
+    *,
+    starter: Annotated[str, Path(max_length=100)],
+    line: Annotated[str, Path(max_length=40, description="a line's label, e.g. 3.13")],
+    format: Annotated[Literal["spdx", "cyclonedx"], Query(description="the SBOM format")] = "spdx",
+    arch: Arch = None,
+) -> Response:
+    """The SBOM of one line of a starter, for one architecture, from the starter's own
+    build (asked for the first time it is needed: a 404 until it is built)."""
+    document, media_type = starter_lines.starter_line_sbom(
+        installation, builds.queue, principal, starter, line, format=format, arch=arch
+    )
+    return Response(document, media_type=media_type)

@@ -133,15 +133,20 @@ def start_builds(installation: Installation, workers: int, *, lease: float = 30.
         ensure_schema(installation.store)
         queue = ProcrastinateQueue(installation.store)
     else:
-        queue = EmbeddedQueue(
-            installation.store,
-            {"build": lambda job: run_build(holder[0], job)},
-            workers,
-            lease=lease,
-        )
+        queue = EmbeddedQueue(installation.store, _handlers(holder), workers, lease=lease)
     builds = Builds(installation, queue, events)
     holder.append(builds)
     return builds
+
+
+def _handlers(holder: list[Builds]) -> dict[str, Callable[[ClaimedJob], None]]:
+    """The job kinds a worker runs: a private image's build, a starter's lines."""
+    from couturier.services.starter_lines import KIND, run_starter_build
+
+    return {
+        "build": lambda job: run_build(holder[0], job),
+        KIND: lambda job: run_starter_build(holder[0].installation, job),
+    }
 
 
 def run_workers(installation: Installation, concurrency: int, stalled_after: float) -> None:
@@ -155,7 +160,7 @@ def run_workers(installation: Installation, concurrency: int, stalled_after: flo
     builds = Builds(installation, queue, BuildEvents())
     procrastinate_queue.run_workers(
         installation.store,
-        {"build": lambda job: run_build(builds, job), **delivery_handlers(installation)},
+        {**_handlers([builds]), **delivery_handlers(installation)},
         concurrency=concurrency,
         stalled_after=stalled_after,
     )
@@ -315,6 +320,18 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
         builds.events.changed()
     prune_progress(installation.store, clock())
     log.info("build %s: %s (attempt %s)", trace_id, result.status, job.attempts)
+    _want_starter(builds, str(spec.get("starter")))
+
+
+def _want_starter(builds: Builds, starter: str) -> None:
+    """The starter's own lines are needed once it has a private image: queued after that
+    image's first build, which has filled the caches they are built from."""
+    from couturier.services.starter_lines import ask_starter_lines
+
+    try:
+        ask_starter_lines(builds.installation, builds.queue, starter)
+    except CouturierError as error:  # asked for again by the next build or request
+        log.warning("cannot queue the lines of starter %s: %s", starter, error.message)
 
 
 def _interrupted(builds: Builds, job: ClaimedJob, *, trace_id: str, image_id: int) -> str:

@@ -41,6 +41,7 @@ __all__ = [
     "line_sbom",
     "platform_manifest",
     "read_document",
+    "repository_sbom",
 ]
 
 FORMATS = {"spdx": SPDX_MEDIA_TYPE, "cyclonedx": CYCLONEDX_MEDIA_TYPE}
@@ -125,6 +126,16 @@ def line_sbom(
             fields={"repository": found.repository, "digest": found.manifest},
         )
     return document, media_type
+
+
+def repository_sbom(
+    installation: Installation, repository: str, digest: str, arch: str, format: str
+) -> bytes | None:
+    """The ``format`` SBOM of the ``arch`` image under ``digest`` (a line's manifest or index)
+    in registry repository ``repository`` (a starter's too); None when it has none."""
+    blobs = installation_blobs(installation.settings)
+    manifest = platform_manifest(blobs, digest, Platform.for_debian(arch))
+    return _referrer(installation, blobs, repository, manifest, FORMATS[format])
 
 
 def read_document(blobs: BlobStore, digest: str) -> dict[str, Any] | None:

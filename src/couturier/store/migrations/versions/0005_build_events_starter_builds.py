@@ -1,5 +1,5 @@
 """The progress of running builds (``build_events``), written by whoever runs a build and read
-by the processes that stream it.
+by the processes that stream it; the builds of the starters' lines (``starter_builds``).
 
 Revision ID: 0005
 Revises: 0001
@@ -32,7 +32,19 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
     )
+    op.create_table(
+        "starter_builds",
+        sa.Column("starter", sa.String(100), primary_key=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("trace_id", sa.String(32), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("lines", sa.JSON(), nullable=False),
+        sa.Column("requested_at", UtcDateTime(), nullable=False),
+        sa.Column("started_at", UtcDateTime(), nullable=True),
+        sa.Column("finished_at", UtcDateTime(), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("starter_builds")
     op.drop_table("build_events")

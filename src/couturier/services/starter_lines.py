@@ -1,0 +1,240 @@
+"""The starter images' own lines in the service: built when a starter is first needed (after
+its first private image's build, which fills the caches they are built from; a request for a
+line's packages or SBOM), kept from then on, and read back by
+``GET /v1/starters/{starter}/lines/{line}/sbom``. A first start builds nothing.
+
+A starter's build is a job of its own kind (``starter``, lock key ``starter:<name>``: one at
+a time per starter, on the embedded runner or a procrastinate worker alike), recorded in the
+``starter_builds`` table (:class:`~couturier.store.starter_builds.StarterBuild`). Asking for
+a starter whose lines are queued, building or built queues nothing (coalesced); a starter
+whose last build created no line is queued again when asked for again.
+
+Where the lines are stored is chosen in one place, :func:`starter_sink`: the registry
+repository ``starters/<name>`` (a name from the installation's starter files, never a user's
+text), pullable by the tenants entitled to the starter.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, text
+
+from couturier.core.spec import SpecError, Violation
+from couturier.core.suggest import close_names, did_you_mean
+from couturier.errors import Code, CouturierError, NotFoundError, Problem
+from couturier.jobs import ClaimedJob, JobQueue
+from couturier.services.build import ImageRequest, build
+from couturier.services.context import build_context
+from couturier.services.entitled import entitled_starter
+from couturier.services.registry_sink import registry_sink, starter_repository
+from couturier.services.starters import starters
+from couturier.store import UnitOfWork
+from couturier.store.starter_builds import StarterBuild
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from couturier.oci.sink import ImageSink
+    from couturier.services.build import BuildResult
+    from couturier.services.installation import Installation
+    from couturier.services.tokens import Principal
+
+__all__ = [
+    "KIND",
+    "ask_starter_lines",
+    "run_starter_build",
+    "starter_build_json",
+    "starter_line_sbom",
+    "starter_sink",
+    "want_starter_lines",
+]
+
+log = logging.getLogger("couturier.builds")
+
+KIND = "starter"
+_LOCK = "starter:"
+MAX_ATTEMPTS = 3  # as a private image's build: a worker that died on each gives it up
+
+
+def starter_sink(installation: Installation, name: str, trace_id: str) -> ImageSink:
+    """Where starter ``name``'s lines are stored: the registry repository ``starters/<name>``
+    (the blob store and its records), the one place that chooses it."""
+    return registry_sink(installation, starter_repository(name), trace_id=trace_id)
+
+
+def want_starter_lines(queue: JobQueue, uow: UnitOfWork, name: str, now: dt.datetime) -> bool:
+    """Queue the build of starter ``name``'s lines in ``uow`` unless they are queued, being
+    built or built (call ``queue.notify()`` once ``uow`` commits); whether it was queued.
+    Requests at once for one starter queue one build: on PostgreSQL they take the starter's
+    advisory lock in turn (a write unit on SQLite holds the database's write lock)."""
+    session = uow.session
+    if session.get_bind().dialect.name == "postgresql":
+        key = _LOCK + name
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    row = session.scalars(select(StarterBuild).where(StarterBuild.starter == name)).first()
+    if row is not None and row.status != "failed":
+        return False
+    if row is None:
+        row = StarterBuild(starter=name, lines=[])
+        session.add(row)
+    row.status, row.trace_id, row.attempts = "queued", uuid.uuid4().hex, 0
+    row.requested_at, row.started_at, row.finished_at = now, None, None
+    session.flush()
+    queue.enqueue(uow, kind=KIND, lock_key=_LOCK + name, tenant_id=None, build_id=None, now=now)
+    log.info("starter %s: its lines are queued to be built", name)
+    return True
+
+
+def ask_starter_lines(installation: Installation, queue: JobQueue, name: str) -> None:
+    """:func:`want_starter_lines` in a unit of its own, then wake the workers; nothing for a
+    name the installation's starter files do not have."""
+    if name not in starters(installation.settings):
+        return
+    with installation.store.unit(write=True) as uow:
+        queued = want_starter_lines(queue, uow, name, installation.clock())
+    if queued:
+        queue.notify()
+
+
+def run_starter_build(installation: Installation, job: ClaimedJob) -> None:
+    """Run the ``starter`` job ``job``: build every line of its starter, as shipped, for the
+    installation's architectures into :func:`starter_sink`, and record each line."""
+    settings, clock = installation.settings, installation.clock
+    name = (job.lock_key or "").removeprefix(_LOCK)
+    with installation.store.unit(write=True) as uow:
+        row = uow.session.get(StarterBuild, name)
+        if row is None:
+            return
+        row.status, row.attempts, row.started_at = "building", job.attempts, clock()
+        trace_id = row.trace_id
+    starter = starters(settings).get(name)
+    lines: list[dict[str, Any]]
+    try:
+        if starter is None:
+            raise NotFoundError(
+                f"no starter image called {name} any more", code=Code.STARTER_NOT_FOUND
+            )
+        if job.attempts > MAX_ATTEMPTS:
+            raise CouturierError(
+                f"the build's worker stopped during each of its {MAX_ATTEMPTS} attempts",
+                code=Code.BUILD_INTERRUPTED,
+                fields={"trace_id": trace_id, "attempts": job.attempts - 1},
+            )
+        context = build_context(
+            settings,
+            sink=starter_sink(installation, name, trace_id),
+            trace_id=trace_id,
+            clock=clock,
+        )
+        request = ImageRequest(starter=starter, name=starter.name)
+        lines = _lines(build(context, request, architectures=list(settings.architectures)))
+    except CouturierError as error:
+        problem = Problem(error.code, error.message, {**error.fields, "trace_id": trace_id})
+        lines = [{"line": None, "status": "failed", "problem": problem.to_json()}]
+    except Exception:  # a bug: recorded as failed, asked for again later
+        log.exception("starter %s: internal error (trace %s)", name, trace_id)
+        problem = Problem(Code.INTERNAL, f"internal error (trace {trace_id})", {})
+        lines = [{"line": None, "status": "failed", "problem": problem.to_json()}]
+    created = any(line["status"] == "created" for line in lines)
+    with installation.store.unit(write=True) as uow:
+        row = uow.session.get(StarterBuild, name)
+        if row is not None and row.trace_id == trace_id:
+            row.status, row.lines, row.finished_at = (
+                ("built" if created else "failed"),
+                lines,
+                clock(),
+            )
+    log.info("starter %s: lines %s", name, "built" if created else "failed")
+
+
+def _lines(result: BuildResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "line": line.version,
+            "status": line.status,
+            "full_version": line.full_version or None,
+            "digest": line.digest or None,
+            "tags": list(line.tags),
+            "problem": line.error.to_json() if line.error else None,
+        }
+        for line in result.lines
+    ]
+
+
+def starter_build_json(installation: Installation, name: str) -> dict[str, Any] | None:
+    """The build of starter ``name``'s lines (``{status, trace_id, attempts, lines}``), or
+    None when they were never asked for."""
+    with installation.store.unit() as uow:
+        row = uow.session.get(StarterBuild, name)
+        if row is None:
+            return None
+        return {
+            "status": row.status,
+            "trace_id": row.trace_id,
+            "attempts": row.attempts,
+            "lines": list(row.lines),
+        }
+
+
+def starter_line_sbom(
+    installation: Installation,
+    queue: JobQueue,
+    principal: Principal,
+    name: str,
+    label: str,
+    *,
+    format: str,
+    arch: str | None,
+) -> tuple[bytes, str]:
+    """The SBOM (bytes and media type) of line ``label`` of the tenant's starter ``name`` on
+    ``arch`` (the installation's first by default), from its stored build. Asks for the
+    starter's lines when they are not built; raises :class:`NotFoundError` (``line-not-found``,
+    with the field ``starter_build``, the status of their build) until they are, and for a
+    starter the tenant is not entitled to."""
+    from couturier.services.image_sboms import FORMATS, repository_sbom
+
+    starter = entitled_starter(installation, principal, name)
+    configured = installation.settings.architectures
+    if arch is not None and arch not in configured:
+        rule = f"must be a configured architecture: {', '.join(configured)}"
+        raise SpecError([Violation("arch", arch, rule)], source="request")
+    ask_starter_lines(installation, queue, starter.name)
+    found = starter_build_json(installation, starter.name) or {"status": "queued", "lines": []}
+    created = {
+        line["line"]: line["digest"]
+        for line in found["lines"]
+        if line["status"] == "created" and line.get("digest")
+    }
+    digest = created.get(label)
+    if digest is None:
+        labels = [line.version for line in starter.lines]
+        building = found["status"] in {"queued", "building"}
+        raise NotFoundError(
+            f"the starter {starter.name} has no built line {label[:40]!r}"
+            + (did_you_mean(label, labels) if label not in labels else ""),
+            "its lines are being built: ask again in a moment"
+            if building
+            else f"its lines: {', '.join(labels)}",
+            code=Code.LINE_NOT_FOUND,
+            fields={
+                "starter": starter.name,
+                "lines": [label[:40]],
+                "suggestions": close_names(label, labels),
+                "known": labels,
+                "starter_build": found["status"],
+            },
+        )
+    document = repository_sbom(
+        installation, starter_repository(starter.name), digest, arch or configured[0], format
+    )
+    if document is None:
+        raise NotFoundError(
+            f"the starter {starter.name}'s line {label} has no {format} SBOM for "
+            f"{arch or configured[0]}",
+            "it is built again when its lines are next asked for",
+            fields={"repository": starter_repository(starter.name), "digest": digest},
+        )
+    return document, FORMATS[format]
