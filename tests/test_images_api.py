@@ -214,7 +214,7 @@ def test_a_name_that_is_not_found_is_shown_escaped(
         error = answer.json()["error"]
         assert error["code"] == "image-not-found"
         assert error["message"] == "no private image '1/\\u202eabc'", error
-        assert error["fields"] == {"image": "1/\u202eabc"}
+        assert error["fields"] == {"image": "1/\u202eabc", "suggestions": []}
     answer = client.get("/v1/builds?image=%00", headers=writer)
     assert answer.json()["error"]["message"] == "no private image '\\x00'"
     answer = client.get("/v1/images/1/no-such", headers=writer)
@@ -322,6 +322,24 @@ def test_delete_removes_the_image_its_builds_and_its_repository(
         assert uow.session.scalar(select(func.count()).select_from(Build)) == 0
     # The name is free again.
     assert client.post("/v1/images", json=SPEC, headers=writer).status_code == 202
+
+
+def test_an_unknown_image_name_suggests_the_tenants_own_nearest_names(
+    client: TestClient, site: Installation, writer: dict[str, str]
+) -> None:
+    assert client.post("/v1/images", json=SPEC, headers=writer).status_code == 202
+    answer = client.get("/v1/images/1/my-tol", headers=writer)
+    assert answer.status_code == 404
+    error = answer.json()["error"]
+    assert (error["code"], error["hint"]) == ("image-not-found", "did you mean 1/my-tool?")
+    assert error["fields"] == {"image": "1/my-tol", "suggestions": ["1/my-tool"]}
+    # Another tenant learns nothing of tenant 1's names, asking either way.
+    other = create_tenant(site, "other")
+    theirs = bearer(token_service.issue_token(site, other.id, "write").token)
+    for path in ("/v1/images/1/my-tol", f"/v1/images/{other.id}/my-tool"):
+        answer = client.get(path, headers=theirs)
+        assert answer.status_code == 404
+        assert answer.json()["error"]["fields"]["suggestions"] == [], answer.text
 
 
 def sse_events(text: str) -> list[tuple[str, dict[str, Any], int | None]]:

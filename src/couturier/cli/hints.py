@@ -122,7 +122,8 @@ _HINTS: Mapping[Code, _Render] = {
     Code.TOKEN_REVOKED: lambda fields, generic: _TOKEN,
     Code.SCOPE_TOO_LOW: _scope,
     Code.IMAGE_NOT_FOUND: lambda fields, generic: (
-        "`couturier images list` shows your images; `couturier images apply SPEC.yaml` makes one"
+        _did_you_mean(fields)
+        + "`couturier images list` shows your images; `couturier images apply SPEC.yaml` makes one"
     ),
     Code.BUILD_NOT_FOUND: lambda fields, generic: (
         "`couturier images get NAME` shows an image's last build and its trace ID"

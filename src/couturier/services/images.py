@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy.exc import IntegrityError
 
 from couturier.core.spec import ImageSpec, SpecError, Violation, parse_spec
+from couturier.core.suggest import close_names
 from couturier.core.text import named
 from couturier.errors import Code, ConflictError, NotFoundError
 from couturier.services import events
@@ -58,14 +59,20 @@ __all__ = [
     "rebuild_image",
 ]
 
+_SUGGEST_AMONG = 5_000  # image names compared for a did-you-mean: bounded work per 404
 
-def image_not_found(tenant: str, name: str) -> NotFoundError:
+
+def image_not_found(tenant: str, name: str, known: Sequence[str] = ()) -> NotFoundError:
+    """The image ``tenant/name`` is not the asking tenant's; ``known``: the tenant's own image
+    names, to suggest the nearest (never another tenant's: they would tell it exists)."""
     shown = f"{tenant[:20]}/{name[:60]}"
+    suggestions = [f"{tenant}/{near}" for near in close_names(name[:60], known)]
+    hint = f"did you mean {' or '.join(suggestions)}?" if suggestions else ""
     return NotFoundError(
         f"no private image {named(shown, 81)}",  # a NUL or a right-to-left override escaped
-        "list your images to see their names",
+        hint or "list your images to see their names",
         code=Code.IMAGE_NOT_FOUND,
-        fields={"image": shown},
+        fields={"image": shown, "suggestions": suggestions},
     )
 
 
@@ -207,7 +214,7 @@ def _image(uow_repo: TenantImages, principal: Principal, tenant: str, name: str)
         raise image_not_found(tenant, name)
     image = uow_repo.image(name)
     if image is None:
-        raise image_not_found(tenant, name)
+        raise image_not_found(tenant, name, uow_repo.image_names(_SUGGEST_AMONG))
     return image
 
 

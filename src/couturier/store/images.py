@@ -33,6 +33,11 @@ class TenantImages:
         query = select(Image).where(Image.tenant_id == self.tenant_id, Image.name == name)
         return self._session.scalars(query).first()
 
+    def image_names(self, limit: int) -> list[str]:
+        """At most ``limit`` of the tenant's image names."""
+        query = select(Image.name).where(Image.tenant_id == self.tenant_id).limit(limit)
+        return list(self._session.scalars(query))
+
     def image_by_id(self, image_id: int) -> Image | None:
         query = select(Image).where(Image.tenant_id == self.tenant_id, Image.id == image_id)
         return self._session.scalars(query).first()
