@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from couturier.services.installation import (
 )
 from couturier.services.starters import shipped_starters
 from couturier.services.tokens import Principal
+from couturier.store import Store, open_store
 from couturier.store.models import Base, Build, BuildLine, Image, Job, Tenant
 from tests.service import Clock, plain_settings
 
@@ -204,6 +206,39 @@ def test_tenants_entitlements_and_their_mistakes(installed: Installed) -> None:
         entitled.entitled_starter(installation, admin, "ph")
     with pytest.raises(NotFoundError):  # offered, but not to this tenant
         entitled.entitled_starter(installation, admin, "ruby")
+
+
+def test_entitling_a_tenant_to_one_starter_from_many_processes_at_once_adds_it_once(
+    installed: Installed,
+) -> None:
+    """``couturier admin entitle`` run twice at once (as scripts provisioning a tenant do):
+    one adds the starter, the others find it there; none fails on the unique constraint."""
+    installation, _ = installed
+    acme = create_tenant(installation, "acme")
+    many = 6
+    # One store each, as separate processes have (one store queues its own writers).
+    stores = [open_store(str(installation.store.engine.url)) for _ in range(many)]
+    start = threading.Barrier(many)
+    added: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def run(store: Store) -> None:
+        start.wait(30)
+        try:
+            added.append(entitle(replace(installation, store=store), acme.id, ["python", "php"]))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for store in stores:
+        store.close()
+    assert errors == []
+    assert sorted(name for names in added for name in names) == ["php", "python"]
+    assert [t.starters for t in tenants(installation)][1] == ("php", "python")
 
 
 def test_a_token_secret_is_stored_only_as_its_digest(installed: Installed, tmp_path: Path) -> None:

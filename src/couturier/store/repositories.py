@@ -83,7 +83,11 @@ class InstallationRepository:
         return list(self._session.scalars(select(Tenant).order_by(Tenant.id)))
 
     def entitle(self, tenant_id: int, starters: Iterable[str], now: dt.datetime) -> list[str]:
-        """Entitle the tenant to ``starters``; the ones it was not entitled to yet."""
+        """Entitle the tenant to ``starters``; the ones it was not entitled to yet. The tenant's
+        row is locked first (FOR UPDATE on PostgreSQL; a write unit on SQLite holds the
+        database's write lock), so two entitlements of one tenant at once see each other's
+        rows instead of both adding one and the second breaking the unique constraint."""
+        self._session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
         held = set(self.entitlements(tenant_id))
         added = [name for name in dict.fromkeys(starters) if name not in held]
         self._session.add_all(
