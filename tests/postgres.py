@@ -90,7 +90,7 @@ def running_cluster(bin_dir: Path) -> Iterator[PostgresCluster]:
     root = Path(tempfile.mkdtemp(prefix="couturier-pg-"))
     data, sockets = root / "data", root / "sockets"
     sockets.mkdir()
-    user = {"user": owner.pw_uid, "group": owner.pw_gid} if owner else {}
+    uid, gid = (owner.pw_uid, owner.pw_gid) if owner else (None, None)  # None: as the tests
     if owner:
         for path in (root, sockets):
             os.chown(path, owner.pw_uid, owner.pw_gid)
@@ -98,7 +98,14 @@ def running_cluster(bin_dir: Path) -> Iterator[PostgresCluster]:
 
     def run(*argv: str) -> None:
         subprocess.run(
-            argv, check=True, capture_output=True, env=environment, timeout=120, cwd=root, **user
+            argv,
+            check=True,
+            capture_output=True,
+            env=environment,
+            timeout=120,
+            cwd=root,
+            user=uid,
+            group=gid,
         )
 
     # A port of its own, so a system cluster on 5432 does not matter.
@@ -126,7 +133,8 @@ def running_cluster(bin_dir: Path) -> Iterator[PostgresCluster]:
             env=environment,
             timeout=60,
             cwd=root,
-            **user,
+            user=uid,
+            group=gid,
         )
         shutil.rmtree(root, ignore_errors=True)
 
