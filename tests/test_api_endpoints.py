@@ -178,6 +178,28 @@ def test_packages_of_a_starter_the_tenant_lacks_are_404(
     assert client.get("/v1/packages", headers=theirs).status_code == 422
 
 
+def test_a_starter_whose_releases_the_settings_lack_is_planned_and_searched_without_them(
+    client: TestClient, site: Installation
+) -> None:
+    """Tenant 1 is entitled to every starter, python too, whose releases (bookworm, trixie,
+    forky) these settings do not configure: each line is skipped with the reason, never a
+    500."""
+    spec = {"name": "py", "starter": "python", "packages": ["curl"]}
+    answer = client.post("/v1/plan", headers=token(site), json=spec)
+    assert answer.status_code == 200, answer.text
+    lines = answer.json()["lines"]
+    assert [(line["version"], line["status"]) for line in lines] == [
+        ("3.11", "skipped"),
+        ("3.13", "skipped"),
+        ("3.14", "skipped"),
+    ]
+    reason = lines[0]["reason"]
+    assert (reason["code"], reason["fields"]["release"]) == ("release-unknown", "bookworm")
+    answer = client.get("/v1/packages?starter=python&q=curl", headers=token(site))
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["total"], answer.json()["items"]) == (0, [])
+
+
 # -- a line's package set -------------------------------------------------------------------------
 
 

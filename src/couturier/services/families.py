@@ -57,13 +57,21 @@ def starter_lines(context: CatalogContext, starter: Starter, arch: str) -> Start
     """Load each line's catalog (one per release) and resolve the starter on each line.
 
     Cost: one catalog load per release (a refresh the first time), one resolution per line.
-    Raises :class:`ConfigError` for a release or architecture the settings do not know, and what
-    a first refresh raises.
+    A line whose release the settings do not configure is left out, as one that cannot be
+    resolved. Raises :class:`ConfigError` for an architecture the settings do not know, and
+    what a first refresh raises.
     """
     by_release: dict[str, Catalog] = {}
     catalogs: dict[str, Catalog] = {}
     packages: dict[str, Sequence[Package]] = {}
     for line in starter.lines:
+        if line.release not in context.settings.releases:
+            # A starter's line newer than the settings: left out, as an unresolvable one.
+            context.say(
+                f"line {line.version} of {starter.name} left out: its release "
+                f"{line.release} is not in the settings"
+            )
+            continue
         catalog = by_release.get(line.release)
         if catalog is None:
             catalog = context.catalogs(line.release, arch)

@@ -19,10 +19,11 @@ from couturier.core.planner import LinePlan, plan_line, split_requests
 from couturier.core.replay import ScriptWarning
 from couturier.core.spec import ImageSpec
 from couturier.core.starter import ImageLine, Starter, full_version
-from couturier.errors import NotFoundError, Problem, ResolutionError
+from couturier.errors import ConfigError, NotFoundError, Problem, ResolutionError
 from couturier.services.context import BuildContext
 from couturier.services.maintscripts import added_warnings
 from couturier.services.starters import get_starter, select_lines
+from couturier.settings import Settings
 
 __all__ = [
     "ImagePlan",
@@ -31,6 +32,7 @@ __all__ = [
     "line_plan",
     "plan_image",
     "spec_plan",
+    "unconfigured_release",
 ]
 
 
@@ -129,6 +131,16 @@ class ImagePlan:
         }
 
 
+def unconfigured_release(settings: Settings, release: str) -> Problem | None:
+    """The problem (``release-unknown``) of a line built from ``release`` when the settings do
+    not configure it (a starter's line newer than the settings); None when they do."""
+    try:
+        settings.release(release)
+    except ConfigError as error:
+        return error.problem
+    return None
+
+
 def plan_image(
     context: BuildContext,
     name: str,
@@ -145,7 +157,8 @@ def plan_image(
     Each ready line carries the warnings of its added packages' maintainer scripts
     (:func:`couturier.services.maintscripts.added_warnings`: their ``.deb`` files are fetched
     into the download cache the build uses). Never raises for a line that cannot be resolved
-    (it is skipped with the reason as a :class:`~couturier.errors.Problem`); raises
+    (it is skipped with the reason as a :class:`~couturier.errors.Problem`, as is one whose
+    release the settings do not configure); raises
     :class:`ConfigError` for an unknown architecture, :class:`InputError` for an unknown line
     label, and what loading a catalog raises.
     """
@@ -154,6 +167,10 @@ def plan_image(
     selected = select_lines(starter, lines)
     previews: list[LinePreview] = []
     for line in selected:
+        unconfigured = unconfigured_release(settings, line.release)
+        if unconfigured is not None:  # that line's problem, as in a build: the rest is planned
+            previews.append(LinePreview(line, arch, reason=unconfigured))
+            continue
         catalog = context.catalogs(line.release, arch)
         try:
             plan = line_plan(catalog, starter, line, packages, context.families)

@@ -66,9 +66,9 @@ def spec_checks(
         starter: Starter, packages: Sequence[str], bundles: Sequence[str]
     ) -> list[tuple[str, str, str]]:
         plain = [p for p in packages if auto_family(p) is None]
-        if not plain:
+        catalogs = _release_catalogs(context, starter, arch) if plain else []
+        if not catalogs:  # no package, or no line this installation can read: nothing to say
             return []
-        catalogs = _release_catalogs(context, starter, arch)
         problems = []
         for request in plain:
             name = parse_request(request).name
@@ -123,9 +123,12 @@ _UNKNOWN_FAMILY = "is not a package family"
 
 
 def _release_catalogs(context: CatalogContext, starter: Starter, arch: str) -> list[Catalog]:
-    """The catalog of each release the starter's lines are built from, in line order."""
+    """The catalog of each release the starter's lines are built from, in line order; a
+    release the settings do not configure has none (its lines are skipped by the plan and
+    the build, saying so)."""
     releases = dict.fromkeys(line.release for line in starter.lines)
-    return [context.catalogs(release, arch) for release in releases]
+    configured = context.settings.releases
+    return [context.catalogs(release, arch) for release in releases if release in configured]
 
 
 def _names(catalogs: Sequence[Catalog]) -> list[str]:
