@@ -7,7 +7,7 @@ A starter's build is a job of its own kind (``starter``, lock key ``starter:<nam
 a time per starter, on the embedded runner or a procrastinate worker alike), recorded in the
 ``starter_builds`` table (:class:`~couturier.store.starter_builds.StarterBuild`). Asking for
 a starter whose lines are queued, building or built queues nothing (coalesced); a starter
-whose last build created no line is queued again when asked for again.
+whose last build created no line is queued again when asked for again, ten minutes after.
 
 Where the lines are stored is chosen in one place, :func:`starter_sink`: the registry
 repository ``starters/<name>`` (a name from the installation's starter files, never a user's
@@ -16,6 +16,7 @@ text), pullable by the tenants entitled to the starter.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -35,8 +36,6 @@ from couturier.store import UnitOfWork
 from couturier.store.starter_builds import StarterBuild
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from couturier.oci.sink import ImageSink
     from couturier.services.build import BuildResult
     from couturier.services.installation import Installation
@@ -57,6 +56,7 @@ log = logging.getLogger("couturier.builds")
 KIND = "starter"
 _LOCK = "starter:"
 MAX_ATTEMPTS = 3  # as a private image's build: a worker that died on each gives it up
+RETRY_AFTER = dt.timedelta(minutes=10)  # a build that created no line is queued again after
 
 
 def starter_sink(installation: Installation, name: str, trace_id: str) -> ImageSink:
@@ -77,6 +77,8 @@ def want_starter_lines(queue: JobQueue, uow: UnitOfWork, name: str, now: dt.date
     row = session.scalars(select(StarterBuild).where(StarterBuild.starter == name)).first()
     if row is not None and row.status != "failed":
         return False
+    if row is not None and row.finished_at is not None and now - row.finished_at < RETRY_AFTER:
+        return False  # failed a moment ago: each request would queue the same failure
     if row is None:
         row = StarterBuild(starter=name, lines=[])
         session.add(row)
