@@ -3,8 +3,10 @@ reading it back (``/v1/builds``).
 
 :class:`Builds` is the build side of an installation: its job queue
 (:class:`~couturier.jobs.queue.JobQueue`; the embedded one runs builds in threads of the
-serving process) and the live stage events of the builds this process runs
-(:class:`BuildEvents`, what ``GET /v1/builds/{trace_id}/events`` streams).
+serving process) and the wake-ups of this process's followers of builds (:class:`BuildEvents`).
+Whoever runs a build writes its stage events to the database
+(:mod:`couturier.services.build_progress`); :func:`follow_build` reads them there, which is what
+``GET /v1/builds/{trace_id}/events`` streams, whichever process runs the build.
 
 A build is queued with its image's lock key (``image:<id>``): one build per image runs at a
 time, and a build asked for while another of the image waits to run is that waiting build
