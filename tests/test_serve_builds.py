@@ -186,15 +186,21 @@ def test_a_build_killed_with_its_server_completes_after_a_restart(
         # Its repository is gone with it (the blobs wait for garbage collection); the
         # starter's own lines, built after its first build, stay.
         assert (tmp_path / "data" / "blobs" / "sha256").is_dir()
-        engine = sqlalchemy.create_engine(database_url)
-        with engine.connect() as connection:
-            for table in ("registry_tags", "registry_manifests"):
-                query = f"SELECT DISTINCT repository FROM {table}"
-                repositories = connection.execute(sqlalchemy.text(query)).scalars().all()
-                assert repositories in ([], ["starters/tiny"]), (table, repositories)
-        engine.dispose()
+        for table in ("registry_tags", "registry_manifests"):
+            assert _repositories(database_url, table) in ([], ["starters/tiny"]), table
     finally:
         assert server.stop() == 0, server.stderr()
+
+
+def _repositories(database_url: str, table: str) -> list[str]:
+    """The repositories that have rows in the registry table ``table``."""
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            query = sqlalchemy.text(f"SELECT DISTINCT repository FROM {table}")
+            return list(connection.execute(query).scalars())
+    finally:
+        engine.dispose()
 
 
 def _finished(url: str, auth: str, trace: str) -> dict[str, Any]:
