@@ -12,11 +12,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from couturier.services.installation import Installation
+from couturier.services import tokens as token_service
+from couturier.services.installation import Installation, create_tenant
 from couturier.store.models import Job
 from couturier.store.registry import RegistryRecords
 from couturier.store.starter_builds import StarterBuild
 from tests.test_images_api import SPEC, client, repo, site, writer
+from tests.test_registry_api import _basic, _login
 
 __all__ = ["client", "repo", "site", "writer"]  # the fixtures, imported to be used here
 
@@ -99,3 +101,37 @@ def test_the_first_private_image_queues_the_starters_lines_once(
         (row,) = uow.session.scalars(select(StarterBuild))
         assert (row.starter, row.attempts) == ("tiny", 1)
         assert [line["status"] for line in row.lines] == ["created", "created"]
+
+
+def _status(site: Installation, starter: str) -> str | None:
+    with site.store.unit() as uow:
+        row = uow.session.get(StarterBuild, starter)
+        return row.status if row is not None else None
+
+
+def test_a_pull_of_a_starter_never_built_asks_for_its_lines(
+    client: TestClient, site: Installation
+) -> None:
+    pull = token_service.issue_token(site, 1, "pull").token
+    headers = _login(client, pull, "starters/tiny")
+    answer = client.get("/v2/starters/tiny/manifests/latest", headers=headers)
+    assert answer.status_code == 404  # not built yet: this pull asked for it
+    deadline = time.monotonic() + 90
+    while _status(site, "tiny") != "built":
+        assert time.monotonic() < deadline, _status(site, "tiny")
+        time.sleep(0.1)
+    answer = client.get("/v2/starters/tiny/manifests/latest", headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["docker-content-digest"].startswith("sha256:")
+
+    # A tenant without the starter asks for nothing by pulling it.
+    other = create_tenant(site, "other")
+    theirs = token_service.issue_token(site, other.id, "pull").token
+    answer = client.get(
+        "/v2/token",
+        params=[("service", "testserver"), ("scope", "repository:starters/ruby:pull")],
+        headers=_basic(str(other.id), theirs),
+    )
+    bearer = {"Authorization": f"Bearer {answer.json()['token']}"}
+    assert client.get("/v2/starters/ruby/manifests/latest", headers=bearer).status_code == 404
+    assert _status(site, "ruby") is None

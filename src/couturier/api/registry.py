@@ -47,6 +47,7 @@ from couturier.core.distribution import is_digest, is_name, is_sha256_digest, is
 from couturier.errors import CouturierError
 from couturier.oci.documents import INDEX_MEDIA_TYPE
 from couturier.services.registry import BlobLocation, RegistryReader
+from couturier.services.starter_lines import pulled_starter
 
 __all__ = ["MAX_PAGE", "router"]
 
@@ -159,10 +160,19 @@ def _manifest(
         else None
     )
     if found is None:
+        _pulled_starter(request, tenant_id, name)
         raise _unknown(reader, tenant_id, name, "MANIFEST_UNKNOWN", "manifest")
     headers = {"Docker-Content-Digest": found.digest, "Content-Length": str(len(found.content))}
     body = b"" if request.method == "HEAD" else found.content
     return Response(body, 200, {**API_VERSION, **headers}, found.media_type)
+
+
+def _pulled_starter(request: Request, tenant_id: int, name: str) -> None:
+    """A starter's lines are built when first pulled: a pull that finds nothing asks for them
+    (:func:`~couturier.services.starter_lines.pulled_starter`; the pull is still a 404)."""
+    builds = getattr(request.app.state, "builds", None)
+    if builds is not None:
+        pulled_starter(builds.installation, builds.queue, tenant_id, name)
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:

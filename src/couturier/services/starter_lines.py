@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KIND",
     "ask_starter_lines",
+    "pulled_starter",
     "run_starter_build",
     "starter_build_json",
     "starter_line_sbom",
@@ -99,6 +100,21 @@ def ask_starter_lines(installation: Installation, queue: JobQueue, name: str) ->
         queued = want_starter_lines(queue, uow, name, installation.clock())
     if queued:
         queue.notify()
+
+
+def pulled_starter(
+    installation: Installation, queue: JobQueue, tenant_id: int, repository: str
+) -> None:
+    """Tenant ``tenant_id`` asked the registry for ``repository`` and found nothing: when it
+    is ``starters/<name>`` of a starter the tenant is entitled to, its lines are asked for
+    (the pull finds them once built). Anything else asks for nothing."""
+    name = repository.removeprefix(starter_repository(""))
+    if name == repository:
+        return
+    with installation.store.unit() as uow:
+        if name not in uow.installation.entitlements(tenant_id):
+            return
+    ask_starter_lines(installation, queue, name)
 
 
 def run_starter_build(installation: Installation, job: ClaimedJob) -> None:
