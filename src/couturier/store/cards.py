@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     event,
     func,
@@ -233,15 +234,26 @@ def _pending(session: Session) -> bool:
     )
 
 
+# Made once (a page is read on every request of the gallery; building the statement cost more
+# than running it on SQLite): the first page, and a page after a name.
+_PAGE = (
+    select(ImageCard.name, ImageCard.card)
+    .where(ImageCard.tenant_id == bindparam("tenant_id"))
+    .order_by(ImageCard.name)
+    .limit(bindparam("limit"))
+)
+_PAGE_AFTER = _PAGE.where(ImageCard.name > bindparam("after"))
+
+
 def card_page(
     connection: Connection, tenant_id: int, limit: int, after: tuple[str, ...] | None = None
 ) -> Page[str]:
     """A page of tenant ``tenant_id``'s cards (their JSON texts) by image name, after the
     name ``after[0]``: one query over ``uq_image_cards_tenant_name``."""
-    query = select(ImageCard.name, ImageCard.card).where(ImageCard.tenant_id == tenant_id)
+    values: dict[str, Any] = {"tenant_id": tenant_id, "limit": limit + 1}
     if after is not None:
-        query = query.where(ImageCard.name > after[0])
-    rows = connection.execute(query.order_by(ImageCard.name).limit(limit + 1)).all()
+        values["after"] = after[0]
+    rows = connection.execute(_PAGE if after is None else _PAGE_AFTER, values).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([row.card for row in rows], (rows[-1].name,) if more and rows else None)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.orm import Session
@@ -43,19 +43,22 @@ class Page(Generic[Row]):
 TokenCheck = ResultRow[str, int, str, str, dt.datetime | None, dt.datetime | None]
 
 
+# Made once: building a statement costs more than running this one on SQLite.
+_TOKEN_CHECK = select(
+    Token.id,
+    Token.tenant_id,
+    Token.scope,
+    Token.secret_sha256,
+    Token.expires_at,
+    Token.revoked_at,
+).where(Token.id == bindparam("token_id"))
+
+
 def token_check(connection: Connection, token_id: str) -> TokenCheck | None:
     """What checking a request's token ``token_id`` needs, of whatever tenant: its
     ``tenant_id``, ``scope``, ``secret_sha256``, ``expires_at`` and ``revoked_at`` (one
     statement by primary key, no ORM object: every request of the API makes it)."""
-    query = select(
-        Token.id,
-        Token.tenant_id,
-        Token.scope,
-        Token.secret_sha256,
-        Token.expires_at,
-        Token.revoked_at,
-    ).where(Token.id == token_id)
-    return connection.execute(query).first()
+    return connection.execute(_TOKEN_CHECK, {"token_id": token_id}).first()
 
 
 class InstallationRepository:
