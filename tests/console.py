@@ -15,8 +15,11 @@ driver would refuse to start inside the first's event loop).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +37,7 @@ __all__ = [
     "CONSOLE_REPO",
     "STALLED_DEB",
     "Console",
+    "admin_token",
     "browser",
     "console",
     "console_mirror",
@@ -61,8 +65,11 @@ class Console:
     """A running ``couturier serve`` (tenant 1 with its first ``write`` token), its data
     directory, and the mirror it reads."""
 
-    def __init__(self, server: Server, data_dir: Path, mirror: StallingMirror) -> None:
+    def __init__(
+        self, server: Server, data_dir: Path, mirror: StallingMirror, env: dict[str, str]
+    ) -> None:
         self.server = server
+        self.env = env
         self.url = server.url
         self.token = first_token(server.stderr())
         self.data_dir = data_dir
@@ -100,7 +107,7 @@ def console(
     env = served_environment(tmp_path, console_mirror, signing_key, None)
     server = Server(env, tmp_path / "serve.log")
     try:
-        yield Console(server, Path(env["COUTURIER_DATA_DIR"]), console_mirror)
+        yield Console(server, Path(env["COUTURIER_DATA_DIR"]), console_mirror, env)
     finally:
         console_mirror.release.set()
         server.stop()
@@ -142,6 +149,21 @@ def sign_in(page: Page, token: str, path: str = "/") -> None:
     page.get_by_label("Token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def admin_token(env: dict[str, str], tenant: int = 1) -> str:
+    """A new ``admin`` token of ``tenant``, made by ``couturier admin token create`` on the
+    installation of the serve whose environment is ``env`` (the first token is ``write``)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "couturier.cli.main", "admin", "token", "create"]
+        + ["--tenant", str(tenant), "--scope", "admin"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout.strip()
 
 
 def expire_sessions(console: Console) -> int:

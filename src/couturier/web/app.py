@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from couturier.web import image_page, pages
+from couturier.web import actions_page, image_page, pages
 from couturier.web.assets import STATIC_DIR, VENDOR_FILES, vendor_dir
 from couturier.web.signin import SignInNeededError, sign_in_redirect
 from couturier.web.signin import router as signin_router
@@ -21,6 +21,7 @@ def mount_console(app: FastAPI) -> None:
     app.include_router(signin_router)
     app.include_router(pages.router)
     app.include_router(image_page.router)
+    app.include_router(actions_page.router)
     app.mount("/static/console", StaticFiles(directory=STATIC_DIR), name="console-static")
     modules = vendor_dir()
 
