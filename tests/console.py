@@ -155,8 +155,10 @@ def admin_token(env: dict[str, str], tenant: int = 1) -> str:
     """A new ``admin`` token of ``tenant``, made by ``couturier admin token create`` on the
     installation of the serve whose environment is ``env`` (the first token is ``write``)."""
     done = subprocess.run(
-        [sys.executable, "-m", "couturier.cli.main", "admin", "token", "create"]
-        + ["--tenant", str(tenant), "--scope", "admin"],
+        [
+            *(sys.executable, "-m", "couturier.cli.main", "admin", "token", "create"),
+            *("--tenant", str(tenant), "--scope", "admin"),
+        ],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
