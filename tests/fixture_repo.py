@@ -28,6 +28,8 @@ from couturier.debian.transport import HttpTransport
 __all__ = ["SigningKey", "build_repo", "make_signing_key", "sign_release"]
 
 _INDEX_ONLY = ("Filename", "Size", "SHA256", "MD5sum")
+# Not a control field: the text of usr/share/doc/<name>/changelog.Debian.gz in the .deb.
+_CHANGELOG = "Changelog"
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def _control(stanza: Mapping[str, str], index: Mapping[str, str] | None = None) 
         "Maintainer": "Couturier Tests <test@example.invalid>",
         "Description": f"{stanza['Package']} test package",
     }
-    fields.update({k: v for k, v in stanza.items() if k not in _INDEX_ONLY})
+    fields.update({k: v for k, v in stanza.items() if k not in (*_INDEX_ONLY, _CHANGELOG)})
     fields.update(index or {})
     return "".join(f"{k}: {v}\n" for k, v in fields.items())
 
@@ -122,6 +124,9 @@ def _build_deb(pool: Path, stanza: Mapping[str, str]) -> Path:
         doc = tree / "usr" / "share" / "doc" / name
         doc.mkdir(parents=True)
         (doc / "README").write_text(f"{name} {version}\n")
+        if _CHANGELOG in stanza:
+            changelog = gzip.compress(stanza[_CHANGELOG].encode(), mtime=0)
+            (doc / "changelog.Debian.gz").write_bytes(changelog)
         (tree / "DEBIAN").mkdir()
         (tree / "DEBIAN" / "control").write_text(_control({**stanza, "Architecture": arch}))
         pool.mkdir(parents=True, exist_ok=True)
@@ -148,7 +153,8 @@ def build_repo(
     """Build (or rebuild) a signed repository under ``root``; return ``root``.
 
     ``suites`` maps a suite name to its stanzas (``Package``, ``Version``, optional
-    ``Architecture`` (default ``all``) and any other control fields). ``origin`` and
+    ``Architecture`` (default ``all``) and any other control fields; ``Changelog``, not a
+    control field, is the package's ``changelog.Debian.gz`` text). ``origin`` and
     ``version`` are the Release file's ``Origin`` and ``Version`` (none when empty).
     """
     date = date or dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -167,7 +173,8 @@ def build_repo(
                     "Size": str(len(blob)),
                     "SHA256": hashlib.sha256(blob).hexdigest(),
                 }
-                full = {**stanza, "Architecture": stanza.get("Architecture", "all")}
+                full = {k: v for k, v in stanza.items() if k != _CHANGELOG}
+                full["Architecture"] = stanza.get("Architecture", "all")
                 chunks.append(_control(full, index_fields))
             text = "\n".join(chunks).encode()
             base = f"{component}/binary-{a}/Packages"

@@ -23,6 +23,7 @@ from couturier.api.images_models import (
     ImageList,
     LineLayers,
     TagHistory,
+    RefreshAccepted,
 )
 from couturier.api.offload import run_read
 from couturier.api.params import Cursor, Inst, Limit, Reader, Writer
@@ -262,6 +263,16 @@ def rebuild_image(builds: Jobs, principal: Writer, tenant: Tenant, name: Name) -
     """Rebuild the image now; while one of its builds waits to run, that build is the
     answer (requests coalesce)."""
     return image_service.rebuild_image(builds, principal, tenant, name)
+
+
+@images.post("/refresh", status_code=202, response_model=RefreshAccepted, tags=["builds"])
+def refresh_images(builds: Jobs, principal: Writer) -> dict[str, Any]:
+    """Refresh the package sources and check every image of the tenant: a line whose plan
+    changed (packages, spec, bundles, starter) is rebuilt; the others are recorded as
+    checked, unchanged; a line past its end of life is not rebuilt."""
+    from couturier.services.refresh import refresh
+
+    return refresh(builds, tenant_id=principal.tenant_id).to_json()
 
 
 @images.get("/builds", response_model=BuildList, responses=NOT_FOUND, tags=["builds"])

@@ -16,6 +16,7 @@ __all__ = [
     "LineLayers",
     "TagHistory",
     "TagMove",
+    "RefreshAccepted",
 ]
 
 BuildStatus = Literal["in progress", "created", "some lines created", "image build failed"]
@@ -39,6 +40,26 @@ class LineProblem(BaseModel):
     fields: dict[str, Any]
 
 
+class PackageVersion(BaseModel):
+    name: str
+    version: str
+
+
+class PackageUpgrade(BaseModel):
+    name: str
+    old: str
+    new: str
+
+
+class ChangeRecordOut(BaseModel):
+    """What a rebuild changed on one line, against the image the line had before."""
+
+    added: list[PackageVersion]
+    removed: list[PackageVersion]
+    upgraded: list[PackageUpgrade]
+    cves: list[str] = Field(description="the CVE IDs the new versions' changelogs say they fix")
+
+
 class BuildLineOut(BaseModel):
     line: str
     status: Literal["pending", "created", "skipped", "failed"]
@@ -49,6 +70,11 @@ class BuildLineOut(BaseModel):
     started: str | None
     finished: str | None
     seconds: float | None
+    changes: ChangeRecordOut | None = Field(
+        default=None,
+        description="what this build changed on the line (GET of one build, for a line that "
+        "had an image before)",
+    )
 
 
 class PushOut(BaseModel):
@@ -78,6 +104,15 @@ class BuildOut(BaseModel):
         default=[],
         description="each created line's push to each destination (GET of one build only)",
     )
+
+
+class RefreshAccepted(BaseModel):
+    """A refresh: the images whose check was queued (each is rebuilt only where a line's
+    plan changed) and the sources that could not be refreshed."""
+
+    queued: list[str]
+    count: int
+    source_errors: list[str]
 
 
 class BuildList(BaseModel):

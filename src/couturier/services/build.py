@@ -223,6 +223,9 @@ class LineResult:
     full_version: str = ""
     packages: int = 0
     warnings: tuple[ScriptWarning, ...] = ()
+    # Each architecture's plan and the catalog it was made on (not in the JSON): what a
+    # service records as the line's package set and reads its change record from.
+    plans: tuple[tuple[LinePlan, IndexCatalog], ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -343,14 +346,16 @@ def _line_images(
     line: ImageLine,
     architectures: Sequence[str],
     catalogs: CatalogSource,
-) -> tuple[list[tuple[LinePlan, LineImage]], str]:
-    """Plan and build ``line`` for every architecture; returns the images and the full version.
+) -> tuple[list[tuple[LinePlan, LineImage]], str, list[tuple[LinePlan, IndexCatalog]]]:
+    """Plan and build ``line`` for every architecture; returns the images, the full version
+    and each architecture's plan with its catalog.
 
     Raises :class:`ResolutionError`/:class:`NotFoundError` (skip the line), another
     :class:`CouturierError` (the line failed) or :class:`OSError` (writing a cache failed).
     """
     built: list[tuple[LinePlan, LineImage]] = []
     version = ""
+    plans: list[tuple[LinePlan, IndexCatalog]] = []
     for arch in architectures:
         report = _Reporter(line, arch if len(architectures) > 1 else "", context.on_stage)
         report("resolving")
@@ -368,7 +373,8 @@ def _line_images(
             distro=catalog.distro,
         )
         built.append((plan, image))
-    return built, version
+        plans.append((plan, catalog))
+    return built, version, plans
 
 
 def _cache_error(error: OSError, settings: Settings) -> StorageError:
@@ -389,9 +395,14 @@ def build(
     *,
     architectures: Sequence[str] | None = None,
     lines: Sequence[str] | None = None,
+    kept: Sequence[CreatedLine] = (),
 ) -> BuildResult:
     """Build every line of ``request`` (or only the ``lines`` labels) for ``architectures``
     (the settings' when None) into the image sink ``context.sink``.
+
+    ``kept`` are the created lines that this build leaves as they are (a refresh rebuilds
+    only the lines that changed): the tags are planned over them too, so a mutable tag goes
+    to a rebuilt line only when the tag rules give it that line among all created ones.
 
     The layers' file dates are clamped to ``context.epoch`` (None: each line's newest package
     date) and the tags dated by ``context.now``; nothing here reads the environment, so builds
@@ -448,7 +459,7 @@ def build(
         result.lines.append(outcome)
         if images:
             staged[outcome.version] = (outcome, images)
-    _publish(context, sink, request, staged)
+    _publish(context, sink, request, staged, kept)
     return result
 
 
@@ -468,7 +479,7 @@ def _build_line(
     on_stage = context.on_stage
     try:
         try:
-            images, version = _line_images(context, request, line, archs, catalogs)
+            images, version, plans = _line_images(context, request, line, archs, catalogs)
         except OSError as error:
             if error.errno not in _STORAGE:
                 raise
@@ -482,6 +493,7 @@ def _build_line(
         _finish(outcome, "failed", _traced(error, context.trace_id), on_stage)
         return []
     outcome.full_version = version
+    outcome.plans = tuple(plans)
     outcome.packages = len(images[0][0].packages)
     outcome.warnings = _script_warnings(*images[0])
     on_stage(StageEvent(line.version, line.release, "built", version))
@@ -511,8 +523,10 @@ def _publish(
     sink: ImageSink,
     request: ImageRequest,
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]],
+    kept: Sequence[CreatedLine] = (),
 ) -> None:
-    """Write the staged lines into ``sink`` and fill in their digests and tags.
+    """Write the staged lines into ``sink`` and fill in their digests and tags (planned over
+    the staged lines and the ``kept`` ones, which are not written).
 
     A line whose blobs cannot be written is failed and the others are written again without it;
     a failure that belongs to no line (opening the writer, committing) fails them all. Raises
@@ -522,6 +536,7 @@ def _publish(
     pending = dict(staged)
     while pending:
         created = [CreatedLine(v, o.full_version) for v, (o, _) in pending.items()]
+        created += [line for line in kept if line.label not in pending]
         tags = plan_tags(created, context.now)
         digests: dict[str, str] = {}
         published: dict[str, tuple[str, ...]] = {}

@@ -225,5 +225,6 @@ class Job(Base):
 # migrations' check, create_all in tests).
 from couturier.store import cards as _cards  # noqa: E402,F401
 from couturier.store import destinations as _destinations  # noqa: E402,F401
+from couturier.store import freshness as _freshness  # noqa: E402,F401
 from couturier.store import registry as _registry  # noqa: E402,F401
 from couturier.store import sessions as _sessions  # noqa: E402,F401

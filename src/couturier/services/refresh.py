@@ -1,0 +1,353 @@
+"""The refresh of an installation: re-read every package source, re-plan every line of every
+private image in scope, rebuild only the lines whose plan changed.
+
+:func:`refresh` (the scheduler, ``couturier refresh``, ``POST /v1/refresh``) refreshes the
+package sources (:func:`couturier.services.catalog.refresh`: only the indexes that changed
+are downloaded), records a :class:`~couturier.store.freshness.RefreshRun`, and fans out one
+``refresh-image`` job per image (lock key ``refresh:<image id>``), so many images spread over
+every worker. Each job (:func:`check_image`) plans the image's lines on the catalogs its
+worker keeps (:class:`Checker`: a release's catalog is opened once per worker and refresh run,
+not once per image) and compares each line's fingerprint (:mod:`couturier.services.freshness`)
+with the one its current image was built from:
+
+- same fingerprint: the line is ``unchanged``, nothing is built;
+- past its end-of-life date: ``end of life``, never rebuilt;
+- otherwise the image gets a build with trigger ``refresh`` naming only the changed lines
+  (:func:`couturier.services.builds.queue_build`; a build already waiting absorbs it).
+
+Where the events of a refresh would be emitted (a line reaching its end of life) is
+:func:`_emit_end_of_life`, the one place to call the actions service from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from couturier.core.families import FamilyIndexes
+from couturier.errors import Code, CouturierError, NotFoundError, ResolutionError
+from couturier.jobs import ClaimedJob
+from couturier.store.freshness import LineState, RefreshRun, line_states
+from couturier.store.images import TenantImages
+from couturier.store.models import Image
+
+if TYPE_CHECKING:
+    from couturier.core.starter import ImageLine, Starter
+    from couturier.debian.index import IndexCatalog
+    from couturier.debian.refresh import RefreshReport
+    from couturier.debian.transport import Transport
+    from couturier.services.builds import Builds
+    from couturier.services.installation import Installation
+    from couturier.store import UnitOfWork
+
+__all__ = [
+    "REFRESH_JOB",
+    "Checker",
+    "ImageCheck",
+    "RefreshResult",
+    "check_image",
+    "images_in_scope",
+    "refresh",
+    "run_refresh_job",
+]
+
+log = logging.getLogger("couturier.refresh")
+
+REFRESH_JOB = "refresh-image"
+_LOCK_PREFIX = "refresh:"
+
+
+def _lock(image_id: int) -> str:
+    return f"{_LOCK_PREFIX}{image_id}"
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What a refresh did: the sources' report (None when not refreshed) and the full names
+    of the images whose check it queued."""
+
+    report: RefreshReport | None
+    queued: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        errors = [str(e) for e in self.report.errors] if self.report is not None else []
+        return {"queued": self.queued, "count": len(self.queued), "source_errors": errors}
+
+
+def images_in_scope(
+    uow: UnitOfWork, tenant_id: int | None = None, name: str | None = None
+) -> list[Image]:
+    """The private images a refresh covers: every one, a tenant's, or one by name."""
+    query = select(Image)
+    if tenant_id is not None:
+        query = query.where(Image.tenant_id == tenant_id)
+    if name is not None:
+        query = query.where(Image.name == name)
+    return list(uow.session.scalars(query.order_by(Image.id)))
+
+
+def refresh(
+    builds: Builds,
+    *,
+    tenant_id: int | None = None,
+    image: str | None = None,
+    sources: bool = True,
+    scheduled_for: dt.datetime | None = None,
+    transport: Transport | None = None,
+) -> RefreshResult:
+    """Refresh the package sources (unless not ``sources``), then queue a check of every
+    image in scope: the installation's, tenant ``tenant_id``'s, or the tenant's ``image``
+    (a name). Raises :class:`NotFoundError` for an ``image`` the tenant does not have.
+    Sources that fail to refresh keep their previous indexes (the report says which)."""
+    from couturier.services import catalog as catalog_service
+    from couturier.services.context import catalog_context
+
+    installation = builds.installation
+    if image is not None:
+        with installation.store.unit() as uow:
+            if not images_in_scope(uow, tenant_id, image):
+                raise NotFoundError(
+                    f"no image {tenant_id}/{image[:40]}",
+                    "list the tenant's images with `couturier images list`",
+                    code=Code.IMAGE_NOT_FOUND,
+                    fields={"image": f"{tenant_id}/{image[:40]}"},
+                )
+    report = None
+    if sources:
+        context = catalog_context(installation.settings, transport=transport)
+        report = catalog_service.refresh(context, None, None)
+    scope = "installation" if tenant_id is None else f"tenant {tenant_id}"
+    queued: list[str] = []
+    with installation.store.unit(write=True) as uow:
+        uow.session.add(
+            RefreshRun(scheduled_for=scheduled_for, started_at=installation.clock(), scope=scope)
+        )
+        for row in images_in_scope(uow, tenant_id, image):
+            if _queue_check(builds, uow, row):
+                queued.append(f"{row.tenant_id}/{row.name}")
+    builds.queue.notify()
+    log.info("refresh (%s): %d images to check", scope, len(queued))
+    return RefreshResult(report, queued)
+
+
+def _queue_check(builds: Builds, uow: UnitOfWork, image: Image) -> bool:
+    """Queue the check of ``image`` unless one already waits (a savepoint keeps a
+    duplicate's refusal from undoing the others)."""
+    if builds.queue.waiting(uow, _lock(image.id)) is not None:
+        return True
+    try:
+        with uow.session.begin_nested():
+            builds.queue.enqueue(
+                uow,
+                kind=REFRESH_JOB,
+                lock_key=_lock(image.id),
+                tenant_id=image.tenant_id,
+                build_id=None,
+                now=builds.installation.clock(),
+            )
+    except IntegrityError:  # procrastinate's queueing lock: one check already waits
+        return True
+    return True
+
+
+# -- checking one image --------------------------------------------------------------------
+
+
+@dataclass
+class Checker:
+    """A worker's catalogs and family indexes for checks, kept per refresh run: the first
+    check after a run opens a release's catalog, the next ones reuse it. Thread-safe."""
+
+    installation: Installation
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _run: int = -1
+    _catalogs: dict[tuple[str, str], IndexCatalog] = field(default_factory=dict)
+    _families: FamilyIndexes = field(default_factory=FamilyIndexes)
+    _starters: dict[str, Starter] = field(default_factory=dict)
+
+    def generation(self, run: int) -> None:
+        """Forget what was kept when the newest refresh run is no longer ``run``'s."""
+        with self._lock:
+            if run != self._run:
+                self._run, self._catalogs = run, {}
+                self._families, self._starters = FamilyIndexes(), {}
+
+    def catalog(self, release: str, architecture: str) -> IndexCatalog:
+        from couturier.services import catalog as catalog_service
+
+        key = (release, architecture)
+        with self._lock:
+            found = self._catalogs.get(key)
+        if found is None:
+            found = catalog_service.catalog(
+                self.installation.settings, release, architecture, lambda message: None
+            )
+            with self._lock:
+                found = self._catalogs.setdefault(key, found)
+        return found
+
+    @property
+    def families(self) -> FamilyIndexes:
+        return self._families
+
+    def starter(self, name: str) -> Starter | None:
+        from couturier.services.starters import starters
+
+        with self._lock:
+            if not self._starters:
+                self._starters = dict(starters(self.installation.settings))
+            return self._starters.get(name)
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """The outcome of one image's check: line label → ``unchanged``, ``changed`` or
+    ``end of life``; the trace id of the build queued for the changed lines (or None)."""
+
+    lines: dict[str, str]
+    trace_id: str | None
+
+
+def _line_fingerprint(
+    checker: Checker,
+    *,
+    starter: Starter,
+    line: ImageLine,
+    packages: Sequence[str],
+    architectures: Sequence[str],
+    inputs: Any,
+) -> str:
+    from couturier.services.freshness import planned_line, skipped_fingerprint
+    from couturier.services.plan import line_plan
+
+    try:
+        plans = [
+            line_plan(
+                checker.catalog(line.release, arch), starter, line, packages, checker.families
+            )
+            for arch in architectures
+        ]
+    except (ResolutionError, NotFoundError) as error:
+        return skipped_fingerprint(str(error.code))
+    return planned_line(inputs, plans)[0]
+
+
+def check_image(builds: Builds, checker: Checker, tenant_id: int, image_id: int) -> ImageCheck:
+    """Re-plan every line of image ``image_id`` and queue a ``refresh`` build of the lines
+    whose fingerprint changed (see the module docstring); the others are recorded as checked.
+    An image deleted meanwhile is an empty check."""
+    from couturier.services.build import ImageRequest
+    from couturier.services.builds import image_spec_of
+    from couturier.services.bundles import get_bundle
+    from couturier.services.freshness import END_OF_LIFE, UNCHANGED, image_inputs
+
+    installation = builds.installation
+    settings = installation.settings
+    now = installation.clock()
+    with installation.store.unit() as uow:
+        run = uow.session.scalar(select(func.max(RefreshRun.id))) or 0
+        image = TenantImages(uow.session, tenant_id).image_by_id(image_id)
+        if image is None:
+            return ImageCheck({}, None)
+        spec = dict(image.spec)
+        fingerprints = {
+            label: s.fingerprint for label, s in line_states(uow.session, image_id).items()
+        }
+    checker.generation(run)
+    starter = checker.starter(str(spec.get("starter")))
+    if starter is None:
+        return ImageCheck({}, None)
+    image_spec = image_spec_of(spec)
+    try:
+        bundles = tuple(get_bundle(settings, ref, tenant=tenant_id) for ref in image_spec.bundles)
+    except CouturierError as error:  # a bundle gone: the build says so, line by line
+        log.warning("refresh: image %s: %s", image_id, error.message)
+        bundles = ()
+    request = ImageRequest(starter=starter, name=image_spec.name, bundles=bundles)
+    inputs = image_inputs(spec, request)
+    architectures = list(spec.get("architectures") or settings.architectures)
+    outcomes: dict[str, str] = {}
+    for line in starter.lines:
+        if line.eol < now.date():
+            outcomes[line.version] = END_OF_LIFE
+            continue
+        fingerprint = _line_fingerprint(
+            checker,
+            starter=starter,
+            line=line,
+            packages=image_spec.packages,
+            architectures=architectures,
+            inputs=inputs,
+        )
+        same = fingerprints.get(line.version) == fingerprint
+        outcomes[line.version] = UNCHANGED if same else "changed"
+    trace_id = _record_check(builds, tenant_id, image_id, outcomes, now)
+    if trace_id is not None:
+        builds.queue.notify()
+    return ImageCheck(outcomes, trace_id)
+
+
+def _record_check(
+    builds: Builds, tenant_id: int, image_id: int, outcomes: dict[str, str], now: dt.datetime
+) -> str | None:
+    """Record the lines checked (unchanged, end of life) and queue the build of the changed
+    ones; the trace id of that build, or None."""
+    from couturier.services.builds import queue_build
+    from couturier.services.freshness import END_OF_LIFE
+
+    changed = [label for label, outcome in outcomes.items() if outcome == "changed"]
+    with builds.installation.store.unit(write=True) as uow:
+        states = line_states(uow.session, image_id)
+        for label, outcome in outcomes.items():
+            state = states.get(label)
+            if outcome != "changed" and state is not None:
+                if outcome == END_OF_LIFE and state.outcome != END_OF_LIFE:
+                    _emit_end_of_life(tenant_id, image_id, label)
+                state.outcome, state.checked_at = outcome, now
+            elif outcome == END_OF_LIFE:
+                uow.session.add(
+                    LineState(
+                        tenant_id=tenant_id,
+                        image_id=image_id,
+                        line=label,
+                        fingerprint="",
+                        packages={},
+                        outcome=END_OF_LIFE,
+                        checked_at=now,
+                    )
+                )
+        row = TenantImages(uow.session, tenant_id).image_by_id(image_id) if changed else None
+        if row is None:
+            return None
+        build = queue_build(builds, uow, row, "refresh", now)
+        if build.trigger == "refresh":
+            wanted = sorted(set(build.spec.get("lines") or ()) | set(changed))
+            build.spec = {**build.spec, "lines": wanted}
+        return build.trace_id
+
+
+def _emit_end_of_life(tenant_id: int, image_id: int, line: str) -> None:
+    """The place a refresh tells the actions service that a line reached its end of life
+    (the "line reaches end of life" event); logged until that service exists."""
+    log.info("image %s (tenant %s): line %s reached its end of life", image_id, tenant_id, line)
+
+
+def run_refresh_job(builds: Builds, checker: Checker, job: ClaimedJob) -> None:
+    """The ``refresh-image`` job handler: check the image its lock key names."""
+    if job.tenant_id is None or job.lock_key is None or not job.lock_key.startswith(_LOCK_PREFIX):
+        return
+    image_id = int(job.lock_key.removeprefix(_LOCK_PREFIX))
+    check_image(builds, checker, job.tenant_id, image_id)
+
+
+def job_handler(builds: Builds) -> Callable[[ClaimedJob], None]:
+    """The ``refresh-image`` handler of one worker process (one :class:`Checker`)."""
+    checker = Checker(builds.installation)
+    return lambda job: run_refresh_job(builds, checker, job)

@@ -1,0 +1,196 @@
+"""The refresh of private images (in process, embedded job runner, SQLite and a real
+PostgreSQL) over a signed fixture repository of real ``.deb`` files that the test updates
+between two refreshes: only images whose planned packages changed are rebuilt, with a change
+record naming the upgrade and the CVE IDs of its changelog; a line past its end of life is
+not rebuilt; an unchanged image gets no build."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from couturier.api.app import create_app
+from couturier.services import tokens as token_service
+from couturier.services.installation import Installation
+from couturier.services.registry_store import registry_reader
+from couturier.store.freshness import LineState
+from couturier.store.models import Job
+from tests.fixture_repo import SigningKey, build_repo
+from tests.service import Clock
+from tests.test_cli_starters import STANZAS
+from tests.test_images_api import bearer, finished, site_installation
+
+CHANGELOG_1_0 = """\
+libfoo (1.0-1) unstable; urgency=medium
+
+  * Initial release; fixes CVE-2025-0001 upstream.
+
+ -- Couturier Tests <test@example.invalid>  Mon, 02 Nov 2026 10:00:00 +0000
+"""
+CHANGELOG_1_1 = (
+    """\
+libfoo (1.1-1) unstable; urgency=high
+
+  * Security update: fix CVE-2026-1111 (heap overflow) and
+    CVE-2026-22222 (path traversal).
+
+ -- Couturier Tests <test@example.invalid>  Tue, 03 Nov 2026 10:00:00 +0000
+
+"""
+    + CHANGELOG_1_0
+)
+
+
+def repo_suites(libfoo: str, changelog: str) -> dict[str, list[dict[str, str]]]:
+    foo = {"Package": "libfoo", "Version": libfoo, "Changelog": changelog}
+    return {"oldrel": [*STANZAS["oldrel"], foo], "newrel": [*STANZAS["newrel"], foo]}
+
+
+@pytest.fixture
+def repo(tmp_path: Path, signing_key: SigningKey) -> Path:
+    return build_repo(
+        tmp_path / "repo",
+        repo_suites("1.0-1", CHANGELOG_1_0),
+        key=signing_key,
+        arch=("amd64",),
+        date=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def site(
+    tmp_path: Path, repo: Path, signing_key: SigningKey, database_url: str, clock: Clock
+) -> Iterator[Installation]:
+    installation = site_installation(tmp_path, repo, signing_key.keyring, database_url, clock)
+    try:
+        yield installation
+    finally:
+        installation.close()
+
+
+@pytest.fixture
+def client(site: Installation) -> Iterator[TestClient]:
+    with TestClient(create_app(site, workers=2)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def writer(site: Installation) -> dict[str, str]:
+    return bearer(token_service.issue_token(site, 1, "write").token)
+
+
+def settled(site: Installation) -> None:
+    """Wait until no job of the installation waits or runs."""
+    deadline = time.monotonic() + 90
+    while True:
+        with site.store.unit() as uow:
+            busy = uow.session.scalars(
+                select(Job.id).where(Job.state.in_(("queued", "running")))
+            ).first()
+        if busy is None:
+            return
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def builds_of(client: TestClient, headers: dict[str, str], image: str) -> list[dict[str, Any]]:
+    answer = client.get("/v1/builds", params={"image": image}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
+def tag_digest(site: Installation, repository: str, tag: str) -> str:
+    reader = registry_reader(site)
+    found = reader.manifest(1, repository, tag)
+    assert found is not None
+    return str(found.digest)
+
+
+def create(client: TestClient, headers: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:
+    answer = client.post("/v1/images", json=spec, headers=headers)
+    assert answer.status_code == 202, answer.text
+    return finished(client, headers, answer.json()["build"]["trace_id"])
+
+
+def line_outcomes(site: Installation, image_name: str) -> dict[str, str]:
+    with site.store.unit() as uow:
+        from couturier.store.models import Image
+
+        image_id = uow.session.scalars(select(Image.id).where(Image.name == image_name)).one()
+        rows = uow.session.scalars(select(LineState).where(LineState.image_id == image_id))
+        return {row.line: row.outcome for row in rows}
+
+
+def test_a_refresh_rebuilds_only_the_images_whose_packages_changed(
+    client: TestClient,
+    site: Installation,
+    writer: dict[str, str],
+    repo: Path,
+    signing_key: SigningKey,
+    clock: Clock,
+) -> None:
+    with_foo = create(
+        client, writer, {"name": "with-foo", "starter": "tiny", "packages": ["libfoo"]}
+    )
+    plain = create(client, writer, {"name": "plain", "starter": "tiny"})
+    assert with_foo["status"] == plain["status"] == "created"
+    before = {name: tag_digest(site, f"1/{name}", "latest") for name in ("with-foo", "plain")}
+
+    # Nothing changed: every image is checked, none is rebuilt.
+    answer = client.post("/v1/refresh", headers=writer)
+    assert answer.status_code == 202, answer.text
+    assert sorted(answer.json()["queued"]) == ["1/plain", "1/with-foo"]
+    settled(site)
+    assert len(builds_of(client, writer, "1/with-foo")) == 1
+    assert len(builds_of(client, writer, "1/plain")) == 1
+    assert line_outcomes(site, "plain") == {"1": "end of life", "2": "unchanged"}
+
+    # libfoo 1.1-1 fixes two CVEs, in both releases; line 1 is past its end of life.
+    build_repo(
+        repo,
+        repo_suites("1.1-1", CHANGELOG_1_1),
+        key=signing_key,
+        arch=("amd64",),
+        date=dt.datetime(2026, 11, 3, tzinfo=dt.UTC),
+    )
+    clock.advance(days=1)
+    answer = client.post("/v1/refresh", headers=writer)
+    assert answer.status_code == 202, answer.text
+    settled(site)
+
+    assert len(builds_of(client, writer, "1/plain")) == 1
+    assert tag_digest(site, "1/plain", "latest") == before["plain"]
+    newest = builds_of(client, writer, "1/with-foo")[0]
+    assert newest["trigger"] == "refresh"
+    rebuilt = finished(client, writer, newest["trace_id"])
+    assert rebuilt["status"] == "created"
+    (line,) = rebuilt["lines"]  # line 1 is past its end of life: not attempted
+    assert line["line"] == "2" and line["status"] == "created"
+    assert line["changes"] == {
+        "added": [],
+        "removed": [],
+        "upgraded": [{"name": "libfoo", "old": "1.0-1", "new": "1.1-1"}],
+        "cves": ["CVE-2026-1111", "CVE-2026-22222"],
+    }
+    assert "latest" in line["tags"]
+    assert tag_digest(site, "1/with-foo", "latest") == line["digest"] != before["with-foo"]
+    assert line_outcomes(site, "with-foo") == {"1": "end of life", "2": "built"}
+
+    # The rebuilt image is now current: a third refresh builds nothing.
+    client.post("/v1/refresh", headers=writer)
+    settled(site)
+    assert len(builds_of(client, writer, "1/with-foo")) == 2
+    assert line_outcomes(site, "with-foo") == {"1": "end of life", "2": "unchanged"}
