@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from couturier.api.app import create_app
+from couturier.errors import ConfigError
 from couturier.services import tokens as token_service
 from couturier.services.installation import Installation
 from couturier.services.registry_store import registry_reader
-from couturier.store.freshness import LineState
+from couturier.services.schedule import RefreshScheduler
+from couturier.settings import load_settings
+from couturier.store.freshness import LineState, RefreshRun
 from couturier.store.models import Job
 from tests.fixture_repo import SigningKey, build_repo
 from tests.service import Clock
@@ -73,7 +77,9 @@ def clock() -> Clock:
 def site(
     tmp_path: Path, repo: Path, signing_key: SigningKey, database_url: str, clock: Clock
 ) -> Iterator[Installation]:
-    installation = site_installation(tmp_path, repo, signing_key.keyring, database_url, clock)
+    opened = site_installation(tmp_path, repo, signing_key.keyring, database_url, clock)
+    # No schedule of the app's own: the test ticks its scheduler under the moved clock.
+    installation = replace(opened, settings=replace(opened.settings, refresh_schedule=""))
     try:
         yield installation
     finally:
@@ -139,6 +145,7 @@ def test_a_refresh_rebuilds_only_the_images_whose_packages_changed(
     site: Installation,
     writer: dict[str, str],
     repo: Path,
+    *,
     signing_key: SigningKey,
     clock: Clock,
 ) -> None:
@@ -194,3 +201,43 @@ def test_a_refresh_rebuilds_only_the_images_whose_packages_changed(
     settled(site)
     assert len(builds_of(client, writer, "1/with-foo")) == 2
     assert line_outcomes(site, "with-foo") == {"1": "end of life", "2": "unchanged"}
+
+
+def test_the_scheduler_runs_at_the_configured_time_and_catches_up_once(
+    client: TestClient, site: Installation, clock: Clock, writer: dict[str, str]
+) -> None:
+    create(client, writer, {"name": "plain", "starter": "tiny"})
+    builds = client.app.state.builds  # type: ignore[attr-defined]
+    # The clock starts at 2026-11-01 12:00 UTC; the refresh is due daily at 04:30.
+    scheduler = RefreshScheduler(builds, "30 4 * * *")
+    assert scheduler.tick() is None
+    clock.now = dt.datetime(2026, 11, 2, 4, 29, tzinfo=dt.UTC)
+    assert scheduler.tick() is None
+    clock.now = dt.datetime(2026, 11, 2, 4, 30, 5, tzinfo=dt.UTC)
+    assert scheduler.tick() == dt.datetime(2026, 11, 2, 4, 30, tzinfo=dt.UTC)
+    assert scheduler.tick() is None  # that time ran already
+    settled(site)
+    assert line_outcomes(site, "plain") == {"1": "end of life", "2": "unchanged"}
+
+    # Down for three days: the missed runs are caught up once, for the newest time due.
+    clock.now = dt.datetime(2026, 11, 5, 9, 0, tzinfo=dt.UTC)
+    restarted = RefreshScheduler(builds, "30 4 * * *")
+    assert restarted.tick() == dt.datetime(2026, 11, 5, 4, 30, tzinfo=dt.UTC)
+    assert restarted.tick() is None
+    with site.store.unit() as uow:
+        runs = uow.session.scalars(
+            select(RefreshRun.scheduled_for).where(RefreshRun.scheduled_for.is_not(None))
+        ).all()
+    assert sorted(runs) == [
+        dt.datetime(2026, 11, 2, 4, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 5, 4, 30, tzinfo=dt.UTC),
+    ]
+
+
+def test_a_refresh_schedule_that_is_not_cron_is_one_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "couturier.yaml"
+    path.write_text('refresh_schedule: "61 4 * * *"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert "refresh_schedule is not a cron expression" in caught.value.message
+    assert "\n" not in caught.value.message

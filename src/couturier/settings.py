@@ -33,6 +33,7 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
       smtp: {host: mail.example.org, port: 587, starttls: true,
              username: couturier, password: ..., sender: couturier@example.org,
              ca_file: corp-ca.pem}  # STARTTLS trusts these CAs (default: the system's)
+    refresh_schedule: "0 4 * * *"   # when the daily refresh runs (cron, UTC; "" turns it off)
     server: https://couturier.example.org    # the service the images/builds/tokens commands use
     public_url: https://couturier.example.org  # where clients reach serve behind a proxy
     token: ctr_...              # their API token (keep the file chmod 600; or COUTURIER_TOKEN)
@@ -178,6 +179,9 @@ class Settings:
     jobs: str = "embedded"
     # How many immutable timestamp tags of each image line the registry keeps (the newest).
     timestamp_tags_kept: int = 30
+    # When serve (or a worker) refreshes the sources and checks every image: a cron
+    # expression in UTC, checked by croniter; empty turns the schedule off.
+    refresh_schedule: str = "0 4 * * *"
     # The service the CLI's images, builds and tokens commands talk to, and their token (a
     # secret: kept out of the repr, never printed).
     server: str | None = None
@@ -496,6 +500,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     settings = replace(settings, jobs=_jobs(jobs, settings, source))
     if shape and shape.timestamp_tags_kept is not None:
         settings = replace(settings, timestamp_tags_kept=shape.timestamp_tags_kept)
+    if shape and shape.refresh_schedule is not None:
+        schedule = _refresh_schedule(shape.refresh_schedule, source)
+        settings = replace(settings, refresh_schedule=schedule)
     server = env.get("COUTURIER_SERVER") or (shape and shape.server)
     if server:
         server_source = "settings" if env.get("COUTURIER_SERVER") else source
@@ -541,6 +548,20 @@ def _notify(shape: NotifyShape, base: Path) -> NotifySettings:
 
 
 JOB_BACKENDS = ("embedded", "procrastinate")
+
+
+def _refresh_schedule(expression: str, source: str) -> str:
+    """``expression`` if croniter reads it as a cron expression (or it is empty: no
+    schedule); one :class:`ConfigError` line naming the key otherwise."""
+    from croniter import croniter
+
+    if expression.strip() and not croniter.is_valid(expression):
+        raise ConfigError(
+            f"{source}: refresh_schedule is not a cron expression: {shown(expression[:80])}",
+            'write five fields, minute hour day month weekday, e.g. "0 4 * * *" (04:00 UTC)',
+            fields={"source": source, "key": "refresh_schedule", "value": expression[:80]},
+        )
+    return expression.strip()
 
 
 def _jobs(jobs: str, settings: Settings, source: str) -> str:

@@ -149,6 +149,7 @@ class SettingsShape(_Shape):
     database_url: Text | None = None
     jobs: Literal["embedded", "procrastinate"] | None = None
     timestamp_tags_kept: Annotated[int, Field(ge=1, le=10000, strict=True)] | None = None
+    refresh_schedule: Annotated[str, Field(max_length=200, strict=True)] | None = None
     server: ServerUrl | None = None
     token: TokenText | None = None
     public_url: ServerUrl | None = None

@@ -21,6 +21,7 @@ from couturier.services.installation import Installation
 from couturier.services.registry import RegistryReader
 from couturier.services.registry_store import registry_reader as store_reader
 from couturier.web import mount_console
+from couturier.services.schedule import RefreshScheduler
 
 __all__ = ["create_app"]
 
@@ -52,14 +53,22 @@ def create_app(
     if delivery_workers is None:
         delivery_workers = 2 if workers else 0
     deliveries = start_deliveries(installation, delivery_workers)
+    # The process that runs jobs runs the daily refresh too (each time runs once per
+    # installation, whichever process takes it first).
+    expression = installation.settings.refresh_schedule
+    scheduler = RefreshScheduler(builds, expression) if workers and expression else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         builds.start()
         deliveries.start()
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             deliveries.stop()
             builds.stop()
 

@@ -75,7 +75,8 @@ class RefreshRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     scope: Mapped[str] = mapped_column(String(60))
 
-    __table_args__ = (NEVER_REUSED,)
+    # One row per scheduled time: the worker that adds it runs it, the others see it taken.
+    __table_args__ = (UniqueConstraint("scheduled_for", name="uq_refresh_runs_due"), NEVER_REUSED)
 
 
 def line_states(session: Session, image_id: int) -> dict[str, LineState]:

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("scheduled_for", UtcDateTime(), nullable=True),
         sa.Column("started_at", UtcDateTime(), nullable=False),
         sa.Column("scope", sa.String(60), nullable=False),
+        sa.UniqueConstraint("scheduled_for", name="uq_refresh_runs_due"),
         sqlite_autoincrement=True,
     )
 
