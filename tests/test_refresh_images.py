@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from couturier.api.app import create_app
+from couturier.cli.main import main
 from couturier.errors import ConfigError
 from couturier.services import tokens as token_service
 from couturier.services.installation import Installation
@@ -241,3 +242,29 @@ def test_a_refresh_schedule_that_is_not_cron_is_one_config_error(tmp_path: Path)
         load_settings(path, env={})
     assert "refresh_schedule is not a cron expression" in caught.value.message
     assert "\n" not in caught.value.message
+
+
+def test_couturier_refresh_queues_the_checks_that_serve_runs(
+    client: TestClient,
+    site: Installation,
+    writer: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    create(client, writer, {"name": "plain", "starter": "tiny"})
+    create(client, writer, {"name": "other", "starter": "tiny"})
+    config = str(tmp_path / "couturier.yaml")  # the settings file of the site's database
+    with site.store.unit(write=True) as uow:
+        for row in uow.session.scalars(select(LineState)):
+            row.outcome = "built"
+
+    assert main(["--config", config, "refresh", "--image", "1/plain"]) == 0
+    out = capsys.readouterr().out
+    assert "queued 1/plain" in out and "1/other" not in out
+    settled(site)  # the app's workers ran the check queued by the command
+    assert line_outcomes(site, "plain") == {"1": "end of life", "2": "unchanged"}
+    assert line_outcomes(site, "other") == {"1": "built", "2": "built"}
+
+    assert main(["--config", config, "refresh", "--image", "1/missing"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no image 1/missing" in err

@@ -131,6 +131,7 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("starters", "show"): ("starters", "show"),
     ("serve", None): ("serve", "run"),
     ("worker", None): ("worker", "run"),
+    ("refresh", None): ("refresh", "run"),
     ("admin", "tenant create"): ("admin", "tenant_create"),
     ("admin", "tenant list"): ("admin", "tenant_list"),
     ("admin", "token create"): ("admin", "token_create"),

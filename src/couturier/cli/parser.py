@@ -57,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     _starters(groups)
     _serve(groups)
     _worker(groups)
+    _refresh(groups)
     _admin(groups)
     _images(groups)
     _builds(groups)
@@ -233,6 +234,17 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
     return port
+
+
+def _refresh(groups: _Groups) -> None:
+    refresh = groups.add_parser(
+        "refresh",
+        help="refresh the package sources and rebuild the images whose packages changed",
+        description="On the server's machine: refresh every package source, then queue a "
+        "check of every private image (serve or the workers run it): a line whose planned "
+        "packages, spec, bundles or starter changed is rebuilt, the others are not.",
+    )
+    refresh.add_argument("--image", metavar="TENANT/NAME", help="only this image")
 
 
 def _serve(groups: _Groups) -> None:
