@@ -59,6 +59,7 @@ from couturier.debian.listing import (
     prune_inreleases,
     read_unpacked,
 )
+from couturier.debian.pdiff import PdiffError, patched_index
 from couturier.debian.snapshots import (
     IndexState,
     SnapshotCache,
@@ -106,7 +107,7 @@ class ProgressEvent:
     """Something the refresh did, for a progress display: ``str(event)`` is one readable line."""
 
     suite: str
-    action: str  # "fetch", "unchanged", "stored", "absent", "failed"
+    action: str  # "fetch", "patched", "unchanged", "stored", "absent", "failed"
     file: str = ""
     bytes: int = 0
 
@@ -392,7 +393,11 @@ class _SuiteRefresh:
                 ):
                     self.result.snapshots[key] = current.sha256
                     continue
-                staged = self._fetch_index(root, release, component, arch)
+                staged = None
+                if current is not None and not same and not damaged:
+                    staged = self._patched(root, release, f"{component}/binary-{arch}", current)
+                if staged is None:
+                    staged = self._fetch_index(root, release, component, arch)
                 if release.entry(f"{component}/binary-{arch}/Packages") is None:
                     fresh[key] = Listed(staged.sha256, staged.size)
                 indexes[key] = IndexState(
@@ -409,6 +414,30 @@ class _SuiteRefresh:
                 elif current is None or current.sha256 != staged.sha256:
                     changed = True
         return changed, repaired
+
+    def _patched(
+        self, root: str, release: ReleaseFile, directory: str, current: IndexState
+    ) -> StagedSnapshot | None:
+        """The index of ``directory`` made from the kept one with the mirror's diffs
+        (:mod:`couturier.debian.pdiff`), staged; None (said as a warning when diffs were
+        offered but failed) when the whole index must be downloaded instead."""
+        base = f"{directory}/Packages"
+        target = release.entry(base)
+        if release.entry(f"{base}.diff/Index") is None or target is None:
+            return None
+        suite_url = f"{root}/dists/{self.suite.name}"
+        try:
+            kept = self.store.path(current.sha256).read_bytes()
+            data, count = patched_index(
+                self._get, suite_url=suite_url, base=base, release=release, kept=kept
+            )
+        except (PdiffError, SourceError, OSError) as error:
+            self.result.warnings.append(
+                f"{self.suite.name}: {base} diffs not used ({error}); downloading it whole"
+            )
+            return None
+        self.emit(ProgressEvent(self.suite.name, "patched", f"{base} ({count} diffs)"))
+        return self._stage(data, target.sha256)
 
     def _previous_state(self) -> SuiteState | None:
         """The suite's state as last saved; a damaged state file is said and rebuilt."""
