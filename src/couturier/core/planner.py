@@ -23,11 +23,11 @@ from types import MappingProxyType
 from couturier.core.catalog import Catalog, Package
 from couturier.core.families import FamilyIndexes, auto_family, choose_member
 from couturier.core.relations import Relation, parse_request
-from couturier.core.resolver import resolve
+from couturier.core.resolver import Resolution, resolve
 from couturier.core.starter import ImageLine, Starter
 from couturier.errors import ResolutionError
 
-__all__ = ["LinePlan", "plan_line", "split_requests", "starter_requests"]
+__all__ = ["LinePlan", "plan_line", "split_requests", "starter_requests", "starter_resolution"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,12 @@ def split_requests(packages: Sequence[str]) -> tuple[list[Relation], list[str]]:
     return plain, autos
 
 
+def starter_resolution(catalog: Catalog, starter: Starter, line: ImageLine) -> Resolution:
+    """The resolution of ``line``'s starter set on ``catalog``: what every plan of the line
+    starts from. Raises what :func:`resolve` raises."""
+    return resolve(catalog, starter_requests(starter, line))
+
+
 def plan_line(
     catalog: Catalog,
     starter: Starter,
@@ -113,16 +119,21 @@ def plan_line(
     autos: Sequence[str] = (),
     *,
     indexes: FamilyIndexes | None = None,
+    base: Resolution | None = None,
 ) -> LinePlan:
     """Resolve ``line`` of ``starter`` with the ``added`` requests and the ``autos``
     (``<family>-auto`` names) on ``catalog``.
 
     ``indexes`` keeps the catalog's family index for the autos (the caller's, else one made
-    for this call). Cost: two resolutions, plus one per auto member tried. Raises
+    for this call); ``base`` is the starter set's resolution on ``catalog``
+    (:func:`starter_resolution`) when the caller keeps it for many plans of one line (a
+    refresh re-planning many images). Cost: two resolutions (one given ``base``), plus one
+    per auto member tried. Raises
     :class:`ResolutionError` / :class:`NotFoundError` when the starter set or the additions
     cannot be installed; the message names the package.
     """
-    base = resolve(catalog, starter_requests(starter, line))
+    if base is None:
+        base = starter_resolution(catalog, starter, line)
     labels = [other.version for other in starter.lines]
     chosen: dict[str, str | None] = {}
     members: list[Relation] = []

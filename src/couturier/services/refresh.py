@@ -24,17 +24,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from couturier.core.families import FamilyIndexes
+from couturier.core.planner import LinePlan, plan_line, split_requests, starter_resolution
+from couturier.core.resolver import Resolution
 from couturier.errors import Code, CouturierError, NotFoundError, ResolutionError
 from couturier.jobs import ClaimedJob
-from couturier.store.freshness import LineState, RefreshRun, line_states
+from couturier.store.freshness import LineState, RefreshRun
 from couturier.store.images import TenantImages
 from couturier.store.models import Image
 
@@ -54,6 +57,7 @@ __all__ = [
     "RefreshResult",
     "check_image",
     "images_in_scope",
+    "line_fingerprints",
     "refresh",
     "run_refresh_job",
 ]
@@ -160,10 +164,17 @@ def _queue_check(builds: Builds, uow: UnitOfWork, image: Image) -> bool:
 # -- checking one image --------------------------------------------------------------------
 
 
+# The plans a worker keeps per refresh run (least recently used dropped first): images
+# with the same packages on one line share one plan.
+_PLANS_KEPT = 20_000
+
+
 @dataclass
 class Checker:
-    """A worker's catalogs and family indexes for checks, kept per refresh run: the first
-    check after a run opens a release's catalog, the next ones reuse it. Thread-safe."""
+    """A worker's catalogs, family indexes, starter resolutions and plans for checks, kept
+    per refresh run: the first check after a run opens a release's catalog and resolves each
+    line's starter set; the next ones reuse them, and an image whose line has the packages
+    of one planned before reuses that plan. Thread-safe."""
 
     installation: Installation
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -171,6 +182,8 @@ class Checker:
     _catalogs: dict[tuple[str, str], IndexCatalog] = field(default_factory=dict)
     _families: FamilyIndexes = field(default_factory=FamilyIndexes)
     _starters: dict[str, Starter] = field(default_factory=dict)
+    _bases: dict[tuple[str, ...], Resolution] = field(default_factory=dict)
+    _plans: OrderedDict[tuple[Any, ...], LinePlan | str] = field(default_factory=OrderedDict)
 
     def generation(self, run: int) -> None:
         """Forget what was kept when the newest refresh run is no longer ``run``'s."""
@@ -178,6 +191,48 @@ class Checker:
             if run != self._run:
                 self._run, self._catalogs = run, {}
                 self._families, self._starters = FamilyIndexes(), {}
+                self._bases, self._plans = {}, OrderedDict()
+
+    def plan(
+        self, starter: Starter, line: ImageLine, architecture: str, packages: Sequence[str]
+    ) -> LinePlan | str:
+        """``line``'s plan with a spec's ``packages`` on ``architecture``, or the code of
+        the problem that skips it (see :func:`couturier.core.planner.plan_line`)."""
+        key = (starter.name, line.version, line.release, architecture, tuple(packages))
+        with self._lock:
+            found = self._plans.get(key)
+            if found is not None:
+                self._plans.move_to_end(key)
+                return found
+        try:
+            catalog = self.catalog(line.release, architecture)
+            plain, autos = split_requests(packages)
+            found = plan_line(
+                catalog,
+                starter,
+                line,
+                plain,
+                autos,
+                indexes=self._families,
+                base=self._base(catalog, starter, line),
+            )
+        except (ResolutionError, NotFoundError) as error:
+            found = str(error.code)
+        with self._lock:
+            self._plans[key] = found
+            while len(self._plans) > _PLANS_KEPT:
+                self._plans.popitem(last=False)
+        return found
+
+    def _base(self, catalog: IndexCatalog, starter: Starter, line: ImageLine) -> Resolution:
+        key = (starter.name, line.version, line.release, catalog.architecture)
+        with self._lock:
+            found = self._bases.get(key)
+        if found is None:
+            found = starter_resolution(catalog, starter, line)
+            with self._lock:
+                found = self._bases.setdefault(key, found)
+        return found
 
     def catalog(self, release: str, architecture: str) -> IndexCatalog:
         from couturier.services import catalog as catalog_service
@@ -225,60 +280,44 @@ def _line_fingerprint(
     inputs: Any,
 ) -> str:
     from couturier.services.freshness import planned_line, skipped_fingerprint
-    from couturier.services.plan import line_plan
 
-    try:
-        plans = [
-            line_plan(
-                checker.catalog(line.release, arch), starter, line, packages, checker.families
-            )
-            for arch in architectures
-        ]
-    except (ResolutionError, NotFoundError) as error:
-        return skipped_fingerprint(str(error.code))
+    plans = []
+    for arch in architectures:
+        plan = checker.plan(starter, line, arch, packages)
+        if isinstance(plan, str):
+            return skipped_fingerprint(plan)
+        plans.append(plan)
     return planned_line(inputs, plans)[0]
 
 
-def check_image(builds: Builds, checker: Checker, tenant_id: int, image_id: int) -> ImageCheck:
-    """Re-plan every line of image ``image_id`` and queue a ``refresh`` build of the lines
-    whose fingerprint changed (see the module docstring); the others are recorded as checked.
-    An image deleted meanwhile is an empty check."""
+def line_fingerprints(
+    checker: Checker, tenant_id: int, spec: dict[str, Any], today: dt.date
+) -> dict[str, str | None]:
+    """Each line's fingerprint for image ``spec`` of tenant ``tenant_id`` as planned now on
+    the checker's catalogs (None for a line past its end of life, which is not planned; a
+    line that cannot be planned has its skip's fingerprint). Empty for an unknown starter."""
     from couturier.services.build import ImageRequest
     from couturier.services.builds import image_spec_of
     from couturier.services.bundles import get_bundle
-    from couturier.services.freshness import END_OF_LIFE, UNCHANGED, image_inputs
+    from couturier.services.freshness import image_inputs
 
-    installation = builds.installation
-    settings = installation.settings
-    now = installation.clock()
-    with installation.store.unit() as uow:
-        run = uow.session.scalar(select(func.max(RefreshRun.id))) or 0
-        image = TenantImages(uow.session, tenant_id).image_by_id(image_id)
-        if image is None:
-            return ImageCheck({}, None)
-        spec = dict(image.spec)
-        fingerprints = {
-            label: s.fingerprint for label, s in line_states(uow.session, image_id).items()
-        }
-    checker.generation(run)
+    settings = checker.installation.settings
     starter = checker.starter(str(spec.get("starter")))
     if starter is None:
-        return ImageCheck({}, None)
+        return {}
     image_spec = image_spec_of(spec)
     try:
         bundles = tuple(get_bundle(settings, ref, tenant=tenant_id) for ref in image_spec.bundles)
     except CouturierError as error:  # a bundle gone: the build says so, line by line
-        log.warning("refresh: image %s: %s", image_id, error.message)
+        log.warning("refresh: image %s: %s", image_spec.name, error.message)
         bundles = ()
     request = ImageRequest(starter=starter, name=image_spec.name, bundles=bundles)
     inputs = image_inputs(spec, request)
     architectures = list(spec.get("architectures") or settings.architectures)
-    outcomes: dict[str, str] = {}
-    for line in starter.lines:
-        if line.eol < now.date():
-            outcomes[line.version] = END_OF_LIFE
-            continue
-        fingerprint = _line_fingerprint(
+    return {
+        line.version: None
+        if line.eol < today
+        else _line_fingerprint(
             checker,
             starter=starter,
             line=line,
@@ -286,31 +325,64 @@ def check_image(builds: Builds, checker: Checker, tenant_id: int, image_id: int)
             architectures=architectures,
             inputs=inputs,
         )
-        same = fingerprints.get(line.version) == fingerprint
-        outcomes[line.version] = UNCHANGED if same else "changed"
-    trace_id = _record_check(builds, tenant_id, image_id, outcomes, now)
+        for line in starter.lines
+    }
+
+
+def check_image(builds: Builds, checker: Checker, tenant_id: int, image_id: int) -> ImageCheck:
+    """Re-plan every line of image ``image_id`` and queue a ``refresh`` build of the lines
+    whose fingerprint changed (see the module docstring); the others are recorded as checked.
+    An image deleted meanwhile is an empty check."""
+    from couturier.services.freshness import END_OF_LIFE, UNCHANGED
+
+    installation = builds.installation
+    now = installation.clock()
+    with installation.store.unit() as uow:
+        run = uow.session.scalar(select(func.max(RefreshRun.id))) or 0
+        image = TenantImages(uow.session, tenant_id).image_by_id(image_id)
+        if image is None:
+            return ImageCheck({}, None)
+        spec = dict(image.spec)
+        query = select(LineState.line, LineState.fingerprint, LineState.outcome)
+        rows = uow.session.execute(query.where(LineState.image_id == image_id)).all()
+        kept = {line: fingerprint for line, fingerprint, _ in rows}
+        before = {line: outcome for line, _, outcome in rows}
+    checker.generation(run)
+    outcomes: dict[str, str] = {}
+    for label, fingerprint in line_fingerprints(checker, tenant_id, spec, now.date()).items():
+        if fingerprint is None:
+            outcomes[label] = END_OF_LIFE
+        else:
+            outcomes[label] = UNCHANGED if kept.get(label) == fingerprint else "changed"
+    trace_id = _record_check(builds, tenant_id, image_id, outcomes, before, now)
     if trace_id is not None:
         builds.queue.notify()
     return ImageCheck(outcomes, trace_id)
 
 
-def _record_check(
-    builds: Builds, tenant_id: int, image_id: int, outcomes: dict[str, str], now: dt.datetime
+def _record_check(  # noqa: PLR0917 - one check's outcome, handed over whole
+    builds: Builds,
+    tenant_id: int,
+    image_id: int,
+    outcomes: dict[str, str],
+    before: dict[str, str],
+    now: dt.datetime,
 ) -> str | None:
-    """Record the lines checked (unchanged, end of life) and queue the build of the changed
-    ones; the trace id of that build, or None."""
+    """Record the lines checked (unchanged, end of life; ``before`` the outcomes recorded
+    so far) and queue the build of the changed ones; the trace id of that build, or None.
+    Lines with a state are updated by one statement per outcome: an unchanged image costs
+    one small write."""
     from couturier.services.builds import queue_build
     from couturier.services.freshness import END_OF_LIFE
 
     changed = [label for label, outcome in outcomes.items() if outcome == "changed"]
+    checked: dict[str, list[str]] = {}
     with builds.installation.store.unit(write=True) as uow:
-        states = line_states(uow.session, image_id)
         for label, outcome in outcomes.items():
-            state = states.get(label)
-            if outcome != "changed" and state is not None:
-                if outcome == END_OF_LIFE and state.outcome != END_OF_LIFE:
+            if outcome != "changed" and label in before:
+                if outcome == END_OF_LIFE and before[label] != END_OF_LIFE:
                     _emit_end_of_life(tenant_id, image_id, label)
-                state.outcome, state.checked_at = outcome, now
+                checked.setdefault(outcome, []).append(label)
             elif outcome == END_OF_LIFE:
                 uow.session.add(
                     LineState(
@@ -323,6 +395,12 @@ def _record_check(
                         checked_at=now,
                     )
                 )
+        for outcome, labels in checked.items():
+            uow.session.execute(
+                update(LineState)
+                .where(LineState.image_id == image_id, LineState.line.in_(labels))
+                .values(outcome=outcome, checked_at=now)
+            )
         row = TenantImages(uow.session, tenant_id).image_by_id(image_id) if changed else None
         if row is None:
             return None
