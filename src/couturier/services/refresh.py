@@ -39,7 +39,7 @@ from couturier.errors import Code, CouturierError, NotFoundError, ResolutionErro
 from couturier.jobs import ClaimedJob
 from couturier.store.freshness import LineState, RefreshRun
 from couturier.store.images import TenantImages
-from couturier.store.models import Image
+from couturier.store.models import Image, Job
 
 if TYPE_CHECKING:
     from couturier.core.starter import ImageLine, Starter
@@ -133,25 +133,47 @@ def refresh(
         uow.session.add(
             RefreshRun(scheduled_for=scheduled_for, started_at=installation.clock(), scope=scope)
         )
+        waiting = _queued_checks(builds, uow)
         for row in images_in_scope(uow, tenant_id, image):
-            if _queue_check(builds, uow, row):
+            if _queue_check(builds, uow, row, waiting):
                 queued.append(f"{row.tenant_id}/{row.name}")
     builds.queue.notify()
     log.info("refresh (%s): %d images to check", scope, len(queued))
     return RefreshResult(report, queued)
 
 
-def _queue_check(builds: Builds, uow: UnitOfWork, image: Image) -> bool:
-    """Queue the check of ``image`` unless one already waits (a savepoint keeps a
-    duplicate's refusal from undoing the others)."""
-    if builds.queue.waiting(uow, _lock(image.id)) is not None:
+def _queued_checks(builds: Builds, uow: UnitOfWork) -> set[str] | None:
+    """The lock keys of the checks the embedded runner has waiting (one query, however many
+    images), or None for procrastinate, whose queueing lock refuses a second one itself."""
+    if builds.installation.settings.jobs == "procrastinate":
+        return None
+    query = select(Job.lock_key).where(Job.kind == REFRESH_JOB, Job.state == "queued")
+    return {key for key in uow.session.scalars(query) if key}
+
+
+def _queue_check(builds: Builds, uow: UnitOfWork, image: Image, waiting: set[str] | None) -> bool:
+    """Queue the check of ``image`` unless one already waits (``waiting``: the keys known to
+    wait; None: ask the queue, a savepoint keeping a refused duplicate from undoing the
+    others)."""
+    key = _lock(image.id)
+    if waiting is not None:
+        if key not in waiting:
+            builds.queue.enqueue(
+                uow,
+                kind=REFRESH_JOB,
+                lock_key=key,
+                tenant_id=image.tenant_id,
+                build_id=None,
+                now=builds.installation.clock(),
+            )
+            waiting.add(key)
         return True
     try:
         with uow.session.begin_nested():
             builds.queue.enqueue(
                 uow,
                 kind=REFRESH_JOB,
-                lock_key=_lock(image.id),
+                lock_key=key,
                 tenant_id=image.tenant_id,
                 build_id=None,
                 now=builds.installation.clock(),
