@@ -20,8 +20,8 @@ from couturier.services.deliveries import start_deliveries
 from couturier.services.installation import Installation
 from couturier.services.registry import RegistryReader
 from couturier.services.registry_store import registry_reader as store_reader
-from couturier.web import mount_console
 from couturier.services.schedule import RefreshScheduler
+from couturier.web import mount_console
 
 __all__ = ["create_app"]
 

@@ -22,8 +22,8 @@ from couturier.api.images_models import (
     ImageDetail,
     ImageList,
     LineLayers,
-    TagHistory,
     RefreshAccepted,
+    TagHistory,
 )
 from couturier.api.offload import run_read
 from couturier.api.params import Cursor, Inst, Limit, Reader, Writer

@@ -14,9 +14,9 @@ __all__ = [
     "ImageList",
     "ImageSummary",
     "LineLayers",
+    "RefreshAccepted",
     "TagHistory",
     "TagMove",
-    "RefreshAccepted",
 ]
 
 BuildStatus = Literal["in progress", "created", "some lines created", "image build failed"]
