@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -253,7 +254,9 @@ def test_couturier_refresh_queues_the_checks_that_serve_runs(
 ) -> None:
     create(client, writer, {"name": "plain", "starter": "tiny"})
     create(client, writer, {"name": "other", "starter": "tiny"})
-    config = str(tmp_path / "couturier.yaml")  # the settings file of the site's database
+    config = str(tmp_path / "couturier.yaml")  # the site's settings file, on its database
+    body = yaml.safe_load(Path(config).read_text())
+    Path(config).write_text(yaml.safe_dump({**body, "database_url": site.settings.database}))
     with site.store.unit(write=True) as uow:
         for row in uow.session.scalars(select(LineState)):
             row.outcome = "built"
