@@ -74,7 +74,14 @@ def test_a_change_record_lists_added_removed_upgraded_and_the_cves() -> None:
     assert record.to_json() == {
         "added": [{"name": "libzstd1", "version": "1.5.4"}],
         "removed": [{"name": "zlib1g", "version": "1:1.2.13"}],
-        "upgraded": [{"name": "openssl", "old": "3.0.14-1~deb12u2", "new": "3.0.15-1~deb12u1"}],
+        "upgraded": [
+            {
+                "name": "openssl",
+                "old": "3.0.14-1~deb12u2",
+                "new": "3.0.15-1~deb12u1",
+                "cves": ["CVE-2024-5535", "CVE-2024-9143"],
+            }
+        ],
         "cves": ["CVE-2024-5535", "CVE-2024-9143"],
     }
     assert change_record(old, old).empty

@@ -23,9 +23,11 @@ from couturier.cli.main import main
 from couturier.errors import ConfigError
 from couturier.services import tokens as token_service
 from couturier.services.installation import Installation
+from couturier.services.refresh import REFRESH_JOB
 from couturier.services.registry_store import registry_reader
 from couturier.services.schedule import RefreshScheduler
 from couturier.settings import load_settings
+from couturier.store.actions import Delivery
 from couturier.store.freshness import LineState, RefreshRun
 from couturier.store.models import Job
 from tests.fixture_repo import SigningKey, build_repo
@@ -90,7 +92,8 @@ def site(
 
 @pytest.fixture
 def client(site: Installation) -> Iterator[TestClient]:
-    with TestClient(create_app(site, workers=2)) as test_client:
+    # Deliveries are only queued: the test reads what the actions were told from them.
+    with TestClient(create_app(site, workers=2, delivery_workers=0)) as test_client:
         yield test_client
 
 
@@ -100,12 +103,14 @@ def writer(site: Installation) -> dict[str, str]:
 
 
 def settled(site: Installation) -> None:
-    """Wait until no job of the installation waits or runs."""
+    """Wait until no build or image check of the installation waits or runs."""
     deadline = time.monotonic() + 90
     while True:
         with site.store.unit() as uow:
             busy = uow.session.scalars(
-                select(Job.id).where(Job.state.in_(("queued", "running")))
+                select(Job.id).where(
+                    Job.state.in_(("queued", "running")), Job.kind.in_(("build", REFRESH_JOB))
+                )
             ).first()
         if busy is None:
             return
@@ -156,6 +161,14 @@ def test_a_refresh_rebuilds_only_the_images_whose_packages_changed(
     )
     plain = create(client, writer, {"name": "plain", "starter": "tiny"})
     assert with_foo["status"] == plain["status"] == "created"
+    admin = bearer(token_service.issue_token(site, 1, "admin").token)
+    action = {
+        "name": "fixes",
+        "events": ["cves-fixed", "line-end-of-life"],
+        "then": {"kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "s" * 32},
+    }
+    answer = client.post("/v1/actions", json=action, headers=admin)
+    assert answer.status_code == 201, answer.text
     before = {name: tag_digest(site, f"1/{name}", "latest") for name in ("with-foo", "plain")}
 
     # Nothing changed: every image is checked, none is rebuilt.
@@ -184,14 +197,22 @@ def test_a_refresh_rebuilds_only_the_images_whose_packages_changed(
     assert tag_digest(site, "1/plain", "latest") == before["plain"]
     newest = builds_of(client, writer, "1/with-foo")[0]
     assert newest["trigger"] == "refresh"
-    rebuilt = finished(client, writer, newest["trace_id"])
+    line_trace = newest["trace_id"]
+    rebuilt = finished(client, writer, line_trace)
     assert rebuilt["status"] == "created"
     (line,) = rebuilt["lines"]  # line 1 is past its end of life: not attempted
     assert line["line"] == "2" and line["status"] == "created"
     assert line["changes"] == {
         "added": [],
         "removed": [],
-        "upgraded": [{"name": "libfoo", "old": "1.0-1", "new": "1.1-1"}],
+        "upgraded": [
+            {
+                "name": "libfoo",
+                "old": "1.0-1",
+                "new": "1.1-1",
+                "cves": ["CVE-2026-1111", "CVE-2026-22222"],
+            }
+        ],
         "cves": ["CVE-2026-1111", "CVE-2026-22222"],
     }
     assert "latest" in line["tags"]
@@ -203,6 +224,15 @@ def test_a_refresh_rebuilds_only_the_images_whose_packages_changed(
     settled(site)
     assert len(builds_of(client, writer, "1/with-foo")) == 2
     assert line_outcomes(site, "with-foo") == {"1": "end of life", "2": "unchanged"}
+
+    # The action heard of the fix once, and of line 1's end of life once per image.
+    with site.store.unit() as uow:
+        told = [(d.event, d.payload) for d in uow.session.scalars(select(Delivery))]
+    (fixed,) = [payload for event, payload in told if event == "cves-fixed"]
+    assert (fixed["image"], fixed["line"], fixed["trace_id"]) == ("1/with-foo", "2", line_trace)
+    assert fixed["cves"] == ["CVE-2026-1111", "CVE-2026-22222"]
+    ended = sorted(p["image"] for event, p in told if event == "line-end-of-life")
+    assert ended == ["1/plain", "1/with-foo"]
 
 
 def test_the_scheduler_runs_at_the_configured_time_and_catches_up_once(

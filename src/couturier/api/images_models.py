@@ -49,6 +49,7 @@ class PackageUpgrade(BaseModel):
     name: str
     old: str
     new: str
+    cves: list[str] = Field(default=[], description="the CVE IDs the new version fixes")
 
 
 class ChangeRecordOut(BaseModel):

@@ -78,14 +78,16 @@ def line_fingerprint(
 
 @dataclass(frozen=True)
 class Upgrade:
-    """One package whose version changed on one line: ``old`` → ``new``."""
+    """One package whose version changed on one line: ``old`` → ``new``, and the CVE IDs
+    the new version's changelog says it fixes (sorted)."""
 
     name: str
     old: str
     new: str
+    cves: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "old": self.old, "new": self.new}
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "old": self.old, "new": self.new, "cves": list(self.cves)}
 
 
 @dataclass(frozen=True)
@@ -132,17 +134,14 @@ def change_record(
     before, after = _merged(old), _merged(new)
     added = tuple((n, after[n]) for n in sorted(after.keys() - before.keys()))
     removed = tuple((n, before[n]) for n in sorted(before.keys() - after.keys()))
-    upgraded = tuple(
-        Upgrade(n, before[n], after[n])
-        for n in sorted(before.keys() & after.keys())
-        if before[n] != after[n]
-    )
-    cves: set[str] = set()
-    for upgrade in upgraded:
-        text = (changelogs or {}).get(upgrade.name)
-        if text:
-            cves.update(fixed_cves(text, upgrade.old, upgrade.new))
-    return ChangeRecord(added, removed, upgraded, tuple(sorted(cves)))
+    upgraded = []
+    for name in sorted(before.keys() & after.keys()):
+        if before[name] != after[name]:
+            text = (changelogs or {}).get(name)
+            fixed = fixed_cves(text, before[name], after[name]) if text else []
+            upgraded.append(Upgrade(name, before[name], after[name], tuple(fixed)))
+    cves = {cve for upgrade in upgraded for cve in upgrade.cves}
+    return ChangeRecord(added, removed, tuple(upgraded), tuple(sorted(cves)))
 
 
 def changelog_entries(text: str) -> list[tuple[str, str]]:

@@ -15,8 +15,10 @@ with the one its current image was built from:
 - otherwise the image gets a build with trigger ``refresh`` naming only the changed lines
   (:func:`couturier.services.builds.queue_build`; a build already waiting absorbs it).
 
-Where the events of a refresh would be emitted (a line reaching its end of life) is
-:func:`_emit_end_of_life`, the one place to call the actions service from.
+Every check tells the actions service how far each line is from its end of life
+(:func:`_emit_end_of_life`; the service tells each action once, within its days); a
+rebuild whose change records name CVE IDs emits "a rebuild fixed CVEs" when it is recorded
+(:mod:`couturier.services.builds`).
 """
 
 from __future__ import annotations
@@ -376,7 +378,9 @@ def check_image(builds: Builds, checker: Checker, tenant_id: int, image_id: int)
             outcomes[label] = END_OF_LIFE
         else:
             outcomes[label] = UNCHANGED if kept.get(label) == fingerprint else "changed"
-    trace_id = _record_check(builds, tenant_id, image_id, outcomes, before, now)
+    starter = checker.starter(str(spec.get("starter")))
+    ends = {line.version: line.eol for line in starter.lines} if starter is not None else {}
+    trace_id = _record_check(builds, tenant_id, image_id, outcomes, before, ends, now)
     if trace_id is not None:
         builds.queue.notify()
     return ImageCheck(outcomes, trace_id)
@@ -388,10 +392,12 @@ def _record_check(  # noqa: PLR0917 - one check's outcome, handed over whole
     image_id: int,
     outcomes: dict[str, str],
     before: dict[str, str],
+    ends: dict[str, dt.date],
     now: dt.datetime,
 ) -> str | None:
     """Record the lines checked (unchanged, end of life; ``before`` the outcomes recorded
-    so far) and queue the build of the changed ones; the trace id of that build, or None.
+    so far), emit the end-of-life events (``ends``: each line's date) and queue the build
+    of the changed ones; the trace id of that build, or None.
     Lines with a state are updated by one statement per outcome: an unchanged image costs
     one small write."""
     from couturier.services.builds import queue_build
@@ -400,10 +406,9 @@ def _record_check(  # noqa: PLR0917 - one check's outcome, handed over whole
     changed = [label for label, outcome in outcomes.items() if outcome == "changed"]
     checked: dict[str, list[str]] = {}
     with builds.installation.store.unit(write=True) as uow:
+        _emit_end_of_life(uow, builds.installation, image_id, tenant_id, ends)
         for label, outcome in outcomes.items():
             if outcome != "changed" and label in before:
-                if outcome == END_OF_LIFE and before[label] != END_OF_LIFE:
-                    _emit_end_of_life(tenant_id, image_id, label)
                 checked.setdefault(outcome, []).append(label)
             elif outcome == END_OF_LIFE:
                 uow.session.add(
@@ -433,10 +438,30 @@ def _record_check(  # noqa: PLR0917 - one check's outcome, handed over whole
         return build.trace_id
 
 
-def _emit_end_of_life(tenant_id: int, image_id: int, line: str) -> None:
-    """The place a refresh tells the actions service that a line reached its end of life
-    (the "line reaches end of life" event); logged until that service exists."""
-    log.info("image %s (tenant %s): line %s reached its end of life", image_id, tenant_id, line)
+def _emit_end_of_life(
+    uow: UnitOfWork,
+    installation: Installation,
+    image_id: int,
+    tenant_id: int,
+    ends: dict[str, dt.date],
+) -> None:
+    """Tell the tenant's actions how far each line of the image is from its end of life
+    (``ends``: line → end-of-life date); the actions service tells each action once per
+    image, line and date, only within its ``end_of_life_days``. Costs one query when the
+    tenant has no action listening."""
+    from couturier.services import events
+    from couturier.store.actions import TenantActions
+
+    if not ends or not TenantActions(uow.session, tenant_id).listening("line-end-of-life"):
+        return
+    image = TenantImages(uow.session, tenant_id).image_by_id(image_id)
+    if image is None:
+        return
+    now = installation.clock()
+    for line, date in ends.items():
+        events.emit(
+            uow, installation, events.end_of_life(image, line=line, date=date, occurred=now)
+        )
 
 
 def run_refresh_job(builds: Builds, checker: Checker, job: ClaimedJob) -> None:
