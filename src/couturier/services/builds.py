@@ -33,14 +33,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from couturier.core.spec import ImageSpec
+from couturier.core.tags import CreatedLine
 from couturier.errors import Code, CouturierError, NotFoundError, Problem
 from couturier.jobs import ClaimedJob, EmbeddedQueue, JobQueue
 from couturier.services import events
 from couturier.services.build_progress import ProgressLog, progress_after, prune_progress
+from couturier.services.freshness import LineRecord, change_records, store_line_records
 from couturier.services.paging import bad_cursor, check_limit, decode_cursor, encode_cursor
 from couturier.services.registry_sink import image_repository, registry_sink
 from couturier.store import UnitOfWork
 from couturier.store.cards import line_json
+from couturier.store.freshness import line_states
 from couturier.store.images import TenantImages
 from couturier.store.models import Build, BuildLine, Image
 
@@ -142,12 +145,22 @@ def start_builds(installation: Installation, workers: int, *, lease: float = 30.
 
 
 def _handlers(holder: list[Builds]) -> dict[str, Callable[[ClaimedJob], None]]:
-    """The job kinds a worker runs: a private image's build, a starter's lines."""
+    """The job kinds a worker runs: a private image's build, a starter's lines, a refresh's
+    check of an image."""
+    from couturier.services.refresh import REFRESH_JOB, job_handler
     from couturier.services.starter_lines import KIND, run_starter_build
+
+    checks: list[Callable[[ClaimedJob], None]] = []
+
+    def check(job: ClaimedJob) -> None:  # one refresh checker per worker process
+        if not checks:
+            checks.append(job_handler(holder[0]))
+        checks[0](job)
 
     return {
         "build": lambda job: run_build(holder[0], job),
         KIND: lambda job: run_starter_build(holder[0].installation, job),
+        REFRESH_JOB: check,
     }
 
 
@@ -157,15 +170,24 @@ def run_workers(installation: Installation, concurrency: int, stalled_after: flo
     ``stalled_after`` seconds is taken up again (by this process or another)."""
     from couturier.jobs import procrastinate_queue
     from couturier.services.deliveries import delivery_handlers
+    from couturier.services.schedule import RefreshScheduler
 
     queue = procrastinate_queue.ProcrastinateQueue(installation.store)
     builds = Builds(installation, queue, BuildEvents())
-    procrastinate_queue.run_workers(
-        installation.store,
-        {**_handlers([builds]), **delivery_handlers(installation)},
-        concurrency=concurrency,
-        stalled_after=stalled_after,
-    )
+    expression = installation.settings.refresh_schedule
+    scheduler = RefreshScheduler(builds, expression) if expression else None
+    if scheduler is not None:
+        scheduler.start()
+    try:
+        procrastinate_queue.run_workers(
+            installation.store,
+            {**_handlers([builds]), **delivery_handlers(installation)},
+            concurrency=concurrency,
+            stalled_after=stalled_after,
+        )
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
 
 
 # -- queuing -----------------------------------------------------------------------------------
@@ -263,7 +285,9 @@ def _architecture_column(architectures: list[str]) -> str:
 
 def run_build(builds: Builds, job: ClaimedJob) -> None:
     """Run the build job ``job``: build its image's current spec and record the result. A
-    build or image deleted meanwhile is nothing to do."""
+    build or image deleted meanwhile is nothing to do. A refresh's build (trigger
+    ``refresh``) builds only the lines its spec document names under ``lines`` (those whose
+    plan changed), the image's other created lines kept as they are."""
     installation = builds.installation
     settings, clock = installation.settings, installation.clock
     if job.build_id is None or job.tenant_id is None:
@@ -275,11 +299,14 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
         if build is None or image is None:
             return
         spec = dict(image.spec)
-        build.spec, build.attempts, build.status = spec, job.attempts, IN_PROGRESS
+        only = build.spec.get("lines") if build.trigger == "refresh" else None
+        build.spec = {**spec, "lines": list(only)} if only is not None else spec
+        build.attempts, build.status = job.attempts, IN_PROGRESS
         build.started_at, build.finished_at = clock(), None
         repo.replace_lines(build, [])
         trace_id, image_id = build.trace_id, image.id
         repository = image_repository(image.tenant_id, image.name)
+        fresh = _freshness(uow, image.id, only)
     progress = ProgressLog(
         installation.store, job.build_id, job.attempts, clock=clock, changed=builds.events.changed
     )
@@ -287,7 +314,7 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
     architectures = list(spec.get("architectures") or settings.architectures)
     recorder = _Recorder(progress, clock)
     try:
-        result = _build(
+        result, records = _build(
             builds,
             job,
             spec=spec,
@@ -296,6 +323,7 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
             trace_id=trace_id,
             architectures=architectures,
             recorder=recorder,
+            fresh=fresh,
         )
         progress.flush()  # every stage written before the status says the build ended
         from couturier.services.pushes import push_build
@@ -312,6 +340,7 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
             recorder=recorder,
             image_id=image_id,
             trace_id=trace_id,
+            records=records,
         )
     except Exception:  # e.g. the database gone while recording: never left in progress
         log.exception("build %s: internal error while running or recording it", trace_id)
@@ -323,6 +352,28 @@ def run_build(builds: Builds, job: ClaimedJob) -> None:
     prune_progress(installation.store, clock())
     log.info("build %s: %s (attempt %s)", trace_id, result.status, job.attempts)
     _want_starter(builds, str(spec.get("starter")))
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    """What a build needs of its image's freshness records: the ``lines`` to build (None:
+    every line), the created lines it ``kept`` (their tags planned alongside) and each
+    line's ``previous`` package set (for the change records)."""
+
+    lines: list[str] | None
+    kept: list[CreatedLine]
+    previous: dict[str, Any]
+
+
+def _freshness(uow: UnitOfWork, image_id: int, only: list[str] | None) -> _Fresh:
+    states = line_states(uow.session, image_id)
+    previous = {label: dict(state.packages) for label, state in states.items()}
+    kept = [
+        CreatedLine(label, state.full_version)
+        for label, state in states.items()
+        if only is not None and label not in only and state.digest and state.full_version
+    ]
+    return _Fresh(list(only) if only is not None else None, kept, previous)
 
 
 def _want_starter(builds: Builds, starter: str) -> None:
@@ -369,21 +420,25 @@ def _build(
     trace_id: str,
     architectures: list[str],
     recorder: _Recorder,
-) -> BuildResult:
+    fresh: _Fresh,
+) -> tuple[BuildResult, list[LineRecord]]:
     from couturier.services.build import BuildResult, LineResult, build, image_request
     from couturier.services.context import build_context
+    from couturier.services.freshness import image_inputs, line_records
     from couturier.services.starters import starters
 
     installation = builds.installation
     settings = installation.settings
     starter = starters(settings).get(str(spec.get("starter")))
     lines = list(starter.lines) if starter is not None else []
+    if fresh.lines is not None:
+        lines = [line for line in lines if line.version in fresh.lines]
 
-    def failed(problem: Problem) -> BuildResult:
-        return BuildResult(
-            trace_id,
-            [LineResult(x.version, x.release, status="failed", error=problem) for x in lines],
-        )
+    def failed(problem: Problem) -> tuple[BuildResult, list[LineRecord]]:
+        lines_failed = [
+            LineResult(x.version, x.release, status="failed", error=problem) for x in lines
+        ]
+        return BuildResult(trace_id, lines_failed), []
 
     if job.attempts > MAX_ATTEMPTS:
         return failed(
@@ -410,7 +465,15 @@ def _build(
             tenant=job.tenant_id,  # its bundles come from the tenant's own store
         )
         request = image_request(context, image_spec_of(spec))
-        return build(context, request, architectures=architectures)
+        result = build(
+            context,
+            request,
+            architectures=architectures,
+            lines=[line.version for line in lines] if fresh.lines is not None else None,
+            kept=fresh.kept,
+        )
+        records = line_records(context, image_inputs(spec, request), result, fresh.previous)
+        return result, records
     except CouturierError as error:
         return failed(Problem(error.code, error.message, {**error.fields, "trace_id": trace_id}))
     except Exception:  # a bug: the build ends (failed) instead of staying in progress
@@ -475,9 +538,11 @@ def _record(
     recorder: _Recorder,
     image_id: int,
     trace_id: str,
+    records: list[LineRecord],
 ) -> None:
-    """Store ``result`` as the build's lines and status, if the build (found by its trace
-    id) still belongs to its image (an image deleted meanwhile had nothing published by this
+    """Store ``result`` as the build's lines and status, and ``records`` as its lines'
+    freshness and change records, if the build (found by its trace id) still belongs to its
+    image (an image deleted meanwhile had nothing published by this
     build, or had it removed with its repository)."""
     installation = builds.installation
     assert job.tenant_id is not None and job.build_id is not None
@@ -502,7 +567,40 @@ def _record(
             ]
             repo.replace_lines(build, rows)
             build.status, build.finished_at = result.status, installation.clock()
+            store_line_records(
+                uow.session,
+                tenant_id=job.tenant_id,
+                image_id=image_id,
+                build_id=build.id,
+                records=records,
+                now=installation.clock(),
+            )
+            _emit_cves_fixed(uow, installation, build, records)
             events.build_ended(uow, installation, build)
+
+
+def _emit_cves_fixed(
+    uow: UnitOfWork, installation: Installation, build: Build, records: list[LineRecord]
+) -> None:
+    """Emit "a rebuild fixed CVEs" for each line of ``build`` whose change record names
+    CVE IDs, with the upgrades that fix them."""
+    image = uow.session.get(Image, build.image_id)
+    if image is None:
+        return
+    for record in records:
+        if record.change is None or not record.change.fixed:
+            continue
+        upgrades = [
+            events.Upgrade(u.name, u.old, u.new, u.cves) for u in record.change.upgraded if u.cves
+        ]
+        event = events.cves_fixed(
+            image,
+            trace_id=build.trace_id,
+            line=record.line,
+            upgrades=upgrades,
+            occurred=installation.clock(),
+        )
+        events.emit(uow, installation, event)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -552,6 +650,9 @@ def get_build(installation: Installation, principal: Principal, trace_id: str) -
         from couturier.services.pushes import push_records
 
         body = build_json(build, full_name(image), repo.lines([build.id])[build.id])
+        changes = change_records(uow.session, build.id)
+        for line in body["lines"]:
+            line["changes"] = changes.get(line["line"])
         return {**body, "pushes": push_records(uow.session, principal.tenant_id, build.id)}
 
 

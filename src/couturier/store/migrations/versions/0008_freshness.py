@@ -2,7 +2,7 @@
 record, and the refresh runs the scheduler counts.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from couturier.store.models import UtcDateTime
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
