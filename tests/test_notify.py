@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -111,3 +112,23 @@ def test_notify_settings_are_read_and_a_wrong_one_is_named(tmp_path: Path) -> No
     message = refused.value.message
     assert "notify.timeout" in message and "notify.smtp.host is required" in message
     assert "notify.smtp.tls is not a setting in notify.smtp" in message
+
+
+def test_the_wait_before_a_retry_doubles_and_stays_capped_however_many_attempts() -> None:
+    """retry_wait doubles from the first wait and is capped at MAX_WAIT_SECONDS, also after
+    thousands of attempts (where 2**n times a float would overflow)."""
+    from couturier.services import deliveries
+
+    class _Notify:
+        retry_first = 1.5
+
+    class _Settings:
+        notify = _Notify()
+
+    class _Installation:
+        settings = _Settings()
+
+    installation: Any = _Installation()
+    assert deliveries.retry_wait(installation, 1) == 1.5
+    assert deliveries.retry_wait(installation, 3) == 6.0
+    assert deliveries.retry_wait(installation, 5000) == deliveries.MAX_WAIT_SECONDS

@@ -87,7 +87,8 @@ def _queue(installation: Installation) -> JobQueue:
 def retry_wait(installation: Installation, attempts: int) -> float:
     """Seconds to wait after attempt number ``attempts`` (1, 2, ...) before the next one."""
     first = installation.settings.notify.retry_first
-    return float(min(first * 2 ** (attempts - 1), MAX_WAIT_SECONDS))
+    # The exponent is capped: a float times 2**1024 overflows, and the wait is capped anyway.
+    return float(min(first * 2 ** min(max(attempts - 1, 0), 62), MAX_WAIT_SECONDS))
 
 
 def queue_delivery(
