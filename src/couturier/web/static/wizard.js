@@ -222,37 +222,52 @@
   }
 
   // --- packages step -----------------------------------------------------------------------
-  let searchController = null;
-  let searchSeq = 0;
+  // One search in flight at a time: a keystroke while one is out waits as the only pending
+  // query (newer keystrokes replace it), so fast typing never queues work on the server that
+  // nobody will see (an aborted fetch would not stop the server's work), and no fixed delay is
+  // added to the first keystroke.
+  let searching = false;
+  let pending = null; // [query, cursor] to search when the answer in flight is in
+  const PAGE = 20; // families per answer: what a screen shows; "Show more" asks for the next
 
-  async function search(query) {
-    const seq = ++searchSeq;
-    const started = performance.now();
-    if (searchController) searchController.abort();
-    searchController = new AbortController();
+  function search(query, cursor) {
     if (!state.starter) {
       $("package-status").textContent = "Pick a starter first.";
       return;
     }
-    const params = new URLSearchParams({ starter: state.starter, limit: "50" });
-    if (query.trim()) params.set("q", query.trim());
-    let answer;
-    try {
-      answer = await api("GET", "/v1/packages?" + params, undefined, searchController.signal);
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      throw error;
+    if (searching) {
+      pending = [query, cursor || null, state.starter];
+      return;
     }
-    if (seq !== searchSeq) return; // a newer keystroke's answer is on its way
+    searching = true;
+    const starter = state.starter;
+    fetchFamilies(query, cursor, starter).finally(() => {
+      searching = false;
+      if (pending) {
+        const [next, nextCursor] = pending;
+        pending = null;
+        search(next, nextCursor);
+      }
+    });
+  }
+
+  async function fetchFamilies(query, cursor, starter) {
+    const started = performance.now();
+    const params = new URLSearchParams({ starter, limit: String(PAGE) });
+    if (query.trim()) params.set("q", query.trim());
+    if (cursor) params.set("cursor", cursor);
+    const answer = await api("GET", "/v1/packages?" + params);
+    const answered = performance.now();
+    if (starter !== state.starter) return; // the starter changed meanwhile
     if (answer.status !== 200) {
       $("package-status").textContent = problemText(answer.data, "The search failed.");
       return;
     }
-    renderFamilies(answer.data);
+    renderFamilies(answer.data, Boolean(cursor), query);
     const results = $("package-results");
     results.dataset.query = query;
-    results.dataset.ms = String(performance.now() - started);
-    results.dispatchEvent(new CustomEvent("wizard:results", { detail: { query, seq } }));
+    const detail = { query, fetchMs: answered - started, renderMs: performance.now() - answered };
+    results.dispatchEvent(new CustomEvent("wizard:results", { detail }));
   }
 
   function addButton(entry, label, reason) {
@@ -269,11 +284,14 @@
     });
   }
 
-  function renderFamilies(page) {
+  function renderFamilies(page, more, query) {
     const list = $("package-results");
-    list.replaceChildren();
+    if (!more) list.replaceChildren();
+    const moreButton = $("package-more");
+    if (moreButton) moreButton.remove();
+    const shown = list.querySelectorAll(":scope > .family").length + page.items.length;
     $("package-status").textContent =
-      page.total === 0 ? "No package family matches." : page.items.length + " of " + page.total + " families";
+      page.total === 0 ? "No package family matches." : shown + " of " + page.total + " families";
     for (const family of page.items) {
       const reason = family.blocked;
       const reasonId = "family-reason-" + family.name;
@@ -308,6 +326,17 @@
       );
       if (reason) actions.querySelectorAll("button").forEach((b) => b.setAttribute("aria-describedby", reasonId));
       list.append(item);
+    }
+    if (page.next) {
+      list.after(
+        el("button", {
+          type: "button",
+          id: "package-more",
+          class: "secondary",
+          text: "Show more families",
+          onclick: () => search(query, page.next),
+        }),
+      );
     }
   }
 
