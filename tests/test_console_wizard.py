@@ -235,3 +235,12 @@ def test_the_wizard_fits_a_phone_width(page: Page, console: Console) -> None:
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], json.dumps(width)
     expect(page.locator("#preview")).to_be_visible()
+
+
+def test_editing_an_image_the_tenant_lacks_is_not_found(page: Page, console: Console) -> None:
+    sign_in(page, console.token, "/create")
+    for path in ("/images/1/nothing/edit", "/images/2/other/edit"):
+        answer = page.goto(path)
+        assert answer is not None and answer.status == 404
+        expect(page.get_by_role("alert")).to_contain_text("no private image")
+        expect(page.locator("#wizard")).to_have_count(0)
