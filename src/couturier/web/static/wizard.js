@@ -280,7 +280,7 @@
       disabled: added || full || Boolean(reason),
       "aria-label": (added ? "Added " : "Add ") + entry,
       onclick: () => addPackage(entry),
-      text: added ? "Added" : label,
+      text: added ? "Added " + entry : label,
     });
   }
 
@@ -363,7 +363,7 @@
       const added = state.packages.includes(entry);
       const blocked = button.closest(".family").classList.contains("blocked");
       button.disabled = added || full || blocked;
-      button.textContent = added ? "Added" : "Add " + entry;
+      button.textContent = added ? "Added " + entry : "Add " + entry;
       button.setAttribute("aria-label", (added ? "Added " : "Add ") + entry);
     }
   }
@@ -608,6 +608,7 @@
     } else {
       $("plan-state").textContent = problemText(data, "The plan failed (HTTP " + status + ").");
     }
+    $("preview-plan").classList.toggle("stale", status !== 200);
     renderErrors();
     renderPlan();
     return status;
@@ -720,11 +721,20 @@
         el("li", {}, el("span", { text: b }), badBundle.has(index) ? el("p", { class: "field-error", text: badBundle.get(index) }) : null),
       ),
     );
+    for (const id of ["preview-added", "preview-env", "preview-bundles"]) noneIfEmpty($(id));
+    const starterEnv = detail ? Object.keys(detail.env) : [];
+    $("starter-env").textContent = starterEnv.length
+      ? "The " + state.starter + " starter sets " + starterEnv.join(", ") + "."
+      : "";
     for (const step of STEPS) {
       const section = document.querySelector('.step[data-step="' + step + '"]');
       const bad = [...section.querySelectorAll(".field-error")].some((n) => !n.hidden);
       $("goto-" + step).classList.toggle("has-error", bad);
     }
+  }
+
+  function noneIfEmpty(list) {
+    if (!list.children.length) list.append(el("li", { class: "none", text: "none" }));
   }
 
   function renderAll() {
