@@ -87,6 +87,8 @@ def start_build(page: Page) -> None:
 def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds_it(
     page: Page, console: Console
 ) -> None:
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
     sign_in(page, console.token, "/create")
     cards = page.locator("#starter-cards")
     expect(cards.locator(".starter-card", has_text="python")).to_contain_text("2030-06-30")
@@ -159,6 +161,7 @@ def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds
     builds = api(console, "/v1/builds?image=1/my-python")["items"]
     assert isinstance(builds, list) and [b["trigger"] for b in builds] == ["edit", "create"]
     assert page.url.endswith(f"?build={builds[0]['trace_id']}")
+    assert script_errors == []
 
 
 def test_a_spec_with_mistakes_shows_each_message_beside_its_field_and_keeps_the_input(
