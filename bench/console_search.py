@@ -12,10 +12,10 @@ A script in the page notes ``performance.now()`` at each ``input`` event (captur
 document, before the wizard's own handler) and, when the wizard says it rendered the results of
 a query (its ``wizard:results`` event, sent after the list is in the DOM), takes the time after
 the next frame (``requestAnimationFrame`` then a task: layout and paint done) as the render time
-of that keystroke and of every earlier keystroke still waiting (replaced by a
-newer one while an answer was out: the user sees the newer results). Figures are over every keystroke of every round;
-the first request, which loads the three catalogs into the server, is made before and not
-counted. Run with ``uv run python -m bench.console_search [--rounds N]``.
+of that keystroke and of every earlier keystroke still waiting (replaced by a newer one while
+an answer was out: the user sees the newer results). Figures are over every keystroke of every
+round; the first request, which loads the three catalogs into the server, is made before and
+not counted. Run with ``uv run python -m bench.console_search [--rounds N]``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ _PROBE = """() => {
   window.__answers = [];
   const input = document.getElementById("package-search");
   document.addEventListener("input", (event) => {
-    if (event.target === input) window.__marks.push({q: input.value, t: performance.now(), done: null});
+    if (event.target !== input) return;
+    window.__marks.push({q: input.value, t: performance.now(), done: null});
   }, true);
   document.getElementById("package-results").addEventListener("wizard:results", (event) => {
     const query = event.detail.query;
@@ -87,7 +88,7 @@ def _type_query(page: Page, query: str) -> list[dict[str, Any]]:
     search.focus()
     page.keyboard.type(query, delay=KEY_DELAY_MS)
     page.wait_for_function(
-        "window.__marks.length === %d && window.__marks.every(m => m.done !== null)" % len(query),
+        f"window.__marks.length === {len(query)} && window.__marks.every(m => m.done !== null)",
         timeout=60_000,
     )
     marks: list[dict[str, Any]] = page.evaluate("window.__marks")
@@ -129,9 +130,7 @@ def measure(rounds: int) -> dict[str, Any]:
         dropped = 0
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True)
-            context = browser.new_context(
-                base_url=url[1], viewport={"width": 1280, "height": 800}
-            )
+            context = browser.new_context(base_url=url[1], viewport={"width": 1280, "height": 800})
             page = context.new_page()
             page.goto("/sign-in?next=/create")
             page.get_by_label("Token").fill(token[0])
@@ -139,7 +138,9 @@ def measure(rounds: int) -> dict[str, Any]:
             page.wait_for_selector("#wizard[data-ready='true']")
             page.locator('input[name="starter"][value="python"]').check()
             page.get_by_role("button", name="Next").click()
-            page.wait_for_function("document.getElementById('package-results').dataset.query === ''")
+            page.wait_for_function(
+                "document.getElementById('package-results').dataset.query === ''"
+            )
             page.evaluate(_PROBE)
             for _ in range(rounds):
                 for query in QUERIES:

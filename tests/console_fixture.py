@@ -68,9 +68,9 @@ PHP: dict[str, Any] = {
 }
 
 
-def _release_stanzas(release: str, python: str, php: str, requests: str, curl: str) -> Iterator[
-    dict[str, str]
-]:
+def _release_stanzas(
+    release: str, python: str, php: str, requests: str, curl: str
+) -> Iterator[dict[str, str]]:
     yield {"Package": "base-files", "Version": "13-1", "Section": "admin"}
     yield {"Package": f"python{python}", "Version": f"{python}.2-1", "Section": "python"}
     yield {
@@ -131,4 +131,7 @@ def console_settings(
         },
     }
     (tmp_path / "couturier.yaml").write_text(yaml.safe_dump(settings))
-    return {**environment(tmp_path, database_url), "COUTURIER_CONFIG": str(tmp_path / "couturier.yaml")}
+    return {
+        **environment(tmp_path, database_url),
+        "COUTURIER_CONFIG": str(tmp_path / "couturier.yaml"),
+    }

@@ -84,12 +84,8 @@ def start_build(page: Page) -> None:
     notes.get_by_role("button", name="Start the build").click()
 
 
-def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds_it(
-    page: Page, console: Console
-) -> None:
-    script_errors: list[str] = []
-    page.on("pageerror", lambda error: script_errors.append(str(error)))
-    sign_in(page, console.token, "/create")
+def pick_python_and_add_packages(page: Page) -> None:
+    """The starter step (python), then python3-requests-auto and curl found by search."""
     cards = page.locator("#starter-cards")
     expect(cards.locator(".starter-card", has_text="python")).to_contain_text("2030-06-30")
     page.locator('input[name="starter"][value="python"]').check()
@@ -111,6 +107,9 @@ def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds
     expect(preview.locator("#preview-added")).to_contain_text("python3-requests-auto")
     page.get_by_role("button", name="Next").click()
 
+
+def add_env_and_upload_bundle(page: Page) -> None:
+    """The env step (APP_ENV=production), then a certificates bundle dropped and uploaded."""
     page.get_by_role("button", name="Add a variable").click()
     page.get_by_label("Key").fill("APP_ENV")
     page.get_by_label("Value").fill("production")
@@ -124,6 +123,16 @@ def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds
     expect(page.get_by_label("corp-ca (certificates)")).to_be_checked()
     page.get_by_role("button", name="Next").click()
 
+
+def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds_it(
+    page: Page, console: Console
+) -> None:
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    sign_in(page, console.token, "/create")
+    pick_python_and_add_packages(page)
+    add_env_and_upload_bundle(page)
+    preview = page.locator("#preview")
     expect(page.locator("#name-prefix")).to_have_text("1/")
     page.get_by_label("Name", exact=True).fill("my-python")
     page.get_by_label("Description", exact=True).fill("Python with requests and our CA")
@@ -196,9 +205,10 @@ def test_a_spec_with_mistakes_shows_each_message_beside_its_field_and_keeps_the_
     page.get_by_role("button", name="5. Details").click()
     expect(page.get_by_label("Name", exact=True)).to_have_value("My_Image")
     expect(name_error).to_be_visible()
-    assert httpx.get(
-        f"{console.url}/v1/images", headers=console.headers(), timeout=30
-    ).json()["items"] == []
+    assert (
+        httpx.get(f"{console.url}/v1/images", headers=console.headers(), timeout=30).json()["items"]
+        == []
+    )
 
     # Fixing the name clears its message as typed, without a save.
     page.get_by_label("Name", exact=True).fill("my-image")
@@ -226,7 +236,9 @@ def test_the_php_starter_blocks_the_family_it_ships_and_offers_no_auto_for_a_dep
     dependency = page.locator('.family[data-family="libcurl4-dev"]')
     expect(dependency).to_contain_text("No -auto: libcurl4-dev holds development files")
     expect(dependency.get_by_role("button", name="Add libcurl4-dev-auto")).to_have_count(0)
-    expect(page.locator('.family[data-family="curl"]').get_by_role("button", name="Add curl-auto")).to_be_enabled()
+    expect(
+        page.locator('.family[data-family="curl"]').get_by_role("button", name="Add curl-auto")
+    ).to_be_enabled()
 
 
 def test_the_wizard_fits_a_phone_width(page: Page, console: Console) -> None:

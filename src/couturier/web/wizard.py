@@ -1,9 +1,10 @@
 """The console's create/edit wizard: ``/create`` and ``/images/{tenant}/{name}/edit``.
 
 The page is a shell (``wizard.html``); its script (``static/wizard/``, ES modules entered by
-``main.js``) works from the ``/v1`` calls only: ``/v1/starters``, ``/v1/packages``, ``/v1/bundles`` (list and upload),
-``/v1/plan`` for every check and the preview, and ``POST /v1/images`` or ``PUT
-/v1/images/{tenant}/{name}`` to save, so the wizard can do nothing the API cannot.
+``main.js``) works from the ``/v1`` calls only: ``/v1/starters``, ``/v1/packages``,
+``/v1/bundles`` (list and upload), ``/v1/plan`` for every check and the preview, and ``POST
+/v1/images`` or ``PUT /v1/images/{tenant}/{name}`` to save, so the wizard can do nothing the
+API cannot.
 """
 
 from __future__ import annotations
