@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.certs import make_certificate
 from tests.console import *  # noqa: F403 - the fixtures
@@ -84,6 +84,14 @@ def start_build(page: Page) -> None:
     notes.get_by_role("button", name="Start the build").click()
 
 
+def saved_card(page: Page, console: Console) -> Locator:
+    """After a save: the gallery, and its card of 1/my-python."""
+    page.wait_for_url(f"{console.url}/")
+    card = page.locator('.card[data-name="1/my-python"]')
+    expect(card).to_be_visible()
+    return card
+
+
 def pick_python_and_add_packages(page: Page) -> None:
     """The starter step (python), then python3-requests-auto and curl found by search."""
     cards = page.locator("#starter-cards")
@@ -141,7 +149,7 @@ def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds
         expect(plan.locator(f'[data-line="{line}"]')).to_contain_text("will be created")
     start_build(page)
 
-    page.wait_for_url(f"{console.url}/images/1/my-python*")
+    card = saved_card(page, console)
     image = api(console, "/v1/images/1/my-python")
     assert image["spec"] == {
         "name": "my-python",
@@ -153,7 +161,8 @@ def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds
     }
     builds = api(console, "/v1/builds?image=1/my-python")["items"]
     assert isinstance(builds, list) and [b["trigger"] for b in builds] == ["create"]
-    assert page.url.endswith(f"?build={builds[0]['trace_id']}")
+    expect(card).to_have_attribute("data-trace", builds[0]["trace_id"])
+    expect(card.get_by_role("status")).to_have_text("created", timeout=120_000)
 
     page.goto("/images/1/my-python/edit")
     expect(page.locator('input[name="starter"][value="python"]')).to_be_disabled()
@@ -163,13 +172,14 @@ def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds
     page.get_by_role("button", name="Add python3-urllib3", exact=True).click()
     expect(page.locator("#package-counter")).to_have_text("3 of 100 packages added")
     start_build(page)
-    page.wait_for_url(f"{console.url}/images/1/my-python*")
+    card = saved_card(page, console)
     spec = api(console, "/v1/images/1/my-python")["spec"]
     assert isinstance(spec, dict)
     assert spec["packages"] == ["python3-requests-auto", "curl", "python3-urllib3"]
     builds = api(console, "/v1/builds?image=1/my-python")["items"]
     assert isinstance(builds, list) and [b["trigger"] for b in builds] == ["edit", "create"]
-    assert page.url.endswith(f"?build={builds[0]['trace_id']}")
+    expect(card).to_have_attribute("data-trace", builds[0]["trace_id"])
+    expect(card.get_by_role("status")).to_have_text("created", timeout=120_000)
     assert script_errors == []
 
 

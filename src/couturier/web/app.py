@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from couturier.web import actions_page, image_page, pages
+from couturier.web import actions_page, image_page, pages, wizard
 from couturier.web.assets import STATIC_DIR, VENDOR_FILES, vendor_dir
 from couturier.web.signin import SignInNeededError, sign_in_redirect
 from couturier.web.signin import router as signin_router
@@ -20,6 +20,7 @@ def mount_console(app: FastAPI) -> None:
     the files of :data:`~couturier.web.assets.VENDOR_FILES`)."""
     app.include_router(signin_router)
     app.include_router(pages.router)
+    app.include_router(wizard.router)
     app.include_router(image_page.router)
     app.include_router(actions_page.router)
     app.mount("/static/console", StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -51,9 +51,9 @@ export async function startBuild() {
   button.disabled = false;
   const dialog = $("build-notes");
   if (answer.status === 202) {
-    const trace = answer.data.build.trace_id;
-    root.dataset.trace = trace;
-    location.assign("/images/" + answer.data.name + "?build=" + encodeURIComponent(trace));
+    // The gallery: its card of the image follows the build live.
+    root.dataset.trace = answer.data.build.trace_id;
+    location.assign("/");
     return;
   }
   dialog.close();
