@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.certs import make_certificate
+from tests.certs import key_pem, make_certificate
 from tests.console import *  # noqa: F403 - the fixtures
 from tests.console import Console, sign_in
 from tests.console_fixture import build_console_repo, console_settings
@@ -269,3 +269,33 @@ def test_editing_an_image_the_tenant_lacks_is_not_found(page: Page, console: Con
         assert answer is not None and answer.status == 404
         expect(page.get_by_role("alert")).to_contain_text("no private image")
         expect(page.locator("#wizard")).to_have_count(0)
+
+
+def test_an_upload_the_api_refuses_shows_why_beside_its_field_and_keeps_the_input(
+    page: Page, console: Console
+) -> None:
+    sign_in(page, console.token, "/create")
+    page.get_by_role("button", name="4. Bundles").click()
+    name = page.get_by_label("Bundle name")
+    upload = page.get_by_role("button", name="Upload the bundle")
+    name.fill("Bad_Name")
+    page.get_by_label("Files placed at a target directory").check()
+    page.get_by_label("Target directory (absolute)").fill("relative/dir")
+    drop_files(page, {"app.conf": b"level = 3\n"})
+    upload.click()
+    expect(page.locator("#error-upload-name")).to_contain_text("name: must be 2-40 characters")
+    expect(name).to_have_value("Bad_Name")
+    name.fill("app-conf")
+    upload.click()
+    expect(page.locator("#error-upload-target")).to_have_text(
+        "target: must be absolute, e.g. /relative/dir"
+    )
+    expect(page.locator("#error-upload-name")).to_be_hidden()
+    page.get_by_label("Certificates (PEM CA certificates, trusted system-wide)").check()
+    issued = make_certificate("Corp Root CA")
+    drop_files(page, {"corp.key": key_pem(issued)})
+    upload.click()
+    expect(page.locator("#error-upload-files")).to_contain_text("corp.key: holds a private key")
+    expect(page.locator("#upload-chosen")).to_contain_text("corp.key")
+    listed = httpx.get(f"{console.url}/v1/bundles", headers=console.headers(), timeout=30)
+    assert listed.json()["items"] == []
