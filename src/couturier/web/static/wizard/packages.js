@@ -101,7 +101,7 @@ export function renderFamilies(page, more, query) {
       el("h3", { class: "family-name", text: family.name }),
       el("p", { class: "family-summary", text: family.auto ? family.description : summary }),
       el("ul", { class: "members", "aria-label": "Members by line" }, ...members),
-      reason ? el("p", { class: "reason blocked-reason", id: reasonId, text: reason }) : null,
+      reason ? el("p", { class: "reason blocked-reason", id: reasonId, text: "Blocked: " + reason }) : null,
       !reason && family.dependency_only
         ? el("p", { class: "reason", text: "No -auto: " + family.dependency_only })
         : null,
