@@ -17,7 +17,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.certs import key_pem, make_certificate
 from tests.console import *  # noqa: F403 - the fixtures
-from tests.console import Console, sign_in
+from tests.console import Console, expire_sessions, sign_in
 from tests.console_fixture import build_console_repo, console_settings
 from tests.fixture_repo import SigningKey
 from tests.test_serve import Server
@@ -299,3 +299,29 @@ def test_an_upload_the_api_refuses_shows_why_beside_its_field_and_keeps_the_inpu
     expect(page.locator("#upload-chosen")).to_contain_text("corp.key")
     listed = httpx.get(f"{console.url}/v1/bundles", headers=console.headers(), timeout=30)
     assert listed.json()["items"] == []
+
+
+def test_a_session_ending_mid_wizard_returns_through_sign_in_with_what_was_typed(
+    page: Page, console: Console
+) -> None:
+    sign_in(page, console.token, "/create")
+    page.locator('input[name="starter"][value="python"]').check()
+    page.get_by_role("button", name="Next").click()
+    search(page, "requests")
+    page.get_by_role("button", name="Add python3-requests-auto").click()
+    page.get_by_role("button", name="5. Details").click()
+    page.get_by_label("Name", exact=True).fill("my-draft")
+    assert expire_sessions(console) == 1
+    page.get_by_label("Description", exact=True).fill("typed before the session ended")
+    expect(page.get_by_role("status")).to_have_text(
+        "Your session has expired. Sign in again to go on."
+    )
+    page.get_by_label("Token").fill(console.token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{console.url}/create")
+    expect(page.get_by_label("Name", exact=True)).to_have_value("my-draft")
+    expect(page.get_by_label("Description", exact=True)).to_have_value(
+        "typed before the session ended"
+    )
+    expect(page.locator('input[name="starter"][value="python"]')).to_be_checked()
+    expect(page.locator("#preview-added")).to_contain_text("python3-requests-auto")

@@ -1,5 +1,7 @@
 // DOM and API helpers. User text always goes in as text (textContent), never as markup; every
-// unsafe request carries the session's CSRF token; a 401 goes to sign-in and back here.
+// unsafe request carries the session's CSRF token; a 401 goes to sign-in and back here (the
+// draft kept, draft.js).
+import { saveDraft } from "./draft.js";
 import { $, csrf } from "./state.js";
 
 export function el(tag, attrs, ...children) {
@@ -36,7 +38,8 @@ export async function api(method, path, body, signal) {
   }
   const response = await fetch(path, init);
   if (response.status === 401) {
-    // an expired session: sign in again and come back here
+    // an expired session: sign in again and come back here, with what was typed
+    saveDraft();
     const here = location.pathname + location.search;
     location.assign("/sign-in?reason=expired&next=" + encodeURIComponent(here));
     throw new Error("signed out");

@@ -4,6 +4,7 @@
 // build notes first) and starts.
 import { chooseFiles, loadBundles, upload } from "./bundles.js";
 import { api, problemText, showError } from "./dom.js";
+import { takeDraft } from "./draft.js";
 import { renderEnv } from "./env.js";
 import { search } from "./packages.js";
 import { cancelPlan, renderErrors, runPlan, schedulePlan } from "./plan.js";
@@ -143,6 +144,10 @@ export async function start() {
   wire();
   go(state.step);
   if (editing) await loadImage();
+  if (takeDraft()) {
+    $("image-description").value = state.description;
+    go(state.step);
+  }
   await Promise.all([loadStarters(), loadBundles()]);
   $("image-name").value = state.name;
   renderEnv();
