@@ -171,11 +171,15 @@ def test_a_python_image_made_in_the_wizard_starts_its_build_and_an_edit_rebuilds
     search(page, "urllib3")
     page.get_by_role("button", name="Add python3-urllib3", exact=True).click()
     expect(page.locator("#package-counter")).to_have_text("3 of 100 packages added")
+    page.get_by_role("button", name="4. Bundles").click()
+    page.get_by_label("Version of corp-ca").select_option("1")
+    expect(preview.locator("#preview-bundles")).to_have_text("corp-ca@1")
     start_build(page)
     card = saved_card(page, console)
     spec = api(console, "/v1/images/1/my-python")["spec"]
     assert isinstance(spec, dict)
     assert spec["packages"] == ["python3-requests-auto", "curl", "python3-urllib3"]
+    assert spec["bundles"] == ["corp-ca@1"]
     builds = api(console, "/v1/builds?image=1/my-python")["items"]
     assert isinstance(builds, list) and [b["trigger"] for b in builds] == ["edit", "create"]
     expect(card).to_have_attribute("data-trace", builds[0]["trace_id"])
