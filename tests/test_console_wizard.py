@@ -16,7 +16,6 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.certs import key_pem, make_certificate
-from tests.console import *  # noqa: F403 - the fixtures
 from tests.console import Console, expire_sessions, sign_in
 from tests.console_fixture import build_console_repo, console_settings
 from tests.fixture_repo import SigningKey
