@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from couturier.core.suggest import close_names, did_you_mean
 from couturier.core.text import has_hidden, shown
 from couturier.errors import Code, ConflictError, InputError, NotFoundError
 from couturier.services import tokens as token_service
+from couturier.services.family_memo import FamilyMemo
 from couturier.services.starters import get_starter, starters
 from couturier.settings import Settings
 from couturier.store import InstallationKey, Store, UnitOfWork, load_or_create_key, open_store
@@ -47,12 +48,15 @@ def _utc_now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class Installation:
-    """The settings, database and key one process serves; made by :func:`open_installation`."""
+    """The settings, database and key one process serves; made by :func:`open_installation`.
+    ``families`` keeps the package families ``GET /v1/packages`` worked out (while their
+    snapshots stay the same)."""
 
     settings: Settings
     store: Store
     key: InstallationKey
     clock: Clock = _utc_now
+    families: FamilyMemo = field(default_factory=FamilyMemo, compare=False, repr=False)
 
     def close(self) -> None:
         self.store.close()

@@ -32,6 +32,7 @@ from couturier.errors import ConfigError, NotFoundError, ResolutionError
 from couturier.services import families as family_service
 from couturier.services.context import build_context, catalog_context
 from couturier.services.entitled import entitled_starter, entitled_starters
+from couturier.services.family_memo import inputs_key
 from couturier.services.paging import check_limit, decode_cursor, encode_cursor
 from couturier.services.plan import installed_size, spec_plan
 from couturier.services.specs import spec_checks
@@ -139,19 +140,46 @@ def package_families(
     if after is not None:
         names = [n for n in names if n > after[0]]
     page, more = names[:limit], len(names) > limit
-    found = families_named(
-        starter, lines.catalogs, lines.starter_packages, page, indexes=context.families
-    )
     labels = [line.version for line in starter.lines]
+    items = _family_answers(installation, lines, page, arch=arch, context=context)
     return {
         "starter": starter.name,
         "architecture": arch,
         "lines": labels,
         "newest": _newest(starter),
         "total": total,
-        "items": [family_json(f, labels) for f in found],
+        "items": items,
         "next": encode_cursor((page[-1],) if more and page else None),
     }
+
+
+def _family_answers(
+    installation: Installation,
+    lines: family_service.StarterLines,
+    names: Sequence[str],
+    *,
+    arch: str,
+    context: CatalogContext,
+) -> list[dict[str, Any]]:
+    """:func:`family_json` of each family of ``names``, in that order: the ones the
+    installation's memo holds for these snapshots from there, the others worked out (a
+    resolution per line and candidate tried) and kept."""
+    labels = [line.version for line in lines.starter.lines]
+    inputs = inputs_key(lines, arch)
+    memo = installation.families
+    answers: dict[str, dict[str, Any] | None] = {}
+    if inputs is not None:
+        answers = {name: memo.get(inputs, name) for name in names}
+    missing = [name for name in names if answers.get(name) is None]
+    found = families_named(
+        lines.starter, lines.catalogs, lines.starter_packages, missing, indexes=context.families
+    )
+    for family in found:
+        answer = family_json(family, labels)
+        answers[family.name] = answer
+        if inputs is not None:
+            memo.put(inputs, family.name, answer)
+    return [kept for name in names if (kept := answers.get(name)) is not None]
 
 
 def _newest(starter: Starter) -> str:
