@@ -40,7 +40,7 @@ def console(
     env = console_settings(tmp_path, url, signing_key)
     server = Server(env, tmp_path / "serve.log")
     try:
-        yield Console(server, Path(env["COUTURIER_DATA_DIR"]), console_mirror)
+        yield Console(server, Path(env["COUTURIER_DATA_DIR"]), console_mirror, env)
     finally:
         console_mirror.release.set()
         server.stop()
