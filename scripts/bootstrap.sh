@@ -54,7 +54,13 @@ fi
 # checksum is stamped into node_modules/ after it). --ignore-scripts: nothing of a package runs.
 npm_stamp="$root_dir/node_modules/.couturier-npm-stamp"
 npm_inputs() { (cd "$root_dir" && cksum package.json package-lock.json 2>/dev/null || true); }
-if [ ! -d "$root_dir/node_modules" ] || [ "$(cat "$npm_stamp" 2>/dev/null)" != "$(npm_inputs)" ]; then
-    (cd "$root_dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >/dev/null)
+# A checkout without a lockfile (an installed copy, the scripts' own tests) has nothing to install.
+if [ -f "$root_dir/package-lock.json" ] && { [ ! -d "$root_dir/node_modules" ] ||
+    [ "$(cat "$npm_stamp" 2>/dev/null)" != "$(npm_inputs)" ]; }; then
+    if ! (cd "$root_dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >/dev/null); then
+        echo "couturier: npm ci failed: the console's scripts (package-lock.json) could not be" \
+            "installed; install npm (apt-get install npm) and check the npm registry is reachable" >&2
+        exit 1
+    fi
     npm_inputs >"$npm_stamp"
 fi
