@@ -133,6 +133,10 @@ class Code(StrEnum):
     PUSH_UNREACHABLE = "push-unreachable"
     PUSH_DENIED = "push-denied"
     PUSH_REJECTED = "push-rejected"
+    # signatures and attestations
+    SIGNING_KEY_INVALID = "signing-key-invalid"
+    SIGNING_FAILED = "signing-failed"
+    VERIFICATION_FAILED = "verification-failed"
     # interfaces (the CLI's own errors: local files it did not expect, a server it cannot
     # reach or read, a bug)
     LOCAL_FILES = "local-files"
@@ -220,6 +224,9 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.PUSH_UNREACHABLE: CodeInfo(True, "a destination registry did not answer"),
         Code.PUSH_DENIED: CodeInfo(False, "a destination registry refused the credentials"),
         Code.PUSH_REJECTED: CodeInfo(False, "a destination registry refused what was pushed"),
+        Code.SIGNING_KEY_INVALID: CodeInfo(False, "a key file is not an ECDSA P-256 PEM key"),
+        Code.SIGNING_FAILED: CodeInfo(False, "a line's signature or attestation was not made"),
+        Code.VERIFICATION_FAILED: CodeInfo(False, "an image's signature or attestations fail"),
         Code.LOCAL_FILES: CodeInfo(False, "a local file could not be used (CLI only)"),
         Code.SERVER_UNREACHABLE: CodeInfo(True, "the CLI could not reach the server"),
         Code.SERVER_ERROR: CodeInfo(False, "the server answered what the CLI cannot read"),

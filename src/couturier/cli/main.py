@@ -38,6 +38,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
 
     from couturier.assembly.image import source_date_epoch
     from couturier.cli.hints import failure_hint, line_reason
+    from couturier.cli.keys import read_signing_key
     from couturier.cli.output import LineProgress, print_table, print_warnings
     from couturier.debian.transport import HttpTransport
     from couturier.errors import InputError
@@ -55,6 +56,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             "e.g. couturier build --starter python --output ./python-oci",
             fields={"kind": "build-source"},
         )
+    signer = read_signing_key(args.sign_key) if args.sign_key is not None else None
     sink = LayoutSink(args.output)
     sink.check()  # before the spec's catalogs are read
     # With SOURCE_DATE_EPOCH (reproducible mode) the timestamp tags come from it too (the
@@ -73,6 +75,7 @@ def _build(settings: Settings, args: argparse.Namespace, progress: Progress) -> 
             transport=transport,
             say=display.note,
             on_stage=display,
+            signer=signer,
         )
         if args.starter:
             request = build_service.starter_request(context, args.starter)

@@ -160,6 +160,12 @@ def _build(groups: _Groups) -> None:
     build.add_argument("--output", required=True, type=Path, help="OCI image layout directory")
     build.add_argument("--arch", action="append", help="only this architecture (repeatable)")
     build.add_argument("--line", action="append", help="only this line, e.g. 3.13 (repeatable)")
+    build.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="FILE",
+        help="sign and attest every created line with this ECDSA P-256 key (PEM, unencrypted)",
+    )
     build.add_argument("--json", action="store_true", help="print JSON")
 
 

@@ -31,6 +31,7 @@ used.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import ssl
 import time
@@ -257,6 +258,28 @@ class RegistryClient:
             return kind, answer.content
 
         return self._retrying(attempt, repository, "get manifest")
+
+    def get_blob(self, repository: str, digest: str) -> bytes | None:
+        """The bytes of blob ``digest`` (checked against it); None when there is none.
+        Raises :class:`PushError` when the registry refuses or sends other bytes. Redirects
+        to a blob's storage are not followed: a registry serving from elsewhere is not read."""
+        path = f"/v2/{repository}/blobs/{digest}"
+
+        def attempt() -> bytes | None:
+            answer = self._request("GET", path, repository, "get blob")
+            if answer.status_code == 404:
+                return None
+            self._expect(answer, (200,), repository, "get blob")
+            algorithm, _, encoded = digest.partition(":")
+            if algorithm != "sha256" or hashlib.sha256(answer.content).hexdigest() != encoded:
+                raise PushError(
+                    f"{self.url} sent other bytes than blob {digest} of {repository}",
+                    code=Code.PUSH_REJECTED,
+                    fields={"url": self.url, "repository": repository, "digest": digest},
+                )
+            return answer.content
+
+        return self._retrying(attempt, repository, "get blob")
 
     def put_manifest(
         self, repository: str, reference: str, media_type: str, content: bytes

@@ -26,6 +26,7 @@ BuildContext`.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import threading
@@ -42,6 +43,7 @@ from couturier.core.bundle import Bundle
 from couturier.core.catalog import Package
 from couturier.core.maintscripts import script_actions
 from couturier.core.planner import LinePlan
+from couturier.core.provenance import LineProvenance
 from couturier.core.replay import ScriptWarning, script_warnings
 from couturier.core.sbom import (
     SbomImage,
@@ -77,6 +79,13 @@ from couturier.oci.sink import ImageSink, ImageWriter, write_image, write_index,
 from couturier.services.context import BuildContext, CatalogSource
 from couturier.services.maintscripts import build_policy
 from couturier.services.plan import line_plan
+from couturier.services.signatures import (
+    CYCLONEDX_PREDICATE,
+    SPDX_PREDICATE,
+    SigningFailed,
+    line_packages,
+    sign_and_attest,
+)
 from couturier.services.starters import get_starter, select_lines
 from couturier.settings import Settings
 
@@ -459,7 +468,7 @@ def build(
         result.lines.append(outcome)
         if images:
             staged[outcome.version] = (outcome, images)
-    _publish(context, sink, request, staged, kept)
+    _publish(context, sink, request, staged, catalogs, kept)
     return result
 
 
@@ -523,12 +532,14 @@ def _publish(
     sink: ImageSink,
     request: ImageRequest,
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]],
+    catalogs: CatalogSource,
     kept: Sequence[CreatedLine] = (),
 ) -> None:
     """Write the staged lines into ``sink`` and fill in their digests and tags (planned over
     the staged lines and the ``kept`` ones, which are not written).
 
-    A line whose blobs cannot be written is failed and the others are written again without it;
+    A line whose blobs cannot be written, or (with the context's signer) whose signature
+    cannot be made, is failed and the others are written again without it;
     a failure that belongs to no line (opening the writer, committing) fails them all. Raises
     what :meth:`~couturier.oci.sink.ImageSink.writer` raises besides :class:`OSError`.
     """
@@ -547,7 +558,10 @@ def _publish(
                 for label, (outcome, images) in pending.items():
                     current = label
                     on_stage(StageEvent(label, outcome.release, "writing"))
-                    descriptor = _stage_line(writer, request, label, outcome.full_version, images)
+                    sign = _line_signer(context, writer, request, label, catalogs)
+                    descriptor = _stage_line(
+                        writer, request, label, outcome.full_version, images, sign
+                    )
                     digests[label] = descriptor.digest
                     published[label] = tuple(writer.tag(tag, descriptor) for tag in tags[label])
                 current = ""
@@ -558,6 +572,10 @@ def _publish(
             failure = _traced(StorageError(sink.location, error), context.trace_id)
             for label in [current] if current else list(pending):
                 _finish(pending.pop(label)[0], "failed", failure, on_stage)
+            continue
+        except SigningFailed as error:
+            # Never an unsigned line: this one fails, the others are written again.
+            _finish(pending.pop(current)[0], "failed", _traced(error, context.trace_id), on_stage)
             continue
         for label, (outcome, _) in pending.items():
             outcome.digest, outcome.tags = digests[label], published[label]
@@ -571,8 +589,10 @@ def _stage_line(
     label: str,
     version: str,
     images: list[tuple[LinePlan, LineImage]],
+    sign: _Sign | None = None,
 ) -> Descriptor:
-    """Stage one line's images (one per architecture) and, for several, an index over them."""
+    """Stage one line's images (one per architecture) and, for several, an index over them;
+    ``sign`` (when given) signs and attests each manifest and the index."""
     extra = {f"{ANNOTATION_PREFIX}starter": request.starter.name, LINE_ANNOTATION: label}
     if request.private:
         extra[f"{ANNOTATION_PREFIX}private-image"] = "true"
@@ -608,7 +628,7 @@ def _stage_line(
             annotations=annotations,
             history=image.history,
         )
-        _attach_sboms(
+        sboms = _attach_sboms(
             writer,
             manifest,
             request=request,
@@ -617,15 +637,79 @@ def _stage_line(
             plan=plan,
             image=image,
         )
+        if sign is not None:
+            sign(manifest, [plan], image.source_date_epoch, sboms)
         manifests.append(manifest)
     if len(manifests) == 1:
         return manifests[0]
     epoch = images[0][1].source_date_epoch
-    return write_index(
+    index = write_index(
         writer,
         manifests,
         image_annotations(epoch, title=request.name, version=version, extra=extra),
     )
+    if sign is not None:
+        sign(index, [plan for plan, _ in images], epoch, {})
+    return index
+
+
+# Signs and attests a stored manifest or index: (subject, its plans, its epoch, its SBOMs).
+_Sign = Callable[[Descriptor, Sequence[LinePlan], int, Mapping[str, Any]], None]
+
+
+def _line_signer(
+    context: BuildContext,
+    writer: ImageWriter,
+    request: ImageRequest,
+    label: str,
+    catalogs: CatalogSource,
+) -> _Sign | None:
+    """What signs line ``label``'s manifests with the context's signer (None: no signer).
+    Raises :class:`SigningFailed` when a signature cannot be made."""
+    signer = context.signer
+    if signer is None:
+        return None
+    spec = {
+        "name": request.name,
+        "description": request.description,
+        "starter": request.starter.name,
+        "packages": list(request.packages),
+        "env": dict(request.env),
+        "bundles": [bundle.ref for bundle in request.bundles],
+    }
+
+    def sign(
+        subject: Descriptor, plans: Sequence[LinePlan], epoch: int, sboms: Mapping[str, Any]
+    ) -> None:
+        line = plans[0].line
+        facts = LineProvenance(
+            spec=spec,
+            starter=request.starter.name,
+            line=label,
+            release=line.release,
+            architectures=[plan.architecture for plan in plans],
+            snapshots=[
+                digest
+                for plan in plans
+                for digest in catalogs(line.release, plan.architecture).snapshots
+            ],
+            packages=line_packages(plans),
+            build_date=context.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            trace_id=context.trace_id,
+            builder_version=couturier_version(),
+        )
+        for tag, entry in sign_and_attest(
+            writer,
+            signer,
+            subject,
+            name=request.name,
+            created=rfc3339(epoch),
+            provenance=facts,
+            sboms=sboms,
+        ):
+            writer.tag(tag, entry)
+
+    return sign
 
 
 def couturier_version() -> str:
@@ -646,9 +730,10 @@ def _attach_sboms(
     version: str,
     plan: LinePlan,
     image: LineImage,
-) -> None:
+) -> dict[str, Any]:
     """Attach the SPDX and CycloneDX SBOMs of one architecture's image as referrers of its
-    manifest (so ``Layout.referrers`` and registries' referrers API find them)."""
+    manifest (so ``Layout.referrers`` and registries' referrers API find them); the documents
+    by their attestation predicate type."""
     sbom = SbomImage(
         name=request.name,
         line=label,
@@ -663,9 +748,13 @@ def _attach_sboms(
         tool_version=couturier_version(),
     )
     created = {"org.opencontainers.image.created": rfc3339(image.source_date_epoch)}
+    documents = {
+        SPDX_PREDICATE: spdx_document(sbom),
+        CYCLONEDX_PREDICATE: cyclonedx_document(sbom),
+    }
     for media_type, document, suffix in (
-        (SPDX_MEDIA_TYPE, spdx_document(sbom), "spdx.json"),
-        (CYCLONEDX_MEDIA_TYPE, cyclonedx_document(sbom), "cdx.json"),
+        (SPDX_MEDIA_TYPE, documents[SPDX_PREDICATE], "spdx.json"),
+        (CYCLONEDX_MEDIA_TYPE, documents[CYCLONEDX_PREDICATE], "cdx.json"),
     ):
         write_referrer(
             writer,
@@ -676,3 +765,4 @@ def _attach_sboms(
             annotations=created,
             title=f"{request.name}-{label}-{plan.architecture}.{suffix}",
         )
+    return documents

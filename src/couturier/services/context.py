@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from couturier.debian.index import IndexCatalog
     from couturier.debian.snapshots import SnapshotCache
     from couturier.debian.transport import Transport
+    from couturier.oci.signing import Signer
     from couturier.oci.sink import ImageSink
     from couturier.services.build import StageEvent
 
@@ -104,7 +105,8 @@ class BuildContext(CatalogContext):
     for ``couturier build``, the registry repository for the service's builds; None for a job
     that writes no image, such as a plan). ``epoch`` is the build date
     the layers' file dates are clamped to (None: each line's newest package date); ``now``
-    dates the tags. ``on_stage`` gets the build's :class:`~couturier.services.build.StageEvent`
+    dates the tags. ``signer`` (None: nothing is signed) signs every created line's manifests
+    and attests them (:mod:`couturier.services.signatures`). ``on_stage`` gets the build's :class:`~couturier.services.build.StageEvent`
     values (from fetch threads too: it must be thread-safe).
     """
 
@@ -115,6 +117,7 @@ class BuildContext(CatalogContext):
     epoch: int | None
     now: dt.datetime
     on_stage: Callable[[StageEvent], None]
+    signer: Signer | None = None
 
 
 def catalog_context(
@@ -161,6 +164,7 @@ def build_context(
     snapshots: SnapshotCache | None = None,
     families: FamilyIndexes | None = None,
     tenant: int | None = None,
+    signer: Signer | None = None,
 ) -> BuildContext:
     """The context of one build job on ``settings``: the ports of :func:`catalog_context`,
     packages and layers in ``settings.cache_dir``, bundles from the bundle store, the images
@@ -218,4 +222,5 @@ def build_context(
         epoch=epoch,
         now=now,
         on_stage=on_stage,
+        signer=signer,
     )
