@@ -8,7 +8,15 @@ from importlib import metadata
 
 from fastapi import FastAPI
 
-from couturier.api import actions, bundles, catalog, destinations, registry, registry_auth
+from couturier.api import (
+    actions,
+    bundles,
+    catalog,
+    destinations,
+    registry,
+    registry_auth,
+    signing,
+)
 from couturier.api.errors import install_handlers
 from couturier.api.images import images
 from couturier.api.limits import MAX_BODY_BYTES, BodyLimit
@@ -94,6 +102,7 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(bundles.router)
     app.include_router(destinations.router)
+    app.include_router(signing.router)
     app.include_router(registry_auth.router)  # /v2/token before the /v2/ path routes
     app.include_router(registry.router)
     app.include_router(actions.router)

@@ -36,6 +36,7 @@ __all__ = [
     "backup",
     "entitle",
     "gc",
+    "open_for_admin",
     "restore",
     "say_first_start",
     "tenant_create",
@@ -57,7 +58,8 @@ def say_first_start(first: FirstStart | None) -> None:
     print(first.token, file=sys.stderr, flush=True)
 
 
-def _open(settings: Settings) -> Installation:
+def open_for_admin(settings: Settings) -> Installation:
+    """The installation of ``settings`` for an admin command, saying what a first start made."""
     installation, first = open_installation(settings)
     say_first_start(first)
     return installation
@@ -65,7 +67,7 @@ def _open(settings: Settings) -> Installation:
 
 def tenant_create(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """``admin tenant create NAME``: prints the new tenant's ID alone."""
-    installation = _open(settings)
+    installation = open_for_admin(settings)
     try:
         tenant = create_tenant(installation, args.name)
     finally:
@@ -76,7 +78,7 @@ def tenant_create(settings: Settings, args: argparse.Namespace, progress: Progre
 
 def tenant_list(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """``admin tenant list``: ID, name, starters of every tenant."""
-    installation = _open(settings)
+    installation = open_for_admin(settings)
     try:
         found = tenants(installation)
     finally:
@@ -93,7 +95,7 @@ def tenant_list(settings: Settings, args: argparse.Namespace, progress: Progress
 def token_create(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """``admin token create --tenant ID --scope S [--expires DAYS]``: prints the token alone,
     the only time it is shown."""
-    installation = _open(settings)
+    installation = open_for_admin(settings)
     try:
         check_tenant(installation, args.tenant)
         issued = issue_token(
@@ -111,7 +113,7 @@ def token_create(settings: Settings, args: argparse.Namespace, progress: Progres
 
 def entitle(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """``admin entitle --tenant ID STARTER...``: says which starters were added."""
-    installation = _open(settings)
+    installation = open_for_admin(settings)
     try:
         added = entitle_starters(installation, args.tenant, args.starters)
     finally:

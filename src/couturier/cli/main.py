@@ -142,6 +142,7 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("admin", "backup"): ("admin", "backup"),
     ("admin", "restore"): ("admin", "restore"),
     ("admin", "gc"): ("admin", "gc"),
+    ("admin", "signing-key rotate"): ("signing", "rotate"),
     ("images", "list"): ("images", "images_list"),
     ("images", "get"): ("images", "images_get"),
     ("images", "apply"): ("images", "images_apply"),
@@ -160,6 +161,8 @@ _COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("actions", "remove"): ("actions", "actions_remove"),
     ("actions", "test"): ("actions", "actions_test"),
     ("actions", "deliveries"): ("actions", "actions_deliveries"),
+    ("signing-key", None): ("signing", "signing_key"),
+    ("verify", None): ("signing", "verify"),
 }
 
 

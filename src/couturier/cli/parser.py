@@ -64,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
     _tokens(groups)
     _destinations(groups)
     _actions(groups)
+    _signing(groups)
     return top
 
 
@@ -401,6 +402,17 @@ def _admin(groups: _Groups) -> None:
     gc.add_argument("--json", action="store_true", help="print JSON")
     gc.set_defaults(command="gc")
 
+    signing = commands.add_parser("signing-key", help="signing keys")
+    actions = signing.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rotate = actions.add_parser(
+        "rotate",
+        help="retire a tenant's signing key and make a new one; prints the new public key",
+        description="Builds sign with the new key from now on; the retired public key stays "
+        "listed (GET /v1/signing-key?all=true) so images signed before still verify.",
+    )
+    rotate.add_argument("--tenant", type=_tenant_id, required=True, metavar="ID")
+    rotate.set_defaults(command="signing-key rotate")
+
     entitle = commands.add_parser("entitle", help="let a tenant build on starters")
     entitle.add_argument("--tenant", type=_tenant_id, required=True, metavar="ID")
     entitle.add_argument("starters", nargs="+", metavar="STARTER")
@@ -536,3 +548,32 @@ def _actions(groups: _Groups) -> None:
         commands.add_parser("deliveries", help="an action's deliveries and their attempts")
     )
     deliveries.add_argument("action_id", metavar="ID", help="the action's ID (actions list)")
+
+
+def _signing(groups: _Groups) -> None:
+    key = _remote(
+        groups.add_parser(
+            "signing-key",
+            help="the public key your tenant's images are signed with (PEM, for cosign --key)",
+        )
+    )
+    key.add_argument("--all", action="store_true", help="every key, retired ones too, with dates")
+    key.add_argument("--starters", action="store_true", help="the starter images' key instead")
+    verify = _remote(
+        groups.add_parser(
+            "verify",
+            help="check an image's signatures, attestations and SBOM against its layers",
+            description="Read HOST/TENANT/NAME:TAG from its registry and check the signature "
+            "of the image (and of each platform's manifest), its SLSA provenance, SPDX and "
+            "CycloneDX attestations, and that the SBOM lists exactly the packages of the "
+            "image's dpkg database. Exit 0 when all hold, 1 naming those that do not. "
+            "Without --key, the keys the server lists (couturier signing-key --all).",
+        )
+    )
+    verify.add_argument("image", metavar="HOST/TENANT/NAME:TAG")
+    verify.add_argument(
+        "--key", type=Path, action="append", metavar="PUB", help="a PEM public key (repeatable)"
+    )
+    verify.add_argument(
+        "--plain-http", action="store_true", help="the registry speaks HTTP, not HTTPS"
+    )

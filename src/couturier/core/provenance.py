@@ -76,9 +76,7 @@ def slsa_provenance(facts: LineProvenance) -> dict[str, Any]:
             "name": package.name,
             "digest": {"sha256": package.sha256},
         }
-        for package in sorted(
-            facts.packages, key=lambda p: (p.name, p.architecture, p.version)
-        )
+        for package in sorted(facts.packages, key=lambda p: (p.name, p.architecture, p.version))
     ]
     return {
         "buildDefinition": {

@@ -100,9 +100,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
-def statement(
-    name: str, digest: str, predicate_type: str, predicate: Mapping[str, Any]
-) -> bytes:
+def statement(name: str, digest: str, predicate_type: str, predicate: Mapping[str, Any]) -> bytes:
     """An in-toto v1 statement about the manifest ``digest`` (``sha256:<hex>``) named ``name``."""
     algorithm, _, encoded = digest.partition(":")
     body = {
@@ -145,13 +143,13 @@ def write_signatures(
     created: str,
 ) -> tuple[Descriptor, str]:
     """Store ``layers`` (from :func:`signature_layer` or :func:`attestation_layer`) as one
-    artifact manifest about ``subject`` through ``writer``, list it as a referrer and return its descriptor
-    and the cosign tag to point at it (the caller tags it with the line's tags, at the commit).
+    artifact manifest about ``subject`` through ``writer``, list it as a referrer and return
+    its descriptor and the cosign tag to point at it (the caller tags it, at the commit).
     ``created`` (RFC 3339) dates the manifest, from the image's epoch to keep it stable."""
     descriptors = []
-    for blob, annotations in layers:
+    for blob, layer_annotations in layers:
         writer.add_blob(blob)
-        descriptors.append(blob.descriptor(dict(annotations)))
+        descriptors.append(blob.descriptor(dict(layer_annotations)))
     annotations = {"org.opencontainers.image.created": created}
     document = artifact_manifest(subject, artifact_type, descriptors, annotations)
     writer.add_blob(EMPTY_BLOB)

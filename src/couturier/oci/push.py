@@ -14,7 +14,9 @@ For each :class:`~couturier.oci.pushsource.PushItem` (a root index or manifest a
    answers ``200`` with an image index, or a manifest ``PUT`` answers ``OCI-Subject``) lists
    them itself. Otherwise the spec's tag schema fallback: the tag ``sha256-<hex of the
    subject>`` holds an image index of the subject's referrers; what it held already is kept
-   and the new descriptors merged in (by digest);
+   and the new descriptors merged in (by digest). A cosign signature or attestation
+   (:mod:`couturier.oci.cosign`) is also put under its tag ``sha256-<hex>.sig`` (``.att``),
+   where cosign looks by default;
 4. last, points each tag at the root.
 
 A failure raises the client's :class:`~couturier.oci.registry.PushError` (after its retries);
@@ -29,11 +31,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from couturier.oci.cosign import ATTESTATION_ARTIFACT_TYPE, SIGNATURE_ARTIFACT_TYPE, cosign_tag
 from couturier.oci.documents import INDEX_MEDIA_TYPE, Descriptor, canonical_json
 from couturier.oci.pushsource import PushItem, PushSource
 from couturier.oci.registry import RegistryClient
 
 __all__ = ["PushReport", "fallback_tag", "push"]
+
+COSIGN_TYPES = (SIGNATURE_ARTIFACT_TYPE, ATTESTATION_ARTIFACT_TYPE)
 
 
 @dataclass
@@ -123,6 +128,11 @@ class _Pusher:
         for referrer in found:
             self.manifest(referrer.digest)
             self.report.referrers += 1
+            if referrer.artifact_type in COSIGN_TYPES:
+                # cosign's default lookup: the tag sha256-<hex>.sig (.att) of the subject.
+                media_type, content = self.source.manifest(referrer.digest)
+                tag = cosign_tag(subject, referrer.artifact_type)
+                self.client.put_manifest(self.repository, tag, media_type, content)
         if self._referrers_api is None:
             self._referrers_api = self.client.referrers(self.repository, subject) is not None
         if self._referrers_api:

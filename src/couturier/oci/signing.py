@@ -134,9 +134,7 @@ def load_signer(pem: bytes, what: str = "the signing key") -> KeySigner:
         raise _invalid(what, "is encrypted; give it unencrypted") from None
     except (ValueError, UnsupportedAlgorithm):
         raise _invalid(what, "is not a PEM private key") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
-        key.curve, ec.SECP256R1
-    ):
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise _invalid(what, "is not an ECDSA P-256 key")
     return KeySigner(key)
 
@@ -150,9 +148,7 @@ def load_public_key(pem: bytes, what: str = "the public key") -> ec.EllipticCurv
         key = serialization.load_pem_public_key(pem)
     except (ValueError, UnsupportedAlgorithm):
         raise _invalid(what, "is not a PEM public key") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
-        key.curve, ec.SECP256R1
-    ):
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise _invalid(what, "is not an ECDSA P-256 key")
     return key
 

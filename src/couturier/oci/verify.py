@@ -2,7 +2,8 @@
 
 :func:`verify_image` reads the image a reference names through a :class:`ContentReader` (a
 registry repository, :class:`RegistryReader`) and runs, for the root manifest or index and
-each platform manifest, the checks ``couturier verify`` reports:
+each platform manifest, the checks ``couturier verify`` reports (an image layout is read
+through :class:`LayoutReader`):
 
 * ``signature``: the ``sha256-<hex>.sig`` tag holds a simple-signing layer whose payload names
   this digest and whose signature one of the given public keys makes;
@@ -45,10 +46,18 @@ from couturier.oci.cosign import (
     pae,
 )
 from couturier.oci.documents import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+from couturier.oci.layout import Layout
 from couturier.oci.registry import RegistryClient
 from couturier.oci.signing import signature_holds
 
-__all__ = ["Check", "ContentReader", "RegistryReader", "dpkg_packages", "verify_image"]
+__all__ = [
+    "Check",
+    "ContentReader",
+    "LayoutReader",
+    "RegistryReader",
+    "dpkg_packages",
+    "verify_image",
+]
 
 SLSA_PREDICATE = "https://slsa.dev/provenance/v1"
 SPDX_PREDICATE = "https://spdx.dev/Document"
@@ -81,6 +90,26 @@ class RegistryReader:
 
     def blob(self, digest: str) -> bytes | None:
         return self.client.get_blob(self.repository, digest)
+
+
+class LayoutReader:
+    """An OCI image layout as a :class:`ContentReader` (tags are its ``ref.name`` entries)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def manifest(self, reference: str) -> bytes | None:
+        if not reference.startswith("sha256:"):
+            if reference not in self.layout.tags():
+                return None
+            reference = self.layout.tagged(reference).digest
+        return self.blob(reference)
+
+    def blob(self, digest: str) -> bytes | None:
+        try:
+            return self.layout.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            return None
 
 
 @dataclass(frozen=True)

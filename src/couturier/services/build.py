@@ -82,7 +82,7 @@ from couturier.services.plan import line_plan
 from couturier.services.signatures import (
     CYCLONEDX_PREDICATE,
     SPDX_PREDICATE,
-    SigningFailed,
+    SigningFailedError,
     line_packages,
     sign_and_attest,
 )
@@ -560,7 +560,7 @@ def _publish(
                     on_stage(StageEvent(label, outcome.release, "writing"))
                     sign = _line_signer(context, writer, request, label, catalogs)
                     descriptor = _stage_line(
-                        writer, request, label, outcome.full_version, images, sign
+                        writer, request, label, outcome.full_version, images, sign=sign
                     )
                     digests[label] = descriptor.digest
                     published[label] = tuple(writer.tag(tag, descriptor) for tag in tags[label])
@@ -573,7 +573,7 @@ def _publish(
             for label in [current] if current else list(pending):
                 _finish(pending.pop(label)[0], "failed", failure, on_stage)
             continue
-        except SigningFailed as error:
+        except SigningFailedError as error:
             # Never an unsigned line: this one fails, the others are written again.
             _finish(pending.pop(current)[0], "failed", _traced(error, context.trace_id), on_stage)
             continue
@@ -589,6 +589,7 @@ def _stage_line(
     label: str,
     version: str,
     images: list[tuple[LinePlan, LineImage]],
+    *,
     sign: _Sign | None = None,
 ) -> Descriptor:
     """Stage one line's images (one per architecture) and, for several, an index over them;
@@ -597,6 +598,7 @@ def _stage_line(
     if request.private:
         extra[f"{ANNOTATION_PREFIX}private-image"] = "true"
     manifests = []
+    every_sbom: list[tuple[str, Mapping[str, Any]]] = []
     for plan, image in images:
         annotations = image_annotations(
             image.source_date_epoch,
@@ -639,6 +641,7 @@ def _stage_line(
         )
         if sign is not None:
             sign(manifest, [plan], image.source_date_epoch, sboms)
+        every_sbom += sboms
         manifests.append(manifest)
     if len(manifests) == 1:
         return manifests[0]
@@ -649,12 +652,15 @@ def _stage_line(
         image_annotations(epoch, title=request.name, version=version, extra=extra),
     )
     if sign is not None:
-        sign(index, [plan for plan, _ in images], epoch, {})
+        sign(index, [plan for plan, _ in images], epoch, every_sbom)
     return index
 
 
-# Signs and attests a stored manifest or index: (subject, its plans, its epoch, its SBOMs).
-_Sign = Callable[[Descriptor, Sequence[LinePlan], int, Mapping[str, Any]], None]
+# Signs and attests a stored manifest or index: (subject, its plans, its epoch, its SBOMs as
+# (predicate type, document) pairs).
+_Sign = Callable[
+    [Descriptor, Sequence[LinePlan], int, Sequence[tuple[str, Mapping[str, Any]]]], None
+]
 
 
 def _line_signer(
@@ -665,7 +671,7 @@ def _line_signer(
     catalogs: CatalogSource,
 ) -> _Sign | None:
     """What signs line ``label``'s manifests with the context's signer (None: no signer).
-    Raises :class:`SigningFailed` when a signature cannot be made."""
+    Raises :class:`SigningFailedError` when a signature cannot be made."""
     signer = context.signer
     if signer is None:
         return None
@@ -679,7 +685,10 @@ def _line_signer(
     }
 
     def sign(
-        subject: Descriptor, plans: Sequence[LinePlan], epoch: int, sboms: Mapping[str, Any]
+        subject: Descriptor,
+        plans: Sequence[LinePlan],
+        epoch: int,
+        sboms: Sequence[tuple[str, Mapping[str, Any]]],
     ) -> None:
         line = plans[0].line
         facts = LineProvenance(
@@ -730,10 +739,10 @@ def _attach_sboms(
     version: str,
     plan: LinePlan,
     image: LineImage,
-) -> dict[str, Any]:
+) -> list[tuple[str, dict[str, Any]]]:
     """Attach the SPDX and CycloneDX SBOMs of one architecture's image as referrers of its
     manifest (so ``Layout.referrers`` and registries' referrers API find them); the documents
-    by their attestation predicate type."""
+    with their attestation predicate type."""
     sbom = SbomImage(
         name=request.name,
         line=label,
@@ -765,4 +774,4 @@ def _attach_sboms(
             annotations=created,
             title=f"{request.name}-{label}-{plan.architecture}.{suffix}",
         )
-    return documents
+    return list(documents.items())

@@ -425,6 +425,7 @@ def _build(
     from couturier.services.build import BuildResult, LineResult, build, image_request
     from couturier.services.context import build_context
     from couturier.services.freshness import image_inputs, line_records
+    from couturier.services.signing_keys import signer_of
     from couturier.services.starters import starters
 
     installation = builds.installation
@@ -463,6 +464,9 @@ def _build(
             on_stage=recorder,
             clock=installation.clock,
             tenant=job.tenant_id,  # its bundles come from the tenant's own store
+            # Every created line is signed with the tenant's key; a key that cannot be opened
+            # fails the build here, before anything is published unsigned.
+            signer=signer_of(installation, job.tenant_id),
         )
         request = image_request(context, image_spec_of(spec))
         result = build(

@@ -106,8 +106,9 @@ class BuildContext(CatalogContext):
     that writes no image, such as a plan). ``epoch`` is the build date
     the layers' file dates are clamped to (None: each line's newest package date); ``now``
     dates the tags. ``signer`` (None: nothing is signed) signs every created line's manifests
-    and attests them (:mod:`couturier.services.signatures`). ``on_stage`` gets the build's :class:`~couturier.services.build.StageEvent`
-    values (from fetch threads too: it must be thread-safe).
+    and attests them (:mod:`couturier.services.signatures`). ``on_stage`` gets the build's
+    :class:`~couturier.services.build.StageEvent` values (from fetch threads too: it must be
+    thread-safe).
     """
 
     fetch: PackageFetcher

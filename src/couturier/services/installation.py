@@ -33,6 +33,7 @@ __all__ = [
     "TenantInfo",
     "create_tenant",
     "entitle",
+    "known_tenant",
     "open_installation",
     "tenants",
 ]
@@ -101,17 +102,24 @@ def open_installation(
     key, _ = load_or_create_key(settings.data_dir)
     store = open_store(settings.database)
     try:
-        first = store.prepare(lambda uow: _first_start(uow, settings, clock()))
+        first = store.prepare(lambda uow: _first_start(uow, settings, clock(), key))
     except BaseException:
         store.close()
         raise
     return Installation(settings, store, key, clock), first
 
 
-def _first_start(uow: UnitOfWork, settings: Settings, now: dt.datetime) -> FirstStart | None:
+def _first_start(
+    uow: UnitOfWork, settings: Settings, now: dt.datetime, key: InstallationKey
+) -> FirstStart | None:
+    from couturier.services.signing_keys import ensure_key
+
     if uow.installation.has_tenants():
         return None
     tenant = uow.installation.add_tenant(DEFAULT_TENANT, now)
+    # The first tenant's signing key, and the installation's starter key.
+    ensure_key(uow, key, tenant.id, now)
+    ensure_key(uow, key, None, now)
     uow.installation.entitle(tenant.id, sorted(starters(settings)), now)
     issued = token_service.add_token(
         uow, tenant.id, "write", now, expires_days=None, description="made on first start"
@@ -132,7 +140,9 @@ def _tenant_name(name: str) -> str:
 def create_tenant(installation: Installation, name: str) -> TenantInfo:
     """A new tenant called ``name``, entitled to nothing yet (``couturier admin entitle``).
     Raises :class:`InputError` for an empty or hidden-character name, :class:`ConflictError`
-    when a tenant has that name already."""
+    when a tenant has that name already. Its signing key is made with it."""
+    from couturier.services.signing_keys import ensure_key
+
     name = _tenant_name(name)
     with installation.store.unit(write=True) as uow:
         existing = uow.installation.tenant_named(name)
@@ -143,10 +153,14 @@ def create_tenant(installation: Installation, name: str) -> TenantInfo:
                 fields={"tenant": name, "id": existing.id},
             )
         tenant = uow.installation.add_tenant(name, installation.clock())
+        # Its signing key is made with it: every image it builds is signed.
+        ensure_key(uow, installation.key, tenant.id, installation.clock())
         return TenantInfo(tenant.id, tenant.name, tenant.created_at, ())
 
 
-def _known_tenant(uow: UnitOfWork, tenant_id: int) -> None:
+def known_tenant(uow: UnitOfWork, tenant_id: int) -> None:
+    """Raise :class:`NotFoundError` (``tenant-not-found``, naming the nearest IDs) unless
+    tenant ``tenant_id`` exists."""
     if uow.installation.tenant(tenant_id) is None:
         known = [str(t.id) for t in uow.installation.tenants()]
         raise NotFoundError(
@@ -164,7 +178,7 @@ def entitle(installation: Installation, tenant_id: int, names: Sequence[str]) ->
     for name in names:
         get_starter(installation.settings, name)
     with installation.store.unit(write=True) as uow:
-        _known_tenant(uow, tenant_id)
+        known_tenant(uow, tenant_id)
         return uow.installation.entitle(tenant_id, names, installation.clock())
 
 
@@ -180,7 +194,7 @@ def tenants(installation: Installation) -> list[TenantInfo]:
 def check_tenant(installation: Installation, tenant_id: int) -> None:
     """Raise :class:`NotFoundError` unless tenant ``tenant_id`` exists."""
     with installation.store.unit() as uow:
-        _known_tenant(uow, tenant_id)
+        known_tenant(uow, tenant_id)
 
 
 def ready(installation: Installation) -> None:

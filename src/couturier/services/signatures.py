@@ -12,10 +12,10 @@ writer (:mod:`couturier.oci.cosign` says the format):
   ``cosign verify-attestation --type spdxjson|cyclonedx`` select).
 
 The index of a multi-platform line is signed the same way and attested with the line's
-provenance (every architecture's packages); its SBOMs are per platform, on the platform
-manifests.
+provenance (every architecture's packages) and every platform's SBOMs, so that ``cosign
+verify-attestation --type spdxjson`` of the line's tag finds them too.
 
-Any failure of the signer becomes :class:`SigningFailed` (``signing-failed``): the build fails
+Any failure of the signer becomes :class:`SigningFailedError` (``signing-failed``): the build fails
 the line rather than publish it unsigned.
 """
 
@@ -46,7 +46,7 @@ from couturier.oci.sink import ImageWriter
 __all__ = [
     "CYCLONEDX_PREDICATE",
     "SPDX_PREDICATE",
-    "SigningFailed",
+    "SigningFailedError",
     "line_packages",
     "sign_and_attest",
 ]
@@ -56,7 +56,7 @@ SPDX_PREDICATE = "https://spdx.dev/Document"
 CYCLONEDX_PREDICATE = "https://cyclonedx.org/bom"
 
 
-class SigningFailed(CouturierError):
+class SigningFailedError(CouturierError):
     """A signature or attestation of a line could not be made (``signing-failed``)."""
 
     def __init__(self, line: str, reason: str, trace_id: str) -> None:
@@ -76,14 +76,15 @@ def sign_and_attest(
     name: str,
     created: str,
     provenance: LineProvenance,
-    sboms: Mapping[str, Mapping[str, Any]] | None = None,
+    sboms: Sequence[tuple[str, Mapping[str, Any]]] = (),
 ) -> list[tuple[str, Descriptor]]:
     """Store the signature and attestations of ``subject`` (a platform manifest or index named
     ``name``) through ``writer``; the cosign tags to point at them, with their descriptors.
 
-    ``sboms`` maps a predicate type (:data:`SPDX_PREDICATE`, :data:`CYCLONEDX_PREDICATE`) to
-    the SBOM document; ``created`` (RFC 3339, the image's date) dates the artifact manifests.
-    Raises :class:`SigningFailed` when the signer fails (naming the line and the reason)."""
+    ``sboms`` are (predicate type, document) pairs (:data:`SPDX_PREDICATE`,
+    :data:`CYCLONEDX_PREDICATE`): an index carries each platform's; ``created`` (RFC 3339,
+    the image's date) dates the artifact manifests.
+    Raises :class:`SigningFailedError` when the signer fails (naming the line and the reason)."""
     try:
         signature = signature_layer(signer, name, subject.digest)
         attestations: list[tuple[Blob, dict[str, str]]] = [
@@ -91,14 +92,14 @@ def sign_and_attest(
                 signer, name, subject.digest, SLSA_PROVENANCE_V1, slsa_provenance(provenance)
             )
         ]
-        for predicate_type, document in (sboms or {}).items():
+        for predicate_type, document in sboms:
             attestations.append(
                 attestation_layer(signer, name, subject.digest, predicate_type, document)
             )
     except CouturierError as error:
-        raise SigningFailed(provenance.line, error.message, provenance.trace_id) from error
+        raise SigningFailedError(provenance.line, error.message, provenance.trace_id) from error
     except (ValueError, TypeError, OSError) as error:
-        raise SigningFailed(provenance.line, str(error), provenance.trace_id) from error
+        raise SigningFailedError(provenance.line, str(error), provenance.trace_id) from error
     tags = []
     for artifact_type, layers in (
         (SIGNATURE_ARTIFACT_TYPE, [signature]),

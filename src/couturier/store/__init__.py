@@ -8,7 +8,8 @@
 - :mod:`~couturier.store.destinations`: a tenant's destinations and its builds' pushes;
 - :mod:`~couturier.store.actions`: actions, their deliveries and attempts;
 - :mod:`~couturier.store.build_events`: the progress of running builds;
-- :mod:`~couturier.store.starter_builds`: the builds of the starters' lines.
+- :mod:`~couturier.store.starter_builds`: the builds of the starters' lines;
+- :mod:`~couturier.store.signing_keys`: the tenants' and the starters' signing keys.
 """
 
 # Each table module is imported here, so that Base.metadata is complete wherever the store is

@@ -228,3 +228,4 @@ from couturier.store import destinations as _destinations  # noqa: E402,F401
 from couturier.store import freshness as _freshness  # noqa: E402,F401
 from couturier.store import registry as _registry  # noqa: E402,F401
 from couturier.store import sessions as _sessions  # noqa: E402,F401
+from couturier.store import signing_keys as _signing_keys  # noqa: E402,F401
