@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from couturier.api.app import create_app
+from couturier.oci.cosign import ATTESTATION_ARTIFACT_TYPE, SIGNATURE_ARTIFACT_TYPE
 from couturier.oci.push import fallback_tag, push
 from couturier.oci.pushsource import PushItem
 from couturier.oci.registry import Credentials, RegistryClient
@@ -119,7 +120,8 @@ def test_a_build_is_pushed_to_docker_registry_and_pulled_from_there_by_digest(
         assert (pushed["status"], pushed["problem"]) == ("pushed", None), pushed
         assert (pushed["repository"], pushed["digest"]) == ("mirror/my-tool", line["digest"])
         assert pushed["report"]["referrers_by"] == "tag"
-        assert pushed["report"]["referrers"] == 2
+        # SPDX, CycloneDX, cosign's signature and attestations of the (one) platform manifest
+        assert pushed["report"]["referrers"] == 4
 
     # The password is sealed at rest: the row holds no plain text of it.
     with site.store.unit() as uow:
@@ -147,7 +149,9 @@ def test_a_build_is_pushed_to_docker_registry_and_pulled_from_there_by_digest(
         f"mirror/my-tool/manifests/{fallback_tag(subject)}",
         "application/vnd.oci.image.index.v1+json",
     ).json()
-    assert sorted(m["artifactType"] for m in index["manifests"]) == [SPDX, CYCLONEDX]
+    assert sorted(m["artifactType"] for m in index["manifests"]) == sorted(
+        [SPDX, CYCLONEDX, SIGNATURE_ARTIFACT_TYPE, ATTESTATION_ARTIFACT_TYPE]
+    )
 
     # podman pulls that very digest from the registry, trusting the test CA.
     certs = tmp_path / "certs"

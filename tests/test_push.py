@@ -8,6 +8,7 @@ backoff, then one clear error."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from couturier.api.app import create_app
+from couturier.oci.cosign import ATTESTATION_ARTIFACT_TYPE, SIGNATURE_ARTIFACT_TYPE
 from couturier.oci.documents import INDEX_MEDIA_TYPE as INDEX
 from couturier.oci.documents import Platform
 from couturier.oci.layout import Layout, LayoutWriter
@@ -105,7 +107,8 @@ def test_referrers_go_through_the_referrers_api_where_the_registry_has_it(built:
             report = push(source, client, "team/my-tool", built.items)
             again = push(source, client, "team/my-tool", built.items)
 
-        assert report.referrers_by == "api" and report.referrers == 4  # 2 lines x SPDX, CDX
+        # 2 lines x SPDX, CDX, cosign's signature and attestations (every line is signed)
+        assert report.referrers_by == "api" and report.referrers == 8
         assert report.uploaded > 0 and report.mounted == 0
         # The bearer flow: a challenge, the token endpoint with the credentials, then the token.
         assert (
@@ -113,7 +116,9 @@ def test_referrers_go_through_the_referrers_api_where_the_registry_has_it(built:
             "/token?service=standin&scope=repository%3Ateam%2Fmy-tool%3Apull%2Cpush",
         ) in [(method, path) for method, path in server.requests]
         paths = [path for _, path in server.requests]
-        assert not any("/manifests/sha256-" in path for path in paths)  # no tag fallback
+        # No tag fallback; only cosign's own tags sha256-<hex>.sig and .att.
+        assert not any(re.search("/manifests/sha256-[0-9a-f]{64}$", path) for path in paths)
+        assert any(path.endswith(".sig") for path in paths)
         assert any("/referrers/sha256:" in path for path in paths)
         for line in built.lines:
             assert (
@@ -123,7 +128,9 @@ def test_referrers_go_through_the_referrers_api_where_the_registry_has_it(built:
             with RegistryClient(server.url, credentials=Credentials(USER, PASSWORD)) as client:
                 listed = client.referrers("team/my-tool", platform_manifest(built, line))
             assert listed is not None
-            assert sorted(m["artifactType"] for m in listed["manifests"]) == [SPDX, CYCLONEDX]
+            assert sorted(m["artifactType"] for m in listed["manifests"]) == sorted(
+                [SPDX, CYCLONEDX, SIGNATURE_ARTIFACT_TYPE, ATTESTATION_ARTIFACT_TYPE]
+            )
         # Pushed again: every blob is found present, none uploaded.
         assert again.uploaded == 0 and again.present == report.uploaded + report.present
         assert TOKEN not in repr(client) and PASSWORD not in repr(Credentials(USER, PASSWORD))
