@@ -75,8 +75,8 @@ class Signed:
 def signed(
     tmp_path_factory: pytest.TempPathFactory,
     signing_key: SigningKey,
-    docker_registry: Registry,  # noqa: F811 - the fixture imported above
-    cosign: Cosign,  # noqa: F811
+    docker_registry: Registry,
+    cosign: Cosign,
 ) -> Iterator[Signed]:
     root = tmp_path_factory.mktemp("cosign-serve")
     repo = build_repo(root / "repo", REPO, key=signing_key, arch=ARCHITECTURES)
@@ -123,7 +123,7 @@ def _passes(done: Any) -> None:
 @pytest.mark.parametrize("where", ["couturier", "destination"])
 def test_cosign_verifies_the_signature_and_attestations(
     signed: Signed,
-    cosign: Cosign,  # noqa: F811
+    cosign: Cosign,
     where: str,
 ) -> None:
     for tag in signed.line["tags"][:2]:
@@ -205,7 +205,7 @@ def _put_back(
 
 def test_a_tampered_signature_or_attestation_fails_cosign_and_couturier_verify(
     signed: Signed,
-    cosign: Cosign,  # noqa: F811
+    cosign: Cosign,
 ) -> None:
     tag = signed.line["tags"][0]
     image, digest = signed.theirs(tag), signed.line["digest"]
@@ -248,7 +248,7 @@ def test_a_tampered_signature_or_attestation_fails_cosign_and_couturier_verify(
 
 def test_a_rotated_key_is_listed_and_what_it_signed_still_verifies(
     signed: Signed,
-    cosign: Cosign,  # noqa: F811
+    cosign: Cosign,
     tmp_path: Path,
 ) -> None:
     done = couturier(signed.env, "admin", "signing-key", "rotate", "--tenant", "1")
