@@ -36,6 +36,7 @@ from couturier.core.planner import LinePlan, plan_line
 from couturier.core.relations import parse_relations
 from couturier.debian.index import load_catalog
 from couturier.oci.layer import GZIP_BLOCK_SIZE, GZIP_LEVEL
+from couturier.oci.signing import Signer
 from couturier.services.build import BuildResult, ImageRequest, LineResult, StageEvent, build
 from couturier.services.context import build_context
 from couturier.services.starters import get_starter
@@ -112,10 +113,17 @@ class Built:
 
 
 def timed_build(
-    settings: Settings, starter: str, output: Path, lines: list[str] | None, *, fresh: bool = True
+    settings: Settings,
+    starter: str,
+    output: Path,
+    lines: list[str] | None,
+    *,
+    fresh: bool = True,
+    signer: Signer | None = None,
 ) -> Built:
     """Build ``lines`` (None: all) of ``starter`` for amd64 into a fresh ``output`` (or, with
-    ``fresh`` False, into the layout already there), timed."""
+    ``fresh`` False, into the layout already there), timed; signed and attested by ``signer``
+    when one is given."""
     if fresh:
         shutil.rmtree(output, ignore_errors=True)
     parse_relations.cache_clear()  # every run parses the relations it needs, as a new process
@@ -133,7 +141,7 @@ def timed_build(
                 built.fetched_mib = float(found[1])
 
     request = ImageRequest(starter=get_starter(settings, starter), name=starter)
-    context = build_context(settings, output=output, on_stage=on_stage)
+    context = build_context(settings, output=output, on_stage=on_stage, signer=signer)
     built.result = build(context, request, architectures=[ARCH], lines=lines)
     built.seconds = built.marks["done"] = time.perf_counter() - start
     return built
