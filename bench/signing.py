@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import time
 from collections.abc import Sequence
 
 from bench.engine import ARCH, BASE, bench_settings, median, timed_build
@@ -27,7 +28,7 @@ TARGET = 0.05
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=7, help="builds of each kind")
+    parser.add_argument("--rounds", type=int, default=11, help="builds of each kind")
     args = parser.parse_args(argv)
     settings = bench_settings()
     work = BASE / "work" / "signing"
@@ -39,16 +40,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     load_before = os.getloadavg()
     plain: list[float] = []
     signed: list[float] = []
+    plain_cpu: list[float] = []
+    signed_cpu: list[float] = []
     for round_ in range(args.rounds):
-        order = [(plain, None), (signed, signer)]
-        for seconds, with_key in order if round_ % 2 == 0 else order[::-1]:
+        order = [(plain, plain_cpu, None), (signed, signed_cpu, signer)]
+        for seconds, cpu, with_key in order if round_ % 2 == 0 else order[::-1]:
+            started = time.process_time()
             built = timed_build(settings, STARTER, work / "out", None, signer=with_key)
+            cpu.append(time.process_time() - started)
             assert [line.status for line in built.result.lines].count("created") == len(created)
             seconds.append(built.seconds)
     load_after = os.getloadavg()
     plain_s, signed_s = median(plain), median(signed)
     added = signed_s / plain_s - 1
-    verdict = "**met**" if added <= TARGET else "**not met**"
+    added_cpu = median(signed_cpu) / median(plain_cpu) - 1
+    # The figure judged: CPU seconds of the process (threads included), which the other work
+    # on the machine disturbs far less than wall time.
+    verdict = "**met**" if max(added, added_cpu) <= TARGET else "**not met**"
     body = "\n".join(
         [
             "## Signing and attesting a warm rebuild",
@@ -63,13 +71,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             "provenance, SPDX and CycloneDX attestations (DSSE, ECDSA P-256, RFC 6979), as "
             "referrers and under the `.sig`/`.att` tags (`bench/signing.py`).",
             "",
-            "| build | median s | runs |",
-            "|---|---:|---|",
-            f"| unsigned | {plain_s:.3f} | {', '.join(f'{s:.3f}' for s in plain)} |",
-            f"| signed and attested | {signed_s:.3f} | {', '.join(f'{s:.3f}' for s in signed)} |",
+            "| build | median wall s | median CPU s | wall runs |",
+            "|---|---:|---:|---|",
+            f"| unsigned | {plain_s:.3f} | {median(plain_cpu):.3f} | "
+            f"{', '.join(f'{s:.3f}' for s in plain)} |",
+            f"| signed and attested | {signed_s:.3f} | {median(signed_cpu):.3f} | "
+            f"{', '.join(f'{s:.3f}' for s in signed)} |",
             "",
-            f"Signing adds **{added * 100:+.1f} %** ({(signed_s - plain_s) * 1000:+.0f} ms). "
-            f"Target: at most {TARGET * 100:.0f} %. {verdict}.",
+            f"Signing adds **{added * 100:+.1f} %** wall time "
+            f"({(signed_s - plain_s) * 1000:+.0f} ms) and **{added_cpu * 100:+.1f} %** CPU time "
+            f"({(median(signed_cpu) - median(plain_cpu)) * 1000:+.0f} ms). Target: at most "
+            f"{TARGET * 100:.0f} % (both). {verdict}. With a load average this high the wall "
+            "times' spread is wider than the difference measured; the CPU time is the steadier "
+            "figure.",
         ]
     )
     write_section("signing", body)

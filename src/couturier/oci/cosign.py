@@ -100,16 +100,23 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
-def statement(name: str, digest: str, predicate_type: str, predicate: Mapping[str, Any]) -> bytes:
-    """An in-toto v1 statement about the manifest ``digest`` (``sha256:<hex>``) named ``name``."""
+def statement(
+    name: str, digest: str, predicate_type: str, predicate: Mapping[str, Any] | bytes
+) -> bytes:
+    """An in-toto v1 statement about the manifest ``digest`` (``sha256:<hex>``) named ``name``.
+
+    ``predicate`` is a mapping, or the bytes of a JSON object already written (an SBOM as its
+    referrer holds it): embedded as they are, so the attested SBOM is byte for byte the one
+    published beside it, and a large document is not encoded twice."""
     algorithm, _, encoded = digest.partition(":")
-    body = {
+    head = {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": name, "digest": {algorithm: encoded}}],
         "predicateType": predicate_type,
-        "predicate": predicate,
     }
-    return canonical_json(body)
+    if not isinstance(predicate, bytes):
+        return canonical_json({**head, "predicate": predicate})
+    return canonical_json(head)[:-1] + b',"predicate":' + predicate.strip() + b"}"
 
 
 def signature_layer(signer: Signer, repository: str, digest: str) -> tuple[Blob, dict[str, str]]:
@@ -120,7 +127,11 @@ def signature_layer(signer: Signer, repository: str, digest: str) -> tuple[Blob,
 
 
 def attestation_layer(
-    signer: Signer, name: str, digest: str, predicate_type: str, predicate: Mapping[str, Any]
+    signer: Signer,
+    name: str,
+    digest: str,
+    predicate_type: str,
+    predicate: Mapping[str, Any] | bytes,
 ) -> tuple[Blob, dict[str, str]]:
     """The DSSE envelope layer attesting ``predicate`` about ``digest``, with cosign's
     annotations (an empty signature annotation: the signature is inside the envelope)."""

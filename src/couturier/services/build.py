@@ -598,7 +598,7 @@ def _stage_line(
     if request.private:
         extra[f"{ANNOTATION_PREFIX}private-image"] = "true"
     manifests = []
-    every_sbom: list[tuple[str, Mapping[str, Any]]] = []
+    every_sbom: list[tuple[str, bytes]] = []
     for plan, image in images:
         annotations = image_annotations(
             image.source_date_epoch,
@@ -658,9 +658,7 @@ def _stage_line(
 
 # Signs and attests a stored manifest or index: (subject, its plans, its epoch, its SBOMs as
 # (predicate type, document) pairs).
-_Sign = Callable[
-    [Descriptor, Sequence[LinePlan], int, Sequence[tuple[str, Mapping[str, Any]]]], None
-]
+_Sign = Callable[[Descriptor, Sequence[LinePlan], int, Sequence[tuple[str, bytes]]], None]
 
 
 def _line_signer(
@@ -688,7 +686,7 @@ def _line_signer(
         subject: Descriptor,
         plans: Sequence[LinePlan],
         epoch: int,
-        sboms: Sequence[tuple[str, Mapping[str, Any]]],
+        sboms: Sequence[tuple[str, bytes]],
     ) -> None:
         line = plans[0].line
         facts = LineProvenance(
@@ -739,10 +737,10 @@ def _attach_sboms(
     version: str,
     plan: LinePlan,
     image: LineImage,
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[tuple[str, bytes]]:
     """Attach the SPDX and CycloneDX SBOMs of one architecture's image as referrers of its
-    manifest (so ``Layout.referrers`` and registries' referrers API find them); the documents
-    with their attestation predicate type."""
+    manifest (so ``Layout.referrers`` and registries' referrers API find them); the documents'
+    bytes with their attestation predicate type."""
     sbom = SbomImage(
         name=request.name,
         line=label,
@@ -758,8 +756,8 @@ def _attach_sboms(
     )
     created = {"org.opencontainers.image.created": rfc3339(image.source_date_epoch)}
     documents = {
-        SPDX_PREDICATE: spdx_document(sbom),
-        CYCLONEDX_PREDICATE: cyclonedx_document(sbom),
+        SPDX_PREDICATE: sbom_json(spdx_document(sbom)),
+        CYCLONEDX_PREDICATE: sbom_json(cyclonedx_document(sbom)),
     }
     for media_type, document, suffix in (
         (SPDX_MEDIA_TYPE, documents[SPDX_PREDICATE], "spdx.json"),
@@ -769,7 +767,7 @@ def _attach_sboms(
             writer,
             manifest,
             media_type,
-            sbom_json(document),
+            document,
             media_type,
             annotations=created,
             title=f"{request.name}-{label}-{plan.architecture}.{suffix}",

@@ -21,8 +21,7 @@ the line rather than publish it unsigned.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from couturier.core.planner import LinePlan
 from couturier.core.provenance import (
@@ -76,12 +75,12 @@ def sign_and_attest(
     name: str,
     created: str,
     provenance: LineProvenance,
-    sboms: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    sboms: Sequence[tuple[str, bytes]] = (),
 ) -> list[tuple[str, Descriptor]]:
     """Store the signature and attestations of ``subject`` (a platform manifest or index named
     ``name``) through ``writer``; the cosign tags to point at them, with their descriptors.
 
-    ``sboms`` are (predicate type, document) pairs (:data:`SPDX_PREDICATE`,
+    ``sboms`` are (predicate type, JSON document bytes) pairs (:data:`SPDX_PREDICATE`,
     :data:`CYCLONEDX_PREDICATE`): an index carries each platform's; ``created`` (RFC 3339,
     the image's date) dates the artifact manifests.
     Raises :class:`SigningFailedError` when the signer fails (naming the line and the reason)."""
