@@ -54,9 +54,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     plain_s, signed_s = median(plain), median(signed)
     added = signed_s / plain_s - 1
     added_cpu = median(signed_cpu) / median(plain_cpu) - 1
-    # The figure judged: CPU seconds of the process (threads included), which the other work
-    # on the machine disturbs far less than wall time.
-    verdict = "**met**" if max(added, added_cpu) <= TARGET else "**not met**"
+    # The target is on the rebuild's (wall) time; the process's CPU seconds (threads
+    # included), which the other work on the machine disturbs less, are judged beside it.
+    verdict = (
+        f"wall time: {'**met**' if added <= TARGET else '**not met**'}; CPU time: "
+        f"{'**met**' if added_cpu <= TARGET else '**not met**'}"
+    )
     body = "\n".join(
         [
             "## Signing and attesting a warm rebuild",
@@ -81,9 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"Signing adds **{added * 100:+.1f} %** wall time "
             f"({(signed_s - plain_s) * 1000:+.0f} ms) and **{added_cpu * 100:+.1f} %** CPU time "
             f"({(median(signed_cpu) - median(plain_cpu)) * 1000:+.0f} ms). Target: at most "
-            f"{TARGET * 100:.0f} % (both). {verdict}. With a load average this high the wall "
-            "times' spread is wider than the difference measured; the CPU time is the steadier "
-            "figure.",
+            f"{TARGET * 100:.0f} %. {verdict}. With a load average this high single runs "
+            "spread far wider than the difference; the CPU time is the steadier figure. What "
+            "signing costs per line: hashing and writing the envelopes (the SBOMs base64 in "
+            "DSSE), four ECDSA signatures and the provenance's package list.",
         ]
     )
     write_section("signing", body)

@@ -72,12 +72,15 @@ _NOT_ID = re.compile(r"[^A-Za-z0-9.-]+")
 # purl's "Punctuation Characters" plus ':' (which the spec says is never percent-encoded).
 _PURL_SAFE = ".-_~:"
 _PURL_KEPT = frozenset((string.ascii_letters + string.digits + _PURL_SAFE).encode("ascii"))
+_PURL_PLAIN = re.compile(r"[A-Za-z0-9._~:-]*")
 
 
 def _purl_quote(text: str) -> str:
     """``text`` percent-encoded as the purl specification says: ASCII letters, digits and
     ``.-_~:`` kept, every other byte of its UTF-8 form written ``%XX`` (upper-case hex), so
     ``1.2+dfsg`` → ``1.2%2Bdfsg`` and ``sha256:ab`` stays as it is."""
+    if _PURL_PLAIN.fullmatch(text):
+        return text  # most names and versions: nothing to encode, no per-byte work
     return "".join(
         chr(byte) if byte in _PURL_KEPT else f"%{byte:02X}" for byte in text.encode("utf-8")
     )

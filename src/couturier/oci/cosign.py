@@ -137,13 +137,17 @@ def attestation_layer(
     annotations (an empty signature annotation: the signature is inside the envelope)."""
     payload = statement(name, digest, predicate_type, predicate)
     signature = signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, payload))
-    envelope = {
-        "payloadType": IN_TOTO_PAYLOAD_TYPE,
-        "payload": base64.b64encode(payload).decode("ascii"),
-        "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode("ascii")}],
-    }
+    # The canonical JSON of {"payload", "payloadType", "signatures"}, written around the
+    # base64 text (which holds nothing JSON escapes) instead of encoding a copy of it.
+    tail = canonical_json(
+        {
+            "payloadType": IN_TOTO_PAYLOAD_TYPE,
+            "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode("ascii")}],
+        }
+    )
+    envelope = b'{"payload":"' + base64.b64encode(payload) + b'",' + tail[1:]
     annotations = {SIGNATURE_ANNOTATION: "", PREDICATE_TYPE: predicate_type}
-    return Blob(DSSE_MEDIA_TYPE, canonical_json(envelope)), annotations
+    return Blob(DSSE_MEDIA_TYPE, envelope), annotations
 
 
 def write_signatures(
@@ -159,8 +163,8 @@ def write_signatures(
     ``created`` (RFC 3339) dates the manifest, from the image's epoch to keep it stable."""
     descriptors = []
     for blob, layer_annotations in layers:
-        writer.add_blob(blob)
-        descriptors.append(blob.descriptor(dict(layer_annotations)))
+        # One hash per payload: the stored descriptor carries the layer's annotations.
+        descriptors.append(writer.add_blob(blob, dict(layer_annotations)))
     annotations = {"org.opencontainers.image.created": created}
     document = artifact_manifest(subject, artifact_type, descriptors, annotations)
     writer.add_blob(EMPTY_BLOB)
