@@ -628,3 +628,40 @@ def test_export_writes_an_oci_layout_of_every_tag_and_referrer(cli: Any, tmp_pat
     assert json.loads((output / "index.json").read_text()) == index
     status, _, err = cli("images", "export", "no-such", "--output", str(tmp_path / "x"))
     assert status == 1 and "no private image" in err and not (tmp_path / "x").exists()
+
+
+def test_signing_key_prints_the_tenants_public_key_and_verify_checks_an_image_in_v2(
+    cli: Any, served: Served, tmp_path: Path
+) -> None:
+    status, pem, err = cli("signing-key")
+    assert status == 0, err
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----") and "PRIVATE" not in pem
+    status, out, err = cli("signing-key", "--all", "--json")
+    assert status == 0, err
+    (key,) = json.loads(out)["items"]
+    assert (key["pem"], key["current"]) == (pem, True)
+    status, starters, _ = cli("signing-key", "--starters")
+    assert status == 0 and starters != pem
+
+    status, out, err = cli("images", "apply", "--json", str(_spec(tmp_path, name="signed")))
+    assert status == 0, err
+    host = served.server.url.removeprefix("http://")
+    # The server's keys and its registry (the CLI's token through the token flow).
+    status, out, err = cli("verify", f"{host}/1/signed:1", "--json")
+    assert status == 0, err
+    checks = json.loads(out)["checks"]
+    assert {c["check"] for c in checks} == {
+        "signature",
+        "provenance",
+        "spdx",
+        "cyclonedx",
+        "sbom-matches-dpkg",
+    }
+    assert all(c["holds"] for c in checks), checks
+    # The starter key did not sign it: the signature check names itself.
+    (tmp_path / "starters.pub").write_text(starters)
+    status, out, err = cli("verify", f"{host}/1/signed:1", "--key", str(tmp_path / "starters.pub"))
+    assert status == 1
+    assert "does not verify: signature, provenance, spdx, cyclonedx" in err
+    status, _, err = cli("verify", f"{host}/1/absent:1")
+    assert status == 1 and "names no image" in err
