@@ -155,7 +155,7 @@ def gc(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """``admin gc [--json]``: remove the blobs no image or starter references any more."""
     from couturier.services.gc import collect_garbage
 
-    installation = _open(settings)
+    installation = open_for_admin(settings)
     try:
         summary = collect_garbage(installation)
     finally:
