@@ -30,6 +30,7 @@ import httpx
 import pytest
 import yaml
 
+from couturier.oci.cosign import ATTESTATION_ARTIFACT_TYPE, SIGNATURE_ARTIFACT_TYPE
 from tests.certs import key_pem, make_certificate
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_images_api import REPO
@@ -269,7 +270,13 @@ def test_each_platform_manifest_has_its_sboms_as_referrers(served: Served) -> No
         found = httpx.get(path, headers=owner)
         assert found.status_code == 200 and found.headers["content-type"] == INDEX
         kinds = {m["artifactType"] for m in found.json()["manifests"]}
-        assert kinds == {SPDX, "application/vnd.cyclonedx+json"}
+        # The SBOMs, and cosign's signature and attestations (docs/signing.md).
+        assert kinds == {
+            SPDX,
+            "application/vnd.cyclonedx+json",
+            SIGNATURE_ARTIFACT_TYPE,
+            ATTESTATION_ARTIFACT_TYPE,
+        }
         spdx = httpx.get(path, params={"artifactType": SPDX}, headers=owner)
         assert spdx.headers["oci-filters-applied"] == "artifactType"
         (descriptor,) = spdx.json()["manifests"]
