@@ -28,6 +28,7 @@ from couturier.store.signing_keys import SigningKeyRow, SigningKeys
 from tests.fixture_repo import SigningKey
 from tests.test_images_api import SPEC, bearer, repo, site_installation
 from tests.test_push import finished_build
+from tests.test_starter_lines import _built as built_starter_line
 
 __all__ = ["repo"]  # the fixture repository of tests/test_images_api.py
 
@@ -98,18 +99,19 @@ def test_a_tenant_without_a_key_gets_one_when_first_asked(site: Installation) ->
 
 
 class StoreContent:
-    """Tenant 1's repository ``1/my-tool`` of the installation's registry store as a
-    :class:`couturier.oci.verify.ContentReader` (what ``/v2/`` serves)."""
+    """A repository of the installation's registry store as tenant 1 reads it (what ``/v2/``
+    serves), as a :class:`couturier.oci.verify.ContentReader`."""
 
-    def __init__(self, installation: Installation) -> None:
+    def __init__(self, installation: Installation, repository: str = "1/my-tool") -> None:
         self.reader = registry_reader(installation)
+        self.repository = repository
 
     def manifest(self, reference: str) -> bytes | None:
-        found = self.reader.manifest(1, "1/my-tool", reference)
+        found = self.reader.manifest(1, self.repository, reference)
         return found.content if found is not None else None
 
     def blob(self, digest: str) -> bytes | None:
-        found = self.reader.blob(1, "1/my-tool", digest)
+        found = self.reader.blob(1, self.repository, digest)
         return found.path.read_bytes() if found is not None else None
 
 
@@ -152,3 +154,21 @@ def test_a_key_that_no_longer_opens_fails_the_lines_and_publishes_nothing(
         assert line["problem"]["code"] == "secret-unreadable", line
         assert not line["tags"]
     assert not (registry_reader(site).tags(1, "1/my-tool") or [])
+
+
+def test_the_starters_lines_are_signed_with_the_installations_starter_key(
+    site: Installation,
+) -> None:
+    headers = _token(site, 1, "write")
+    with TestClient(create_app(site, workers=1)) as client:
+        line = built_starter_line(client, headers, "2")
+        starters = client.get("/v1/signing-key?starters=true", headers=headers).text
+        tenant = client.get("/v1/signing-key", headers=headers).text
+    assert line["build"]["line_status"] == "created", line
+    content = StoreContent(site, "starters/tiny")
+    checks = verify_image(content, "2", [load_public_key(starters.encode())])
+    assert all(check.holds for check in checks), checks
+    problems = {
+        c.name: c.problem for c in verify_image(content, "2", [load_public_key(tenant.encode())])
+    }
+    assert problems["signature"] == "the signature is not made by a known key"

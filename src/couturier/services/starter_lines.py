@@ -31,6 +31,7 @@ from couturier.services.build import ImageRequest, build
 from couturier.services.context import build_context
 from couturier.services.entitled import entitled_starter
 from couturier.services.registry_sink import registry_sink, starter_repository
+from couturier.services.signing_keys import signer_of
 from couturier.services.starters import starters
 from couturier.store import UnitOfWork
 from couturier.store.starter_builds import StarterBuild
@@ -146,6 +147,9 @@ def run_starter_build(installation: Installation, job: ClaimedJob) -> None:
             sink=starter_sink(installation, name, trace_id),
             trace_id=trace_id,
             clock=clock,
+            # Starter images are signed with the installation's starter key
+            # (GET /v1/signing-key?starters=true).
+            signer=signer_of(installation, None),
         )
         request = ImageRequest(starter=starter, name=starter.name)
         lines = _lines(build(context, request, architectures=list(settings.architectures)))
