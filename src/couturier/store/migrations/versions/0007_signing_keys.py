@@ -4,7 +4,7 @@ Existing tenants get their key when they first need one (a build, ``GET /v1/sign
 making a key needs the installation key, which a migration does not hold.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from couturier.store.models import UtcDateTime
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
