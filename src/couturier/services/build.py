@@ -468,7 +468,7 @@ def build(
         result.lines.append(outcome)
         if images:
             staged[outcome.version] = (outcome, images)
-    _publish(context, sink, request, staged, catalogs, kept)
+    _publish(context, sink, request, staged, catalogs, kept=kept)
     return result
 
 
@@ -533,6 +533,7 @@ def _publish(
     request: ImageRequest,
     staged: dict[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]],
     catalogs: CatalogSource,
+    *,
     kept: Sequence[CreatedLine] = (),
 ) -> None:
     """Write the staged lines into ``sink`` and fill in their digests and tags (planned over
