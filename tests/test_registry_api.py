@@ -397,6 +397,19 @@ def test_each_bad_request_gets_the_specs_error(
         assert client.head(path, headers=headers).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "path", ["/v2/1/app/manifests/sha256:xyz", "/v2/1/app/blobs/sha256:ABC", "/v2/1/app/blobs/x"]
+)
+def test_a_malformed_digest_is_told_what_a_digest_looks_like(
+    client: TestClient, installed: Installed, path: str
+) -> None:
+    headers = {"Authorization": f"Bearer {installed[1].token}"}
+    error = client.get(path, headers=headers).json()["errors"][0]
+    assert error["code"] == "DIGEST_INVALID"
+    assert "did not match" not in error["message"]
+    assert "64 lowercase hex digits" in error["message"]
+
+
 def _everything(repository: str, digest: str) -> list[str]:
     return [
         f"/v2/{repository}/manifests/latest",

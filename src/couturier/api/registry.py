@@ -136,17 +136,24 @@ def _unknown(
     return RegistryError(404, code, f"{what} unknown to registry", {"name": name})
 
 
+def _malformed_digest(reference: str) -> RegistryError:
+    """``400 DIGEST_INVALID`` for a reference that is no digest at all. The spec's canned message
+    ("did not match uploaded content") is about pushes; a pull is told what a digest looks like
+    (OCI image spec, "Digests": ``algorithm:encoded``)."""
+    return RegistryError(
+        400,
+        "DIGEST_INVALID",
+        "not a digest: write it as sha256: followed by 64 lowercase hex digits",
+        {"digest": reference[:300]},
+    )
+
+
 def _manifest(
     request: Request, reader: RegistryReader, tenant_id: int, name: str, reference: str
 ) -> Response:
     if ":" in reference:
         if not is_digest(reference):
-            raise RegistryError(
-                400,
-                "DIGEST_INVALID",
-                "provided digest did not match uploaded content",
-                {"digest": reference[:300]},
-            )
+            raise _malformed_digest(reference)
     elif not is_tag(reference):
         raise RegistryError(
             400,
@@ -221,12 +228,7 @@ def _blob(
     request: Request, reader: RegistryReader, tenant_id: int, name: str, digest: str
 ) -> Response:
     if not is_digest(digest):
-        raise RegistryError(
-            400,
-            "DIGEST_INVALID",
-            "provided digest did not match uploaded content",
-            {"digest": digest[:300]},
-        )
+        raise _malformed_digest(digest)
     found = reader.blob(tenant_id, name, digest) if is_sha256_digest(digest) else None
     if found is None:
         raise _unknown(reader, tenant_id, name, "BLOB_UNKNOWN", "blob")
