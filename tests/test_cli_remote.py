@@ -439,6 +439,17 @@ def test_a_server_that_is_not_there_or_no_server_is_one_line(
     assert status == 1 and "no Couturier server to talk to" in err and "--server URL" in err
 
 
+@pytest.mark.parametrize("name", ["../x", "./x", "1/..", "1/a/b", "a/b", "1/"])
+def test_a_name_that_is_no_image_path_is_not_found_without_asking_another_route(
+    cli: Any, name: str
+) -> None:
+    for command in ("get", "export", "delete"):
+        extra = ("--output", "unused") if command == "export" else ()
+        status, _out, err = cli("images", command, name, *extra)
+        assert status == 1 and err.count("\n") == 1, err
+        assert err.startswith(f"couturier: error: no private image {name}"), err
+
+
 def test_a_wrong_token_and_a_token_in_a_readable_settings_file(
     cli: Any,
     tmp_path: Path,

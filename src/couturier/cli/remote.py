@@ -148,8 +148,13 @@ class Remote:
     def full_name(self, name: str) -> str | None:
         """``TENANT/NAME`` for ``name`` (which may be written either way): a bare name is the
         token's tenant's, learnt from the gallery (every image in it is the tenant's); None
-        when the gallery is empty (so the image does not exist)."""
+        when the gallery is empty or ``name`` cannot be an image's (so the image does not
+        exist). A tenant is a number and a name one path segment, never ``.`` or ``..``: those
+        would be resolved as the URL's dot segments (RFC 3986 §5.2.4) and reach another route."""
         if "/" in name:
+            tenant, _, own = name.partition("/")
+            if not tenant.isdecimal() or "/" in own or own in ("", ".", ".."):
+                return None
             return name
         page = self.get_json("/v1/images", {"limit": 1})
         items = page.get("items") if isinstance(page, dict) else None
