@@ -210,6 +210,19 @@ def test_serve_refuses_a_key_it_cannot_trust_and_a_busy_port(tmp_path: Path) -> 
     assert busy.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
 
 
+def test_a_first_start_on_a_busy_port_makes_nothing(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = couturier(env, "serve", "--port", port)
+    assert busy.returncode == 1
+    assert busy.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+    assert "ctr_" not in busy.stderr
+    assert not (tmp_path / "data" / KEY_FILE).exists()
+
+
 @pytest.mark.postgres
 def test_admin_commands_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     env = environment(tmp_path, postgres_url.replace("+psycopg", ""))

@@ -2,10 +2,10 @@
 REST API and the OCI pull endpoint over the settings' database, and N threads running the
 queued builds (default 2); HTTPS with the given certificate and key.
 
-Opens the installation first (key, migrations, and on the first start tenant 1 and its
-``write`` token, printed once on stderr), binds the address itself (so a port in use is one
-line and exit status 1, and ``--port 0`` takes a free port, which the "serving on" line
-names), then hands the socket to uvicorn. SIGINT and SIGTERM stop it gracefully.
+Binds the address itself first (so a port in use is one line and exit status 1 and makes
+nothing, and ``--port 0`` takes a free port, which the "serving on" line names), then opens
+the installation (key, migrations, and on the first start tenant 1 and its ``write`` token,
+printed once on stderr), then hands the socket to uvicorn. SIGINT and SIGTERM stop it gracefully.
 """
 
 from __future__ import annotations
@@ -92,11 +92,17 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
     tls = args.tls_cert is not None
     if tls:
         check_tls(args.tls_cert, args.tls_key)
-    installation, first = open_installation(settings)
+    # The address first: a busy port must not leave a first start behind (tenant 1 made, its
+    # token printed above an error line and never shown again).
+    listener = _listen(args.host, args.port)
+    try:
+        installation, first = open_installation(settings)
+    except BaseException:
+        listener.close()
+        raise
     app = None
     try:
         say_first_start(first)  # before anything else can fail: it is shown only this once
-        listener = _listen(args.host, args.port)
         host, port = listener.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         print(
