@@ -338,3 +338,10 @@ def test_admin_gc_says_what_it_removed(
     assert "first start" in captured.err
     assert main(["admin", "gc"]) == 0
     assert capsys.readouterr().out.startswith("removed 0 manifests no tag reaches and 0 blobs")
+    # A blob no manifest references, stored just now: spared for the grace period, which the
+    # line names (no build runs, so "of running builds" would send the reader looking for one).
+    settings = load_settings(env={"COUTURIER_DATA_DIR": str(tmp_path / "data")})
+    installation_blobs(settings).put_bytes(sha256_digest(b"orphan"), b"orphan")
+    assert main(["admin", "gc"]) == 0
+    said = capsys.readouterr().out
+    assert "spared 1 unreferenced stored in the last 15 minutes" in said, said

@@ -153,7 +153,7 @@ def restore(settings: Settings, args: argparse.Namespace, progress: Progress) ->
 
 def gc(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
     """``admin gc [--json]``: remove the blobs no image or starter references any more."""
-    from couturier.services.gc import collect_garbage
+    from couturier.services.gc import DEFAULT_GRACE, collect_garbage
 
     installation = open_for_admin(settings)
     try:
@@ -167,6 +167,8 @@ def gc(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
         print(
             f"removed {summary.manifests} manifests no tag reaches and {summary.removed} "
             f"blobs ({format_size(summary.freed)}); kept "
-            f"{summary.kept} referenced, spared {summary.spared} of running builds"
+            f"{summary.kept} referenced, spared {summary.spared} unreferenced stored in the "
+            f"last {DEFAULT_GRACE.seconds // 60} minutes or since a running build began "
+            "(a later gc removes them)"
         )
     return 0
