@@ -491,6 +491,22 @@ def test_a_json_body_sent_without_its_content_type_is_a_clear_422(
     assert client.post("/v1/images", headers=typed, content=body).status_code == 202
 
 
+def test_a_json_body_nested_thousands_deep_is_told_so_not_that_it_is_not_utf8(
+    client: TestClient, site: Installation
+) -> None:
+    headers = {**token(site, "write"), "Content-Type": "application/json"}
+    body = b'{"name": "deep", "starter": "python", "packages": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    answer = client.post("/v1/images", headers=headers, content=body)
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "body" and "nested" in error["rule"]
+    assert "UTF-8" not in error["rule"]
+    latin1 = client.post(
+        "/v1/images", headers=headers, content='{"name": "\xe9"}'.encode("latin-1")
+    )
+    assert latin1.json()["errors"][0]["rule"] == "must be a JSON document in UTF-8"
+
+
 # -- metrics --------------------------------------------------------------------------------------
 
 

@@ -270,6 +270,10 @@ def _http(request: Request, error: Exception) -> JSONResponse:
         # FastAPI's only 400: a body it could not read (not UTF-8, a broken form); the
         # routes raise no HTTPException of their own. Malformed input is a 422 like the rest.
         rule = "must be a JSON document in UTF-8"
+        if isinstance(error.__cause__, RecursionError):
+            # Python's json parser recurses per nested array or object: a body of thousands of
+            # '[' is valid UTF-8 and must not be told it is not.
+            rule = "must be a JSON document nested a few levels deep, not thousands"
         return _Json(_field_errors([("body", None, rule)]), 422)
     codes = {404: "not-found", 405: "method-not-allowed"}
     code = codes.get(error.status_code, f"http-{error.status_code}")
