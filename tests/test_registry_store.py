@@ -198,6 +198,29 @@ def test_a_damaged_blob_is_not_served(installed: tuple[Installation, FirstStart]
     assert caught.value.code is Code.BLOB_DAMAGED
 
 
+def test_a_referenced_blob_missing_from_the_store_is_damaged_not_unknown(
+    installed: tuple[Installation, FirstStart],
+) -> None:
+    installation, _ = installed
+    base = layer("base files")
+    with registry_sink(installation, REPOSITORY, trace_id="m").writer(lambda m: None) as writer:
+        publish_line(writer, "2", "2.1", [base], ["2.1"])
+    blobs = installation_blobs(installation.settings)
+    reader = registry_reader(installation)
+    manifest = reader.manifest(1, REPOSITORY, "2.1")
+    assert manifest is not None
+    for digest, read in (
+        (base.digest, lambda: reader.blob(1, REPOSITORY, base.digest)),
+        (manifest.digest, lambda: reader.manifest(1, REPOSITORY, "2.1")),
+    ):
+        assert blobs.delete(digest)
+        with pytest.raises(IntegrityError) as caught:
+            read()
+        assert caught.value.code is Code.BLOB_DAMAGED
+        assert caught.value.fields["problem"] == "missing"
+    assert reader.blob(1, REPOSITORY, f"sha256:{'0' * 64}") is None
+
+
 def test_gc_after_delete_frees_only_that_images_blobs_and_keeps_shared_starter_layers(
     installed: tuple[Installation, FirstStart],
 ) -> None:

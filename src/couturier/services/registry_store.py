@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from couturier.errors import Code, IntegrityError
 from couturier.services.registry import BlobLocation, RegistryReader, StoredManifest
 from couturier.services.registry_sink import installation_blobs
 from couturier.store.registry import RegistryManifest, RegistryRecords
@@ -33,6 +34,18 @@ __all__ = ["StoreReader", "registry_reader"]
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _STARTERS = "starters/"
+
+
+def _missing(digest: str) -> IntegrityError:
+    """``blob-damaged`` for a blob the records reference but the blob store lacks (a file
+    removed from the data directory by hand, a partial restore): lost data, which a ``404``
+    would pass off as a name the client got wrong."""
+    return IntegrityError(
+        f"stored blob {digest} is missing from the blob store: it is not served",
+        "the next build that makes it writes it again (or restore the data directory)",
+        code=Code.BLOB_DAMAGED,
+        fields={"digest": digest, "problem": "missing"},
+    )
 
 
 def registry_reader(installation: Installation) -> RegistryReader:
@@ -86,7 +99,7 @@ class StoreReader:
             digest, media_type = row.digest, row.media_type
         content = self.blobs.read(digest)  # raises for a damaged blob: never served
         if content is None:
-            return None
+            raise _missing(digest)
         return StoredManifest(digest, media_type, content)
 
     def blob(self, tenant_id: int, repository: str, digest: str) -> BlobLocation | None:
@@ -103,7 +116,7 @@ class StoreReader:
                 return None
         path = self.blobs.path(digest)  # raises for a damaged blob: never served
         if path is None:
-            return None
+            raise _missing(digest)
         return BlobLocation(digest, path.stat().st_size, path)
 
     def tags(self, tenant_id: int, repository: str) -> list[str] | None:
