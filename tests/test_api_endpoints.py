@@ -507,6 +507,26 @@ def test_a_json_body_nested_thousands_deep_is_told_so_not_that_it_is_not_utf8(
     assert latin1.json()["errors"][0]["rule"] == "must be a JSON document in UTF-8"
 
 
+def test_a_json_body_with_a_key_written_twice_is_refused_and_makes_nothing(
+    client: TestClient, site: Installation
+) -> None:
+    headers = {**token(site, "write"), "Content-Type": "application/json"}
+    body = b'{"name": "first", "starter": "python", "name": "second"}'
+    answer = client.post("/v1/images", headers=headers, content=body)
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "name" and "more than once" in error["rule"]
+    nested = b'{"name": "nested", "starter": "python", "env": {"A": "1", "A": "2"}}'
+    assert (
+        client.post("/v1/images", headers=headers, content=nested).json()["errors"][0]["field"]
+        == "A"
+    )
+    with site.store.unit() as uow:
+        assert uow.session.query(Image).count() == 0
+    once = b'{"name": "once", "starter": "python", "env": {"A": "1"}}'
+    assert client.post("/v1/images", headers=headers, content=once).status_code == 202
+
+
 # -- metrics --------------------------------------------------------------------------------------
 
 

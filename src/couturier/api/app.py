@@ -19,6 +19,7 @@ from couturier.api import (
 )
 from couturier.api.errors import install_handlers
 from couturier.api.images import images
+from couturier.api.json_keys import UniqueJsonKeys
 from couturier.api.limits import MAX_BODY_BYTES, BodyLimit
 from couturier.api.metrics import install_metrics
 from couturier.api.registry_errors import install_registry_errors
@@ -106,6 +107,7 @@ def create_app(
     app.include_router(registry_auth.router)  # /v2/token before the /v2/ path routes
     app.include_router(registry.router)
     app.include_router(actions.router)
+    app.add_middleware(UniqueJsonKeys)  # inside BodyLimit: it reads bounded bodies only
     app.add_middleware(BodyLimit, json_limit=MAX_BODY_BYTES, upload_limit=bundles.MAX_UPLOAD_BYTES)
     install_metrics(app, installation)
     mount_console(app)
