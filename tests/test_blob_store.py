@@ -77,6 +77,8 @@ def test_a_damaged_blob_is_reported_never_served_and_repaired_by_a_new_write(
         store.open(digest)
     assert caught.value.code is Code.BLOB_DAMAGED
     assert caught.value.fields["digest"] == digest
+    # The fields reach tenants through the API: never where the data directory lies.
+    assert str(tmp_path) not in repr(caught.value.fields) + str(caught.value)
     assert store.verify(digest) is not None
     store.put_bytes(digest, data)  # the next build that makes it writes it again
     assert store.read(digest) == data and store.verify(digest) is None

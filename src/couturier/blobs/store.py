@@ -22,6 +22,7 @@ full hash the first time, then a stamp of its inode, size and times:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ from couturier.errors import Code, InputError, IntegrityError
 from couturier.integrity import Partial, fsync_directory, sweep_partials, verified_with_stamp
 
 __all__ = ["SCRATCH", "BlobStore", "LocalBlobStore", "blob_store_dir", "check_digest"]
+
+log = logging.getLogger(__name__)
 
 # The store's own working directories under its root (partial files being written, the stamps
 # of verified blobs): nothing in them is a blob, so a copy of the store leaves them out.
@@ -60,11 +63,14 @@ def check_digest(digest: str) -> str:
 
 
 def _damaged(digest: str, path: Path, problem: str) -> IntegrityError:
+    # The file's path is logged, not put in the fields: the API returns fields to tenants, and
+    # where the data directory lies is the server's business.
+    log.warning("stored blob %s at %s %s", digest, path, problem)
     return IntegrityError(
         f"stored blob {digest} {problem}: it is not served",
         "the next build that makes it writes it again",
         code=Code.BLOB_DAMAGED,
-        fields={"digest": digest, "path": str(path), "problem": problem},
+        fields={"digest": digest, "problem": problem},
     )
 
 
