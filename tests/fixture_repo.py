@@ -114,7 +114,9 @@ def _control(stanza: Mapping[str, str], index: Mapping[str, str] | None = None) 
     return "".join(f"{k}: {v}\n" for k, v in fields.items())
 
 
-def _build_deb(pool: Path, stanza: Mapping[str, str]) -> Path:
+def _build_deb(
+    pool: Path, stanza: Mapping[str, str], files: Mapping[str, Path] | None = None
+) -> Path:
     name, version, arch = stanza["Package"], stanza["Version"], stanza.get("Architecture", "all")
     deb = pool / f"{name}_{version.split(':')[-1]}_{arch}.deb"
     if deb.exists():
@@ -127,6 +129,10 @@ def _build_deb(pool: Path, stanza: Mapping[str, str]) -> Path:
         if _CHANGELOG in stanza:
             changelog = gzip.compress(stanza[_CHANGELOG].encode(), mtime=0)
             (doc / "changelog.Debian.gz").write_bytes(changelog)
+        for target, source in (files or {}).items():
+            placed = tree / target.lstrip("/")
+            placed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, placed)  # keeps the mode: an executable stays one
         (tree / "DEBIAN").mkdir()
         (tree / "DEBIAN" / "control").write_text(_control({**stanza, "Architecture": arch}))
         pool.mkdir(parents=True, exist_ok=True)
@@ -149,6 +155,7 @@ def build_repo(
     component: str = "main",
     origin: str = "Couturier fixture",
     version: str = "",
+    files: Mapping[str, Mapping[str, Path]] | None = None,
 ) -> Path:
     """Build (or rebuild) a signed repository under ``root``; return ``root``.
 
@@ -156,6 +163,8 @@ def build_repo(
     ``Architecture`` (default ``all``) and any other control fields; ``Changelog``, not a
     control field, is the package's ``changelog.Debian.gz`` text). ``origin`` and
     ``version`` are the Release file's ``Origin`` and ``Version`` (none when empty).
+    ``files`` maps ``NAME_VERSION`` to the files that package ships (absolute path in the
+    package → local file copied there); every package ships its README besides.
     """
     date = date or dt.datetime.now(dt.UTC).replace(microsecond=0)
     for suite, stanzas in suites.items():
@@ -166,7 +175,8 @@ def build_repo(
             for stanza in stanzas:
                 if stanza.get("Architecture", "all") not in (a, "all"):
                     continue
-                deb = _build_deb(root / "pool" / component, stanza)
+                shipped = (files or {}).get(f"{stanza['Package']}_{stanza['Version']}")
+                deb = _build_deb(root / "pool" / component, stanza, shipped)
                 blob = deb.read_bytes()
                 index_fields = {
                     "Filename": str(deb.relative_to(root)),

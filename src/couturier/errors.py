@@ -123,6 +123,7 @@ class Code(StrEnum):
     BUILD_NOT_FOUND = "build-not-found"
     ACTION_NOT_FOUND = "action-not-found"
     BUILD_INTERRUPTED = "build-interrupted"
+    LINE_DOES_NOT_START = "line-does-not-start"
     BUNDLE_IN_USE = "bundle-in-use"
     UPLOAD_TOO_LARGE = "upload-too-large"
     BACKUP_INCOMPLETE = "backup-incomplete"
@@ -215,6 +216,9 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.BUILD_NOT_FOUND: CodeInfo(False, "the tenant has no build of that trace ID"),
         Code.ACTION_NOT_FOUND: CodeInfo(False, "the tenant has no action of that ID"),
         Code.BUILD_INTERRUPTED: CodeInfo(False, "a build's worker died too many times"),
+        Code.LINE_DOES_NOT_START: CodeInfo(
+            False, "a built line failed its smoke command: its tags stay where they were"
+        ),
         Code.BUNDLE_IN_USE: CodeInfo(False, "an image still uses that bundle version"),
         Code.UPLOAD_TOO_LARGE: CodeInfo(False, "a request body is larger than the limit"),
         Code.BACKUP_INCOMPLETE: CodeInfo(False, "a backup lacks a file or one is damaged"),

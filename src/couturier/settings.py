@@ -34,13 +34,15 @@ internal aptly/pulp repository, Ubuntu) is configuration alone::
              username: couturier, password: ..., sender: couturier@example.org,
              ca_file: corp-ca.pem}  # STARTTLS trusts these CAs (default: the system's)
     refresh_schedule: "0 4 * * *"   # when the daily refresh runs (cron, UTC; "" turns it off)
+    container_runtime: podman   # smoke-test each built line before its tags move; default: none
+    smoke_timeout: 60           # seconds a line's smoke command may run (1 to 3600)
     server: https://couturier.example.org    # the service the images/builds/tokens commands use
     public_url: https://couturier.example.org  # where clients reach serve behind a proxy
     token: ctr_...              # their API token (keep the file chmod 600; or COUTURIER_TOKEN)
 
 Environment: ``COUTURIER_DATA_DIR``, ``COUTURIER_CACHE_DIR``, ``COUTURIER_STARTERS_DIR``,
 ``COUTURIER_DATABASE_URL``, ``COUTURIER_JOBS``, ``COUTURIER_SERVER``, ``COUTURIER_TOKEN``,
-``COUTURIER_PUBLIC_URL``,
+``COUTURIER_PUBLIC_URL``, ``COUTURIER_CONTAINER_RUNTIME``,
 ``COUTURIER_MIRROR`` (replaces the ``debian`` mirror URL) and ``COUTURIER_SECURITY_MIRROR``
 (replaces ``debian-security``).
 """
@@ -182,6 +184,13 @@ class Settings:
     # When serve (or a worker) refreshes the sources and checks every image: a cron
     # expression in UTC, checked by croniter; empty turns the schedule off.
     refresh_schedule: str = "0 4 * * *"
+    # Which container runtime starts each built line once with its smoke command before its
+    # tags move: ``none`` (no test: lines are marked untested) or ``podman``. Not chosen by
+    # finding podman installed: running containers is the operator's decision (and podman
+    # needs its containers.conf on some machines), so a server never starts to on its own.
+    container_runtime: str = "none"
+    # Seconds a smoke command may run before it is killed (the line then fails).
+    smoke_timeout: int = 60
     # The service the CLI's images, builds and tokens commands talk to, and their token (a
     # secret: kept out of the repr, never printed).
     server: str | None = None
@@ -503,6 +512,11 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     if shape and shape.refresh_schedule is not None:
         schedule = _refresh_schedule(shape.refresh_schedule, source)
         settings = replace(settings, refresh_schedule=schedule)
+    runtime = env.get("COUTURIER_CONTAINER_RUNTIME") or (shape and shape.container_runtime)
+    if runtime:
+        settings = replace(settings, container_runtime=_runtime(runtime, source))
+    if shape and shape.smoke_timeout is not None:
+        settings = replace(settings, smoke_timeout=shape.smoke_timeout)
     server = env.get("COUTURIER_SERVER") or (shape and shape.server)
     if server:
         server_source = "settings" if env.get("COUTURIER_SERVER") else source
@@ -548,6 +562,17 @@ def _notify(shape: NotifyShape, base: Path) -> NotifySettings:
 
 
 JOB_BACKENDS = ("embedded", "procrastinate")
+CONTAINER_RUNTIMES = ("none", "podman")
+
+
+def _runtime(runtime: str, source: str) -> str:
+    """``runtime`` if it names a container runtime the smoke tests can use."""
+    if runtime not in CONTAINER_RUNTIMES:
+        raise ConfigError(
+            f"{source}: container_runtime must be none or podman, got {shown(runtime[:40])}",
+            fields={"source": source, "key": "container_runtime", "value": runtime[:40]},
+        )
+    return runtime
 
 
 def _refresh_schedule(expression: str, source: str) -> str:

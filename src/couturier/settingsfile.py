@@ -150,6 +150,8 @@ class SettingsShape(_Shape):
     jobs: Literal["embedded", "procrastinate"] | None = None
     timestamp_tags_kept: Annotated[int, Field(ge=1, le=10000, strict=True)] | None = None
     refresh_schedule: Annotated[str, Field(max_length=200, strict=True)] | None = None
+    container_runtime: Literal["none", "podman"] | None = None
+    smoke_timeout: Annotated[int, Field(ge=1, le=3600, strict=True)] | None = None
     server: ServerUrl | None = None
     token: TokenText | None = None
     public_url: ServerUrl | None = None
@@ -164,6 +166,8 @@ _EXPECTED = {
     "database_url": "a database URL (sqlite:///PATH or postgresql://USER@HOST/NAME)",
     "jobs": "embedded or procrastinate",
     "timestamp_tags_kept": "a whole number from 1 to 10000",
+    "container_runtime": "none or podman",
+    "smoke_timeout": "a whole number of seconds from 1 to 3600",
     "server": "the URL of a couturier serve (http://HOST:PORT)",
     "token": "an API token (ctr_ID_SECRET)",
     "public_url": "the URL clients reach couturier serve at (https://HOST)",

@@ -61,6 +61,19 @@ class ChangeRecordOut(BaseModel):
     cves: list[str] = Field(description="the CVE IDs the new versions' changelogs say they fix")
 
 
+SmokeStatus = Literal["passed", "failed", "untested"]
+
+
+class SmokeOut(BaseModel):
+    """The smoke test of a built line (``services/smoke.py``): run once before its tags
+    moved, for the host's architecture; each other architecture is ``untested``."""
+
+    status: SmokeStatus
+    architectures: dict[str, SmokeStatus]
+    reason: str = Field(description="why it failed or was not tested; empty when it passed")
+    seconds: float = Field(description="the run's wall-clock time, loading the image included")
+
+
 class BuildLineOut(BaseModel):
     line: str
     status: Literal["pending", "created", "skipped", "failed"]
@@ -75,6 +88,9 @@ class BuildLineOut(BaseModel):
         default=None,
         description="what this build changed on the line (GET of one build, for a line that "
         "had an image before)",
+    )
+    smoke: SmokeOut | None = Field(
+        default=None, description="the line's smoke test; null for a line never built"
     )
 
 

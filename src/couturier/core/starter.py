@@ -69,12 +69,15 @@ _STARTER_FIELDS = frozenset(
         "writable",
         "links",
         "files",
+        "smoke",
         "lines",
     }
 )
 _FILE_FIELDS = frozenset({"path", "source", "mode"})
 _STARTER_REQUIRED = ("name", "description", "packages", "lines")
-_LINE_FIELDS = frozenset({"version", "release", "primary", "packages", "eol", "env"})
+_LINE_FIELDS = frozenset({"version", "release", "primary", "packages", "eol", "env", "smoke"})
+# A smoke command is a short argv run once inside each built image (no shell is assumed).
+MAX_SMOKE_ARGS = 32
 _LINE_REQUIRED = ("version", "release", "primary", "eol")
 
 
@@ -83,7 +86,9 @@ class ImageLine:
     """One maintained version of a starter, built from one release.
 
     ``version`` is the label (``3.13``); ``env`` is added to (and overrides) the starter's env for
-    this line only, e.g. a PATH naming ``/usr/lib/postgresql/17/bin``.
+    this line only, e.g. a PATH naming ``/usr/lib/postgresql/17/bin``. ``smoke`` is the argv
+    run once in every built image of the line before its tags move (the line's own, else the
+    starter's ``smoke``; empty: none declared, the line is ``untested``).
     """
 
     version: str
@@ -92,6 +97,7 @@ class ImageLine:
     packages: tuple[str, ...]
     eol: dt.date
     env: Mapping[str, str]
+    smoke: tuple[str, ...] = ()
 
     def package_set(self, starter: Starter) -> tuple[str, ...]:
         """What the line installs: the starter's base packages, the primary, the line's own."""
@@ -341,7 +347,22 @@ def _check_fields(
     return raw
 
 
-def _line(raw: Any, source: str, where: str, releases: Collection[str]) -> ImageLine:
+def _smoke(value: Any, source: str, field: str) -> tuple[str, ...]:
+    """A smoke command: a list of 1 to :data:`MAX_SMOKE_ARGS` strings, the first an absolute
+    path or a program name (looked up in the image's PATH by the container runtime)."""
+    command = _strings(value, source, field)
+    if value is not None and not 0 < len(command) <= MAX_SMOKE_ARGS:
+        raise _fail(source, field, f"must be a command of 1 to {MAX_SMOKE_ARGS} arguments")
+    return command
+
+
+def _line(
+    raw: Any,
+    source: str,
+    where: str,
+    releases: Collection[str],
+    smoke: tuple[str, ...] = (),
+) -> ImageLine:
     raw = _check_fields(raw, source, where, _LINE_FIELDS, _LINE_REQUIRED)
     version = raw["version"]
     if not isinstance(version, str) or not _LABEL.fullmatch(version):
@@ -371,6 +392,7 @@ def _line(raw: Any, source: str, where: str, releases: Collection[str]) -> Image
         packages=_strings(raw.get("packages"), source, f"{where}.packages", _PACKAGE),
         eol=eol,
         env=_env(raw.get("env"), source, f"{where}.env"),
+        smoke=_smoke(raw.get("smoke"), source, f"{where}.smoke") or smoke,
     )
 
 
@@ -414,7 +436,10 @@ def parse_starter(
     lines_raw = raw["lines"]
     if not isinstance(lines_raw, list) or not lines_raw:
         raise _fail(source, "lines", "must be a non-empty list")
-    lines = tuple(_line(item, source, f"lines[{i}]", releases) for i, item in enumerate(lines_raw))
+    smoke = _smoke(raw.get("smoke"), source, "smoke")
+    lines = tuple(
+        _line(item, source, f"lines[{i}]", releases, smoke) for i, item in enumerate(lines_raw)
+    )
     seen: set[str] = set()
     for i, line in enumerate(lines):
         if line.version in seen:

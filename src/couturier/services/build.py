@@ -86,6 +86,7 @@ from couturier.services.signatures import (
     line_packages,
     sign_and_attest,
 )
+from couturier.services.smoke import FAILED, SmokeResult, untested
 from couturier.services.starters import get_starter, select_lines
 from couturier.settings import Settings
 
@@ -110,6 +111,7 @@ STAGES = (
     "assembling",
     "compressing",
     "built",
+    "testing",
     "writing",
     "created",
     "skipped",
@@ -235,6 +237,7 @@ class LineResult:
     # Each architecture's plan and the catalog it was made on (not in the JSON): what a
     # service records as the line's package set and reads its change record from.
     plans: tuple[tuple[LinePlan, IndexCatalog], ...] = field(default=(), repr=False)
+    smoke: SmokeResult | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -247,6 +250,7 @@ class LineResult:
             "full_version": self.full_version,
             "packages": self.packages,
             "warnings": [warning.to_json() for warning in self.warnings],
+            "smoke": self.smoke.to_json() if self.smoke else None,
         }
 
 
@@ -468,8 +472,52 @@ def build(
         result.lines.append(outcome)
         if images:
             staged[outcome.version] = (outcome, images)
+    held = _smoke_test(context, request, staged, archs)
+    for label in held:
+        del staged[label]
+    # A held line's tags stay where they are, as a kept line's: planned over, not written.
+    kept = [*kept, *(CreatedLine(v, o.full_version) for v, o in held.items())]
     _publish(context, sink, request, staged, catalogs, kept=kept)
     return result
+
+
+def _smoke_test(
+    context: BuildContext,
+    request: ImageRequest,
+    staged: Mapping[str, tuple[LineResult, list[tuple[LinePlan, LineImage]]]],
+    archs: Sequence[str],
+) -> dict[str, LineResult]:
+    """Start each staged line once with its smoke command (:mod:`couturier.services.smoke`),
+    before anything is published; the lines that failed, by label, each ``failed`` with a
+    ``line-does-not-start`` problem. One line at a time, in the starter's order: the runs
+    share the machine with the builds."""
+    held: dict[str, LineResult] = {}
+    for label, (outcome, images) in staged.items():
+        command = request.starter.line(label).smoke
+        if not command:
+            outcome.smoke = untested("the starter declares no smoke command", archs)
+            continue
+        if context.smoke is None:
+            outcome.smoke = untested("no container runtime is configured", archs)
+            continue
+        context.on_stage(StageEvent(label, outcome.release, "testing"))
+        outcome.smoke = context.smoke(command, _stager(request, outcome, images), archs)
+        if outcome.smoke.status == FAILED:
+            _finish(outcome, "failed", outcome.smoke.problem(context.trace_id), context.on_stage)
+            held[label] = outcome
+    return held
+
+
+def _stager(
+    request: ImageRequest, outcome: LineResult, images: list[tuple[LinePlan, LineImage]]
+) -> Callable[[ImageWriter, str], Descriptor]:
+    """Stage one architecture's image of the line ``outcome`` exactly as it is published."""
+
+    def stage(writer: ImageWriter, arch: str) -> Descriptor:
+        mine = [(plan, image) for plan, image in images if plan.architecture == arch]
+        return _stage_line(writer, request, outcome.version, outcome.full_version, mine)
+
+    return stage
 
 
 def _build_line(
@@ -538,6 +586,9 @@ def _publish(
 ) -> None:
     """Write the staged lines into ``sink`` and fill in their digests and tags (planned over
     the staged lines and the ``kept`` ones, which are not written).
+
+    A line whose smoke test failed is one of the ``kept``: a tag that would have moved to it
+    (its line tag, its major, ``latest``) is not written and stays on the digest it named.
 
     A line whose blobs cannot be written, or (with the context's signer) whose signature
     cannot be made, is failed and the others are written again without it;

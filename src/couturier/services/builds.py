@@ -426,6 +426,7 @@ def _build(
     from couturier.services.context import build_context
     from couturier.services.freshness import image_inputs, line_records
     from couturier.services.signing_keys import signer_of
+    from couturier.services.smoke import smoke_tester
     from couturier.services.starters import starters
 
     installation = builds.installation
@@ -467,6 +468,7 @@ def _build(
             # Every created line is signed with the tenant's key; a key that cannot be opened
             # fails the build here, before anything is published unsigned.
             signer=signer_of(installation, job.tenant_id),
+            smoke=smoke_tester(settings),
         )
         request = image_request(context, image_spec_of(spec))
         result = build(
@@ -566,6 +568,7 @@ def _record(
                     problem=line.error.to_json() if line.error else None,
                     started_at=recorder.started.get(line.version),
                     finished_at=recorder.finished.get(line.version),
+                    smoke=line.smoke.to_json() if line.smoke else None,
                 )
                 for line in result.lines
             ]

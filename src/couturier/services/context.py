@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from couturier.oci.signing import Signer
     from couturier.oci.sink import ImageSink
     from couturier.services.build import StageEvent
+    from couturier.services.smoke import SmokeTester
 
 __all__ = [
     "BuildContext",
@@ -108,7 +109,8 @@ class BuildContext(CatalogContext):
     dates the tags. ``signer`` (None: nothing is signed) signs every created line's manifests
     and attests them (:mod:`couturier.services.signatures`). ``on_stage`` gets the build's
     :class:`~couturier.services.build.StageEvent` values (from fetch threads too: it must be
-    thread-safe).
+    thread-safe). ``smoke`` starts each created line once before it is published
+    (:mod:`couturier.services.smoke`; None: lines are untested).
     """
 
     fetch: PackageFetcher
@@ -119,6 +121,7 @@ class BuildContext(CatalogContext):
     now: dt.datetime
     on_stage: Callable[[StageEvent], None]
     signer: Signer | None = None
+    smoke: SmokeTester | None = None
 
 
 def catalog_context(
@@ -166,6 +169,7 @@ def build_context(
     families: FamilyIndexes | None = None,
     tenant: int | None = None,
     signer: Signer | None = None,
+    smoke: SmokeTester | None = None,
 ) -> BuildContext:
     """The context of one build job on ``settings``: the ports of :func:`catalog_context`,
     packages and layers in ``settings.cache_dir``, bundles from the bundle store, the images
@@ -173,8 +177,8 @@ def build_context(
     :class:`~couturier.oci.layout.LayoutSink`). ``now`` defaults to ``epoch`` when one is given
     (a reproducible build dates its tags by it too), else to ``clock()``. Cost: nothing is read
     or written until the job uses a port. Bundles come from ``tenant``'s bundle store (None:
-    the command line's local one). Raises :class:`ValueError` given both ``output`` and
-    ``sink``."""
+    the command line's local one); ``smoke`` smoke-tests the lines (None: none). Raises
+    :class:`ValueError` given both ``output`` and ``sink``."""
     from couturier.assembly.fetch import fetch
     from couturier.assembly.layercache import LayerCache
     from couturier.oci.layout import LayoutSink
@@ -224,4 +228,5 @@ def build_context(
         now=now,
         on_stage=on_stage,
         signer=signer,
+        smoke=smoke,
     )

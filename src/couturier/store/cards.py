@@ -89,8 +89,9 @@ def sbom_links(full_name: str, line: str) -> dict[str, str]:
 
 def line_json(row: Any) -> dict[str, Any]:
     """A build line (a :class:`BuildLine` or a row of its columns) as the API answers it:
-    ``{line, status, full_version, tags, digest, problem, started, finished, seconds}``
-    (ISO 8601 timestamps; ``seconds`` between them, to the millisecond)."""
+    ``{line, status, full_version, tags, digest, problem, started, finished, seconds, smoke}``
+    (ISO 8601 timestamps; ``seconds`` between them, to the millisecond; ``smoke`` the line's
+    smoke test, ``services/smoke.py``, None for a line never built)."""
     seconds = None
     if row.started_at is not None and row.finished_at is not None:
         seconds = round((row.finished_at - row.started_at).total_seconds(), 3)
@@ -104,6 +105,7 @@ def line_json(row: Any) -> dict[str, Any]:
         "started": _iso(row.started_at),
         "finished": _iso(row.finished_at),
         "seconds": seconds,
+        "smoke": row.smoke,
     }
 
 

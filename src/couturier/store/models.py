@@ -187,6 +187,9 @@ class BuildLine(Base):
     problem: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The smoke test of a built line: {"status", "architectures", "reason", "seconds"}
+    # (services/smoke.py); None for a line never built (pending, skipped, failed before).
+    smoke: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("build_id", "line", "architecture", name="uq_build_lines_line"),
