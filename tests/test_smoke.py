@@ -27,7 +27,7 @@ from couturier.errors import ConfigError
 from couturier.oci.runtime import Podman
 from couturier.services import tokens as token_service
 from couturier.services.installation import Installation, open_installation
-from couturier.services.smoke import RuntimeSmoke, smoke_tester
+from couturier.services.smoke import RuntimeSmoke, _scratch, smoke_tester
 from couturier.settings import Settings
 from tests.conftest import make_settings
 from tests.fixture_repo import SigningKey, build_repo
@@ -252,3 +252,11 @@ def test_a_line_smoke_command_overrides_the_starters_and_a_bad_one_is_refused() 
         with pytest.raises(ConfigError) as refused:
             parse_starter({**PROBE, "smoke": bad}, "probe.yaml", RELEASES)
         assert "smoke" in refused.value.message
+
+
+def test_a_layout_goes_where_podman_can_name_an_image_after_its_path(tmp_path: Path) -> None:
+    assert _scratch(tmp_path / "cache" / "smoke") == tmp_path / "cache" / "smoke"
+    assert (tmp_path / "cache" / "smoke").is_dir()
+    # ~/.cache is no repository name component: the layout goes to /var/tmp (on disk).
+    assert _scratch(tmp_path / ".cache" / "smoke") == Path("/var/tmp")
+    assert _scratch(tmp_path / "Cache") == Path("/var/tmp")

@@ -162,12 +162,7 @@ class RuntimeSmoke:
             return untested(
                 f"no {'/'.join(architectures)} machine or emulation here", architectures
             )
-        scratch = self.scratch if _NAMEABLE.fullmatch(str(self.scratch)) else None
-        if scratch is not None:
-            scratch.mkdir(parents=True, exist_ok=True)
-        # Podman names an image loaded from a layout after the layout's path: every part of
-        # it must be a valid repository name component (tempfile's random names may not be).
-        tmp = (scratch or Path(tempfile.gettempdir())) / f"couturier-smoke-{uuid.uuid4().hex}"
+        tmp = _scratch(self.scratch) / f"couturier-smoke-{uuid.uuid4().hex}"
         tmp.mkdir(mode=0o700)
         try:
             layout = tmp / "layout"
@@ -198,6 +193,18 @@ class RuntimeSmoke:
             outcome.output,
             self.host,
         )
+
+
+def _scratch(preferred: Path) -> Path:
+    """Where a temporary layout goes: ``preferred`` (on the layer cache's disk) when its path
+    can name an image, else ``/var/tmp`` (on disk, unlike a tmpfs ``/tmp``), else the system's
+    temporary directory. Podman names an image loaded from a layout after the layout's path,
+    and refuses one with a part that is not a repository name component (``~/.cache``)."""
+    for directory in (preferred, Path("/var/tmp"), Path(tempfile.gettempdir())):
+        if _NAMEABLE.fullmatch(str(directory)):
+            directory.mkdir(parents=True, exist_ok=True)
+            return directory
+    return Path(tempfile.gettempdir())
 
 
 def _reason(outcome: RunOutcome, command: Sequence[str], timeout: float, others: list[str]) -> str:
