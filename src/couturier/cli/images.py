@@ -89,7 +89,7 @@ def _reason(problem: Any) -> str:
 def _print_build_lines(lines: Sequence[Mapping[str, Any]], releases: Mapping[str, str]) -> None:
     """The lines of a build as ``build`` prints them; the release column only when it is
     known (from the stages followed: a build's record does not name them)."""
-    headers = ["line", "release", "status", "version", "tags", "digest"]
+    headers = ["line", "release", "status", "version", "tags", "digest", "smoke"]
     rows = [
         [
             str(line.get("line")),
@@ -98,6 +98,7 @@ def _print_build_lines(lines: Sequence[Mapping[str, Any]], releases: Mapping[str
             str(line.get("full_version") or "-"),
             " ".join(line.get("tags") or []) or "-",
             _short(line.get("digest")),
+            str((line.get("smoke") or {}).get("status") or "-"),
         ]
         for line in lines
     ]
