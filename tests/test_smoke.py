@@ -237,6 +237,27 @@ def test_a_smoke_command_that_hangs_hits_the_time_limit(
     assert _published(installation, "1/my-probe") == {}
 
 
+def test_the_smoke_command_runs_as_the_images_user_with_no_network(
+    tmp_path: Path, signing_key: SigningKey, podman_env: None
+) -> None:
+    """The command passes only as uid 65532 (the starter's ``nonroot``) with no network
+    interface but the loopback one (``--network=none``)."""
+    box = "/usr/bin/busybox"
+    check = f'test "$({box} id -u)" = 65532 && test "$({box} ls /sys/class/net)" = lo'
+    probing = {**PROBE, "smoke": [box, "sh", "-c", check], "lines": PROBE["lines"][1:]}
+    installation, settings, _ = _installation(tmp_path, signing_key, "podman", probing)
+    try:
+        with TestClient(create_app(installation, workers=1)) as client:
+            writer = bearer(token_service.issue_token(installation, 1, "write").token)
+            build = _build(client, writer)
+    finally:
+        installation.close()
+        _reset_podman(settings)
+    (line,) = build["lines"]
+    assert line["smoke"]["status"] == "passed", line
+    assert line["status"] == "created" and "latest" in line["tags"]
+
+
 def test_every_shipped_starter_declares_a_smoke_command_for_every_line() -> None:
     for starter in shipped().values():
         for line in starter.lines:
