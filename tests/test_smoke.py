@@ -24,7 +24,9 @@ from couturier.core.starter import parse_starter
 from couturier.debian.refresh import refresh
 from couturier.debian.transport import HttpTransport
 from couturier.errors import ConfigError
+from couturier.oci.documents import Descriptor, Platform, RuntimeConfig
 from couturier.oci.runtime import Podman
+from couturier.oci.sink import ImageWriter, write_image
 from couturier.services import tokens as token_service
 from couturier.services.installation import Installation, open_installation
 from couturier.services.smoke import RuntimeSmoke, _scratch, smoke_tester
@@ -281,3 +283,24 @@ def test_a_layout_goes_where_podman_can_name_an_image_after_its_path(tmp_path: P
     # ~/.cache is no repository name component: the layout goes to /var/tmp (on disk).
     assert _scratch(tmp_path / ".cache" / "smoke") == Path("/var/tmp")
     assert _scratch(tmp_path / "Cache") == Path("/var/tmp")
+
+
+def test_a_runtime_that_cannot_load_the_image_leaves_the_line_untested(tmp_path: Path) -> None:
+    """A missing podman is the machine's fault: the line is untested (and published), with
+    the reason; an architecture other than the host's is untested without running anything."""
+
+    def stage(writer: ImageWriter, arch: str) -> Descriptor:
+        platform = Platform.for_debian(arch)
+        return write_image(
+            writer, platform, [], runtime=RuntimeConfig(), source_date_epoch=0, annotations={}
+        )
+
+    missing = Podman(tmp_path / "root", tmp_path / "run", program=str(tmp_path / "no-podman"))
+    tester = RuntimeSmoke(missing, host="amd64", timeout=5, scratch=tmp_path / "scratch")
+    result = tester(["/bin/true"], stage, ["amd64", "arm64"])
+    assert result.status == "untested"
+    assert result.architectures == {"amd64": "untested", "arm64": "untested"}
+    assert "the container runtime failed" in result.reason and "not installed" in result.reason
+    assert list((tmp_path / "scratch").iterdir()) == []  # its temporary layout is gone
+    other = tester(["/bin/true"], stage, ["arm64"])
+    assert other.status == "untested" and "no arm64 machine or emulation" in other.reason

@@ -163,15 +163,20 @@ class RuntimeSmoke:
                 f"no {'/'.join(architectures)} machine or emulation here", architectures
             )
         tmp = _scratch(self.scratch) / f"couturier-smoke-{uuid.uuid4().hex}"
-        tmp.mkdir(mode=0o700)
         try:
             layout = tmp / "layout"
-            writer = LayoutSink(layout).writer(lambda message: None)
             try:
-                writer.tag(_REF, stage(writer, self.host))
-                writer.commit()
-            finally:
-                writer.abort()
+                tmp.mkdir(mode=0o700)
+                writer = LayoutSink(layout).writer(lambda message: None)
+                try:
+                    writer.tag(_REF, stage(writer, self.host))
+                    writer.commit()
+                finally:
+                    writer.abort()
+            except OSError as error:  # a full disk: the machine's fault, not the image's
+                log.warning("smoke test not run: writing %s: %s", tmp, error)
+                reason = f"its image could not be written for the test: {error.strerror}"
+                return untested(reason, architectures)
             try:
                 outcome = self.runtime.run_once(layout, _REF, command, self.timeout)
             except RuntimeUnusable as unusable:
