@@ -76,6 +76,7 @@ def _starter_rows(name: str, tester: RuntimeSmoke, work: Path) -> list[str]:
         seconds = f"{smoke.seconds:.2f}" if smoke and smoke.seconds else "-"
         reason = (smoke.reason if smoke else "") or (line.error.message if line.error else "")
         command = shlex.join(get_starter(settings, name).line(line.version).smoke)
+        command = command.replace("|", "\\|")  # a table cell, even in backticks
         rows.append(
             f"| {name} | {line.version} | `{command[:70]}` | {building} | {seconds} | {status}"
             f" | {reason[:90].replace('|', '/')} |"
