@@ -446,5 +446,6 @@ def test_an_impossible_date_in_a_spec_or_a_site_starter_is_one_violation(tmp_pat
     shipped = Path(__file__).parent.parent / "src/couturier/starters/base.yaml"
     text = shipped.read_text().replace("2028-06-30", "2030-13-45")
     (site / "base.yaml").write_text(text)
-    with pytest.raises(ConfigError, match="line 14 holds a value YAML cannot read"):
+    bad = next(n for n, line in enumerate(text.splitlines(), 1) if "2030-13-45" in line)
+    with pytest.raises(ConfigError, match=f"line {bad} holds a value YAML cannot read"):
         load_starters(site, DEFAULT_RELEASES)
