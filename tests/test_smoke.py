@@ -30,11 +30,12 @@ from couturier.oci.sink import ImageWriter, write_image
 from couturier.services import tokens as token_service
 from couturier.services.installation import Installation, open_installation
 from couturier.services.smoke import RuntimeSmoke, _scratch, smoke_tester
-from couturier.settings import Settings
+from couturier.settings import Settings, load_settings
 from tests.conftest import make_settings
 from tests.fixture_repo import SigningKey, build_repo
 from tests.service import Clock
 from tests.starters import shipped
+from tests.test_action_events import _action, _queued
 from tests.test_cli_starters import RELEASES
 from tests.test_images_api import _published, bearer, finished
 
@@ -172,6 +173,7 @@ def test_good_lines_pass_and_a_fixture_update_that_breaks_one_keeps_its_tags(
     assert before["2"] == before["latest"] == new["digest"]
     assert before["1"] == old["digest"]
 
+    _action(installation, events=["line-failed"])  # an email action of tenant 1
     # probe 2.1-2 no longer ships /usr/bin/busybox: line 2 builds, but does not start.
     build_repo(repo, _suites("2.1-2"), key=signing_key, arch=("amd64",), files=_files())
     refresh(settings, transport=HttpTransport(retries=0))
@@ -194,6 +196,10 @@ def test_good_lines_pass_and_a_fixture_update_that_breaks_one_keeps_its_tags(
     assert after["2"] == after["latest"] == before["2"]
     assert "2.1" in after and after["2.1"] == before["2.1"]
     assert after["1"] == before["1"]
+    # The line-failed event reached the tenant's action, with the problem above.
+    (told,) = [d.payload for d in _queued(installation) if d.event == "line-failed"]
+    assert (told["line"], told["status"], told["trace_id"]) == ("2", "failed", second["trace_id"])
+    assert told["problem"]["code"] == "line-does-not-start"
     card = client.get("/v1/images/1/my-probe", headers=writer).json()
     shown = {line["line"]: line for line in card["lines"]}
     assert shown["2"]["smoke"]["status"] == "failed"
@@ -304,3 +310,23 @@ def test_a_runtime_that_cannot_load_the_image_leaves_the_line_untested(tmp_path:
     assert list((tmp_path / "scratch").iterdir()) == []  # its temporary layout is gone
     other = tester(["/bin/true"], stage, ["arm64"])
     assert other.status == "untested" and "no arm64 machine or emulation" in other.reason
+
+
+def test_the_container_runtime_is_none_unless_the_settings_name_podman(tmp_path: Path) -> None:
+    path = tmp_path / "couturier.yaml"
+    path.write_text(f"data_dir: {tmp_path / 'd'}\ncache_dir: {tmp_path / 'c'}\n")
+    plain = load_settings(path, env={})
+    assert (plain.container_runtime, plain.smoke_timeout) == ("none", 60)
+    assert smoke_tester(plain) is None
+    chosen = load_settings(path, env={"COUTURIER_CONTAINER_RUNTIME": "podman"})
+    assert isinstance(smoke_tester(chosen), RuntimeSmoke)
+    path.write_text(path.read_text() + "container_runtime: podman\nsmoke_timeout: 5\n")
+    tester = smoke_tester(load_settings(path, env={}))
+    assert isinstance(tester, RuntimeSmoke) and tester.timeout == 5
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, env={"COUTURIER_CONTAINER_RUNTIME": "docker"})
+    assert "container_runtime must be none or podman" in refused.value.message
+    path.write_text(path.read_text().replace("smoke_timeout: 5", "smoke_timeout: 0"))
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, env={})
+    assert "smoke_timeout" in str(refused.value)

@@ -512,11 +512,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     if shape and shape.refresh_schedule is not None:
         schedule = _refresh_schedule(shape.refresh_schedule, source)
         settings = replace(settings, refresh_schedule=schedule)
-    runtime = env.get("COUTURIER_CONTAINER_RUNTIME") or (shape and shape.container_runtime)
-    if runtime:
-        settings = replace(settings, container_runtime=_runtime(runtime, source))
-    if shape and shape.smoke_timeout is not None:
-        settings = replace(settings, smoke_timeout=shape.smoke_timeout)
+    settings = _with_smoke(settings, shape, env, source)
     server = env.get("COUTURIER_SERVER") or (shape and shape.server)
     if server:
         server_source = "settings" if env.get("COUTURIER_SERVER") else source
@@ -563,6 +559,19 @@ def _notify(shape: NotifyShape, base: Path) -> NotifySettings:
 
 JOB_BACKENDS = ("embedded", "procrastinate")
 CONTAINER_RUNTIMES = ("none", "podman")
+
+
+def _with_smoke(
+    settings: Settings, shape: SettingsShape | None, env: Mapping[str, str], source: str
+) -> Settings:
+    """``settings`` with the smoke tests' ``container_runtime`` (``COUTURIER_CONTAINER_RUNTIME``
+    over the file's) and ``smoke_timeout``."""
+    runtime = env.get("COUTURIER_CONTAINER_RUNTIME") or (shape and shape.container_runtime)
+    if runtime:
+        settings = replace(settings, container_runtime=_runtime(runtime, source))
+    if shape and shape.smoke_timeout is not None:
+        settings = replace(settings, smoke_timeout=shape.smoke_timeout)
+    return settings
 
 
 def _runtime(runtime: str, source: str) -> str:
