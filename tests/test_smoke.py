@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -330,3 +331,22 @@ def test_the_container_runtime_is_none_unless_the_settings_name_podman(tmp_path:
     with pytest.raises(ConfigError) as refused:
         load_settings(path, env={})
     assert "smoke_timeout" in str(refused.value)
+
+
+def test_a_starters_own_lines_are_smoke_tested_too(
+    served: tuple[TestClient, dict[str, str], Installation, Settings, Path],
+) -> None:
+    client, writer, *_ = served
+    deadline = time.monotonic() + 120
+    while True:
+        answer = client.get("/v1/starters/probe/lines/2/packages", headers=writer)
+        assert answer.status_code == 200, answer.text
+        build = answer.json()["build"]
+        if build["status"] not in {"queued", "building"}:
+            break
+        assert time.monotonic() < deadline, build
+        time.sleep(0.2)
+    assert (build["status"], build["line_status"]) == ("built", "created"), build
+    assert build["smoke"]["status"] == "passed" and build["smoke"]["architectures"] == {
+        "amd64": "passed"
+    }

@@ -168,6 +168,7 @@ def _line_build(installation: Inst, builds: Jobs, document: dict[str, Any]) -> d
         "line_status": built.get("status"),
         "digest": built.get("digest"),
         "full_version": built.get("full_version"),
+        "smoke": built.get("smoke"),  # the line's smoke test (services/smoke.py)
     }
 
 

@@ -32,6 +32,7 @@ from couturier.services.context import build_context
 from couturier.services.entitled import entitled_starter
 from couturier.services.registry_sink import registry_sink, starter_repository
 from couturier.services.signing_keys import signer_of
+from couturier.services.smoke import smoke_tester
 from couturier.services.starters import starters
 from couturier.store import UnitOfWork
 from couturier.store.starter_builds import StarterBuild
@@ -150,6 +151,7 @@ def run_starter_build(installation: Installation, job: ClaimedJob) -> None:
             # Starter images are signed with the installation's starter key
             # (GET /v1/signing-key?starters=true).
             signer=signer_of(installation, None),
+            smoke=smoke_tester(settings),  # tested before its tags move, as private images
         )
         request = ImageRequest(starter=starter, name=starter.name)
         lines = _lines(build(context, request, architectures=list(settings.architectures)))
@@ -181,6 +183,7 @@ def _lines(result: BuildResult) -> list[dict[str, Any]]:
             "digest": line.digest or None,
             "tags": list(line.tags),
             "problem": line.error.to_json() if line.error else None,
+            "smoke": line.smoke.to_json() if line.smoke else None,
         }
         for line in result.lines
     ]
