@@ -507,12 +507,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         settings = replace(settings, database_url=_database_url(database_url, source))
     jobs = env.get("COUTURIER_JOBS") or (shape and shape.jobs) or "embedded"
     settings = replace(settings, jobs=_jobs(jobs, settings, source))
-    if shape and shape.timestamp_tags_kept is not None:
-        settings = replace(settings, timestamp_tags_kept=shape.timestamp_tags_kept)
-    if shape and shape.refresh_schedule is not None:
-        schedule = _refresh_schedule(shape.refresh_schedule, source)
-        settings = replace(settings, refresh_schedule=schedule)
-    settings = _with_smoke(settings, shape, env, source)
+    settings = _with_service(settings, shape, env, source)
     server = env.get("COUTURIER_SERVER") or (shape and shape.server)
     if server:
         server_source = "settings" if env.get("COUTURIER_SERVER") else source
@@ -561,11 +556,17 @@ JOB_BACKENDS = ("embedded", "procrastinate")
 CONTAINER_RUNTIMES = ("none", "podman")
 
 
-def _with_smoke(
+def _with_service(
     settings: Settings, shape: SettingsShape | None, env: Mapping[str, str], source: str
 ) -> Settings:
-    """``settings`` with the smoke tests' ``container_runtime`` (``COUTURIER_CONTAINER_RUNTIME``
+    """``settings`` with what the service's builds use: ``timestamp_tags_kept``,
+    ``refresh_schedule``, the smoke tests' ``container_runtime`` (``COUTURIER_CONTAINER_RUNTIME``
     over the file's) and ``smoke_timeout``."""
+    if shape and shape.timestamp_tags_kept is not None:
+        settings = replace(settings, timestamp_tags_kept=shape.timestamp_tags_kept)
+    if shape and shape.refresh_schedule is not None:
+        schedule = _refresh_schedule(shape.refresh_schedule, source)
+        settings = replace(settings, refresh_schedule=schedule)
     runtime = env.get("COUTURIER_CONTAINER_RUNTIME") or (shape and shape.container_runtime)
     if runtime:
         settings = replace(settings, container_runtime=_runtime(runtime, source))
