@@ -1,7 +1,7 @@
 """Each build line keeps its smoke test (services/smoke.py): build_lines.smoke.
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0007
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
