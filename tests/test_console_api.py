@@ -18,6 +18,7 @@ from couturier.services import tokens as token_service
 from couturier.services.installation import Installation, create_tenant, entitle
 from couturier.web.signin import safe_next
 from tests.test_images_api import SPEC, client, finished, repo, site, writer
+from tests.test_starter_lines import _built
 
 __all__ = ["client", "repo", "site", "writer"]  # the fixtures this module takes
 
@@ -103,6 +104,9 @@ def test_the_layers_of_a_line_say_their_role_and_size_to_its_tenant_only(
 ) -> None:
     accepted = client.post("/v1/images", json=SPEC, headers=writer).json()
     assert finished(client, writer, accepted["build"]["trace_id"])["status"] == "created"
+    # The first private image of a starter has the starter's lines built after it: once they
+    # are, the layers name the starter image beside the private one.
+    assert _built(client, writer, "2")["build"]["status"] == "built"
     answer = client.get("/v1/images/1/my-tool/lines/2/layers", headers=writer)
     assert answer.status_code == 200, answer.text
     layers = answer.json()
@@ -110,7 +114,9 @@ def test_the_layers_of_a_line_say_their_role_and_size_to_its_tenant_only(
     assert [layer["role"] for layer in layers["layers"]] == ["starter", "generated"]
     assert layers["layers"][0]["created_by"].startswith("tiny 2 packages")
     assert layers["size"] == sum(layer["size"] for layer in layers["layers"]) > 0
-    assert layers["starter"] is None  # no starter image was built into the registry
+    starter = layers["starter"]
+    assert starter["image"] == "starters/tiny:2" and starter["manifest"].startswith("sha256:")
+    assert starter["layers"][0]["role"] == "starter"
     answer = client.get("/v1/images/1/my-tool/lines/9/layers", headers=writer)
     assert (answer.status_code, answer.json()["error"]["code"]) == (404, "line-not-found")
 
