@@ -68,7 +68,19 @@ def test_a_card_goes_from_in_progress_to_created_and_its_page_shows_the_sbom_tre
     expect(pulled.locator(".ver")).to_have_text("1.0-1")
     # libweb is nowhere else: not an added package of its own, not a starter package
     expect(line.locator('li[data-package="libweb"]')).to_have_count(1)
-    # The layer chart draws what the API says of the line's layers.
+    # The layer chart draws what the API says of the line's layers, and of the starter's once
+    # its lines are built (after its first private image): wait for them, then look again.
+    deadline = time.monotonic() + 90
+    while True:
+        packages = httpx.get(
+            f"{console.url}/v1/starters/tiny/lines/2/packages", headers=console.headers()
+        ).json()
+        if packages["build"]["status"] not in {"queued", "building"}:
+            break
+        assert time.monotonic() < deadline, packages
+        time.sleep(0.2)
+    assert packages["build"]["status"] == "built"
+    page.reload()
     layers = httpx.get(
         f"{console.url}/v1/images/1/web-app/lines/2/layers", headers=console.headers()
     ).json()
@@ -77,8 +89,13 @@ def test_a_card_goes_from_in_progress_to_created_and_its_page_shows_the_sbom_tre
         f"{ROLE_NAMES[layer['role']]}: {human_size(layer['size'])}" for layer in layers["layers"]
     )
     chart = page.get_by_role("region", name="Line 2 2.1").get_by_role("img")
+    starter = layers["starter"]
+    starter_parts = ", ".join(
+        f"{ROLE_NAMES[layer['role']]}: {human_size(layer['size'])}" for layer in starter["layers"]
+    )
     expect(chart).to_have_accessible_name(
-        f"Size by layer: 1/web-app:2 {human_size(layers['size'])}, {parts}"
+        f"Size by layer: 1/web-app:2 {human_size(layers['size'])}, {parts}; "
+        f"starters/tiny:2 {human_size(starter['size'])}, {starter_parts}"
     )
     expect(page.locator("table.history tbody tr")).to_have_count(1)
     expect(page.locator("table.history tbody tr td").nth(1)).to_have_text("create")
