@@ -7,41 +7,17 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.receivers import Receiver
-from tests.test_cli_remote import Served, _server_env, _spec, cli, served
+from tests.test_cli_remote import Served, _admin_token, _spec, cli, served
 
 __all__ = ["cli", "served"]  # the fixtures this module uses
 
 SECRET = "cli-webhook-secret-0123456789"
-
-
-def _admin_token(served: Served) -> str:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "couturier.cli.main",
-            "admin",
-            "token",
-            "create",
-            "--tenant",
-            "1",
-            "--scope",
-            "admin",
-        ],
-        env=_server_env(served),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout.strip()
 
 
 def test_actions_add_list_test_deliveries_remove_and_a_build_tells_its_webhook(

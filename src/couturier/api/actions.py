@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.errors import NOT_FOUND, RESPONSES, ErrorBody
 from couturier.api.params import Admin, Cursor, Inst, Limit, Writer
 from couturier.services import actions as action_service
 from couturier.services.paging import DEFAULT_LIMIT
@@ -23,7 +23,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", responses=RESPONSES, tags=["actions"])
 
 ActionId = Annotated[str, Path(max_length=20, description="an action's ID")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 ActionBody = Annotated[
     dict[str, Any],
     Body(

@@ -25,7 +25,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
-from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.errors import NOT_FOUND, RESPONSES, ErrorBody
 from couturier.api.limits import too_large
 from couturier.api.params import Cursor, Inst, Limit, Reader, Writer
 from couturier.core.bundle import MAX_FILES, BundleError, check_name
@@ -51,7 +51,6 @@ router = APIRouter(prefix="/v1", responses=RESPONSES, tags=["bundles"])
 BundleName = Annotated[
     str, PathParam(max_length=100, description="the bundle's name, e.g. corp-ca")
 ]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 
 
 class BundleFileOut(BaseModel):

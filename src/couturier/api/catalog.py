@@ -10,10 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from couturier.api.errors import RESPONSES, ErrorBody
-from couturier.api.images import Jobs
+from couturier.api.errors import NOT_FOUND, RESPONSES
+from couturier.api.images import SBOM_RESPONSE, Jobs
 from couturier.api.params import Cursor, Inst, Reader
-from couturier.services import image_sboms as sbom_service
 from couturier.services import starter_lines, tenant_catalog
 from couturier.services.paging import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -24,7 +23,6 @@ router = APIRouter(prefix="/v1", responses=RESPONSES)
 Arch = Annotated[
     str | None, Query(max_length=20, description="architecture (default: the first configured)")
 ]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 
 
 class PlanOut(BaseModel):
@@ -175,16 +173,7 @@ def _line_build(installation: Inst, builds: Jobs, document: dict[str, Any]) -> d
 @router.get(
     "/starters/{starter}/lines/{line}/sbom",
     response_model=None,
-    responses={
-        200: {
-            "description": "the line's SBOM: SPDX 2.3 or CycloneDX JSON",
-            "content": {
-                media_type: {"schema": {"type": "object"}}
-                for media_type in sbom_service.FORMATS.values()
-            },
-        },
-        **NOT_FOUND,
-    },
+    responses={200: SBOM_RESPONSE, **NOT_FOUND},
     tags=["starters"],
 )
 def starter_line_sbom(

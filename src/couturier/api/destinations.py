@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.errors import NOT_FOUND, RESPONSES
 from couturier.api.params import Admin, Cursor, Inst, Limit
 from couturier.services import destinations as service
 from couturier.services.paging import DEFAULT_LIMIT
@@ -20,7 +20,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", responses=RESPONSES, tags=["destinations"])
 
 DestinationId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="the destination's id")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 
 
 class DestinationIn(BaseModel):

@@ -35,6 +35,7 @@ from couturier.errors import AccessError, Code, CouturierError
 
 __all__ = [
     "HTTP_STATUS",
+    "NOT_FOUND",
     "ErrorBody",
     "ValidationErrors",
     "error_response",
@@ -95,6 +96,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrors, "description": "the request breaks rules: every one"},
     503: {"model": ErrorBody, "description": "the database is busy or unreachable: retry"},
 }
+# The 404 of a route that names a resource (another tenant's is a 404 too).
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 
 _4XX: dict[int, tuple[Code, ...]] = {
     401: (Code.TOKEN_MISSING, Code.TOKEN_INVALID, Code.TOKEN_EXPIRED, Code.TOKEN_REVOKED),

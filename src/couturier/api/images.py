@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
-from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.errors import NOT_FOUND, RESPONSES, ErrorBody
 from couturier.api.images_models import (
     Accepted,
     BuildList,
@@ -39,6 +39,14 @@ from couturier.services.builds import Builds
 from couturier.services.paging import DEFAULT_LIMIT
 
 __all__ = ["images"]
+
+# The 200 of a route answering a line's SBOM, in the format asked for.
+SBOM_RESPONSE: dict[str, Any] = {
+    "description": "the line's SBOM: SPDX 2.3 or CycloneDX JSON",
+    "content": {
+        media_type: {"schema": {"type": "object"}} for media_type in sbom_service.FORMATS.values()
+    },
+}
 
 images = APIRouter(prefix="/v1", responses=RESPONSES)
 
@@ -70,7 +78,6 @@ SpecBody = Annotated[
         ],
     ),
 ]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 # Checking a spec reads the catalogs: a package source that fails answers 502 (or 503).
 SOURCE: dict[int | str, dict[str, Any]] = {
     502: {"model": ErrorBody, "description": "a package source answered wrongly"}
@@ -156,16 +163,7 @@ def get_image_spec(
 @images.get(
     "/images/{tenant}/{name}/lines/{line}/sbom",
     response_model=None,
-    responses={
-        200: {
-            "description": "the line's SBOM: SPDX 2.3 or CycloneDX JSON",
-            "content": {
-                media_type: {"schema": {"type": "object"}}
-                for media_type in sbom_service.FORMATS.values()
-            },
-        },
-        **NOT_FOUND,
-    },
+    responses={200: SBOM_RESPONSE, **NOT_FOUND},
     tags=["images"],
 )
 def get_line_sbom(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from couturier.api.errors import RESPONSES, ErrorBody
+from couturier.api.errors import NOT_FOUND, RESPONSES, ErrorBody
 from couturier.api.models import (
     StarterDetail,
     StarterList,
@@ -27,8 +27,6 @@ __all__ = ["health", "v1"]
 
 health = APIRouter(tags=["health"])
 v1 = APIRouter(prefix="/v1", responses=RESPONSES)
-
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 
 
 @health.get("/healthz")
