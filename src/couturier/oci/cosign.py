@@ -32,14 +32,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from couturier.oci.documents import (
-    EMPTY_BLOB,
     Blob,
     Descriptor,
     artifact_manifest,
     canonical_json,
 )
 from couturier.oci.signing import Signer
-from couturier.oci.sink import ImageWriter
+from couturier.oci.sink import ImageWriter, publish_referrer
 
 __all__ = [
     "ATTESTATION_ARTIFACT_TYPE",
@@ -167,16 +166,7 @@ def write_signatures(
         descriptors.append(writer.add_blob(blob, dict(layer_annotations)))
     annotations = {"org.opencontainers.image.created": created}
     document = artifact_manifest(subject, artifact_type, descriptors, annotations)
-    writer.add_blob(EMPTY_BLOB)
-    manifest = writer.add_blob(document)
-    entry = Descriptor(
-        manifest.media_type,
-        manifest.digest,
-        manifest.size,
-        annotations,
-        artifact_type=artifact_type,
-    )
-    writer.list_referrer(entry)
+    entry = publish_referrer(writer, document, artifact_type, annotations)
     return entry, cosign_tag(subject.digest, artifact_type)
 
 

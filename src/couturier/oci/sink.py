@@ -39,7 +39,14 @@ from couturier.oci.documents import (
 )
 from couturier.oci.layer import Layer
 
-__all__ = ["ImageSink", "ImageWriter", "write_image", "write_index", "write_referrer"]
+__all__ = [
+    "ImageSink",
+    "ImageWriter",
+    "publish_referrer",
+    "write_image",
+    "write_index",
+    "write_referrer",
+]
 
 
 class ImageWriter(Protocol):
@@ -169,14 +176,25 @@ def write_referrer(
     layer = blob.descriptor({TITLE: title} if title else None)
     document = artifact_manifest(subject, artifact_type, [layer], annotations)
     # Stored only once the manifest is known to be valid: no stray blob after a refusal.
-    writer.add_blob(EMPTY_BLOB)
     writer.add_blob(blob)
+    return publish_referrer(writer, document, artifact_type, annotations)
+
+
+def publish_referrer(
+    writer: ImageWriter, document: Blob, artifact_type: str, annotations: Mapping[str, str]
+) -> Descriptor:
+    """Store the artifact manifest ``document`` (made by
+    :func:`~couturier.oci.documents.artifact_manifest`, with ``artifact_type`` and
+    ``annotations``; its layers already stored) with the empty config blob it names, and list
+    it as a referrer of its subject. Returns the manifest's descriptor (with
+    ``artifact_type`` and ``annotations``)."""
+    writer.add_blob(EMPTY_BLOB)
     manifest = writer.add_blob(document)
     entry = Descriptor(
         manifest.media_type,
         manifest.digest,
         manifest.size,
-        annotations,
+        dict(annotations),
         artifact_type=artifact_type,
     )
     writer.list_referrer(entry)
