@@ -71,11 +71,14 @@ export async function startBuild() {
 
 // wiring ------------------------------------------------------------------------------------
 export function wire() {
+  // The page renders the step buttons disabled: a click before this wiring did nothing.
   for (const link of document.querySelectorAll(".step-link")) {
     link.addEventListener("click", () => go(link.dataset.goto));
+    link.disabled = false;
   }
   $("wizard-back").addEventListener("click", () => go(STEPS[Math.max(0, STEPS.indexOf(state.step) - 1)]));
   $("wizard-next").addEventListener("click", () => go(STEPS[Math.min(STEPS.length - 1, STEPS.indexOf(state.step) + 1)]));
+  $("wizard-next").disabled = false;
   $("wizard-form").addEventListener("submit", save);
   $("build-start").addEventListener("click", startBuild);
   $("build-cancel").addEventListener("click", () => $("build-notes").close());
