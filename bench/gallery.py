@@ -138,9 +138,14 @@ def seed(url: str, count: int = IMAGES) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """The user and system CPU time of process ``pid`` so far (Linux' ``/proc/PID/stat``)."""
+    """The user and system CPU time so far of process ``pid`` and of its running children
+    (``serve``'s API processes on PostgreSQL), from Linux' ``/proc/PID/stat``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        children += [int(child) for child in task.read_text().split()]
+    return own + sum(_cpu_seconds(child) for child in children)
 
 
 def _wrk(url: str, token: str, seconds: int, pid: int) -> dict[str, Any]:

@@ -32,11 +32,17 @@ def too_large(limit: int, size: int | None, hint: str = "") -> InputError:
     )
 
 
-def _header(scope: Scope, name: bytes) -> str:
+def _body_headers(scope: Scope) -> tuple[str, str]:
+    """The request's ``Content-Type`` and ``Content-Length`` ("" when absent), in one pass
+    over its headers (every request goes through here)."""
+    kind = length = ""
     for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return ""
+        name = key.lower()
+        if name == b"content-type":
+            kind = str(value.decode("latin-1"))
+        elif name == b"content-length":
+            length = str(value.decode("latin-1"))
+    return kind, length
 
 
 class BodyLimit:
@@ -51,9 +57,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        multipart = _header(scope, b"content-type").lower().startswith("multipart/form-data")
+        kind, length = _body_headers(scope)
+        multipart = kind.lower().startswith("multipart/form-data")
         limit = self.upload_limit if multipart else self.json_limit
-        declared = _header(scope, b"content-length").strip()
+        declared = length.strip()
         if declared.isdigit() and int(declared) > limit:
             await error_response(too_large(limit, int(declared)))(scope, receive, send)
             return

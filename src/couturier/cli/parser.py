@@ -271,6 +271,13 @@ def _serve(groups: _Groups) -> None:
         help="threads that run builds (2; 0 runs none: another process does)",
     )
     serve.add_argument(
+        "--api-processes",
+        type=_api_processes,
+        default=None,
+        metavar="N",
+        help="processes answering requests (1 on SQLite; on PostgreSQL one per core, up to 4)",
+    )
+    serve.add_argument(
         "--tls-cert",
         type=Path,
         metavar="FILE",
@@ -319,6 +326,12 @@ def _seconds(text: str) -> float:
 def _workers(text: str) -> int:
     if not text.isdigit() or int(text) > 64:
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of workers (0 to 64)")
+    return int(text)
+
+
+def _api_processes(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of processes (1 to 64)")
     return int(text)
 
 

@@ -1,16 +1,19 @@
-"""``couturier serve [--host H] [--port P] [--workers N] [--tls-cert FILE --tls-key FILE]``: the
-REST API and the OCI pull endpoint over the settings' database, and N threads running the
-queued builds (default 2); HTTPS with the given certificate and key.
+"""``couturier serve [--host H] [--port P] [--workers N] [--api-processes N] [--tls-cert FILE
+--tls-key FILE]``: the REST API and the OCI pull endpoint over the settings' database, and N
+threads running the queued builds (default 2); HTTPS with the given certificate and key.
 
 Binds the address itself first (so a port in use is one line and exit status 1 and makes
 nothing, and ``--port 0`` takes a free port, which the "serving on" line names), then opens
 the installation (key, migrations, and on the first start tenant 1 and its ``write`` token,
 printed once on stderr), then hands the socket to uvicorn. SIGINT and SIGTERM stop it gracefully.
+On PostgreSQL it runs several API processes (:func:`api_processes`,
+:mod:`couturier.cli.processes`): the first also runs the builds, deliveries and the schedule.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import socket
@@ -20,17 +23,22 @@ from pathlib import Path
 
 from couturier.cli.admin import say_first_start
 from couturier.cli.output import Progress
+from couturier.cli.processes import supervise
 from couturier.errors import InputError, StateError
-from couturier.services.installation import open_installation
+from couturier.services.installation import Installation, open_installation
 from couturier.settings import Settings
 
-__all__ = ["run"]
+__all__ = ["api_processes", "run"]
 
 GRACE_SECONDS = 5
+AUTO_PROCESSES_MAX = 4
+BACKLOG = 128
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """A socket listening on ``host``:``port``; :class:`StateError` (one line) otherwise."""
+    """A socket bound to ``host``:``port`` and not yet listening; :class:`StateError` (one
+    line) when the address is in use or cannot be had. It is bound without
+    ``SO_REUSEPORT``, so any other socket on the port makes it fail."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -41,7 +49,6 @@ def _listen(host: str, port: int) -> socket.socket:
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(address)
-        listener.listen(128)
     except OSError as error:
         listener.close()
         raise StateError(
@@ -83,12 +90,20 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def api_processes(settings: Settings, requested: int | None) -> int:
+    """How many API processes ``serve`` runs: ``requested`` (``--api-processes``), else one
+    on SQLite (a file that one process writes at a time) and, on PostgreSQL, one per core up
+    to :data:`AUTO_PROCESSES_MAX` (a Python process answers on one core at a time)."""
+    if requested is not None:
+        return requested
+    if settings.database.startswith("sqlite"):
+        return 1
+    return max(1, min(os.cpu_count() or 1, AUTO_PROCESSES_MAX))
+
+
 def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int:
-    """Run the service until interrupted; exit status 0 after a graceful stop."""
-    import uvicorn
-
-    from couturier.api.app import create_app
-
+    """Run the service until interrupted; exit status 0 after a graceful stop (1 when an API
+    process of several failed as it started)."""
     tls = args.tls_cert is not None
     if tls:
         check_tls(args.tls_cert, args.tls_key)
@@ -100,26 +115,75 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
     except BaseException:
         listener.close()
         raise
-    app = None
     try:
         say_first_start(first)  # before anything else can fail: it is shown only this once
-        host, port = listener.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
+        count = api_processes(settings, args.api_processes)
+        if count == 1:
+            listener.listen(BACKLOG)
+        _say_serving(settings, listener, tls, count)
+    except BaseException:
+        installation.close()
+        listener.close()
+        raise
+    if count == 1:
+        return _serve(installation, args, listener, workers=args.workers)
+    # Each process opens its own connections: none may be shared across the fork.
+    installation.close()
+    # Each process listens on a socket of its own on the port, which the kernel balances
+    # connections across (SO_REUSEPORT); on one shared socket, the first process to wake
+    # would accept a burst of connections whole. The parent's bound socket, never listening,
+    # keeps the port while a process starts again.
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    address = listener.getsockname()
+
+    def child(index: int) -> int:
+        own = socket.socket(listener.family, socket.SOCK_STREAM)
+        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        own.bind(address)
+        own.listen(BACKLOG)
+        mine, _ = open_installation(settings)
+        # The first process runs the builds, deliveries and schedule; the others only answer.
+        return _serve(mine, args, own, workers=args.workers if index == 0 else 0)
+
+    return supervise(count, child)
+
+
+def _say_serving(settings: Settings, listener: socket.socket, tls: bool, count: int) -> None:
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    processes = f", {count} API processes" if count > 1 else ""
+    print(
+        f"couturier: serving on {'https' if tls else 'http'}://{shown}:{port} "
+        f"(OpenAPI at /v1/openapi.json, registry at /v2/; "
+        f"data in {settings.data_dir}{processes})",
+        file=sys.stderr,
+        flush=True,
+    )
+    if settings.jobs == "procrastinate":
         print(
-            f"couturier: serving on {'https' if tls else 'http'}://{shown}:{port} "
-            f"(OpenAPI at /v1/openapi.json, registry at /v2/; "
-            f"data in {settings.data_dir})",
+            "couturier: builds are queued for `couturier worker` (jobs: procrastinate); "
+            "this process runs none",
             file=sys.stderr,
             flush=True,
         )
-        if settings.jobs == "procrastinate":
-            print(
-                "couturier: builds are queued for `couturier worker` (jobs: procrastinate); "
-                "this process runs none",
-                file=sys.stderr,
-                flush=True,
-            )
-        app = create_app(installation, workers=args.workers)
+
+
+def _serve(
+    installation: Installation,
+    args: argparse.Namespace,
+    listener: socket.socket,
+    *,
+    workers: int,
+) -> int:
+    """Answer on ``listener`` with uvicorn until stopped, ``workers`` build threads beside."""
+    import uvicorn
+
+    from couturier.api.app import create_app
+
+    app = None
+    try:
+        app = create_app(installation, workers=workers)
         config = uvicorn.Config(
             app,
             log_level="info",
@@ -135,6 +199,10 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
         # that was there before it: this one makes that a normal exit (status 0), as a
         # service manager stopping the server expects.
         signal.signal(signal.SIGTERM, _stop)
+        # What was made until now lives as long as the process: out of the collector's
+        # sight, a full collection no longer walks it (tens of ms, paid by some request).
+        gc.collect()
+        gc.freeze()
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         installation.close()
