@@ -26,6 +26,7 @@ from couturier.services.installation import Installation
 from couturier.services.refresh import REFRESH_JOB
 from couturier.services.registry_store import registry_reader
 from couturier.services.schedule import RefreshScheduler
+from couturier.services.starter_lines import KIND as STARTER_JOB
 from couturier.settings import load_settings
 from couturier.store.actions import Delivery
 from couturier.store.freshness import LineState, RefreshRun
@@ -103,13 +104,15 @@ def writer(site: Installation) -> dict[str, str]:
 
 
 def settled(site: Installation) -> None:
-    """Wait until no build or image check of the installation waits or runs."""
+    """Wait until no build, starter build or image check of the installation waits or
+    runs."""
     deadline = time.monotonic() + 90
     while True:
         with site.store.unit() as uow:
             busy = uow.session.scalars(
                 select(Job.id).where(
-                    Job.state.in_(("queued", "running")), Job.kind.in_(("build", REFRESH_JOB))
+                    Job.state.in_(("queued", "running")),
+                    Job.kind.in_(("build", STARTER_JOB, REFRESH_JOB)),
                 )
             ).first()
         if busy is None:

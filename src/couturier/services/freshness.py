@@ -48,8 +48,9 @@ __all__ = [
 
 log = logging.getLogger("couturier.freshness")
 
-# Outcomes of a line's last refresh check (line_states.outcome).
-BUILT, UNCHANGED, END_OF_LIFE = "built", "unchanged", "end of life"
+# Outcomes of a line's last refresh check (line_states.outcome; a starter's line keeps its
+# own in its build's record, and ``changed`` while the rebuild a refresh asked for waits).
+BUILT, UNCHANGED, END_OF_LIFE, CHANGED = "built", "unchanged", "end of life", "changed"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The refresh of an installation: re-read every package source, re-plan every line of every
-private image in scope, rebuild only the lines whose plan changed.
+private image in scope (and, for the whole installation, of every starter image built:
+:mod:`couturier.services.starter_refresh`), rebuild only the lines whose plan changed.
 
 :func:`refresh` (the scheduler, ``couturier refresh``, ``POST /v1/refresh``) refreshes the
 package sources (:func:`couturier.services.catalog.refresh`: only the indexes that changed
@@ -39,6 +40,9 @@ from couturier.core.planner import LinePlan, plan_line, split_requests, starter_
 from couturier.core.resolver import Resolution
 from couturier.errors import Code, CouturierError, NotFoundError, ResolutionError
 from couturier.jobs import ClaimedJob
+from couturier.services.registry_sink import starter_repository
+from couturier.services.starter_refresh import LOCK_PREFIX as STARTER_LOCK_PREFIX
+from couturier.services.starter_refresh import check_starter, starters_in_scope
 from couturier.store.freshness import LineState, RefreshRun
 from couturier.store.images import TenantImages
 from couturier.store.models import Image, Job
@@ -60,6 +64,7 @@ __all__ = [
     "check_image",
     "images_in_scope",
     "line_fingerprints",
+    "planned_fingerprint",
     "refresh",
     "run_refresh_job",
 ]
@@ -137,8 +142,12 @@ def refresh(
         )
         waiting = _queued_checks(builds, uow)
         for row in images_in_scope(uow, tenant_id, image):
-            if _queue_check(builds, uow, row, waiting):
+            if _queue_check(builds, uow, row.tenant_id, _lock(row.id), waiting):
                 queued.append(f"{row.tenant_id}/{row.name}")
+        if tenant_id is None:  # a tenant's refresh leaves the shared starters alone
+            for name in starters_in_scope(uow):
+                if _queue_check(builds, uow, None, STARTER_LOCK_PREFIX + name, waiting):
+                    queued.append(starter_repository(name))
     builds.queue.notify()
     log.info("refresh (%s): %d images to check", scope, len(queued))
     return RefreshResult(report, queued)
@@ -153,18 +162,19 @@ def _queued_checks(builds: Builds, uow: UnitOfWork) -> set[str] | None:
     return {key for key in uow.session.scalars(query) if key}
 
 
-def _queue_check(builds: Builds, uow: UnitOfWork, image: Image, waiting: set[str] | None) -> bool:
-    """Queue the check of ``image`` unless one already waits (``waiting``: the keys known to
-    wait; None: ask the queue, a savepoint keeping a refused duplicate from undoing the
-    others)."""
-    key = _lock(image.id)
+def _queue_check(
+    builds: Builds, uow: UnitOfWork, tenant_id: int | None, key: str, waiting: set[str] | None
+) -> bool:
+    """Queue the check of lock key ``key`` (an image of tenant ``tenant_id``, or a starter
+    with None) unless one already waits (``waiting``: the keys known to wait; None: ask the
+    queue, a savepoint keeping a refused duplicate from undoing the others)."""
     if waiting is not None:
         if key not in waiting:
             builds.queue.enqueue(
                 uow,
                 kind=REFRESH_JOB,
                 lock_key=key,
-                tenant_id=image.tenant_id,
+                tenant_id=tenant_id,
                 build_id=None,
                 now=builds.installation.clock(),
             )
@@ -176,7 +186,7 @@ def _queue_check(builds: Builds, uow: UnitOfWork, image: Image, waiting: set[str
                 uow,
                 kind=REFRESH_JOB,
                 lock_key=key,
-                tenant_id=image.tenant_id,
+                tenant_id=tenant_id,
                 build_id=None,
                 now=builds.installation.clock(),
             )
@@ -294,7 +304,7 @@ class ImageCheck:
     trace_id: str | None
 
 
-def _line_fingerprint(
+def planned_fingerprint(
     checker: Checker,
     *,
     starter: Starter,
@@ -303,6 +313,9 @@ def _line_fingerprint(
     architectures: Sequence[str],
     inputs: Any,
 ) -> str:
+    """``line``'s fingerprint with a spec's ``packages`` as planned now on ``architectures``
+    (``inputs``: the :class:`~couturier.services.freshness.ImageInputs` of the image or
+    starter), or its skip's fingerprint when one architecture cannot be planned."""
     from couturier.services.freshness import planned_line, skipped_fingerprint
 
     plans = []
@@ -341,7 +354,7 @@ def line_fingerprints(
     return {
         line.version: None
         if line.eol < today
-        else _line_fingerprint(
+        else planned_fingerprint(
             checker,
             starter=starter,
             line=line,
@@ -465,7 +478,10 @@ def _emit_end_of_life(
 
 
 def run_refresh_job(builds: Builds, checker: Checker, job: ClaimedJob) -> None:
-    """The ``refresh-image`` job handler: check the image its lock key names."""
+    """The ``refresh-image`` job handler: check the image or starter its lock key names."""
+    if job.lock_key is not None and job.lock_key.startswith(STARTER_LOCK_PREFIX):
+        check_starter(builds, checker, job.lock_key.removeprefix(STARTER_LOCK_PREFIX))
+        return
     if job.tenant_id is None or job.lock_key is None or not job.lock_key.startswith(_LOCK_PREFIX):
         return
     image_id = int(job.lock_key.removeprefix(_LOCK_PREFIX))

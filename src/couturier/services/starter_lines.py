@@ -25,11 +25,20 @@ from sqlalchemy import select, text
 
 from couturier.core.spec import SpecError, Violation
 from couturier.core.suggest import close_names, did_you_mean
+from couturier.core.tags import CreatedLine
 from couturier.errors import Code, CouturierError, NotFoundError, Problem
 from couturier.jobs import ClaimedJob, JobQueue
 from couturier.services.build import ImageRequest, build
 from couturier.services.context import build_context
 from couturier.services.entitled import entitled_starter
+from couturier.services.freshness import (
+    BUILT,
+    CHANGED,
+    ImageInputs,
+    image_inputs,
+    planned_line,
+    skipped_fingerprint,
+)
 from couturier.services.registry_sink import registry_sink, starter_repository
 from couturier.services.signing_keys import signer_of
 from couturier.services.smoke import smoke_tester
@@ -38,17 +47,21 @@ from couturier.store import UnitOfWork
 from couturier.store.starter_builds import StarterBuild
 
 if TYPE_CHECKING:
+    from couturier.core.starter import Starter
     from couturier.oci.sink import ImageSink
-    from couturier.services.build import BuildResult
+    from couturier.services.build import BuildResult, LineResult
     from couturier.services.installation import Installation
     from couturier.services.tokens import Principal
 
 __all__ = [
     "KIND",
     "ask_starter_lines",
+    "locked_starter_build",
     "pulled_starter",
+    "queue_starter_build",
     "run_starter_build",
     "starter_build_json",
+    "starter_inputs",
     "starter_line_sbom",
     "starter_sink",
     "want_starter_lines",
@@ -74,10 +87,7 @@ def want_starter_lines(queue: JobQueue, uow: UnitOfWork, name: str, now: dt.date
     Requests at once for one starter queue one build: on PostgreSQL they take the starter's
     advisory lock in turn (a write unit on SQLite holds the database's write lock)."""
     session = uow.session
-    if session.get_bind().dialect.name == "postgresql":
-        key = _LOCK + name
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
-    row = session.scalars(select(StarterBuild).where(StarterBuild.starter == name)).first()
+    row = locked_starter_build(uow, name)
     if row is not None and row.status != "failed":
         return False
     if row is not None and row.finished_at is not None and now - row.finished_at < RETRY_AFTER:
@@ -85,12 +95,34 @@ def want_starter_lines(queue: JobQueue, uow: UnitOfWork, name: str, now: dt.date
     if row is None:
         row = StarterBuild(starter=name, lines=[])
         session.add(row)
-    row.status, row.trace_id, row.attempts = "queued", uuid.uuid4().hex, 0
-    row.requested_at, row.started_at, row.finished_at = now, None, None
-    session.flush()
-    queue.enqueue(uow, kind=KIND, lock_key=_LOCK + name, tenant_id=None, build_id=None, now=now)
+    queue_starter_build(queue, uow, row, now)
     log.info("starter %s: its lines are queued to be built", name)
     return True
+
+
+def locked_starter_build(uow: UnitOfWork, name: str) -> StarterBuild | None:
+    """Starter ``name``'s build row, or None, read under the starter's lock: its advisory
+    lock on PostgreSQL (a write unit on SQLite already holds the database's write lock), so
+    that a request and a refresh at once queue one build."""
+    session = uow.session
+    if session.get_bind().dialect.name == "postgresql":
+        key = _LOCK + name
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    return session.scalars(select(StarterBuild).where(StarterBuild.starter == name)).first()
+
+
+def queue_starter_build(
+    queue: JobQueue, uow: UnitOfWork, row: StarterBuild, now: dt.datetime
+) -> None:
+    """Queue a new build of ``row``'s starter (a new trace id) in ``uow``; the caller holds
+    the starter's lock (:func:`locked_starter_build`) and calls ``queue.notify()`` once
+    ``uow`` commits. Lines whose ``outcome`` is ``changed`` (a refresh's) are the only ones
+    built then (:func:`run_starter_build`)."""
+    row.status, row.trace_id, row.attempts = "queued", uuid.uuid4().hex, 0
+    row.requested_at, row.started_at, row.finished_at = now, None, None
+    uow.session.flush()
+    name = row.starter
+    queue.enqueue(uow, kind=KIND, lock_key=_LOCK + name, tenant_id=None, build_id=None, now=now)
 
 
 def ask_starter_lines(installation: Installation, queue: JobQueue, name: str) -> None:
@@ -130,7 +162,16 @@ def run_starter_build(installation: Installation, job: ClaimedJob) -> None:
             return
         row.status, row.attempts, row.started_at = "building", job.attempts, clock()
         trace_id = row.trace_id
+        before = [dict(line) for line in row.lines]
     starter = starters(settings).get(name)
+    # A refresh asks for the lines whose plan changed only; the others stay as they are.
+    only = [line["line"] for line in before if line.get("outcome") == CHANGED] or None
+    kept = [
+        CreatedLine(line["line"], line["full_version"])
+        for line in before
+        if only and line["line"] not in only and line["status"] == "created"
+        if line.get("full_version")
+    ]
     lines: list[dict[str, Any]]
     try:
         if starter is None:
@@ -154,7 +195,10 @@ def run_starter_build(installation: Installation, job: ClaimedJob) -> None:
             smoke=smoke_tester(settings),  # tested before its tags move, as private images
         )
         request = ImageRequest(starter=starter, name=starter.name)
-        lines = _lines(build(context, request, architectures=list(settings.architectures)))
+        result = build(
+            context, request, architectures=list(settings.architectures), lines=only, kept=kept
+        )
+        lines = _lines(request, result, clock())
     except CouturierError as error:
         problem = Problem(error.code, error.message, {**error.fields, "trace_id": trace_id})
         lines = [{"line": None, "status": "failed", "problem": problem.to_json()}]
@@ -162,6 +206,8 @@ def run_starter_build(installation: Installation, job: ClaimedJob) -> None:
         log.exception("starter %s: internal error (trace %s)", name, trace_id)
         problem = Problem(Code.INTERNAL, f"internal error (trace {trace_id})", {})
         lines = [{"line": None, "status": "failed", "problem": problem.to_json()}]
+    if only is not None:
+        lines = _merged(before, lines, only)
     created = any(line["status"] == "created" for line in lines)
     with installation.store.unit(write=True) as uow:
         row = uow.session.get(StarterBuild, name)
@@ -174,7 +220,10 @@ def run_starter_build(installation: Installation, job: ClaimedJob) -> None:
     log.info("starter %s: lines %s", name, "built" if created else "failed")
 
 
-def _lines(result: BuildResult) -> list[dict[str, Any]]:
+def _lines(request: ImageRequest, result: BuildResult, now: dt.datetime) -> list[dict[str, Any]]:
+    """The stored form of ``result``'s lines, each with the ``fingerprint`` a refresh
+    compares its plan with (:func:`starter_fingerprint`) and the outcome ``built``."""
+    inputs = image_inputs({}, request)
     return [
         {
             "line": line.version,
@@ -184,9 +233,49 @@ def _lines(result: BuildResult) -> list[dict[str, Any]]:
             "tags": list(line.tags),
             "problem": line.error.to_json() if line.error else None,
             "smoke": line.smoke.to_json() if line.smoke else None,
+            "fingerprint": _fingerprint(inputs, line),
+            "outcome": BUILT,
+            "checked_at": now.isoformat(),
         }
         for line in result.lines
     ]
+
+
+def _fingerprint(inputs: ImageInputs, line: LineResult) -> str | None:
+    """A built line's fingerprint (as a private image's line has, from its plans), a
+    skip's, or None for a failed line (a refresh then finds it changed and builds it)."""
+    if line.status == "skipped" and line.error is not None:
+        return skipped_fingerprint(str(line.error.code))
+    if line.status != "created" or not line.plans:
+        return None
+    return planned_line(inputs, [plan for plan, _ in line.plans])[0]
+
+
+def starter_inputs(starter: Starter) -> ImageInputs:
+    """What decides a starter's lines besides their packages: its definition (a starter
+    image has no spec document and no bundles)."""
+    return image_inputs({}, ImageRequest(starter=starter, name=starter.name))
+
+
+def _merged(
+    before: list[dict[str, Any]], built: list[dict[str, Any]], only: list[str]
+) -> list[dict[str, Any]]:
+    """The lines after a refresh's build of the lines ``only``: the new result of each line
+    it created; the previous one, outcome ``failed``, of a line it could not create (its
+    tags stay on the previous digest and the next refresh tries it again); the others as
+    they were."""
+    new = {line["line"]: line for line in built}
+    merged = []
+    for line in before:
+        label = line["line"]
+        if label not in only:
+            merged.append(line)
+        elif label in new and (new[label]["status"] == "created" or line["status"] != "created"):
+            merged.append(new.pop(label))
+        else:
+            new.pop(label, None)
+            merged.append({**line, "outcome": "failed"})
+    return merged + [line for line in new.values() if line["line"] is not None]
 
 
 def starter_build_json(installation: Installation, name: str) -> dict[str, Any] | None:
