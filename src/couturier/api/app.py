@@ -62,9 +62,12 @@ def create_app(
     if delivery_workers is None:
         delivery_workers = 2 if workers else 0
     deliveries = start_deliveries(installation, delivery_workers)
-    # The process that runs jobs runs the daily refresh too (each time runs once per
-    # installation, whichever process takes it first).
+    # The process that runs embedded jobs runs the daily refresh too (each time runs once per
+    # installation, whichever process takes it first); with procrastinate it is the
+    # workers' periodic task.
     expression = installation.settings.refresh_schedule
+    if installation.settings.jobs == "procrastinate":
+        expression = ""
     scheduler = RefreshScheduler(builds, expression) if workers and expression else None
 
     @asynccontextmanager

@@ -28,9 +28,10 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -39,10 +40,16 @@ from couturier.errors import Code, StateError
 from couturier.jobs.queue import ClaimedJob, JobHandler
 from couturier.store import Store, UnitOfWork
 
+if TYPE_CHECKING:
+    from procrastinate import App
+
 __all__ = [
+    "CATCH_UP_SECONDS",
     "STALLED_AFTER_SECONDS",
+    "Periodic",
     "ProcrastinateQueue",
     "ensure_schema",
+    "procrastinate_app",
     "retry_stalled",
     "run_workers",
 ]
@@ -267,6 +274,62 @@ def _task(handler: JobHandler) -> Callable[..., None]:
     return run
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """A job run at the times of ``cron`` (a cron expression, UTC): procrastinate's periodic
+    task ``couturier.<name>``, whose ``run`` gets the time it was scheduled for (aware,
+    UTC)."""
+
+    name: str
+    cron: str
+    run: Callable[[dt.datetime], object]
+
+
+# procrastinate's periodic deferrer ``max_delay``: how late a worker that starts still queues
+# the newest time due. Its default (10 minutes) drops a time missed by a longer downtime; a
+# year catches every downtime up, and only once: a starting worker offers the newest time
+# alone, and the database queues each (task, time) once (``procrastinate_periodic_defers``).
+CATCH_UP_SECONDS = 366 * 24 * 3600
+
+
+def procrastinate_app(
+    database_url: str,
+    handlers: Mapping[str, JobHandler],
+    *,
+    stalled_after: float = STALLED_AFTER_SECONDS,
+    periodic: Sequence[Periodic] = (),
+) -> App:
+    """The procrastinate application of ``handlers`` (a task ``couturier.<kind>`` each) and
+    of the ``periodic`` jobs, on the PostgreSQL database of SQLAlchemy URL ``database_url``
+    (not opened)."""
+    from procrastinate import App, PsycopgConnector, RetryStrategy
+
+    app = App(
+        connector=PsycopgConnector(conninfo=_conninfo(database_url)),
+        periodic_defaults={"max_delay": CATCH_UP_SECONDS},
+    )
+    # A handler that raises could not record its own failure (the database gone a moment):
+    # it runs again after a lease, as a stalled one does; its handler gives up in time.
+    retry = RetryStrategy(max_attempts=HANDLER_RETRIES, wait=max(1, int(stalled_after)))
+    for kind, handler in handlers.items():
+        task = app.task(name=_task_name(kind), queue=QUEUE, pass_context=True, retry=retry)
+        task(_task(handler))
+    for job in periodic:
+        # No retry: a time that failed is not run again (the next time is).
+        scheduled = app.task(name=_task_name(job.name), queue=QUEUE)(_periodic_task(job))
+        app.periodic(cron=job.cron, periodic_id=job.name)(scheduled)
+    return app
+
+
+def _periodic_task(job: Periodic) -> Callable[[int], None]:
+    def run(timestamp: int) -> None:  # procrastinate's scheduled time, Unix seconds
+        due = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+        log.info("periodic %s for %s", job.name, due.isoformat())
+        job.run(due)
+
+    return run
+
+
 def run_workers(
     store: Store,
     handlers: Mapping[str, JobHandler],
@@ -274,20 +337,17 @@ def run_workers(
     concurrency: int,
     stalled_after: float = STALLED_AFTER_SECONDS,
     ready: threading.Event | None = None,
+    periodic: Sequence[Periodic] = (),
 ) -> None:
     """Run procrastinate workers for ``handlers`` until SIGINT or SIGTERM: ``concurrency``
     jobs at once (each in a thread), a heartbeat every third of ``stalled_after``, and a stall
-    sweep as often. A stop waits for the running jobs."""
-    from procrastinate import App, PsycopgConnector, RetryStrategy
-
+    sweep as often. A stop waits for the running jobs. Each worker's periodic deferrer
+    queues the ``periodic`` jobs at their times (once per time across every worker; after a
+    downtime the newest time missed, once: :data:`CATCH_UP_SECONDS`)."""
     ensure_schema(store)
-    app = App(connector=PsycopgConnector(conninfo=_conninfo(str(store.engine.url))))
-    # A handler that raises could not record its own failure (the database gone a moment):
-    # it runs again after a lease, as a stalled one does; its handler gives up in time.
-    retry = RetryStrategy(max_attempts=HANDLER_RETRIES, wait=max(1, int(stalled_after)))
-    for kind, handler in handlers.items():
-        task = app.task(name=_task_name(kind), queue=QUEUE, pass_context=True, retry=retry)
-        task(_task(handler))
+    # The URL with its password: str() of a SQLAlchemy URL masks it.
+    url = store.engine.url.render_as_string(hide_password=False)
+    app = procrastinate_app(url, handlers, stalled_after=stalled_after, periodic=periodic)
     beat = stalled_after / 3
 
     async def sweep() -> None:

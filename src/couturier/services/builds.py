@@ -164,30 +164,40 @@ def _handlers(holder: list[Builds]) -> dict[str, Callable[[ClaimedJob], None]]:
     }
 
 
+# The procrastinate task of the daily refresh (``couturier.refresh-schedule``).
+SCHEDULE_JOB = "refresh-schedule"
+
+
 def run_workers(installation: Installation, concurrency: int, stalled_after: float) -> None:
     """Run ``concurrency`` builds at a time from the procrastinate queue of ``installation``
     until SIGINT or SIGTERM (``couturier worker``); a build whose worker has been silent for
     ``stalled_after`` seconds is taken up again (by this process or another)."""
     from couturier.jobs import procrastinate_queue
     from couturier.services.deliveries import delivery_handlers
-    from couturier.services.schedule import RefreshScheduler
+    from couturier.services.schedule import run_scheduled
 
     queue = procrastinate_queue.ProcrastinateQueue(installation.store)
     builds = Builds(installation, queue, BuildEvents())
     expression = installation.settings.refresh_schedule
-    scheduler = RefreshScheduler(builds, expression) if expression else None
-    if scheduler is not None:
-        scheduler.start()
-    try:
-        procrastinate_queue.run_workers(
-            installation.store,
-            {**_handlers([builds]), **delivery_handlers(installation)},
-            concurrency=concurrency,
-            stalled_after=stalled_after,
-        )
-    finally:
-        if scheduler is not None:
-            scheduler.stop()
+    # The daily refresh is procrastinate's periodic task: every worker's deferrer offers
+    # each time, procrastinate queues it once (and run_scheduled runs a time once).
+    started = installation.clock()
+    periodic = (
+        [
+            procrastinate_queue.Periodic(
+                SCHEDULE_JOB, expression, lambda due: run_scheduled(builds, due, started)
+            )
+        ]
+        if expression
+        else []
+    )
+    procrastinate_queue.run_workers(
+        installation.store,
+        {**_handlers([builds]), **delivery_handlers(installation)},
+        concurrency=concurrency,
+        stalled_after=stalled_after,
+        periodic=periodic,
+    )
 
 
 # -- queuing -----------------------------------------------------------------------------------

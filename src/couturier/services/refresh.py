@@ -211,7 +211,9 @@ class Checker:
     of one planned before reuses that plan. Thread-safe."""
 
     installation: Installation
+    loads: int = 0  # catalogs loaded: one per release and architecture per refresh run
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loading: threading.Lock = field(default_factory=threading.Lock)
     _run: int = -1
     _catalogs: dict[tuple[str, str], IndexCatalog] = field(default_factory=dict)
     _families: FamilyIndexes = field(default_factory=FamilyIndexes)
@@ -269,17 +271,33 @@ class Checker:
         return found
 
     def catalog(self, release: str, architecture: str) -> IndexCatalog:
+        """The catalog of ``release`` on ``architecture``: its index snapshots are loaded by
+        the first check of a refresh run that needs them (checks at once wait for that one
+        load) and counted in :attr:`loads` and the log."""
         from couturier.services import catalog as catalog_service
 
         key = (release, architecture)
         with self._lock:
             found = self._catalogs.get(key)
-        if found is None:
-            found = catalog_service.catalog(
-                self.installation.settings, release, architecture, lambda message: None
-            )
+        if found is not None:
+            return found
+        with self._loading:
             with self._lock:
-                found = self._catalogs.setdefault(key, found)
+                found = self._catalogs.get(key)
+            if found is None:
+                found = catalog_service.catalog(
+                    self.installation.settings, release, architecture, lambda message: None
+                )
+                with self._lock:
+                    self._catalogs[key] = found
+                    self.loads += 1
+                log.info(
+                    "refresh run %d: index snapshots of %s/%s loaded (%d loads by this worker)",
+                    self._run,
+                    release,
+                    architecture,
+                    self.loads,
+                )
         return found
 
     @property

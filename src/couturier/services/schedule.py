@@ -1,5 +1,9 @@
-"""The daily refresh's scheduler: runs :func:`couturier.services.refresh.refresh` at the times
-of the settings' ``refresh_schedule`` (a cron expression in UTC, read by ``croniter``).
+"""The daily refresh's scheduler on embedded defaults: runs
+:func:`couturier.services.refresh.refresh` at the times of the settings' ``refresh_schedule``
+(a cron expression in UTC, read by ``croniter``) in the process that runs the jobs (``serve``).
+With ``jobs: procrastinate`` the schedule is procrastinate's periodic task instead, run by the
+``couturier worker`` processes (:func:`run_scheduled`; see
+:func:`couturier.services.builds.run_workers`).
 
 Each scheduled time runs once in the whole installation: the process that first records it
 (a ``refresh_runs`` row whose ``scheduled_for`` is unique) runs it, so several ``serve`` or
@@ -29,7 +33,7 @@ from couturier.store.freshness import RefreshRun, last_scheduled_run
 if TYPE_CHECKING:
     from couturier.services.builds import Builds
 
-__all__ = ["RefreshScheduler", "due_time"]
+__all__ = ["RefreshScheduler", "claim_scheduled_run", "due_time", "run_scheduled"]
 
 log = logging.getLogger("couturier.schedule")
 
@@ -44,6 +48,39 @@ def due_time(expression: str, since: dt.datetime, now: dt.datetime) -> dt.dateti
     # The newest time at or before now: croniter's get_prev is strictly before its start.
     newest: dt.datetime = croniter(expression, now + dt.timedelta(seconds=1)).get_prev(dt.datetime)
     return max(newest, following)
+
+
+def claim_scheduled_run(builds: Builds, due: dt.datetime) -> bool:
+    """Record that the refresh scheduled for ``due`` runs now (a ``refresh_runs`` row whose
+    ``scheduled_for`` is unique); False when a process recorded it already (it runs there)."""
+    installation = builds.installation
+    try:
+        with installation.store.unit(write=True) as uow:
+            run = RefreshRun(scheduled_for=due, started_at=installation.clock(), scope="schedule")
+            uow.session.add(run)
+    except IntegrityError:  # another process runs this one
+        return False
+    log.info("scheduled refresh for %s", due.isoformat())
+    return True
+
+
+def run_scheduled(builds: Builds, due: dt.datetime, started: dt.datetime) -> bool:
+    """The refresh scheduled for ``due`` (procrastinate's periodic task,
+    :func:`couturier.jobs.procrastinate_queue.run_workers`, whose deferrer queues one job per
+    time), unless a process ran it already, or it is a time before this worker ``started``
+    in an installation that never ran a scheduled refresh (a new installation does not
+    refresh at once, as :class:`RefreshScheduler`); whether it ran here."""
+    from couturier.services.refresh import refresh
+
+    if due < started:
+        with builds.installation.store.unit() as uow:
+            if last_scheduled_run(uow.session) is None:
+                log.info("scheduled refresh for %s: before the first start, skipped", due)
+                return False
+    if not claim_scheduled_run(builds, due):
+        return False
+    refresh(builds)
+    return True
 
 
 class RefreshScheduler:
@@ -80,14 +117,8 @@ class RefreshScheduler:
         with store.unit() as uow:
             last = last_scheduled_run(uow.session)
         due = due_time(self._expression, last or self._started, now)
-        if due is None:
+        if due is None or not claim_scheduled_run(self._builds, due):
             return None
-        try:
-            with store.unit(write=True) as uow:
-                uow.session.add(RefreshRun(scheduled_for=due, started_at=now, scope="schedule"))
-        except IntegrityError:  # another process runs this one
-            return None
-        log.info("scheduled refresh for %s", due.isoformat())
         self._run(due)
         return due
 
