@@ -16,7 +16,7 @@ Pure: reads the catalog handed to it. Raises what :func:`resolve` raises.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -120,6 +120,7 @@ def plan_line(
     *,
     indexes: FamilyIndexes | None = None,
     base: Resolution | None = None,
+    choices: MutableMapping[str, Package | None] | None = None,
 ) -> LinePlan:
     """Resolve ``line`` of ``starter`` with the ``added`` requests and the ``autos``
     (``<family>-auto`` names) on ``catalog``.
@@ -127,8 +128,10 @@ def plan_line(
     ``indexes`` keeps the catalog's family index for the autos (the caller's, else one made
     for this call); ``base`` is the starter set's resolution on ``catalog``
     (:func:`starter_resolution`) when the caller keeps it for many plans of one line (a
-    refresh re-planning many images). Cost: two resolutions (one given ``base``), plus one
-    per auto member tried. Raises
+    refresh re-planning many images); ``choices`` (family → the member chosen, or None)
+    keeps the choices of this line on ``catalog`` with ``base`` across plans (a member's fit
+    depends on nothing else). Cost: two resolutions (one given ``base``), plus one
+    per auto member tried (none for a family in ``choices``). Raises
     :class:`ResolutionError` / :class:`NotFoundError` when the starter set or the additions
     cannot be installed; the message names the package.
     """
@@ -142,7 +145,12 @@ def plan_line(
     for request in autos:
         family = auto_family(request)
         assert family is not None  # split_requests sorted it here
-        member = choose_member(catalog, family, line, labels, base.packages, indexes=indexes)
+        if choices is not None and family in choices:
+            member = choices[family]
+        else:
+            member = choose_member(catalog, family, line, labels, base.packages, indexes=indexes)
+            if choices is not None:
+                choices[family] = member
         chosen[request] = member.name if member is not None else None
         if member is not None:
             members.append(Relation(member.name, "=", member.version))

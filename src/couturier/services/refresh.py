@@ -48,6 +48,7 @@ from couturier.store.images import TenantImages
 from couturier.store.models import Image, Job
 
 if TYPE_CHECKING:
+    from couturier.core.catalog import Package
     from couturier.core.starter import ImageLine, Starter
     from couturier.debian.index import IndexCatalog
     from couturier.debian.refresh import RefreshReport
@@ -220,6 +221,8 @@ class Checker:
     _starters: dict[str, Starter] = field(default_factory=dict)
     _bases: dict[tuple[str, ...], Resolution] = field(default_factory=dict)
     _plans: OrderedDict[tuple[Any, ...], LinePlan | str] = field(default_factory=OrderedDict)
+    _listening: dict[tuple[int, str], bool] = field(default_factory=dict)
+    _members: dict[tuple[str, ...], dict[str, Package | None]] = field(default_factory=dict)
 
     def generation(self, run: int) -> None:
         """Forget what was kept when the newest refresh run is no longer ``run``'s."""
@@ -227,7 +230,8 @@ class Checker:
             if run != self._run:
                 self._run, self._catalogs = run, {}
                 self._families, self._starters = FamilyIndexes(), {}
-                self._bases, self._plans = {}, OrderedDict()
+                self._bases, self._plans, self._listening = {}, OrderedDict(), {}
+                self._members = {}
 
     def plan(
         self, starter: Starter, line: ImageLine, architecture: str, packages: Sequence[str]
@@ -251,6 +255,7 @@ class Checker:
                 autos,
                 indexes=self._families,
                 base=self._base(catalog, starter, line),
+                choices=self._members_of(starter, line, architecture),
             )
         except (ResolutionError, NotFoundError) as error:
             found = str(error.code)
@@ -259,6 +264,15 @@ class Checker:
             while len(self._plans) > _PLANS_KEPT:
                 self._plans.popitem(last=False)
         return found
+
+    def _members_of(
+        self, starter: Starter, line: ImageLine, architecture: str
+    ) -> dict[str, Package | None]:
+        """The auto members chosen so far for ``line`` on ``architecture`` (family →
+        member): each family's choice is made once per worker and refresh run."""
+        key = (starter.name, line.version, line.release, architecture)
+        with self._lock:
+            return self._members.setdefault(key, {})
 
     def _base(self, catalog: IndexCatalog, starter: Starter, line: ImageLine) -> Resolution:
         key = (starter.name, line.version, line.release, catalog.architecture)
@@ -298,6 +312,20 @@ class Checker:
                     architecture,
                     self.loads,
                 )
+        return found
+
+    def listening(self, uow: UnitOfWork, tenant_id: int, event: str) -> bool:
+        """Whether an action of tenant ``tenant_id`` listens to ``event``: asked once per
+        tenant and refresh run (an action added during a run hears from the next one)."""
+        from couturier.store.actions import TenantActions
+
+        key = (tenant_id, event)
+        with self._lock:
+            found = self._listening.get(key)
+        if found is None:
+            found = bool(TenantActions(uow.session, tenant_id).listening(event))
+            with self._lock:
+                self._listening[key] = found
         return found
 
     @property
@@ -402,7 +430,8 @@ def check_image(builds: Builds, checker: Checker, tenant_id: int, image_id: int)
         rows = uow.session.execute(query.where(LineState.image_id == image_id)).all()
         kept = {line: fingerprint for line, fingerprint, _ in rows}
         before = {line: outcome for line, _, outcome in rows}
-    checker.generation(run)
+        checker.generation(run)
+        listening = checker.listening(uow, tenant_id, "line-end-of-life")
     outcomes: dict[str, str] = {}
     for label, fingerprint in line_fingerprints(checker, tenant_id, spec, now.date()).items():
         if fingerprint is None:
@@ -410,7 +439,7 @@ def check_image(builds: Builds, checker: Checker, tenant_id: int, image_id: int)
         else:
             outcomes[label] = UNCHANGED if kept.get(label) == fingerprint else "changed"
     starter = checker.starter(str(spec.get("starter")))
-    ends = {line.version: line.eol for line in starter.lines} if starter is not None else {}
+    ends = {line.version: line.eol for line in starter.lines} if starter and listening else {}
     trace_id = _record_check(builds, tenant_id, image_id, outcomes, before, ends, now)
     if trace_id is not None:
         builds.queue.notify()
@@ -477,13 +506,12 @@ def _emit_end_of_life(
     ends: dict[str, dt.date],
 ) -> None:
     """Tell the tenant's actions how far each line of the image is from its end of life
-    (``ends``: line → end-of-life date); the actions service tells each action once per
-    image, line and date, only within its ``end_of_life_days``. Costs one query when the
-    tenant has no action listening."""
+    (``ends``: line → end-of-life date, empty when no action of the tenant listens); the
+    actions service tells each action once per image, line and date, only within its
+    ``end_of_life_days``."""
     from couturier.services import events
-    from couturier.store.actions import TenantActions
 
-    if not ends or not TenantActions(uow.session, tenant_id).listening("line-end-of-life"):
+    if not ends:
         return
     image = TenantImages(uow.session, tenant_id).image_by_id(image_id)
     if image is None:
