@@ -16,9 +16,10 @@ with the one its current image was built from:
 - otherwise the image gets a build with trigger ``refresh`` naming only the changed lines
   (:func:`couturier.services.builds.queue_build`; a build already waiting absorbs it).
 
-Every check tells the actions service how far each line is from its end of life
-(:func:`_emit_end_of_life`; the service tells each action once, within its days); a
-rebuild whose change records name CVE IDs emits "a rebuild fixed CVEs" when it is recorded
+Every check of an image whose tenant has an action listening to end-of-life events (asked
+once per tenant and refresh run, :meth:`Checker.listening`) tells the actions service how far
+each line is from its end of life (:func:`_emit_end_of_life`; the service tells each action
+once, within its days); a rebuild whose change records name CVE IDs emits "a rebuild fixed CVEs" when it is recorded
 (:mod:`couturier.services.builds`).
 """
 
