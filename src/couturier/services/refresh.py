@@ -19,8 +19,8 @@ with the one its current image was built from:
 Every check of an image whose tenant has an action listening to end-of-life events (asked
 once per tenant and refresh run, :meth:`Checker.listening`) tells the actions service how far
 each line is from its end of life (:func:`_emit_end_of_life`; the service tells each action
-once, within its days); a rebuild whose change records name CVE IDs emits "a rebuild fixed CVEs" when it is recorded
-(:mod:`couturier.services.builds`).
+once, within its days); a rebuild whose change records name CVE IDs emits "a rebuild fixed
+CVEs" when it is recorded (:mod:`couturier.services.builds`).
 """
 
 from __future__ import annotations
