@@ -7,7 +7,8 @@ it plans on once for the whole refresh, not once per image (its log counts each 
 
 The daily refresh is procrastinate's periodic task: two workers started after the scheduled
 minute of the day, in an installation whose last scheduled refresh ran three days before,
-catch that time up once (one of them runs it) and not the days missed."""
+catch that time up once (one of them runs it) and not the days missed; that refresh, the
+installation's, checks the starter image's lines too."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from sqlalchemy import select
 from couturier.store import Store, open_store
 from couturier.store.freshness import LineState, RefreshRun
 from couturier.store.models import Image
+from couturier.store.starter_builds import StarterBuild
 from tests.fixture_repo import SigningKey, build_repo
 from tests.test_images_api import REPO
 from tests.test_serve import Server, first_token
@@ -73,6 +75,29 @@ def outcomes(store: Store) -> dict[int, dict[str, str]]:
         return found
 
 
+def all_checked(store: Store) -> bool:
+    """Whether every image's lines were checked and found unchanged."""
+    found = outcomes(store)
+    return len(found) == IMAGES and all(
+        lines == {"1": "end of life", "2": "unchanged"} for lines in found.values()
+    )
+
+
+def starter_checked(store: Store) -> bool:
+    """Whether the starter ``tiny``'s lines were checked and found unchanged."""
+    with store.unit() as uow:
+        row = uow.session.get(StarterBuild, "tiny")
+        found = {line["line"]: line.get("outcome") for line in row.lines} if row else {}
+    return found == {"1": "end of life", "2": "unchanged"}
+
+
+def scheduled(store: Store) -> list[dt.datetime]:
+    """The scheduled times the installation ran, oldest first."""
+    with store.unit() as uow:
+        query = select(RefreshRun.scheduled_for).where(RefreshRun.scheduled_for.is_not(None))
+        return sorted(t for t in uow.session.scalars(query) if t is not None)
+
+
 def checks_run(logs: list[str]) -> Counter[str]:
     """How many times each ``refresh:<image id>`` check job was run, over the workers' logs."""
     return Counter(
@@ -114,14 +139,7 @@ def test_a_refresh_fans_out_over_two_workers_and_the_schedule_catches_up_once(
         answer = client.post("/v1/refresh")
         assert answer.status_code == 202, answer.text
         assert answer.json()["count"] == IMAGES
-
-        def all_checked() -> bool:
-            found = outcomes(store)
-            return len(found) == IMAGES and all(
-                lines == {"1": "end of life", "2": "unchanged"} for lines in found.values()
-            )
-
-        wait_for(all_checked, "every image checked")
+        wait_for(lambda: all_checked(store), "every image checked")
         logs = [worker.stderr() for worker in workers]
         # One job per image, each run once; nothing rebuilt.
         assert checks_run(logs) == dict.fromkeys(ids, 1)
@@ -148,21 +166,15 @@ def test_a_refresh_fans_out_over_two_workers_and_the_schedule_catches_up_once(
             )
         set_schedule(env, f"{due.minute} {due.hour} * * *")
         workers = [Worker(env, tmp_path / f"worker-{n}-again.log") for n in (1, 2)]
-
-        def scheduled() -> list[dt.datetime]:
-            with store.unit() as uow:
-                query = select(RefreshRun.scheduled_for).where(
-                    RefreshRun.scheduled_for.is_not(None)
-                )
-                return sorted(t for t in uow.session.scalars(query) if t is not None)
-
-        wait_for(lambda: len(scheduled()) == 2, "the missed time caught up")
+        wait_for(lambda: len(scheduled(store)) == 2, "the missed time caught up")
         wait_for(
             lambda: "refresh (installation)" in "".join(w.stderr() for w in workers),
             "the scheduled refresh queued its checks",
         )
+        # The installation's refresh checks the starter's lines too.
+        wait_for(lambda: starter_checked(store), "the starter's lines checked by a worker")
         time.sleep(2)  # a second run would have been deferred by now: both deferrers ran
-        assert scheduled() == [due - dt.timedelta(days=3), due]
+        assert scheduled(store) == [due - dt.timedelta(days=3), due]
         runs = [w.stderr().count("periodic refresh-schedule for") for w in workers]
         assert sorted(runs) == [0, 1], [w.stderr() for w in workers]
         for worker in workers:
