@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from couturier.oci.signing import Signer
     from couturier.oci.sink import ImageSink
     from couturier.services.build import StageEvent
+    from couturier.services.catalog_keep import KeptCatalogs
     from couturier.services.smoke import SmokeTester
 
 __all__ = [
@@ -132,21 +133,26 @@ def catalog_context(
     trace_id: str | None = None,
     snapshots: SnapshotCache | None = None,
     families: FamilyIndexes | None = None,
+    kept: KeptCatalogs | None = None,
 ) -> CatalogContext:
     """The context of one job on ``settings`` that reads catalogs only: catalogs through the
     catalog service (snapshot indexes shared through ``snapshots``, the service's process-wide
     :class:`SnapshotCache` when None), family indexes in ``families`` (a new owner when None),
-    ``trace_id`` a new random id when None. Cost: nothing is read until the job uses a port."""
+    ``trace_id`` a new random id when None. With ``kept`` (a serving process's), a catalog
+    that reads the same snapshots as the one kept there is that one, caches warm, and the
+    family indexes are the keeper's (unless ``families`` is given). Cost: nothing is read until
+    the job uses a port."""
 
     def catalogs(release: str, architecture: str) -> IndexCatalog:
-        return catalog_service.catalog(
+        loaded = catalog_service.catalog(
             settings, release, architecture, say, transport, snapshots=snapshots
         )
+        return loaded if kept is None else kept.same(loaded)
 
     return CatalogContext(
         settings=settings,
         catalogs=catalogs,
-        families=families or FamilyIndexes(),
+        families=families or (kept.families if kept is not None else FamilyIndexes()),
         transport=transport,
         say=say,
         trace_id=trace_id or uuid.uuid4().hex,

@@ -85,5 +85,7 @@ def starter_detail(
         rule = f"must be a configured architecture: {', '.join(configured)}"
         raise SpecError([Violation("arch", arch, rule)], source="request")
     arch = arch or configured[0]
-    lines = line_versions(catalog_context(installation.settings), starter, arch)
+    lines = line_versions(
+        catalog_context(installation.settings, kept=installation.catalogs), starter, arch
+    )
     return starter_document(starter, lines, arch)

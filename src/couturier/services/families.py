@@ -19,6 +19,7 @@ from couturier.core.families import (
     Family,
     auto_family,
     auto_problems,
+    family_names_matching,
     list_families,
     matching_families,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "check_autos",
     "families",
     "families_and_total",
+    "matching_name_set",
     "matching_names",
     "near_package_names",
     "starter_lines",
@@ -133,6 +135,14 @@ def matching_names(
     """The names of the families of ``lines`` matching ``query`` by a package name, most
     relevant first (:func:`couturier.core.families.matching_families`). Cost: no resolution."""
     return matching_families(lines.starter, lines.catalogs, query, context.families)
+
+
+def matching_name_set(
+    context: CatalogContext, lines: StarterLines, query: str | None = None
+) -> set[str]:
+    """:func:`matching_names`, unordered (what a caller that orders by name needs; sorting by
+    relevance costs more than the match for a one-letter query). Cost: no resolution."""
+    return family_names_matching(lines.starter, lines.catalogs, query, context.families)
 
 
 def check_autos(

@@ -21,6 +21,7 @@ from couturier.core.suggest import close_names, did_you_mean
 from couturier.core.text import has_hidden, shown
 from couturier.errors import Code, ConflictError, InputError, NotFoundError
 from couturier.services import tokens as token_service
+from couturier.services.catalog_keep import KeptCatalogs
 from couturier.services.family_memo import FamilyMemo
 from couturier.services.starters import get_starter, starters
 from couturier.settings import Settings
@@ -51,13 +52,15 @@ def _utc_now() -> dt.datetime:
 class Installation:
     """The settings, database and key one process serves; made by :func:`open_installation`.
     ``families`` keeps the package families ``GET /v1/packages`` worked out (while their
-    snapshots stay the same)."""
+    snapshots stay the same), ``catalogs`` the catalogs, family indexes and starter lines
+    its requests read (the same way)."""
 
     settings: Settings
     store: Store
     key: InstallationKey
     clock: Clock = _utc_now
     families: FamilyMemo = field(default_factory=FamilyMemo, compare=False, repr=False)
+    catalogs: KeptCatalogs = field(default_factory=KeptCatalogs, compare=False, repr=False)
 
     def close(self) -> None:
         self.store.close()

@@ -104,7 +104,7 @@ def _matching(
     """Every family name matching ``query``: by a package name (as ``packages families``),
     or by a package's summary or version (the catalog's search) in a line's release."""
     starter = lines.starter
-    names = set(family_service.matching_names(context, lines, query))
+    names = family_service.matching_name_set(context, lines, query)
     if query and query.strip():
         finder = LabelFinder(line_labels(starter))
         catalogs = {catalog.release: catalog for catalog in lines.catalogs.values()}
@@ -133,8 +133,8 @@ def package_families(
     arch = _architecture(installation, arch)
     after = decode_cursor(cursor, 1)
     limit = check_limit(limit)
-    context = catalog_context(installation.settings)
-    lines = family_service.starter_lines(context, starter, arch)
+    context = catalog_context(installation.settings, kept=installation.catalogs)
+    lines = installation.catalogs.starter_lines(context, starter, arch)
     names = _matching(lines, query, context)
     total = len(names)
     if after is not None:
@@ -203,7 +203,7 @@ def line_packages(
     starter = entitled_starter(installation, principal, starter_name)
     arch = _architecture(installation, arch)
     (line,) = select_lines(starter, [label])
-    context = catalog_context(installation.settings)
+    context = catalog_context(installation.settings, kept=installation.catalogs)
     document: dict[str, Any] = {
         "starter": starter.name,
         "line": line.version,
