@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.certs import key_pem, make_certificate
 from tests.console import Console, expire_sessions, sign_in
@@ -263,6 +263,41 @@ def test_the_wizard_fits_a_phone_width(page: Page, console: Console) -> None:
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], json.dumps(width)
     expect(page.locator("#preview")).to_be_visible()
+
+
+def test_a_search_shows_its_families_at_once_and_fills_in_their_members_after(
+    page: Page, console: Console
+) -> None:
+    # The full answers (without unchecked=true) are held until the rows were seen "checking":
+    # the real server answers them afterwards.
+    held: list[Route] = []
+
+    def hold_full_answers(route: Route) -> None:
+        if "unchecked=true" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/v1/packages?*", hold_full_answers)
+    sign_in(page, console.token, "/create")
+    page.locator('input[name="starter"][value="python"]').check()
+    page.get_by_role("button", name="Next").click()
+    search(page, "requests")
+    family = page.locator('.family[data-family="python3-requests"]')
+    expect(family).to_have_attribute("aria-busy", "true")
+    expect(family).to_contain_text("3.14 (newest): checking…")
+    expect(family).not_to_contain_text("no member fits")
+    expect(family.get_by_role("button", name="Add python3-requests-auto")).to_be_enabled()
+    while not any("q=requests" in route.request.url for route in held):
+        page.wait_for_timeout(50)  # the typing paused: the wizard asks for the members
+    for route in held:
+        route.continue_()
+    page.unroute("**/v1/packages?*")
+    expect(page.locator("#package-results")).to_have_attribute("data-checked", "requests")
+    expect(family).to_have_attribute("data-checked", "true")
+    expect(family).not_to_have_attribute("aria-busy", "true")
+    expect(family).to_contain_text("3.14 (newest): python3-requests 2.32.3+dfsg-5")
+    expect(family.get_by_role("button", name="Add python3-requests", exact=True)).to_be_enabled()
 
 
 def test_editing_an_image_the_tenant_lacks_is_not_found(page: Page, console: Console) -> None:

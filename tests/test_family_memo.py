@@ -68,3 +68,30 @@ def test_a_family_is_kept_while_its_snapshots_stay_and_follows_a_new_index(
         assert len(site.families) > kept  # new snapshots of forky: new entries
     assert after["members"]["3.14"]["version"] == "2.33.0-1"
     assert after["members"]["3.13"] == first["members"]["3.13"]
+
+
+def test_unchecked_families_come_at_once_and_are_answered_when_asked_again(
+    site: Installation,
+) -> None:
+    url = "/v1/packages?starter=python&q=requests"
+    with TestClient(create_app(site)) as client:
+        quick = client.get(url + "&unchecked=true", headers=token(site))
+        assert quick.status_code == 200, quick.text
+        first = {f["name"]: f for f in quick.json()["items"]}["python3-requests"]
+        # Not worked out yet: said so, members unknown (not "none fits"), nothing kept; the
+        # -auto offer and the rule verdicts need no resolution and are already right.
+        assert first["checked"] is False
+        assert set(first["members"].values()) == {None}
+        assert first["auto"] == "python3-requests-auto"
+        assert first["blocked"] is None
+        assert len(site.families) == 0
+
+        full = {f["name"]: f for f in client.get(url, headers=token(site)).json()["items"]}
+        assert full["python3-requests"]["checked"] is True
+        assert full["python3-requests"]["members"]["3.14"]["version"] == "2.32.3+dfsg-5"
+        assert {k: v for k, v in first.items() if k not in ("members", "checked")} == {
+            k: v for k, v in full["python3-requests"].items() if k not in ("members", "checked")
+        }
+        # Worked out once: an unchecked request now answers it in full, from the memo.
+        again = client.get(url + "&unchecked=true", headers=token(site)).json()["items"]
+        assert {f["name"]: f for f in again} == full

@@ -39,6 +39,7 @@ class FamilyOut(BaseModel):
     blocked: str | None
     dependency_only: str | None
     members: dict[str, dict[str, Any] | None]
+    checked: bool = True
 
 
 class FamilyPage(BaseModel):
@@ -122,13 +123,27 @@ def packages(
         DEFAULT_LIMIT
     ),
     cursor: Cursor = None,
+    unchecked: Annotated[
+        bool,
+        Query(
+            description="answer at once: families whose members are not worked out yet come "
+            "with checked false and every member null (ask again without it for them)"
+        ),
+    ] = False,
 ) -> dict[str, Any]:
     """The package families of a starter whose names, summaries or versions hold ``q``, by
     name: per line the member that ``<family>-auto`` installs there, the ``-auto`` package
     when it is offered, and why not when the family is blocked (the starter ships a member:
     the reason names the version its newest line ships) or dependency-only."""
     return tenant_catalog.package_families(
-        installation, principal, starter, query=q, arch=arch, limit=limit, cursor=cursor
+        installation,
+        principal,
+        starter,
+        query=q,
+        arch=arch,
+        limit=limit,
+        cursor=cursor,
+        unchecked=unchecked,
     )
 
 

@@ -510,6 +510,7 @@ def _family(
     labels: Sequence[str],
     *,
     indexes: FamilyIndexes,
+    choose: bool = True,
 ) -> Family:
     blocked = _blocked(name, starter, starter_packages, labels)
     members: list[Member] = []
@@ -521,6 +522,8 @@ def _family(
         for candidate, _ in indexes.get(catalog, labels).candidates(name):
             for package in catalog.versions(candidate)[:1]:
                 seen.setdefault(package.key, package)
+        if not choose:
+            continue
         packages = starter_packages.get(line.version, ())
         member = choose_member(catalog, name, line, labels, packages, indexes=indexes)
         if member is not None:
@@ -621,13 +624,16 @@ def families_named(
     names: Iterable[str],
     *,
     indexes: FamilyIndexes | None = None,
+    choose: bool = True,
 ) -> list[Family]:
     """The families called ``names`` (as :func:`list_families` makes each), in that order.
-    Cost: up to one resolution per candidate, line and family."""
+    Cost: up to one resolution per candidate, line and family. With ``choose`` False no
+    member is chosen (no resolution: the families have no members, but are blocked and
+    dependency-only as they would be), for an answer that says its members come later."""
     indexes = indexes or FamilyIndexes()
     labels = line_labels(starter)
     return [
-        _family(name, starter, catalogs, starter_packages, labels, indexes=indexes)
+        _family(name, starter, catalogs, starter_packages, labels, indexes=indexes, choose=choose)
         for name in names
     ]
 

@@ -176,6 +176,23 @@ class IndexCatalog:
                     break
         return found
 
+    def search_names(self, query: str, limit: int = 50) -> list[str]:
+        """The names :meth:`search` would look at for ``query``, at most ``limit``, in its
+        order: those with a stanza (any version in the catalog) whose name, version or summary
+        contains ``query``. Cost: as :meth:`search`, without parsing a stanza (what a search
+        that only needs names, such as the families', saves on a broad query)."""
+        needle = query.lower().replace("\0", "").replace("\n", "")
+        found: dict[str, None] = {}
+        for name in _merge_unique(self._prefixed(needle)):
+            found[name] = None
+            if len(found) >= limit:
+                return list(found)
+        for name in _merge_unique(self._containing(needle)):
+            found[name] = None
+            if len(found) >= limit:
+                break
+        return list(found)
+
     def _prefixed(self, needle: str) -> list[Iterator[str]]:
         def scan(names: list[str]) -> Iterator[str]:
             position = bisect_left(names, needle)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from couturier.core.catalog import Catalog
 from couturier.core.families import (
     Family,
     LabelFinder,
@@ -28,6 +29,7 @@ from couturier.core.planner import plan_line
 from couturier.core.sbom import sbom_packages
 from couturier.core.spec import SpecError, Violation, parse_spec
 from couturier.core.starter import Starter, full_version
+from couturier.debian.index import IndexCatalog
 from couturier.errors import ConfigError, NotFoundError, ResolutionError
 from couturier.services import families as family_service
 from couturier.services.context import build_context, catalog_context
@@ -73,11 +75,13 @@ def plan_request(
     return spec_plan(context, spec, arch).to_json()
 
 
-def family_json(family: Family, labels: Sequence[str]) -> dict[str, Any]:
-    """``{"name", "auto", "description", "blocked", "dependency_only", "members"}``:
-    ``members`` maps each line label to the member installed there (``{"name", "version",
-    "summary"}``, null when none fits); ``auto`` is ``<family>-auto`` when it is offered,
-    ``blocked`` says (naming the version the starter's newest line ships) why not."""
+def family_json(family: Family, labels: Sequence[str], *, checked: bool = True) -> dict[str, Any]:
+    """``{"name", "auto", "description", "blocked", "dependency_only", "members",
+    "checked"}``: ``members`` maps each line label to the member installed there (``{"name",
+    "version", "summary"}``, null when none fits); ``auto`` is ``<family>-auto`` when it is
+    offered, ``blocked`` says (naming the version the starter's newest line ships) why not.
+    ``checked`` False says the members were not worked out yet (all null: not known, rather
+    than none fitting)."""
     members: dict[str, Any] = dict.fromkeys(labels)
     for member in family.members:
         package = member.package
@@ -93,6 +97,7 @@ def family_json(family: Family, labels: Sequence[str]) -> dict[str, Any]:
         "blocked": family.blocked,
         "dependency_only": family.dependency_only,
         "members": members,
+        "checked": checked,
     }
 
 
@@ -109,9 +114,18 @@ def _matching(
         finder = LabelFinder(line_labels(starter))
         catalogs = {catalog.release: catalog for catalog in lines.catalogs.values()}
         for catalog in catalogs.values():
-            for package in catalog.search(query.strip(), _SEARCH_CAP):
-                names.add(finder.family_name(package.name)[0])
+            for name in _search_names(catalog, query.strip()):
+                names.add(finder.family_name(name)[0])
     return sorted(names)
+
+
+def _search_names(catalog: Catalog, query: str) -> list[str]:
+    """Names of packages of ``catalog`` whose name, summary or version holds ``query``: from
+    the snapshots' search text alone for an index catalog (no stanza parsed: a search as you
+    type asks at every keystroke), through the catalog's search otherwise."""
+    if isinstance(catalog, IndexCatalog):
+        return catalog.search_names(query, _SEARCH_CAP)
+    return [package.name for package in catalog.search(query, _SEARCH_CAP)]
 
 
 def package_families(
@@ -123,12 +137,16 @@ def package_families(
     arch: str | None,
     limit: int,
     cursor: str | None,
+    unchecked: bool = False,
 ) -> dict[str, Any]:
     """A page of the package families of the tenant's starter ``starter_name`` whose package
     names, summaries or versions hold ``query`` (the ecosystem's versioned families when it
     is empty), by name: ``{"starter", "architecture", "lines", "newest", "total", "items",
-    "next"}``, each item as :func:`family_json`. Raises :class:`NotFoundError` for a starter
-    the tenant is not entitled to, :class:`SpecError` for a bad architecture or cursor."""
+    "next"}``, each item as :func:`family_json`. With ``unchecked``, the families whose
+    members are not worked out yet come at once with ``checked`` False (a search as you type
+    shows them and asks again: choosing members costs a resolution per line and family).
+    Raises :class:`NotFoundError` for a starter the tenant is not entitled to,
+    :class:`SpecError` for a bad architecture or cursor."""
     starter = entitled_starter(installation, principal, starter_name)
     arch = _architecture(installation, arch)
     after = decode_cursor(cursor, 1)
@@ -141,7 +159,9 @@ def package_families(
         names = [n for n in names if n > after[0]]
     page, more = names[:limit], len(names) > limit
     labels = [line.version for line in starter.lines]
-    items = _family_answers(installation, lines, page, arch=arch, context=context)
+    items = _family_answers(
+        installation, lines, page, arch=arch, context=context, choose=not unchecked
+    )
     return {
         "starter": starter.name,
         "architecture": arch,
@@ -160,10 +180,12 @@ def _family_answers(
     *,
     arch: str,
     context: CatalogContext,
+    choose: bool = True,
 ) -> list[dict[str, Any]]:
     """:func:`family_json` of each family of ``names``, in that order: the ones the
     installation's memo holds for these snapshots from there, the others worked out (a
-    resolution per line and candidate tried) and kept."""
+    resolution per line and candidate tried) and kept; with ``choose`` False, the others
+    unchecked (no member chosen, nothing kept)."""
     labels = [line.version for line in lines.starter.lines]
     inputs = inputs_key(lines, arch)
     memo = installation.families
@@ -172,12 +194,17 @@ def _family_answers(
         answers = {name: memo.get(inputs, name) for name in names}
     missing = [name for name in names if answers.get(name) is None]
     found = families_named(
-        lines.starter, lines.catalogs, lines.starter_packages, missing, indexes=context.families
+        lines.starter,
+        lines.catalogs,
+        lines.starter_packages,
+        missing,
+        indexes=context.families,
+        choose=choose,
     )
     for family in found:
-        answer = family_json(family, labels)
+        answer = family_json(family, labels, checked=choose)
         answers[family.name] = answer
-        if inputs is not None:
+        if inputs is not None and choose:
             memo.put(inputs, family.name, answer)
     return [kept for name in names if (kept := answers.get(name)) is not None]
 

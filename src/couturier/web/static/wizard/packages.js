@@ -13,11 +13,20 @@ let searching = false;
 let pending = null; // [query, cursor] to search when the answer in flight is in
 const PAGE = 20; // families per answer: what a screen shows; "Show more" asks for the next
 
+// A search answers at once (unchecked=true): a family the server has not worked out yet (its
+// members cost a resolution per line) comes as "checking", and the rows are asked again, and
+// filled in place, once the typing pauses for CHECK_DELAY ms: a keystroke never waits for
+// resolutions of a query the user has already typed past.
+const CHECK_DELAY = 150;
+let checkTimer = null;
+let toCheck = { query: null, cursors: [] }; // the shown query's pages with rows "checking"
+
 export function search(query, cursor) {
   if (!state.starter) {
     $("package-status").textContent = "Pick a starter first.";
     return;
   }
+  clearTimeout(checkTimer);
   if (searching) {
     pending = [query, cursor || null, state.starter];
     return;
@@ -36,10 +45,7 @@ export function search(query, cursor) {
 
 export async function fetchFamilies(query, cursor, starter) {
   const started = performance.now();
-  const params = new URLSearchParams({ starter, limit: String(PAGE) });
-  if (query.trim()) params.set("q", query.trim());
-  if (cursor) params.set("cursor", cursor);
-  const answer = await api("GET", "/v1/packages?" + params);
+  const answer = await api("GET", familiesPath(query, cursor, starter, true));
   const answered = performance.now();
   if (starter !== state.starter) return; // the starter changed meanwhile
   if (answer.status !== 200) {
@@ -51,6 +57,44 @@ export async function fetchFamilies(query, cursor, starter) {
   results.dataset.query = query;
   const detail = { query, fetchMs: answered - started, renderMs: performance.now() - answered };
   results.dispatchEvent(new CustomEvent("wizard:results", { detail }));
+  if (!cursor) toCheck = { query, cursors: [] };
+  if (answer.data.items.some((family) => !family.checked)) toCheck.cursors.push(cursor || null);
+  if (toCheck.cursors.length) {
+    clearTimeout(checkTimer);
+    checkTimer = setTimeout(() => checkFamilies(starter), CHECK_DELAY);
+  } else {
+    results.dataset.checked = query;
+  }
+}
+
+function familiesPath(query, cursor, starter, unchecked) {
+  const params = new URLSearchParams({ starter, limit: String(PAGE) });
+  if (query.trim()) params.set("q", query.trim());
+  if (cursor) params.set("cursor", cursor);
+  if (unchecked) params.set("unchecked", "true");
+  return "/v1/packages?" + params;
+}
+
+// Ask the shown page again, every member worked out, and replace its rows in place; nothing
+// when the user has moved on (another query or starter, or a search in flight that will ask).
+async function checkFamilies(starter) {
+  const results = $("package-results");
+  const { query, cursors } = toCheck;
+  const current = () => starter === state.starter && results.dataset.query === query;
+  if (searching || !current()) return;
+  const started = performance.now();
+  for (const cursor of [...cursors]) {
+    const answer = await api("GET", familiesPath(query, cursor, starter, false));
+    if (!current() || answer.status !== 200) return;
+    for (const family of answer.data.items) {
+      const shown = results.querySelector(`:scope > .family[data-family="${CSS.escape(family.name)}"]`);
+      if (shown && shown.dataset.checked !== "true") shown.replaceWith(familyItem(family, answer.data));
+    }
+    cursors.splice(cursors.indexOf(cursor), 1);
+  }
+  results.dataset.checked = query;
+  const detail = { query, fetchMs: performance.now() - started };
+  results.dispatchEvent(new CustomEvent("wizard:checked", { detail }));
 }
 
 export function addButton(entry, label, reason) {
@@ -75,41 +119,7 @@ export function renderFamilies(page, more, query) {
   const shown = list.querySelectorAll(":scope > .family").length + page.items.length;
   $("package-status").textContent =
     page.total === 0 ? "No package family matches." : shown + " of " + page.total + " families";
-  for (const family of page.items) {
-    const reason = family.blocked;
-    const reasonId = "family-reason-" + family.name;
-    const members = page.lines.map((label) => {
-      const member = family.members[label];
-      const newest = label === page.newest ? " (newest)" : "";
-      return el(
-        "li",
-        {},
-        el("span", { class: "line-label", text: label + newest + ": " }),
-        member
-          ? el("span", { text: member.name + " " + member.version })
-          : el("span", { class: "none", text: "no member fits" }),
-      );
-    });
-    const names = [...new Set(page.lines.map((l) => family.members[l]).filter(Boolean).map((m) => m.name))];
-    const actions = el("div", { class: "family-actions" });
-    if (family.auto) actions.append(addButton(family.auto, "Add " + family.auto, reason));
-    for (const name of names) actions.append(addButton(name, "Add " + name, reason));
-    const summary = names.length ? family.members[page.lines.find((l) => family.members[l])].summary : "";
-    const item = el(
-      "li",
-      { class: "family" + (reason ? " blocked" : ""), "data-family": family.name, "aria-disabled": reason ? "true" : null },
-      el("h3", { class: "family-name", text: family.name }),
-      el("p", { class: "family-summary", text: family.auto ? family.description : summary }),
-      el("ul", { class: "members", "aria-label": "Members by line" }, ...members),
-      reason ? el("p", { class: "reason blocked-reason", id: reasonId, text: "Blocked: " + reason }) : null,
-      !reason && family.dependency_only
-        ? el("p", { class: "reason", text: "No -auto: " + family.dependency_only })
-        : null,
-      actions,
-    );
-    if (reason) actions.querySelectorAll("button").forEach((b) => b.setAttribute("aria-describedby", reasonId));
-    list.append(item);
-  }
+  for (const family of page.items) list.append(familyItem(family, page));
   if (page.next) {
     list.after(
       el("button", {
@@ -121,6 +131,47 @@ export function renderFamilies(page, more, query) {
       }),
     );
   }
+}
+
+// One family's row: per line its member ("checking" while the server has not worked the
+// family out: not known yet, not "none fits"), the -auto and member buttons, and why a
+// blocked or dependency-only family offers no -auto.
+function familyItem(family, page) {
+  const reason = family.blocked;
+  const reasonId = "family-reason-" + family.name;
+  const checked = family.checked !== false;
+  const members = page.lines.map((label) => {
+    const member = family.members[label];
+    const newest = label === page.newest ? " (newest)" : "";
+    let verdict;
+    if (!checked) verdict = el("span", { class: "checking", text: "checking…" });
+    else if (member) verdict = el("span", { text: member.name + " " + member.version });
+    else verdict = el("span", { class: "none", text: "no member fits" });
+    return el("li", {}, el("span", { class: "line-label", text: label + newest + ": " }), verdict);
+  });
+  const names = [...new Set(page.lines.map((l) => family.members[l]).filter(Boolean).map((m) => m.name))];
+  const actions = el("div", { class: "family-actions" });
+  if (family.auto) actions.append(addButton(family.auto, "Add " + family.auto, reason));
+  for (const name of names) actions.append(addButton(name, "Add " + name, reason));
+  const summary = names.length ? family.members[page.lines.find((l) => family.members[l])].summary : "";
+  const item = el(
+    "li",
+    {
+      class: "family" + (reason ? " blocked" : ""),
+      "data-family": family.name,
+      "data-checked": String(checked),
+      "aria-busy": checked ? null : "true",
+      "aria-disabled": reason ? "true" : null,
+    },
+    el("h3", { class: "family-name", text: family.name }),
+    el("p", { class: "family-summary", text: family.auto ? family.description : summary }),
+    el("ul", { class: "members", "aria-label": "Members by line" }, ...members),
+    reason ? el("p", { class: "reason blocked-reason", id: reasonId, text: "Blocked: " + reason }) : null,
+    !reason && family.dependency_only ? el("p", { class: "reason", text: "No -auto: " + family.dependency_only }) : null,
+    actions,
+  );
+  if (reason) actions.querySelectorAll("button").forEach((b) => b.setAttribute("aria-describedby", reasonId));
+  return item;
 }
 
 export function addPackage(entry) {
