@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from couturier.core.families import family_names_matching
 from couturier.debian.refresh import refresh
 from couturier.services.context import catalog_context
 from couturier.services.families import matching_name_set
@@ -62,3 +63,8 @@ def test_family_names_match_by_family_and_by_member_name(site: Installation) -> 
     assert matching_name_set(context, lines, "REQUESTS-auto") == found
     assert matching_name_set(context, lines, "no-such-thing") == set()
     assert matching_name_set(context, lines, "a\tb") == set()
+    # The kept lines carry their catalogs' names merged: the same matches as each catalog's.
+    assert lines.names is not None
+    for query in ("p", "py", "python3", "php", "8.4", "curl", "c"):
+        each = family_names_matching(starter, lines.catalogs, query, context.families)
+        assert matching_name_set(context, lines, query) == each, query

@@ -56,6 +56,7 @@ __all__ = [
     "families_named",
     "family_name",
     "family_names_matching",
+    "family_query",
     "line_labels",
     "list_families",
     "matching_families",
@@ -208,15 +209,16 @@ class FamilyIndex:
                     carrying.add(name)
         self._labelled = {family: tuple(sorted(found)) for family, found in labelled.items()}
         self._carrying = frozenset(carrying)  # names with a label: not families of their own
-        # What a query is looked for in: per labelled family, "family<TAB>name<TAB>name...";
-        # and every name that is its own family. One substring test per family (a few ms for a
-        # Debian release, faster than a regex over the joined names in CPython), not one per
-        # name and member: a search as you type asks this at every keystroke.
-        self._labelled_text = tuple(
+        # What a query is looked for in: (family, text) with the text "family<TAB>name<TAB>
+        # name..." for the labelled families, and every name that is its own family. One
+        # substring test per family (faster than a regex over the joined names in CPython),
+        # not one per name and member: a search as you type asks at every keystroke.
+        labelled_text = (
             (family, "\t".join([family, *(name for name, _ in members)]))
             for family, members in self._labelled.items()
         )
-        self._plain = tuple(n for n in self._names if n not in carrying)
+        plain = ((name, name) for name in sorted(self._names) if name not in carrying)
+        self.searchable: tuple[tuple[str, str], ...] = (*labelled_text, *plain)
 
     def candidates(self, family: str) -> tuple[tuple[str, str | None], ...]:
         """Every (package name, embedded label) of ``family`` in the catalog."""
@@ -234,9 +236,7 @@ class FamilyIndex:
             return {f for f in self._labelled if any(stem in f for stem in stems)}
         if "\t" in query:
             return set()  # no package name holds one (it separates the names searched)
-        found = {family for family, text in self._labelled_text if query in text}
-        found |= {name for name in self._plain if query in name}
-        return found
+        return {family for family, text in self.searchable if query in text}
 
 
 class FamilyIndexes:
@@ -531,7 +531,7 @@ def _family(
     return Family(name, tuple(members), blocked, dependency_only(name, list(seen.values())))
 
 
-def _needle(query: str | None) -> str | None:
+def family_query(query: str | None) -> str | None:
     """What a family search looks for: the query lowercased, without an ``-auto`` suffix;
     None for no (or a blank) query."""
     needle = (query or "").strip().lower() or None
@@ -551,7 +551,7 @@ def family_names_matching(
     ``indexes``) and a regex scan of its names, no resolution."""
     indexes = indexes or FamilyIndexes()
     labels = line_labels(starter)
-    needle = _needle(query)
+    needle = family_query(query)
     stems = ecosystem_stems(starter)
     names: set[str] = set()
     for catalog in catalogs.values():
@@ -575,7 +575,7 @@ def matching_families(
     ``python-requests-mock-doc``; then by name. Cost: one index per catalog (kept in
     ``indexes``), no resolution.
     """
-    needle = _needle(query)
+    needle = family_query(query)
     stems = ecosystem_stems(starter)
     names = family_names_matching(starter, catalogs, query, indexes)
 

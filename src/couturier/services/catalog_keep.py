@@ -7,7 +7,8 @@ object, :class:`~couturier.core.families.FamilyIndexes`) are built again (tens o
 Debian release), and the starter is resolved again on each line. What these depend on is
 only the snapshots the catalog reads (immutable, named by their sha256) and the starter's
 definition, so a :class:`KeptCatalogs` hands out the catalog it kept while a freshly loaded
-one reads the same snapshots, and the starter lines worked out on those catalogs. A refresh
+one reads the same snapshots, and the starter lines worked out on those catalogs (with their
+family names merged, :class:`~couturier.core.family_names.FamilyNames`). A refresh
 that changes a snapshot changes the catalog's identity: the new catalog replaces the kept one
 (and its indexes, weakly keyed, go with it).
 """
@@ -18,9 +19,11 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from couturier.core.families import FamilyIndexes
+from couturier.core.families import FamilyIndexes, line_labels
+from couturier.core.family_names import FamilyNames
 from couturier.core.starter import Starter
 from couturier.debian.index import IndexCatalog
 from couturier.services import families as family_service
@@ -90,6 +93,9 @@ class KeptCatalogs:
                 self._lines.move_to_end(key)
                 return found
         made = family_service.starter_lines(context, starter, arch)
+        labels = line_labels(starter)
+        unique = {id(catalog): catalog for catalog in made.catalogs.values()}.values()
+        made = replace(made, names=FamilyNames(self.families.get(c, labels) for c in unique))
         with self._lock:
             self._lines[key] = made
             self._lines.move_to_end(key)

@@ -11,7 +11,7 @@ skipped by a build anyway.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from couturier.core.catalog import Catalog, Package
@@ -20,9 +20,11 @@ from couturier.core.families import (
     auto_family,
     auto_problems,
     family_names_matching,
+    family_query,
     list_families,
     matching_families,
 )
+from couturier.core.family_names import FamilyNames
 from couturier.core.planner import plan_line
 from couturier.core.starter import Starter
 from couturier.core.suggest import close_names
@@ -48,11 +50,14 @@ __all__ = [
 class StarterLines:
     """What the family rules need of a starter: per line label, the catalog of the line's
     release and the starter's resolved packages there (lines that could not be resolved are
-    absent from both)."""
+    absent from both), and maybe the catalogs' family names merged (``names``)."""
 
     starter: Starter
     catalogs: Mapping[str, Catalog]
     starter_packages: Mapping[str, Sequence[Package]]
+    # The family names of the catalogs merged, when whoever keeps these lines made them
+    # (couturier.services.catalog_keep): a query is then matched once, not per catalog.
+    names: FamilyNames | None = field(default=None, compare=False, repr=False)
 
 
 def starter_lines(context: CatalogContext, starter: Starter, arch: str) -> StarterLines:
@@ -141,7 +146,12 @@ def matching_name_set(
     context: CatalogContext, lines: StarterLines, query: str | None = None
 ) -> set[str]:
     """:func:`matching_names`, unordered (what a caller that orders by name needs; sorting by
-    relevance costs more than the match for a one-letter query). Cost: no resolution."""
+    relevance costs more than the match for a one-letter query). Cost: no resolution; with
+    the lines' merged ``names``, one scan of them (of the last query's matches when the query
+    extends it)."""
+    needle = family_query(query)
+    if lines.names is not None and needle is not None:
+        return lines.names.matching(needle)
     return family_names_matching(lines.starter, lines.catalogs, query, context.families)
 
 

@@ -14,6 +14,7 @@ added packages whose maintainer scripts a plan reads).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +106,7 @@ def _matching(
     lines: family_service.StarterLines,
     query: str | None,
     context: CatalogContext,
-) -> list[str]:
+) -> set[str]:
     """Every family name matching ``query``: by a package name (as ``packages families``),
     or by a package's summary or version (the catalog's search) in a line's release."""
     starter = lines.starter
@@ -116,7 +117,7 @@ def _matching(
         for catalog in catalogs.values():
             for name in _search_names(catalog, query.strip()):
                 names.add(finder.family_name(name)[0])
-    return sorted(names)
+    return names
 
 
 def _search_names(catalog: Catalog, query: str) -> list[str]:
@@ -155,9 +156,11 @@ def package_families(
     lines = installation.catalogs.starter_lines(context, starter, arch)
     names = _matching(lines, query, context)
     total = len(names)
-    if after is not None:
-        names = [n for n in names if n > after[0]]
-    page, more = names[:limit], len(names) > limit
+    later = names if after is None else (n for n in names if n > after[0])
+    # The page's names and one more (is there a next page?), without sorting every match: a
+    # one-letter query matches tens of thousands of families.
+    first = heapq.nsmallest(limit + 1, later)
+    page, more = first[:limit], len(first) > limit
     labels = [line.version for line in starter.lines]
     items = _family_answers(
         installation, lines, page, arch=arch, context=context, choose=not unchecked

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from couturier.web import actions_page, image_page, pages, wizard
-from couturier.web.assets import STATIC_DIR, VENDOR_FILES, vendor_dir
+from couturier.web.assets import STATIC_DIR, STATIC_VERSION, VENDOR_FILES, vendor_dir
 from couturier.web.signin import SignInNeededError, sign_in_redirect
 from couturier.web.signin import router as signin_router
 
-__all__ = ["mount_console"]
+__all__ = ["ImmutableStaticFiles", "mount_console"]
+
+# A year: what RFC 9111 caches keep without asking; ``immutable`` (RFC 8246) also spares the
+# revalidation a reload would make. Only for URLs whose path changes with their content.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class ImmutableStaticFiles(StaticFiles):
+    """Static files under a fingerprinted URL (see :mod:`couturier.web.assets`), answered
+    with :data:`IMMUTABLE` caching."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = IMMUTABLE
+        return response
 
 
 def mount_console(app: FastAPI) -> None:
@@ -23,6 +39,13 @@ def mount_console(app: FastAPI) -> None:
     app.include_router(wizard.router)
     app.include_router(image_page.router)
     app.include_router(actions_page.router)
+    # The fingerprinted URLs first (the plain mount would take them as file names); the plain
+    # ones stay, revalidated as before, for a page a browser kept from an older release.
+    app.mount(
+        f"/static/console/{STATIC_VERSION}",
+        ImmutableStaticFiles(directory=STATIC_DIR),
+        name="console-static-versioned",
+    )
     app.mount("/static/console", StaticFiles(directory=STATIC_DIR), name="console-static")
     modules = vendor_dir()
 
