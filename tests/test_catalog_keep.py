@@ -43,7 +43,9 @@ def test_a_catalog_is_kept_while_its_snapshots_stay_and_replaced_by_a_new_index(
     build_repo(repo, {"forky": newer}, key=signing_key, arch=("amd64",))
     refresh(site.settings, releases=["forky"], architectures=["amd64"])
 
+    assert len(kept._lines) == 1
     after = context.catalogs("forky", "amd64")
+    assert len(kept._lines) == 0  # worked out on the replaced catalog: dropped with it
     assert after is not first
     assert after.snapshots != first.snapshots
     assert after.versions("python3-requests")[0].version == "2.33.0-1"

@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from couturier.core.families import FamilyIndexes, line_labels
 from couturier.core.family_names import FamilyNames
@@ -57,7 +57,8 @@ class KeptCatalogs:
     def __init__(self, lines_limit: int = LINES_LIMIT) -> None:
         self._lock = threading.Lock()
         self._catalogs: dict[tuple[str, str], IndexCatalog] = {}
-        self._lines: OrderedDict[Hashable, StarterLines] = OrderedDict()
+        # (starter digest, arch, ((release, catalog identity), ...)) -> lines.
+        self._lines: OrderedDict[tuple[str, str, tuple[Any, ...]], StarterLines] = OrderedDict()
         self._lines_limit = lines_limit
         self.families = FamilyIndexes()
 
@@ -68,8 +69,14 @@ class KeptCatalogs:
         identity = catalog_identity(loaded)
         with self._lock:
             kept = self._catalogs.get(key)
-            if kept is not None and catalog_identity(kept) == identity:
-                return kept
+            if kept is not None:
+                old = catalog_identity(kept)
+                if old == identity:
+                    return kept
+                # The starter lines worked out on the replaced catalog go with it: nothing
+                # asks for them again, and they would keep its parsed stanzas in memory.
+                for stale in [k for k in self._lines if (loaded.release, old) in k[2]]:
+                    del self._lines[stale]
             self._catalogs[key] = loaded
             return loaded
 
