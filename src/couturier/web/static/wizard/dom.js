@@ -27,7 +27,9 @@ export function showError(id, text) {
 }
 
 // the API ---------------------------------------------------------------------------
-export async function api(method, path, body, signal) {
+// A request the user did not make (background: a search's rows filled in after typing
+// paused) takes no one to sign-in on a 401: their next action does, the draft kept then.
+export async function api(method, path, body, signal, background = false) {
   const headers = { Accept: "application/json" };
   const init = { method, headers, credentials: "same-origin", signal };
   if (method !== "GET") headers["X-CSRF-Token"] = csrf;
@@ -37,7 +39,7 @@ export async function api(method, path, body, signal) {
     init.body = JSON.stringify(body);
   }
   const response = await fetch(path, init);
-  if (response.status === 401) {
+  if (response.status === 401 && !background) {
     // an expired session: sign in again and come back here, with what was typed
     saveDraft();
     const here = location.pathname + location.search;

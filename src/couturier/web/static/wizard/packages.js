@@ -84,7 +84,7 @@ async function checkFamilies(starter) {
   if (searching || !current()) return;
   const started = performance.now();
   for (const cursor of [...cursors]) {
-    const answer = await api("GET", familiesPath(query, cursor, starter, false));
+    const answer = await api("GET", familiesPath(query, cursor, starter, false), undefined, undefined, true);
     if (!current() || answer.status !== 200) return;
     for (const family of answer.data.items) {
       const shown = results.querySelector(`:scope > .family[data-family="${CSS.escape(family.name)}"]`);
