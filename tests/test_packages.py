@@ -201,6 +201,9 @@ def test_search_matches_memory_catalog(
     reference = MemoryCatalog(everything, "stable", "amd64").search(query)
     assert found == reference
     assert [p.name for p in amd64.search(query, limit=1)] == expected[:1]
+    # The names alone, no stanza parsed: the same, in the same order.
+    assert amd64.search_names(query) == expected
+    assert amd64.search_names(query, limit=1) == expected[:1]
 
 
 def test_versions_across_releases(catalog_settings: Settings, amd64: IndexCatalog) -> None:
@@ -228,6 +231,11 @@ def test_derived_index_is_rebuilt_when_corrupt(catalog_settings: Settings) -> No
     again = load_catalog(catalog_settings, "next", "amd64")
     assert [p.version for p in again.versions("python3-rsa")] == ["4.9-2"]
     assert [p.name for p in again.search("rsa")] == ["python3-rsa"]
+    # A damaged search text is made again, not trusted, for a search of names alone too.
+    (catalog_settings.snapshot_dir / f"{sha}.search").write_bytes(b"zzz rsa\0\0\n")
+    third = load_catalog(catalog_settings, "next", "amd64")
+    assert third.search_names("rsa") == ["python3-rsa"]
+    assert third.search_names("zzz") == []
     assert SnapshotStore(catalog_settings.snapshot_dir).open(sha).names == {"python3-rsa": 0}
 
 
