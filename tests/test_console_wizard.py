@@ -54,10 +54,13 @@ def api(console: Console, path: str) -> dict[str, object]:
     return body
 
 
-def search(page: Page, text: str) -> None:
-    """Type ``text`` into the package search and wait for its results."""
+def search(page: Page, text: str, *, checked: bool = True) -> None:
+    """Type ``text`` into the package search and wait for its results, and (``checked``) for
+    every row's members (rows shown "checking" are filled in once typing pauses)."""
     page.get_by_label("Search packages by name, description or version").fill(text)
     expect(page.locator("#package-results")).to_have_attribute("data-query", text)
+    if checked:
+        expect(page.locator("#package-results")).to_have_attribute("data-checked", text)
 
 
 def drop_files(page: Page, files: dict[str, bytes]) -> None:
@@ -282,7 +285,7 @@ def test_a_search_shows_its_families_at_once_and_fills_in_their_members_after(
     sign_in(page, console.token, "/create")
     page.locator('input[name="starter"][value="python"]').check()
     page.get_by_role("button", name="Next").click()
-    search(page, "requests")
+    search(page, "requests", checked=False)
     family = page.locator('.family[data-family="python3-requests"]')
     expect(family).to_have_attribute("aria-busy", "true")
     expect(family).to_contain_text("3.14 (newest): checking…")
