@@ -88,7 +88,12 @@ async function checkFamilies(starter) {
     if (!current() || answer.status !== 200) return;
     for (const family of answer.data.items) {
       const shown = results.querySelector(`:scope > .family[data-family="${CSS.escape(family.name)}"]`);
-      if (shown && shown.dataset.checked !== "true") shown.replaceWith(familyItem(family, answer.data));
+      if (!shown || shown.dataset.checked === "true") continue;
+      // A keyboard user on the row's -auto button stays on it in the new row.
+      const focused = shown.contains(document.activeElement) ? document.activeElement.dataset.entry : null;
+      const fresh = familyItem(family, answer.data);
+      shown.replaceWith(fresh);
+      if (focused) fresh.querySelector(`button[data-entry="${CSS.escape(focused)}"]`)?.focus();
     }
     cursors.splice(cursors.indexOf(cursor), 1);
   }
