@@ -191,6 +191,16 @@ def test_serve_answers_from_several_processes_on_postgresql(
         port = int(server.url.rsplit(":", 1)[1])
         with socket.socket() as again:  # nothing holds the port any more
             again.bind(("127.0.0.1", port))
+        # Killed outright, it ends at once with its API processes: a start on the same port
+        # right after it does not find the port taken.
+        killed = Server(env, tmp_path / "killed.log", "--port", str(port), "--api-processes", "2")
+        children = _children(killed.process.pid)
+        killed.process.kill()
+        assert killed.stop() == -signal.SIGKILL
+        _wait(lambda: not any(_alive(child) for child in children), "the killed API processes")
+        server = Server(env, tmp_path / "again.log", "--port", str(port), "--api-processes", "2")
+        assert f"serving on http://127.0.0.1:{port}" in server.stderr()
+        assert server.stop() == 0
     finally:
         if server.process.poll() is None:
             server.process.kill()

@@ -10,8 +10,9 @@ of them), as pre-forking servers do. The parent only supervises:
 - a child that ends on its own after :data:`STEADY_SECONDS` is started again (its index, hence
   its duties, unchanged); one that ends sooner stops the whole service with status 1, since
   starting it again would fail the same way (a database that refuses, a broken setting);
-- each child asks the kernel for SIGTERM when the parent dies (``PR_SET_PDEATHSIG``), so a
-  killed ``serve`` leaves no process holding the port.
+- each child asks the kernel to kill it when the parent dies (``PR_SET_PDEATHSIG`` with
+  SIGKILL), so a ``serve`` killed outright ends as one process would, at once: nothing holds
+  the port for a start that follows, and the builds it ran are taken up again by that start.
 
 The children are forked, not spawned: they inherit the listening socket, the settings and the
 imported modules. The parent must hold no open database connection and run no thread when it
@@ -39,11 +40,11 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _die_with(parent: int) -> None:
-    """Ask for SIGTERM when ``parent`` ends; end now if it already has (it died between the
+    """Ask for SIGKILL when ``parent`` ends; end now if it already has (it died between the
     fork and this call, and the request would never fire)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: the children outlive a killed parent
         pass
     if os.getppid() != parent:
