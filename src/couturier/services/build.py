@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -771,9 +772,10 @@ def _line_signer(
     return sign
 
 
+@cache  # reading the installed metadata scans sys.path: milliseconds, asked per line
 def couturier_version() -> str:
     """Couturier's version, from its installed metadata (``0+unknown`` when it is not
-    installed): the SBOMs' creator tool."""
+    installed): the SBOMs' creator tool and the provenance's builder version."""
     try:
         return metadata.version("couturier")
     except metadata.PackageNotFoundError:
