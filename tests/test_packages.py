@@ -190,6 +190,12 @@ def test_providers_including_versioned(amd64: IndexCatalog) -> None:
         ("rsa impl", ["python3-rsa"]),
         ("long line", []),  # only the summary is searched
         ("", ["curl", "libcurl4", "mta-a", "python3-rsa"]),
+        # The search text separates its fields with these: a query holding one finds nothing
+        # (no name, version or one-line summary holds one), not every package.
+        ("\0", []),
+        ("cu\0rl", []),
+        ("\n", []),
+        ("curl\n", []),
     ],
 )
 def test_search_matches_memory_catalog(

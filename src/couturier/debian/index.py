@@ -156,7 +156,9 @@ class IndexCatalog:
         then the others, each group by name. Cost: a binary search for the first group; for the
         second, ``find`` over the mmapped search text until ``limit`` names are found.
         """
-        needle = query.lower().replace("\0", "").replace("\n", "")
+        needle = query.lower()
+        if _unsearchable(needle):
+            return []
         found: list[Package] = []
         seen: set[str] = set()
         for name in _merge_unique(self._prefixed(needle)):
@@ -181,7 +183,9 @@ class IndexCatalog:
         order: those with a stanza (any version in the catalog) whose name, version or summary
         contains ``query``. Cost: as :meth:`search`, without parsing a stanza (what a search
         that only needs names, such as the families', saves on a broad query)."""
-        needle = query.lower().replace("\0", "").replace("\n", "")
+        needle = query.lower()
+        if _unsearchable(needle):
+            return []
         found: dict[str, None] = {}
         for name in _merge_unique(self._prefixed(needle)):
             found[name] = None
@@ -219,6 +223,13 @@ class IndexCatalog:
 
     def __repr__(self) -> str:
         return f"<IndexCatalog {self._release}/{self._architecture} {len(self.parts)} snapshots>"
+
+
+def _unsearchable(needle: str) -> bool:
+    """Whether no package's name, version or one-line summary can hold ``needle``: it holds a
+    NUL or a newline, which separate the fields of the search text (taken out, a query of
+    only those would be empty and match every package)."""
+    return "\0" in needle or "\n" in needle
 
 
 def _merge_unique(streams: list[Iterator[str]]) -> Iterator[str]:
