@@ -269,13 +269,36 @@ def test_the_scheduler_runs_at_the_configured_time_and_catches_up_once(
     ]
 
 
-def test_a_refresh_schedule_that_is_not_cron_is_one_config_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("expression", "said"),
+    [
+        ("61 4 * * *", "is not a cron expression"),
+        # croniter reads a sixth (seconds) and a seventh (year) field: not the five asked for.
+        ("0 4 * * * 30", "is not a cron expression"),
+        ("0 4 * * * * *", "is not a cron expression"),
+        # A date that never comes: the scheduler would fail at every poll, with a traceback.
+        ("0 4 31 2 *", "names no time that comes"),
+        ("0 0 31 4,6,9,11 *", "names no time that comes"),
+    ],
+)
+def test_a_refresh_schedule_that_is_not_cron_is_one_config_error(
+    tmp_path: Path, expression: str, said: str
+) -> None:
     path = tmp_path / "couturier.yaml"
-    path.write_text('refresh_schedule: "61 4 * * *"\n')
+    path.write_text(f'refresh_schedule: "{expression}"\n')
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
-    assert "refresh_schedule is not a cron expression" in caught.value.message
+    assert f"refresh_schedule {said}" in caught.value.message
     assert "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize("expression", ["0 4 * * *", "0 4 29 2 *", "@daily", " 30 2 * * 1-5 ", ""])
+def test_a_refresh_schedule_of_five_fields_or_an_alias_is_kept(
+    tmp_path: Path, expression: str
+) -> None:
+    path = tmp_path / "couturier.yaml"
+    path.write_text(f'refresh_schedule: "{expression}"\n')
+    assert load_settings(path, env={}).refresh_schedule == expression.strip()
 
 
 def test_couturier_refresh_queues_the_checks_that_serve_runs(

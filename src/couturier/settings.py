@@ -586,13 +586,31 @@ def _runtime(runtime: str, source: str) -> str:
 
 
 def _refresh_schedule(expression: str, source: str) -> str:
-    """``expression`` if croniter reads it as a cron expression (or it is empty: no
-    schedule); one :class:`ConfigError` line naming the key otherwise."""
-    from croniter import croniter
+    """``expression`` if croniter reads it as a cron expression of five fields (or an alias
+    such as ``@daily``) with a time to come (or it is empty: no schedule); one
+    :class:`ConfigError` line naming the key otherwise. croniter also reads a sixth field
+    (seconds) and a seventh (the year), and accepts dates that never come (``0 4 31 2 *``),
+    which the scheduler could then never step to."""
+    import datetime as dt
 
-    if expression.strip() and not croniter.is_valid(expression):
+    from croniter import CroniterBadDateError, croniter
+
+    fields = expression.split()
+    if not fields:
+        return ""
+    never = False
+    valid = (len(fields) == 5 or expression.strip().startswith("@")) and croniter.is_valid(
+        expression
+    )
+    if valid:
+        try:
+            croniter(expression, dt.datetime(2000, 1, 1, tzinfo=dt.UTC)).get_next(dt.datetime)
+        except CroniterBadDateError:
+            never = True
+    if not valid or never:
+        what = "names no time that comes" if never else "is not a cron expression"
         raise ConfigError(
-            f"{source}: refresh_schedule is not a cron expression: {shown(expression[:80])}",
+            f"{source}: refresh_schedule {what}: {shown(expression[:80])}",
             'write five fields, minute hour day month weekday, e.g. "0 4 * * *" (04:00 UTC)',
             fields={"source": source, "key": "refresh_schedule", "value": expression[:80]},
         )
