@@ -257,6 +257,24 @@ def test_the_php_starter_blocks_the_family_it_ships_and_offers_no_auto_for_a_dep
     ).to_be_enabled()
 
 
+def test_a_search_longer_than_the_api_takes_is_cut_at_its_bound_not_refused(
+    page: Page, console: Console
+) -> None:
+    # GET /v1/packages takes q of at most 100 characters: a longer paste was sent whole,
+    # refused (422, "q: String should have..."), and the previous query's rows stayed.
+    refused: list[str] = []
+    page.on("response", lambda r: refused.append(r.url) if r.status >= 400 else None)
+    sign_in(page, console.token, "/create")
+    page.locator('input[name="starter"][value="python"]').check()
+    page.get_by_role("button", name="Next").click()
+    search(page, "requests")
+    box = page.get_by_label("Search packages by name, description or version")
+    box.fill("requests" + "x" * 150)
+    expect(box).to_have_value(("requests" + "x" * 150)[:100])
+    expect(page.locator("#package-status")).to_have_text("No package family matches.")
+    assert refused == []
+
+
 def test_the_wizard_fits_a_phone_width(page: Page, console: Console) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page, console.token, "/create")
