@@ -436,3 +436,52 @@ def test_on_procrastinate_a_delivery_is_a_job_and_its_retry_is_scheduled_after_i
         assert delivery.error == "answered 503 Service Unavailable: receiver says no"
     finally:
         installation.close()
+
+
+@pytest.mark.postgres
+def test_concurrent_deletes_of_one_image_delete_it_once_and_tell_its_actions_once(
+    tmp_path: Path, postgres_url: str, clock: Clock
+) -> None:
+    """Two DELETEs of one image at once (two API processes): the second waits for the first
+    and finds the image gone (404), rather than answering 204 and queuing a second
+    image-deleted delivery. The first is held open here by a transaction of its own."""
+    import threading
+    import time
+
+    import psycopg
+
+    from couturier.errors import NotFoundError
+    from couturier.services.images import delete_image
+    from couturier.services.tokens import Principal
+
+    installation, _ = open_installation(plain_settings(tmp_path, postgres_url), clock=clock)
+    try:
+        _action(installation, events=["image-deleted"])
+        image = _image(installation)
+        plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(plain) as first:
+            first.execute("DELETE FROM images WHERE id = %s", (image.id,))  # not committed
+            outcome: list[object] = []
+
+            def second() -> None:
+                try:
+                    delete_image(installation, Principal(1, "t", "write"), "1", "payments-api")
+                    outcome.append("deleted")
+                except NotFoundError as error:
+                    outcome.append(error)
+
+            thread = threading.Thread(target=second)
+            thread.start()
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            deadline = time.monotonic() + 30
+            with psycopg.connect(plain, autocommit=True) as watcher:
+                while watcher.execute(waiting).fetchone() != (1,):
+                    assert time.monotonic() < deadline, "the second delete never waited"
+                    time.sleep(0.02)
+            first.commit()  # the first delete (its own delivery is not the point here)
+            thread.join(30)
+        [result] = outcome
+        assert isinstance(result, NotFoundError), result
+        assert _queued(installation) == []
+    finally:
+        installation.close()

@@ -267,6 +267,11 @@ def delete_image(installation: Installation, principal: Principal, tenant: str, 
     with installation.store.unit(write=True) as uow:
         repo = TenantImages(uow.session, principal.tenant_id)
         image = _image(repo, principal, tenant, name)
+        # Two deletes at once (two API processes on PostgreSQL): the second waits here for
+        # the first and then finds the image gone, instead of answering 204 and telling
+        # the actions a second time.
+        if not repo.lock_image(image):
+            raise image_not_found(tenant, name)
         events.emit(uow, installation, events.image_deleted(image, occurred=installation.clock()))
         RegistryRecords(uow.session).remove_repository(
             image_repository(image.tenant_id, image.name)

@@ -33,6 +33,13 @@ class TenantImages:
         query = select(Image).where(Image.tenant_id == self.tenant_id, Image.name == name)
         return self._session.scalars(query).first()
 
+    def lock_image(self, image: Image) -> bool:
+        """Lock ``image``'s row until the transaction ends (``SELECT ... FOR UPDATE`` on
+        PostgreSQL; SQLite's write transactions run one at a time anyway); False when it is
+        gone: another transaction that held the lock deleted it meanwhile."""
+        query = select(Image.id).where(Image.id == image.id).with_for_update()
+        return self._session.scalar(query) is not None
+
     def image_names(self, limit: int) -> list[str]:
         """At most ``limit`` of the tenant's image names."""
         query = select(Image.name).where(Image.tenant_id == self.tenant_id).limit(limit)
