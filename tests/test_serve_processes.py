@@ -35,13 +35,15 @@ _SUPERVISED = textwrap.dedent(
     from pathlib import Path
     import couturier.cli.processes as processes
 
-    processes.STEADY_SECONDS = float(sys.argv[2])
+    processes.MAX_PAUSE_SECONDS = 0.4
     out = Path(sys.argv[1])
 
-    def run(index):
+    def run(index, ready):
         (out / f"{index}-{os.getpid()}").write_text("")
         if (out / f"fail-{index}").exists():
             return 3
+        ready()
+        (out / f"ready-{index}-{os.getpid()}").write_text("")
         while True:
             time.sleep(0.05)
 
@@ -73,19 +75,29 @@ def _wait(condition: Callable[[], bool], what: str, seconds: float = 30) -> None
         time.sleep(0.05)
 
 
-def _started(out: Path) -> dict[int, list[int]]:
-    """Per child index, the pids that started as it, in no order."""
+def _marks(out: Path, kind: str = "") -> dict[int, list[int]]:
+    """Per child index, the pids that started as it (``kind`` "ready-": that became ready)."""
     found: dict[int, list[int]] = {}
     for mark in out.iterdir():
-        if not mark.name.startswith("fail"):
-            index, pid = mark.name.split("-")
-            found.setdefault(int(index), []).append(int(pid))
+        name = mark.name.removeprefix(kind)
+        if name != mark.name or not kind:
+            parts = name.split("-")
+            if len(parts) == 2 and parts[0].isdigit():
+                found.setdefault(int(parts[0]), []).append(int(parts[1]))
     return found
 
 
-def _supervisor(out: Path, steady: float) -> subprocess.Popen[str]:
+def _started(out: Path) -> dict[int, list[int]]:
+    return _marks(out)
+
+
+def _ready(out: Path) -> dict[int, list[int]]:
+    return _marks(out, "ready-")
+
+
+def _supervisor(out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", _SUPERVISED, str(out), str(steady)],
+        [sys.executable, "-c", _SUPERVISED, str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -93,30 +105,49 @@ def _supervisor(out: Path, steady: float) -> subprocess.Popen[str]:
 
 
 def test_supervisor_restarts_a_child_that_died_and_passes_a_stop_on(tmp_path: Path) -> None:
-    supervisor = _supervisor(tmp_path, steady=0.2)
+    supervisor = _supervisor(tmp_path)
     try:
-        _wait(lambda: len(_started(tmp_path)) == 2, "two children")
+        _wait(lambda: len(_ready(tmp_path)) == 2, "two children ready")
         first = _started(tmp_path)
         assert sorted(first) == [0, 1]
         assert sorted(_children(supervisor.pid)) == sorted(p for ps in first.values() for p in ps)
-        time.sleep(0.3)  # past the steady time: a death now is not a failure to start
-        os.kill(first[1][0], signal.SIGKILL)
-        _wait(lambda: len(_started(tmp_path).get(1, [])) == 2, "child 1 started again")
+        os.kill(first[1][0], signal.SIGKILL)  # a ready child, however young: started again
+        _wait(lambda: len(_ready(tmp_path).get(1, [])) == 2, "child 1 ready again")
         assert _started(tmp_path)[0] == first[0]  # the other one untouched
         children = _children(supervisor.pid)
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=30) == 0
-        assert "API process 1 ended (status -9); starting it again" in supervisor.stderr.read()
+        assert "API process 1 ended (status -9); starting it again\n" in supervisor.stderr.read()
         _wait(lambda: not any(_alive(child) for child in children), "children to end")
     finally:
         supervisor.kill()
         supervisor.wait()
 
 
-def test_a_killed_supervisor_leaves_no_child_behind(tmp_path: Path) -> None:
-    supervisor = _supervisor(tmp_path, steady=0.2)
+def test_a_restart_that_fails_is_tried_again_while_the_others_serve(tmp_path: Path) -> None:
+    supervisor = _supervisor(tmp_path)
     try:
-        _wait(lambda: len(_started(tmp_path)) == 2, "two children")
+        _wait(lambda: len(_ready(tmp_path)) == 2, "two children ready")
+        first = _started(tmp_path)
+        (tmp_path / "fail-1").write_text("")  # as a database gone: its restarts fail
+        os.kill(first[1][0], signal.SIGKILL)
+        _wait(lambda: len(_started(tmp_path)[1]) >= 4, "child 1 tried three more times")
+        assert supervisor.poll() is None and _alive(first[0][0])  # the other one serves on
+        (tmp_path / "fail-1").unlink()  # the database is back
+        _wait(lambda: len(_ready(tmp_path)[1]) == 2, "child 1 ready again")
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=30) == 0
+        said = supervisor.stderr.read()
+        assert said.count("API process 1 ended (status 3); starting it again in 0.4 s") >= 3
+    finally:
+        supervisor.kill()
+        supervisor.wait()
+
+
+def test_a_killed_supervisor_leaves_no_child_behind(tmp_path: Path) -> None:
+    supervisor = _supervisor(tmp_path)
+    try:
+        _wait(lambda: len(_ready(tmp_path)) == 2, "two children ready")
         children = _children(supervisor.pid)
         assert len(children) == 2
         supervisor.kill()
@@ -127,12 +158,14 @@ def test_a_killed_supervisor_leaves_no_child_behind(tmp_path: Path) -> None:
         supervisor.wait()
 
 
-def test_a_child_failing_at_once_stops_the_service_with_status_1(tmp_path: Path) -> None:
+def test_a_child_failing_as_it_first_starts_stops_the_service_with_status_1(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "fail-1").write_text("")
-    supervisor = _supervisor(tmp_path, steady=30)
+    supervisor = _supervisor(tmp_path)
     try:
         assert supervisor.wait(timeout=60) == 1
-        assert "API process 1 ended at once (status 3)" in supervisor.stderr.read()
+        assert "API process 1 failed as it started (status 3)" in supervisor.stderr.read()
         assert len(_started(tmp_path)[1]) == 1  # not started again
         started = _started(tmp_path)[0]
         _wait(lambda: not any(_alive(pid) for pid in started), "the other child to end")

@@ -19,6 +19,7 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from couturier.cli.admin import say_first_start
@@ -136,13 +137,14 @@ def run(settings: Settings, args: argparse.Namespace, progress: Progress) -> int
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     address = listener.getsockname()
 
-    def child(index: int) -> int:
+    def child(index: int, ready: Callable[[], None]) -> int:
         own = socket.socket(listener.family, socket.SOCK_STREAM)
         own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         own.bind(address)
         own.listen(BACKLOG)
         mine, _ = open_installation(settings)
+        ready()
         # The first process runs the builds, deliveries and schedule; the others only answer.
         return _serve(mine, args, own, workers=args.workers if index == 0 else 0)
 
