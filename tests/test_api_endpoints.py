@@ -527,6 +527,25 @@ def test_a_json_body_with_a_key_written_twice_is_refused_and_makes_nothing(
     assert client.post("/v1/images", headers=headers, content=once).status_code == 202
 
 
+def test_a_query_parameter_given_twice_is_refused_naming_it(
+    client: TestClient, site: Installation
+) -> None:
+    headers = token(site, "write")
+    spec = {"name": "twice", "starter": "python"}
+    answer = client.post("/v1/plan?arch=amd64&arch=arm64", headers=headers, json=spec)
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "arch" and "more than once" in error["rule"]
+    listed = client.get("/v1/images?limit=5&limit=6", headers=headers)
+    assert listed.status_code == 422 and listed.json()["errors"][0]["field"] == "limit"
+    # Different names are no repetition: each is checked as before.
+    blank = client.get("/v1/images?limit=5&cursor=", headers=headers)
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "cursor"
+    assert client.get("/v1/images?limit=5", headers=headers).status_code == 200
+    # The registry's token endpoint takes scope more than once (outside /v1).
+    assert client.get("/v2/token?scope=a&scope=b").status_code == 401
+
+
 # -- metrics --------------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from couturier.api.images import images
 from couturier.api.json_keys import UniqueJsonKeys
 from couturier.api.limits import MAX_BODY_BYTES, BodyLimit
 from couturier.api.metrics import install_metrics
+from couturier.api.query_keys import UniqueQueryKeys
 from couturier.api.registry_errors import install_registry_errors
 from couturier.api.routes import health, v1
 from couturier.services.builds import start_builds
@@ -111,6 +112,7 @@ def create_app(
     app.include_router(registry.router)
     app.include_router(actions.router)
     app.add_middleware(UniqueJsonKeys)  # inside BodyLimit: it reads bounded bodies only
+    app.add_middleware(UniqueQueryKeys)
     app.add_middleware(BodyLimit, json_limit=MAX_BODY_BYTES, upload_limit=bundles.MAX_UPLOAD_BYTES)
     install_metrics(app, installation)
     mount_console(app)
