@@ -20,7 +20,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from tests.fixture_repo import SigningKey, build_repo
 from tests.test_images_api import REPO
 from tests.test_serve import Server, first_token
 from tests.test_serve_builds import STALLED_DEB, StallingMirror, served_environment
+from tests.threaded import serving
 
 __all__ = [
     "CHROMIUM",
@@ -89,14 +89,11 @@ def console_repo(tmp_path_factory: pytest.TempPathFactory, signing_key: SigningK
 def console_mirror(console_repo: Path) -> Iterator[StallingMirror]:
     server = StallingMirror(console_repo)
     server.release.set()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
+    with serving(server):
+        try:
+            yield server
+        finally:
+            server.release.set()  # a test that held a package: the shutdown must not wait
 
 
 @pytest.fixture

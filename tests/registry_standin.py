@@ -28,12 +28,13 @@ import json
 import re
 import socket
 import struct
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.threaded import serving
 
 __all__ = ["PASSWORD", "TOKEN", "USER", "StandIn", "standin"]
 
@@ -204,11 +205,5 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def standin(mode: str) -> Iterator[StandIn]:
     """A running stand-in registry in ``mode`` until exit."""
-    server = StandIn(mode)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(StandIn(mode)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

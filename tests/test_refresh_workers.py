@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from tests.test_images_api import REPO
 from tests.test_serve import Server, first_token
 from tests.test_serve_builds import StallingMirror, served_environment
 from tests.test_workers import Worker, _all_finished
+from tests.threaded import serving
 
 IMAGES = 6
 
@@ -42,14 +42,8 @@ IMAGES = 6
 def mirror(tmp_path: Path, signing_key: SigningKey) -> Iterator[StallingMirror]:
     """The fixture repository over HTTP, stalling on no file."""
     root = build_repo(tmp_path / "repo", REPO, key=signing_key, arch=("amd64",))
-    server = StallingMirror(root, stalled_deb="no-such.deb")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(StallingMirror(root, stalled_deb="no-such.deb")) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def set_schedule(env: dict[str, str], expression: str) -> None:

@@ -30,6 +30,7 @@ from tests.fixture_repo import SigningKey, build_repo
 from tests.test_cli_starters import RELEASES, TINY
 from tests.test_images_api import REPO
 from tests.test_serve import Server, couturier, environment, first_token
+from tests.threaded import serving
 
 STALLED_DEB = "tool_2.1-3_all.deb"  # line 2's primary package
 
@@ -68,15 +69,11 @@ class _Handler(SimpleHTTPRequestHandler):
 @pytest.fixture
 def mirror(tmp_path: Path, signing_key: SigningKey) -> Iterator[StallingMirror]:
     root = build_repo(tmp_path / "repo", REPO, key=signing_key, arch=("amd64",))
-    server = StallingMirror(root)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
+    with serving(StallingMirror(root)) as server:
+        try:
+            yield server
+        finally:
+            server.release.set()  # a stalled request ends, so the shutdown does not wait
 
 
 def served_environment(
