@@ -16,6 +16,7 @@ starters up (shipped and site ones).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -147,6 +148,12 @@ class Starter:
     def home(self) -> str:
         """The home directory of the image's user (``/home/nonroot``, ``/root``)."""
         return HOMES[self.user]
+
+    @property
+    def definition_digest(self) -> str:
+        """The sha256 (hex) of the starter's whole definition (its repr): what caches of work
+        done for a starter are keyed by, since a site may edit its own starters."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()
 
     @property
     def env_keys(self) -> frozenset[str]:

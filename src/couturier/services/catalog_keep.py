@@ -15,7 +15,6 @@ that changes a snapshot changes the catalog's identity: the new catalog replaces
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -92,8 +91,7 @@ class KeptCatalogs:
             if release in context.settings.releases
         ]
         current = tuple((r, catalog_identity(context.catalogs(r, arch))) for r in releases)
-        digest = hashlib.sha256(repr(starter).encode()).hexdigest()
-        key = (digest, arch, current)
+        key = (starter.definition_digest, arch, current)
         with self._lock:
             found = self._lines.get(key)
             if found is not None:

@@ -10,7 +10,6 @@ reused until they change; the oldest answers go first past :data:`LIMIT`.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -33,8 +32,7 @@ def inputs_key(lines: StarterLines, arch: str) -> Hashable | None:
         if not isinstance(catalog, IndexCatalog):
             return None
         snapshots.append((label, tuple(part.index.sha256 for part in catalog.parts)))
-    starter = hashlib.sha256(repr(lines.starter).encode()).hexdigest()
-    return (starter, arch, tuple(snapshots))
+    return (lines.starter.definition_digest, arch, tuple(snapshots))
 
 
 class FamilyMemo:
