@@ -25,6 +25,7 @@ CVEs" when it is recorded (:mod:`couturier.services.builds`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -144,12 +145,12 @@ def refresh(
         )
         waiting = _queued_checks(builds, uow)
         for row in images_in_scope(uow, tenant_id, image):
-            if _queue_check(builds, uow, row.tenant_id, _lock(row.id), waiting):
-                queued.append(f"{row.tenant_id}/{row.name}")
+            _queue_check(builds, uow, row.tenant_id, _lock(row.id), waiting)
+            queued.append(f"{row.tenant_id}/{row.name}")
         if tenant_id is None:  # a tenant's refresh leaves the shared starters alone
             for name in starters_in_scope(uow):
-                if _queue_check(builds, uow, None, STARTER_LOCK_PREFIX + name, waiting):
-                    queued.append(starter_repository(name))
+                _queue_check(builds, uow, None, STARTER_LOCK_PREFIX + name, waiting)
+                queued.append(starter_repository(name))
     builds.queue.notify()
     log.info("refresh (%s): %d images to check", scope, len(queued))
     return RefreshResult(report, queued)
@@ -166,35 +167,30 @@ def _queued_checks(builds: Builds, uow: UnitOfWork) -> set[str] | None:
 
 def _queue_check(
     builds: Builds, uow: UnitOfWork, tenant_id: int | None, key: str, waiting: set[str] | None
-) -> bool:
+) -> None:
     """Queue the check of lock key ``key`` (an image of tenant ``tenant_id``, or a starter
-    with None) unless one already waits (``waiting``: the keys known to wait; None: ask the
-    queue, a savepoint keeping a refused duplicate from undoing the others)."""
+    with None) unless one already waits, which then checks it (``waiting``: the keys known
+    to wait; None: ask the queue, a savepoint keeping a refused duplicate from undoing the
+    others)."""
+
+    def enqueue() -> None:
+        builds.queue.enqueue(
+            uow,
+            kind=REFRESH_JOB,
+            lock_key=key,
+            tenant_id=tenant_id,
+            build_id=None,
+            now=builds.installation.clock(),
+        )
+
     if waiting is not None:
         if key not in waiting:
-            builds.queue.enqueue(
-                uow,
-                kind=REFRESH_JOB,
-                lock_key=key,
-                tenant_id=tenant_id,
-                build_id=None,
-                now=builds.installation.clock(),
-            )
+            enqueue()
             waiting.add(key)
-        return True
-    try:
-        with uow.session.begin_nested():
-            builds.queue.enqueue(
-                uow,
-                kind=REFRESH_JOB,
-                lock_key=key,
-                tenant_id=tenant_id,
-                build_id=None,
-                now=builds.installation.clock(),
-            )
-    except IntegrityError:  # procrastinate's queueing lock: one check already waits
-        return True
-    return True
+        return
+    # procrastinate's queueing lock refuses a second waiting check: the one waiting stays.
+    with contextlib.suppress(IntegrityError), uow.session.begin_nested():
+        enqueue()
 
 
 # -- checking one image --------------------------------------------------------------------
