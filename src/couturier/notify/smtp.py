@@ -17,26 +17,13 @@ import smtplib
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from couturier.notify.outcome import Attempt
+from couturier.settings import SmtpSettings
 
-__all__ = ["SmtpServer", "send_email"]
-
-
-@dataclass(frozen=True)
-class SmtpServer:
-    """Where mail is sent from. ``password`` stays out of the ``repr``."""
-
-    host: str
-    port: int = 25
-    starttls: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    sender: str = "couturier@localhost"
-    ca_file: str | None = None  # PEM CA certificates STARTTLS trusts (None: the system's)
+__all__ = ["send_email"]
 
 
 def _ms(started: float) -> int:
@@ -49,7 +36,7 @@ def _reply(error: smtplib.SMTPResponseException) -> str:
     return " ".join(text.split())[:200]
 
 
-def _message(server: SmtpServer, to: Sequence[str], subject: str, text: str) -> EmailMessage:
+def _message(server: SmtpSettings, to: Sequence[str], subject: str, text: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = server.sender
     message["To"] = ", ".join(to)
@@ -61,7 +48,7 @@ def _message(server: SmtpServer, to: Sequence[str], subject: str, text: str) -> 
 
 
 def send_email(
-    server: SmtpServer, to: Sequence[str], subject: str, text: str, *, timeout: float
+    server: SmtpSettings, to: Sequence[str], subject: str, text: str, *, timeout: float
 ) -> Attempt:
     """Send one plain-text message to ``to``; every network step is bounded by ``timeout``."""
     started = time.monotonic()

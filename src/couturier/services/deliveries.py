@@ -33,7 +33,7 @@ from couturier.jobs import ClaimedJob, EmbeddedQueue, JobHandler, JobQueue
 from couturier.notify import Attempt
 from couturier.notify.github import send_dispatch
 from couturier.notify.slack import escape, send_slack
-from couturier.notify.smtp import SmtpServer, send_email
+from couturier.notify.smtp import send_email
 from couturier.notify.webhook import send_webhook
 from couturier.store import UnitOfWork
 from couturier.store.actions import Action, Delivery, DeliveryAttempt, TenantActions
@@ -190,13 +190,9 @@ def _send(installation: Installation, target: _Target, now: dt.datetime) -> Atte
     smtp = installation.settings.notify.smtp
     if smtp is None:
         return Attempt(None, 0, "no SMTP server is configured (settings notify.smtp)")
-    ca_file = str(smtp.ca_file) if smtp.ca_file is not None else None
-    server = SmtpServer(
-        smtp.host, smtp.port, smtp.starttls, smtp.username, smtp.password, smtp.sender, ca_file
-    )
     text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
     subject = f"[couturier] {describe(payload)}"[:200]
-    return send_email(server, list(settings["to"]), subject, text, timeout=timeout)
+    return send_email(smtp, list(settings["to"]), subject, text, timeout=timeout)
 
 
 # -- the job -----------------------------------------------------------------------------------
