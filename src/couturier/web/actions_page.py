@@ -166,6 +166,21 @@ def _csrf_refused(request: Request, csrf_token: str) -> Response | None:
     return Response("this form needs the page's CSRF token: reload the page", 403)
 
 
+def _form_refused(
+    request: Request, installation: Installation, visitor: VisitorInfo, csrf_token: str
+) -> Response | None:
+    """The answer to a form on one action (test, delete) that may not go on: without the
+    page's CSRF token, or from a session whose token is not ``admin`` (the page again, saying
+    why); None when it may."""
+    refused = _csrf_refused(request, csrf_token)
+    if refused is not None:
+        return refused
+    refusal = _admin_refusal(request, installation)
+    if refusal:
+        return _render(request, installation, visitor, status=403, refusal=refusal)
+    return None
+
+
 @router.get("/actions", response_class=HTMLResponse)
 def actions_page(
     request: Request,
@@ -273,12 +288,9 @@ def test_action(
 ) -> Response:
     """Send the action a ``test`` event (``POST /v1/actions/{id}/test``); back to the page,
     where its delivery shows (and follows itself while pending)."""
-    refused = _csrf_refused(request, csrf_token)
+    refused = _form_refused(request, installation, visitor, csrf_token)
     if refused is not None:
         return refused
-    refusal = _admin_refusal(request, installation)
-    if refusal:
-        return _render(request, installation, visitor, status=403, refusal=refusal)
     try:
         action_service.send_test_event(installation, visitor.principal, action_id)
     except NotFoundError as error:
@@ -296,12 +308,9 @@ def delete_action(
 ) -> Response:
     """Remove the action and its deliveries (``DELETE /v1/actions/{id}``), confirmed by the
     form's second button; back to the page, saying which was removed."""
-    refused = _csrf_refused(request, csrf_token)
+    refused = _form_refused(request, installation, visitor, csrf_token)
     if refused is not None:
         return refused
-    refusal = _admin_refusal(request, installation)
-    if refusal:
-        return _render(request, installation, visitor, status=403, refusal=refusal)
     try:
         removed = action_service.remove_action(installation, visitor.principal, action_id)
     except NotFoundError as error:
